@@ -1,0 +1,54 @@
+"""Formatting of values, dates and bilingual explanations for findings.
+
+Explanations are produced in both Norwegian bokmål and English at evaluation time, so a
+stored finding reads the same in either portal language and never changes afterwards.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from babel.dates import format_datetime
+from babel.numbers import format_decimal
+
+from .measurements import CATALOGUE
+
+LOCALES = ("nb", "en")
+
+
+@dataclass(frozen=True)
+class Text:
+    """A sentence in both UI languages."""
+
+    nb: str
+    en: str
+
+    def get(self, locale: str) -> str:
+        return self.nb if str(locale).startswith("nb") else self.en
+
+    def as_dict(self) -> dict[str, str]:
+        return {"nb": self.nb, "en": self.en}
+
+
+def number(value: float, decimals: int, locale: str) -> str:
+    pattern = "0" if decimals == 0 else "0." + "0" * decimals
+    return format_decimal(round(value, decimals), format=pattern, locale=locale)
+
+
+def value_with_unit(code: str, value: float, locale: str) -> str:
+    m = CATALOGUE[code]
+    sep = "" if m.unit == "%" else "\u00a0"
+    return f"{number(value, m.decimals, locale)}{sep}{m.unit}"
+
+
+def moment(at: datetime, tz: str, locale: str) -> str:
+    """'12. mars 08:05' / '12 Mar 08:05' in the patient's time zone."""
+    pattern = "d. MMM HH:mm" if locale.startswith("nb") else "d MMM HH:mm"
+    return format_datetime(at.astimezone(ZoneInfo(tz)), pattern, locale=locale)
+
+
+def both(build) -> Text:
+    """Build a Text by calling `build(locale)` for each UI language."""
+    return Text(nb=build("nb"), en=build("en"))
