@@ -1,0 +1,49 @@
+# HomeFollow. Quick start: `make run`, then `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+SOURCES := homefollow patient_portal clinician_portal rules
+CATALOGUES := $(wildcard homefollow/translations/*/LC_MESSAGES/messages.po)
+COMPILED := $(CATALOGUES:.po=.mo)
+PYTEST_ARGS ?=
+
+.PHONY: run test install install-test translations messages demo scheduler bench screenshots clean
+
+run: install translations  ## Migrate, load demo data, serve web + scheduler on :5000
+	HOMEFOLLOW_DEMO=1 $(FLASK) db upgrade
+	HOMEFOLLOW_DEMO=1 $(FLASK) demo load
+	HOMEFOLLOW_DEMO=1 $(FLASK) serve --host 127.0.0.1 --port 5000
+
+test: install-test translations  ## The whole suite, on SQLite and (when reachable) PostgreSQL
+	@test -x /usr/bin/chromium || { echo "Debian's chromium is needed for the browser tests: apt-get install chromium (or run .ci/run)"; exit 1; }
+	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+install: $(VENV)/.installed
+install-test: $(VENV)/.test-installed
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+$(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+translations: $(COMPILED)
+
+%.mo: %.po $(VENV)/.installed
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+messages: install  ## Extract strings and update the nb and en catalogues (developers)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k t:2 --no-location --sort-output -o homefollow/translations/messages.pot $(SOURCES)
+	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i homefollow/translations/messages.pot -d homefollow/translations
+
+scheduler: install  ## Only the scheduler process
+	$(FLASK) scheduler run
+
+clean:
+	rm -rf $(VENV) instance test-artifacts

@@ -1,0 +1,7 @@
+"""The clinician portal: triage queue, alerts and patients for the care team."""
+
+from flask import Blueprint
+
+bp = Blueprint("clinician", __name__, template_folder="templates")
+
+from . import views  # noqa: E402,F401  (registers the routes)

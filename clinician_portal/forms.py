@@ -1,0 +1,43 @@
+"""Forms of the clinician portal."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import PasswordField, RadioField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length
+
+from homefollow.models import Outcome
+
+OUTCOME_LABELS = {
+    Outcome.ADVICE_GIVEN.value: _l("Advice given"),
+    Outcome.PLAN_ADJUSTED.value: _l("Plan adjusted"),
+    Outcome.HOME_VISIT.value: _l("Home visit"),
+    Outcome.REFERRED_TO_GP.value: _l("Referred to GP"),
+    Outcome.ADMITTED.value: _l("Admitted to hospital"),
+    Outcome.MEASUREMENT_ERROR.value: _l("Measurement error"),
+    Outcome.OTHER.value: _l("Other"),
+}
+
+
+class StaffLoginForm(FlaskForm):
+    email = StringField(_l("E-mail"), validators=[InputRequired(_l("Write your e-mail address."))])
+    password = PasswordField(_l("Password"), validators=[InputRequired(_l("Write your password."))])
+
+
+class ActionForm(FlaskForm):
+    """A button that only needs CSRF protection (acknowledge)."""
+
+
+class ResolveForm(FlaskForm):
+    outcome = RadioField(_l("Outcome"), choices=[SelectChoice(v, label) for v, label in OUTCOME_LABELS.items()],
+                         validators=[InputRequired(_l("Choose what came of this alert."))])
+    note = TextAreaField(_l("Note"), validators=[Length(max=2000, message=_l("The note can be at most 2000 characters."))])
+
+    def validate(self, extra_validators=None) -> bool:
+        ok = super().validate(extra_validators)
+        if ok and self.outcome.data == Outcome.OTHER.value and not (self.note.data or "").strip():
+            self.note.errors.append(_l("Describe the outcome in the note when you choose 'Other'."))
+            ok = False
+        return ok

@@ -1,0 +1,194 @@
+"""Views of the clinician portal."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+from sqlmodel import select
+
+from homefollow import get_clock
+from homefollow.db import get_session
+from homefollow.models import (Account, Alert, AlertStatus, Measurement, Notification, Outcome, Patient, Report,
+                               Team)
+from homefollow.services import alerts, audit, plans, reporting
+from homefollow.services.access import AccessDenied, Need, require_patient
+from homefollow.services.accounts import authenticate, normalise_login
+from homefollow.web import current_principal, limiter, safe_next
+
+from . import bp
+from .forms import OUTCOME_LABELS, ActionForm, ResolveForm, StaffLoginForm
+
+
+def staff_only(view):
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if not current_user.is_staff:
+            abort(403)
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+def _login_key() -> str:
+    return "staff-login:" + normalise_login(request.form.get("email", ""))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per 15 minutes", key_func=_login_key, methods=["POST"], deduct_when=lambda r: r.status_code != 302)
+@limiter.limit("100 per hour", methods=["POST"])
+def login():
+    if current_user.is_authenticated and current_user.is_staff:
+        return redirect(url_for("clinician.queue"))
+    form = StaffLoginForm()
+    if form.validate_on_submit():
+        db, clock = get_session(), get_clock()
+        account = authenticate(db, clock, form.email.data, form.password.data)
+        if account is not None and account.is_staff:
+            login_user(account)
+            session["last_seen"] = clock.now().timestamp()
+            audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
+                         ip=request.remote_addr)
+            db.commit()
+            return redirect(safe_next(request.args.get("next"), url_for("clinician.queue")))
+        form.email.errors.append(_("The e-mail address or the password is wrong. Please try again."))
+    return render_template("clinic/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("clinician.login"))
+
+
+@bp.get("/")
+@staff_only
+def queue():
+    principal = current_principal()
+    db, clock = get_session(), get_clock()
+    rows = alerts.triage_queue(db, principal.team_ids)
+    counts = {"red": 0, "yellow": 0}
+    for alert, _patient in rows:
+        counts[alert.severity] = counts.get(alert.severity, 0) + 1
+    acknowledgers = _names(db, {a.acknowledged_by_account_id for a, _p in rows})
+    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.queue",
+                 ip=request.remote_addr, alerts=len(rows))
+    db.commit()
+    return render_template("clinic/queue.html", rows=rows, counts=counts, acknowledgers=acknowledgers,
+                           ack_form=ActionForm())
+
+
+@bp.get("/alerts/<int:alert_id>")
+@staff_only
+def alert_detail(alert_id: int):
+    db, clock = get_session(), get_clock()
+    alert = db.get(Alert, alert_id)
+    if alert is None:
+        raise AccessDenied(alert_id)
+    access = require_patient(db, clock, current_principal(), alert.patient_id, need=Need.VIEW, action="view.alert",
+                             ip=request.remote_addr)
+    events = alerts.events_of(db, alert.id)
+    actors = _names(db, {e.actor_account_id for e in events})
+    report = db.get(Report, alert.last_report_id) if alert.last_report_id else None
+    reporter = reporting.reporters(db, access.patient, [report]).get(report.id) if report else None
+    return render_template("clinic/alert.html", alert=alert, patient=access.patient, events=events, actors=actors,
+                           reporter=reporter, ack_form=ActionForm(), resolve_form=ResolveForm(),
+                           outcome_labels=OUTCOME_LABELS)
+
+
+@bp.post("/alerts/<int:alert_id>/acknowledge")
+@staff_only
+def acknowledge(alert_id: int):
+    db, clock = get_session(), get_clock()
+    alert = _alert_for_action(alert_id, "alert.acknowledge")
+    if ActionForm().validate_on_submit():
+        try:
+            alerts.acknowledge(db, clock, alert.id, current_user.id)
+            flash(_("Alert acknowledged. Resolve it when you have followed it up."), "success")
+        except alerts.AlertStateError:
+            flash(_("This alert was already acknowledged or resolved by someone else."), "warning")
+    return redirect(safe_next(request.form.get("next"), url_for("clinician.alert_detail", alert_id=alert.id)))
+
+
+@bp.post("/alerts/<int:alert_id>/resolve")
+@staff_only
+def resolve(alert_id: int):
+    db, clock = get_session(), get_clock()
+    alert = _alert_for_action(alert_id, "alert.resolve")
+    form = ResolveForm()
+    if not form.validate_on_submit():
+        events = alerts.events_of(db, alert.id)
+        patient = db.get(Patient, alert.patient_id)
+        return render_template("clinic/alert.html", alert=alert, patient=patient, events=events,
+                               actors=_names(db, {e.actor_account_id for e in events}), reporter=None,
+                               ack_form=ActionForm(), resolve_form=form, outcome_labels=OUTCOME_LABELS), 400
+    try:
+        alerts.resolve(db, clock, alert.id, current_user.id, Outcome(form.outcome.data), (form.note.data or "").strip())
+        flash(_("Alert resolved."), "success")
+    except alerts.AlertStateError:
+        flash(_("This alert was already resolved by someone else."), "warning")
+        return redirect(url_for("clinician.alert_detail", alert_id=alert.id))
+    return redirect(url_for("clinician.queue"))
+
+
+def _alert_for_action(alert_id: int, action: str) -> Alert:
+    db = get_session()
+    alert = db.get(Alert, alert_id)
+    if alert is None:
+        raise AccessDenied(alert_id)
+    require_patient(db, get_clock(), current_principal(), alert.patient_id, need=Need.VIEW, action=action,
+                    ip=request.remote_addr)
+    return alert
+
+
+@bp.get("/patients/<int:patient_id>")
+@staff_only
+def patient_detail(patient_id: int):
+    db, clock = get_session(), get_clock()
+    access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="view.patient",
+                             ip=request.remote_addr)
+    patient = access.patient
+    content, version = plans.current_content(db, patient.id)
+    rows = db.exec(
+        select(Report, Measurement).join(Measurement, Measurement.report_id == Report.id)
+        .where(Report.patient_id == patient.id).order_by(Report.measured_at.desc(), Measurement.id).limit(200)
+    ).all()
+    open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
+                          .order_by(Alert.opened_at)).all()
+    team = db.get(Team, patient.team_id)
+    reporters = reporting.reporters(db, patient, [r for r, _m in rows])
+    return render_template("clinic/patient.html", patient=patient, plan=content, plan_version=version, rows=rows,
+                           open_alerts=open_alerts, team=team, reporters=reporters)
+
+
+@bp.get("/admin/outbox")
+@staff_only
+def outbox():
+    """What was sent (or, without Twilio, would have been sent) for the admin's teams."""
+    principal = current_principal()
+    admin_teams = frozenset(t for t in principal.team_ids if principal.has_role(t, "team_admin"))
+    if not admin_teams:
+        abort(403)
+    db = get_session()
+    rows = db.exec(
+        select(Notification, Alert).join(Alert, Alert.id == Notification.alert_id)
+        .where(Alert.team_id.in_(admin_teams)).order_by(Notification.created_at.desc()).limit(200)
+    ).all()
+    audit.record(db, get_clock(), actor_account_id=principal.account_id, actor_kind=principal.kind,
+                 action="view.outbox", ip=request.remote_addr)
+    db.commit()
+    return render_template("clinic/outbox.html", rows=rows)
+
+
+def _names(db, account_ids) -> dict[int, str]:
+    ids = [i for i in account_ids if i]
+    if not ids:
+        return {}
+    return {a.id: a.name for a in db.exec(select(Account).where(Account.id.in_(ids)))}
+

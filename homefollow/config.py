@@ -1,0 +1,53 @@
+"""Settings from environment variables. The defaults give a zero-set-up SQLite database.
+
+Every variable is listed in the README's configuration table.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+INSTANCE_DIR = PROJECT_DIR / "instance"
+
+# Used only when HOMEFOLLOW_DEMO=1. Production refuses to start with it.
+DEMO_SECRET_KEY = "homefollow-demo-secret-key-do-not-use-in-production"
+
+
+def _bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else default
+
+
+def from_environment() -> dict:
+    demo = _bool("HOMEFOLLOW_DEMO")
+    return {
+        "DEMO": demo,
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or (DEMO_SECRET_KEY if demo else None),
+        "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'homefollow.sqlite'}",
+        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", default=not demo),
+        "FORCE_HTTPS": _bool("FORCE_HTTPS", default=False),
+        "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID"),
+        "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN"),
+        "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),
+        "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL"),
+        "SMTP_HOST": os.environ.get("SMTP_HOST"),
+        "SMTP_PORT": _int("SMTP_PORT", 25),
+        "SMTP_USERNAME": os.environ.get("SMTP_USERNAME"),
+        "SMTP_PASSWORD": os.environ.get("SMTP_PASSWORD"),
+        "SMTP_STARTTLS": _bool("SMTP_STARTTLS"),
+        "SMTP_FROM": os.environ.get("SMTP_FROM", "HomeFollow <no-reply@homefollow.invalid>"),
+        "SCHEDULER_TICK_SECONDS": _int("SCHEDULER_TICK_SECONDS", 15),
+        "STAFF_SESSION_MINUTES": _int("STAFF_SESSION_MINUTES", 30),
+        "PATIENT_SESSION_DAYS": _int("PATIENT_SESSION_DAYS", 90),
+    }

@@ -1,0 +1,423 @@
+"""Demo data: a cross-level team in Tromsø, five patients with different plans, a relative,
+four weeks of plausible history with a few deviations, and some open alerts.
+
+History is written through the same reporting service that the portals use, with a clock
+set to each reading's time, so zones, alerts and the outbox are exactly what a real
+four weeks would have produced.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Callable
+
+from sqlalchemy import Engine, update
+from sqlmodel import Session, select
+
+from rules.measurements import ITEMS
+from rules.schedule import Schedule, local_date_of, slots_on
+from rules.zones import ZoneLimits
+
+from .clock import FixedClock, SystemClock
+from .models import (Account, AccountKind, Alert, AlertStatus, Notification, NotificationStatus, Organisation,
+                     Outcome, Patient, RelativeAccess, ReportSource, Role, Team, TeamMembership)
+from .services import alerts, plans, reporting
+from .services.accounts import hash_password
+from .services.plans import Contact, PlanContent, PlanMeasurement, ZoneActions
+
+DEMO_PASSWORD = "demo1234"
+HISTORY_DAYS = 28
+TZ = "Europe/Oslo"
+
+OPENING_HOURS = {d: ["08:00", "15:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+@dataclass
+class DemoPatient:
+    name: str
+    login: str | None
+    birth: date
+    diagnoses: list[str]
+    plan: PlanContent
+    baseline: dict[str, float]  # typical value per measurement code
+    noise: dict[str, float]
+    # (days ago, item, slot index) -> values that replace the generated ones
+    deviations: dict[tuple[int, str, int], dict[str, float]]
+    skip_probability: float = 0.08
+
+
+def _daily(*hours: str) -> Schedule:
+    return Schedule(times=tuple(time.fromisoformat(h) for h in hours))
+
+
+def _actions(green: str, yellow: str, red: str) -> ZoneActions:
+    return ZoneActions(green=green, yellow=yellow, red=red)
+
+
+RED_CALL = "Ring 113 hvis du er svært tung i pusten, har brystsmerter eller blir forvirret. Ellers: ring teamet nå, eller legevakt på 116117 når teamet er stengt."
+
+
+def _patients() -> list[DemoPatient]:
+    return [
+        DemoPatient(
+            name="Astrid Johansen", login="+4791000001", birth=date(1942, 3, 14),
+            diagnoses=["Hjertesvikt (I50.0)", "Atrieflimmer (I48)"],
+            plan=PlanContent(
+                what_matters="Å bo hjemme, og å gå tur med hunden Luna hver dag.",
+                goals=["Gå tur med Luna 20 minutter hver dag", "Unngå innleggelse i vinter"],
+                measurements=[
+                    PlanMeasurement(item="weight", schedule=_daily("08:00"),
+                                    limits={"weight": ZoneLimits(yellow_high=70.0, red_high=72.0)},
+                                    patient_actions=_actions(
+                                        "Fortsett som før. Ta medisinene dine som vanlig.",
+                                        "Du har gått opp i vekt. Ta én ekstra furosemid 40 mg i dag, slik planen sier, og ring teamet i dag.",
+                                        "Du har gått mye opp i vekt. " + RED_CALL),
+                                    team_actions=_actions("", "Ring pasienten samme dag; vurder diuretika etter planen.",
+                                                          "Ring pasienten nå; vurder hjemmebesøk eller lege.")),
+                    PlanMeasurement(item="blood_pressure", schedule=_daily("08:00"),
+                                    limits={"bp_systolic": ZoneLimits(red_low=85, yellow_low=95, yellow_high=160, red_high=180),
+                                            "bp_diastolic": ZoneLimits(yellow_high=100, red_high=110)},
+                                    patient_actions=_actions("Fint. Fortsett som før.",
+                                                             "Sett deg ned og hvil i 15 minutter, og mål på nytt. Er det fortsatt gult, ring teamet.",
+                                                             RED_CALL)),
+                    PlanMeasurement(item="pulse", schedule=_daily("08:00"),
+                                    limits={"pulse": ZoneLimits(red_low=40, yellow_low=50, yellow_high=100, red_high=120)},
+                                    patient_actions=_actions("Fint.", "Hvil og mål igjen om en time. Ring teamet hvis den fortsatt er gul.", RED_CALL)),
+                ],
+                contacts=[Contact(name="Marit Johansen", role="datter", phone="+4791000011"),
+                          Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
+                next_review=date.today() + timedelta(days=45),
+            ),
+            baseline={"weight": 68.4, "bp_systolic": 128, "bp_diastolic": 76, "pulse": 72},
+            noise={"weight": 0.3, "bp_systolic": 7, "bp_diastolic": 5, "pulse": 5},
+            deviations={(14, "blood_pressure", 0): {"bp_systolic": 166, "bp_diastolic": 92},
+                        (3, "weight", 0): {"weight": 69.1}, (2, "weight", 0): {"weight": 69.8},
+                        (1, "weight", 0): {"weight": 70.6}},
+        ),
+        DemoPatient(
+            name="Ola Pedersen", login="+4791000002", birth=date(1948, 11, 2),
+            diagnoses=["KOLS, GOLD 3 (J44.9)"],
+            plan=PlanContent(
+                what_matters="Å klare meg selv hjemme og være med på kortspill på eldresenteret på torsdager.",
+                goals=["Kortspill hver torsdag", "Kjenne igjen en forverring tidlig"],
+                measurements=[
+                    PlanMeasurement(item="spo2", schedule=_daily("08:00", "18:00"),
+                                    limits={"spo2": ZoneLimits(red_low=88, yellow_low=92)},
+                                    patient_actions=_actions(
+                                        "Vanlige plager. Ta de faste medisinene dine.",
+                                        "Verre enn vanlig: start med beredskapskuren (prednisolon og antibiotika) slik planen sier, og ring teamet i dag.",
+                                        RED_CALL)),
+                    PlanMeasurement(item="pulse", schedule=_daily("08:00"),
+                                    limits={"pulse": ZoneLimits(yellow_high=105, red_high=125)},
+                                    patient_actions=_actions("Fint.", "Hvil og mål igjen om en time.", RED_CALL)),
+                    PlanMeasurement(item="temperature", schedule=None,
+                                    limits={"temperature": ZoneLimits(red_low=35.0, yellow_high=38.0, red_high=39.5)},
+                                    patient_actions=_actions("Fint.", "Du har feber. Ring teamet i dag.", RED_CALL)),
+                ],
+                contacts=[Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
+                next_review=date.today() + timedelta(days=20),
+            ),
+            baseline={"spo2": 94, "pulse": 84, "temperature": 36.9},
+            noise={"spo2": 1.0, "pulse": 6, "temperature": 0.3},
+            deviations={(10, "spo2", 1): {"spo2": 91}, (1, "spo2", 1): {"spo2": 87}},
+        ),
+        DemoPatient(
+            name="Johan Karlsen", login="+4791000003", birth=date(1934, 6, 21),
+            diagnoses=["Skrøpelighet, CFS 6", "Hypertensjon (I10)", "Tidligere hjerneslag (I69)"],
+            plan=PlanContent(
+                what_matters="At kona Berit og jeg kan bo sammen hjemme så lenge som mulig.",
+                goals=["Unngå fall", "Spise godt og holde vekten"],
+                measurements=[
+                    PlanMeasurement(item="blood_pressure", schedule=_daily("09:00"),
+                                    limits={"bp_systolic": ZoneLimits(red_low=90, yellow_low=100, yellow_high=170, red_high=190),
+                                            "bp_diastolic": ZoneLimits(yellow_high=100, red_high=115)},
+                                    patient_actions=_actions("Fint.", "Hvil og mål igjen om en time.", RED_CALL)),
+                    PlanMeasurement(item="temperature", schedule=_daily("09:00"),
+                                    limits={"temperature": ZoneLimits(red_low=35.0, yellow_low=35.5, yellow_high=38.0, red_high=39.0)},
+                                    patient_actions=_actions("Fint.", "Drikk godt og ring teamet i dag.", RED_CALL)),
+                ],
+                next_review=date.today() + timedelta(days=10),
+            ),
+            baseline={"bp_systolic": 142, "bp_diastolic": 80, "temperature": 36.7},
+            noise={"bp_systolic": 9, "bp_diastolic": 6, "temperature": 0.25},
+            deviations={(2, "temperature", 0): {"temperature": 38.4}},
+            skip_probability=0.15,
+        ),
+        DemoPatient(
+            name="Ingrid Solberg", login="+4791000004", birth=date(1957, 1, 30),
+            diagnoses=["Diabetes type 2 (E11)", "Nyresvikt stadium 3 (N18.3)"],
+            plan=PlanContent(
+                what_matters="Å være en aktiv bestemor for barnebarna.",
+                goals=["Ingen følinger", "Gå på ski med barnebarna i påsken"],
+                measurements=[
+                    PlanMeasurement(item="glucose", schedule=_daily("08:00", "20:00"),
+                                    limits={"glucose": ZoneLimits(red_low=3.1, yellow_low=4.4, yellow_high=10.0, red_high=14.4)},
+                                    patient_actions=_actions(
+                                        "Fint. Fortsett som før.",
+                                        "Blodsukkeret er utenfor målområdet. Følg planen for høyt/lavt blodsukker og mål igjen om to timer.",
+                                        "Er blodsukkeret lavt: spis eller drikk noe søtt nå. " + RED_CALL)),
+                    PlanMeasurement(item="weight", schedule=Schedule(times=(time(8, 0),), weekdays=(0,))),
+                ],
+                next_review=date.today() + timedelta(days=60),
+            ),
+            baseline={"glucose": 7.2, "weight": 81.0},
+            noise={"glucose": 1.1, "weight": 0.4},
+            deviations={(20, "glucose", 1): {"glucose": 3.0}, (1, "glucose", 1): {"glucose": 11.2}},
+        ),
+        DemoPatient(
+            name="Per Olsen", login="+4791000005", birth=date(1945, 9, 8),
+            diagnoses=["KOLS (J44.9)", "Hjertesvikt (I50.9)"],
+            plan=PlanContent(
+                what_matters="Å komme meg på hytta i sommer.",
+                goals=["Være på hytta i juli"],
+                measurements=[
+                    PlanMeasurement(item="spo2", schedule=_daily("08:30"),
+                                    limits={"spo2": ZoneLimits(red_low=85, yellow_low=88)},
+                                    patient_actions=_actions("Vanlige plager.", "Start beredskapskuren og ring teamet i dag.", RED_CALL)),
+                    PlanMeasurement(item="weight", schedule=_daily("08:30"),
+                                    limits={"weight": ZoneLimits(yellow_high=84.0, red_high=86.0)},
+                                    patient_actions=_actions("Fint.", "Ta en ekstra vanndrivende tablett og ring teamet i dag.", RED_CALL)),
+                ],
+                next_review=date.today() + timedelta(days=30),
+            ),
+            baseline={"spo2": 90, "weight": 82.0},
+            noise={"spo2": 0.8, "weight": 0.3},
+            deviations={},
+            skip_probability=0.2,
+        ),
+    ]
+
+
+def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime | None = None) -> None:
+    """Create the demo data unless it is there already."""
+    real_now = now or SystemClock().now()
+    with Session(engine, expire_on_commit=False) as session:
+        if session.exec(select(Account.id).where(Account.is_demo.is_(True)).limit(1)).first() is not None:
+            echo("Demo data is already loaded; nothing to do.")
+            _print_accounts(echo)
+            return
+        clock = FixedClock(real_now - timedelta(days=HISTORY_DAYS + 1))
+        echo("Creating organisations, teams and accounts …")
+        people = _create_people(session, clock)
+        demo_patients = _patients()
+        histories = []
+        for spec in demo_patients:
+            patient = _create_patient(session, clock, spec, people["psht"], people["tromso"], people["nurse"])
+            relative = None
+            if spec.name == "Astrid Johansen":
+                relative = people["daughter"]
+                _add_relative(session, clock, patient, relative)
+            histories.append((patient, spec, relative))
+        histories.append((*_other_team_patient(session, clock, people), None))
+        events = sorted((e for p, spec, rel in histories for e in _history(p, spec, real_now, rel)),
+                        key=lambda e: e.at)
+        echo(f"Writing {len(events)} reports for {len(histories)} patients over {HISTORY_DAYS} days …")
+        resolved = _replay(session, clock, events, real_now, people["nurse"], echo)
+        _mark_old_pages_delivered(session, real_now)
+        open_count = len(session.exec(select(Alert.id).where(Alert.status != AlertStatus.RESOLVED.value)).all())
+        echo(f"Loaded demo data: 2 teams, {len(histories)} patients, {len(events)} reports, "
+             f"{resolved} resolved and {open_count} open alerts.")
+    _print_accounts(echo)
+
+
+def _print_accounts(echo: Callable[[str], None]) -> None:
+    echo("")
+    echo(f"Demo accounts (password for all: {DEMO_PASSWORD})")
+    echo("  Patient portal  http://127.0.0.1:5000/login")
+    echo("    Astrid Johansen (heart failure)  91000001")
+    echo("    Ola Pedersen (COPD)              91000002")
+    echo("    Johan Karlsen (frail elderly)    91000003")
+    echo("    Ingrid Solberg (diabetes)        91000004")
+    echo("    Per Olsen (COPD + heart failure) 91000005")
+    echo("    Marit Johansen, Astrid's daughter (relative)  91000011")
+    echo("  Clinician portal  http://127.0.0.1:5000/clinic/login")
+    echo("    kari.nilsen@demo.homefollow.no   nurse, PSHT Tromsø")
+    echo("    ole.hansen@demo.homefollow.no    coordinator and team admin, PSHT Tromsø")
+    echo("    ingrid.berg@demo.homefollow.no   physician, PSHT Tromsø")
+    echo("    siri.moe@demo.homefollow.no      nurse, Hjemmeoppfølging Balsfjord (another team)")
+
+
+def _create_people(session: Session, clock: FixedClock) -> dict:
+    now = clock.now()
+    unn = Organisation(name="Universitetssykehuset Nord-Norge (UNN)", kind="hospital", created_at=now)
+    tromso = Organisation(name="Tromsø kommune", kind="municipality", created_at=now)
+    balsfjord = Organisation(name="Balsfjord kommune", kind="municipality", created_at=now)
+    legesenter = Organisation(name="Sentrum legesenter", kind="gp_office", created_at=now)
+    session.add_all([unn, tromso, balsfjord, legesenter])
+    psht = Team(name="PSHT Tromsø", phone="+4777620000", on_call_phone="+4790000000",
+                email="psht@demo.homefollow.no", opening_hours=OPENING_HOURS, created_at=now)
+    other_team = Team(name="Hjemmeoppfølging Balsfjord", phone="+4777720000", on_call_phone="+4790000001",
+                      opening_hours=OPENING_HOURS, created_at=now)
+    session.add_all([psht, other_team])
+    session.flush()
+    password = hash_password(DEMO_PASSWORD)
+
+    def staff(email, name, org, team, roles):
+        account = Account(kind=AccountKind.STAFF.value, login=email, email=email, name=name, organisation_id=org.id,
+                          password_hash=password, is_demo=True, created_at=now, phone=None)
+        session.add(account)
+        session.flush()
+        for role in roles:
+            session.add(TeamMembership(team_id=team.id, account_id=account.id, role=role.value, created_at=now))
+        return account
+
+    people = {
+        "psht": psht, "other_team": other_team, "tromso": tromso, "balsfjord": balsfjord,
+        "nurse": staff("kari.nilsen@demo.homefollow.no", "Kari Nilsen", tromso, psht, [Role.NURSE]),
+        "coordinator": staff("ole.hansen@demo.homefollow.no", "Ole Hansen", unn, psht, [Role.COORDINATOR, Role.TEAM_ADMIN]),
+        "physician": staff("ingrid.berg@demo.homefollow.no", "Ingrid Berg", unn, psht, [Role.PHYSICIAN]),
+        "gp": staff("lars.eide@demo.homefollow.no", "Lars Eide", legesenter, psht, [Role.GP]),
+        "other_nurse": staff("siri.moe@demo.homefollow.no", "Siri Moe", balsfjord, other_team, [Role.NURSE, Role.TEAM_ADMIN]),
+    }
+    daughter = Account(kind=AccountKind.RELATIVE.value, login="+4791000011", phone="+4791000011", name="Marit Johansen",
+                       password_hash=password, is_demo=True, created_at=now)
+    session.add(daughter)
+    session.flush()
+    people["daughter"] = daughter
+    session.commit()
+    return people
+
+
+def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team: Team, municipality: Organisation,
+                    author: Account) -> Patient:
+    now = clock.now()
+    account = None
+    if spec.login:
+        account = Account(kind=AccountKind.PATIENT.value, login=spec.login, phone=spec.login, name=spec.name,
+                          password_hash=hash_password(DEMO_PASSWORD), is_demo=True, created_at=now)
+        session.add(account)
+        session.flush()
+    patient = Patient(account_id=account.id if account else None, team_id=team.id, municipality_id=municipality.id,
+                      name=spec.name, birth_date=spec.birth, phone=spec.login, time_zone=TZ,
+                      gp_name="Dr. Lars Eide, Sentrum legesenter", gp_phone="+4777600000",
+                      diagnoses=spec.diagnoses, is_demo=True, created_at=now)
+    session.add(patient)
+    session.flush()
+    plans.save_new_version(session, clock, patient_id=patient.id, content=spec.plan, author_account_id=author.id,
+                           reason="Plan laget i kartleggingssamtalen")
+    session.commit()
+    return patient
+
+
+def _add_relative(session: Session, clock: FixedClock, patient: Patient, relative: Account) -> None:
+    session.add(RelativeAccess(patient_id=patient.id, relative_account_id=relative.id, relation="datter",
+                               can_view=True, can_report=True, receives_alerts=True, created_at=clock.now()))
+    session.commit()
+
+
+def _other_team_patient(session: Session, clock: FixedClock, people: dict) -> tuple[Patient, DemoPatient]:
+    spec = DemoPatient(
+        name="Eva Lund", login="+4791000006", birth=date(1940, 2, 2), diagnoses=["Hypertensjon (I10)"],
+        plan=PlanContent(what_matters="Å kunne strikke til oldebarna.", measurements=[
+            PlanMeasurement(item="blood_pressure", schedule=_daily("10:00"),
+                            limits={"bp_systolic": ZoneLimits(yellow_high=165, red_high=180)},
+                            patient_actions=_actions("Fint.", "Hvil og mål igjen.", RED_CALL))]),
+        baseline={"bp_systolic": 150, "bp_diastolic": 84}, noise={"bp_systolic": 8, "bp_diastolic": 5},
+        deviations={(1, "blood_pressure", 0): {"bp_systolic": 184, "bp_diastolic": 96}},
+    )
+    patient = _create_patient(session, clock, spec, people["other_team"], people["balsfjord"], people["other_nurse"])
+    return patient, spec
+
+
+@dataclass(frozen=True)
+class _Event:
+    at: datetime
+    patient: Patient
+    item: str
+    values: dict[str, float]
+    idempotency_key: str
+    reporter: Account | None  # a relative; None when the patient reported
+
+
+def _history(patient: Patient, spec: DemoPatient, real_now: datetime, relative: Account | None) -> list[_Event]:
+    rng = random.Random(patient.name)
+    today = local_date_of(real_now, TZ)
+    events = []
+    for days_ago in range(HISTORY_DAYS, -1, -1):
+        day = today - timedelta(days=days_ago)
+        for m in spec.plan.measurements:
+            if m.schedule is None:
+                continue
+            for slot_index, due in enumerate(slots_on(m.schedule, day, TZ)):
+                at = due + timedelta(minutes=rng.randint(-20, 50))
+                if at >= real_now - timedelta(minutes=5):
+                    continue
+                deviation = spec.deviations.get((days_ago, m.item, slot_index))
+                if deviation is None and rng.random() < spec.skip_probability:
+                    continue  # a missed measurement, as real patients have
+                values = deviation or _plausible_values(rng, m.item, spec)
+                reporter = relative if (relative is not None and day.weekday() >= 5) else None
+                events.append(_Event(at, patient, m.item, values,
+                                     f"demo-{patient.id}-{day.isoformat()}-{m.item}-{slot_index}", reporter))
+    return events
+
+
+def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now: datetime, nurse: Account,
+            echo: Callable[[str], None]) -> int:
+    """Write the reports in time order, with the nurse handling alerts as she would have:
+    acknowledged after 25 minutes and resolved after two hours, except the last three days',
+    which are left for the demo user (one of them acknowledged)."""
+    outcomes = [Outcome.ADVICE_GIVEN, Outcome.PLAN_ADJUSTED, Outcome.MEASUREMENT_ERROR, Outcome.HOME_VISIT]
+    triage: list[tuple[datetime, str, int]] = []  # (when, "ack"/"resolve", alert id)
+    resolved = 0
+
+    def run_triage(until: datetime) -> None:
+        nonlocal resolved
+        triage.sort()
+        while triage and triage[0][0] <= until:
+            when, action, alert_id = triage.pop(0)
+            clock.set(when)
+            try:
+                if action == "ack":
+                    alerts.acknowledge(session, clock, alert_id, nurse.id)
+                else:
+                    alerts.resolve(session, clock, alert_id, nurse.id, outcomes[resolved % len(outcomes)],
+                                   "Snakket med pasienten på telefon.")
+                    resolved += 1
+            except alerts.AlertStateError:
+                pass  # raised again and re-opened meanwhile; the next step handles it
+
+    for index, event in enumerate(events, start=1):
+        run_triage(event.at)
+        clock.set(event.at)
+        outcome = reporting.report_measurement(
+            session, clock, patient=event.patient, item_key=event.item, values=event.values,
+            idempotency_key=event.idempotency_key,
+            reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
+            actor_kind="relative" if event.reporter else "patient", source=ReportSource.DEMO, measured_at=event.at,
+        )
+        if outcome.zone is not None and outcome.zone.value != "green":
+            alert = alerts.open_alert_for(session, event.patient.id, f"zones.{event.item}")
+            if alert is not None and alert.occurrences == 1:
+                if real_now - event.at > timedelta(days=3):
+                    triage.append((event.at + timedelta(minutes=25), "ack", alert.id))
+                    triage.append((event.at + timedelta(hours=2), "resolve", alert.id))
+                elif event.item == "temperature":
+                    triage.append((event.at + timedelta(minutes=40), "ack", alert.id))
+        if index % 100 == 0:
+            echo(f"  {index}/{len(events)} reports")
+    run_triage(real_now)
+    return resolved
+
+
+def _plausible_values(rng: random.Random, item: str, spec: DemoPatient) -> dict[str, float]:
+    values = {code: rng.gauss(spec.baseline[code], spec.noise[code]) for code in ITEMS[item].codes}
+    if item == "blood_pressure":
+        values["bp_diastolic"] = min(values["bp_diastolic"], values["bp_systolic"] - 25)
+    if item == "spo2":
+        values["spo2"] = min(round(values["spo2"]), 99)
+    return values
+
+
+def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
+    """Pages for alerts that were handled in the past were delivered back then; only the
+    pages of alerts still open flow through the real outbox when the scheduler starts."""
+    open_alert_ids = select(Alert.id).where(Alert.status != AlertStatus.RESOLVED.value)
+    session.execute(
+        update(Notification)
+        .where(Notification.status == NotificationStatus.PENDING.value, Notification.alert_id.not_in(open_alert_ids))
+        .values(status=NotificationStatus.SENT.value, provider="demo", sent_at=Notification.created_at)
+    )
+    session.commit()

@@ -1,0 +1,18 @@
+"""All tables, imported here so that SQLModel.metadata is complete for Alembic."""
+
+from .accounts import Account, AccountKind
+from .alerts import Alert, AlertEvent, AlertStatus, Outcome
+from .audit import AuditEvent
+from .organisations import Organisation, OrganisationKind, Role, Team, TeamMembership
+from .outbox import Channel, Notification, NotificationStatus
+from .patients import Patient, PatientStatus, RelativeAccess
+from .plans import CarePlan
+from .reports import Measurement, Report, ReportSource
+from .system import Heartbeat
+
+__all__ = [
+    "Account", "AccountKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
+    "Channel", "Heartbeat", "Measurement", "Notification", "NotificationStatus", "Organisation",
+    "OrganisationKind", "Outcome", "Patient", "PatientStatus", "RelativeAccess", "Report",
+    "ReportSource", "Role", "Team", "TeamMembership",
+]

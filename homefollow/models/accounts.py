@@ -1,0 +1,51 @@
+"""Sign-in accounts for staff, patients and relatives."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from sqlmodel import Field, SQLModel
+
+from .base import utc_column
+
+
+class AccountKind(str, Enum):
+    STAFF = "staff"
+    PATIENT = "patient"
+    RELATIVE = "relative"
+
+
+class Account(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=20)  # AccountKind
+    # E-mail (lower case) for staff, the phone number in E.164 form for patients and relatives.
+    login: str = Field(max_length=200, unique=True)
+    password_hash: str | None = Field(default=None, max_length=255)
+    name: str = Field(max_length=200)
+    phone: str | None = Field(default=None, max_length=32)
+    email: str | None = Field(default=None, max_length=200)
+    locale: str = Field(default="nb", max_length=8)
+    organisation_id: int | None = Field(default=None, foreign_key="organisation.id")
+    is_active: bool = Field(default=True)
+    is_demo: bool = Field(default=False)
+    # Bumped to sign the account out everywhere (password change, access revoked).
+    session_version: int = Field(default=1)
+    created_at: datetime = utc_column()
+    last_login_at: datetime | None = utc_column(nullable=True)
+
+    # Flask-Login protocol
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def is_anonymous(self) -> bool:
+        return False
+
+    def get_id(self) -> str:
+        return f"{self.id}:{self.session_version}"
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == AccountKind.STAFF.value

@@ -1,0 +1,79 @@
+"""Alerts: at most one open alert per patient × rule, with an append-only event log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import Index, text
+from sqlmodel import Field, SQLModel
+
+from .base import json_column, utc_column
+
+
+class AlertStatus(str, Enum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+class Outcome(str, Enum):
+    ADVICE_GIVEN = "advice_given"
+    PLAN_ADJUSTED = "plan_adjusted"
+    HOME_VISIT = "home_visit"
+    REFERRED_TO_GP = "referred_to_gp"
+    ADMITTED = "admitted"
+    MEASUREMENT_ERROR = "measurement_error"
+    OTHER = "other"
+
+
+class Alert(SQLModel, table=True):
+    __table_args__ = (
+        # The database itself guarantees one unresolved alert per patient and rule.
+        Index(
+            "uq_alert_open_per_rule",
+            "patient_id",
+            "rule_key",
+            unique=True,
+            sqlite_where=text("status <> 'resolved'"),
+            postgresql_where=text("status <> 'resolved'"),
+        ),
+        Index("ix_alert_team_status", "team_id", "status"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    team_id: int = Field(foreign_key="team.id")
+    rule_key: str = Field(max_length=100)
+    rule_version: int = Field(default=1)
+    severity: str = Field(max_length=10)  # rules.zones.Zone: yellow or red
+    status: str = Field(default=AlertStatus.OPEN.value, max_length=20)
+    # Short code a nurse can reply with by SMS; never reveals anything about the patient.
+    short_code: str = Field(max_length=8, unique=True)
+    opened_at: datetime = utc_column()
+    last_seen_at: datetime = utc_column()
+    occurrences: int = Field(default=1)
+    # Bilingual texts {"nb": ..., "en": ...} as produced by the rule engine.
+    value_text: dict = json_column()
+    threshold_text: dict = json_column()
+    explanation: dict = json_column()
+    last_report_id: int | None = Field(default=None, foreign_key="report.id")
+    acknowledged_at: datetime | None = utc_column(nullable=True)
+    acknowledged_by_account_id: int | None = Field(default=None, foreign_key="account.id")
+    resolved_at: datetime | None = utc_column(nullable=True)
+    resolved_by_account_id: int | None = Field(default=None, foreign_key="account.id")
+    outcome: str | None = Field(default=None, max_length=30)  # Outcome
+    resolution_note: str | None = Field(default=None, max_length=2000)
+
+
+class AlertEvent(SQLModel, table=True):
+    """Append-only: rows are inserted, never updated or deleted (enforced in services.events)."""
+
+    __tablename__ = "alert_event"
+
+    id: int | None = Field(default=None, primary_key=True)
+    alert_id: int = Field(foreign_key="alert.id", index=True)
+    at: datetime = utc_column()
+    actor_account_id: int | None = Field(default=None, foreign_key="account.id")
+    kind: str = Field(max_length=40)  # opened, repeated, severity_raised, notified, acknowledged, resolved
+    data: dict = json_column()

@@ -1,0 +1,46 @@
+"""The outbox: every SMS and e-mail is a row written in the same transaction as its cause,
+and delivered afterwards by the scheduler, at least once, deduplicated by `dedup_key`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import Index, Text
+from sqlmodel import Field, SQLModel
+
+from .base import utc_column
+
+
+class Channel(str, Enum):
+    SMS = "sms"
+    EMAIL = "email"
+
+
+class NotificationStatus(str, Enum):
+    PENDING = "pending"
+    SENDING = "sending"  # claimed by a sender; returns to pending if its lease expires
+    SENT = "sent"
+    FAILED = "failed"
+
+
+class Notification(SQLModel, table=True):
+    __table_args__ = (Index("ix_notification_status_due", "status", "due_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=200, unique=True)
+    channel: str = Field(max_length=10)
+    recipient: str = Field(max_length=200)
+    subject: str | None = Field(default=None, max_length=200)
+    body: str = Field(sa_type=Text)
+    status: str = Field(default=NotificationStatus.PENDING.value, max_length=10)
+    attempts: int = Field(default=0)
+    due_at: datetime = utc_column()
+    lease_until: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    sent_at: datetime | None = utc_column(nullable=True)
+    provider: str | None = Field(default=None, max_length=20)
+    provider_ref: str | None = Field(default=None, max_length=100)
+    last_error: str | None = Field(default=None, max_length=500)
+    alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
+    patient_id: int | None = Field(default=None, foreign_key="patient.id")

@@ -1,0 +1,54 @@
+"""Patients and the relatives they let in."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from enum import Enum
+
+from sqlmodel import Field, SQLModel
+
+from .base import json_column, utc_column
+
+
+class PatientStatus(str, Enum):
+    ACTIVE = "active"
+    PAUSED = "paused"  # admitted to hospital, on holiday: no missed-check-in alerts
+    ENDED = "ended"
+
+
+class Patient(SQLModel, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int | None = Field(default=None, foreign_key="account.id", unique=True)
+    team_id: int = Field(foreign_key="team.id", index=True)
+    municipality_id: int | None = Field(default=None, foreign_key="organisation.id")
+    name: str = Field(max_length=200)
+    birth_date: date | None = None
+    phone: str | None = Field(default=None, max_length=32)
+    time_zone: str = Field(default="Europe/Oslo", max_length=64)
+    gp_name: str | None = Field(default=None, max_length=200)
+    gp_phone: str | None = Field(default=None, max_length=32)
+    diagnoses: list = json_column(default_factory=list)
+    status: str = Field(default=PatientStatus.ACTIVE.value, max_length=20)
+    is_demo: bool = Field(default=False)
+    created_at: datetime = utc_column()
+
+
+class RelativeAccess(SQLModel, table=True):
+    """What one relative may do for one patient. Checked on every request, so a revoked or
+    expired grant takes effect at once."""
+
+    __tablename__ = "relative_access"
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    relative_account_id: int = Field(foreign_key="account.id", index=True)
+    relation: str = Field(max_length=100)  # "datter", "sønn", "ektefelle" — shown with values
+    can_view: bool = Field(default=True)
+    can_report: bool = Field(default=False)
+    receives_alerts: bool = Field(default=False)
+    valid_until: datetime | None = utc_column(nullable=True)
+    created_at: datetime = utc_column()
+    revoked_at: datetime | None = utc_column(nullable=True)
+
+    def is_valid(self, now: datetime) -> bool:
+        return self.revoked_at is None and (self.valid_until is None or now < self.valid_until)

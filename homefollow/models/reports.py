@@ -1,0 +1,50 @@
+"""What patients and relatives report: one Report per submission, holding its values."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import Enum
+
+from sqlalchemy import Index, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from .base import utc_column
+
+
+class ReportSource(str, Enum):
+    PORTAL = "portal"
+    SMS = "sms"
+    DEVICE = "device"
+    API = "api"
+    DEMO = "demo"
+
+
+class Report(SQLModel, table=True):
+    """One submission. The idempotency key (from the form, the SMS id or the sender's id)
+    makes a repeated submission return the first one instead of storing twice."""
+
+    __table_args__ = (UniqueConstraint("patient_id", "idempotency_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id", index=True)
+    item_key: str = Field(max_length=40)  # rules.measurements.ITEMS key
+    idempotency_key: str = Field(max_length=100)
+    source: str = Field(max_length=20)  # ReportSource
+    reported_by_account_id: int | None = Field(default=None, foreign_key="account.id")
+    reported_at: datetime = utc_column()
+    measured_at: datetime = utc_column()
+    zone: str | None = Field(default=None, max_length=10)
+    plan_version: int | None = None
+
+
+class Measurement(SQLModel, table=True):
+    """One value in its canonical unit (rules.measurements.CATALOGUE)."""
+
+    __table_args__ = (Index("ix_measurement_patient_code_time", "patient_id", "code", "measured_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    report_id: int = Field(foreign_key="report.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    code: str = Field(max_length=40)
+    value: float
+    measured_at: datetime = utc_column()

@@ -1,0 +1,1 @@
+"""Sending SMS and e-mail: sender interfaces, their implementations and the outbox."""

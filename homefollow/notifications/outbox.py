@@ -1,0 +1,176 @@
+"""The outbox: enqueue in the caller's transaction; deliver later, at least once.
+
+Delivery claims one row at a time with a compare-and-set update that must touch exactly one
+row, so two sender processes never take the same message. A claimed row carries a lease; if
+the process dies before recording the result, the lease expires and the row is sent again.
+A row is marked sent only after the provider accepted it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import Engine, update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import Channel, Notification, NotificationStatus
+from .email import EmailSender
+from .errors import PermanentError, TransientError
+from .sms import SmsSender
+
+log = logging.getLogger(__name__)
+
+LEASE = timedelta(minutes=2)
+MAX_ATTEMPTS = 8
+BATCH = 100
+
+
+def backoff(attempts: int) -> timedelta:
+    """30 s, 1 min, 2 min, … capped at 30 min."""
+    return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 1800))
+
+
+def enqueue(
+    session: Session,
+    clock: Clock,
+    *,
+    dedup_key: str,
+    channel: Channel,
+    recipient: str,
+    body: str,
+    subject: str | None = None,
+    alert_id: int | None = None,
+    patient_id: int | None = None,
+    due_at: datetime | None = None,
+) -> Notification | None:
+    """Add a message to the outbox unless one with the same key exists. Does not commit."""
+    if session.exec(select(Notification.id).where(Notification.dedup_key == dedup_key)).first() is not None:
+        return None
+    now = clock.now()
+    notification = Notification(
+        dedup_key=dedup_key,
+        channel=channel.value,
+        recipient=recipient,
+        subject=subject,
+        body=body,
+        due_at=due_at or now,
+        created_at=now,
+        alert_id=alert_id,
+        patient_id=patient_id,
+    )
+    try:
+        with session.begin_nested():  # a concurrent transaction may insert the same key
+            session.add(notification)
+    except IntegrityError:
+        return None
+    return notification
+
+
+@dataclass
+class Senders:
+    sms: SmsSender
+    email: EmailSender
+    status_callback_url: str | None = None  # Twilio delivery callbacks
+
+
+@dataclass
+class DispatchResult:
+    sent: int = 0
+    retried: int = 0
+    failed: int = 0
+    skipped: int = 0  # claimed by another process first
+    released: int = 0  # expired leases returned to the queue
+    failed_ids: list[int] = field(default_factory=list)
+
+
+def release_expired_leases(session: Session, clock: Clock) -> int:
+    result = session.execute(
+        update(Notification)
+        .where(Notification.status == NotificationStatus.SENDING.value, Notification.lease_until < clock.now())
+        .values(status=NotificationStatus.PENDING.value, lease_until=None)
+    )
+    session.commit()
+    return result.rowcount
+
+
+def claim(session: Session, clock: Clock, notification_id: int) -> Notification | None:
+    """Take one due message for sending; None unless this process's update hit the row.
+
+    The transaction ends before the caller talks to the provider, so no database lock is
+    held during a slow network call."""
+    now = clock.now()
+    result = session.execute(
+        update(Notification)
+        .where(
+            Notification.id == notification_id,
+            Notification.status == NotificationStatus.PENDING.value,
+            Notification.due_at <= now,
+        )
+        .values(status=NotificationStatus.SENDING.value, lease_until=now + LEASE,
+                attempts=Notification.attempts + 1)
+    )
+    claimed = session.get(Notification, notification_id, populate_existing=True) if result.rowcount == 1 else None
+    session.commit()
+    return claimed
+
+
+def dispatch_due(engine: Engine, clock: Clock, senders: Senders, *, limit: int = BATCH) -> DispatchResult:
+    result = DispatchResult()
+    with Session(engine, expire_on_commit=False) as session:
+        result.released = release_expired_leases(session, clock)
+        due_ids = session.exec(
+            select(Notification.id)
+            .where(Notification.status == NotificationStatus.PENDING.value, Notification.due_at <= clock.now())
+            .order_by(Notification.due_at, Notification.id)
+            .limit(limit)
+        ).all()
+        session.commit()  # end the read transaction before the first network call
+        for notification_id in due_ids:
+            notification = claim(session, clock, notification_id)
+            if notification is None:
+                result.skipped += 1
+                continue
+            _deliver(session, clock, senders, notification, result)
+    return result
+
+
+def _deliver(session: Session, clock: Clock, senders: Senders, n: Notification, result: DispatchResult) -> None:
+    try:
+        if n.channel == Channel.SMS.value:
+            accepted = senders.sms.send(n.recipient, n.body, status_callback=senders.status_callback_url)
+        else:
+            accepted = senders.email.send(n.recipient, n.subject or "", n.body)
+    except PermanentError as exc:
+        _finish(session, n, status=NotificationStatus.FAILED, last_error=str(exc)[:500])
+        result.failed += 1
+        result.failed_ids.append(n.id)
+        log.warning("notification %s failed permanently: %s", n.id, exc)
+        return
+    except TransientError as exc:
+        if n.attempts >= MAX_ATTEMPTS:
+            _finish(session, n, status=NotificationStatus.FAILED, last_error=f"gave up: {exc}"[:500])
+            result.failed += 1
+            result.failed_ids.append(n.id)
+        else:
+            _finish(session, n, status=NotificationStatus.PENDING, last_error=str(exc)[:500],
+                    due_at=clock.now() + backoff(n.attempts))
+            result.retried += 1
+        log.info("notification %s: transient failure, attempt %s: %s", n.id, n.attempts, exc)
+        return
+    _finish(session, n, status=NotificationStatus.SENT, sent_at=clock.now(), provider=accepted.provider,
+            provider_ref=accepted.ref, last_error=None)
+    result.sent += 1
+
+
+def _finish(session: Session, n: Notification, *, status: NotificationStatus, **values) -> None:
+    """Record the outcome, but only while we still hold the claim (status 'sending')."""
+    session.execute(
+        update(Notification)
+        .where(Notification.id == n.id, Notification.status == NotificationStatus.SENDING.value)
+        .values(status=status.value, lease_until=None, **values)
+    )
+    session.commit()

@@ -1,0 +1,103 @@
+"""The scheduler process: one APScheduler clock that ticks and calls idempotent sweeps.
+
+All timers are database rows with due times, so this process holds no state of its own:
+it can be restarted at any time, and a second one started by mistake only finds nothing
+left to claim. APScheduler's job store is in memory and never shared between processes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+
+from apscheduler.schedulers.blocking import BlockingScheduler
+from flask import Flask
+from sqlalchemy import Engine, delete
+from sqlmodel import Session
+
+from .clock import Clock
+from .models import Heartbeat
+from .notifications.email import LogEmailSender, SmtpEmailSender
+from .notifications.outbox import DispatchResult, Senders, dispatch_due
+from .notifications.sms import LogSmsSender, TwilioSmsSender
+
+log = logging.getLogger(__name__)
+
+
+def senders_from_config(config) -> Senders:
+    """Twilio and SMTP when configured; otherwise log senders that record what would be sent."""
+    if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN") and config.get("TWILIO_FROM_NUMBER"):
+        sms = TwilioSmsSender(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], config["TWILIO_FROM_NUMBER"],
+                              api_base_url=config.get("TWILIO_API_BASE_URL"))
+    else:
+        sms = LogSmsSender()
+    if config.get("SMTP_HOST"):
+        email = SmtpEmailSender(config["SMTP_HOST"], config["SMTP_PORT"], config["SMTP_FROM"],
+                                username=config.get("SMTP_USERNAME"), password=config.get("SMTP_PASSWORD"),
+                                starttls=config.get("SMTP_STARTTLS", False))
+    else:
+        email = LogEmailSender()
+    return Senders(sms=sms, email=email)
+
+
+def process_name(role: str = "scheduler") -> str:
+    return f"{role}@{socket.gethostname()}:{os.getpid()}"
+
+
+def beat(engine: Engine, clock: Clock, name: str, started_at: datetime, role: str = "scheduler") -> None:
+    now = clock.now()
+    with Session(engine) as session:
+        session.merge(Heartbeat(name=name, role=role, host=socket.gethostname(), pid=os.getpid(),
+                                started_at=started_at, beat_at=now))
+        # Forget processes that have been gone for a week.
+        session.execute(delete(Heartbeat).where(Heartbeat.beat_at < now - timedelta(days=7)))
+        session.commit()
+
+
+@dataclass
+class SweepReport:
+    outbox: DispatchResult = field(default_factory=DispatchResult)
+
+
+def run_sweeps(engine: Engine, clock: Clock, senders: Senders) -> SweepReport:
+    """One pass over all due work. Safe to run concurrently in several processes."""
+    report = SweepReport()
+    report.outbox = dispatch_due(engine, clock, senders)
+    return report
+
+
+def run_forever(app: Flask) -> None:
+    """`flask --app wsgi scheduler run`: tick until interrupted."""
+    from . import db
+
+    engine = app.extensions["homefollow.engine"]
+    clock = app.extensions["homefollow.clock"]
+    senders = senders_from_config(app.config)
+    name = process_name()
+    started_at = clock.now()
+    interval = app.config["SCHEDULER_TICK_SECONDS"]
+
+    def tick() -> None:
+        try:
+            beat(engine, clock, name, started_at)
+            report = run_sweeps(engine, clock, senders)
+            o = report.outbox
+            if o.sent or o.retried or o.failed or o.released:
+                log.info("outbox: %s sent, %s retried, %s failed, %s leases released", o.sent, o.retried, o.failed,
+                         o.released)
+        except Exception:  # one bad tick must not stop the clock; the next tick retries
+            log.exception("scheduler tick failed")
+
+    db.ping(engine)
+    scheduler = BlockingScheduler(timezone=timezone.utc)
+    scheduler.add_job(tick, "interval", seconds=interval, next_run_time=datetime.now(timezone.utc),
+                      max_instances=1, coalesce=True, id="tick")
+    log.info("scheduler %s ticking every %s s (SMS via %s, e-mail via %s)", name, interval, senders.sms.name,
+             senders.email.name)
+    try:
+        scheduler.start()
+    except (KeyboardInterrupt, SystemExit):
+        log.info("scheduler %s stopped", name)

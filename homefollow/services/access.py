@@ -1,0 +1,151 @@
+"""The single access policy for patient data.
+
+Patients see only themselves; relatives see what the patient granted them, while the grant
+is valid; staff see the patients of their teams. Every route that touches patient data goes
+through `require_patient`, which also writes the audit record, granted or denied.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import Account, AccountKind, Patient, RelativeAccess, TeamMembership
+from . import audit
+
+
+class Need(str, Enum):
+    VIEW = "view"
+    REPORT = "report"
+
+
+class AccessDenied(Exception):
+    """Shown to the user as 404, so the existence of another patient is not revealed."""
+
+
+@dataclass(frozen=True)
+class Principal:
+    account_id: int
+    kind: str
+    name: str
+    # staff: team id -> roles in that team
+    team_roles: dict[int, frozenset[str]] = field(default_factory=dict)
+    own_patient_id: int | None = None
+
+    @property
+    def team_ids(self) -> frozenset[int]:
+        return frozenset(self.team_roles)
+
+    @property
+    def is_staff(self) -> bool:
+        return self.kind == AccountKind.STAFF.value
+
+    def has_role(self, team_id: int, role: str) -> bool:
+        return role in self.team_roles.get(team_id, frozenset())
+
+    def is_admin_of_any_team(self) -> bool:
+        return any("team_admin" in roles for roles in self.team_roles.values())
+
+
+def principal_for(session: Session, account: Account) -> Principal:
+    team_roles: dict[int, set[str]] = {}
+    own_patient_id = None
+    if account.kind == AccountKind.STAFF.value:
+        for m in session.exec(select(TeamMembership).where(TeamMembership.account_id == account.id)):
+            team_roles.setdefault(m.team_id, set()).add(m.role)
+    elif account.kind == AccountKind.PATIENT.value:
+        own_patient_id = session.exec(select(Patient.id).where(Patient.account_id == account.id)).first()
+    return Principal(
+        account_id=account.id,
+        kind=account.kind,
+        name=account.name,
+        team_roles={t: frozenset(r) for t, r in team_roles.items()},
+        own_patient_id=own_patient_id,
+    )
+
+
+@dataclass(frozen=True)
+class PatientAccess:
+    patient: Patient
+    can_view: bool
+    can_report: bool
+    relation: str | None = None  # set when the principal is a relative
+
+    def allows(self, need: Need) -> bool:
+        return self.can_report if need == Need.REPORT else self.can_view
+
+
+def access_to_patient(session: Session, clock: Clock, principal: Principal, patient_id: int) -> PatientAccess | None:
+    patient = session.get(Patient, patient_id)
+    if patient is None:
+        return None
+    if principal.kind == AccountKind.PATIENT.value:
+        if principal.own_patient_id == patient.id:
+            return PatientAccess(patient, can_view=True, can_report=True)
+        return None
+    if principal.kind == AccountKind.STAFF.value:
+        if patient.team_id in principal.team_ids:
+            return PatientAccess(patient, can_view=True, can_report=True)
+        return None
+    if principal.kind == AccountKind.RELATIVE.value:
+        grant = valid_grant(session, clock, principal.account_id, patient.id)
+        if grant is None:
+            return None
+        return PatientAccess(patient, can_view=grant.can_view, can_report=grant.can_report, relation=grant.relation)
+    return None
+
+
+def valid_grant(session: Session, clock: Clock, relative_account_id: int, patient_id: int) -> RelativeAccess | None:
+    grants = session.exec(
+        select(RelativeAccess).where(
+            RelativeAccess.relative_account_id == relative_account_id,
+            RelativeAccess.patient_id == patient_id,
+            RelativeAccess.revoked_at.is_(None),
+        )
+    ).all()
+    now = clock.now()
+    return next((g for g in grants if g.is_valid(now)), None)
+
+
+def patients_of_relative(session: Session, clock: Clock, relative_account_id: int) -> list[tuple[Patient, RelativeAccess]]:
+    rows = session.exec(
+        select(Patient, RelativeAccess)
+        .join(RelativeAccess, RelativeAccess.patient_id == Patient.id)
+        .where(RelativeAccess.relative_account_id == relative_account_id, RelativeAccess.revoked_at.is_(None))
+        .order_by(Patient.name)
+    ).all()
+    now = clock.now()
+    return [(p, g) for p, g in rows if g.is_valid(now)]
+
+
+def require_patient(
+    session: Session,
+    clock: Clock,
+    principal: Principal,
+    patient_id: int,
+    *,
+    need: Need = Need.VIEW,
+    action: str,
+    ip: str | None = None,
+) -> PatientAccess:
+    """Return the access if allowed, else raise AccessDenied. Audits and commits either way."""
+    access = access_to_patient(session, clock, principal, patient_id)
+    allowed = access is not None and access.allows(need)
+    audit.record(
+        session,
+        clock,
+        actor_account_id=principal.account_id,
+        actor_kind=principal.kind,
+        action=action if allowed else "access.denied",
+        # A denied attempt is logged against the target only when the target exists.
+        patient_id=patient_id if access is not None or session.get(Patient, patient_id) else None,
+        ip=ip,
+        **({} if allowed else {"attempted": action, "need": need.value}),
+    )
+    session.commit()
+    if not allowed:
+        raise AccessDenied(patient_id)
+    return access

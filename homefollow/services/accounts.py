@@ -1,0 +1,91 @@
+"""Accounts: password hashing, sign-in identifiers and authentication."""
+
+from __future__ import annotations
+
+import phonenumbers
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import Account
+
+_hasher = PasswordHasher()
+# Verified when the login is unknown, so a wrong login costs as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def configure_hasher(time_cost: int, memory_cost: int) -> None:
+    """Tests use cheaper parameters; production keeps argon2-cffi's recommended defaults."""
+    global _hasher, _DUMMY_HASH
+    _hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_cost, parallelism=1)
+    _DUMMY_HASH = _hasher.hash("not-a-real-password")
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def normalise_phone(text: str, region: str = "NO") -> str | None:
+    """'912 34 567' or '+47 912 34 567' → '+4791234567'; None if it is not a valid number."""
+    try:
+        number = phonenumbers.parse(text or "", region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def display_phone(number: str | None) -> str:
+    """'+4791000001' → '910 00 001' (Norwegian numbers in national form, others international)."""
+    if not number:
+        return ""
+    try:
+        parsed = phonenumbers.parse(number, "NO")
+    except phonenumbers.NumberParseException:
+        return number
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 47 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return phonenumbers.format_number(parsed, style)
+
+
+def normalise_login(text: str) -> str:
+    """Staff sign in with e-mail, patients and relatives with their mobile number."""
+    text = (text or "").strip()
+    if "@" in text:
+        return text.lower()
+    return normalise_phone(text) or text.lower()
+
+
+def authenticate(session: Session, clock: Clock, login: str, password: str) -> Account | None:
+    account = session.exec(select(Account).where(Account.login == normalise_login(login))).first()
+    if account is None or not account.password_hash:
+        _verify(_DUMMY_HASH, password)
+        return None
+    if not account.is_active or not _verify(account.password_hash, password):
+        return None
+    if _hasher.check_needs_rehash(account.password_hash):
+        account.password_hash = hash_password(password)
+    account.last_login_at = clock.now()
+    session.add(account)
+    session.commit()
+    return account
+
+
+def _verify(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def load_account(session: Session, user_id: str) -> Account | None:
+    """Flask-Login's loader: the id carries the session version, so bumping it signs out."""
+    try:
+        account_id, version = (int(part) for part in user_id.split(":"))
+    except ValueError:
+        return None
+    account = session.get(Account, account_id)
+    if account is None or not account.is_active or account.session_version != version:
+        return None
+    return account

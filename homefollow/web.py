@@ -1,0 +1,280 @@
+"""Web plumbing shared by both portals: extensions, sign-in, locale, errors, template helpers."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from urllib.parse import urlsplit
+
+from babel.dates import format_datetime as babel_format_datetime
+from flask import Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_babel import Babel, format_timedelta, get_locale
+from flask_babel import gettext as _
+from flask_limiter import Limiter
+from flask_limiter.util import get_remote_address
+from flask_login import LoginManager, current_user, logout_user
+from flask_talisman import Talisman
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from rules.measurements import CATALOGUE
+from rules.text import Text, value_with_unit
+
+from .db import get_session
+from .i18n import LOCALES, TRANSLATIONS_DIR
+from .services.access import AccessDenied, Principal, principal_for
+from .services.accounts import display_phone, load_account
+
+csrf = CSRFProtect()
+babel = Babel()
+login_manager = LoginManager()
+talisman = Talisman()
+limiter = Limiter(key_func=get_remote_address)
+
+CSP = {
+    "default-src": "'self'",
+    "img-src": "'self' data:",
+    "style-src": "'self'",
+    "script-src": "'self'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+    "base-uri": "'self'",
+    "object-src": "'none'",
+}
+
+# Forms whose values are kept across an expired session: the user signs in again and finds
+# the form filled in, instead of losing a measurement typed with shaky hands.
+STASHABLE_ENDPOINTS = {"patient.report"}
+
+
+def init_app(app: Flask) -> None:
+    csrf.init_app(app)
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
+    babel.init_app(app, locale_selector=select_locale)
+    login_manager.init_app(app)
+    login_manager.user_loader(_load_user)
+    login_manager.unauthorized_handler(_unauthorized)
+    talisman.init_app(
+        app,
+        force_https=app.config["FORCE_HTTPS"],
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        content_security_policy=CSP,
+        referrer_policy="same-origin",
+        permissions_policy={"geolocation": "()", "camera": "()", "microphone": "()"},
+    )
+    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
+    limiter.init_app(app)
+
+    app.before_request(_staff_inactivity_timeout)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(AccessDenied, lambda _e: _error_page(404))
+    app.register_error_handler(HTTPException, lambda e: _error_page(e.code or 500))
+    app.register_error_handler(Exception, _unexpected_error)
+    app.add_url_rule("/locale", "set_locale", _set_locale, methods=["POST"])
+    app.context_processor(_template_globals)
+    app.jinja_env.filters["local_dt"] = format_local_datetime
+    app.jinja_env.filters["bilingual"] = bilingual
+    app.jinja_env.filters["tel"] = tel_href
+    app.jinja_env.filters["phone"] = display_phone
+    app.jinja_env.filters["format_value"] = lambda value, code: value_with_unit(code, value, locale_code())
+    app.jinja_env.filters["since"] = time_since
+    app.jinja_env.filters["rule_label"] = rule_label
+    app.jinja_env.filters["event_label"] = event_label
+    app.jinja_env.filters["measurement_name"] = lambda code: CATALOGUE[code].name(locale_code())
+
+
+# ---- who is signed in --------------------------------------------------------------------
+
+def _load_user(user_id: str):
+    return load_account(get_session(), user_id)
+
+
+def current_principal() -> Principal | None:
+    if not current_user.is_authenticated:
+        return None
+    if "principal" not in g:
+        g.principal = principal_for(get_session(), current_user)
+    return g.principal
+
+
+def _unauthorized():
+    if request.method == "POST":
+        stash_form()
+    login_endpoint = "clinician.login" if request.blueprint == "clinician" else "patient.login"
+    flash(_("Please sign in to continue."), "info")
+    return redirect(url_for(login_endpoint, next=_safe_next(request.full_path if request.method == "GET" else request.path)))
+
+
+def _staff_inactivity_timeout():
+    """Staff sessions end after STAFF_SESSION_MINUTES without a request."""
+    if not current_user.is_authenticated or not current_user.is_staff:
+        return None
+    from . import get_clock
+
+    now = get_clock().now().timestamp()
+    last = session.get("last_seen")
+    limit = timedelta(minutes=current_app.config["STAFF_SESSION_MINUTES"]).total_seconds()
+    if last is not None and now - last > limit:
+        if request.method == "POST":
+            stash_form()
+        logout_user()
+        session.pop("last_seen", None)
+        flash(_("You were signed out after a period of inactivity. Please sign in again."), "info")
+        return redirect(url_for("clinician.login", next=_safe_next(request.path)))
+    session["last_seen"] = now
+    return None
+
+
+def _safe_next(target: str | None) -> str | None:
+    """Only same-site relative paths are followed after sign-in."""
+    if not target:
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return None
+    return target.rstrip("?") or None
+
+
+def safe_next(target: str | None, default: str) -> str:
+    return _safe_next(target) or default
+
+
+# ---- keeping form values across an expired session ---------------------------------------
+
+def stash_form() -> None:
+    if request.endpoint not in STASHABLE_ENDPOINTS:
+        return
+    values = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    session["stashed_form"] = {"endpoint": request.endpoint, "view_args": request.view_args or {}, "values": values}
+
+
+def take_stashed_form(endpoint: str, view_args: dict) -> dict | None:
+    stashed = session.get("stashed_form")
+    if not stashed or stashed.get("endpoint") != endpoint or stashed.get("view_args") != view_args:
+        return None
+    session.pop("stashed_form", None)
+    return stashed["values"]
+
+
+def _csrf_error(error: CSRFError):
+    if request.endpoint in STASHABLE_ENDPOINTS:
+        stash_form()  # the form page shows the kept values with a notice
+        return redirect(request.path)
+    return _error_page(400, message=_("The form had expired. Please go back, reload the page and try again."))
+
+
+# ---- locale ------------------------------------------------------------------------------
+
+def select_locale() -> str:
+    if current_user and current_user.is_authenticated and current_user.locale in LOCALES:
+        return current_user.locale
+    chosen = session.get("locale")
+    return chosen if chosen in LOCALES else "nb"
+
+
+def _set_locale():
+    locale = request.form.get("locale")
+    if locale in LOCALES:
+        session["locale"] = locale
+        if current_user.is_authenticated:
+            db = get_session()
+            current_user.locale = locale
+            db.add(current_user)
+            db.commit()
+    return redirect(safe_next(request.form.get("next"), url_for("patient.today")))
+
+
+def locale_code() -> str:
+    return str(get_locale() or "nb")
+
+
+# ---- errors ------------------------------------------------------------------------------
+
+def _error_page(code: int, message: str | None = None):
+    titles = {
+        400: _("Something in the request was not right"),
+        403: _("You do not have access to this page"),
+        404: _("We could not find that page"),
+        405: _("That did not work"),
+        413: _("That was too much data"),
+        429: _("Too many attempts"),
+        500: _("Something went wrong on our side"),
+    }
+    texts = {
+        404: _("The page does not exist, or you do not have access to it."),
+        429: _("For your safety we have paused sign-in for a little while. Please wait 15 minutes and try again."),
+        500: _("Nothing you did caused this. Please try again in a moment."),
+    }
+    code = code if code in titles else 500
+    return render_template("errors.html", code=code, title=titles[code], message=message or texts.get(code, "")), code
+
+
+def _unexpected_error(error: Exception):
+    if isinstance(error, HTTPException):  # pragma: no cover - handled by the HTTPException handler
+        return _error_page(error.code or 500)
+    current_app.logger.exception("unhandled error")
+    if current_app.config.get("PROPAGATE_UNEXPECTED_ERRORS"):
+        raise error
+    return _error_page(500)
+
+
+# ---- template helpers --------------------------------------------------------------------
+
+def format_local_datetime(value: datetime | None, tz: str = "Europe/Oslo", pattern: str | None = None) -> str:
+    if value is None:
+        return ""
+    from zoneinfo import ZoneInfo
+
+    locale = locale_code()
+    pattern = pattern or ("d. MMM yyyy 'kl.' HH:mm" if locale == "nb" else "d MMM yyyy, HH:mm")
+    return babel_format_datetime(value.astimezone(ZoneInfo(tz)), pattern, locale=locale)
+
+
+def bilingual(value: dict | Text | None) -> str:
+    if not value:
+        return ""
+    if isinstance(value, Text):
+        return value.get(locale_code())
+    return value.get(locale_code()) or value.get("nb") or ""
+
+
+def time_since(value: datetime | None) -> str:
+    """'3 hours' since a moment, by the injectable clock."""
+    from . import get_clock
+
+    if value is None:
+        return ""
+    return format_timedelta(get_clock().now() - value, threshold=1.5)
+
+
+def rule_label(rule_key: str) -> str:
+    """A readable name for what fired: 'Blood pressure – plan limits'."""
+    from rules.measurements import ITEMS
+
+    kind, _sep, rest = rule_key.partition(".")
+    if kind == "zones" and rest in ITEMS:
+        return _("%(measurement)s – plan limits", measurement=ITEMS[rest].name(locale_code()))
+    return rule_key
+
+
+def event_label(kind: str) -> str:
+    labels = {
+        "opened": _("Alert opened"),
+        "repeated": _("Seen again"),
+        "severity_raised": _("Severity raised"),
+        "notification_queued": _("Page queued"),
+        "acknowledged": _("Acknowledged"),
+        "resolved": _("Resolved"),
+    }
+    return labels.get(kind, kind)
+
+
+def tel_href(number: str | None) -> str:
+    return "tel:" + "".join(ch for ch in (number or "") if ch.isdigit() or ch == "+")
+
+
+def _template_globals() -> dict:
+    return {
+        "locale": locale_code(),
+        "locales": LOCALES,
+        "principal": current_principal(),
+    }

@@ -1,0 +1,7 @@
+"""The patient portal: mobile web for patients and the relatives they let in."""
+
+from flask import Blueprint
+
+bp = Blueprint("patient", __name__, template_folder="templates")
+
+from . import views  # noqa: E402,F401  (registers the routes)

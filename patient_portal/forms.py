@@ -1,0 +1,115 @@
+"""Forms of the patient portal. Messages are kind and specific: they say what is wrong
+and what to do, in the user's language."""
+
+from __future__ import annotations
+
+from flask_babel import format_decimal, lazy_gettext as _l, gettext as _
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, HiddenField, PasswordField, StringField
+from wtforms.validators import InputRequired
+
+from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, check_item_plausible, check_plausible, parse_decimal
+
+
+class LoginForm(FlaskForm):
+    login = StringField(_l("Mobile number"), validators=[InputRequired(_l("Write your mobile number."))])
+    password = PasswordField(_l("Password"), validators=[InputRequired(_l("Write your password."))])
+    remember = BooleanField(_l("Keep me signed in on this phone"))
+
+
+FIELD_LABELS = {
+    "bp_systolic": _l("Upper number (systolic)"),
+    "bp_diastolic": _l("Lower number (diastolic)"),
+    "pulse": _l("Pulse"),
+    "spo2": _l("Oxygen saturation"),
+    "weight": _l("Weight"),
+    "temperature": _l("Temperature"),
+    "glucose": _l("Blood sugar"),
+}
+
+UNIT_WORDS = {
+    "mmHg": _l("millimetres of mercury (mmHg)"),
+    "/min": _l("beats per minute"),
+    "%": _l("per cent (%)"),
+    "kg": _l("kilograms (kg)"),
+    "°C": _l("degrees Celsius (°C)"),
+    "mmol/L": _l("millimoles per litre (mmol/L)"),
+}
+
+EXAMPLES = {"bp_systolic": 135, "bp_diastolic": 85, "pulse": 72, "spo2": 95, "weight": 74.5, "temperature": 37.2,
+            "glucose": 6.4}
+
+
+def plausibility_message(error: ImplausibleValue) -> str:
+    m = CATALOGUE[error.code]
+    name = str(FIELD_LABELS.get(error.code, error.code))
+    if error.reason == "diastolic_not_below_systolic":
+        return _("The lower number must be smaller than the upper number. Please check both numbers.")
+    params = {
+        "name": name,
+        "value": format_decimal(error.value, format="#,##0.#"),
+        "unit": m.unit,
+        "min": format_decimal(m.plausible_min, format="#,##0.#"),
+        "max": format_decimal(m.plausible_max, format="#,##0.#"),
+    }
+    if error.reason == "too_low":
+        return _("%(name)s %(value)s %(unit)s is lower than a measurement can be (lowest %(min)s). "
+                 "Please check the number and measure again if needed.", **params)
+    return _("%(name)s %(value)s %(unit)s is higher than a measurement can be (highest %(max)s). "
+             "Please check the number and measure again if needed.", **params)
+
+
+class MeasurementForm(FlaskForm):
+    """Base for one report page; `measurement_form(item_key)` adds a field per value."""
+
+    item_key: str = ""
+    idempotency_key = HiddenField()
+
+    def parsed_values(self) -> dict[str, float]:
+        return {code: self._parsed[code] for code in ITEMS[self.item_key].codes}
+
+    def validate(self, extra_validators=None) -> bool:
+        self._parsed: dict[str, float] = {}
+        ok = super().validate(extra_validators)
+        for code in ITEMS[self.item_key].codes:
+            field = self[code]
+            if field.errors:
+                continue
+            try:
+                value = parse_decimal(field.data)
+            except ValueError:
+                field.errors.append(_("Write a number, for example %(example)s.",
+                                      example=format_decimal(EXAMPLES[code], format="#,##0.#")))
+                ok = False
+                continue
+            try:
+                check_plausible(code, value)
+            except ImplausibleValue as exc:
+                field.errors.append(plausibility_message(exc))
+                ok = False
+                continue
+            self._parsed[code] = value
+        if ok:
+            try:
+                check_item_plausible(self.item_key, self._parsed)
+            except ImplausibleValue as exc:
+                self[exc.code].errors.append(plausibility_message(exc))
+                ok = False
+        return ok
+
+
+_FORM_CLASSES: dict[str, type[MeasurementForm]] = {}
+
+
+def measurement_form(item_key: str) -> type[MeasurementForm]:
+    if item_key not in _FORM_CLASSES:
+        fields = {
+            code: StringField(FIELD_LABELS[code], validators=[InputRequired(_l("Write the number you measured."))])
+            for code in ITEMS[item_key].codes
+        }
+        _FORM_CLASSES[item_key] = type(f"{item_key.title()}Form", (MeasurementForm,), {"item_key": item_key, **fields})
+    return _FORM_CLASSES[item_key]
+
+
+def unit_hint(code: str) -> str:
+    return str(UNIT_WORDS[CATALOGUE[code].unit])

@@ -1,0 +1,188 @@
+"""Views of the patient portal. Thin: they check access, call a service and render."""
+
+from __future__ import annotations
+
+import uuid
+from functools import wraps
+
+from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_login import current_user, login_required, login_user, logout_user
+
+from homefollow import get_clock
+from homefollow.db import get_session
+from homefollow.models import AccountKind, Report, Team
+from homefollow.services import audit, checklist, plans, reporting, teams
+from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
+from homefollow.services.accounts import authenticate, normalise_login
+from homefollow.web import current_principal, limiter, safe_next, take_stashed_form
+from rules.measurements import ITEMS, ImplausibleValue
+
+from . import bp
+from .forms import LoginForm, measurement_form, plausibility_message, unit_hint
+
+PATIENT_SIDE = (AccountKind.PATIENT.value, AccountKind.RELATIVE.value)
+
+
+def patient_side(view):
+    """Signed in as a patient or a relative. Staff are sent to their own portal."""
+
+    @wraps(view)
+    @login_required
+    def wrapper(*args, **kwargs):
+        if current_user.kind not in PATIENT_SIDE:
+            return redirect(url_for("clinician.queue"))
+        return view(*args, **kwargs)
+
+    return wrapper
+
+
+class ChoosePatient(Exception):
+    """A relative has not chosen whose follow-up to look at."""
+
+
+def acting_patient(need: Need, action: str) -> PatientAccess:
+    """The patient this request acts for: oneself, or the patient a relative chose."""
+    principal = current_principal()
+    if principal.kind == AccountKind.PATIENT.value:
+        patient_id = principal.own_patient_id
+        if patient_id is None:
+            abort(404)
+    else:
+        patient_id = session.get("acting_patient_id")
+        if patient_id is None:
+            raise ChoosePatient()
+    return require_patient(get_session(), get_clock(), principal, patient_id, need=need, action=action,
+                           ip=request.remote_addr)
+
+
+@bp.errorhandler(ChoosePatient)
+def _choose_patient(_exc):
+    return redirect(url_for("patient.choose"))
+
+
+def _login_key() -> str:
+    return "login:" + normalise_login(request.form.get("login", ""))
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@limiter.limit("10 per 15 minutes", key_func=_login_key, methods=["POST"], deduct_when=lambda r: r.status_code != 302)
+@limiter.limit("100 per hour", methods=["POST"])
+def login():
+    if current_user.is_authenticated and current_user.kind in PATIENT_SIDE:
+        return redirect(url_for("patient.today"))
+    form = LoginForm()
+    if form.validate_on_submit():
+        db, clock = get_session(), get_clock()
+        account = authenticate(db, clock, form.login.data, form.password.data)
+        if account is not None and account.kind in PATIENT_SIDE:
+            login_user(account, remember=form.remember.data)
+            session.pop("acting_patient_id", None)
+            audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
+                         ip=request.remote_addr)
+            db.commit()
+            return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
+        if account is not None:
+            form.login.errors.append(_("This is a staff account. Staff sign in at the clinician portal."))
+        else:
+            form.login.errors.append(_("The mobile number or the password is wrong. Please try again."))
+    return render_template("patient/login.html", form=form)
+
+
+@bp.post("/logout")
+@login_required
+def logout():
+    logout_user()
+    session.clear()
+    flash(_("You are signed out."), "success")
+    return redirect(url_for("patient.login"))
+
+
+@bp.route("/choose", methods=["GET", "POST"])
+@patient_side
+def choose():
+    """A relative picks whose follow-up to see (most have exactly one)."""
+    if current_user.kind != AccountKind.RELATIVE.value:
+        return redirect(url_for("patient.today"))
+    options = patients_of_relative(get_session(), get_clock(), current_user.id)
+    if request.method == "POST":
+        chosen = request.form.get("patient_id", type=int)
+        if chosen in {p.id for p, _grant in options}:
+            session["acting_patient_id"] = chosen
+            return redirect(url_for("patient.today"))
+        abort(404)
+    if len(options) == 1:
+        session["acting_patient_id"] = options[0][0].id
+        return redirect(url_for("patient.today"))
+    return render_template("patient/choose.html", options=options)
+
+
+@bp.get("/")
+def index():
+    return redirect(url_for("patient.today"))
+
+
+@bp.get("/today")
+@patient_side
+def today():
+    access = acting_patient(Need.VIEW, "view.today")
+    db, clock = get_session(), get_clock()
+    content, _version = plans.current_content(db, access.patient.id)
+    items = checklist.today_items(db, clock, access.patient, content)
+    return render_template("patient/today.html", access=access, patient=access.patient, items=items,
+                           all_done=bool(items) and all(i.done for i in items), ITEMS=ITEMS)
+
+
+@bp.get("/report")
+@patient_side
+def report_menu():
+    access = acting_patient(Need.REPORT, "view.report_menu")
+    content, _version = plans.current_content(get_session(), access.patient.id)
+    planned = [m.item for m in content.measurements]
+    others = [key for key in ITEMS if key not in planned]
+    return render_template("patient/report_menu.html", access=access, planned=planned, others=others, ITEMS=ITEMS)
+
+
+@bp.route("/report/<item_key>", methods=["GET", "POST"])
+@patient_side
+def report(item_key: str):
+    if item_key not in ITEMS:
+        abort(404)
+    access = acting_patient(Need.REPORT, "view.report_form")
+    form_class = measurement_form(item_key)
+    stashed = take_stashed_form("patient.report", {"item_key": item_key}) if request.method == "GET" else None
+    form = form_class(data=stashed) if stashed else form_class()
+    if not form.idempotency_key.data:
+        form.idempotency_key.data = uuid.uuid4().hex
+    if form.validate_on_submit():
+        try:
+            outcome = reporting.report_measurement(
+                get_session(), get_clock(),
+                patient=access.patient,
+                item_key=item_key,
+                values=form.parsed_values(),
+                idempotency_key=form.idempotency_key.data[:100],
+                reported_by_account_id=current_user.id,
+                actor_kind=current_user.kind,
+                ip=request.remote_addr,
+            )
+        except ImplausibleValue as exc:  # the service re-checks what the form checked
+            form[exc.code].errors.append(plausibility_message(exc))
+        else:
+            return redirect(url_for("patient.report_result", report_id=outcome.report.id))
+    return render_template("patient/report.html", access=access, form=form, item=ITEMS[item_key],
+                           codes=ITEMS[item_key].codes, unit_hint=unit_hint, restored=bool(stashed))
+
+
+@bp.get("/report/result/<int:report_id>")
+@patient_side
+def report_result(report_id: int):
+    access = acting_patient(Need.VIEW, "view.report_result")
+    db = get_session()
+    report = db.get(Report, report_id)
+    if report is None or report.patient_id != access.patient.id:
+        raise AccessDenied(report_id)
+    outcome = reporting.outcome_of(db, report)
+    team = db.get(Team, access.patient.team_id)
+    return render_template("patient/result.html", access=access, outcome=outcome, item=ITEMS[report.item_key],
+                           team=team, team_open=teams.is_open(team, get_clock().now()))

@@ -1,0 +1,120 @@
+"""Browser tests: Debian's chromium driven by Playwright against a live server on loopback.
+
+Pages are exercised with JavaScript disabled (the portals must work without it) and checked
+with axe-core for WCAG 2.2 AA violations.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from homefollow import create_app
+from tests.conftest import ARTIFACTS, app_config
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage"]
+PHONE = {"width": 360, "height": 740}
+DESKTOP = {"width": 1280, "height": 800}
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    if not shutil.which(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium) or run .ci/run")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+class LiveServer:
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def live_server(engine, clock, world):
+    server = LiveServer(create_app(app_config(engine, clock, PROPAGATE_UNEXPECTED_ERRORS=False)))
+    yield server
+    server.stop()
+
+
+def _context(browser, viewport, request):
+    context = browser.new_context(viewport=viewport, locale="nb-NO", java_script_enabled=False, bypass_csp=True,
+                                  device_scale_factor=1)
+    context.set_default_timeout(15000)
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def phone(browser, request):
+    yield from _context(browser, PHONE, request)
+
+
+@pytest.fixture
+def desktop(browser, request):
+    yield from _context(browser, DESKTOP, request)
+
+
+def check_accessibility(page, name: str) -> None:
+    """axe-core WCAG 2.2 AA: zero violations; a screenshot of the page is kept for review.
+
+    axe needs JavaScript, which the pages under test run without, so the page is copied,
+    exactly as the browser shows it, into a JavaScript-enabled page of the same size."""
+    from urllib.parse import urlsplit
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    context = page.context.browser.new_context(java_script_enabled=True, bypass_csp=True,
+                                               viewport=page.viewport_size, locale="nb-NO")
+    try:
+        mirror = context.new_page()
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
+        mirror.goto(f"{origin}/static/homefollow.css")  # same origin, so the stylesheet loads
+        mirror.set_content(page.content(), wait_until="load")
+        results = Axe().run(mirror, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
+    finally:
+        context.close()
+    assert results.violations_count == 0, f"{name}: {results.generate_report()}"
+
+
+TOUCH_TARGET_CHECK = """
+() => [...document.querySelectorAll('a, button, input:not([type=hidden]), select, textarea, label.checkbox__label')]
+  .filter(el => el.offsetParent !== null)
+  .filter(el => !(el.tagName === 'A' && el.closest('p') && el.closest('p').textContent.trim() !== el.textContent.trim()))
+  .map(el => { const r = el.getBoundingClientRect(); return {text: (el.textContent || el.name || '').trim().slice(0, 40), w: r.width, h: r.height}; })
+  .filter(t => t.w < 44 || t.h < 44)
+"""
+
+
+def check_touch_targets(page) -> None:
+    """Every control an old, shaky finger must hit is at least 44 × 44 px (links inside
+    running text excepted, as WCAG 2.5.8 does)."""
+    small = page.evaluate(TOUCH_TARGET_CHECK)
+    assert small == [], f"touch targets under 44 px: {small}"
+
+
+def check_font_size(page) -> None:
+    size = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
+    assert size >= 18, f"base font is {size}px"

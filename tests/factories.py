@@ -1,0 +1,131 @@
+"""Small builders for test data, and a standard 'world' most tests start from.
+
+World: team A (nurse, team admin) with patients A1 (plan: SpO2, weight, blood pressure) and
+A2; team B (nurse) with patient B1; A1 has a relative who may view and report, one who may
+only view, and one whose access was revoked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import time
+
+from sqlmodel import Session
+
+from homefollow.clock import FixedClock
+from homefollow.models import Account, Organisation, Patient, RelativeAccess, Team, TeamMembership
+from homefollow.services import plans
+from homefollow.services.accounts import hash_password
+from homefollow.services.plans import PlanContent, PlanMeasurement, ZoneActions
+from rules.schedule import Schedule
+from rules.zones import ZoneLimits
+
+PASSWORD = "correct horse battery"
+
+WEEKDAYS_OPEN = {d: ["08:00", "15:30"] for d in ("mon", "tue", "wed", "thu", "fri")}
+
+
+def make_team(session: Session, clock: FixedClock, name: str, on_call_phone: str | None = "+4790000000",
+              phone: str | None = "+4777620000") -> Team:
+    team = Team(name=name, phone=phone, on_call_phone=on_call_phone, opening_hours=WEEKDAYS_OPEN,
+                created_at=clock.now())
+    session.add(team)
+    session.flush()
+    return team
+
+
+def make_account(session: Session, clock: FixedClock, kind: str, login: str, name: str, **kw) -> Account:
+    account = Account(kind=kind, login=login, name=name, password_hash=hash_password(PASSWORD),
+                      created_at=clock.now(), **kw)
+    session.add(account)
+    session.flush()
+    return account
+
+
+def make_staff(session: Session, clock: FixedClock, email: str, name: str, team: Team, *roles: str) -> Account:
+    account = make_account(session, clock, "staff", email, name, email=email)
+    for role in roles or ("nurse",):
+        session.add(TeamMembership(team_id=team.id, account_id=account.id, role=role, created_at=clock.now()))
+    session.flush()
+    return account
+
+
+def standard_plan() -> PlanContent:
+    return PlanContent(
+        what_matters="Å gå tur med hunden.",
+        goals=["Gå tur hver dag"],
+        measurements=[
+            PlanMeasurement(item="spo2", schedule=Schedule(times=(time(8, 0), time(18, 0))),
+                            limits={"spo2": ZoneLimits(red_low=88, yellow_low=92)},
+                            patient_actions=ZoneActions(green="Fortsett som før.", yellow="Start beredskapskuren.",
+                                                        red="Ring 113 ved alvorlig pustebesvær.")),
+            PlanMeasurement(item="weight", schedule=Schedule(times=(time(8, 0),)),
+                            limits={"weight": ZoneLimits(yellow_high=70.0, red_high=72.0)},
+                            patient_actions=ZoneActions(green="Fint.", yellow="Ta en ekstra vanndrivende.",
+                                                        red="Ring teamet nå.")),
+            PlanMeasurement(item="blood_pressure", schedule=Schedule(times=(time(9, 0),)),
+                            limits={"bp_systolic": ZoneLimits(yellow_high=160, red_high=180),
+                                    "bp_diastolic": ZoneLimits(yellow_high=100, red_high=110)},
+                            patient_actions=ZoneActions(green="Fint.", yellow="Hvil og mål igjen.", red="Ring nå.")),
+        ],
+    )
+
+
+def make_patient(session: Session, clock: FixedClock, team: Team, name: str, login: str | None,
+                 plan: PlanContent | None = None, author: Account | None = None) -> Patient:
+    account = make_account(session, clock, "patient", login, name, phone=login) if login else None
+    patient = Patient(account_id=account.id if account else None, team_id=team.id, name=name, phone=login,
+                      created_at=clock.now())
+    session.add(patient)
+    session.flush()
+    if plan is not None:
+        plans.save_new_version(session, clock, patient_id=patient.id, content=plan,
+                               author_account_id=author.id if author else None, reason="test")
+    return patient
+
+
+def grant(session: Session, clock: FixedClock, patient: Patient, relative: Account, relation: str, *,
+          can_view=True, can_report=False, receives_alerts=False, revoked=False, valid_until=None) -> RelativeAccess:
+    access = RelativeAccess(patient_id=patient.id, relative_account_id=relative.id, relation=relation,
+                            can_view=can_view, can_report=can_report, receives_alerts=receives_alerts,
+                            valid_until=valid_until, created_at=clock.now(),
+                            revoked_at=clock.now() if revoked else None)
+    session.add(access)
+    session.flush()
+    return access
+
+
+@dataclass
+class World:
+    team_a: Team
+    team_b: Team
+    nurse_a: Account
+    admin_a: Account
+    nurse_b: Account
+    patient_a1: Patient
+    patient_a2: Patient
+    patient_b1: Patient
+    relative: Account  # of A1: view + report
+    viewer: Account  # of A1: view only
+    revoked: Account  # of A1: revoked
+
+
+def build_world(session: Session, clock: FixedClock) -> World:
+    org = Organisation(name="Tromsø kommune", kind="municipality", created_at=clock.now())
+    session.add(org)
+    team_a = make_team(session, clock, "Team A", on_call_phone="+4790000000")
+    team_b = make_team(session, clock, "Team B", on_call_phone="+4790000009")
+    nurse_a = make_staff(session, clock, "nurse.a@example.no", "Nora Nurse", team_a, "nurse")
+    admin_a = make_staff(session, clock, "admin.a@example.no", "Ada Admin", team_a, "coordinator", "team_admin")
+    nurse_b = make_staff(session, clock, "nurse.b@example.no", "Berit Nurse", team_b, "nurse")
+    a1 = make_patient(session, clock, team_a, "Astrid A1", "+4791000001", standard_plan(), nurse_a)
+    a2 = make_patient(session, clock, team_a, "Arne A2", "+4791000002", standard_plan(), nurse_a)
+    b1 = make_patient(session, clock, team_b, "Bjørn B1", "+4791000003", standard_plan(), nurse_b)
+    relative = make_account(session, clock, "relative", "+4791000011", "Marit Datter", phone="+4791000011")
+    viewer = make_account(session, clock, "relative", "+4791000012", "Sverre Sønn", phone="+4791000012")
+    revoked = make_account(session, clock, "relative", "+4791000013", "Rolf Revoked", phone="+4791000013")
+    grant(session, clock, a1, relative, "datter", can_view=True, can_report=True)
+    grant(session, clock, a1, viewer, "sønn", can_view=True, can_report=False)
+    grant(session, clock, a1, revoked, "nevø", can_view=True, can_report=True, revoked=True)
+    session.commit()
+    return World(team_a, team_b, nurse_a, admin_a, nurse_b, a1, a2, b1, relative, viewer, revoked)

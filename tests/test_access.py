@@ -1,0 +1,162 @@
+"""The forbidden cases: nobody sees a patient they may not see, and every attempt is audited."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from homefollow.models import Alert, AuditEvent, RelativeAccess
+from homefollow.services import reporting
+from tests.webclient import WebClient, text_of
+
+
+def _red_alert(session, clock, patient) -> Alert:
+    reporting.report_measurement(session, clock, patient=patient, item_key="spo2", values={"spo2": 80},
+                                 idempotency_key=f"k-{patient.id}", reported_by_account_id=patient.account_id,
+                                 actor_kind="patient")
+    return session.exec(select(Alert).where(Alert.patient_id == patient.id)).one()
+
+
+def _signed_in_staff(app, email):
+    client = WebClient(app.test_client())
+    client.login_staff(email)
+    return client
+
+
+def test_a_nurse_of_another_team_gets_nothing(app, session, clock, world):
+    alert = _red_alert(session, clock, world.patient_a1)
+    alert_id, patient_id = alert.id, world.patient_a1.id
+    other = _signed_in_staff(app, "nurse.b@example.no")
+    queue = text_of(other.get("/clinic/"))
+    assert "Astrid A1" not in queue and "Ingen åpne varsler" in queue
+    for url in (f"/clinic/alerts/{alert_id}", f"/clinic/patients/{patient_id}"):
+        response = other.get(url)
+        assert response.status_code == 404
+        assert "Astrid" not in response.get_data(as_text=True)
+    token = other.csrf_token("/clinic/")
+    assert other.client.post(f"/clinic/alerts/{alert_id}/acknowledge", data={"csrf_token": token}).status_code == 404
+    assert other.client.post(f"/clinic/alerts/{alert_id}/resolve",
+                             data={"csrf_token": token, "outcome": "other", "note": "x"}).status_code == 404
+    assert session.get(Alert, alert_id).status == "open"
+    denied = session.exec(select(AuditEvent).where(AuditEvent.action == "access.denied",
+                                                   AuditEvent.actor_account_id == world.nurse_b.id)).all()
+    assert len(denied) == 4 and {d.patient_id for d in denied} == {patient_id}
+
+
+def test_staff_of_the_team_see_the_patient_and_it_is_audited(app, session, clock, world):
+    alert = _red_alert(session, clock, world.patient_a1)
+    alert_id, patient_id = alert.id, world.patient_a1.id
+    nurse = _signed_in_staff(app, "nurse.a@example.no")
+    assert nurse.get(f"/clinic/alerts/{alert_id}").status_code == 200
+    assert nurse.get(f"/clinic/patients/{patient_id}").status_code == 200
+    actions = session.exec(select(AuditEvent.action).where(AuditEvent.actor_account_id == world.nurse_a.id,
+                                                           AuditEvent.patient_id == patient_id)).all()
+    assert "view.alert" in actions and "view.patient" in actions
+
+
+def test_a_patient_cannot_see_another_patients_result(app, session, clock, world):
+    outcome = reporting.report_measurement(session, clock, patient=world.patient_a2, item_key="spo2",
+                                           values={"spo2": 97}, idempotency_key="a2", reported_by_account_id=None,
+                                           actor_kind="patient")
+    report_id = outcome.report.id
+    a1 = WebClient(app.test_client())
+    a1.login_patient("+4791000001")
+    response = a1.get(f"/report/result/{report_id}")
+    assert response.status_code == 404
+    assert "97" not in text_of(response)
+
+
+def test_patients_and_relatives_cannot_enter_the_clinician_portal(app, world):
+    for login in ("+4791000001", "+4791000011"):
+        client = WebClient(app.test_client())
+        client.login_patient(login)
+        assert client.get("/clinic/").status_code == 403
+        assert client.get(f"/clinic/patients/{world.patient_a1.id}").status_code == 403
+
+
+def test_staff_are_sent_to_their_own_portal(app, world):
+    client = WebClient(app.test_client())
+    response = client.submit("/login", {"login": "nurse.a@example.no", "password": "correct horse battery"})
+    assert response.status_code == 200 and "klinikerportalen" in text_of(response)
+
+
+def test_relative_who_may_report_can_report_on_the_patients_behalf(app, session, world):
+    relative = WebClient(app.test_client())
+    relative.login_patient("+4791000011")
+    today = relative.get("/today", follow_redirects=True)
+    assert "Du hjelper Astrid A1 (datter)" in text_of(today)
+    relative.submit("/report/weight", {"weight": "68,0"})
+    report = session.exec(select(reporting.Report)).one()
+    assert report.patient_id == world.patient_a1.id and report.reported_by_account_id == world.relative.id
+    nurse = _signed_in_staff(app, "nurse.a@example.no")
+    assert "datter" in text_of(nurse.get(f"/clinic/patients/{world.patient_a1.id}"))
+
+
+def test_relative_with_view_only_can_see_but_not_report(app, world):
+    viewer = WebClient(app.test_client())
+    viewer.login_patient("+4791000012")
+    today = viewer.get("/today", follow_redirects=True)
+    assert today.status_code == 200 and "Registrer en annen måling" not in text_of(today)
+    assert viewer.get("/report/spo2").status_code == 404
+    assert viewer.get("/report").status_code == 404
+
+
+def test_revoked_relative_is_out_at_once(app, session, clock, world):
+    relative = WebClient(app.test_client())
+    relative.login_patient("+4791000011")
+    assert relative.get("/today", follow_redirects=True).status_code == 200
+    grant = session.exec(select(RelativeAccess).where(RelativeAccess.relative_account_id == world.relative.id)).one()
+    grant.revoked_at = clock.now()
+    session.add(grant)
+    session.commit()
+    response = relative.get("/today")
+    assert response.status_code == 404
+    assert "Astrid" not in response.get_data(as_text=True)
+    assert relative.get("/report/spo2").status_code == 404
+
+
+def test_a_relative_whose_access_expired_is_out(app, session, clock, world):
+    from datetime import timedelta
+
+    grant = session.exec(select(RelativeAccess).where(RelativeAccess.relative_account_id == world.relative.id)).one()
+    grant.valid_until = clock.now() + timedelta(hours=1)
+    session.add(grant)
+    session.commit()
+    relative = WebClient(app.test_client())
+    relative.login_patient("+4791000011")
+    assert relative.get("/today", follow_redirects=True).status_code == 200
+    clock.advance(hours=2)
+    assert relative.get("/today").status_code == 404
+
+
+def test_relative_with_revoked_access_sees_no_one(app, world):
+    revoked = WebClient(app.test_client())
+    revoked.login_patient("+4791000013")
+    page = revoked.get("/today", follow_redirects=True)
+    assert "Du har ikke tilgang til noens oppfølging nå" in text_of(page)
+    assert "Astrid" not in page.get_data(as_text=True)
+
+
+def test_relative_cannot_pick_a_patient_they_have_no_grant_for(app, world):
+    relative = WebClient(app.test_client())
+    relative.login_patient("+4791000011")
+    token = relative.csrf_token("/today")
+    response = relative.client.post("/choose", data={"csrf_token": token, "patient_id": world.patient_b1.id})
+    assert response.status_code == 404
+    page = text_of(relative.get("/today", follow_redirects=True))
+    assert "Bjørn" not in page and "Astrid A1" in page
+
+
+@pytest.mark.parametrize("url", ["/today", "/report", "/report/spo2", "/clinic/", "/clinic/admin/outbox"])
+def test_signed_out_visitors_are_asked_to_sign_in(app, world, url):
+    response = app.test_client().get(url)
+    assert response.status_code == 302 and "login" in response.headers["Location"]
+
+
+def test_sent_messages_are_for_team_admins_of_that_team_only(app, session, clock, world):
+    _red_alert(session, clock, world.patient_a1)
+    _red_alert(session, clock, world.patient_b1)
+    admin = _signed_in_staff(app, "admin.a@example.no")
+    page = text_of(admin.get("/clinic/admin/outbox"))
+    assert "+4790000000" in page and "+4790000009" not in page
+    assert _signed_in_staff(app, "nurse.a@example.no").get("/clinic/admin/outbox").status_code == 403

@@ -1,0 +1,43 @@
+"""The nb and en catalogues are complete and in step with the source."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parent.parent
+TRANSLATIONS = ROOT / "homefollow" / "translations"
+PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
+def catalogue(locale: str):
+    with open(TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po", "rb") as f:
+        return read_po(f, locale=locale)
+
+
+@pytest.mark.parametrize("locale", ["nb", "en"])
+def test_every_string_is_translated_with_the_same_placeholders(locale):
+    entries = [m for m in catalogue(locale) if m.id]
+    assert entries
+    for m in entries:
+        assert m.string, f"{locale}: untranslated {m.id!r}"
+        assert "fuzzy" not in m.flags, f"{locale}: fuzzy {m.id!r}"
+        assert set(PLACEHOLDER.findall(m.id)) == set(PLACEHOLDER.findall(m.string)), f"{locale}: placeholders in {m.id!r}"
+
+
+def test_catalogues_contain_every_string_in_the_source(tmp_path):
+    """Fails when a string was added to the code without `make messages` and a translation."""
+    pot = tmp_path / "messages.pot"
+    subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "_l",
+                    "-k", "t:2", "--no-location", "-o", str(pot), "homefollow", "patient_portal",
+                    "clinician_portal", "rules"], cwd=ROOT, check=True, capture_output=True)
+    with open(pot, "rb") as f:
+        in_source = {m.id for m in read_po(f) if m.id}
+    for locale in ("nb", "en"):
+        in_catalogue = {m.id for m in catalogue(locale) if m.id}
+        assert in_source - in_catalogue == set(), f"missing from {locale}: run `make messages` and translate"

@@ -1,0 +1,182 @@
+"""The whole loop over HTTP, as a browser without JavaScript would drive it:
+patient signs in → reports → sees the zone and the plan's instruction → alert in the queue
+→ nurse acknowledges → resolves with an outcome → every step in the event log."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlmodel import select
+
+from homefollow.models import Alert, AlertEvent, Report
+from tests.webclient import WebClient, text_of
+
+
+def test_patient_reports_red_and_nurse_triages_it(app, session, clock, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("910 00 001")  # spaces as people type them
+    today = patient.get("/today")
+    assert today.status_code == 200
+    assert "Oksygenmetning" in text_of(today) and "Ikke ennå" in text_of(today)
+
+    response = patient.submit("/report/spo2", {"spo2": "86"})
+    assert response.status_code == 302
+    result = patient.get(response.headers["Location"])
+    page = text_of(result)
+    assert "Rød sone" in page
+    assert "Ring 113 ved alvorlig pustebesvær." in page  # the plan's own words
+    html = result.get_data(as_text=True)
+    assert html.index('href="tel:113"') < html.index("Ring 113 ved alvorlig pustebesvær.")  # call buttons first
+    assert 'href="tel:116117"' in html
+    assert 'href="tel:+4777620000"' in html  # the team, because it is open on a Tuesday at 09:00
+
+    clock.advance(minutes=12)
+    nurse = WebClient(app.test_client())
+    nurse.login_staff("nurse.a@example.no")
+    queue = text_of(nurse.get("/clinic/"))
+    assert "Astrid A1" in queue and "Oksygenmetning – planens grenser" in queue
+    assert "86%" in queue and "< 88%" in queue and "12 minutter" in queue
+
+    alert = session.exec(select(Alert)).one()
+    assert nurse.submit(f"/clinic/alerts/{alert.id}", {}, action=f"/clinic/alerts/{alert.id}/acknowledge").status_code == 302
+    assert "Kvittert av Nora Nurse" in text_of(nurse.get("/clinic/"))
+
+    clock.advance(minutes=20)
+    response = nurse.submit(f"/clinic/alerts/{alert.id}", {"outcome": "advice_given", "note": "Ringte, startet kur."},
+                            action=f"/clinic/alerts/{alert.id}/resolve")
+    assert response.status_code == 302
+    session.refresh(alert)
+    assert (alert.status, alert.outcome, alert.resolution_note) == ("resolved", "advice_given", "Ringte, startet kur.")
+    assert "Ingen åpne varsler" in text_of(nurse.get("/clinic/"))
+    kinds = [e.kind for e in session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert.id).order_by(AlertEvent.id))]
+    assert kinds == ["opened", "notification_queued", "acknowledged", "resolved"]
+    log = text_of(nurse.get(f"/clinic/alerts/{alert.id}"))
+    assert "Råd gitt" in log and "Ringte, startet kur." in log
+
+
+def test_today_shows_done_and_missed_and_a_friendly_word_when_all_is_done(app, clock, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000002")
+    clock.advance(hours=4)  # 13:00 in Oslo: the 08:00 and 09:00 items are late
+    page = text_of(patient.get("/today"))
+    assert page.count("Glemt – registrer nå") == 3  # SpO2 08:00, weight 08:00, BP 09:00
+    patient.submit("/report/spo2", {"spo2": "95"})
+    patient.submit("/report/weight", {"weight": "68,4"})
+    patient.submit("/report/blood_pressure", {"bp_systolic": "130", "bp_diastolic": "80"})
+    page = text_of(patient.get("/today"))
+    assert page.count("Gjort") == 3 and "Ikke ennå" in page  # SpO2 18:00 is still to come
+    clock.advance(hours=6)
+    patient.submit("/report/spo2", {"spo2": "94"})
+    assert "Alt er gjort for i dag. Takk!" in text_of(patient.get("/today"))
+
+
+def test_implausible_value_gets_a_clear_norwegian_message_and_keeps_the_form(app, session, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    response = patient.submit("/report/blood_pressure", {"bp_systolic": "900", "bp_diastolic": "80"})
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Øverste tall (systolisk) 900 mmHg er høyere enn en måling kan være (høyest 260)" in page
+    html = response.get_data(as_text=True)
+    assert 'value="900"' in html and 'value="80"' in html  # nothing typed is lost
+    assert 'aria-invalid="true"' in html and 'aria-describedby="bp_systolic-hint bp_systolic-error"' in html
+    response = patient.submit("/report/weight", {"weight": "sytti"})
+    assert "Skriv et tall, for eksempel 74,5." in text_of(response)
+    response = patient.submit("/report/blood_pressure", {"bp_systolic": "120", "bp_diastolic": "125"})
+    assert "Det nederste tallet må være mindre enn det øverste" in text_of(response)
+    assert session.exec(select(Report)).all() == []
+
+
+def test_comma_decimal_is_accepted(app, session, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    patient.submit("/report/weight", {"weight": "70,4"})
+    assert session.exec(select(Report)).one().zone == "yellow"
+
+
+def test_double_submit_from_a_flaky_phone_stores_one_measurement(app, session, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    fields = patient.form_fields("/report/spo2")
+    data = {"csrf_token": fields["csrf_token"], "idempotency_key": fields["idempotency_key"], "spo2": "86"}
+    first = patient.client.post("/report/spo2", data=data)
+    second = patient.client.post("/report/spo2", data=data)
+    assert first.status_code == second.status_code == 302
+    assert first.headers["Location"] == second.headers["Location"]  # both show the same result
+    assert len(session.exec(select(Report)).all()) == 1
+    assert len(session.exec(select(Alert)).all()) == 1
+
+
+def test_expired_session_keeps_the_typed_values(app, session, world):
+    """The phone was left on the form overnight; the session is gone when she presses Send."""
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    key = patient.form_fields("/report/weight")["idempotency_key"]
+    fresh = WebClient(app.test_client())  # a browser whose session cookie has expired
+    response = fresh.client.post("/report/weight", data={"csrf_token": "stale", "idempotency_key": key, "weight": "71,2"})
+    assert response.status_code == 302
+    response = fresh.client.get(response.headers["Location"])  # → sign in first
+    assert response.status_code == 302 and "/login" in response.headers["Location"]
+    login = fresh.submit(response.headers["Location"], {"login": "91000001", "password": "correct horse battery"})
+    form = fresh.get(login.headers["Location"])
+    html = form.get_data(as_text=True)
+    assert 'value="71,2"' in html and f'value="{key}"' in html
+    assert "Vi tok vare på det du skrev" in text_of(form)
+    assert session.exec(select(Report)).all() == []  # nothing stored until she confirms
+
+
+def test_english_is_available(app, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    patient.submit("/today", {"locale": "en"}, action="/locale")
+    page = text_of(patient.get("/today"))
+    assert "Today" in page and "Oxygen saturation" in page and "Not yet" in page
+
+
+def test_wrong_password_gives_a_clear_error_and_repeated_failures_are_throttled(app, world):
+    client = WebClient(app.test_client())
+    response = client.submit("/login", {"login": "91000001", "password": "wrong"})
+    assert response.status_code == 200
+    assert "Mobilnummeret eller passordet er feil" in text_of(response)
+    for _ in range(10):
+        response = client.submit("/login", {"login": "91000001", "password": "wrong"})
+    assert response.status_code == 429
+    assert "For mange forsøk" in text_of(response)
+    # Another user is not locked out by someone guessing at Astrid's account.
+    assert client.submit("/login", {"login": "91000002", "password": "correct horse battery"}).status_code == 302
+
+
+def test_staff_sessions_time_out_after_inactivity(app, clock, world):
+    nurse = WebClient(app.test_client())
+    nurse.login_staff("nurse.a@example.no")
+    assert nurse.get("/clinic/").status_code == 200
+    clock.advance(minutes=31)
+    response = nurse.get("/clinic/")
+    assert response.status_code == 302 and "/clinic/login" in response.headers["Location"]
+    clock.advance(minutes=1)
+    assert nurse.get("/clinic/").status_code == 302  # really signed out
+
+
+def test_security_headers_are_set(app, world):
+    response = app.test_client().get("/login")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert response.headers["Referrer-Policy"] == "same-origin"
+    cookie = response.headers.get("Set-Cookie", "")
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie
+
+
+def test_forms_without_a_csrf_token_are_refused(app, session, world):
+    client = app.test_client()
+    response = client.post("/clinic/login", data={"email": "nurse.a@example.no", "password": "correct horse battery"})
+    assert response.status_code == 400
+    assert "Skjemaet var utløpt" in text_of(response)
+
+
+def test_unknown_pages_get_a_friendly_404_never_a_500(app, world):
+    client = WebClient(app.test_client())
+    client.login_patient("+4791000001")
+    assert client.get("/report/cholesterol").status_code == 404
+    assert client.get("/report/result/999999").status_code == 404
+    response = client.get("/no/such/page")
+    assert response.status_code == 404 and "Vi fant ikke siden" in text_of(response)

@@ -1,0 +1,196 @@
+"""Reporting a measurement: zone from the plan, one open alert per rule, page in the outbox,
+all in one transaction; repeated submissions store nothing twice."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import Session, select
+
+from homefollow.models import Alert, AlertEvent, AuditEvent, Measurement, Notification, Patient, Report
+from homefollow.services import alerts, reporting
+from rules.measurements import ImplausibleValue
+from rules.zones import Zone
+
+
+def report(session, clock, patient, item, values, key, by=None):
+    return reporting.report_measurement(session, clock, patient=patient, item_key=item, values=values,
+                                        idempotency_key=key, reported_by_account_id=by or patient.account_id,
+                                        actor_kind="patient")
+
+
+def test_green_value_is_stored_with_the_plans_instruction_and_raises_nothing(session, clock, world):
+    outcome = report(session, clock, world.patient_a1, "spo2", {"spo2": 95}, "k1")
+    assert outcome.zone == Zone.GREEN
+    assert outcome.instruction == "Fortsett som før."
+    assert session.exec(select(Measurement.value).where(Measurement.patient_id == world.patient_a1.id)).all() == [95]
+    assert session.exec(select(Alert)).all() == []
+    assert session.exec(select(Notification)).all() == []
+
+
+def test_red_value_opens_an_alert_and_queues_one_page_to_the_on_call_phone(session, clock, world):
+    outcome = report(session, clock, world.patient_a1, "spo2", {"spo2": 86}, "k1")
+    assert outcome.zone == Zone.RED
+    assert outcome.instruction == "Ring 113 ved alvorlig pustebesvær."
+    alert = session.exec(select(Alert)).one()
+    assert (alert.severity, alert.status, alert.rule_key, alert.team_id) == ("red", "open", "zones.spo2", world.team_a.id)
+    assert alert.explanation["nb"] == "Oksygenmetning 86% er under planens grense 88% for rød sone"
+    assert alert.threshold_text == {"nb": "< 88%", "en": "< 88%"}
+    page = session.exec(select(Notification)).one()
+    assert page.recipient == "+4790000000" and page.channel == "sms" and page.status == "pending"
+    assert alert.short_code in page.body
+    assert "Astrid" not in page.body and "86" not in page.body  # no patient detail in the SMS
+    kinds = [e.kind for e in session.exec(select(AlertEvent).order_by(AlertEvent.id))]
+    assert kinds == ["opened", "notification_queued"]
+
+
+def test_repeated_finding_updates_the_open_alert_instead_of_opening_another(session, clock, world):
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 91}, "k1")
+    clock.advance(hours=10)
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 90}, "k2")
+    alert = session.exec(select(Alert)).one()
+    assert alert.occurrences == 2
+    assert alert.value_text["nb"] == "90%"
+    assert alert.last_seen_at == clock.now()
+    assert len(session.exec(select(Notification)).all()) == 1  # paged once, not twice
+
+
+def test_a_more_severe_finding_raises_the_alert_and_pages_again(session, clock, world):
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 91}, "k1")
+    alert = session.exec(select(Alert)).one()
+    alerts.acknowledge(session, clock, alert.id, world.nurse_a.id)
+    clock.advance(hours=1)
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 85}, "k2")
+    session.refresh(alert)
+    assert alert.severity == "red"
+    assert alert.status == "open"  # back in the queue: new for whoever answers
+    assert len(session.exec(select(Notification)).all()) == 2
+    assert "severity_raised" in [e.kind for e in alerts.events_of(session, alert.id)]
+
+
+def test_after_resolution_a_new_finding_opens_a_new_alert(session, clock, world):
+    from homefollow.models import Outcome
+
+    report(session, clock, world.patient_a1, "weight", {"weight": 70.5}, "k1")
+    first = session.exec(select(Alert)).one()
+    alerts.resolve(session, clock, first.id, world.nurse_a.id, Outcome.ADVICE_GIVEN, "")
+    clock.advance(days=1)
+    report(session, clock, world.patient_a1, "weight", {"weight": 70.8}, "k2")
+    assert len(session.exec(select(Alert)).all()) == 2
+
+
+def test_worst_value_of_a_blood_pressure_decides_its_zone(session, clock, world):
+    outcome = report(session, clock, world.patient_a1, "blood_pressure", {"bp_systolic": 150, "bp_diastolic": 112}, "k1")
+    assert outcome.zone == Zone.RED
+    alert = session.exec(select(Alert)).one()
+    assert alert.value_text["nb"] == "150/112\u00a0mmHg"
+    assert "Diastolisk blodtrykk 112" in alert.explanation["nb"]
+
+
+def test_same_idempotency_key_stores_one_report(session, clock, world):
+    first = report(session, clock, world.patient_a1, "spo2", {"spo2": 86}, "same-key")
+    again = report(session, clock, world.patient_a1, "spo2", {"spo2": 86}, "same-key")
+    assert again.replayed and not first.replayed
+    assert again.report.id == first.report.id and again.zone == Zone.RED
+    assert len(session.exec(select(Report)).all()) == 1
+    assert len(session.exec(select(Notification)).all()) == 1
+
+
+def test_implausible_values_are_refused_and_nothing_is_stored(session, clock, world):
+    with pytest.raises(ImplausibleValue) as info:
+        report(session, clock, world.patient_a1, "pulse", {"pulse": 900}, "k1")
+    assert info.value.reason == "too_high"
+    with pytest.raises(ImplausibleValue) as info:
+        report(session, clock, world.patient_a1, "blood_pressure", {"bp_systolic": 120, "bp_diastolic": 130}, "k2")
+    assert info.value.reason == "diastolic_not_below_systolic"
+    assert session.exec(select(Report)).all() == []
+
+
+def test_a_measurement_without_limits_in_the_plan_has_no_zone(session, clock, world):
+    outcome = report(session, clock, world.patient_a1, "glucose", {"glucose": 25.0}, "k1")
+    assert outcome.zone is None and outcome.instruction == ""
+    assert session.exec(select(Alert)).all() == []
+
+
+def test_every_report_is_audited(session, clock, world):
+    outcome = report(session, clock, world.patient_a1, "spo2", {"spo2": 95}, "k1", by=world.relative.id)
+    audit = session.exec(select(AuditEvent).where(AuditEvent.action == "report.create")).one()
+    assert (audit.patient_id, audit.object_id, audit.actor_account_id) == (world.patient_a1.id, outcome.report.id,
+                                                                          world.relative.id)
+    assert reporting.reporters(session, world.patient_a1, [outcome.report]) == {outcome.report.id: "datter"}
+
+
+def _release(session, patient) -> int:
+    """Threads get their own sessions; the test's session lets go of the database first."""
+    patient_id = patient.id
+    session.commit()
+    return patient_id
+
+
+def test_concurrent_double_submit_stores_one_report_and_one_alert(engine, session, clock, world):
+    """Two requests with the same key at the same moment (a flaky phone retrying)."""
+    patient_id = _release(session, world.patient_a1)
+    barrier = threading.Barrier(2)
+    outcomes, errors = [], []
+
+    def submit():
+        with Session(engine, expire_on_commit=False) as s:
+            patient = s.get(Patient, patient_id)
+            s.commit()
+            barrier.wait()
+            try:
+                outcomes.append(report(s, clock, patient, "spo2", {"spo2": 80}, "flaky"))
+            except Exception as exc:  # pragma: no cover - the assertion below reports it
+                errors.append(exc)
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    assert {o.report.id for o in outcomes} and len({o.report.id for o in outcomes}) == 1
+    with Session(engine) as s:
+        assert len(s.exec(select(Report)).all()) == 1
+        assert len(s.exec(select(Alert)).all()) == 1
+
+
+def test_concurrent_findings_for_one_rule_never_open_two_alerts(engine, session, clock, world):
+    patient_id = _release(session, world.patient_a1)
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def submit(i):
+        with Session(engine, expire_on_commit=False) as s:
+            patient = s.get(Patient, patient_id)
+            s.commit()
+            barrier.wait()
+            try:
+                report(s, clock, patient, "spo2", {"spo2": 85 + i}, f"key-{i}")
+            except Exception as exc:  # pragma: no cover
+                errors.append(exc)
+
+    threads = [threading.Thread(target=submit, args=(i,)) for i in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    with Session(engine) as s:
+        open_alerts = s.exec(select(Alert).where(Alert.status != "resolved")).all()
+        assert len(open_alerts) == 1
+        assert open_alerts[0].occurrences == 4
+        assert len(s.exec(select(Report)).all()) == 4
+
+
+def test_append_only_logs_cannot_be_rewritten(session, clock, world):
+    from homefollow.services.appendonly import AppendOnlyViolation
+
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 80}, "k1")
+    event = session.exec(select(AlertEvent)).first()
+    event.kind = "tampered"
+    with pytest.raises(AppendOnlyViolation):
+        session.commit()
+    session.rollback()
+    audit = session.exec(select(AuditEvent)).first()
+    session.delete(audit)
+    with pytest.raises(AppendOnlyViolation):
+        session.commit()
