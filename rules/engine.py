@@ -1,0 +1,1145 @@
+"""Evaluation: rule + parameters + observations + previous state + now → new state and findings.
+
+Each kind answers one question, "is the condition true now, and since when (per the data)?",
+as a ``Check``. One state machine, shared by all kinds, turns checks into states:
+
+    normal ──condition──▶ pending ──hold elapsed──▶ firing ──condition false──▶ recovering
+       ▲                     │                        ▲                           │
+       └────condition false──┘                        └──────condition again──────┤
+       └──────────────────────────recover_after elapsed───────────────────────────┘
+    any status ──no readings / readings older than stale_after / no baseline──▶ no_data
+
+The onset of a condition is taken from the readings (the first of the current run of readings
+for which the condition holds), not from when the evaluation happened to run, so a reading
+that arrives late is judged by when it was taken. The previous state only adds what the
+readings can no longer show (a pending onset older than the readings passed in).
+
+Cost: observations are grouped by code and sorted once (``ObservationIndex``); each kind then
+looks only at the newest readings it needs (walks stop at the hold / recovery horizon), and
+explanations are built only for pending and firing rules.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from statistics import median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .codes import code_info, format_value, matches
+from .model import (
+    ChangeBaselineParams,
+    ChangeSpec,
+    ChangeWindowParams,
+    CombineSpec,
+    Evaluation,
+    EvaluationContext,
+    Finding,
+    MissedCheckinSpec,
+    MissedParams,
+    NOfMParams,
+    NOfMSpec,
+    Observation,
+    QuestionnaireParams,
+    QuestionnaireSpec,
+    RuleDefinition,
+    RuleState,
+    ScoreBandsSpec,
+    ScoreParams,
+    Severity,
+    Status,
+    ZonesSpec,
+)
+from .parameters import Parameters, resolve_parameters
+from .schedule import local_day_bounds, slots_on
+from .text import Text, clock, day, duration, moment, number
+from .zones import ZoneLimits, zone_word
+
+_MAX_WALK = 500  # readings examined backwards for an onset; beyond that the onset is "at least this old"
+
+# ---------------------------------------------------------------------------------------------
+# Observations, grouped by code and sorted once
+
+
+@dataclass(slots=True)
+class Series:
+    times: list[datetime]
+    values: list[float]
+    refs: list[str | None]
+
+    def upto(self, now: datetime) -> int:
+        """Number of readings taken at or before ``now``."""
+        return bisect_right(self.times, now)
+
+
+_EMPTY = Series([], [], [])
+
+
+class ObservationIndex:
+    """Observations grouped by code, each group sorted by (time, value, ref) for determinism."""
+
+    __slots__ = ("_series",)
+
+    def __init__(self, observations: Iterable[Observation], codes: Callable[[str], bool] | None = None):
+        groups: dict[str, list[Observation]] = {}
+        for o in observations:
+            if codes is None or codes(o.code):
+                groups.setdefault(o.code, []).append(o)
+        series = {}
+        for code, group in groups.items():
+            group.sort(key=lambda o: (o.at, o.value, o.ref or ""))
+            series[code] = Series([o.at for o in group], [o.value for o in group], [o.ref for o in group])
+        self._series = series
+
+    def series(self, code: str) -> Series:
+        return self._series.get(code, _EMPTY)
+
+    def codes(self) -> Iterable[str]:
+        return self._series.keys()
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+
+Parts = tuple[Text, Text, Text]  # value_text, threshold_text, explanation
+
+
+@dataclass(slots=True)
+class Check:
+    truth: bool | None  # None: cannot tell (no data, stale, no baseline)
+    onset: datetime | None = None  # since when ``truth`` has held, per the readings
+    exact: bool = True  # False when the readings may not reach back to the real onset
+    refs: tuple[str, ...] = ()
+    newest: datetime | None = None  # newest reading looked at
+    due: datetime | None = None  # when time alone may change the answer (deadline, staleness)
+    explain: Callable[[], Parts] | None = None  # built only when needed
+    note: Callable[[], Text] | None = None  # what to show when not true (no data, partial score)
+    baselines: dict[str, float] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Run:
+    """What every kind needs besides its own spec and parameters."""
+
+    rule: RuleDefinition
+    index: ObservationIndex
+    now: datetime
+    tz: str
+    context: EvaluationContext
+    previous: RuleState | None
+    horizon: datetime  # how far back an onset matters: now − max(hold, recover_after)
+
+
+def _min_due(*dues: datetime | None) -> datetime | None:
+    present = [d for d in dues if d is not None]
+    return min(present) if present else None
+
+
+def _nb(loc: str) -> bool:
+    return loc.startswith("nb")
+
+
+def _join(texts: Sequence[Text], sep: str = " ") -> Text:
+    return Text(sep.join(t.nb for t in texts if t.nb), sep.join(t.en for t in texts if t.en))
+
+
+def _delta(a: float, b: float) -> float:
+    # Rounded so that 74.9 − 72.9 counts as 2.0 and not 2.0000000000000057.
+    return round(a - b, 6)
+
+
+def _no_data(reason_nb: str, reason_en: str, newest: datetime | None = None, due: datetime | None = None) -> Check:
+    return Check(None, newest=newest, due=due, note=lambda: Text(reason_nb, reason_en))
+
+
+def _stale(run: _Run, newest: datetime, name: Text) -> Check | None:
+    """A no-data check when the newest reading is older than stale_after, else None."""
+    limit = run.rule.stale_after
+    if limit is None or run.now - newest <= limit:
+        return None
+    return Check(
+        None,
+        newest=newest,
+        note=lambda: Text(
+            f"{name.nb}: siste registrering {moment(newest, run.tz, 'nb')} er eldre enn "
+            f"{duration(limit, 'nb')}; regelen kan ikke vurderes.",
+            f"{name.en}: the latest reading, {moment(newest, run.tz, 'en')}, is older than "
+            f"{duration(limit, 'en')}; the rule cannot be assessed.",
+        ),
+    )
+
+
+def _stale_due(run: _Run, newest: datetime) -> datetime | None:
+    return newest + run.rule.stale_after if run.rule.stale_after is not None else None
+
+
+def _code_name(code: str) -> Text:
+    info = code_info(code)
+    return Text(info.name_nb, info.name_en)
+
+
+def _walk(times: list[datetime], n: int, truth_at: Callable[[int], bool], horizon: datetime) -> tuple[bool, datetime, bool]:
+    """Truth at the newest reading and the first reading of the run with that truth.
+
+    Stops at the horizon (an older onset changes nothing) or after _MAX_WALK readings.
+    Returns (truth, onset, exact).
+    """
+    i = n - 1
+    truth = truth_at(i)
+    steps = 0
+    while i > 0 and times[i] > horizon and steps < _MAX_WALK:
+        if truth_at(i - 1) != truth:
+            return truth, times[i], True
+        i -= 1
+        steps += 1
+    return truth, times[i], i > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-reading conditions (zones, change, questionnaire), usable alone or inside n_of_m
+
+
+@dataclass(slots=True)
+class _Reading:
+    code: str
+    series: Series
+    n: int  # readings at or before now
+    pred: Callable[[int], bool]
+    refs: Callable[[int], tuple[str, ...]]
+    explain: Callable[[int], Parts]  # a true reading, in full
+    short: Callable[[int, str], str]  # '90 % 11. mars 08:00'
+    criterion: Callable[[str], str]  # 'under planens grense for gul sone (92 %)'
+    unknown: Check | None = None  # set when the condition cannot be judged at all
+    baselines: dict[str, float] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _own_ref(s: Series) -> Callable[[int], tuple[str, ...]]:
+    return lambda i: (s.refs[i],) if s.refs[i] else ()
+
+
+def _short(code: str, s: Series, tz: str) -> Callable[[int, str], str]:
+    def short(i: int, loc: str) -> str:
+        when = moment(s.times[i], tz, loc)
+        return f"{format_value(code, s.values[i], loc)} {when}" if _nb(loc) else f"{format_value(code, s.values[i], loc)} on {when}"
+
+    return short
+
+
+def _zone_rank(v: float, lim: ZoneLimits) -> tuple[int, str | None]:
+    if lim.red_low is not None and v < lim.red_low:
+        return 2, "red_low"
+    if lim.red_high is not None and v > lim.red_high:
+        return 2, "red_high"
+    if lim.yellow_low is not None and v < lim.yellow_low:
+        return 1, "yellow_low"
+    if lim.yellow_high is not None and v > lim.yellow_high:
+        return 1, "yellow_high"
+    return 0, None
+
+
+def _prepare_zones(spec: ZonesSpec, limits: ZoneLimits, run: _Run) -> _Reading:
+    code = spec.code
+    s = run.index.series(code)
+    need = run.rule.severity.zone.rank
+    values = s.values
+    name = _code_name(code)
+
+    def pred(i: int) -> bool:
+        return _zone_rank(values[i], limits)[0] >= need
+
+    def crossed(i: int) -> tuple[str, float]:
+        limit_name = _zone_rank(values[i], limits)[1]
+        return limit_name, getattr(limits, limit_name)
+
+    def criterion_for(limit_name: str, limit: float, loc: str) -> str:
+        zone = zone_word(Severity.RED.zone if limit_name.startswith("red") else Severity.YELLOW.zone, loc)
+        lim = format_value(code, limit, loc)
+        if _nb(loc):
+            side = "under" if limit_name.endswith("_low") else "over"
+            return f"{side} planens grense for {zone} sone ({lim})"
+        side = "below" if limit_name.endswith("_low") else "above"
+        return f"{side} the plan's {zone} limit ({lim})"
+
+    def criterion(loc: str) -> str:
+        # For n_of_m: the limits of the rule's own severity.
+        names = ("red_low", "red_high") if need == 2 else ("yellow_low", "yellow_high")
+        present = [(nm, getattr(limits, nm)) for nm in names if getattr(limits, nm) is not None]
+        if not present:  # a yellow rule given only red limits
+            present = [(nm, getattr(limits, nm)) for nm in ("red_low", "red_high") if getattr(limits, nm) is not None]
+        return (" eller " if _nb(loc) else " or ").join(criterion_for(nm, v, loc) for nm, v in present)
+
+    short = _short(code, s, run.tz)
+
+    def explain(i: int) -> Parts:
+        limit_name, limit = crossed(i)
+        sign = "<" if limit_name.endswith("_low") else ">"
+        return (
+            Text(format_value(code, values[i], "nb"), format_value(code, values[i], "en")),
+            Text(f"{sign} {format_value(code, limit, 'nb')}", f"{sign} {format_value(code, limit, 'en')}"),
+            Text(
+                f"{name.nb} {short(i, 'nb')} er {criterion_for(limit_name, limit, 'nb')}.",
+                f"{name.en} {short(i, 'en')} is {criterion_for(limit_name, limit, 'en')}.",
+            ),
+        )
+
+    return _Reading(code, s, s.upto(run.now), pred, _own_ref(s), explain, short, criterion)
+
+
+@lru_cache(maxsize=8192)
+def _window_start(at: datetime, tz: str, days: int) -> datetime:
+    """Start of the local calendar day ``days`` before the day of ``at``, in UTC."""
+    local: date = at.astimezone(ZoneInfo(tz)).date()
+    return local_day_bounds(local - timedelta(days=days), tz)[0]
+
+
+def _amount_phrase(code: str, spec: ChangeSpec, amount: float, loc: str) -> str:
+    a = format_value(code, amount, loc)
+    if _nb(loc):
+        return f"{'minst' if spec.inclusive else 'mer enn'} {a}"
+    return f"{'at least' if spec.inclusive else 'more than'} {a}"
+
+
+def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselineParams, run: _Run) -> _Reading:
+    code = spec.code
+    s = run.index.series(code)
+    n = s.upto(run.now)
+    times, values = s.times, s.values
+    rise = spec.direction == "rise"
+    amount = params.amount
+    name = _code_name(code)
+    short = _short(code, s, run.tz)
+
+    def big_enough(change: float) -> bool:
+        return change >= amount if spec.inclusive else change > amount
+
+    if isinstance(params, ChangeWindowParams):
+        days = params.window_days
+
+        def reference(i: int) -> int | None:
+            """Index of the lowest (rise) or highest (fall) earlier reading within the window."""
+            lo = bisect_left(times, _window_start(times[i], run.tz, days), 0, i)
+            if lo >= i:
+                return None
+            pick = min if rise else max
+            return pick(range(lo, i), key=lambda j: (values[j], -j if rise else j))
+
+        def change_at(i: int) -> tuple[float, int] | None:
+            j = reference(i)
+            if j is None:
+                return None
+            return (_delta(values[i], values[j]) if rise else _delta(values[j], values[i])), j
+
+        def pred(i: int) -> bool:
+            c = change_at(i)
+            return c is not None and big_enough(c[0])
+
+        def refs(i: int) -> tuple[str, ...]:
+            c = change_at(i)
+            out = [s.refs[c[1]]] if c else []
+            out.append(s.refs[i])
+            return tuple(r for r in out if r)
+
+        def criterion(loc: str) -> str:
+            span = duration(timedelta(days=days), loc)
+            if _nb(loc):
+                return f"{'steget' if rise else 'falt'} {_amount_phrase(code, spec, amount, loc)} på {span}"
+            return f"{'risen' if rise else 'fallen'} {_amount_phrase(code, spec, amount, loc)} within {span}"
+
+        def explain(i: int) -> Parts:
+            change, j = change_at(i)
+            span = {loc: duration(timedelta(days=days), loc) for loc in ("nb", "en")}
+            amt = {loc: format_value(code, amount, loc) for loc in ("nb", "en")}
+            d = {loc: format_value(code, change, loc) for loc in ("nb", "en")}
+            v = {loc: format_value(code, values[i], loc) for loc in ("nb", "en")}
+            r = {loc: format_value(code, values[j], loc) for loc in ("nb", "en")}
+            sign = "+" if rise else "−"
+            if spec.inclusive:
+                rule_nb = f"planen varsler ved {'økning' if rise else 'fall'} på {amt['nb']} eller mer på {span['nb']}"
+                rule_en = f"the plan alerts at a {'rise' if rise else 'fall'} of {amt['en']} or more within {span['en']}"
+            else:
+                rule_nb = f"planen tillater {amt['nb']} på {span['nb']}"
+                rule_en = f"the plan allows {amt['en']} in {span['en']}"
+            return (
+                Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
+                Text(f"{'≥' if spec.inclusive else '>'} {amt['nb']} / {span['nb']}",
+                     f"{'≥' if spec.inclusive else '>'} {amt['en']} / {span['en']}"),
+                Text(
+                    f"{name.nb} {v['nb']} {day(times[i], run.tz, 'nb')} er {d['nb']} "
+                    f"{'over' if rise else 'under'} {r['nb']} {day(times[j], run.tz, 'nb')}; {rule_nb}.",
+                    f"{name.en} {v['en']} on {day(times[i], run.tz, 'en')} is {d['en']} "
+                    f"{'above' if rise else 'below'} {r['en']} on {day(times[j], run.tz, 'en')}; {rule_en}.",
+                ),
+            )
+
+        return _Reading(code, s, n, pred, refs, explain, short, criterion)
+
+    # Personal baseline: explicit value > approved baseline in the context > median of the trial
+    # period > the baseline the previous state computed from the same period.
+    base, source, count = _resolve_baseline(code, params, run)
+    if base is None:
+        return _Reading(
+            code, s, n, lambda i: False, _own_ref(s), None, short, lambda loc: "",
+            unknown=_no_data(
+                f"{name.nb}: ingen personlig utgangsverdi ennå (prøveperioden er ikke ferdig, eller for få målinger).",
+                f"{name.en}: no personal baseline yet (the trial period has not ended, or too few readings).",
+            ),
+        )
+    from_ = params.baseline_end if source == "trial" else None
+
+    def pred(i: int) -> bool:
+        if from_ is not None and times[i] < from_:
+            return False  # readings of the trial period itself are what the baseline is made of
+        change = _delta(values[i], base) if rise else _delta(base, values[i])
+        return big_enough(change)
+
+    def source_text(loc: str) -> str:
+        b = format_value(code, base, loc)
+        if source == "trial":
+            period = f"{day(params.baseline_start, run.tz, loc)}–{day(params.baseline_end - timedelta(seconds=1), run.tz, loc)}"
+            return (f"personlig utgangsverdi {b} (median av {count} målinger {period})" if _nb(loc)
+                    else f"the personal baseline {b} (median of {count} readings {period})")
+        return f"personlig utgangsverdi {b}" if _nb(loc) else f"the personal baseline {b}"
+
+    def criterion(loc: str) -> str:
+        amt = _amount_phrase(code, spec, amount, loc)
+        if _nb(loc):
+            return f"{amt} {'over' if rise else 'under'} {source_text(loc)}"
+        return f"{amt} {'above' if rise else 'below'} {source_text(loc)}"
+
+    def explain(i: int) -> Parts:
+        change = _delta(values[i], base) if rise else _delta(base, values[i])
+        d = {loc: format_value(code, change, loc) for loc in ("nb", "en")}
+        amt = {loc: format_value(code, amount, loc) for loc in ("nb", "en")}
+        sign = "+" if rise else "−"
+        op = "≥" if spec.inclusive else ">"
+        word_nb = "økning" if rise else "fall"
+        word_en = "rise" if rise else "fall"
+        if spec.inclusive:
+            tail_nb = f"planen varsler ved {word_nb} på {amt['nb']} eller mer"
+            tail_en = f"the plan alerts at a {word_en} of {amt['en']} or more"
+        else:
+            tail_nb = f"planen varsler ved {word_nb} på mer enn {amt['nb']}"
+            tail_en = f"the plan alerts at a {word_en} of more than {amt['en']}"
+        return (
+            Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
+            Text(f"{op} {amt['nb']}", f"{op} {amt['en']}"),
+            Text(
+                f"{name.nb} {short(i, 'nb')} er {d['nb']} {'over' if rise else 'under'} {source_text('nb')}; {tail_nb}.",
+                f"{name.en} {short(i, 'en')} is {d['en']} {'above' if rise else 'below'} {source_text('en')}; {tail_en}.",
+            ),
+        )
+
+    reading = _Reading(code, s, n, pred, _own_ref(s), explain, short, criterion)
+    reading.baselines = {code: base}
+    reading.detail = {"baseline_source": source}
+    if source == "trial":
+        reading.detail["baseline_period"] = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
+        reading.detail["baseline_count"] = count
+    return reading
+
+
+def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tuple[float | None, str, int]:
+    if params.baseline_value is not None:
+        return params.baseline_value, "plan", 0
+    if code in run.context.baselines:
+        return float(run.context.baselines[code]), "approved", 0
+    if params.baseline_start is None or run.now < params.baseline_end:
+        return None, "", 0
+    s = run.index.series(code)
+    lo = bisect_left(s.times, params.baseline_start)
+    hi = bisect_left(s.times, params.baseline_end)
+    if hi - lo >= params.baseline_min_count:
+        return float(median(s.values[lo:hi])), "trial", hi - lo
+    prev = run.previous
+    period = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
+    if prev is not None and code in prev.baselines and prev.detail.get("baseline_period") == period:
+        # The trial readings are no longer passed in; keep the baseline computed from them.
+        return prev.baselines[code], "trial", int(prev.detail.get("baseline_count", 0))
+    return None, "", 0
+
+
+def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams, run: _Run) -> _Reading:
+    code = spec.code
+    s = run.index.series(code)
+    n = s.upto(run.now)
+    times, values = s.times, s.values
+    name = _code_name(code)
+    items = [(c, run.index.series(c)) for c in spec.items] if params.item_at_least is not None else []
+
+    def item_hits(i: int) -> list[tuple[str, float, str | None]]:
+        """Item answers given together with answer i (same time) at or above item_at_least."""
+        hits = []
+        for c, ser in items:
+            j = bisect_left(ser.times, times[i])
+            while j < len(ser.times) and ser.times[j] == times[i]:
+                if ser.values[j] >= params.item_at_least:
+                    hits.append((c, ser.values[j], ser.refs[j]))
+                j += 1
+        return hits
+
+    def reasons(i: int) -> list[str]:
+        out = []
+        if params.at_least is not None and values[i] >= params.at_least:
+            out.append("total")
+        if params.rise_at_least is not None and i > 0 and _delta(values[i], values[i - 1]) >= params.rise_at_least:
+            out.append("rise")
+        if items and item_hits(i):
+            out.append("item")
+        return out
+
+    def pred(i: int) -> bool:
+        if params.at_least is not None and values[i] >= params.at_least:
+            return True
+        if params.rise_at_least is not None and i > 0 and _delta(values[i], values[i - 1]) >= params.rise_at_least:
+            return True
+        return bool(items) and bool(item_hits(i))
+
+    def refs(i: int) -> tuple[str, ...]:
+        out = [s.refs[i]]
+        if "rise" in reasons(i):
+            out.insert(0, s.refs[i - 1])
+        out += [r for _, _, r in item_hits(i)] if items else []
+        return tuple(r for r in out if r)
+
+    short = _short(code, s, run.tz)
+
+    def criterion(loc: str) -> str:
+        parts = []
+        nb = _nb(loc)
+        if params.at_least is not None:
+            v = format_value(code, params.at_least, loc)
+            parts.append(f"{v} eller mer" if nb else f"{v} or more")
+        if params.rise_at_least is not None:
+            v = format_value(code, params.rise_at_least, loc)
+            parts.append(f"økt med {v} eller mer fra forrige svar" if nb else f"up {v} or more from the previous answer")
+        if items:
+            v = number(params.item_at_least, 0, loc)
+            parts.append(f"et enkeltsvar på {v} eller mer" if nb else f"a single answer of {v} or more")
+        return (" eller " if nb else " or ").join(parts)
+
+    def explain(i: int) -> Parts:
+        why = reasons(i)
+        sentences_nb, sentences_en, thr_nb, thr_en = [], [], [], []
+        if "total" in why:
+            v = {loc: format_value(code, params.at_least, loc) for loc in ("nb", "en")}
+            sentences_nb.append(f"{name.nb} {short(i, 'nb')} er {v['nb']} eller mer.")
+            sentences_en.append(f"{name.en} {short(i, 'en')} is {v['en']} or more.")
+            thr_nb.append(f"≥ {v['nb']}")
+            thr_en.append(f"≥ {v['en']}")
+        if "rise" in why:
+            d = {loc: format_value(code, _delta(values[i], values[i - 1]), loc) for loc in ("nb", "en")}
+            lim = {loc: format_value(code, params.rise_at_least, loc) for loc in ("nb", "en")}
+            sentences_nb.append(
+                f"{name.nb} {short(i, 'nb')} er {d['nb']} over forrige svar {short(i - 1, 'nb')}; "
+                f"planen varsler ved økning på {lim['nb']} eller mer."
+            )
+            sentences_en.append(
+                f"{name.en} {short(i, 'en')} is {d['en']} above the previous answer, {short(i - 1, 'en')}; "
+                f"the plan alerts at a rise of {lim['en']} or more."
+            )
+            thr_nb.append(f"+{lim['nb']}")
+            thr_en.append(f"+{lim['en']}")
+        if "item" in why:
+            hits = item_hits(i)
+            lim = {loc: number(params.item_at_least, 0, loc) for loc in ("nb", "en")}
+            listed = {loc: ", ".join(f"{code_info(c).name(loc)}: {number(v, 0, loc)}" for c, v, _ in hits) for loc in ("nb", "en")}
+            sentences_nb.append(f"Enkeltsvar på {lim['nb']} eller mer: {listed['nb']}.")
+            sentences_en.append(f"Single answers of {lim['en']} or more: {listed['en']}.")
+            thr_nb.append(f"svar ≥ {lim['nb']}")
+            thr_en.append(f"answer ≥ {lim['en']}")
+        return (
+            Text(format_value(code, values[i], "nb"), format_value(code, values[i], "en")),
+            Text(" / ".join(thr_nb), " / ".join(thr_en)),
+            Text(" ".join(sentences_nb), " ".join(sentences_en)),
+        )
+
+    return _Reading(code, s, n, pred, refs, explain, short, criterion)
+
+
+def _prepare(spec, node, run: _Run) -> _Reading:
+    if isinstance(spec, ZonesSpec):
+        return _prepare_zones(spec, node, run)
+    if isinstance(spec, ChangeSpec):
+        return _prepare_change(spec, node, run)
+    if isinstance(spec, QuestionnaireSpec):
+        return _prepare_questionnaire(spec, node, run)
+    raise TypeError(spec)
+
+
+def _check_reading(spec, node, run: _Run) -> Check:
+    r = _prepare(spec, node, run)
+    if r.unknown is not None:
+        return r.unknown
+    name = _code_name(r.code)
+    if r.n == 0:
+        return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
+    newest = r.series.times[r.n - 1]
+    stale = _stale(run, newest, name)
+    if stale is not None:
+        return stale
+    truth, onset, exact = _walk(r.series.times, r.n, r.pred, run.horizon)
+    last = r.n - 1
+    return Check(
+        truth,
+        onset=onset,
+        exact=exact,
+        refs=r.refs(last) if truth else (),
+        newest=newest,
+        due=_stale_due(run, newest),
+        explain=(lambda: r.explain(last)) if truth else None,
+        baselines=r.baselines,
+        detail=r.detail,
+    )
+
+
+def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Check:
+    counting, inner = node
+    r = _prepare(spec.of, inner, run)
+    if r.unknown is not None:
+        return r.unknown
+    name = _code_name(r.code)
+    if r.n == 0:
+        return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
+    times = r.series.times
+    newest = times[r.n - 1]
+    stale = _stale(run, newest, name)
+    if stale is not None:
+        return stale
+    first = 0 if counting.m is None else max(0, r.n - counting.m)
+    if counting.within is not None:
+        first = max(first, bisect_left(times, run.now - counting.within, 0, r.n))
+    counted = range(first, r.n)
+    hits = [i for i in counted if r.pred(i)]
+    truth = len(hits) >= counting.n
+    due = _stale_due(run, newest)
+    if truth:
+        # The condition held from the reading that completed N confirmations (at the latest).
+        onset = times[hits[counting.n - 1]]
+        if counting.within is not None:
+            due = _min_due(due, times[hits[len(hits) - counting.n]] + counting.within)
+    else:
+        onset = newest
+    detail = dict(r.detail)
+    detail.update({"confirmed": len(hits), "counted": len(counted)})
+
+    def explain() -> Parts:
+        head = {}
+        for loc in ("nb", "en"):
+            nb = _nb(loc)
+            if counting.m is not None and counting.within is not None:
+                scope = (f"av de siste {counting.m} målingene innen {duration(counting.within, loc)}" if nb
+                         else f"of the last {counting.m} readings within {duration(counting.within, loc)}")
+            elif counting.m is not None:
+                scope = f"av de siste {counting.m} målingene" if nb else f"of the last {counting.m} readings"
+            else:
+                scope = (f"målinger siste {duration(counting.within, loc)}" if nb
+                         else f"readings in the last {duration(counting.within, loc)}")
+            listed = ", ".join(r.short(i, loc) for i in hits)
+            verb = "er" if nb else ("are" if len(hits) > 1 else "is")
+            head[loc] = f"{code_info(r.code).name(loc)}: {len(hits)} {scope} {verb} {r.criterion(loc)}: {listed}."
+        need = {}
+        for loc in ("nb", "en"):
+            nb = _nb(loc)
+            if counting.m is not None:
+                need[loc] = f"planen krever {counting.n} av {counting.m}" if nb else f"the plan requires {counting.n} of {counting.m}"
+            else:
+                span = duration(counting.within, loc)
+                need[loc] = f"planen krever {counting.n} innen {span}" if nb else f"the plan requires {counting.n} within {span}"
+        value, threshold, _ = r.explain(hits[-1])
+        return (
+            value,
+            Text(f"{threshold.nb} ({counting.n}/{counting.m or len(counted)})", f"{threshold.en} ({counting.n}/{counting.m or len(counted)})"),
+            Text(f"{head['nb'][:-1]}; {need['nb']}.", f"{head['en'][:-1]}; {need['en']}."),
+        )
+
+    return Check(
+        truth,
+        onset=onset,
+        exact=False,
+        refs=tuple(ref for i in hits for ref in r.refs(i)) if truth else (),
+        newest=newest,
+        due=due,
+        explain=explain if truth else None,
+        baselines=r.baselines,
+        detail=detail,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Score bands (home NEWS2)
+
+
+def _points(bands, value: float) -> int:
+    for band in bands:
+        if band.max is None or value <= band.max:
+            return band.points
+    return bands[-1].points  # pragma: no cover - the last band is open-ended by validation
+
+
+def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
+    items = [(item, run.index.series(item.code), item.bands_for(params.variant)) for item in spec.items]
+    ups = [(item, s, bands, s.upto(run.now)) for item, s, bands in items]
+    newest = max((s.times[n - 1] for _, s, _, n in ups if n), default=None)
+    label = spec.name.text()
+    if newest is None:
+        return _no_data(f"{label.nb}: ingen registreringer.", f"{label.en}: no readings.")
+    stale = _stale(run, newest, label)
+    if stale is not None:
+        return stale
+    spread = params.max_spread
+
+    def score_at(t: datetime):
+        """(total, max single, [(item, value, points, at, ref)], [missing items]) as of time t."""
+        got, missing = [], []
+        for item, s, bands, n in ups:
+            j = bisect_right(s.times, t, 0, n) - 1
+            if j >= 0 and s.times[j] >= t - spread:
+                got.append((item, s.values[j], _points(bands, s.values[j]), s.times[j], s.refs[j]))
+            else:
+                missing.append(item)
+        total = sum(g[2] for g in got)
+        return total, max((g[2] for g in got), default=0), got, missing
+
+    def fires(total: int, single: int) -> bool:
+        return ((params.fire_at_total is not None and total >= params.fire_at_total)
+                or (params.fire_on_single is not None and single >= params.fire_on_single))
+
+    # Moments at which a new reading could change the score, newest first, back to the horizon.
+    moments = sorted(
+        {s.times[j] for _, s, _, n in ups for j in range(max(0, bisect_right(s.times, run.horizon, 0, n) - 1), n)},
+        reverse=True,
+    )
+    total, single, got, missing = score_at(moments[0])
+    truth = fires(total, single)
+    onset, exact = moments[0], False
+    for k in range(1, min(len(moments), _MAX_WALK)):
+        if moments[k - 1] <= run.horizon:
+            exact = True
+            break
+        if fires(*score_at(moments[k])[:2]) != truth:
+            exact = True
+            break
+        onset = moments[k]
+    complete = not missing
+    band = spec.total_label(total)
+    detail = {
+        "total": total,
+        "complete": complete,
+        "missing": [m.code for m in missing],
+        "points": {item.code: pts for item, _, pts, _, _ in got},
+        "band": band.en,
+    }
+
+    def listing(loc: str) -> str:
+        return ", ".join(
+            f"{item.name.get(loc)} {format_value(item.code, v, loc)} ({pts})" for item, v, pts, _, _ in got
+        )
+
+    def missing_text(loc: str) -> str:
+        names = [m.name.get(loc) for m in missing]
+        if _nb(loc):
+            return (f" Mangler {', '.join(names)}: dette er en delsum av {len(got)} av {len(ups)} parametre, "
+                    "ikke en full skår, og den fulle skåren kan være høyere.")
+        return (f" Missing {', '.join(names)}: this is a partial sum of {len(got)} of {len(ups)} parameters, "
+                "not a full score, and the full score may be higher.")
+
+    def rule_text(loc: str) -> str:
+        nb = _nb(loc)
+        parts = []
+        if params.fire_at_total is not None:
+            parts.append(f"{params.fire_at_total} poeng eller mer totalt" if nb else f"a total of {params.fire_at_total} or more")
+        if params.fire_on_single is not None:
+            parts.append(f"{params.fire_on_single} poeng på én parameter" if nb else f"{params.fire_on_single} points on one parameter")
+        return ("planen varsler ved " if nb else "the plan alerts at ") + (" eller " if nb else " or ").join(parts)
+
+    def sentence(loc: str) -> str:
+        nb = _nb(loc)
+        when = moment(moments[0], run.tz, loc)
+        kind = ("delsum" if nb else "partial sum") if missing else ("full skår" if nb else "full score")
+        head = (f"{label.get(loc)} {when}: {total} poeng ({kind}, {band.get(loc).lower()}) — {listing(loc)}."
+                if nb else f"{label.get(loc)} on {when}: {total} points ({kind}, {band.get(loc).lower()}) — {listing(loc)}.")
+        return head + (missing_text(loc) if missing else "")
+
+    def note() -> Text:
+        return Text(sentence("nb"), sentence("en"))
+
+    def explain() -> Parts:
+        partial_nb, partial_en = (" (delsum)", " (partial)") if missing else ("", "")
+        thr = []
+        if params.fire_at_total is not None:
+            thr.append(f"≥ {params.fire_at_total}")
+        if params.fire_on_single is not None:
+            thr.append(f"{params.fire_on_single}/1")
+        return (
+            Text(f"{total} poeng{partial_nb}", f"{total} points{partial_en}"),
+            Text(" | ".join(thr), " | ".join(thr)),
+            Text(f"{sentence('nb')} {rule_text('nb').capitalize()}.", f"{sentence('en')} {rule_text('en').capitalize()}."),
+        )
+
+    return Check(
+        truth,
+        onset=onset,
+        exact=exact,
+        refs=tuple(g[4] for g in got if g[4]) if truth else (),
+        newest=newest,
+        due=_stale_due(run, newest),
+        explain=explain if truth else None,
+        note=note,
+        detail=detail,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Missed check-in
+
+
+def _slots_back(params: MissedParams, tz: str, start: date, days: int) -> Iterable[datetime]:
+    """Due times on local dates start, start−1, … (days of them), newest first."""
+    for k in range(days + 1):
+        yield from reversed(slots_on(params.schedule, start - timedelta(days=k), tz))
+
+
+def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> Check:
+    tz, now = run.tz, run.now
+    active = run.context.active_since
+    latest, latest_ref = None, None
+    for code in run.index.codes():
+        if any(matches(p, code) for p in spec.codes):
+            s = run.index.series(code)
+            n = s.upto(now)
+            if n and (latest is None or s.times[n - 1] > latest):
+                latest, latest_ref = s.times[n - 1], s.refs[n - 1]
+    today = now.astimezone(ZoneInfo(tz)).date()
+    grace, early = params.grace, params.open_before
+
+    # The next deadline after now: the scheduler must look again then even if nothing arrives.
+    due = None
+    for k in range(8):
+        for slot in slots_on(params.schedule, today + timedelta(days=k), tz):
+            if slot + grace > now and (active is None or slot >= active):
+                due = slot + grace
+                break
+        if due is not None:
+            break
+
+    missed: list[datetime] = []
+    exact = False
+    for slot in _slots_back(params, tz, today, params.lookback_days):
+        if slot + grace > now:
+            continue  # not yet due
+        if active is not None and slot < active:
+            exact = True
+            break
+        if latest is not None and latest >= slot - early:
+            exact = True
+            break
+        missed.append(slot)
+    what = spec.what
+    if not missed:
+        onset = latest or active or now
+        return Check(False, onset=onset, exact=True, refs=(), newest=latest, due=due,
+                     detail={"missed": 0})
+
+    oldest, newest_missed = missed[-1], missed[0]
+
+    def explain() -> Parts:
+        out = {}
+        for loc in ("nb", "en"):
+            nb = _nb(loc)
+            slot_text = f"{clock(newest_missed, tz, loc)} {day(newest_missed, tz, loc)}"
+            deadline = clock(newest_missed + grace, tz, loc)
+            if nb:
+                text = f"Ingen {what.nb} registrert for {slot_text} (frist {deadline})."
+                if len(missed) > 1:
+                    text += f" {'Minst ' if not exact else ''}{len(missed)} planlagte på rad mangler, den første {clock(oldest, tz, loc)} {day(oldest, tz, loc)}."
+                text += (f" Siste registrering: {moment(latest, tz, loc)}." if latest else " Ingen registreringer ennå.")
+            else:
+                text = f"No {what.en} recorded for {slot_text} (deadline {deadline})."
+                if len(missed) > 1:
+                    text += f" {'At least ' if not exact else ''}{len(missed)} scheduled in a row are missing, the first at {clock(oldest, tz, loc)} on {day(oldest, tz, loc)}."
+                text += (f" Latest: {moment(latest, tz, loc)}." if latest else " Nothing recorded yet.")
+            out[loc] = text
+        return (
+            Text(f"{len(missed)} mangler", f"{len(missed)} missing"),
+            Text(f"frist {clock(newest_missed, tz, 'nb')} + {duration(grace, 'nb')}",
+                 f"due {clock(newest_missed, tz, 'en')} + {duration(grace, 'en')}"),
+            Text(out["nb"], out["en"]),
+        )
+
+    return Check(True, onset=oldest + grace, exact=exact, refs=(), newest=latest, due=due,
+                 explain=explain, detail={"missed": len(missed), "missed_since": oldest.isoformat()})
+
+
+# ---------------------------------------------------------------------------------------------
+# all_of / any_of
+
+
+def _check_combine(spec: CombineSpec, node: dict[str, Any], run: _Run) -> Check:
+    checks = [(child, _check(child.spec, node[child.id], run)) for child in spec.of]
+    truths = [c.truth for _, c in checks]
+    if spec.kind == "any_of":
+        truth = True if True in truths else (None if all(t is None for t in truths) else False)
+    else:
+        truth = False if False in truths else (None if None in truths else True)
+    relevant = [c for _, c in checks if c.truth is truth]
+    newest = max((c.newest for _, c in checks if c.newest), default=None)
+    due = _min_due(*(c.due for _, c in checks))
+    baselines: dict[str, float] = {}
+    detail: dict[str, Any] = {}
+    for child, c in checks:
+        baselines.update(c.baselines)
+        if c.detail:
+            detail[child.id] = c.detail
+    if truth is None:
+        notes = [c.note for _, c in checks if c.note]
+        return Check(None, newest=newest, due=due, note=(lambda: _join([f() for f in notes])) if notes else None,
+                     baselines=baselines, detail=detail)
+    onsets = [c.onset for c in relevant if c.onset is not None]
+    # any_of true: since the first true child; all_of true: since the last child became true.
+    # false is the mirror image.
+    earliest = (spec.kind == "any_of") == truth
+    onset = (min(onsets) if earliest else max(onsets)) if onsets else None
+    exact = all(c.exact for c in relevant)
+    refs = tuple(dict.fromkeys(r for c in relevant for r in c.refs)) if truth else ()
+    explainers = [c.explain for c in relevant if c.explain] if truth else []
+
+    def explain() -> Parts:
+        parts = [f() for f in explainers]
+        return (_join([p[0] for p in parts], "; "), _join([p[1] for p in parts], "; "), _join([p[2] for p in parts]))
+
+    notes = [c.note for _, c in checks if c.note]
+    return Check(truth, onset=onset, exact=exact, refs=refs, newest=newest, due=due,
+                 explain=explain if truth else None,
+                 note=(lambda: _join([f() for f in notes])) if notes else None,
+                 baselines=baselines, detail=detail)
+
+
+def _check(spec, node, run: _Run) -> Check:
+    if isinstance(spec, (ZonesSpec, ChangeSpec, QuestionnaireSpec)):
+        return _check_reading(spec, node, run)
+    if isinstance(spec, NOfMSpec):
+        return _check_n_of_m(spec, node, run)
+    if isinstance(spec, ScoreBandsSpec):
+        return _check_score(spec, node, run)
+    if isinstance(spec, MissedCheckinSpec):
+        return _check_missed(spec, node, run)
+    if isinstance(spec, CombineSpec):
+        return _check_combine(spec, node, run)
+    raise TypeError(f"unknown spec {type(spec).__name__}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# The state machine
+
+
+def _rule_suffix(rule: RuleDefinition) -> Text:
+    return Text(
+        f"(Regel «{rule.title.nb}», {rule.key} versjon {rule.version}.)",
+        f"(Rule “{rule.title.en}”, {rule.key} version {rule.version}.)",
+    )
+
+
+def _utc_now(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
+
+
+def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check, now: datetime) -> dict[str, Any]:
+    ps = prev.status if prev is not None else None
+    hold, recover = rule.hold, rule.recover_after
+    due = check.due
+    pending_since = firing_since = None
+    if check.truth is None:
+        status = Status.NO_DATA
+        since = prev.since if ps is Status.NO_DATA else now
+    elif check.truth:
+        if ps in (Status.FIRING, Status.RECOVERING):
+            status = Status.FIRING
+            firing_since = prev.firing_since
+            pending_since = prev.pending_since
+            since = prev.since if ps is Status.FIRING else max(check.onset or now, prev.since)
+        else:
+            onset = check.onset or now
+            if ps is Status.PENDING and prev.pending_since is not None and not check.exact:
+                onset = min(onset, prev.pending_since)  # the readings no longer reach back that far
+            pending_since = onset
+            if now >= onset + hold:
+                status = Status.FIRING
+                since = firing_since = onset + hold
+            else:
+                status = Status.PENDING
+                since = onset
+                due = _min_due(due, onset + hold)
+    else:
+        if ps in (Status.FIRING, Status.RECOVERING):
+            start = prev.since if ps is Status.RECOVERING else max(check.onset or now, prev.since or now)
+            start = min(start, now)
+            if now >= start + recover:
+                status = Status.NORMAL
+                since = start + recover
+            else:
+                status = Status.RECOVERING
+                since = start
+                firing_since = prev.firing_since
+                pending_since = prev.pending_since
+                due = _min_due(due, start + recover)
+        else:
+            status = Status.NORMAL
+            if ps is Status.NORMAL:
+                since = prev.since
+            else:
+                since = check.onset or now
+                if prev is not None and prev.since is not None:
+                    since = min(now, max(since, prev.since))
+    if due is not None and due <= now:
+        due = None
+    return {
+        "status": status,
+        "since": since,
+        "pending_since": pending_since,
+        "firing_since": firing_since,
+        "next_due_at": due,
+    }
+
+
+def _evaluate_indexed(
+    rule: RuleDefinition,
+    params: Parameters,
+    index: ObservationIndex,
+    previous: RuleState | None,
+    now: datetime,
+    context: EvaluationContext,
+) -> Evaluation:
+    if previous is not None and previous.rule_key != rule.key:
+        raise ValueError(f"previous state belongs to rule {previous.rule_key}, not {rule.key}")
+    horizon = now - max(rule.hold, rule.recover_after)
+    run = _Run(rule, index, now, context.tz, context, previous, horizon)
+    check = _check(rule.spec, params.node, run)
+    fields = _next_state(rule, previous, check, now)
+    status = fields["status"]
+    parts = check.explain() if (check.explain is not None and status in (Status.PENDING, Status.FIRING)) else None
+    suffix = _rule_suffix(rule)
+    if parts is not None:
+        summary = _join([parts[2], suffix])
+    elif check.note is not None:
+        summary = check.note()
+    else:
+        summary = None
+    state = RuleState.model_construct(
+        rule_key=rule.key,
+        rule_version=rule.version,
+        evaluated_at=now,
+        last_observation_at=check.newest,
+        observation_refs=check.refs,
+        baselines=check.baselines,
+        detail=check.detail,
+        summary=summary,
+        **fields,
+    )
+    findings: tuple[Finding, ...] = ()
+    if status is Status.FIRING:
+        findings = (
+            Finding.model_construct(
+                rule_key=rule.key,
+                rule_version=rule.version,
+                severity=rule.severity,
+                value_text=parts[0],
+                threshold_text=parts[1],
+                explanation=summary,
+                instruction_key=rule.instruction_key,
+                observation_refs=check.refs,
+                at=now,
+                firing_since=fields["firing_since"],
+                vkp_alert_code=rule.vkp_alert_code,
+            ),
+        )
+    return Evaluation(state, findings, previous.status if previous is not None else None)
+
+
+def _params_for(rule: RuleDefinition, parameters: Mapping[str, Any] | None) -> Parameters:
+    if isinstance(parameters, Parameters) and parameters.rule_key == rule.key and parameters.rule_version == rule.version:
+        return parameters
+    if not parameters:
+        return rule.defaults
+    return resolve_parameters(rule, parameters)
+
+
+def rule_codes(spec) -> tuple[str, ...]:
+    """Codes (and code patterns such as 'checkin.*') a spec reads."""
+    if isinstance(spec, (ZonesSpec, ChangeSpec)):
+        return (spec.code,)
+    if isinstance(spec, QuestionnaireSpec):
+        return (spec.code, *spec.items)
+    if isinstance(spec, NOfMSpec):
+        return rule_codes(spec.of)
+    if isinstance(spec, ScoreBandsSpec):
+        return tuple(i.code for i in spec.items)
+    if isinstance(spec, MissedCheckinSpec):
+        return spec.codes
+    if isinstance(spec, CombineSpec):
+        return tuple(dict.fromkeys(c for child in spec.of for c in rule_codes(child.spec)))
+    raise TypeError(spec)  # pragma: no cover
+
+
+def _code_filter(rules: Iterable[RuleDefinition]) -> Callable[[str], bool]:
+    exact, prefixes = set(), []
+    for rule in rules:
+        for c in rule_codes(rule.spec):
+            if c.endswith(".*"):
+                prefixes.append(c[:-1])
+            else:
+                exact.add(c)
+    starts = tuple(prefixes)
+    if not starts:
+        return exact.__contains__
+    return lambda code: code in exact or code.startswith(starts)
+
+
+def evaluate(
+    rule: RuleDefinition,
+    parameters: Mapping[str, Any] | None,
+    observations: Sequence[Observation],
+    previous: RuleState | None,
+    now: datetime,
+    context: EvaluationContext | None = None,
+) -> Evaluation:
+    """Evaluate one rule for one patient at ``now``.
+
+    ``parameters`` is a resolved ``Parameters`` or the patient's overrides (resolved here).
+    Observations may come in any order; those after ``now`` are ignored. Pure: the same inputs
+    give the same result, and evaluating again with the returned state changes nothing.
+    """
+    now = _utc_now(now)
+    params = _params_for(rule, parameters)
+    index = ObservationIndex(observations, _code_filter((rule,)))
+    return _evaluate_indexed(rule, params, index, previous, now, context or EvaluationContext())
+
+
+def evaluate_all(
+    rules: Sequence[RuleDefinition],
+    parameters: Mapping[str, Mapping[str, Any]],
+    observations: Sequence[Observation],
+    states: Mapping[str, RuleState],
+    now: datetime,
+    context: EvaluationContext | None = None,
+) -> dict[str, Evaluation]:
+    """Evaluate a patient's active rules together, grouping and sorting the readings once.
+
+    ``parameters`` and ``states`` are keyed by rule key; missing entries mean defaults / no state.
+    """
+    now = _utc_now(now)
+    context = context or EvaluationContext()
+    index = ObservationIndex(observations, _code_filter(rules))
+    return {
+        rule.key: _evaluate_indexed(rule, _params_for(rule, parameters.get(rule.key)), index,
+                                    states.get(rule.key), now, context)
+        for rule in rules
+    }
