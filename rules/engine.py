@@ -614,7 +614,7 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
         return stale
     first = 0 if counting.m is None else max(0, r.n - counting.m)
     if counting.within is not None:
-        first = max(first, bisect_left(times, run.now - counting.within, 0, r.n))
+        first = max(first, bisect_right(times, run.now - counting.within, 0, r.n))  # taken after now − within
     counted = range(first, r.n)
     hits = [i for i in counted if r.pred(i)]
     truth = len(hits) >= counting.n
