@@ -161,7 +161,7 @@ def _no_data(reason_nb: str, reason_en: str, newest: datetime | None = None, due
 def _stale(run: _Run, newest: datetime, name: Text) -> Check | None:
     """A no-data check when the newest reading is older than stale_after, else None."""
     limit = run.rule.stale_after
-    if limit is None or run.now - newest <= limit:
+    if limit is None or run.now - newest < limit:  # stale from newest + stale_after on, the due time
         return None
     return Check(
         None,
@@ -820,9 +820,11 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
     grace, early = params.grace, params.open_before
 
     # The next deadline after now: the scheduler must look again then even if nothing arrives.
+    # A slot of an earlier day can still be open when the grace period is a day or longer.
     due = None
-    for k in range(8):
-        for slot in slots_on(params.schedule, today + timedelta(days=k), tz):
+    first_day = today - timedelta(days=grace.days + 1)
+    for k in range(8 + grace.days + 1):
+        for slot in slots_on(params.schedule, first_day + timedelta(days=k), tz):
             if slot + grace > now and (active is None or slot >= active):
                 due = slot + grace
                 break
