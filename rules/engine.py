@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from functools import lru_cache
+from operator import attrgetter
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -65,41 +66,78 @@ _MAX_WALK = 500  # readings examined backwards for an onset; beyond that the ons
 # Observations, grouped by code and sorted once
 
 
-@dataclass(slots=True)
 class Series:
-    times: list[datetime]
-    values: list[float]
-    refs: list[str | None]
+    """The readings of one code in time order; ``ts`` (POSIX seconds) is what bisects use."""
 
-    def upto(self, now: datetime) -> int:
-        """Number of readings taken at or before ``now``."""
-        return bisect_right(self.times, now)
+    __slots__ = ("obs", "ts", "values")
+
+    def __init__(self, obs: list[Observation], ts: list[float] | None = None):
+        self.obs = obs
+        self.ts = ts if ts is not None else [o.ts for o in obs]
+        self.values = [o.value for o in obs]
+
+    def upto(self, now_ts: float) -> int:
+        """Number of readings taken at or before ``now_ts``."""
+        return bisect_right(self.ts, now_ts)
+
+    def at(self, i: int) -> datetime:
+        return self.obs[i].at
+
+    def ref(self, i: int) -> str | None:
+        return self.obs[i].ref
 
 
-_EMPTY = Series([], [], [])
+_EMPTY = Series([])
+
+
+_TS = attrgetter("ts")
+
+
+def _tie_key(o: Observation) -> tuple[float, float, str]:
+    return (o.ts, o.value, o.ref or "")
 
 
 class ObservationIndex:
-    """Observations grouped by code, each group sorted by (time, value, ref) for determinism."""
+    """Observations grouped by code; a code's readings are sorted by (time, value, ref) when a
+    rule first asks for them, so codes no rule reads cost only the grouping pass."""
 
-    __slots__ = ("_series",)
+    __slots__ = ("_groups", "_series", "_matching")
 
-    def __init__(self, observations: Iterable[Observation], codes: Callable[[str], bool] | None = None):
+    def __init__(self, observations: Iterable[Observation]):
         groups: dict[str, list[Observation]] = {}
         for o in observations:
-            if codes is None or codes(o.code):
-                groups.setdefault(o.code, []).append(o)
-        series = {}
-        for code, group in groups.items():
-            group.sort(key=lambda o: (o.at, o.value, o.ref or ""))
-            series[code] = Series([o.at for o in group], [o.value for o in group], [o.ref for o in group])
-        self._series = series
+            group = groups.get(o.code)
+            if group is None:
+                groups[o.code] = group = []
+            group.append(o)
+        self._groups = groups
+        self._series: dict[str, Series] = {}
+        self._matching: dict[tuple[str, ...], list[Series]] = {}
 
     def series(self, code: str) -> Series:
-        return self._series.get(code, _EMPTY)
+        found = self._series.get(code)
+        if found is None:
+            group = self._groups.get(code)
+            if group is None:
+                return _EMPTY
+            group.sort(key=_TS)
+            stamps = [o.ts for o in group]
+            if len(set(stamps)) < len(stamps):  # readings at the same instant: order them fully
+                group.sort(key=_tie_key)
+                stamps = None
+            found = self._series[code] = Series(group, stamps)
+        return found
 
     def codes(self) -> Iterable[str]:
-        return self._series.keys()
+        return self._groups.keys()
+
+    def matching(self, patterns: tuple[str, ...]) -> list[Series]:
+        """Series of every code matching any of the patterns ('weight', 'checkin.*')."""
+        found = self._matching.get(patterns)
+        if found is None:
+            found = [self.series(c) for c in self._groups if any(matches(p, c) for p in patterns)]
+            self._matching[patterns] = found
+        return found
 
 
 # ---------------------------------------------------------------------------------------------
@@ -119,6 +157,9 @@ class Check:
     due: datetime | None = None  # when time alone may change the answer (deadline, staleness)
     explain: Callable[[], Parts] | None = None  # built only when needed
     note: Callable[[], Text] | None = None  # what to show when not true (no data, partial score)
+    # Everything explain() and note() depend on besides the rule, its parameters and the time
+    # zone; equal signatures give equal texts, so they are formatted once (see _texts).
+    sig: tuple | None = None
     baselines: dict[str, float] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -134,6 +175,8 @@ class _Run:
     context: EvaluationContext
     previous: RuleState | None
     horizon: datetime  # how far back an onset matters: now − max(hold, recover_after)
+    now_ts: float
+    horizon_ts: float
 
 
 def _min_due(*dues: datetime | None) -> datetime | None:
@@ -179,26 +222,28 @@ def _stale_due(run: _Run, newest: datetime) -> datetime | None:
     return newest + run.rule.stale_after if run.rule.stale_after is not None else None
 
 
+@lru_cache(maxsize=None)
 def _code_name(code: str) -> Text:
     info = code_info(code)
     return Text(info.name_nb, info.name_en)
 
 
-def _walk(times: list[datetime], n: int, truth_at: Callable[[int], bool], horizon: datetime) -> tuple[bool, datetime, bool]:
+def _walk(s: Series, n: int, truth_at: Callable[[int], bool], horizon_ts: float) -> tuple[bool, datetime, bool]:
     """Truth at the newest reading and the first reading of the run with that truth.
 
     Stops at the horizon (an older onset changes nothing) or after _MAX_WALK readings.
     Returns (truth, onset, exact).
     """
+    ts = s.ts
     i = n - 1
     truth = truth_at(i)
     steps = 0
-    while i > 0 and times[i] > horizon and steps < _MAX_WALK:
+    while i > 0 and ts[i] > horizon_ts and steps < _MAX_WALK:
         if truth_at(i - 1) != truth:
-            return truth, times[i], True
+            return truth, s.obs[i].at, True
         i -= 1
         steps += 1
-    return truth, times[i], i > 0
+    return truth, s.obs[i].at, i > 0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -215,18 +260,19 @@ class _Reading:
     explain: Callable[[int], Parts]  # a true reading, in full
     short: Callable[[int, str], str]  # '90 % 11. mars 08:00'
     criterion: Callable[[str], str]  # 'under planens grense for gul sone (92 %)'
+    sig: Callable[[int], tuple] = lambda i: (i,)  # what explain(i) depends on
     unknown: Check | None = None  # set when the condition cannot be judged at all
     baselines: dict[str, float] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
 
 
 def _own_ref(s: Series) -> Callable[[int], tuple[str, ...]]:
-    return lambda i: (s.refs[i],) if s.refs[i] else ()
+    return lambda i: (s.obs[i].ref,) if s.obs[i].ref else ()
 
 
 def _short(code: str, s: Series, tz: str) -> Callable[[int, str], str]:
     def short(i: int, loc: str) -> str:
-        when = moment(s.times[i], tz, loc)
+        when = moment(s.obs[i].at, tz, loc)
         return f"{format_value(code, s.values[i], loc)} {when}" if _nb(loc) else f"{format_value(code, s.values[i], loc)} on {when}"
 
     return short
@@ -247,7 +293,7 @@ def _zone_rank(v: float, lim: ZoneLimits) -> tuple[int, str | None]:
 def _prepare_zones(spec: ZonesSpec, limits: ZoneLimits, run: _Run) -> _Reading:
     code = spec.code
     s = run.index.series(code)
-    need = run.rule.severity.zone.rank
+    need = run.rule.severity.rank
     values = s.values
     name = _code_name(code)
 
@@ -289,14 +335,14 @@ def _prepare_zones(spec: ZonesSpec, limits: ZoneLimits, run: _Run) -> _Reading:
             ),
         )
 
-    return _Reading(code, s, s.upto(run.now), pred, _own_ref(s), explain, short, criterion)
+    return _Reading(code, s, s.upto(run.now_ts), pred, _own_ref(s), explain, short, criterion, lambda i: (s.obs[i],))
 
 
 @lru_cache(maxsize=8192)
-def _window_start(at: datetime, tz: str, days: int) -> datetime:
-    """Start of the local calendar day ``days`` before the day of ``at``, in UTC."""
+def _window_start(at: datetime, tz: str, days: int) -> float:
+    """Start of the local calendar day ``days`` before the day of ``at``, as POSIX time."""
     local: date = at.astimezone(ZoneInfo(tz)).date()
-    return local_day_bounds(local - timedelta(days=days), tz)[0]
+    return local_day_bounds(local - timedelta(days=days), tz)[0].timestamp()
 
 
 def _amount_phrase(code: str, spec: ChangeSpec, amount: float, loc: str) -> str:
@@ -309,8 +355,8 @@ def _amount_phrase(code: str, spec: ChangeSpec, amount: float, loc: str) -> str:
 def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselineParams, run: _Run) -> _Reading:
     code = spec.code
     s = run.index.series(code)
-    n = s.upto(run.now)
-    times, values = s.times, s.values
+    n = s.upto(run.now_ts)
+    ts, values, obs = s.ts, s.values, s.obs
     rise = spec.direction == "rise"
     amount = params.amount
     name = _code_name(code)
@@ -324,7 +370,7 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
 
         def reference(i: int) -> int | None:
             """Index of the lowest (rise) or highest (fall) earlier reading within the window."""
-            lo = bisect_left(times, _window_start(times[i], run.tz, days), 0, i)
+            lo = bisect_left(ts, _window_start(obs[i].at, run.tz, days), 0, i)
             if lo >= i:
                 return None
             pick = min if rise else max
@@ -342,8 +388,8 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
 
         def refs(i: int) -> tuple[str, ...]:
             c = change_at(i)
-            out = [s.refs[c[1]]] if c else []
-            out.append(s.refs[i])
+            out = [obs[c[1]].ref] if c else []
+            out.append(obs[i].ref)
             return tuple(r for r in out if r)
 
         def criterion(loc: str) -> str:
@@ -371,14 +417,18 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
                 Text(f"{'≥' if spec.inclusive else '>'} {amt['nb']} / {span['nb']}",
                      f"{'≥' if spec.inclusive else '>'} {amt['en']} / {span['en']}"),
                 Text(
-                    f"{name.nb} {v['nb']} {day(times[i], run.tz, 'nb')} er {d['nb']} "
-                    f"{'over' if rise else 'under'} {r['nb']} {day(times[j], run.tz, 'nb')}; {rule_nb}.",
-                    f"{name.en} {v['en']} on {day(times[i], run.tz, 'en')} is {d['en']} "
-                    f"{'above' if rise else 'below'} {r['en']} on {day(times[j], run.tz, 'en')}; {rule_en}.",
+                    f"{name.nb} {v['nb']} {day(obs[i].at, run.tz, 'nb')} er {d['nb']} "
+                    f"{'over' if rise else 'under'} {r['nb']} {day(obs[j].at, run.tz, 'nb')}; {rule_nb}.",
+                    f"{name.en} {v['en']} on {day(obs[i].at, run.tz, 'en')} is {d['en']} "
+                    f"{'above' if rise else 'below'} {r['en']} on {day(obs[j].at, run.tz, 'en')}; {rule_en}.",
                 ),
             )
 
-        return _Reading(code, s, n, pred, refs, explain, short, criterion)
+        def sig(i: int) -> tuple:
+            c = change_at(i)
+            return (obs[i], obs[c[1]] if c else None)
+
+        return _Reading(code, s, n, pred, refs, explain, short, criterion, sig)
 
     # Personal baseline: explicit value > approved baseline in the context > median of the trial
     # period > the baseline the previous state computed from the same period.
@@ -391,10 +441,10 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
                 f"{name.en}: no personal baseline yet (the trial period has not ended, or too few readings).",
             ),
         )
-    from_ = params.baseline_end if source == "trial" else None
+    from_ = params.baseline_end.timestamp() if source == "trial" else None
 
     def pred(i: int) -> bool:
-        if from_ is not None and times[i] < from_:
+        if from_ is not None and ts[i] < from_:
             return False  # readings of the trial period itself are what the baseline is made of
         change = _delta(values[i], base) if rise else _delta(base, values[i])
         return big_enough(change)
@@ -436,7 +486,7 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
             ),
         )
 
-    reading = _Reading(code, s, n, pred, _own_ref(s), explain, short, criterion)
+    reading = _Reading(code, s, n, pred, _own_ref(s), explain, short, criterion, lambda i: (obs[i], base, source, count))
     reading.baselines = {code: base}
     reading.detail = {"baseline_source": source}
     if source == "trial":
@@ -453,8 +503,8 @@ def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tup
     if params.baseline_start is None or run.now < params.baseline_end:
         return None, "", 0
     s = run.index.series(code)
-    lo = bisect_left(s.times, params.baseline_start)
-    hi = bisect_left(s.times, params.baseline_end)
+    lo = bisect_left(s.ts, params.baseline_start.timestamp())
+    hi = bisect_left(s.ts, params.baseline_end.timestamp())
     if hi - lo >= params.baseline_min_count:
         return float(median(s.values[lo:hi])), "trial", hi - lo
     prev = run.previous
@@ -468,8 +518,8 @@ def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tup
 def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams, run: _Run) -> _Reading:
     code = spec.code
     s = run.index.series(code)
-    n = s.upto(run.now)
-    times, values = s.times, s.values
+    n = s.upto(run.now_ts)
+    ts, values = s.ts, s.values
     name = _code_name(code)
     items = [(c, run.index.series(c)) for c in spec.items] if params.item_at_least is not None else []
 
@@ -477,10 +527,10 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
         """Item answers given together with answer i (same time) at or above item_at_least."""
         hits = []
         for c, ser in items:
-            j = bisect_left(ser.times, times[i])
-            while j < len(ser.times) and ser.times[j] == times[i]:
+            j = bisect_left(ser.ts, ts[i])
+            while j < len(ser.ts) and ser.ts[j] == ts[i]:
                 if ser.values[j] >= params.item_at_least:
-                    hits.append((c, ser.values[j], ser.refs[j]))
+                    hits.append((c, ser.values[j], ser.obs[j].ref))
                 j += 1
         return hits
 
@@ -502,9 +552,9 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
         return bool(items) and bool(item_hits(i))
 
     def refs(i: int) -> tuple[str, ...]:
-        out = [s.refs[i]]
+        out = [s.obs[i].ref]
         if "rise" in reasons(i):
-            out.insert(0, s.refs[i - 1])
+            out.insert(0, s.obs[i - 1].ref)
         out += [r for _, _, r in item_hits(i)] if items else []
         return tuple(r for r in out if r)
 
@@ -560,7 +610,10 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
             Text(" ".join(sentences_nb), " ".join(sentences_en)),
         )
 
-    return _Reading(code, s, n, pred, refs, explain, short, criterion)
+    def sig(i: int) -> tuple:
+        return (s.obs[i], s.obs[i - 1] if i > 0 else None, tuple(item_hits(i)) if items else ())
+
+    return _Reading(code, s, n, pred, refs, explain, short, criterion, sig)
 
 
 def _prepare(spec, node, run: _Run) -> _Reading:
@@ -580,11 +633,11 @@ def _check_reading(spec, node, run: _Run) -> Check:
     name = _code_name(r.code)
     if r.n == 0:
         return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
-    newest = r.series.times[r.n - 1]
+    newest = r.series.obs[r.n - 1].at
     stale = _stale(run, newest, name)
     if stale is not None:
         return stale
-    truth, onset, exact = _walk(r.series.times, r.n, r.pred, run.horizon)
+    truth, onset, exact = _walk(r.series, r.n, r.pred, run.horizon_ts)
     last = r.n - 1
     return Check(
         truth,
@@ -596,6 +649,7 @@ def _check_reading(spec, node, run: _Run) -> Check:
         explain=(lambda: r.explain(last)) if truth else None,
         baselines=r.baselines,
         detail=r.detail,
+        sig=r.sig(last) if truth else None,
     )
 
 
@@ -607,23 +661,24 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
     name = _code_name(r.code)
     if r.n == 0:
         return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
-    times = r.series.times
-    newest = times[r.n - 1]
+    obs = r.series.obs
+    newest = obs[r.n - 1].at
     stale = _stale(run, newest, name)
     if stale is not None:
         return stale
     first = 0 if counting.m is None else max(0, r.n - counting.m)
     if counting.within is not None:
-        first = max(first, bisect_right(times, run.now - counting.within, 0, r.n))  # taken after now − within
+        # taken after now − within
+        first = max(first, bisect_right(r.series.ts, run.now_ts - counting.within.total_seconds(), 0, r.n))
     counted = range(first, r.n)
     hits = [i for i in counted if r.pred(i)]
     truth = len(hits) >= counting.n
     due = _stale_due(run, newest)
     if truth:
         # The condition held from the reading that completed N confirmations (at the latest).
-        onset = times[hits[counting.n - 1]]
+        onset = obs[hits[counting.n - 1]].at
         if counting.within is not None:
-            due = _min_due(due, times[hits[len(hits) - counting.n]] + counting.within)
+            due = _min_due(due, obs[hits[len(hits) - counting.n]].at + counting.within)
     else:
         onset = newest
     detail = dict(r.detail)
@@ -648,15 +703,14 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
         for loc in ("nb", "en"):
             nb = _nb(loc)
             if counting.m is not None:
-                need[loc] = f"planen krever {counting.n} av {counting.m}" if nb else f"the plan requires {counting.n} of {counting.m}"
+                need[loc] = f"{counting.n} {'av' if nb else 'of'} {counting.m}"
             else:
-                span = duration(counting.within, loc)
-                need[loc] = f"planen krever {counting.n} innen {span}" if nb else f"the plan requires {counting.n} within {span}"
+                need[loc] = f"{counting.n} {'innen' if nb else 'within'} {duration(counting.within, loc)}"
         value, threshold, _ = r.explain(hits[-1])
         return (
             value,
-            Text(f"{threshold.nb} ({counting.n}/{counting.m or len(counted)})", f"{threshold.en} ({counting.n}/{counting.m or len(counted)})"),
-            Text(f"{head['nb'][:-1]}; {need['nb']}.", f"{head['en'][:-1]}; {need['en']}."),
+            Text(f"{threshold.nb} ({need['nb']})", f"{threshold.en} ({need['en']})"),
+            Text(f"{head['nb'][:-1]}; planen krever {need['nb']}.", f"{head['en'][:-1]}; the plan requires {need['en']}."),
         )
 
     return Check(
@@ -669,6 +723,7 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
         explain=explain if truth else None,
         baselines=r.baselines,
         detail=detail,
+        sig=(tuple(r.sig(i) for i in hits), len(counted)) if truth else None,
     )
 
 
@@ -685,23 +740,24 @@ def _points(bands, value: float) -> int:
 
 def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
     items = [(item, run.index.series(item.code), item.bands_for(params.variant)) for item in spec.items]
-    ups = [(item, s, bands, s.upto(run.now)) for item, s, bands in items]
-    newest = max((s.times[n - 1] for _, s, _, n in ups if n), default=None)
+    ups = [(item, s, bands, s.upto(run.now_ts)) for item, s, bands in items]
+    newest = max((s.obs[n - 1].at for _, s, _, n in ups if n), default=None)
     label = spec.name.text()
     if newest is None:
         return _no_data(f"{label.nb}: ingen registreringer.", f"{label.en}: no readings.")
     stale = _stale(run, newest, label)
     if stale is not None:
         return stale
-    spread = params.max_spread
+    spread = params.max_spread.total_seconds()
 
-    def score_at(t: datetime):
-        """(total, max single, [(item, value, points, at, ref)], [missing items]) as of time t."""
+    def score_at(t: float):
+        """(total, max single, [(item, value, points, at, ref)], [missing items]) as of POSIX time t."""
         got, missing = [], []
         for item, s, bands, n in ups:
-            j = bisect_right(s.times, t, 0, n) - 1
-            if j >= 0 and s.times[j] >= t - spread:
-                got.append((item, s.values[j], _points(bands, s.values[j]), s.times[j], s.refs[j]))
+            j = bisect_right(s.ts, t, 0, n) - 1
+            if j >= 0 and s.ts[j] >= t - spread:
+                o = s.obs[j]
+                got.append((item, o.value, _points(bands, o.value), o.at, o.ref))
             else:
                 missing.append(item)
         total = sum(g[2] for g in got)
@@ -712,21 +768,24 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
                 or (params.fire_on_single is not None and single >= params.fire_on_single))
 
     # Moments at which a new reading could change the score, newest first, back to the horizon.
-    moments = sorted(
-        {s.times[j] for _, s, _, n in ups for j in range(max(0, bisect_right(s.times, run.horizon, 0, n) - 1), n)},
-        reverse=True,
-    )
+    at_of = {
+        s.ts[j]: s.obs[j].at
+        for _, s, _, n in ups
+        for j in range(max(0, bisect_right(s.ts, run.horizon_ts, 0, n) - 1), n)
+    }
+    moments = sorted(at_of, reverse=True)
     total, single, got, missing = score_at(moments[0])
     truth = fires(total, single)
-    onset, exact = moments[0], False
+    onset, exact = at_of[moments[0]], False
     for k in range(1, min(len(moments), _MAX_WALK)):
-        if moments[k - 1] <= run.horizon:
+        if moments[k - 1] <= run.horizon_ts:
             exact = True
             break
         if fires(*score_at(moments[k])[:2]) != truth:
             exact = True
             break
-        onset = moments[k]
+        onset = at_of[moments[k]]
+    scored_at = at_of[moments[0]]
     complete = not missing
     band = spec.total_label(total)
     detail = {
@@ -761,7 +820,7 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
 
     def sentence(loc: str) -> str:
         nb = _nb(loc)
-        when = moment(moments[0], run.tz, loc)
+        when = moment(scored_at, run.tz, loc)
         kind = ("delsum" if nb else "partial sum") if missing else ("full skår" if nb else "full score")
         head = (f"{label.get(loc)} {when}: {total} poeng ({kind}, {band.get(loc).lower()}) — {listing(loc)}."
                 if nb else f"{label.get(loc)} on {when}: {total} points ({kind}, {band.get(loc).lower()}) — {listing(loc)}.")
@@ -793,6 +852,7 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
         explain=explain if truth else None,
         note=note,
         detail=detail,
+        sig=(scored_at, tuple((g[0].code, g[1], g[2], g[3], g[4]) for g in got), tuple(m.code for m in missing), truth),
     )
 
 
@@ -809,13 +869,11 @@ def _slots_back(params: MissedParams, tz: str, start: date, days: int) -> Iterab
 def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> Check:
     tz, now = run.tz, run.now
     active = run.context.active_since
-    latest, latest_ref = None, None
-    for code in run.index.codes():
-        if any(matches(p, code) for p in spec.codes):
-            s = run.index.series(code)
-            n = s.upto(now)
-            if n and (latest is None or s.times[n - 1] > latest):
-                latest, latest_ref = s.times[n - 1], s.refs[n - 1]
+    latest = None
+    for s in run.index.matching(spec.codes):
+        n = s.upto(run.now_ts)
+        if n and (latest is None or s.obs[n - 1].at > latest):
+            latest = s.obs[n - 1].at
     today = now.astimezone(ZoneInfo(tz)).date()
     grace, early = params.grace, params.open_before
 
@@ -876,7 +934,8 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
         )
 
     return Check(True, onset=oldest + grace, exact=exact, refs=(), newest=latest, due=due,
-                 explain=explain, detail={"missed": len(missed), "missed_since": oldest.isoformat()})
+                 explain=explain, detail={"missed": len(missed), "missed_since": oldest.isoformat()},
+                 sig=(newest_missed, oldest, len(missed), exact, latest))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -917,10 +976,12 @@ def _check_combine(spec: CombineSpec, node: dict[str, Any], run: _Run) -> Check:
         return (_join([p[0] for p in parts], "; "), _join([p[1] for p in parts], "; "), _join([p[2] for p in parts]))
 
     notes = [c.note for _, c in checks if c.note]
+    sigs = tuple(c.sig for c in relevant)
     return Check(truth, onset=onset, exact=exact, refs=refs, newest=newest, due=due,
                  explain=explain if truth else None,
                  note=(lambda: _join([f() for f in notes])) if notes else None,
-                 baselines=baselines, detail=detail)
+                 baselines=baselines, detail=detail,
+                 sig=(sigs, tuple(c.sig for _, c in checks)) if None not in sigs else None)
 
 
 def _check(spec, node, run: _Run) -> Check:
@@ -941,11 +1002,44 @@ def _check(spec, node, run: _Run) -> Check:
 # The state machine
 
 
-def _rule_suffix(rule: RuleDefinition) -> Text:
-    return Text(
-        f"(Regel «{rule.title.nb}», {rule.key} versjon {rule.version}.)",
-        f"(Rule “{rule.title.en}”, {rule.key} version {rule.version}.)",
-    )
+_TEXTS: dict[tuple, tuple[RuleDefinition, Any]] = {}
+_TEXTS_MAX = 20000
+
+
+def _texts(rule: RuleDefinition, params: Parameters, tz: str, check: Check, which: str) -> Any:
+    """check.explain() or check.note(), formatted once per distinct input.
+
+    A rule that stays firing is re-evaluated on every reading and sweep with the same readings
+    behind it; formatting dates and numbers in two languages is most of an evaluation's cost.
+    The key holds everything the text depends on: the rule (by identity, kept alive by the
+    entry), its parameter values, the time zone and the check's signature.
+    """
+    build = check.explain if which == "explain" else check.note
+    if check.sig is None:
+        return build()
+    key = (id(rule), params.fingerprint, tz, which, check.sig)
+    hit = _TEXTS.get(key)
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    value = build()
+    if len(_TEXTS) >= _TEXTS_MAX:
+        _TEXTS.clear()
+    _TEXTS[key] = (rule, value)
+    return value
+
+
+def _new(model, values: dict[str, Any]):
+    """Build an output model from values the engine has already typed, skipping validation.
+
+    Like pydantic's model_construct but without its per-field default handling: this runs for
+    every rule on every evaluation. The tests check that the result equals a validated model.
+    """
+    obj = object.__new__(model)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
 
 
 def _utc_now(now: datetime) -> datetime:
@@ -1023,45 +1117,49 @@ def _evaluate_indexed(
     if previous is not None and previous.rule_key != rule.key:
         raise ValueError(f"previous state belongs to rule {previous.rule_key}, not {rule.key}")
     horizon = now - max(rule.hold, rule.recover_after)
-    run = _Run(rule, index, now, context.tz, context, previous, horizon)
+    run = _Run(rule, index, now, context.tz, context, previous, horizon, now.timestamp(), horizon.timestamp())
     check = _check(rule.spec, params.node, run)
     fields = _next_state(rule, previous, check, now)
     status = fields["status"]
-    parts = check.explain() if (check.explain is not None and status in (Status.PENDING, Status.FIRING)) else None
-    suffix = _rule_suffix(rule)
-    if parts is not None:
-        summary = _join([parts[2], suffix])
+    parts = None
+    if check.explain is not None and status in (Status.PENDING, Status.FIRING):
+        parts = _texts(rule, params, run.tz, check, "explain")
+        summary = _join([parts[2], rule.suffix])
     elif check.note is not None:
-        summary = check.note()
+        summary = _texts(rule, params, run.tz, check, "note")
     else:
         summary = None
-    state = RuleState.model_construct(
-        rule_key=rule.key,
-        rule_version=rule.version,
-        evaluated_at=now,
-        last_observation_at=check.newest,
-        observation_refs=check.refs,
-        baselines=check.baselines,
-        detail=check.detail,
-        summary=summary,
-        **fields,
-    )
+    state = _new(RuleState, {
+        "rule_key": rule.key,
+        "rule_version": rule.version,
+        "status": status,
+        "since": fields["since"],
+        "pending_since": fields["pending_since"],
+        "firing_since": fields["firing_since"],
+        "evaluated_at": now,
+        "next_due_at": fields["next_due_at"],
+        "last_observation_at": check.newest,
+        "observation_refs": check.refs,
+        "baselines": check.baselines,
+        "detail": check.detail,
+        "summary": summary,
+    })
     findings: tuple[Finding, ...] = ()
     if status is Status.FIRING:
         findings = (
-            Finding.model_construct(
-                rule_key=rule.key,
-                rule_version=rule.version,
-                severity=rule.severity,
-                value_text=parts[0],
-                threshold_text=parts[1],
-                explanation=summary,
-                instruction_key=rule.instruction_key,
-                observation_refs=check.refs,
-                at=now,
-                firing_since=fields["firing_since"],
-                vkp_alert_code=rule.vkp_alert_code,
-            ),
+            _new(Finding, {
+                "rule_key": rule.key,
+                "rule_version": rule.version,
+                "severity": rule.severity,
+                "value_text": parts[0],
+                "threshold_text": parts[1],
+                "explanation": summary,
+                "instruction_key": rule.instruction_key,
+                "observation_refs": check.refs,
+                "at": now,
+                "firing_since": fields["firing_since"],
+                "vkp_alert_code": rule.vkp_alert_code,
+            }),
         )
     return Evaluation(state, findings, previous.status if previous is not None else None)
 
@@ -1091,20 +1189,6 @@ def rule_codes(spec) -> tuple[str, ...]:
     raise TypeError(spec)  # pragma: no cover
 
 
-def _code_filter(rules: Iterable[RuleDefinition]) -> Callable[[str], bool]:
-    exact, prefixes = set(), []
-    for rule in rules:
-        for c in rule_codes(rule.spec):
-            if c.endswith(".*"):
-                prefixes.append(c[:-1])
-            else:
-                exact.add(c)
-    starts = tuple(prefixes)
-    if not starts:
-        return exact.__contains__
-    return lambda code: code in exact or code.startswith(starts)
-
-
 def evaluate(
     rule: RuleDefinition,
     parameters: Mapping[str, Any] | None,
@@ -1121,7 +1205,7 @@ def evaluate(
     """
     now = _utc_now(now)
     params = _params_for(rule, parameters)
-    index = ObservationIndex(observations, _code_filter((rule,)))
+    index = ObservationIndex(observations)
     return _evaluate_indexed(rule, params, index, previous, now, context or EvaluationContext())
 
 
@@ -1139,7 +1223,7 @@ def evaluate_all(
     """
     now = _utc_now(now)
     context = context or EvaluationContext()
-    index = ObservationIndex(observations, _code_filter(rules))
+    index = ObservationIndex(observations)
     return {
         rule.key: _evaluate_indexed(rule, _params_for(rule, parameters.get(rule.key)), index,
                                     states.get(rule.key), now, context)

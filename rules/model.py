@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from enum import Enum
+from functools import cached_property
 from typing import Annotated, Any, Literal, Mapping, Union
 
 from pydantic import (
@@ -20,7 +21,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    PrivateAttr,
     field_validator,
     model_validator,
 )
@@ -42,6 +42,9 @@ class Observation:
     value: float
     at: datetime
     ref: str | None = None
+    # POSIX time of ``at``, computed once: sorting floats is several times faster than sorting
+    # datetimes, and every evaluation sorts the patient's readings.
+    ts: float = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
@@ -51,6 +54,7 @@ class Observation:
         if self.value != self.value:
             raise ValueError(f"observation {self.code} at {self.at}: value is not a number")
         object.__setattr__(self, "value", float(self.value))
+        object.__setattr__(self, "ts", self.at.timestamp())
 
 
 @dataclass(frozen=True)
@@ -73,7 +77,14 @@ class Severity(str, Enum):
 
     @property
     def zone(self) -> Zone:
-        return Zone(self.value)
+        return _SEVERITY_ZONE[self]
+
+    @property
+    def rank(self) -> int:
+        return 2 if self is Severity.RED else 1
+
+
+_SEVERITY_ZONE = {Severity.YELLOW: Zone.YELLOW, Severity.RED: Zone.RED}
 
 
 class Status(str, Enum):
@@ -422,8 +433,6 @@ class RuleDefinition(BaseModel):
     vkp_alert_code: str | None = None  # VKP digital home follow-up alert code, e.g. "5.3.2"
     examples: tuple[Example, ...] = ()
 
-    _defaults: Any = PrivateAttr(default=None)
-
     @model_validator(mode="after")
     def _check(self) -> "RuleDefinition":
         for name in ("hold", "recover_after"):
@@ -434,13 +443,23 @@ class RuleDefinition(BaseModel):
         # Validates the default parameters and the overridable names (raises ParameterError).
         from .parameters import resolve_parameters
 
-        self._defaults = resolve_parameters(self, {})
+        resolve_parameters(self, {})
         return self
 
-    @property
+    @cached_property
     def defaults(self):
         """The validated default parameters (a parameters.Parameters mapping)."""
-        return self._defaults
+        from .parameters import resolve_parameters
+
+        return resolve_parameters(self, {})
+
+    @cached_property
+    def suffix(self) -> Text:
+        """The rule's name, key and version, appended to every explanation."""
+        return Text(
+            f"(Regel «{self.title.nb}», {self.key} versjon {self.version}.)",
+            f"(Rule “{self.title.en}”, {self.key} version {self.version}.)",
+        )
 
     @property
     def ident(self) -> str:

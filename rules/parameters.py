@@ -235,6 +235,14 @@ class Parameters(Mapping[str, Any]):
         self.node = node  # the validated tree the engine reads
         self._values = values
         self.overridden = overridden  # names set by the patient's plan rather than the rule default
+        self._fingerprint: tuple | None = None
+
+    @property
+    def fingerprint(self) -> tuple:
+        """A hashable summary of the values, e.g. for caching texts that depend on them."""
+        if self._fingerprint is None:
+            self._fingerprint = (self.rule_key, self.rule_version, tuple(sorted(self._values.items())))
+        return self._fingerprint
 
     def __getitem__(self, key: str) -> Any:
         return self._values[key]

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from .engine import ObservationIndex, _code_filter, _evaluate_indexed, _params_for, _utc_now
+from .engine import ObservationIndex, _evaluate_indexed, _params_for, _utc_now, rule_codes
+from .codes import matches
 from .model import Evaluation, EvaluationContext, Finding, Observation, RuleDefinition, RuleState, Severity, Status
 
 
@@ -43,8 +44,9 @@ def replay(
         raise ValueError("tick must be positive")
     context = context or EvaluationContext()
     params = _params_for(rule, parameters)
-    index = ObservationIndex(observations, _code_filter((rule,)))
-    arrivals = sorted({o.at for o in observations if start < o.at <= end and _code_filter((rule,))(o.code)})
+    index = ObservationIndex(observations)
+    patterns = rule_codes(rule.spec)
+    arrivals = sorted({o.at for o in observations if start < o.at <= end and any(matches(p, o.code) for p in patterns)})
     marks = sorted({_utc_now(c) for c in checkpoints if start < _utc_now(c) <= end})
     a = m = 0
     t = start

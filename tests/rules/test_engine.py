@@ -381,3 +381,13 @@ def test_resolved_parameters_and_overrides_give_the_same_result():
     by_resolved = run(rule, r, at(1), parameters=resolve_parameters(rule, {"yellow_low": 94}))
     assert by_dict == by_resolved
     assert by_dict.state.status is Status.FIRING
+
+
+def test_fast_built_states_and_findings_equal_validated_ones():
+    rule = make_rule(SPO2_RED, {"red_low": 88}, severity="red", vkp_alert_code="5.1")
+    ev = run(rule, [obs("spo2", 85, at(0), "m:1")], at(1))
+    state, (finding,) = ev.state, ev.findings
+    assert type(state).model_validate(state.model_dump()) == state
+    assert type(finding).model_validate(finding.model_dump()) == finding
+    assert finding.model_dump(mode="json")["explanation"]["nb"].startswith("Oksygenmetning 85%")
+    assert state.model_fields_set == set(type(state).model_fields)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import T0, make_rule, obs
+from rules import engine
 from rules.engine import evaluate
 from rules.model import EvaluationContext, Status
 from rules.replay import replay
@@ -67,6 +68,9 @@ def test_deterministic_and_order_independent(rule, data, now_h, seed):
     first = evaluate(rule, None, data, None, now, CTX)
     assert evaluate(rule, None, shuffled, None, now, CTX) == first
     assert evaluate(rule, None, tuple(reversed(data)), None, now, CTX) == first
+    # Explanations are formatted once per distinct input; a cold cache gives the same texts.
+    engine._TEXTS.clear()
+    assert evaluate(rule, None, shuffled, None, now, CTX) == first
 
 
 @SETTINGS
