@@ -15,6 +15,7 @@ from datetime import datetime, timedelta, timezone
 from enum import Enum
 from functools import cached_property
 from typing import Annotated, Any, Literal, Mapping, Union
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -70,6 +71,11 @@ class EvaluationContext:
     baselines: Mapping[str, float] = field(default_factory=dict)
     active_since: datetime | None = None
 
+    def __post_init__(self) -> None:
+        _check_tz(self.tz)
+        if self.active_since is not None:
+            object.__setattr__(self, "active_since", _utc(self.active_since))
+
 
 class Severity(str, Enum):
     YELLOW = "yellow"
@@ -93,6 +99,14 @@ class Status(str, Enum):
     FIRING = "firing"  # condition true and held: findings are produced
     RECOVERING = "recovering"  # was firing, condition false, recover_after not yet elapsed
     NO_DATA = "no_data"  # no readings, readings older than stale_after, or no baseline yet
+
+
+def _check_tz(tz: str) -> str:
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{tz}' (use an IANA name such as Europe/Oslo)") from None
+    return tz
 
 
 def _utc(value: datetime | None) -> datetime | None:
@@ -402,7 +416,7 @@ class Expectation(BaseModel):
 class Example(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
     name: str = Field(min_length=1)
-    tz: str = "Europe/Oslo"
+    tz: Annotated[str, AfterValidator(_check_tz)] = "Europe/Oslo"
     parameters: dict[str, Any] = Field(default_factory=dict)  # patient overrides
     baselines: dict[str, float] = Field(default_factory=dict)
     active_since: UtcDatetime | None = None

@@ -140,3 +140,20 @@ def test_spec_json_is_discriminated_on_kind():
     dumped = rule.model_dump(mode="json")
     assert dumped["spec"] == {"kind": "n_of_m", "of": {"kind": "zones", "code": "spo2"}}
     assert dumped["hold"] == "PT0S"
+
+
+def test_context_and_examples_reject_unknown_time_zones():
+    from rules.model import EvaluationContext, Example
+
+    with pytest.raises(ValueError, match="unknown time zone 'Europe/Olso'"):
+        EvaluationContext(tz="Europe/Olso")
+    with pytest.raises(Exception, match="unknown time zone"):
+        Example.model_validate({"name": "x", "tz": "Mars/Base", "expect": [{"at": "2026-03-01T00:00:00Z", "status": "normal"}]})
+
+
+def test_public_api_is_importable_from_the_package():
+    import rules
+
+    for name in rules.__all__:
+        assert getattr(rules, name) is not None
+    assert rules.evaluate is not None and rules.load_ruleset("copd").name == "copd"
