@@ -95,6 +95,47 @@ def matches(pattern: str, code: str) -> bool:
     return code.startswith(pattern[:-1]) if pattern.endswith(".*") else code == pattern
 
 
+# What the numeric check-in answers mean, for explanations ("verre enn vanlig (1)").
+_ANSWERS = {
+    "nb": {0: "som vanlig", 1: "verre enn vanlig", 2: "mye verre"},
+    "en": {0: "as usual", 1: "worse than usual", 2: "much worse"},
+}
+_SPECIAL_ANSWERS = {
+    ("checkin.breathless", 2): ("i hvile", "at rest"),
+    ("checkin.confusion", 0): ("nei", "no"),
+    ("checkin.confusion", 1): ("ja", "yes"),
+    ("task.rescue_medicine", 0): ("nei", "no"),
+    ("task.rescue_medicine", 1): ("ja", "yes"),
+}
+
+
+def is_answer(code: str) -> bool:
+    """A check-in answer or self-care task (0/1/2), as opposed to a measurement or score."""
+    return code.startswith(("checkin.", "task."))
+
+
+@lru_cache(maxsize=1024)
+def answer_text(code: str, value: float, locale: str) -> str:
+    """'verre enn vanlig (1)' for a check-in answer; the number alone when it has no word."""
+    nb = locale.startswith("nb")
+    special = _SPECIAL_ANSWERS.get((code, int(value))) if value == int(value) else None
+    if special is not None:
+        word = special[0] if nb else special[1]
+    elif code.startswith("checkin.") and value in (0, 1, 2):
+        word = _ANSWERS["nb" if nb else "en"][int(value)]
+    else:
+        return number(value, 0, locale)
+    return f"{word} ({number(value, 0, locale)})"
+
+
+@lru_cache(maxsize=4096)
+def format_delta(code: str, value: float, locale: str) -> str:
+    """A difference: '2,2 kg', and for SpO2 '3 prosentpoeng' rather than '3 %'."""
+    if code_info(code).unit == "%":
+        return f"{number(value, 0, locale)} {'prosentpoeng' if locale.startswith('nb') else 'percentage points'}"
+    return format_value(code, value, locale)
+
+
 @lru_cache(maxsize=4096)
 def format_value(code: str, value: float, locale: str) -> str:
     """'75,1 kg', '88 %', '14' — a value in the unit it is stored in."""

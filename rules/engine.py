@@ -31,7 +31,7 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .codes import code_info, format_value, matches
+from .codes import answer_text, code_info, format_delta, format_value, is_answer, matches
 from .model import (
     ChangeBaselineParams,
     ChangeSpec,
@@ -271,9 +271,11 @@ def _own_ref(s: Series) -> Callable[[int], tuple[str, ...]]:
 
 
 def _short(code: str, s: Series, tz: str) -> Callable[[int, str], str]:
+    shown = answer_text if is_answer(code) else format_value
+
     def short(i: int, loc: str) -> str:
         when = moment(s.obs[i].at, tz, loc)
-        return f"{format_value(code, s.values[i], loc)} {when}" if _nb(loc) else f"{format_value(code, s.values[i], loc)} on {when}"
+        return f"{shown(code, s.values[i], loc)} {when}" if _nb(loc) else f"{shown(code, s.values[i], loc)} on {when}"
 
     return short
 
@@ -346,7 +348,7 @@ def _window_start(at: datetime, tz: str, days: int) -> float:
 
 
 def _amount_phrase(code: str, spec: ChangeSpec, amount: float, loc: str) -> str:
-    a = format_value(code, amount, loc)
+    a = format_delta(code, amount, loc)
     if _nb(loc):
         return f"{'minst' if spec.inclusive else 'mer enn'} {a}"
     return f"{'at least' if spec.inclusive else 'more than'} {a}"
@@ -401,8 +403,8 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
         def explain(i: int) -> Parts:
             change, j = change_at(i)
             span = {loc: duration(timedelta(days=days), loc) for loc in ("nb", "en")}
-            amt = {loc: format_value(code, amount, loc) for loc in ("nb", "en")}
-            d = {loc: format_value(code, change, loc) for loc in ("nb", "en")}
+            amt = {loc: format_delta(code, amount, loc) for loc in ("nb", "en")}
+            d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
             v = {loc: format_value(code, values[i], loc) for loc in ("nb", "en")}
             r = {loc: format_value(code, values[j], loc) for loc in ("nb", "en")}
             sign = "+" if rise else "−"
@@ -465,8 +467,8 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
 
     def explain(i: int) -> Parts:
         change = _delta(values[i], base) if rise else _delta(base, values[i])
-        d = {loc: format_value(code, change, loc) for loc in ("nb", "en")}
-        amt = {loc: format_value(code, amount, loc) for loc in ("nb", "en")}
+        d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
+        amt = {loc: format_delta(code, amount, loc) for loc in ("nb", "en")}
         sign = "+" if rise else "−"
         op = "≥" if spec.inclusive else ">"
         word_nb = "økning" if rise else "fall"
@@ -579,8 +581,15 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
         sentences_nb, sentences_en, thr_nb, thr_en = [], [], [], []
         if "total" in why:
             v = {loc: format_value(code, params.at_least, loc) for loc in ("nb", "en")}
-            sentences_nb.append(f"{name.nb} {short(i, 'nb')} er {v['nb']} eller mer.")
-            sentences_en.append(f"{name.en} {short(i, 'en')} is {v['en']} or more.")
+            if is_answer(code):
+                when = {loc: moment(s.obs[i].at, run.tz, loc) for loc in ("nb", "en")}
+                sentences_nb.append(f"Svar på «{name.nb}» {when['nb']}: {answer_text(code, values[i], 'nb')}; "
+                                    f"planen varsler fra {answer_text(code, params.at_least, 'nb')}.")
+                sentences_en.append(f"Answer to “{name.en}” on {when['en']}: {answer_text(code, values[i], 'en')}; "
+                                    f"the plan alerts from {answer_text(code, params.at_least, 'en')}.")
+            else:
+                sentences_nb.append(f"{name.nb} {short(i, 'nb')} er {v['nb']} eller mer.")
+                sentences_en.append(f"{name.en} {short(i, 'en')} is {v['en']} or more.")
             thr_nb.append(f"≥ {v['nb']}")
             thr_en.append(f"≥ {v['en']}")
         if "rise" in why:
@@ -604,8 +613,9 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
             sentences_en.append(f"Single answers of {lim['en']} or more: {listed['en']}.")
             thr_nb.append(f"svar ≥ {lim['nb']}")
             thr_en.append(f"answer ≥ {lim['en']}")
+        shown = answer_text if is_answer(code) else format_value
         return (
-            Text(format_value(code, values[i], "nb"), format_value(code, values[i], "en")),
+            Text(shown(code, values[i], "nb"), shown(code, values[i], "en")),
             Text(" / ".join(thr_nb), " / ".join(thr_en)),
             Text(" ".join(sentences_nb), " ".join(sentences_en)),
         )
@@ -913,12 +923,13 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
         out = {}
         for loc in ("nb", "en"):
             nb = _nb(loc)
-            slot_text = f"{clock(newest_missed, tz, loc)} {day(newest_missed, tz, loc)}"
+            slot_text = (f"kl. {clock(newest_missed, tz, loc)} {day(newest_missed, tz, loc)}" if nb
+                         else f"{clock(newest_missed, tz, loc)} on {day(newest_missed, tz, loc)}")
             deadline = clock(newest_missed + grace, tz, loc)
             if nb:
                 text = f"Ingen {what.nb} registrert for {slot_text} (frist {deadline})."
                 if len(missed) > 1:
-                    text += f" {'Minst ' if not exact else ''}{len(missed)} planlagte på rad mangler, den første {clock(oldest, tz, loc)} {day(oldest, tz, loc)}."
+                    text += f" {'Minst ' if not exact else ''}{len(missed)} planlagte på rad mangler, den første kl. {clock(oldest, tz, loc)} {day(oldest, tz, loc)}."
                 text += (f" Siste registrering: {moment(latest, tz, loc)}." if latest else " Ingen registreringer ennå.")
             else:
                 text = f"No {what.en} recorded for {slot_text} (deadline {deadline})."

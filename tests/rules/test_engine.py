@@ -322,7 +322,7 @@ def test_missed_checkin_says_when_it_is_next_due_even_without_data():
     assert ev.state.next_due_at == at(1)
     ev = run(rule, [], at(1), ev.state, context=ctx)
     assert ev.state.status is Status.FIRING
-    assert ev.findings[0].explanation.en.startswith("No weight measurement recorded for 08:00 9 Mar (deadline 10:00). Nothing recorded yet.")
+    assert ev.findings[0].explanation.en.startswith("No weight measurement recorded for 08:00 on 9 Mar (deadline 10:00). Nothing recorded yet.")
     assert ev.state.next_due_at == at(25)
 
 
@@ -352,7 +352,7 @@ def test_all_of_needs_every_part_and_any_of_one():
     ev = run(all_of, both, at(0))
     assert ev.state.status is Status.FIRING
     assert ev.findings[0].observation_refs == ("s", "g")
-    assert "Oxygen saturation 90%" in ev.findings[0].explanation.en and "General condition 1" in ev.findings[0].explanation.en
+    assert "Oxygen saturation 90%" in ev.findings[0].explanation.en and "Answer to “General condition” on 9 Mar 09:00: worse than usual (1)" in ev.findings[0].explanation.en
     # A part without data makes all_of unknown, but any_of can still fire on the other part.
     assert run(all_of, both[1:], at(0)).state.status is Status.NO_DATA
     assert run(any_of, both[1:], at(0)).state.status is Status.FIRING

@@ -52,7 +52,7 @@ def test_missed_checkin_deadline_moves_with_local_time_on_spring_forward_day():
     assert ev.state.status is Status.NORMAL
     ev = evaluate(rule, None, [weigh_sat], ev.state, state.next_due_at, ctx)
     assert ev.state.status is Status.FIRING
-    assert "for 08:00 29. mars (frist 10:00)" in ev.findings[0].explanation.nb
+    assert "for kl. 08:00 29. mars (frist 10:00)" in ev.findings[0].explanation.nb
 
 
 def test_missed_checkin_on_fall_back_day():
