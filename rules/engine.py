@@ -841,14 +841,16 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
 
     def explain() -> Parts:
         partial_nb, partial_en = (" (delsum)", " (partial)") if missing else ("", "")
-        thr = []
+        thr_nb, thr_en = [], []
         if params.fire_at_total is not None:
-            thr.append(f"≥ {params.fire_at_total}")
+            thr_nb.append(f"≥ {params.fire_at_total} totalt")
+            thr_en.append(f"≥ {params.fire_at_total} total")
         if params.fire_on_single is not None:
-            thr.append(f"{params.fire_on_single}/1")
+            thr_nb.append(f"{params.fire_on_single} på én parameter")
+            thr_en.append(f"{params.fire_on_single} on one parameter")
         return (
             Text(f"{total} poeng{partial_nb}", f"{total} points{partial_en}"),
-            Text(" | ".join(thr), " | ".join(thr)),
+            Text(" eller ".join(thr_nb), " or ".join(thr_en)),
             Text(f"{sentence('nb')} {rule_text('nb').capitalize()}.", f"{sentence('en')} {rule_text('en').capitalize()}."),
         )
 

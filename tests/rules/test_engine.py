@@ -391,3 +391,12 @@ def test_fast_built_states_and_findings_equal_validated_ones():
     assert type(finding).model_validate(finding.model_dump()) == finding
     assert finding.model_dump(mode="json")["explanation"]["nb"].startswith("Oksygenmetning 85%")
     assert state.model_fields_set == set(type(state).model_fields)
+
+
+def test_news2_finding_short_texts():
+    rule = default_rules()["general.news2_medium"]
+    r = [obs("spo2", 93, at(0), "a"), obs("pulse", 115, at(0), "b"), obs("temperature", 38.5, at(0), "c")]
+    (f,) = run(rule, r, at(0.1)).findings
+    assert f.value_text.en == "5 points (partial)"
+    assert f.threshold_text.en == "≥ 5 total or 3 on one parameter"
+    assert f.observation_refs == ("a", "b", "c")
