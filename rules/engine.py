@@ -14,9 +14,10 @@ for which the condition holds), not from when the evaluation happened to run, so
 that arrives late is judged by when it was taken. The previous state only adds what the
 readings can no longer show (a pending onset older than the readings passed in).
 
-Cost: observations are grouped by code and sorted once (``ObservationIndex``); each kind then
-looks only at the newest readings it needs (walks stop at the hold / recovery horizon), and
-explanations are built only for pending and firing rules.
+Cost: observations are grouped by code once per patient evaluation and each code's readings
+sorted when a rule first reads them (``ObservationIndex``); each kind then looks only at the
+newest readings it needs (walks stop at the hold / recovery horizon); explanations are built
+only for pending and firing rules, and once per distinct input (``_texts``).
 """
 
 from __future__ import annotations
@@ -198,7 +199,7 @@ def _delta(a: float, b: float) -> float:
 
 
 def _no_data(reason_nb: str, reason_en: str, newest: datetime | None = None, due: datetime | None = None) -> Check:
-    return Check(None, newest=newest, due=due, note=lambda: Text(reason_nb, reason_en))
+    return Check(None, newest=newest, due=due, note=lambda: Text(reason_nb, reason_en), sig=("no_data", reason_en))
 
 
 def _stale(run: _Run, newest: datetime, name: Text) -> Check | None:
@@ -209,6 +210,7 @@ def _stale(run: _Run, newest: datetime, name: Text) -> Check | None:
     return Check(
         None,
         newest=newest,
+        sig=("stale", newest, limit),
         note=lambda: Text(
             f"{name.nb}: siste registrering {moment(newest, run.tz, 'nb')} er eldre enn "
             f"{duration(limit, 'nb')}; regelen kan ikke vurderes.",

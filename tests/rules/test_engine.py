@@ -1,7 +1,5 @@
 """Evaluation of each kind and the shared state machine, with a fixed clock."""
 
-from datetime import timedelta
-
 import pytest
 
 from conftest import T0, at, make_rule, obs

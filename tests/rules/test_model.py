@@ -1,10 +1,10 @@
 """The rule format: closed, typed, validated with messages that say which field and why."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import pytest
 
-from conftest import UTC, at, make_rule, obs
+from conftest import UTC, at, make_rule
 from rules.model import Observation, RuleState, Status
 from rules.ruleset import RuleFormatError, parse_rule, parse_ruleset
 
