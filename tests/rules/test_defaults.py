@@ -67,3 +67,40 @@ def test_cli_test_reports_and_exits_zero_for_the_defaults(capsys):
 def test_cli_test_exits_non_zero_for_an_unknown_set(capsys):
     assert cli_main(["test", "no_such_set"]) == 1
     assert "no rule set 'no_such_set'" in capsys.readouterr().out
+
+
+RULESET_WITH_A_WRONG_EXAMPLE = """
+name: local_test
+title: {nb: Test, en: Test}
+rules:
+  - key: local.glucose
+    version: 1
+    title: {nb: Blodsukker, en: Glucose}
+    severity: red
+    instruction_key: glucose.red
+    spec: {kind: zones, code: glucose}
+    parameters: {red_low: 3.1}
+    examples:
+      - name: claims a normal value fires
+        observations: [{code: glucose, value: 6.0, at: "2026-03-10T07:00:00+01:00"}]
+        expect: [{at: "2026-03-10T07:00:00+01:00", status: firing}]
+"""
+
+
+def test_cli_test_fails_on_a_yaml_file_with_a_failing_example(tmp_path, capsys):
+    path = tmp_path / "local.yaml"
+    path.write_text(RULESET_WITH_A_WRONG_EXAMPLE, encoding="utf-8")
+    assert cli_main(["test", str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL local.glucose v1 — claims a normal value fires: at 2026-03-10T06:00:00+00:00 expected firing, got normal" in out
+    assert out.strip().splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_a_broken_rule_file_names_the_file_the_rule_and_the_field(tmp_path):
+    from rules.ruleset import RuleFormatError
+
+    path = tmp_path / "broken.yaml"
+    path.write_text(RULESET_WITH_A_WRONG_EXAMPLE.replace("code: glucose}", "code: glucoze}"), encoding="utf-8")
+    with pytest.raises(RuleFormatError) as info:
+        load_ruleset(path)
+    assert str(info.value).startswith("broken.yaml: rules.0.spec.zones.code: unknown observation code 'glucoze'")
