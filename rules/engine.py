@@ -32,7 +32,7 @@ from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from .codes import answer_text, code_info, format_delta, format_value, is_answer, matches
+from .codes import answer_text, code_info, format_delta, format_value, is_answer
 from .model import (
     ChangeBaselineParams,
     ChangeSpec,
@@ -136,8 +136,13 @@ class ObservationIndex:
         """Series of every code matching any of the patterns ('weight', 'checkin.*')."""
         found = self._matching.get(patterns)
         if found is None:
-            found = [self.series(c) for c in self._groups if any(matches(p, c) for p in patterns)]
-            self._matching[patterns] = found
+            codes: dict[str, None] = {}
+            for p in patterns:
+                if p.endswith(".*"):
+                    codes.update((c, None) for c in self._groups if c.startswith(p[:-1]))
+                elif p in self._groups:
+                    codes[p] = None
+            found = self._matching[patterns] = [self.series(c) for c in codes]
         return found
 
 
