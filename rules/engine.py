@@ -1136,8 +1136,9 @@ def _evaluate_indexed(
 ) -> Evaluation:
     if previous is not None and previous.rule_key != rule.key:
         raise ValueError(f"previous state belongs to rule {previous.rule_key}, not {rule.key}")
-    horizon = now - max(rule.hold, rule.recover_after)
-    run = _Run(rule, index, now, context.tz, context, previous, horizon, now.timestamp(), horizon.timestamp())
+    back = max(rule.hold, rule.recover_after)
+    now_ts = now.timestamp()
+    run = _Run(rule, index, now, context.tz, context, previous, now - back, now_ts, now_ts - back.total_seconds())
     check = _check(rule.spec, params.node, run)
     fields = _next_state(rule, previous, check, now)
     status = fields["status"]

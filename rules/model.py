@@ -542,7 +542,7 @@ class Finding(BaseModel):
     vkp_alert_code: str | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Evaluation:
     state: RuleState
     findings: tuple[Finding, ...]
