@@ -475,10 +475,6 @@ class RuleDefinition(BaseModel):
             f"(Rule “{self.title.en}”, {self.key} version {self.version}.)",
         )
 
-    @property
-    def ident(self) -> str:
-        return f"{self.key} v{self.version}"
-
 
 class RuleSet(BaseModel):
     """A shipped or team-authored collection of rules for one patient group."""

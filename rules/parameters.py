@@ -152,8 +152,8 @@ def _zone_checks(spec: ZonesSpec, params: ZonesParams, severity: Severity, prefi
     limits = None
     try:
         limits = ZoneLimits(**params.model_dump())
-    except ValidationError as exc:
-        problems.append((prefix + "red_low", describe_validation_error(exc)[0][1]))
+    except ValidationError as exc:  # the order of the four limits: a problem of the set, not one field
+        problems.append((prefix.rstrip(".") or "(parameters)", describe_validation_error(exc)[0][1]))
     if severity is Severity.RED and params.red_low is None and params.red_high is None:
         problems.append((prefix + "red_low", "a red rule needs red_low or red_high"))
     if severity is Severity.YELLOW and all(v is None for v in params.model_dump().values()):

@@ -67,7 +67,7 @@ def test_zone_order_is_checked():
     rule = make_rule(ZONES, {"yellow_low": 92, "red_low": 88}, overridable=["yellow_low", "red_low"])
     with pytest.raises(ParameterError) as info:
         resolve_parameters(rule, {"red_low": 95})
-    assert "ordered" in str(info.value)
+    assert info.value.problems == [("(parameters)", "limits must be ordered: red low ≤ yellow low < yellow high ≤ red high")]
 
 
 def test_combine_parameters_nest_by_child_id_and_accept_flat_or_nested_overrides():
