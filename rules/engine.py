@@ -52,14 +52,13 @@ from .model import (
     RuleState,
     ScoreBandsSpec,
     ScoreParams,
-    Severity,
     Status,
     ZonesSpec,
 )
 from .parameters import Parameters, resolve_parameters
 from .schedule import local_day_bounds, slots_on
 from .text import Text, clock, day, duration, moment, number
-from .zones import ZoneLimits, zone_word
+from .zones import Zone, ZoneLimits, zone_word
 
 _MAX_WALK = 500  # readings examined backwards for an onset; beyond that the onset is "at least this old"
 
@@ -314,7 +313,7 @@ def _prepare_zones(spec: ZonesSpec, limits: ZoneLimits, run: _Run) -> _Reading:
         return limit_name, getattr(limits, limit_name)
 
     def criterion_for(limit_name: str, limit: float, loc: str) -> str:
-        zone = zone_word(Severity.RED.zone if limit_name.startswith("red") else Severity.YELLOW.zone, loc)
+        zone = zone_word(Zone.RED if limit_name.startswith("red") else Zone.YELLOW, loc)
         lim = format_value(code, limit, loc)
         if _nb(loc):
             side = "under" if limit_name.endswith("_low") else "over"
