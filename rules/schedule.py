@@ -10,6 +10,7 @@ with fold=0; on the fall-back night an ambiguous time is taken at its first occu
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta, timezone
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -48,9 +49,15 @@ def local_to_utc(local_date: date, at: time, tz: str) -> datetime:
 
 def slots_on(schedule: Schedule, local_date: date, tz: str) -> list[datetime]:
     """UTC instants at which items of this schedule are due on the given local date."""
-    if local_date.weekday() not in schedule.weekdays:
-        return []
-    return [local_to_utc(local_date, t, tz) for t in schedule.times]
+    return list(_slots(schedule.times, schedule.weekdays, local_date, tz))
+
+
+@lru_cache(maxsize=16384)
+def _slots(times: tuple[time, ...], weekdays: tuple[int, ...], local_date: date, tz: str) -> tuple[datetime, ...]:
+    # Cached: the scheduler sweep asks for the same few days of the same schedules all the time.
+    if local_date.weekday() not in weekdays:
+        return ()
+    return tuple(local_to_utc(local_date, t, tz) for t in times)
 
 
 def local_date_of(at: datetime, tz: str) -> date:

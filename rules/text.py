@@ -7,7 +7,8 @@ stored finding reads the same in either portal language and never changes afterw
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
@@ -32,6 +33,7 @@ class Text:
         return {"nb": self.nb, "en": self.en}
 
 
+@lru_cache(maxsize=4096)
 def number(value: float, decimals: int, locale: str) -> str:
     pattern = "0" if decimals == 0 else "0." + "0" * decimals
     return format_decimal(round(value, decimals), format=pattern, locale=locale)
@@ -43,10 +45,42 @@ def value_with_unit(code: str, value: float, locale: str) -> str:
     return f"{number(value, m.decimals, locale)}{sep}{m.unit}"
 
 
+@lru_cache(maxsize=4096)
 def moment(at: datetime, tz: str, locale: str) -> str:
     """'12. mars 08:05' / '12 Mar 08:05' in the patient's time zone."""
     pattern = "d. MMM HH:mm" if locale.startswith("nb") else "d MMM HH:mm"
     return format_datetime(at.astimezone(ZoneInfo(tz)), pattern, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def day(at: datetime, tz: str, locale: str) -> str:
+    """'12. mars' / '12 Mar' — the local calendar date, for rules that count in days."""
+    pattern = "d. MMM" if locale.startswith("nb") else "d MMM"
+    return format_datetime(at.astimezone(ZoneInfo(tz)), pattern, locale=locale)
+
+
+@lru_cache(maxsize=4096)
+def clock(at: datetime, tz: str, locale: str) -> str:
+    """'08:05' in the patient's time zone."""
+    return format_datetime(at.astimezone(ZoneInfo(tz)), "HH:mm", locale=locale)
+
+
+_UNITS = {
+    "nb": (("dag", "dager"), ("time", "timer"), ("minutt", "minutter")),
+    "en": (("day", "days"), ("hour", "hours"), ("minute", "minutes")),
+}
+
+
+def duration(span: timedelta, locale: str) -> str:
+    """'3 dager', '1 hour 30 minutes' — a hold time or window as people say it."""
+    words = _UNITS["nb" if locale.startswith("nb") else "en"]
+    minutes = int(span.total_seconds() // 60)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+    parts = [f"{n} {w[0] if n == 1 else w[1]}" for n, w in zip((days, hours, mins), words) if n]
+    if not parts:
+        return "0 " + words[2][1]
+    return " ".join(parts)
 
 
 def both(build) -> Text:

@@ -1,0 +1,1251 @@
+"""Evaluation: rule + parameters + observations + previous state + now → new state and findings.
+
+Each kind answers one question, "is the condition true now, and since when (per the data)?",
+as a ``Check``. One state machine, shared by all kinds, turns checks into states:
+
+    normal ──condition──▶ pending ──hold elapsed──▶ firing ──condition false──▶ recovering
+       ▲                     │                        ▲                           │
+       └────condition false──┘                        └──────condition again──────┤
+       └──────────────────────────recover_after elapsed───────────────────────────┘
+    any status ──no readings / readings older than stale_after / no baseline──▶ no_data
+
+The onset of a condition is taken from the readings (the first of the current run of readings
+for which the condition holds), not from when the evaluation happened to run, so a reading
+that arrives late is judged by when it was taken. The previous state only adds what the
+readings can no longer show (a pending onset older than the readings passed in).
+
+Cost: observations are grouped by code once per patient evaluation and each code's readings
+sorted when a rule first reads them (``ObservationIndex``); each kind then looks only at the
+newest readings it needs (walks stop at the hold / recovery horizon); explanations are built
+only for pending and firing rules, and once per distinct input (``_texts``).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, timezone
+from functools import lru_cache
+from operator import attrgetter
+from statistics import median
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from .codes import answer_text, code_info, format_delta, format_value, is_answer
+from .model import (
+    ChangeBaselineParams,
+    ChangeSpec,
+    ChangeWindowParams,
+    CombineSpec,
+    Evaluation,
+    EvaluationContext,
+    Finding,
+    MissedCheckinSpec,
+    MissedParams,
+    NOfMParams,
+    NOfMSpec,
+    Observation,
+    QuestionnaireParams,
+    QuestionnaireSpec,
+    RuleDefinition,
+    RuleState,
+    ScoreBandsSpec,
+    ScoreParams,
+    Status,
+    ZonesSpec,
+)
+from .parameters import Parameters, resolve_parameters
+from .schedule import local_day_bounds, slots_on
+from .text import Text, clock, day, duration, moment, number
+from .zones import Zone, ZoneLimits, zone_word
+
+_MAX_WALK = 500  # readings examined backwards for an onset; beyond that the onset is "at least this old"
+
+# ---------------------------------------------------------------------------------------------
+# Observations, grouped by code and sorted once
+
+
+class Series:
+    """The readings of one code in time order; ``ts`` (POSIX seconds) is what bisects use."""
+
+    __slots__ = ("obs", "ts", "values")
+
+    def __init__(self, obs: list[Observation], ts: list[float] | None = None):
+        self.obs = obs
+        self.ts = ts if ts is not None else [o.ts for o in obs]
+        self.values = [o.value for o in obs]
+
+    def upto(self, now_ts: float) -> int:
+        """Number of readings taken at or before ``now_ts``."""
+        return bisect_right(self.ts, now_ts)
+
+    def at(self, i: int) -> datetime:
+        return self.obs[i].at
+
+    def ref(self, i: int) -> str | None:
+        return self.obs[i].ref
+
+
+_EMPTY = Series([])
+
+
+_TS = attrgetter("ts")
+
+
+def _tie_key(o: Observation) -> tuple[float, float, str]:
+    return (o.ts, o.value, o.ref or "")
+
+
+class ObservationIndex:
+    """Observations grouped by code; a code's readings are sorted by (time, value, ref) when a
+    rule first asks for them, so codes no rule reads cost only the grouping pass."""
+
+    __slots__ = ("_groups", "_series", "_matching")
+
+    def __init__(self, observations: Iterable[Observation]):
+        groups: dict[str, list[Observation]] = {}
+        for o in observations:
+            group = groups.get(o.code)
+            if group is None:
+                groups[o.code] = group = []
+            group.append(o)
+        self._groups = groups
+        self._series: dict[str, Series] = {}
+        self._matching: dict[tuple[str, ...], list[Series]] = {}
+
+    def series(self, code: str) -> Series:
+        found = self._series.get(code)
+        if found is None:
+            group = self._groups.get(code)
+            if group is None:
+                return _EMPTY
+            group.sort(key=_TS)
+            stamps = [o.ts for o in group]
+            if len(set(stamps)) < len(stamps):  # readings at the same instant: order them fully
+                group.sort(key=_tie_key)
+                stamps = None
+            found = self._series[code] = Series(group, stamps)
+        return found
+
+    def codes(self) -> Iterable[str]:
+        return self._groups.keys()
+
+    def matching(self, patterns: tuple[str, ...]) -> list[Series]:
+        """Series of every code matching any of the patterns ('weight', 'checkin.*')."""
+        found = self._matching.get(patterns)
+        if found is None:
+            codes: dict[str, None] = {}
+            for p in patterns:
+                if p.endswith(".*"):
+                    codes.update((c, None) for c in self._groups if c.startswith(p[:-1]))
+                elif p in self._groups:
+                    codes[p] = None
+            found = self._matching[patterns] = [self.series(c) for c in codes]
+        return found
+
+
+# ---------------------------------------------------------------------------------------------
+# Checks
+
+
+Parts = tuple[Text, Text, Text]  # value_text, threshold_text, explanation
+
+
+@dataclass(slots=True)
+class Check:
+    truth: bool | None  # None: cannot tell (no data, stale, no baseline)
+    onset: datetime | None = None  # since when ``truth`` has held, per the readings
+    exact: bool = True  # False when the readings may not reach back to the real onset
+    refs: tuple[str, ...] = ()
+    newest: datetime | None = None  # newest reading looked at
+    due: datetime | None = None  # when time alone may change the answer (deadline, staleness)
+    explain: Callable[[], Parts] | None = None  # built only when needed
+    note: Callable[[], Text] | None = None  # what to show when not true (no data, partial score)
+    # Everything explain() and note() depend on besides the rule, its parameters and the time
+    # zone; equal signatures give equal texts, so they are formatted once (see _texts).
+    sig: tuple | None = None
+    baselines: dict[str, float] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Run:
+    """What every kind needs besides its own spec and parameters."""
+
+    rule: RuleDefinition
+    index: ObservationIndex
+    now: datetime
+    tz: str
+    context: EvaluationContext
+    previous: RuleState | None
+    horizon: datetime  # how far back an onset matters: now − max(hold, recover_after)
+    now_ts: float
+    horizon_ts: float
+
+
+def _min_due(*dues: datetime | None) -> datetime | None:
+    present = [d for d in dues if d is not None]
+    return min(present) if present else None
+
+
+def _nb(loc: str) -> bool:
+    return loc.startswith("nb")
+
+
+def _join(texts: Sequence[Text], sep: str = " ") -> Text:
+    return Text(sep.join(t.nb for t in texts if t.nb), sep.join(t.en for t in texts if t.en))
+
+
+def _delta(a: float, b: float) -> float:
+    # Rounded so that 74.9 − 72.9 counts as 2.0 and not 2.0000000000000057.
+    return round(a - b, 6)
+
+
+def _no_data(reason_nb: str, reason_en: str, newest: datetime | None = None, due: datetime | None = None) -> Check:
+    return Check(None, newest=newest, due=due, note=lambda: Text(reason_nb, reason_en), sig=("no_data", reason_en))
+
+
+def _stale(run: _Run, newest: datetime, name: Text) -> Check | None:
+    """A no-data check when the newest reading is older than stale_after, else None."""
+    limit = run.rule.stale_after
+    if limit is None or run.now - newest < limit:  # stale from newest + stale_after on, the due time
+        return None
+    return Check(
+        None,
+        newest=newest,
+        sig=("stale", newest, limit),
+        note=lambda: Text(
+            f"{name.nb}: siste registrering {moment(newest, run.tz, 'nb')} er eldre enn "
+            f"{duration(limit, 'nb')}; regelen kan ikke vurderes.",
+            f"{name.en}: the latest reading, {moment(newest, run.tz, 'en')}, is older than "
+            f"{duration(limit, 'en')}; the rule cannot be assessed.",
+        ),
+    )
+
+
+def _stale_due(run: _Run, newest: datetime) -> datetime | None:
+    return newest + run.rule.stale_after if run.rule.stale_after is not None else None
+
+
+@lru_cache(maxsize=None)
+def _code_name(code: str) -> Text:
+    info = code_info(code)
+    return Text(info.name_nb, info.name_en)
+
+
+def _walk(s: Series, n: int, truth_at: Callable[[int], bool], horizon_ts: float) -> tuple[bool, datetime, bool]:
+    """Truth at the newest reading and the first reading of the run with that truth.
+
+    Stops at the horizon (an older onset changes nothing) or after _MAX_WALK readings.
+    Returns (truth, onset, exact).
+    """
+    ts = s.ts
+    i = n - 1
+    truth = truth_at(i)
+    steps = 0
+    while i > 0 and ts[i] > horizon_ts and steps < _MAX_WALK:
+        if truth_at(i - 1) != truth:
+            return truth, s.obs[i].at, True
+        i -= 1
+        steps += 1
+    return truth, s.obs[i].at, i > 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Per-reading conditions (zones, change, questionnaire), usable alone or inside n_of_m
+
+
+@dataclass(slots=True)
+class _Reading:
+    code: str
+    series: Series
+    n: int  # readings at or before now
+    pred: Callable[[int], bool]
+    refs: Callable[[int], tuple[str, ...]]
+    explain: Callable[[int], Parts]  # a true reading, in full
+    short: Callable[[int, str], str]  # '90 % 11. mars 08:00'
+    criterion: Callable[[str], str]  # 'under planens grense for gul sone (92 %)'
+    sig: Callable[[int], tuple] = lambda i: (i,)  # what explain(i) depends on
+    unknown: Check | None = None  # set when the condition cannot be judged at all
+    baselines: dict[str, float] = field(default_factory=dict)
+    detail: dict[str, Any] = field(default_factory=dict)
+
+
+def _own_ref(s: Series) -> Callable[[int], tuple[str, ...]]:
+    return lambda i: (s.obs[i].ref,) if s.obs[i].ref else ()
+
+
+def _short(code: str, s: Series, tz: str) -> Callable[[int, str], str]:
+    shown = answer_text if is_answer(code) else format_value
+
+    def short(i: int, loc: str) -> str:
+        when = moment(s.obs[i].at, tz, loc)
+        return f"{shown(code, s.values[i], loc)} {when}" if _nb(loc) else f"{shown(code, s.values[i], loc)} on {when}"
+
+    return short
+
+
+def _zone_rank(v: float, lim: ZoneLimits) -> tuple[int, str | None]:
+    if lim.red_low is not None and v < lim.red_low:
+        return 2, "red_low"
+    if lim.red_high is not None and v > lim.red_high:
+        return 2, "red_high"
+    if lim.yellow_low is not None and v < lim.yellow_low:
+        return 1, "yellow_low"
+    if lim.yellow_high is not None and v > lim.yellow_high:
+        return 1, "yellow_high"
+    return 0, None
+
+
+def _prepare_zones(spec: ZonesSpec, limits: ZoneLimits, run: _Run) -> _Reading:
+    code = spec.code
+    s = run.index.series(code)
+    need = run.rule.severity.rank
+    values = s.values
+    name = _code_name(code)
+
+    def pred(i: int) -> bool:
+        return _zone_rank(values[i], limits)[0] >= need
+
+    def crossed(i: int) -> tuple[str, float]:
+        limit_name = _zone_rank(values[i], limits)[1]
+        return limit_name, getattr(limits, limit_name)
+
+    def criterion_for(limit_name: str, limit: float, loc: str) -> str:
+        zone = zone_word(Zone.RED if limit_name.startswith("red") else Zone.YELLOW, loc)
+        lim = format_value(code, limit, loc)
+        if _nb(loc):
+            side = "under" if limit_name.endswith("_low") else "over"
+            return f"{side} planens grense for {zone} sone ({lim})"
+        side = "below" if limit_name.endswith("_low") else "above"
+        return f"{side} the plan's {zone} limit ({lim})"
+
+    def criterion(loc: str) -> str:
+        # For n_of_m: the limits of the rule's own severity.
+        names = ("red_low", "red_high") if need == 2 else ("yellow_low", "yellow_high")
+        present = [(nm, getattr(limits, nm)) for nm in names if getattr(limits, nm) is not None]
+        if not present:  # a yellow rule given only red limits
+            present = [(nm, getattr(limits, nm)) for nm in ("red_low", "red_high") if getattr(limits, nm) is not None]
+        return (" eller " if _nb(loc) else " or ").join(criterion_for(nm, v, loc) for nm, v in present)
+
+    short = _short(code, s, run.tz)
+
+    def explain(i: int) -> Parts:
+        limit_name, limit = crossed(i)
+        sign = "<" if limit_name.endswith("_low") else ">"
+        return (
+            Text(format_value(code, values[i], "nb"), format_value(code, values[i], "en")),
+            Text(f"{sign} {format_value(code, limit, 'nb')}", f"{sign} {format_value(code, limit, 'en')}"),
+            Text(
+                f"{name.nb} {short(i, 'nb')} er {criterion_for(limit_name, limit, 'nb')}.",
+                f"{name.en} {short(i, 'en')} is {criterion_for(limit_name, limit, 'en')}.",
+            ),
+        )
+
+    return _Reading(code, s, s.upto(run.now_ts), pred, _own_ref(s), explain, short, criterion, lambda i: (s.obs[i],))
+
+
+@lru_cache(maxsize=8192)
+def _window_start(at: datetime, tz: str, days: int) -> float:
+    """Start of the local calendar day ``days`` before the day of ``at``, as POSIX time."""
+    local: date = at.astimezone(ZoneInfo(tz)).date()
+    return local_day_bounds(local - timedelta(days=days), tz)[0].timestamp()
+
+
+def _amount_phrase(code: str, spec: ChangeSpec, amount: float, loc: str) -> str:
+    a = format_delta(code, amount, loc)
+    if _nb(loc):
+        return f"{'minst' if spec.inclusive else 'mer enn'} {a}"
+    return f"{'at least' if spec.inclusive else 'more than'} {a}"
+
+
+def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselineParams, run: _Run) -> _Reading:
+    code = spec.code
+    s = run.index.series(code)
+    n = s.upto(run.now_ts)
+    ts, values, obs = s.ts, s.values, s.obs
+    rise = spec.direction == "rise"
+    amount = params.amount
+    name = _code_name(code)
+    short = _short(code, s, run.tz)
+
+    def big_enough(change: float) -> bool:
+        return change >= amount if spec.inclusive else change > amount
+
+    if isinstance(params, ChangeWindowParams):
+        days = params.window_days
+
+        def reference(i: int) -> int | None:
+            """Index of the lowest (rise) or highest (fall) earlier reading within the window."""
+            lo = bisect_left(ts, _window_start(obs[i].at, run.tz, days), 0, i)
+            if lo >= i:
+                return None
+            pick = min if rise else max
+            return pick(range(lo, i), key=lambda j: (values[j], -j if rise else j))
+
+        def change_at(i: int) -> tuple[float, int] | None:
+            j = reference(i)
+            if j is None:
+                return None
+            return (_delta(values[i], values[j]) if rise else _delta(values[j], values[i])), j
+
+        def pred(i: int) -> bool:
+            c = change_at(i)
+            return c is not None and big_enough(c[0])
+
+        def refs(i: int) -> tuple[str, ...]:
+            c = change_at(i)
+            out = [obs[c[1]].ref] if c else []
+            out.append(obs[i].ref)
+            return tuple(r for r in out if r)
+
+        def criterion(loc: str) -> str:
+            span = duration(timedelta(days=days), loc)
+            if _nb(loc):
+                return f"{'steget' if rise else 'falt'} {_amount_phrase(code, spec, amount, loc)} på {span}"
+            return f"{'risen' if rise else 'fallen'} {_amount_phrase(code, spec, amount, loc)} within {span}"
+
+        def explain(i: int) -> Parts:
+            change, j = change_at(i)
+            span = {loc: duration(timedelta(days=days), loc) for loc in ("nb", "en")}
+            amt = {loc: format_delta(code, amount, loc) for loc in ("nb", "en")}
+            d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
+            v = {loc: format_value(code, values[i], loc) for loc in ("nb", "en")}
+            r = {loc: format_value(code, values[j], loc) for loc in ("nb", "en")}
+            sign = "+" if rise else "−"
+            if spec.inclusive:
+                rule_nb = f"planen varsler ved {'økning' if rise else 'fall'} på {amt['nb']} eller mer på {span['nb']}"
+                rule_en = f"the plan alerts at a {'rise' if rise else 'fall'} of {amt['en']} or more within {span['en']}"
+            else:
+                rule_nb = f"planen tillater {amt['nb']} på {span['nb']}"
+                rule_en = f"the plan allows {amt['en']} in {span['en']}"
+            return (
+                Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
+                Text(f"{'≥' if spec.inclusive else '>'} {amt['nb']} / {span['nb']}",
+                     f"{'≥' if spec.inclusive else '>'} {amt['en']} / {span['en']}"),
+                Text(
+                    f"{name.nb} {v['nb']} {day(obs[i].at, run.tz, 'nb')} er {d['nb']} "
+                    f"{'over' if rise else 'under'} {r['nb']} {day(obs[j].at, run.tz, 'nb')}; {rule_nb}.",
+                    f"{name.en} {v['en']} on {day(obs[i].at, run.tz, 'en')} is {d['en']} "
+                    f"{'above' if rise else 'below'} {r['en']} on {day(obs[j].at, run.tz, 'en')}; {rule_en}.",
+                ),
+            )
+
+        def sig(i: int) -> tuple:
+            c = change_at(i)
+            return (obs[i], obs[c[1]] if c else None)
+
+        return _Reading(code, s, n, pred, refs, explain, short, criterion, sig)
+
+    # Personal baseline: explicit value > approved baseline in the context > median of the trial
+    # period > the baseline the previous state computed from the same period.
+    base, source, count = _resolve_baseline(code, params, run)
+    if base is None:
+        return _Reading(
+            code, s, n, lambda i: False, _own_ref(s), None, short, lambda loc: "",
+            unknown=_no_data(
+                f"{name.nb}: ingen personlig utgangsverdi ennå (prøveperioden er ikke ferdig, eller for få målinger).",
+                f"{name.en}: no personal baseline yet (the trial period has not ended, or too few readings).",
+            ),
+        )
+    from_ = params.baseline_end.timestamp() if source == "trial" else None
+
+    def pred(i: int) -> bool:
+        if from_ is not None and ts[i] < from_:
+            return False  # readings of the trial period itself are what the baseline is made of
+        change = _delta(values[i], base) if rise else _delta(base, values[i])
+        return big_enough(change)
+
+    def source_text(loc: str) -> str:
+        b = format_value(code, base, loc)
+        if source == "trial":
+            period = f"{day(params.baseline_start, run.tz, loc)}–{day(params.baseline_end - timedelta(seconds=1), run.tz, loc)}"
+            return (f"personlig utgangsverdi {b} (median av {count} målinger {period})" if _nb(loc)
+                    else f"the personal baseline {b} (median of {count} readings {period})")
+        return f"personlig utgangsverdi {b}" if _nb(loc) else f"the personal baseline {b}"
+
+    def criterion(loc: str) -> str:
+        amt = _amount_phrase(code, spec, amount, loc)
+        if _nb(loc):
+            return f"{amt} {'over' if rise else 'under'} {source_text(loc)}"
+        return f"{amt} {'above' if rise else 'below'} {source_text(loc)}"
+
+    def explain(i: int) -> Parts:
+        change = _delta(values[i], base) if rise else _delta(base, values[i])
+        d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
+        amt = {loc: format_delta(code, amount, loc) for loc in ("nb", "en")}
+        sign = "+" if rise else "−"
+        op = "≥" if spec.inclusive else ">"
+        word_nb = "økning" if rise else "fall"
+        word_en = "rise" if rise else "fall"
+        if spec.inclusive:
+            tail_nb = f"planen varsler ved {word_nb} på {amt['nb']} eller mer"
+            tail_en = f"the plan alerts at a {word_en} of {amt['en']} or more"
+        else:
+            tail_nb = f"planen varsler ved {word_nb} på mer enn {amt['nb']}"
+            tail_en = f"the plan alerts at a {word_en} of more than {amt['en']}"
+        return (
+            Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
+            Text(f"{op} {amt['nb']}", f"{op} {amt['en']}"),
+            Text(
+                f"{name.nb} {short(i, 'nb')} er {d['nb']} {'over' if rise else 'under'} {source_text('nb')}; {tail_nb}.",
+                f"{name.en} {short(i, 'en')} is {d['en']} {'above' if rise else 'below'} {source_text('en')}; {tail_en}.",
+            ),
+        )
+
+    reading = _Reading(code, s, n, pred, _own_ref(s), explain, short, criterion, lambda i: (obs[i], base, source, count))
+    reading.baselines = {code: base}
+    reading.detail = {"baseline_source": source}
+    if source == "trial":
+        reading.detail["baseline_period"] = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
+        reading.detail["baseline_count"] = count
+    return reading
+
+
+def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tuple[float | None, str, int]:
+    if params.baseline_value is not None:
+        return params.baseline_value, "plan", 0
+    if code in run.context.baselines:
+        return float(run.context.baselines[code]), "approved", 0
+    if params.baseline_start is None or run.now < params.baseline_end:
+        return None, "", 0
+    s = run.index.series(code)
+    lo = bisect_left(s.ts, params.baseline_start.timestamp())
+    hi = bisect_left(s.ts, params.baseline_end.timestamp())
+    if hi - lo >= params.baseline_min_count:
+        return float(median(s.values[lo:hi])), "trial", hi - lo
+    prev = run.previous
+    period = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
+    if prev is not None and code in prev.baselines and prev.detail.get("baseline_period") == period:
+        # The trial readings are no longer passed in; keep the baseline computed from them.
+        return prev.baselines[code], "trial", int(prev.detail.get("baseline_count", 0))
+    return None, "", 0
+
+
+def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams, run: _Run) -> _Reading:
+    code = spec.code
+    s = run.index.series(code)
+    n = s.upto(run.now_ts)
+    ts, values = s.ts, s.values
+    name = _code_name(code)
+    items = [(c, run.index.series(c)) for c in spec.items] if params.item_at_least is not None else []
+
+    def item_hits(i: int) -> list[tuple[str, float, str | None]]:
+        """Item answers given together with answer i (same time) at or above item_at_least."""
+        hits = []
+        for c, ser in items:
+            j = bisect_left(ser.ts, ts[i])
+            while j < len(ser.ts) and ser.ts[j] == ts[i]:
+                if ser.values[j] >= params.item_at_least:
+                    hits.append((c, ser.values[j], ser.obs[j].ref))
+                j += 1
+        return hits
+
+    def reasons(i: int) -> list[str]:
+        out = []
+        if params.at_least is not None and values[i] >= params.at_least:
+            out.append("total")
+        if params.rise_at_least is not None and i > 0 and _delta(values[i], values[i - 1]) >= params.rise_at_least:
+            out.append("rise")
+        if items and item_hits(i):
+            out.append("item")
+        return out
+
+    def pred(i: int) -> bool:
+        if params.at_least is not None and values[i] >= params.at_least:
+            return True
+        if params.rise_at_least is not None and i > 0 and _delta(values[i], values[i - 1]) >= params.rise_at_least:
+            return True
+        return bool(items) and bool(item_hits(i))
+
+    def refs(i: int) -> tuple[str, ...]:
+        out = [s.obs[i].ref]
+        if "rise" in reasons(i):
+            out.insert(0, s.obs[i - 1].ref)
+        out += [r for _, _, r in item_hits(i)] if items else []
+        return tuple(r for r in out if r)
+
+    short = _short(code, s, run.tz)
+
+    def criterion(loc: str) -> str:
+        parts = []
+        nb = _nb(loc)
+        if params.at_least is not None:
+            v = format_value(code, params.at_least, loc)
+            parts.append(f"{v} eller mer" if nb else f"{v} or more")
+        if params.rise_at_least is not None:
+            v = format_value(code, params.rise_at_least, loc)
+            parts.append(f"økt med {v} eller mer fra forrige svar" if nb else f"up {v} or more from the previous answer")
+        if items:
+            v = number(params.item_at_least, 0, loc)
+            parts.append(f"et enkeltsvar på {v} eller mer" if nb else f"a single answer of {v} or more")
+        return (" eller " if nb else " or ").join(parts)
+
+    def explain(i: int) -> Parts:
+        why = reasons(i)
+        sentences_nb, sentences_en, thr_nb, thr_en = [], [], [], []
+        if "total" in why:
+            v = {loc: format_value(code, params.at_least, loc) for loc in ("nb", "en")}
+            if is_answer(code):
+                when = {loc: moment(s.obs[i].at, run.tz, loc) for loc in ("nb", "en")}
+                sentences_nb.append(f"Svar på «{name.nb}» {when['nb']}: {answer_text(code, values[i], 'nb')}; "
+                                    f"planen varsler fra {answer_text(code, params.at_least, 'nb')}.")
+                sentences_en.append(f"Answer to “{name.en}” on {when['en']}: {answer_text(code, values[i], 'en')}; "
+                                    f"the plan alerts from {answer_text(code, params.at_least, 'en')}.")
+            else:
+                sentences_nb.append(f"{name.nb} {short(i, 'nb')} er {v['nb']} eller mer.")
+                sentences_en.append(f"{name.en} {short(i, 'en')} is {v['en']} or more.")
+            thr_nb.append(f"≥ {v['nb']}")
+            thr_en.append(f"≥ {v['en']}")
+        if "rise" in why:
+            d = {loc: format_value(code, _delta(values[i], values[i - 1]), loc) for loc in ("nb", "en")}
+            lim = {loc: format_value(code, params.rise_at_least, loc) for loc in ("nb", "en")}
+            sentences_nb.append(
+                f"{name.nb} {short(i, 'nb')} er {d['nb']} over forrige svar {short(i - 1, 'nb')}; "
+                f"planen varsler ved økning på {lim['nb']} eller mer."
+            )
+            sentences_en.append(
+                f"{name.en} {short(i, 'en')} is {d['en']} above the previous answer, {short(i - 1, 'en')}; "
+                f"the plan alerts at a rise of {lim['en']} or more."
+            )
+            thr_nb.append(f"+{lim['nb']}")
+            thr_en.append(f"+{lim['en']}")
+        if "item" in why:
+            hits = item_hits(i)
+            lim = {loc: number(params.item_at_least, 0, loc) for loc in ("nb", "en")}
+            listed = {loc: ", ".join(f"{code_info(c).name(loc)}: {number(v, 0, loc)}" for c, v, _ in hits) for loc in ("nb", "en")}
+            sentences_nb.append(f"Enkeltsvar på {lim['nb']} eller mer: {listed['nb']}.")
+            sentences_en.append(f"Single answers of {lim['en']} or more: {listed['en']}.")
+            thr_nb.append(f"svar ≥ {lim['nb']}")
+            thr_en.append(f"answer ≥ {lim['en']}")
+        shown = answer_text if is_answer(code) else format_value
+        return (
+            Text(shown(code, values[i], "nb"), shown(code, values[i], "en")),
+            Text(" / ".join(thr_nb), " / ".join(thr_en)),
+            Text(" ".join(sentences_nb), " ".join(sentences_en)),
+        )
+
+    def sig(i: int) -> tuple:
+        return (s.obs[i], s.obs[i - 1] if i > 0 else None, tuple(item_hits(i)) if items else ())
+
+    return _Reading(code, s, n, pred, refs, explain, short, criterion, sig)
+
+
+def _prepare(spec, node, run: _Run) -> _Reading:
+    if isinstance(spec, ZonesSpec):
+        return _prepare_zones(spec, node, run)
+    if isinstance(spec, ChangeSpec):
+        return _prepare_change(spec, node, run)
+    if isinstance(spec, QuestionnaireSpec):
+        return _prepare_questionnaire(spec, node, run)
+    raise TypeError(spec)
+
+
+def _check_reading(spec, node, run: _Run) -> Check:
+    r = _prepare(spec, node, run)
+    if r.unknown is not None:
+        return r.unknown
+    name = _code_name(r.code)
+    if r.n == 0:
+        return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
+    newest = r.series.obs[r.n - 1].at
+    stale = _stale(run, newest, name)
+    if stale is not None:
+        return stale
+    truth, onset, exact = _walk(r.series, r.n, r.pred, run.horizon_ts)
+    last = r.n - 1
+    return Check(
+        truth,
+        onset=onset,
+        exact=exact,
+        refs=r.refs(last) if truth else (),
+        newest=newest,
+        due=_stale_due(run, newest),
+        explain=(lambda: r.explain(last)) if truth else None,
+        baselines=r.baselines,
+        detail=r.detail,
+        sig=r.sig(last) if truth else None,
+    )
+
+
+def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Check:
+    counting, inner = node
+    r = _prepare(spec.of, inner, run)
+    if r.unknown is not None:
+        return r.unknown
+    name = _code_name(r.code)
+    if r.n == 0:
+        return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
+    obs = r.series.obs
+    newest = obs[r.n - 1].at
+    stale = _stale(run, newest, name)
+    if stale is not None:
+        return stale
+    first = 0 if counting.m is None else max(0, r.n - counting.m)
+    if counting.within is not None:
+        # taken after now − within
+        first = max(first, bisect_right(r.series.ts, run.now_ts - counting.within.total_seconds(), 0, r.n))
+    counted = range(first, r.n)
+    hits = [i for i in counted if r.pred(i)]
+    truth = len(hits) >= counting.n
+    due = _stale_due(run, newest)
+    if truth:
+        # The condition held from the reading that completed N confirmations (at the latest).
+        onset = obs[hits[counting.n - 1]].at
+        if counting.within is not None:
+            due = _min_due(due, obs[hits[len(hits) - counting.n]].at + counting.within)
+    else:
+        onset = newest
+    detail = dict(r.detail)
+    detail.update({"confirmed": len(hits), "counted": len(counted)})
+
+    def explain() -> Parts:
+        head = {}
+        for loc in ("nb", "en"):
+            nb = _nb(loc)
+            if counting.m is not None and counting.within is not None:
+                scope = (f"av de siste {counting.m} målingene innen {duration(counting.within, loc)}" if nb
+                         else f"of the last {counting.m} readings within {duration(counting.within, loc)}")
+            elif counting.m is not None:
+                scope = f"av de siste {counting.m} målingene" if nb else f"of the last {counting.m} readings"
+            else:
+                scope = (f"målinger siste {duration(counting.within, loc)}" if nb
+                         else f"readings in the last {duration(counting.within, loc)}")
+            listed = ", ".join(r.short(i, loc) for i in hits)
+            verb = "er" if nb else ("are" if len(hits) > 1 else "is")
+            head[loc] = f"{code_info(r.code).name(loc)}: {len(hits)} {scope} {verb} {r.criterion(loc)}: {listed}."
+        need = {}
+        for loc in ("nb", "en"):
+            nb = _nb(loc)
+            if counting.m is not None:
+                need[loc] = f"{counting.n} {'av' if nb else 'of'} {counting.m}"
+            else:
+                need[loc] = f"{counting.n} {'innen' if nb else 'within'} {duration(counting.within, loc)}"
+        value, threshold, _ = r.explain(hits[-1])
+        return (
+            value,
+            Text(f"{threshold.nb} ({need['nb']})", f"{threshold.en} ({need['en']})"),
+            Text(f"{head['nb'][:-1]}; planen krever {need['nb']}.", f"{head['en'][:-1]}; the plan requires {need['en']}."),
+        )
+
+    return Check(
+        truth,
+        onset=onset,
+        exact=False,
+        refs=tuple(ref for i in hits for ref in r.refs(i)) if truth else (),
+        newest=newest,
+        due=due,
+        explain=explain if truth else None,
+        baselines=r.baselines,
+        detail=detail,
+        sig=(tuple(r.sig(i) for i in hits), len(counted)) if truth else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Score bands (home NEWS2)
+
+
+def _points(bands, value: float) -> int:
+    for band in bands:
+        if band.max is None or value <= band.max:
+            return band.points
+    return bands[-1].points  # pragma: no cover - the last band is open-ended by validation
+
+
+def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
+    items = [(item, run.index.series(item.code), item.bands_for(params.variant)) for item in spec.items]
+    ups = [(item, s, bands, s.upto(run.now_ts)) for item, s, bands in items]
+    newest = max((s.obs[n - 1].at for _, s, _, n in ups if n), default=None)
+    label = spec.name.text()
+    if newest is None:
+        return _no_data(f"{label.nb}: ingen registreringer.", f"{label.en}: no readings.")
+    stale = _stale(run, newest, label)
+    if stale is not None:
+        return stale
+    spread = params.max_spread.total_seconds()
+
+    def score_at(t: float):
+        """(total, max single, [(item, value, points, at, ref)], [missing items]) as of POSIX time t."""
+        got, missing = [], []
+        for item, s, bands, n in ups:
+            j = bisect_right(s.ts, t, 0, n) - 1
+            if j >= 0 and s.ts[j] >= t - spread:
+                o = s.obs[j]
+                got.append((item, o.value, _points(bands, o.value), o.at, o.ref))
+            else:
+                missing.append(item)
+        total = sum(g[2] for g in got)
+        return total, max((g[2] for g in got), default=0), got, missing
+
+    def fires(total: int, single: int) -> bool:
+        return ((params.fire_at_total is not None and total >= params.fire_at_total)
+                or (params.fire_on_single is not None and single >= params.fire_on_single))
+
+    # Moments at which a new reading could change the score, newest first, back to the horizon.
+    at_of = {
+        s.ts[j]: s.obs[j].at
+        for _, s, _, n in ups
+        for j in range(max(0, bisect_right(s.ts, run.horizon_ts, 0, n) - 1), n)
+    }
+    moments = sorted(at_of, reverse=True)
+    total, single, got, missing = score_at(moments[0])
+    truth = fires(total, single)
+    onset, exact = at_of[moments[0]], False
+    for k in range(1, min(len(moments), _MAX_WALK)):
+        if moments[k - 1] <= run.horizon_ts:
+            exact = True
+            break
+        if fires(*score_at(moments[k])[:2]) != truth:
+            exact = True
+            break
+        onset = at_of[moments[k]]
+    scored_at = at_of[moments[0]]
+    complete = not missing
+    band = spec.total_label(total)
+    detail = {
+        "total": total,
+        "complete": complete,
+        "missing": [m.code for m in missing],
+        "points": {item.code: pts for item, _, pts, _, _ in got},
+        "band": band.en,
+    }
+
+    def listing(loc: str) -> str:
+        return ", ".join(
+            f"{item.name.get(loc)} {format_value(item.code, v, loc)} ({pts})" for item, v, pts, _, _ in got
+        )
+
+    def missing_text(loc: str) -> str:
+        names = [m.name.get(loc) for m in missing]
+        if _nb(loc):
+            return (f" Mangler {', '.join(names)}: dette er en delsum av {len(got)} av {len(ups)} parametre, "
+                    "ikke en full skår, og den fulle skåren kan være høyere.")
+        return (f" Missing {', '.join(names)}: this is a partial sum of {len(got)} of {len(ups)} parameters, "
+                "not a full score, and the full score may be higher.")
+
+    def rule_text(loc: str) -> str:
+        nb = _nb(loc)
+        parts = []
+        if params.fire_at_total is not None:
+            parts.append(f"{params.fire_at_total} poeng eller mer totalt" if nb else f"a total of {params.fire_at_total} or more")
+        if params.fire_on_single is not None:
+            parts.append(f"{params.fire_on_single} poeng på én parameter" if nb else f"{params.fire_on_single} points on one parameter")
+        return ("planen varsler ved " if nb else "the plan alerts at ") + (" eller " if nb else " or ").join(parts)
+
+    def sentence(loc: str) -> str:
+        nb = _nb(loc)
+        when = moment(scored_at, run.tz, loc)
+        kind = ("delsum" if nb else "partial sum") if missing else ("full skår" if nb else "full score")
+        head = (f"{label.get(loc)} {when}: {total} poeng ({kind}, {band.get(loc).lower()}) — {listing(loc)}."
+                if nb else f"{label.get(loc)} on {when}: {total} points ({kind}, {band.get(loc).lower()}) — {listing(loc)}.")
+        return head + (missing_text(loc) if missing else "")
+
+    def note() -> Text:
+        return Text(sentence("nb"), sentence("en"))
+
+    def explain() -> Parts:
+        partial_nb, partial_en = (" (delsum)", " (partial)") if missing else ("", "")
+        thr_nb, thr_en = [], []
+        if params.fire_at_total is not None:
+            thr_nb.append(f"≥ {params.fire_at_total} totalt")
+            thr_en.append(f"≥ {params.fire_at_total} total")
+        if params.fire_on_single is not None:
+            thr_nb.append(f"{params.fire_on_single} på én parameter")
+            thr_en.append(f"{params.fire_on_single} on one parameter")
+        return (
+            Text(f"{total} poeng{partial_nb}", f"{total} points{partial_en}"),
+            Text(" eller ".join(thr_nb), " or ".join(thr_en)),
+            Text(f"{sentence('nb')} {rule_text('nb').capitalize()}.", f"{sentence('en')} {rule_text('en').capitalize()}."),
+        )
+
+    return Check(
+        truth,
+        onset=onset,
+        exact=exact,
+        refs=tuple(g[4] for g in got if g[4]) if truth else (),
+        newest=newest,
+        due=_stale_due(run, newest),
+        explain=explain if truth else None,
+        note=note,
+        detail=detail,
+        sig=(scored_at, tuple((g[0].code, g[1], g[2], g[3], g[4]) for g in got), tuple(m.code for m in missing), truth),
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# Missed check-in
+
+
+def _slots_back(params: MissedParams, tz: str, start: date, days: int) -> Iterable[datetime]:
+    """Due times on local dates start, start−1, … (days of them), newest first."""
+    for k in range(days + 1):
+        yield from reversed(slots_on(params.schedule, start - timedelta(days=k), tz))
+
+
+def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> Check:
+    tz, now = run.tz, run.now
+    active = run.context.active_since
+    latest = None
+    for s in run.index.matching(spec.codes):
+        n = s.upto(run.now_ts)
+        if n and (latest is None or s.obs[n - 1].at > latest):
+            latest = s.obs[n - 1].at
+    today = now.astimezone(ZoneInfo(tz)).date()
+    grace, early = params.grace, params.open_before
+
+    # The next deadline after now: the scheduler must look again then even if nothing arrives.
+    # A slot of an earlier day can still be open when the grace period is a day or longer.
+    due = None
+    first_day = today - timedelta(days=grace.days + 1)
+    for k in range(8 + grace.days + 1):
+        for slot in slots_on(params.schedule, first_day + timedelta(days=k), tz):
+            if slot + grace > now and (active is None or slot >= active):
+                due = slot + grace
+                break
+        if due is not None:
+            break
+
+    missed: list[datetime] = []
+    exact = False
+    for slot in _slots_back(params, tz, today, params.lookback_days):
+        if slot + grace > now:
+            continue  # not yet due
+        if active is not None and slot < active:
+            exact = True
+            break
+        if latest is not None and latest >= slot - early:
+            exact = True
+            break
+        missed.append(slot)
+    what = spec.what
+    if not missed:
+        onset = latest or active or now
+        return Check(False, onset=onset, exact=True, refs=(), newest=latest, due=due,
+                     detail={"missed": 0})
+
+    oldest, newest_missed = missed[-1], missed[0]
+
+    def explain() -> Parts:
+        out = {}
+        for loc in ("nb", "en"):
+            nb = _nb(loc)
+            slot_text = (f"kl. {clock(newest_missed, tz, loc)} {day(newest_missed, tz, loc)}" if nb
+                         else f"{clock(newest_missed, tz, loc)} on {day(newest_missed, tz, loc)}")
+            deadline = clock(newest_missed + grace, tz, loc)
+            if nb:
+                text = f"Ingen {what.nb} registrert for {slot_text} (frist {deadline})."
+                if len(missed) > 1:
+                    text += f" {'Minst ' if not exact else ''}{len(missed)} planlagte på rad mangler, den første kl. {clock(oldest, tz, loc)} {day(oldest, tz, loc)}."
+                text += (f" Siste registrering: {moment(latest, tz, loc)}." if latest else " Ingen registreringer ennå.")
+            else:
+                text = f"No {what.en} recorded for {slot_text} (deadline {deadline})."
+                if len(missed) > 1:
+                    text += f" {'At least ' if not exact else ''}{len(missed)} scheduled in a row are missing, the first at {clock(oldest, tz, loc)} on {day(oldest, tz, loc)}."
+                text += (f" Latest: {moment(latest, tz, loc)}." if latest else " Nothing recorded yet.")
+            out[loc] = text
+        return (
+            Text(f"{len(missed)} mangler", f"{len(missed)} missing"),
+            Text(f"frist {clock(newest_missed, tz, 'nb')} + {duration(grace, 'nb')}",
+                 f"due {clock(newest_missed, tz, 'en')} + {duration(grace, 'en')}"),
+            Text(out["nb"], out["en"]),
+        )
+
+    return Check(True, onset=oldest + grace, exact=exact, refs=(), newest=latest, due=due,
+                 explain=explain, detail={"missed": len(missed), "missed_since": oldest.isoformat()},
+                 sig=(newest_missed, oldest, len(missed), exact, latest))
+
+
+# ---------------------------------------------------------------------------------------------
+# all_of / any_of
+
+
+def _check_combine(spec: CombineSpec, node: dict[str, Any], run: _Run) -> Check:
+    checks = [(child, _check(child.spec, node[child.id], run)) for child in spec.of]
+    truths = [c.truth for _, c in checks]
+    if spec.kind == "any_of":
+        truth = True if True in truths else (None if all(t is None for t in truths) else False)
+    else:
+        truth = False if False in truths else (None if None in truths else True)
+    relevant = [c for _, c in checks if c.truth is truth]
+    newest = max((c.newest for _, c in checks if c.newest), default=None)
+    due = _min_due(*(c.due for _, c in checks))
+    baselines: dict[str, float] = {}
+    detail: dict[str, Any] = {}
+    for child, c in checks:
+        baselines.update(c.baselines)
+        if c.detail:
+            detail[child.id] = c.detail
+    if truth is None:
+        notes = [c.note for _, c in checks if c.note]
+        return Check(None, newest=newest, due=due, note=(lambda: _join([f() for f in notes])) if notes else None,
+                     baselines=baselines, detail=detail)
+    onsets = [c.onset for c in relevant if c.onset is not None]
+    # any_of true: since the first true child; all_of true: since the last child became true.
+    # false is the mirror image.
+    earliest = (spec.kind == "any_of") == truth
+    onset = (min(onsets) if earliest else max(onsets)) if onsets else None
+    exact = all(c.exact for c in relevant)
+    refs = tuple(dict.fromkeys(r for c in relevant for r in c.refs)) if truth else ()
+    explainers = [c.explain for c in relevant if c.explain] if truth else []
+
+    def explain() -> Parts:
+        parts = [f() for f in explainers]
+        return (_join([p[0] for p in parts], "; "), _join([p[1] for p in parts], "; "), _join([p[2] for p in parts]))
+
+    notes = [c.note for _, c in checks if c.note]
+    sigs = tuple(c.sig for c in relevant)
+    return Check(truth, onset=onset, exact=exact, refs=refs, newest=newest, due=due,
+                 explain=explain if truth else None,
+                 note=(lambda: _join([f() for f in notes])) if notes else None,
+                 baselines=baselines, detail=detail,
+                 sig=(sigs, tuple(c.sig for _, c in checks)) if None not in sigs else None)
+
+
+def _check(spec, node, run: _Run) -> Check:
+    if isinstance(spec, (ZonesSpec, ChangeSpec, QuestionnaireSpec)):
+        return _check_reading(spec, node, run)
+    if isinstance(spec, NOfMSpec):
+        return _check_n_of_m(spec, node, run)
+    if isinstance(spec, ScoreBandsSpec):
+        return _check_score(spec, node, run)
+    if isinstance(spec, MissedCheckinSpec):
+        return _check_missed(spec, node, run)
+    if isinstance(spec, CombineSpec):
+        return _check_combine(spec, node, run)
+    raise TypeError(f"unknown spec {type(spec).__name__}")  # pragma: no cover
+
+
+# ---------------------------------------------------------------------------------------------
+# The state machine
+
+
+_TEXTS: dict[tuple, tuple[RuleDefinition, Any]] = {}
+_TEXTS_MAX = 20000
+
+
+def _texts(rule: RuleDefinition, params: Parameters, tz: str, check: Check, which: str) -> Any:
+    """check.explain() or check.note(), formatted once per distinct input.
+
+    A rule that stays firing is re-evaluated on every reading and sweep with the same readings
+    behind it; formatting dates and numbers in two languages is most of an evaluation's cost.
+    The key holds everything the text depends on: the rule (by identity, kept alive by the
+    entry), its parameter values, the time zone and the check's signature.
+    """
+    build = check.explain if which == "explain" else check.note
+    if check.sig is None:
+        return build()
+    key = (id(rule), params.fingerprint, tz, which, check.sig)
+    hit = _TEXTS.get(key)
+    if hit is not None and hit[0] is rule:
+        return hit[1]
+    value = build()
+    if len(_TEXTS) >= _TEXTS_MAX:
+        _TEXTS.clear()
+    _TEXTS[key] = (rule, value)
+    return value
+
+
+def _new(model, values: dict[str, Any]):
+    """Build an output model from values the engine has already typed, skipping validation.
+
+    Like pydantic's model_construct but without its per-field default handling: this runs for
+    every rule on every evaluation. The tests check that the result equals a validated model.
+    """
+    obj = object.__new__(model)
+    object.__setattr__(obj, "__dict__", values)
+    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
+    object.__setattr__(obj, "__pydantic_extra__", None)
+    object.__setattr__(obj, "__pydantic_private__", None)
+    return obj
+
+
+def _utc_now(now: datetime) -> datetime:
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    return now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
+
+
+def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check, now: datetime) -> dict[str, Any]:
+    ps = prev.status if prev is not None else None
+    hold, recover = rule.hold, rule.recover_after
+    due = check.due
+    pending_since = firing_since = None
+    if check.truth is None:
+        status = Status.NO_DATA
+        since = prev.since if ps is Status.NO_DATA else now
+    elif check.truth:
+        if ps in (Status.FIRING, Status.RECOVERING):
+            status = Status.FIRING
+            firing_since = prev.firing_since
+            pending_since = prev.pending_since
+            since = prev.since if ps is Status.FIRING else max(check.onset or now, prev.since)
+        else:
+            onset = check.onset or now
+            if ps is Status.PENDING and prev.pending_since is not None and not check.exact:
+                onset = min(onset, prev.pending_since)  # the readings no longer reach back that far
+            pending_since = onset
+            if now >= onset + hold:
+                status = Status.FIRING
+                since = firing_since = onset + hold
+            else:
+                status = Status.PENDING
+                since = onset
+                due = _min_due(due, onset + hold)
+    else:
+        if ps in (Status.FIRING, Status.RECOVERING):
+            start = prev.since if ps is Status.RECOVERING else max(check.onset or now, prev.since or now)
+            start = min(start, now)
+            if now >= start + recover:
+                status = Status.NORMAL
+                since = start + recover
+            else:
+                status = Status.RECOVERING
+                since = start
+                firing_since = prev.firing_since
+                pending_since = prev.pending_since
+                due = _min_due(due, start + recover)
+        else:
+            status = Status.NORMAL
+            if ps is Status.NORMAL:
+                since = prev.since
+            else:
+                since = check.onset or now
+                if prev is not None and prev.since is not None:
+                    since = min(now, max(since, prev.since))
+    if due is not None and due <= now:
+        due = None
+    return {
+        "status": status,
+        "since": since,
+        "pending_since": pending_since,
+        "firing_since": firing_since,
+        "next_due_at": due,
+    }
+
+
+def _evaluate_indexed(
+    rule: RuleDefinition,
+    params: Parameters,
+    index: ObservationIndex,
+    previous: RuleState | None,
+    now: datetime,
+    context: EvaluationContext,
+) -> Evaluation:
+    if previous is not None and previous.rule_key != rule.key:
+        raise ValueError(f"previous state belongs to rule {previous.rule_key}, not {rule.key}")
+    back = max(rule.hold, rule.recover_after)
+    now_ts = now.timestamp()
+    run = _Run(rule, index, now, context.tz, context, previous, now - back, now_ts, now_ts - back.total_seconds())
+    check = _check(rule.spec, params.node, run)
+    fields = _next_state(rule, previous, check, now)
+    status = fields["status"]
+    parts = None
+    if check.explain is not None and status in (Status.PENDING, Status.FIRING):
+        parts = _texts(rule, params, run.tz, check, "explain")
+        summary = _join([parts[2], rule.suffix])
+    elif check.note is not None:
+        summary = _texts(rule, params, run.tz, check, "note")
+    else:
+        summary = None
+    state = _new(RuleState, {
+        "rule_key": rule.key,
+        "rule_version": rule.version,
+        "status": status,
+        "since": fields["since"],
+        "pending_since": fields["pending_since"],
+        "firing_since": fields["firing_since"],
+        "evaluated_at": now,
+        "next_due_at": fields["next_due_at"],
+        "last_observation_at": check.newest,
+        "observation_refs": check.refs,
+        "baselines": check.baselines,
+        "detail": check.detail,
+        "summary": summary,
+    })
+    findings: tuple[Finding, ...] = ()
+    if status is Status.FIRING:
+        findings = (
+            _new(Finding, {
+                "rule_key": rule.key,
+                "rule_version": rule.version,
+                "severity": rule.severity,
+                "value_text": parts[0],
+                "threshold_text": parts[1],
+                "explanation": summary,
+                "instruction_key": rule.instruction_key,
+                "observation_refs": check.refs,
+                "at": now,
+                "firing_since": fields["firing_since"],
+                "vkp_alert_code": rule.vkp_alert_code,
+            }),
+        )
+    return Evaluation(state, findings, previous.status if previous is not None else None)
+
+
+def _params_for(rule: RuleDefinition, parameters: Mapping[str, Any] | None) -> Parameters:
+    if isinstance(parameters, Parameters) and parameters.rule_key == rule.key and parameters.rule_version == rule.version:
+        return parameters
+    if not parameters:
+        return rule.defaults
+    return resolve_parameters(rule, parameters)
+
+
+def rule_codes(spec) -> tuple[str, ...]:
+    """Codes (and code patterns such as 'checkin.*') a spec reads."""
+    if isinstance(spec, (ZonesSpec, ChangeSpec)):
+        return (spec.code,)
+    if isinstance(spec, QuestionnaireSpec):
+        return (spec.code, *spec.items)
+    if isinstance(spec, NOfMSpec):
+        return rule_codes(spec.of)
+    if isinstance(spec, ScoreBandsSpec):
+        return tuple(i.code for i in spec.items)
+    if isinstance(spec, MissedCheckinSpec):
+        return spec.codes
+    if isinstance(spec, CombineSpec):
+        return tuple(dict.fromkeys(c for child in spec.of for c in rule_codes(child.spec)))
+    raise TypeError(spec)  # pragma: no cover
+
+
+def evaluate(
+    rule: RuleDefinition,
+    parameters: Mapping[str, Any] | None,
+    observations: Sequence[Observation],
+    previous: RuleState | None,
+    now: datetime,
+    context: EvaluationContext | None = None,
+) -> Evaluation:
+    """Evaluate one rule for one patient at ``now``.
+
+    ``parameters`` is a resolved ``Parameters`` or the patient's overrides (resolved here).
+    Observations may come in any order; those after ``now`` are ignored. Pure: the same inputs
+    give the same result, and evaluating again with the returned state changes nothing.
+    """
+    now = _utc_now(now)
+    params = _params_for(rule, parameters)
+    index = ObservationIndex(observations)
+    return _evaluate_indexed(rule, params, index, previous, now, context or EvaluationContext())
+
+
+def evaluate_all(
+    rules: Sequence[RuleDefinition],
+    parameters: Mapping[str, Mapping[str, Any]],
+    observations: Sequence[Observation],
+    states: Mapping[str, RuleState],
+    now: datetime,
+    context: EvaluationContext | None = None,
+) -> dict[str, Evaluation]:
+    """Evaluate a patient's active rules together, grouping and sorting the readings once.
+
+    ``parameters`` and ``states`` are keyed by rule key; missing entries mean defaults / no state.
+    """
+    now = _utc_now(now)
+    context = context or EvaluationContext()
+    index = ObservationIndex(observations)
+    return {
+        rule.key: _evaluate_indexed(rule, _params_for(rule, parameters.get(rule.key)), index,
+                                    states.get(rule.key), now, context)
+        for rule in rules
+    }
