@@ -180,3 +180,29 @@ def test_unknown_pages_get_a_friendly_404_never_a_500(app, world):
     assert client.get("/report/result/999999").status_code == 404
     response = client.get("/no/such/page")
     assert response.status_code == 404 and "Vi fant ikke siden" in text_of(response)
+
+
+def test_login_throttling_is_shared_by_workers_through_redis(engine, clock, world):
+    """Several gunicorn workers count failed sign-ins together when RATELIMIT_STORAGE_URI
+    points at Redis, as the README's production set-up does."""
+    import socket
+    import uuid
+
+    import pytest
+
+    from homefollow import create_app
+    from tests.conftest import app_config
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        pytest.skip("Redis is not running on 127.0.0.1:6379")
+    config = app_config(engine, clock, RATELIMIT_STORAGE_URI="redis://127.0.0.1:6379",
+                        RATELIMIT_KEY_PREFIX=f"test-{uuid.uuid4().hex}")
+    worker_1 = WebClient(create_app(config).test_client())
+    for _ in range(10):
+        worker_1.submit("/login", {"login": "91000001", "password": "wrong"})
+    # A new app starts with a fresh limiter storage, as another worker process would;
+    # only a shared store remembers the failures.
+    worker_2 = WebClient(create_app(config).test_client())
+    assert worker_2.submit("/login", {"login": "91000001", "password": "wrong"}).status_code == 429
