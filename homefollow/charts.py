@@ -156,20 +156,26 @@ def summary_rows(
     """
     _check_series(series)
     labels = series_labels(series, locale)
-    by_time: dict[datetime, list[Cell | None]] = {}
+    by_time: dict[datetime, list[list[Cell | None]]] = {}
     for i, s in enumerate(series):
         for p in _in_period(s.points, start, end):
             zone = _zone(p.zone)
             cell = Cell(s.code, labels[i], p.value, value_with_unit(s.code, p.value, locale),
                         zone, _zone_text(zone, locale))
-            by_time.setdefault(_utc(p.at), [None] * len(series))[i] = cell
+            same_time = by_time.setdefault(_utc(p.at), [])
+            # Two readings of one series at the same instant get a row each: none is lost.
+            row = next((r for r in same_time if r[i] is None), None)
+            if row is None:
+                row = [None] * len(series)
+                same_time.append(row)
+            row[i] = cell
     rows = []
     for at in sorted(by_time, reverse=True):
-        cells = tuple(by_time[at])
-        worst = Zone.worst(Zone(c.zone) for c in cells if c is not None and c.zone is not None)
-        zone = worst.value if worst else None
-        rows.append(SummaryRow(at, day(at, tz, locale), clock(at, tz, locale), moment(at, tz, locale),
-                               cells, zone, _zone_text(zone, locale)))
+        for cells in by_time[at]:
+            worst = Zone.worst(Zone(c.zone) for c in cells if c is not None and c.zone is not None)
+            zone = worst.value if worst else None
+            rows.append(SummaryRow(at, day(at, tz, locale), clock(at, tz, locale), moment(at, tz, locale),
+                                   tuple(cells), zone, _zone_text(zone, locale)))
     return rows
 
 
@@ -245,7 +251,8 @@ def render_chart(
         return Markup("\n".join(out))
 
     values = [p.value for ps in pts for p in ps] + _limit_values(band_limits)
-    ticks, y0, y1, decimals = _value_axis(values, band_code, max_ticks=max(2, int((plot_bottom - plot_top) // (1.4 * font)) + 1))
+    max_ticks = max(2, int((plot_bottom - plot_top) // (1.4 * font)) + 1)
+    ticks, y0, y1, decimals = _value_axis(values, band_code, max_ticks)
     tick_labels = [number(float(t), decimals, locale) for t in ticks]
     left = max(_text_width(t, font) for t in tick_labels) + 0.6 * font
     frame = _Frame(left, plot_top, width - 0.8 * font, plot_bottom,
@@ -349,14 +356,19 @@ def _value_axis(values: list[float], code: str, max_ticks: int) -> tuple[list[De
     y1 = min(high + pad, max(m.plausible_max, max(values)))
     lo, hi = Decimal(repr(y0)), Decimal(repr(y1))
     resolution = Decimal(1).scaleb(-m.decimals)
+    chosen: tuple[Decimal, list[Decimal]] | None = None
     for step in _nice_steps():
         if step % resolution:
             continue  # no "97,5 %" ticks for a measurement read in whole per cent
-        first = (lo / step).to_integral_value(ROUND_CEILING)
-        last = (hi / step).to_integral_value(ROUND_FLOOR)
-        if last - first + 1 <= max_ticks:
+        first = int((lo / step).to_integral_value(ROUND_CEILING))
+        last = int((hi / step).to_integral_value(ROUND_FLOOR))
+        ticks = [k * step for k in range(first, last + 1)]
+        if len(ticks) < 2 and chosen:
+            break  # one tick too many beats a lone tick that shows no scale
+        chosen = (step, ticks)
+        if len(ticks) <= max_ticks:
             break
-    ticks = [k * step for k in range(int(first), int(last) + 1)]
+    step, ticks = chosen
     decimals = max(0, -step.normalize().as_tuple().exponent)
     return ticks, y0, y1, decimals
 
@@ -431,7 +443,7 @@ def _value_ticks(f: _Frame, ticks: list[Decimal], labels: list[str], font: float
                      f'stroke="{GRID}" stroke-width="{_n(u)}"/>')
         parts.append(f'<text x="{_n(f.left - 0.3 * font)}" y="{_n(y + 0.35 * font)}" '
                      f'text-anchor="end">{_text(label)}</text>')
-    parts.append(f'<rect x="{_n(f.left)}" y="{_n(f.top)}" width="{_n(f.right - f.left)}" '
+    parts.append(f'<rect class="chart-plot" x="{_n(f.left)}" y="{_n(f.top)}" width="{_n(f.right - f.left)}" '
                  f'height="{_n(f.bottom - f.top)}" fill="none" stroke="{AXIS}" stroke-width="{_n(u)}"/>')
     parts.append("</g>")
     return "\n".join(parts)
