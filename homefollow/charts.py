@@ -23,10 +23,10 @@ from __future__ import annotations
 import math
 import re
 import statistics
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
-from typing import Iterator, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 from markupsafe import Markup, escape
@@ -376,10 +376,9 @@ def _value_axis(values: list[float], code: str, max_ticks: int) -> tuple[list[De
 def _time_ticks_at(start: datetime, end: datetime, tz: str, kind: str, step: int) -> list[datetime]:
     """Local midnights in [start, end]: every `step` days, Mondays, or first days of months."""
     zone = ZoneInfo(tz)
-    d = start.astimezone(zone).date()
+    first = d = start.astimezone(zone).date()
     last = end.astimezone(zone).date()
     out = []
-    first = d
     while d <= last:
         wanted = {
             "day": (d - first).days % step == 0,
