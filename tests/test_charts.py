@@ -496,8 +496,8 @@ def test_bad_input_is_refused():
 
 def test_summary_rows_newest_first_matching_the_chart():
     s = bp_series()
-    s[0] = Series("bp_systolic", [Point(p.at, p.value, classify("bp_systolic", p.value, BP_LIMITS["bp_systolic"]).zone.value)
-                                  for p in s[0].points])
+    zone = lambda v: classify("bp_systolic", v, BP_LIMITS["bp_systolic"]).zone.value  # noqa: E731
+    s[0] = Series("bp_systolic", [Point(p.at, p.value, zone(p.value)) for p in s[0].points])
     start = T0 - timedelta(hours=8)
     rows = summary_rows(s, tz="Europe/Oslo", locale="nb", start=start, end=start + timedelta(days=3))
     assert [r.when for r in rows] == ["4. mars 08:00", "3. mars 08:00", "2. mars 08:00"]
