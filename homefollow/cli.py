@@ -17,6 +17,7 @@ db_cli = AppGroup("db", help="Database schema (Alembic).")
 demo_cli = AppGroup("demo", help="Demo data.")
 scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
 accounts_cli = AppGroup("accounts", help="Accounts.")
+rules_cli = AppGroup("rules", help="Rule versions: sync, test, add, activate, backtest, calibrate.")
 
 
 def _engine():
@@ -32,6 +33,19 @@ def db_upgrade(revision: str) -> None:
     upgrade(_engine(), revision)
     with _engine().connect() as conn:
         click.echo(f"Database schema at {current_revision(conn)}.")
+    if revision == "head":
+        _sync_rules()
+
+
+def _sync_rules() -> None:
+    from . import get_clock
+    from .services.rulebook import sync_defaults
+
+    with Session(_engine()) as session:
+        report = sync_defaults(session, get_clock())
+    for line in report.refused:
+        click.echo(f"  refused: {line}", err=True)
+    click.echo(report.summary())
 
 
 @db_cli.command("downgrade")
@@ -133,7 +147,159 @@ def serve(host: str, port: int) -> None:
             scheduler.kill()
 
 
+@rules_cli.command("sync")
+def rules_sync() -> None:
+    """Bring the shipped rule sets (rules/defaults) into the rule book."""
+    _sync_rules()
+
+
+@rules_cli.command("test")
+@click.argument("names", nargs=-1)
+def rules_test(names: tuple[str, ...]) -> None:
+    """Run the example readings of rule sets (default: all shipped sets) or YAML files."""
+    from rules.cli import main
+
+    code = main(["test", *names])
+    if code:
+        raise SystemExit(code)
+
+
+@rules_cli.command("list")
+def rules_list() -> None:
+    """Every rule in the rule book with its versions."""
+    from .models import RuleVersion
+
+    with Session(_engine()) as session:
+        rows = session.exec(select(RuleVersion).order_by(RuleVersion.key, RuleVersion.version)).all()
+    for row in rows:
+        click.echo(f"{row.key:28} v{row.version:<3} {row.status:8} {row.origin:8} {row.definition['title']['en']}")
+    click.echo(f"{len(rows)} rule versions.")
+
+
+@rules_cli.command("add")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--activate/--draft", default=False, help="Make the new versions active (only if their examples pass).")
+def rules_add(path: str, activate: bool) -> None:
+    """Store the rules of a YAML file (one rule or a rule set) as new versions."""
+    from rules import RuleFormatError, load_rules
+
+    from . import get_clock
+    from .services import rulebook
+
+    try:
+        rules = load_rules(path)
+    except RuleFormatError as exc:
+        raise click.ClickException(str(exc))
+    with Session(_engine()) as session:
+        for rule in rules:
+            try:
+                version = rulebook.add_version(session, get_clock(), rule)
+                if activate:
+                    rulebook.activate(session, get_clock(), version)
+            except rulebook.RuleBookError as exc:
+                raise click.ClickException("\n  ".join([str(exc), *exc.problems]))
+            click.echo(f"{rule.key} v{rule.version}: {version.status}")
+
+
+@rules_cli.command("activate")
+@click.argument("key")
+@click.argument("version", type=int)
+def rules_activate(key: str, version: int) -> None:
+    """Make a stored version the active one. Refused while any of its examples fails."""
+    from . import get_clock
+    from .services import rulebook
+
+    with Session(_engine()) as session:
+        found = rulebook.find_version(session, key, version)
+        if found is None:
+            raise click.ClickException(f"no version {version} of {key}")
+        try:
+            rulebook.activate(session, get_clock(), found)
+        except rulebook.RuleBookError as exc:
+            raise click.ClickException("\n  ".join([str(exc), *exc.problems]))
+    click.echo(f"{key} v{version} is now active.")
+
+
+@rules_cli.command("backtest")
+@click.option("--rule", "key", required=True, help="Rule key, e.g. hf.weight_gain_3d")
+@click.option("--version", type=int, help="Rule version (default: the active one)")
+@click.option("--patient", "patient_id", type=int, help="One patient (default: every patient whose plan uses the rule)")
+@click.option("--days", type=int, default=30, show_default=True)
+@click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE", help="Try another parameter value")
+def rules_backtest(key: str, version: int | None, patient_id: int | None, days: int, overrides: tuple[str, ...]) -> None:
+    """What a rule version would have raised over the last N days."""
+    import json
+
+    from rules import ParameterError
+
+    from . import get_clock
+    from .models import Patient
+    from .services import rule_tools
+
+    params = {}
+    for item in overrides:
+        name, _sep, value = item.partition("=")
+        try:
+            params[name] = json.loads(value)
+        except json.JSONDecodeError:
+            params[name] = value
+    clock = get_clock()
+    with Session(_engine()) as session:
+        try:
+            if patient_id is not None:
+                patient = session.get(Patient, patient_id)
+                if patient is None:
+                    raise click.ClickException(f"no patient {patient_id}")
+                results = [rule_tools.backtest_patient(session, clock, patient, key, version=version,
+                                                       parameters=params or None, days=days)]
+            else:
+                patients = rule_tools.patients_using(session, key)
+                click.echo(f"Backtesting {key} over {days} days for {len(patients)} patients …")
+                results = []
+                for index, patient in enumerate(patients, start=1):
+                    results.append(rule_tools.backtest_patient(session, clock, patient, key, version=version,
+                                                               parameters=params or None, days=days))
+                    if index % 50 == 0:
+                        click.echo(f"  {index}/{len(patients)}")
+        except (rule_tools.RuleNotFound, ParameterError) as exc:
+            raise click.ClickException(str(exc))
+    total = 0
+    for r in results:
+        click.echo(f"{r.patient.name} (patient {r.patient.id}), parameters {r.parameters or 'defaults'}: "
+                   f"{len(r.alerts)} alerts")
+        for a in r.alerts:
+            ended = a.ended_at.isoformat(timespec="minutes") if a.ended_at else "still firing"
+            click.echo(f"  {a.started_at.isoformat(timespec='minutes')} → {ended}: {a.first.explanation.en}")
+        total += len(r.alerts)
+    definition = results[0].definition if results else None
+    version_text = f" v{definition.version}" if definition else ""
+    click.echo(f"{key}{version_text} over {days} days: {total} alerts for {len(results)} patients.")
+
+
+@rules_cli.command("calibrate")
+@click.option("--patient", "patient_id", type=int, required=True)
+@click.option("--code", required=True, help="Measurement code, e.g. spo2")
+def rules_calibrate(patient_id: int, code: str) -> None:
+    """Propose personal zone limits from the patient's trial period (nothing is changed)."""
+    from rules import NotEnoughReadings
+
+    from . import get_clock
+    from .models import Patient
+    from .services import rule_tools
+
+    with Session(_engine()) as session:
+        patient = session.get(Patient, patient_id)
+        if patient is None:
+            raise click.ClickException(f"no patient {patient_id}")
+        try:
+            proposal = rule_tools.propose_personal_limits(session, get_clock(), patient, code)
+        except (NotEnoughReadings, ValueError) as exc:
+            raise click.ClickException(str(exc))
+    click.echo(proposal.explanation.en)
+    click.echo(f"Proposed limits for {code}: {proposal.limits.model_dump(exclude_none=True)}")
+
+
 def register_cli(app: Flask) -> None:
-    for group in (db_cli, demo_cli, scheduler_cli, accounts_cli):
+    for group in (db_cli, demo_cli, scheduler_cli, accounts_cli, rules_cli):
         app.cli.add_command(group)
     app.cli.add_command(serve)

@@ -18,14 +18,16 @@ from sqlmodel import Session, select
 
 from rules.measurements import ITEMS
 from rules.schedule import Schedule, local_date_of, slots_on
-from rules.zones import ZoneLimits
 
 from .clock import FixedClock, SystemClock
 from .models import (Account, AccountKind, Alert, AlertStatus, Notification, NotificationStatus, Organisation,
                      Outcome, Patient, RelativeAccess, ReportSource, Role, Team, TeamMembership)
-from .services import alerts, plans, reporting
+from .services import alerts, reporting
 from .services.accounts import hash_password
-from .services.plans import Contact, PlanContent, PlanMeasurement, ZoneActions
+from .services.evaluation import sweep_due_rules
+from .services.plan_changes import change_plan
+from .services.plans import AssignedRule, Contact, PlanContent, PlanMeasurement, ZoneActions
+from .services.rulebook import sync_defaults
 
 DEMO_PASSWORD = "demo1234"
 HISTORY_DAYS = 28
@@ -59,7 +61,27 @@ def _actions(green: str, yellow: str, red: str) -> ZoneActions:
 RED_CALL = "Ring 113 hvis du er svært tung i pusten, har brystsmerter eller blir forvirret. Ellers: ring teamet nå, eller legevakt på 116117 når teamet er stengt."
 
 
-def _patients() -> list[DemoPatient]:
+def _rule(key: str, **parameters) -> AssignedRule:
+    return AssignedRule(key=key, parameters=parameters)
+
+
+COPD_INSTRUCTIONS = {
+    "copd.yellow": "Verre enn vanlig: start beredskapskuren (prednisolon og antibiotika) slik planen sier, og ring teamet i dag.",
+    "copd.red": RED_CALL,
+}
+HF_INSTRUCTIONS = {
+    "hf.yellow": "Du har gått opp i vekt eller har mer hevelse eller tung pust. Ta én ekstra furosemid 40 mg i dag, slik planen sier, og ring teamet i dag.",
+    "hf.red": RED_CALL,
+}
+GENERAL_INSTRUCTIONS = {
+    "general.yellow": "Flere målinger er utenfor det vanlige for deg. Hvil, drikk godt og ring teamet i dag.",
+    "general.red": RED_CALL,
+}
+
+
+def _patients(now: datetime) -> list[DemoPatient]:
+    trial_start = (now - timedelta(days=HISTORY_DAYS)).isoformat()
+    trial_end = (now - timedelta(days=14)).isoformat()
     return [
         DemoPatient(
             name="Astrid Johansen", login="+4791000001", birth=date(1942, 3, 14),
@@ -69,7 +91,6 @@ def _patients() -> list[DemoPatient]:
                 goals=["Gå tur med Luna 20 minutter hver dag", "Unngå innleggelse i vinter"],
                 measurements=[
                     PlanMeasurement(item="weight", schedule=_daily("08:00"),
-                                    limits={"weight": ZoneLimits(yellow_high=70.0, red_high=72.0)},
                                     patient_actions=_actions(
                                         "Fortsett som før. Ta medisinene dine som vanlig.",
                                         "Du har gått opp i vekt. Ta én ekstra furosemid 40 mg i dag, slik planen sier, og ring teamet i dag.",
@@ -77,15 +98,22 @@ def _patients() -> list[DemoPatient]:
                                     team_actions=_actions("", "Ring pasienten samme dag; vurder diuretika etter planen.",
                                                           "Ring pasienten nå; vurder hjemmebesøk eller lege.")),
                     PlanMeasurement(item="blood_pressure", schedule=_daily("08:00"),
-                                    limits={"bp_systolic": ZoneLimits(red_low=85, yellow_low=95, yellow_high=160, red_high=180),
-                                            "bp_diastolic": ZoneLimits(yellow_high=100, red_high=110)},
                                     patient_actions=_actions("Fint. Fortsett som før.",
                                                              "Sett deg ned og hvil i 15 minutter, og mål på nytt. Er det fortsatt gult, ring teamet.",
                                                              RED_CALL)),
                     PlanMeasurement(item="pulse", schedule=_daily("08:00"),
-                                    limits={"pulse": ZoneLimits(red_low=40, yellow_low=50, yellow_high=100, red_high=120)},
                                     patient_actions=_actions("Fint.", "Hvil og mål igjen om en time. Ring teamet hvis den fortsatt er gul.", RED_CALL)),
                 ],
+                rules=[
+                    _rule("hf.weight_above_dry", baseline_value=68.0),  # dry weight set at discharge
+                    _rule("hf.weight_gain_3d"),
+                    _rule("hf.weight_missed"),  # follows the weighing time in the plan
+                    _rule("general.bp_red", red_low=85, red_high=180),
+                    _rule("general.bp_yellow", yellow_low=95, yellow_high=160, n=1, m=1),
+                    _rule("general.pulse_red", red_low=40, red_high=120),
+                    _rule("general.pulse_yellow", yellow_low=50, yellow_high=100),
+                ],
+                instructions=HF_INSTRUCTIONS,
                 contacts=[Contact(name="Marit Johansen", role="datter", phone="+4791000011"),
                           Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
                 next_review=date.today() + timedelta(days=45),
@@ -104,24 +132,32 @@ def _patients() -> list[DemoPatient]:
                 goals=["Kortspill hver torsdag", "Kjenne igjen en forverring tidlig"],
                 measurements=[
                     PlanMeasurement(item="spo2", schedule=_daily("08:00", "18:00"),
-                                    limits={"spo2": ZoneLimits(red_low=88, yellow_low=92)},
                                     patient_actions=_actions(
                                         "Vanlige plager. Ta de faste medisinene dine.",
-                                        "Verre enn vanlig: start med beredskapskuren (prednisolon og antibiotika) slik planen sier, og ring teamet i dag.",
-                                        RED_CALL)),
+                                        COPD_INSTRUCTIONS["copd.yellow"], RED_CALL)),
                     PlanMeasurement(item="pulse", schedule=_daily("08:00"),
-                                    limits={"pulse": ZoneLimits(yellow_high=105, red_high=125)},
                                     patient_actions=_actions("Fint.", "Hvil og mål igjen om en time.", RED_CALL)),
                     PlanMeasurement(item="temperature", schedule=None,
-                                    limits={"temperature": ZoneLimits(red_low=35.0, yellow_high=38.0, red_high=39.5)},
                                     patient_actions=_actions("Fint.", "Du har feber. Ring teamet i dag.", RED_CALL)),
                 ],
+                rules=[
+                    _rule("copd.spo2_red", red_low=88),
+                    _rule("copd.spo2_low", yellow_low=92),  # confirmed by 2 of the last 3 readings
+                    # 3 points below his own median in the first two weeks (the trial period)
+                    _rule("copd.spo2_drop", baseline_start=trial_start, baseline_end=trial_end),
+                    _rule("general.pulse_red", red_high=125),
+                    _rule("general.pulse_yellow", yellow_high=105),
+                    _rule("general.temperature_red", red_low=35.0, red_high=39.5),
+                    _rule("general.temperature_yellow", yellow_low=35.5, yellow_high=38.0, n=1, m=1),
+                ],
+                instructions=COPD_INSTRUCTIONS,
                 contacts=[Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
                 next_review=date.today() + timedelta(days=20),
             ),
-            baseline={"spo2": 94, "pulse": 84, "temperature": 36.9},
-            noise={"spo2": 1.0, "pulse": 6, "temperature": 0.3},
-            deviations={(10, "spo2", 1): {"spo2": 91}, (1, "spo2", 1): {"spo2": 87}},
+            baseline={"spo2": 95, "pulse": 84, "temperature": 36.9},
+            noise={"spo2": 0.7, "pulse": 6, "temperature": 0.3},
+            deviations={(12, "spo2", 0): {"spo2": 91}, (12, "spo2", 1): {"spo2": 90},
+                        (1, "spo2", 0): {"spo2": 92}, (1, "spo2", 1): {"spo2": 87}},
         ),
         DemoPatient(
             name="Johan Karlsen", login="+4791000003", birth=date(1934, 6, 21),
@@ -131,19 +167,25 @@ def _patients() -> list[DemoPatient]:
                 goals=["Unngå fall", "Spise godt og holde vekten"],
                 measurements=[
                     PlanMeasurement(item="blood_pressure", schedule=_daily("09:00"),
-                                    limits={"bp_systolic": ZoneLimits(red_low=90, yellow_low=100, yellow_high=170, red_high=190),
-                                            "bp_diastolic": ZoneLimits(yellow_high=100, red_high=115)},
                                     patient_actions=_actions("Fint.", "Hvil og mål igjen om en time.", RED_CALL)),
                     PlanMeasurement(item="temperature", schedule=_daily("09:00"),
-                                    limits={"temperature": ZoneLimits(red_low=35.0, yellow_low=35.5, yellow_high=38.0, red_high=39.0)},
                                     patient_actions=_actions("Fint.", "Drikk godt og ring teamet i dag.", RED_CALL)),
                 ],
+                rules=[
+                    _rule("general.bp_red", red_low=90, red_high=190),
+                    _rule("general.bp_yellow", yellow_low=100, yellow_high=170),
+                    _rule("general.temperature_red", red_low=35.0, red_high=39.0),
+                    _rule("general.temperature_yellow", yellow_low=35.5, yellow_high=38.0, n=1, m=1),
+                    _rule("general.news2_medium"),  # a partial home score: no SpO2 or pulse here
+                    _rule("missed.measurement", schedule={"times": ["09:00"]}, grace="PT4H"),
+                ],
+                instructions=GENERAL_INSTRUCTIONS,
                 next_review=date.today() + timedelta(days=10),
             ),
             baseline={"bp_systolic": 142, "bp_diastolic": 80, "temperature": 36.7},
             noise={"bp_systolic": 9, "bp_diastolic": 6, "temperature": 0.25},
             deviations={(2, "temperature", 0): {"temperature": 38.4}},
-            skip_probability=0.15,
+            skip_probability=0.12,
         ),
         DemoPatient(
             name="Ingrid Solberg", login="+4791000004", birth=date(1957, 1, 30),
@@ -153,17 +195,17 @@ def _patients() -> list[DemoPatient]:
                 goals=["Ingen følinger", "Gå på ski med barnebarna i påsken"],
                 measurements=[
                     PlanMeasurement(item="glucose", schedule=_daily("08:00", "20:00"),
-                                    limits={"glucose": ZoneLimits(red_low=3.1, yellow_low=4.4, yellow_high=10.0, red_high=14.4)},
                                     patient_actions=_actions(
                                         "Fint. Fortsett som før.",
                                         "Blodsukkeret er utenfor målområdet. Følg planen for høyt/lavt blodsukker og mål igjen om to timer.",
                                         "Er blodsukkeret lavt: spis eller drikk noe søtt nå. " + RED_CALL)),
                     PlanMeasurement(item="weight", schedule=Schedule(times=(time(8, 0),), weekdays=(0,))),
                 ],
+                rules=[_rule("diabetes.glucose_red"), _rule("diabetes.glucose_yellow")],
                 next_review=date.today() + timedelta(days=60),
             ),
             baseline={"glucose": 7.2, "weight": 81.0},
-            noise={"glucose": 1.1, "weight": 0.4},
+            noise={"glucose": 1.0, "weight": 0.4},
             deviations={(20, "glucose", 1): {"glucose": 3.0}, (1, "glucose", 1): {"glucose": 11.2}},
         ),
         DemoPatient(
@@ -174,18 +216,24 @@ def _patients() -> list[DemoPatient]:
                 goals=["Være på hytta i juli"],
                 measurements=[
                     PlanMeasurement(item="spo2", schedule=_daily("08:30"),
-                                    limits={"spo2": ZoneLimits(red_low=85, yellow_low=88)},
                                     patient_actions=_actions("Vanlige plager.", "Start beredskapskuren og ring teamet i dag.", RED_CALL)),
                     PlanMeasurement(item="weight", schedule=_daily("08:30"),
-                                    limits={"weight": ZoneLimits(yellow_high=84.0, red_high=86.0)},
                                     patient_actions=_actions("Fint.", "Ta en ekstra vanndrivende tablett og ring teamet i dag.", RED_CALL)),
                 ],
+                rules=[
+                    _rule("copd.spo2_red", red_low=85),
+                    _rule("copd.spo2_low", yellow_low=88),  # target band 88–92 %
+                    _rule("hf.weight_above_dry", baseline_value=82.0),
+                    _rule("hf.weight_gain_3d"),
+                    _rule("hf.weight_missed"),
+                ],
+                instructions={**COPD_INSTRUCTIONS, **HF_INSTRUCTIONS},
                 next_review=date.today() + timedelta(days=30),
             ),
-            baseline={"spo2": 90, "weight": 82.0},
+            baseline={"spo2": 91, "weight": 82.0},
             noise={"spo2": 0.8, "weight": 0.3},
             deviations={},
-            skip_probability=0.2,
+            skip_probability=0.1,
         ),
     ]
 
@@ -200,8 +248,9 @@ def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime
             return
         clock = FixedClock(real_now - timedelta(days=HISTORY_DAYS + 1))
         echo("Creating organisations, teams and accounts …")
+        echo(sync_defaults(session, clock).summary())
         people = _create_people(session, clock)
-        demo_patients = _patients()
+        demo_patients = _patients(real_now)
         histories = []
         for spec in demo_patients:
             patient = _create_patient(session, clock, spec, people["psht"], people["tromso"], people["nurse"])
@@ -292,12 +341,11 @@ def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team
     patient = Patient(account_id=account.id if account else None, team_id=team.id, municipality_id=municipality.id,
                       name=spec.name, birth_date=spec.birth, phone=spec.login, time_zone=TZ,
                       gp_name="Dr. Lars Eide, Sentrum legesenter", gp_phone="+4777600000",
-                      diagnoses=spec.diagnoses, is_demo=True, created_at=now)
+                      diagnoses=spec.diagnoses, is_demo=True, created_at=now, monitoring_since=now)
     session.add(patient)
     session.flush()
-    plans.save_new_version(session, clock, patient_id=patient.id, content=spec.plan, author_account_id=author.id,
-                           reason="Plan laget i kartleggingssamtalen")
-    session.commit()
+    change_plan(session, clock, patient=patient, content=spec.plan, author_account_id=author.id,
+                reason="Plan laget i kartleggingssamtalen")
     return patient
 
 
@@ -312,8 +360,8 @@ def _other_team_patient(session: Session, clock: FixedClock, people: dict) -> tu
         name="Eva Lund", login="+4791000006", birth=date(1940, 2, 2), diagnoses=["Hypertensjon (I10)"],
         plan=PlanContent(what_matters="Å kunne strikke til oldebarna.", measurements=[
             PlanMeasurement(item="blood_pressure", schedule=_daily("10:00"),
-                            limits={"bp_systolic": ZoneLimits(yellow_high=165, red_high=180)},
-                            patient_actions=_actions("Fint.", "Hvil og mål igjen.", RED_CALL))]),
+                            patient_actions=_actions("Fint.", "Hvil og mål igjen.", RED_CALL))],
+            rules=[_rule("general.bp_red", red_high=180), _rule("general.bp_yellow", yellow_high=165, n=1, m=1)]),
         baseline={"bp_systolic": 150, "bp_diastolic": 84}, noise={"bp_systolic": 8, "bp_diastolic": 5},
         deviations={(1, "blood_pressure", 0): {"bp_systolic": 184, "bp_diastolic": 96}},
     )
@@ -379,25 +427,34 @@ def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now:
             except alerts.AlertStateError:
                 pass  # raised again and re-opened meanwhile; the next step handles it
 
+    seen: set[int] = set()
+
+    def plan_triage() -> None:
+        query = select(Alert).where(Alert.id.not_in(seen)) if seen else select(Alert)
+        for alert in session.exec(query).all():
+            seen.add(alert.id)
+            if real_now - alert.opened_at > timedelta(days=3):
+                triage.append((alert.opened_at + timedelta(minutes=25), "ack", alert.id))
+                triage.append((alert.opened_at + timedelta(hours=2), "resolve", alert.id))
+            elif "temperature" in alert.rule_key:
+                triage.append((alert.opened_at + timedelta(minutes=40), "ack", alert.id))
+
     for index, event in enumerate(events, start=1):
         run_triage(event.at)
         clock.set(event.at)
-        outcome = reporting.report_measurement(
+        sweep_due_rules(session, clock)  # what the scheduler would have found meanwhile
+        reporting.report_measurement(
             session, clock, patient=event.patient, item_key=event.item, values=event.values,
             idempotency_key=event.idempotency_key,
             reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
             actor_kind="relative" if event.reporter else "patient", source=ReportSource.DEMO, measured_at=event.at,
         )
-        if outcome.zone is not None and outcome.zone.value != "green":
-            alert = alerts.open_alert_for(session, event.patient.id, f"zones.{event.item}")
-            if alert is not None and alert.occurrences == 1:
-                if real_now - event.at > timedelta(days=3):
-                    triage.append((event.at + timedelta(minutes=25), "ack", alert.id))
-                    triage.append((event.at + timedelta(hours=2), "resolve", alert.id))
-                elif event.item == "temperature":
-                    triage.append((event.at + timedelta(minutes=40), "ack", alert.id))
+        plan_triage()
         if index % 100 == 0:
             echo(f"  {index}/{len(events)} reports")
+    clock.set(real_now)
+    sweep_due_rules(session, clock)
+    plan_triage()
     run_triage(real_now)
     return resolved
 

@@ -23,6 +23,7 @@ from .models import Heartbeat
 from .notifications.email import LogEmailSender, SmtpEmailSender
 from .notifications.outbox import DispatchResult, Senders, dispatch_due
 from .notifications.sms import LogSmsSender, TwilioSmsSender
+from .services.evaluation import SweepResult, sweep_due_rules
 
 log = logging.getLogger(__name__)
 
@@ -59,12 +60,18 @@ def beat(engine: Engine, clock: Clock, name: str, started_at: datetime, role: st
 
 @dataclass
 class SweepReport:
+    rules: SweepResult = field(default_factory=SweepResult)
     outbox: DispatchResult = field(default_factory=DispatchResult)
 
 
 def run_sweeps(engine: Engine, clock: Clock, senders: Senders) -> SweepReport:
-    """One pass over all due work. Safe to run concurrently in several processes."""
+    """One pass over all due work. Safe to run concurrently in several processes.
+
+    Rules first: a check-in missed a moment ago becomes an alert, and its page goes out in the
+    same pass."""
     report = SweepReport()
+    with Session(engine, expire_on_commit=False) as session:
+        report.rules = sweep_due_rules(session, clock)
     report.outbox = dispatch_due(engine, clock, senders)
     return report
 
@@ -84,6 +91,8 @@ def run_forever(app: Flask) -> None:
         try:
             beat(engine, clock, name, started_at)
             report = run_sweeps(engine, clock, senders)
+            if report.rules.evaluated or report.rules.failed:
+                log.info("rules: %s patients evaluated, %s failed", report.rules.evaluated, report.rules.failed)
             o = report.outbox
             if o.sent or o.retried or o.failed or o.released:
                 log.info("outbox: %s sent, %s retried, %s failed, %s leases released", o.sent, o.retried, o.failed,

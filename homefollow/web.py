@@ -77,7 +77,6 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["phone"] = display_phone
     app.jinja_env.filters["format_value"] = lambda value, code: value_with_unit(code, value, locale_code())
     app.jinja_env.filters["since"] = time_since
-    app.jinja_env.filters["rule_label"] = rule_label
     app.jinja_env.filters["event_label"] = event_label
     app.jinja_env.filters["measurement_name"] = lambda code: CATALOGUE[code].name(locale_code())
 
@@ -246,16 +245,6 @@ def time_since(value: datetime | None) -> str:
     return format_timedelta(get_clock().now() - value, threshold=1.5)
 
 
-def rule_label(rule_key: str) -> str:
-    """A readable name for what fired: 'Blood pressure – plan limits'."""
-    from rules.measurements import ITEMS
-
-    kind, _sep, rest = rule_key.partition(".")
-    if kind == "zones" and rest in ITEMS:
-        return _("%(measurement)s – plan limits", measurement=ITEMS[rest].name(locale_code()))
-    return rule_key
-
-
 def event_label(kind: str) -> str:
     labels = {
         "opened": _("Alert opened"),
@@ -264,6 +253,7 @@ def event_label(kind: str) -> str:
         "notification_queued": _("Page queued"),
         "acknowledged": _("Acknowledged"),
         "resolved": _("Resolved"),
+        "condition_cleared": _("Condition no longer present"),
     }
     return labels.get(kind, kind)
 

@@ -7,6 +7,7 @@ is passed in. That keeps evaluation deterministic, fast and testable. See docs/r
 from .baseline import Baseline, LimitProposal, NotEnoughReadings, compute_baseline, propose_limits
 from .codes import code_info, format_value
 from .engine import ObservationIndex, evaluate, evaluate_all, rule_codes
+from .limits import zone_limits
 from .model import (
     Evaluation,
     EvaluationContext,
@@ -31,6 +32,7 @@ from .ruleset import (
     default_ruleset_names,
     ensure_activatable,
     load_default_rulesets,
+    load_rules,
     load_ruleset,
     parse_rule,
     parse_ruleset,
@@ -78,6 +80,7 @@ __all__ = [
     "evaluate_all",
     "format_value",
     "load_default_rulesets",
+    "load_rules",
     "load_ruleset",
     "parameter_names",
     "parse_rule",
@@ -87,4 +90,5 @@ __all__ = [
     "resolve_parameters",
     "rule_codes",
     "run_examples",
+    "zone_limits",
 ]

@@ -10,19 +10,19 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from .ruleset import RuleFormatError, default_ruleset_names, load_ruleset, run_examples
+from .ruleset import RuleFormatError, default_ruleset_names, load_rules, load_ruleset, run_examples
 
 
 def _test(names: Sequence[str]) -> int:
     failed = passed = 0
     for name in names or default_ruleset_names():
         try:
-            ruleset = load_ruleset(name)
+            rules = load_rules(name)
         except (RuleFormatError, FileNotFoundError) as exc:
             print(f"ERROR {name}: {exc}")
             failed += 1
             continue
-        for result in run_examples(ruleset):
+        for result in run_examples(rules):
             print(result)
             passed += result.passed
             failed += not result.passed
@@ -43,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rules", description="HomeFollow rule engine")
     sub = parser.add_subparsers(dest="command", required=True)
     test = sub.add_parser("test", help="run the examples of rule sets (default: all default rule sets)")
-    test.add_argument("names", nargs="*", help="rule set names (e.g. copd) or YAML files")
+    test.add_argument("names", nargs="*", help="rule set names (e.g. copd) or YAML files (a rule set or one rule)")
     sub.add_parser("list", help="list the default rule sets and their rules")
     args = parser.parse_args(argv)
     if args.command == "test":

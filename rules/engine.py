@@ -722,6 +722,8 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
                 need[loc] = f"{counting.n} {'av' if nb else 'of'} {counting.m}"
             else:
                 need[loc] = f"{counting.n} {'innen' if nb else 'within'} {duration(counting.within, loc)}"
+        if counting.n == 1:  # one reading is enough: say it as plainly as a single limit
+            return r.explain(hits[-1])
         value, threshold, _ = r.explain(hits[-1])
         return (
             value,
@@ -937,7 +939,7 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
             if nb:
                 text = f"Ingen {what.nb} registrert for {slot_text} (frist {deadline})."
                 if len(missed) > 1:
-                    text += f" {'Minst ' if not exact else ''}{len(missed)} planlagte på rad mangler, den første kl. {clock(oldest, tz, loc)} {day(oldest, tz, loc)}."
+                    text += f" {'Minst ' if not exact else ''}{len(missed)} planlagte på rad mangler, den første {day(oldest, tz, loc)} kl. {clock(oldest, tz, loc)}."
                 text += (f" Siste registrering: {moment(latest, tz, loc)}." if latest else " Ingen registreringer ennå.")
             else:
                 text = f"No {what.en} recorded for {slot_text} (deadline {deadline})."

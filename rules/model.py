@@ -445,6 +445,9 @@ class RuleDefinition(BaseModel):
     stale_after: timedelta | None = None  # readings older than this give no_data
     recover_after: timedelta = timedelta(0)  # the condition must stay false this long to recover
     vkp_alert_code: str | None = None  # VKP digital home follow-up alert code, e.g. "5.3.2"
+    # Rules that watch the same thing at different severities (a red and a yellow SpO2 rule)
+    # share a group: the patient then has one alert for it, raised from yellow to red.
+    group: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*(\.[a-z0-9_]+)+$")
     examples: tuple[Example, ...] = ()
 
     @model_validator(mode="after")
@@ -466,6 +469,11 @@ class RuleDefinition(BaseModel):
         from .parameters import resolve_parameters
 
         return resolve_parameters(self, {})
+
+    @property
+    def alert_key(self) -> str:
+        """What one open alert per patient is kept for: the group, or the rule itself."""
+        return self.group or self.key
 
     @cached_property
     def suffix(self) -> Text:

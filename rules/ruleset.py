@@ -47,8 +47,7 @@ def parse_ruleset(data: Mapping[str, Any], source: str = "rule set") -> RuleSet:
     return _check(RuleSet, data, source)
 
 
-def load_ruleset(name_or_path: str | Path) -> RuleSet:
-    """A default rule set by name ('copd'), or a rule set YAML file by path."""
+def _read_yaml(name_or_path: str | Path) -> tuple[Any, Path]:
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
         path = DEFAULTS_DIR / f"{name_or_path}.yaml"
@@ -56,8 +55,21 @@ def load_ruleset(name_or_path: str | Path) -> RuleSet:
         known = ", ".join(default_ruleset_names())
         raise FileNotFoundError(f"no rule set '{name_or_path}' (default rule sets: {known})")
     with path.open(encoding="utf-8") as fh:
-        data = yaml.safe_load(fh)
+        return yaml.safe_load(fh), path
+
+
+def load_ruleset(name_or_path: str | Path) -> RuleSet:
+    """A default rule set by name ('copd'), or a rule set YAML file by path."""
+    data, path = _read_yaml(name_or_path)
     return parse_ruleset(data, path.name)
+
+
+def load_rules(name_or_path: str | Path) -> list[RuleDefinition]:
+    """The rules of a rule set (by name or file), or the one rule of a single-rule file."""
+    data, path = _read_yaml(name_or_path)
+    if isinstance(data, Mapping) and "rules" in data:
+        return list(parse_ruleset(data, path.name).rules)
+    return [parse_rule(data, path.name)]
 
 
 def default_ruleset_names() -> list[str]:

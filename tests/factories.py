@@ -14,11 +14,11 @@ from sqlmodel import Session
 
 from homefollow.clock import FixedClock
 from homefollow.models import Account, Organisation, Patient, RelativeAccess, Team, TeamMembership
-from homefollow.services import plans
+from homefollow.services.plan_changes import change_plan
+from homefollow.services.rulebook import sync_defaults
 from homefollow.services.accounts import hash_password
-from homefollow.services.plans import PlanContent, PlanMeasurement, ZoneActions
+from homefollow.services.plans import AssignedRule, PlanContent, PlanMeasurement, ZoneActions
 from rules.schedule import Schedule
-from rules.zones import ZoneLimits
 
 PASSWORD = "correct horse battery"
 
@@ -50,37 +50,43 @@ def make_staff(session: Session, clock: FixedClock, email: str, name: str, team:
     return account
 
 
-def standard_plan() -> PlanContent:
-    return PlanContent(
+def standard_plan(**changes) -> PlanContent:
+    """SpO2 red < 88 / yellow < 92, weight 2 kg over a dry weight of 68, systolic blood
+    pressure yellow > 160 / red > 180 — yellow alerts on the first reading (1 of 1)."""
+    content = PlanContent(
         what_matters="Å gå tur med hunden.",
         goals=["Gå tur hver dag"],
         measurements=[
             PlanMeasurement(item="spo2", schedule=Schedule(times=(time(8, 0), time(18, 0))),
-                            limits={"spo2": ZoneLimits(red_low=88, yellow_low=92)},
                             patient_actions=ZoneActions(green="Fortsett som før.", yellow="Start beredskapskuren.",
                                                         red="Ring 113 ved alvorlig pustebesvær.")),
             PlanMeasurement(item="weight", schedule=Schedule(times=(time(8, 0),)),
-                            limits={"weight": ZoneLimits(yellow_high=70.0, red_high=72.0)},
                             patient_actions=ZoneActions(green="Fint.", yellow="Ta en ekstra vanndrivende.",
                                                         red="Ring teamet nå.")),
             PlanMeasurement(item="blood_pressure", schedule=Schedule(times=(time(9, 0),)),
-                            limits={"bp_systolic": ZoneLimits(yellow_high=160, red_high=180),
-                                    "bp_diastolic": ZoneLimits(yellow_high=100, red_high=110)},
                             patient_actions=ZoneActions(green="Fint.", yellow="Hvil og mål igjen.", red="Ring nå.")),
         ],
+        rules=[
+            AssignedRule(key="copd.spo2_red", parameters={"red_low": 88}),
+            AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 92, "n": 1, "m": 1}),
+            AssignedRule(key="hf.weight_above_dry", parameters={"baseline_value": 68.0}),
+            AssignedRule(key="general.bp_red", parameters={"red_high": 180}),
+            AssignedRule(key="general.bp_yellow", parameters={"yellow_high": 160, "n": 1, "m": 1}),
+        ],
     )
+    return content.model_copy(update=changes)
 
 
 def make_patient(session: Session, clock: FixedClock, team: Team, name: str, login: str | None,
                  plan: PlanContent | None = None, author: Account | None = None) -> Patient:
     account = make_account(session, clock, "patient", login, name, phone=login) if login else None
     patient = Patient(account_id=account.id if account else None, team_id=team.id, name=name, phone=login,
-                      created_at=clock.now())
+                      created_at=clock.now(), monitoring_since=clock.now())
     session.add(patient)
     session.flush()
     if plan is not None:
-        plans.save_new_version(session, clock, patient_id=patient.id, content=plan,
-                               author_account_id=author.id if author else None, reason="test")
+        change_plan(session, clock, patient=patient, content=plan, author_account_id=author.id if author else None,
+                    reason="test")
     return patient
 
 
@@ -111,6 +117,7 @@ class World:
 
 
 def build_world(session: Session, clock: FixedClock) -> World:
+    sync_defaults(session, clock)
     org = Organisation(name="Tromsø kommune", kind="municipality", created_at=clock.now())
     session.add(org)
     team_a = make_team(session, clock, "Team A", on_call_phone="+4790000000")

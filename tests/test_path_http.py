@@ -34,7 +34,7 @@ def test_patient_reports_red_and_nurse_triages_it(app, session, clock, world):
     nurse = WebClient(app.test_client())
     nurse.login_staff("nurse.a@example.no")
     queue = text_of(nurse.get("/clinic/"))
-    assert "Astrid A1" in queue and "Oksygenmetning – planens grenser" in queue
+    assert "Astrid A1" in queue and "Oksygenmetning i rød sone (KOLS)" in queue
     assert "86%" in queue and "< 88%" in queue and "12 minutter" in queue
 
     alert = session.exec(select(Alert)).one()

@@ -24,7 +24,7 @@ def report(session, clock, patient, item, values, key, by=None):
 def test_green_value_is_stored_with_the_plans_instruction_and_raises_nothing(session, clock, world):
     outcome = report(session, clock, world.patient_a1, "spo2", {"spo2": 95}, "k1")
     assert outcome.zone == Zone.GREEN
-    assert outcome.instruction == "Fortsett som før."
+    assert outcome.instructions == ["Fortsett som før."]
     assert session.exec(select(Measurement.value).where(Measurement.patient_id == world.patient_a1.id)).all() == [95]
     assert session.exec(select(Alert)).all() == []
     assert session.exec(select(Notification)).all() == []
@@ -33,10 +33,12 @@ def test_green_value_is_stored_with_the_plans_instruction_and_raises_nothing(ses
 def test_red_value_opens_an_alert_and_queues_one_page_to_the_on_call_phone(session, clock, world):
     outcome = report(session, clock, world.patient_a1, "spo2", {"spo2": 86}, "k1")
     assert outcome.zone == Zone.RED
-    assert outcome.instruction == "Ring 113 ved alvorlig pustebesvær."
+    assert outcome.instructions == ["Ring 113 ved alvorlig pustebesvær."]
     alert = session.exec(select(Alert)).one()
-    assert (alert.severity, alert.status, alert.rule_key, alert.team_id) == ("red", "open", "zones.spo2", world.team_a.id)
-    assert alert.explanation["nb"] == "Oksygenmetning 86% er under planens grense 88% for rød sone"
+    assert (alert.severity, alert.status, alert.rule_key, alert.team_id) == ("red", "open", "copd.spo2", world.team_a.id)
+    assert alert.explanation["nb"].startswith("Oksygenmetning 86% 10. mars 09:00 er under planens grense for rød sone (88%).")
+    assert "copd.spo2_red versjon 1" in alert.explanation["nb"]
+    assert alert.title == {"nb": "Oksygenmetning i rød sone (KOLS)", "en": "Oxygen saturation in the red zone (COPD)"}
     assert alert.threshold_text == {"nb": "< 88%", "en": "< 88%"}
     page = session.exec(select(Notification)).one()
     assert page.recipient == "+4790000000" and page.channel == "sms" and page.status == "pending"
@@ -81,12 +83,12 @@ def test_after_resolution_a_new_finding_opens_a_new_alert(session, clock, world)
     assert len(session.exec(select(Alert)).all()) == 2
 
 
-def test_worst_value_of_a_blood_pressure_decides_its_zone(session, clock, world):
-    outcome = report(session, clock, world.patient_a1, "blood_pressure", {"bp_systolic": 150, "bp_diastolic": 112}, "k1")
-    assert outcome.zone == Zone.RED
-    alert = session.exec(select(Alert)).one()
-    assert alert.value_text["nb"] == "150/112\u00a0mmHg"
-    assert "Diastolisk blodtrykk 112" in alert.explanation["nb"]
+def test_a_red_reading_raises_one_alert_for_the_red_and_yellow_rule_of_a_group(session, clock, world):
+    outcome = report(session, clock, world.patient_a1, "blood_pressure", {"bp_systolic": 185, "bp_diastolic": 95}, "k1")
+    assert outcome.zone == Zone.RED and outcome.instructions == ["Ring nå."]
+    alert = session.exec(select(Alert)).one()  # general.bp_red and general.bp_yellow both fire
+    assert (alert.rule_key, alert.severity) == ("general.bp", "red")
+    assert "over planens grense for rød sone (180\u00a0mmHg)" in alert.explanation["nb"]
 
 
 def test_same_idempotency_key_stores_one_report(session, clock, world):
@@ -110,7 +112,7 @@ def test_implausible_values_are_refused_and_nothing_is_stored(session, clock, wo
 
 def test_a_measurement_without_limits_in_the_plan_has_no_zone(session, clock, world):
     outcome = report(session, clock, world.patient_a1, "glucose", {"glucose": 25.0}, "k1")
-    assert outcome.zone is None and outcome.instruction == ""
+    assert outcome.zone is None and outcome.instructions == []
     assert session.exec(select(Alert)).all() == []
 
 
@@ -166,7 +168,9 @@ def test_concurrent_findings_for_one_rule_never_open_two_alerts(engine, session,
             s.commit()
             barrier.wait()
             try:
-                report(s, clock, patient, "spo2", {"spo2": 85 + i}, f"key-{i}")
+                reporting.report_measurement(s, clock, patient=patient, item_key="spo2", values={"spo2": 85 + i},
+                                             idempotency_key=f"key-{i}", reported_by_account_id=None,
+                                             actor_kind="patient", measured_at=clock.now() + timedelta(seconds=i))
             except Exception as exc:  # pragma: no cover
                 errors.append(exc)
 
@@ -177,8 +181,42 @@ def test_concurrent_findings_for_one_rule_never_open_two_alerts(engine, session,
     with Session(engine) as s:
         open_alerts = s.exec(select(Alert).where(Alert.status != "resolved")).all()
         assert len(open_alerts) == 1
-        assert open_alerts[0].occurrences == 4
         assert len(s.exec(select(Report)).all()) == 4
+
+
+def test_concurrent_updates_of_one_alert_lose_no_occurrence(engine, session, clock, world):
+    """Findings for the same open alert from four transactions at once are all counted
+    (the open alert's row is locked while it is updated)."""
+    from rules.text import Text
+
+    patient_id = _release(session, world.patient_a1)
+    finding = alerts.RaisedFinding(alert_key="copd.spo2", rule_key="copd.spo2_red", rule_version=1,
+                                   rule_version_id=None, title=Text("t", "t"), severity=Zone.RED,
+                                   value_text=Text("86%", "86%"), threshold_text=Text("< 88%", "< 88%"),
+                                   explanation=Text("x", "x"))
+    with Session(engine) as s:
+        alerts.raise_finding(s, clock, s.get(Patient, patient_id), finding)
+        s.commit()
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def update():
+        with Session(engine, expire_on_commit=False) as s:
+            patient = s.get(Patient, patient_id)
+            s.commit()
+            barrier.wait()
+            try:
+                alerts.raise_finding(s, clock, patient, finding)
+                s.commit()
+            except Exception as exc:  # pragma: no cover
+                errors.append(exc)
+
+    threads = [threading.Thread(target=update) for _ in range(4)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert errors == []
+    with Session(engine) as s:
+        assert s.exec(select(Alert)).one().occurrences == 5
 
 
 def test_append_only_logs_cannot_be_rewritten(session, clock, world):

@@ -8,11 +8,12 @@ from .outbox import Channel, Notification, NotificationStatus
 from .patients import Patient, PatientStatus, RelativeAccess
 from .plans import CarePlan
 from .reports import Measurement, Report, ReportSource
+from .rules import RuleState, RuleVersion, RuleVersionStatus
 from .system import Heartbeat
 
 __all__ = [
     "Account", "AccountKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
     "Channel", "Heartbeat", "Measurement", "Notification", "NotificationStatus", "Organisation",
     "OrganisationKind", "Outcome", "Patient", "PatientStatus", "RelativeAccess", "Report",
-    "ReportSource", "Role", "Team", "TeamMembership",
+    "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "Team", "TeamMembership",
 ]

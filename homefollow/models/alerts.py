@@ -44,13 +44,21 @@ class Alert(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
     team_id: int = Field(foreign_key="team.id")
+    # The alert's key: the rule's group (one alert for a red and a yellow rule on the same
+    # thing) or the rule key itself.
     rule_key: str = Field(max_length=100)
     rule_version: int = Field(default=1)
+    # The exact rule version whose finding last updated the alert, and that rule's title.
+    rule_version_id: int | None = Field(default=None, foreign_key="rule_version.id")
+    title: dict = json_column()
     severity: str = Field(max_length=10)  # rules.zones.Zone: yellow or red
     status: str = Field(default=AlertStatus.OPEN.value, max_length=20)
     # Short code a nurse can reply with by SMS; never reveals anything about the patient.
     short_code: str = Field(max_length=8, unique=True)
     opened_at: datetime = utc_column()
+    # Since when the alert has had its current severity: a yellow alert raised to red has
+    # waited for a red response since the raise, not since the yellow opened.
+    severity_since: datetime = utc_column()
     last_seen_at: datetime = utc_column()
     occurrences: int = Field(default=1)
     # Bilingual texts {"nb": ..., "en": ...} as produced by the rule engine.

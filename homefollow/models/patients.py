@@ -29,6 +29,8 @@ class Patient(SQLModel, table=True):
     gp_phone: str | None = Field(default=None, max_length=32)
     diagnoses: list = json_column(default_factory=list)
     status: str = Field(default=PatientStatus.ACTIVE.value, max_length=20)
+    # When follow-up began (or resumed after a pause): no check-in is expected before it.
+    monitoring_since: datetime | None = utc_column(nullable=True)
     is_demo: bool = Field(default=False)
     created_at: datetime = utc_column()
 

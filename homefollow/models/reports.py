@@ -8,7 +8,7 @@ from enum import Enum
 from sqlalchemy import Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .base import utc_column
+from .base import json_column, utc_column
 
 
 class ReportSource(str, Enum):
@@ -35,6 +35,10 @@ class Report(SQLModel, table=True):
     measured_at: datetime = utc_column()
     zone: str | None = Field(default=None, max_length=10)
     plan_version: int | None = None
+    # What the patient was told on the result page, in the plan's own words: a record of the
+    # advice given, and what the page shows again if reopened.
+    instructions: list = json_column(default_factory=list)
+    team_alerted: bool = Field(default=False)  # the report opened or updated an alert
 
 
 class Measurement(SQLModel, table=True):

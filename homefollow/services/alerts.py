@@ -33,8 +33,11 @@ class AlertStateError(Exception):
 class RaisedFinding:
     """What the rule engine found, as the alert service needs it."""
 
+    alert_key: str  # one open alert per patient and alert key (the rule's group or key)
     rule_key: str
     rule_version: int
+    rule_version_id: int | None
+    title: Text
     severity: Zone
     value_text: Text
     threshold_text: Text
@@ -62,6 +65,14 @@ def open_alert_for(session: Session, patient_id: int, rule_key: str, *, for_upda
     return session.exec(query).first()
 
 
+def latest_alert_for(session: Session, patient_id: int, rule_key: str) -> Alert | None:
+    """The most recent alert for this patient and key, resolved or not."""
+    return session.exec(
+        select(Alert).where(Alert.patient_id == patient_id, Alert.rule_key == rule_key)
+        .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(1)
+    ).first()
+
+
 def add_event(session: Session, clock: Clock, alert: Alert, kind: str, actor_account_id: int | None = None,
               **data) -> AlertEvent:
     event = AlertEvent(alert_id=alert.id, at=clock.now(), actor_account_id=actor_account_id, kind=kind, data=data)
@@ -73,13 +84,13 @@ def raise_finding(session: Session, clock: Clock, patient: Patient, finding: Rai
     """Open an alert for a yellow or red finding, or update the open one. Does not commit."""
     if finding.severity == Zone.GREEN:
         raise ValueError("green findings do not raise alerts")
-    alert = open_alert_for(session, patient.id, finding.rule_key, for_update=True)
+    alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
     if alert is None:
         alert = _try_open(session, clock, patient, finding)
         if alert is not None:
             return alert
         # Another transaction opened it a moment ago: update that one instead.
-        alert = open_alert_for(session, patient.id, finding.rule_key, for_update=True)
+        alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
     _update(session, clock, patient, alert, finding)
     return alert
 
@@ -89,11 +100,14 @@ def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedF
     alert = Alert(
         patient_id=patient.id,
         team_id=patient.team_id,
-        rule_key=finding.rule_key,
+        rule_key=finding.alert_key,
         rule_version=finding.rule_version,
+        rule_version_id=finding.rule_version_id,
+        title=finding.title.as_dict(),
         severity=finding.severity.value,
         short_code=_new_short_code(session),
         opened_at=now,
+        severity_since=now,
         last_seen_at=now,
         value_text=finding.value_text.as_dict(),
         threshold_text=finding.threshold_text.as_dict(),
@@ -105,8 +119,8 @@ def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedF
             session.add(alert)
     except IntegrityError:
         return None
-    add_event(session, clock, alert, "opened", severity=alert.severity, report_id=finding.report_id,
-              explanation=alert.explanation)
+    add_event(session, clock, alert, "opened", severity=alert.severity, rule_key=finding.rule_key,
+              rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
     notify_team(session, clock, alert, patient, reason="opened")
     return alert
 
@@ -115,24 +129,37 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
     raised = finding.severity.rank > Zone(alert.severity).rank
     alert.occurrences += 1
     alert.last_seen_at = clock.now()
+    if finding.severity.rank < Zone(alert.severity).rank:
+        # A yellow reading after a red one: the alert keeps showing why it is red; the event
+        # log and the patient's readings show the newer, milder value.
+        add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
+                  rule_version=finding.rule_version, report_id=finding.report_id,
+                  severity=finding.severity.value, explanation=finding.explanation.as_dict())
+        session.add(alert)
+        return
     alert.value_text = finding.value_text.as_dict()
     alert.threshold_text = finding.threshold_text.as_dict()
     alert.explanation = finding.explanation.as_dict()
     alert.rule_version = finding.rule_version
-    alert.last_report_id = finding.report_id
+    alert.rule_version_id = finding.rule_version_id
+    alert.title = finding.title.as_dict()
+    if finding.report_id is not None:
+        alert.last_report_id = finding.report_id
     if raised:
         previous = alert.severity
         alert.severity = finding.severity.value
+        alert.severity_since = clock.now()
         # A more severe finding is new for whoever answers: back to the queue, page again.
         alert.status = AlertStatus.OPEN.value
         alert.acknowledged_at = None
         alert.acknowledged_by_account_id = None
         add_event(session, clock, alert, "severity_raised", previous=previous, severity=alert.severity,
-                  report_id=finding.report_id, explanation=alert.explanation)
+                  rule_key=finding.rule_key, rule_version=finding.rule_version, report_id=finding.report_id,
+                  explanation=alert.explanation)
         notify_team(session, clock, alert, patient, reason="raised")
     else:
-        add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, report_id=finding.report_id,
-                  explanation=alert.explanation)
+        add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
+                  rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
     session.add(alert)
 
 
@@ -194,15 +221,17 @@ def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int
 
 
 def triage_queue(session: Session, team_ids: frozenset[int], limit: int = 500) -> list[tuple[Alert, Patient]]:
-    """Unresolved alerts of these teams: red before yellow, then oldest first."""
+    """Unresolved alerts of these teams: red before yellow, not yet acknowledged before
+    acknowledged, then the longest waiting first."""
     if not team_ids:
         return []
     severity_order = case((Alert.severity == Zone.RED.value, 0), else_=1)
+    unacknowledged_first = case((Alert.status == AlertStatus.OPEN.value, 0), else_=1)
     return list(session.exec(
         select(Alert, Patient)
         .join(Patient, Patient.id == Alert.patient_id)
         .where(Alert.team_id.in_(team_ids), Alert.status != AlertStatus.RESOLVED.value)
-        .order_by(severity_order, Alert.opened_at, Alert.id)
+        .order_by(severity_order, unacknowledged_first, Alert.severity_since, Alert.id)
         .limit(limit)
     ).all())
 

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from datetime import date
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlmodel import Session, select
 
 from rules.measurements import ITEMS
 from rules.schedule import Schedule
-from rules.zones import Zone, ZoneLimits
+from rules.zones import Zone
 
 from ..clock import Clock
 from ..models import CarePlan
@@ -39,7 +41,6 @@ class PlanMeasurement(BaseModel):
     schedule: Schedule | None = None  # None: measured when needed, not expected on a schedule
     # How long after a scheduled time a missing report counts as missed.
     grace_minutes: int = Field(default=180, ge=15, le=24 * 60)
-    limits: dict[str, ZoneLimits] = Field(default_factory=dict)  # per measurement code
     patient_actions: ZoneActions = Field(default_factory=ZoneActions)
     team_actions: ZoneActions = Field(default_factory=ZoneActions)
 
@@ -50,12 +51,15 @@ class PlanMeasurement(BaseModel):
             raise ValueError(f"unknown measurement {v!r}")
         return v
 
-    @model_validator(mode="after")
-    def _limits_belong_to_item(self) -> "PlanMeasurement":
-        for code in self.limits:
-            if code not in ITEMS[self.item].codes:
-                raise ValueError(f"limits for {code!r} do not belong to {self.item!r}")
-        return self
+
+class AssignedRule(BaseModel):
+    """A rule the plan applies to this patient, with the patient's own parameters (personal
+    limits, dry weight, SpO2 target band). The defaults come from the rule's active version."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    parameters: dict[str, Any] = Field(default_factory=dict)
 
 
 class Contact(BaseModel):
@@ -72,24 +76,35 @@ class PlanContent(BaseModel):
     what_matters: str = ""  # "Hva er viktig for deg?" in the patient's words
     goals: list[str] = Field(default_factory=list)
     measurements: list[PlanMeasurement] = Field(default_factory=list)
+    rules: list[AssignedRule] = Field(default_factory=list)
+    # Instructions by a rule's instruction key ("copd.yellow": "Start the standby course …"),
+    # besides each measurement's own zone instructions ("weight.yellow").
+    instructions: dict[str, str] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
     next_review: date | None = None
 
     @model_validator(mode="after")
-    def _one_entry_per_item(self) -> "PlanContent":
+    def _one_entry_each(self) -> "PlanContent":
         items = [m.item for m in self.measurements]
         if len(items) != len(set(items)):
             raise ValueError("each measurement may appear only once in a plan")
+        keys = [r.key for r in self.rules]
+        if len(keys) != len(set(keys)):
+            raise ValueError("each rule may appear only once in a plan")
         return self
 
     def measurement(self, item: str) -> PlanMeasurement | None:
         return next((m for m in self.measurements if m.item == item), None)
 
-    def limits_for(self, code: str) -> ZoneLimits | None:
-        for m in self.measurements:
-            if code in m.limits:
-                return m.limits[code]
-        return None
+    def instruction(self, key: str) -> str:
+        """The plan's words for an instruction key: 'copd.yellow', or '<item>.<zone>'."""
+        if key in self.instructions:
+            return self.instructions[key]
+        item, _sep, zone = key.rpartition(".")
+        measurement = self.measurement(item)
+        if measurement is not None and zone in ("green", "yellow", "red"):
+            return measurement.patient_actions.for_zone(zone)
+        return ""
 
 
 def current_plan(session: Session, patient_id: int) -> CarePlan | None:

@@ -11,27 +11,24 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from rules.measurements import ITEMS, check_item_plausible, round_value
-from rules.text import Text, both, value_with_unit
-from rules.zones import Zone, ZoneResult, classify_item
+from rules.zones import Zone, classify_item
 
 from ..clock import Clock
-from ..models import Account, CarePlan, Measurement, Patient, RelativeAccess, Report, ReportSource
-from . import alerts, audit, plans
+from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportSource
+from . import audit, evaluation, plans
 
 
 @dataclass(frozen=True)
 class ReportOutcome:
     report: Report
     values: dict[str, float]
-    zone: Zone | None  # None: the plan sets no limits for this measurement
-    results: list[ZoneResult]
-    instruction: str  # the plan's own words for this zone ("" if the plan has none)
+    zone: Zone | None  # None: none of the patient's rules watches this measurement
+    instructions: list[str]  # what the plan tells the patient to do, in its own words
     replayed: bool  # True when this was a repeated submission of an earlier report
 
-
-def zone_rule_key(item_key: str) -> str:
-    """The alert key for a plan's zone limits on one measurement."""
-    return f"zones.{item_key}"
+    @property
+    def instruction(self) -> str:
+        return "\n\n".join(self.instructions)
 
 
 def report_measurement(
@@ -48,7 +45,7 @@ def report_measurement(
     measured_at: datetime | None = None,
     ip: str | None = None,
 ) -> ReportOutcome:
-    """Store one report and act on it. Commits.
+    """Store one report, run the patient's rules on it and tell what the plan says. Commits.
 
     Raises rules.measurements.ImplausibleValue for values that cannot be real readings; the
     caller shows the message and keeps the form. A repeated idempotency key returns the
@@ -64,10 +61,6 @@ def report_measurement(
 
     now = clock.now()
     content, plan_version = plans.current_content(session, patient.id)
-    plan_item = content.measurement(item_key)
-    results = classify_item(values, plan_item.limits if plan_item else {})
-    zone = Zone.worst(r.zone for r in results)
-
     report = Report(
         patient_id=patient.id,
         item_key=item_key,
@@ -76,7 +69,6 @@ def report_measurement(
         reported_by_account_id=reported_by_account_id,
         reported_at=now,
         measured_at=measured_at or now,
-        zone=zone.value if zone else None,
         plan_version=plan_version,
     )
     try:
@@ -86,28 +78,51 @@ def report_measurement(
         # The same submission arrived twice at the same moment; the other one won.
         session.rollback()
         return outcome_of(session, _existing(session, patient.id, idempotency_key), replayed=True)
-    for code, value in values.items():
-        session.add(Measurement(report_id=report.id, patient_id=patient.id, code=code, value=value,
-                                measured_at=report.measured_at))
+    measurements = [Measurement(report_id=report.id, patient_id=patient.id, code=code, value=value,
+                                measured_at=report.measured_at) for code, value in values.items()]
+    session.add_all(measurements)
+    session.flush()
 
-    if zone in (Zone.YELLOW, Zone.RED):
-        crossed = [r for r in results if r.zone == zone]
-        alerts.raise_finding(session, clock, patient, alerts.RaisedFinding(
-            rule_key=zone_rule_key(item_key),
-            rule_version=plan_version or 0,
-            severity=zone,
-            value_text=_values_text(item_key, values),
-            threshold_text=_join(r.threshold_text for r in crossed),
-            explanation=_join(r.explanation for r in crossed),
-            report_id=report.id,
-        ))
+    new_refs = frozenset(f"m:{m.id}" for m in measurements)
+    result = evaluation.evaluate_patient(session, clock, patient, new_refs=new_refs, report_id=report.id)
+    zone, instruction_keys = _zone_and_instructions(result, values, new_refs)
+    report.zone = zone.value if zone else None
+    report.instructions = _instructions(content, item_key, zone, instruction_keys)
+    report.team_alerted = result.alerted
+    session.add(report)
 
     audit.record(session, clock, actor_account_id=reported_by_account_id, actor_kind=actor_kind,
                  action="report.create", patient_id=patient.id, object_type="report", object_id=report.id,
                  ip=ip, item=item_key, source=source.value)
     session.commit()
-    instruction = plan_item.patient_actions.for_zone(zone) if (plan_item and zone) else ""
-    return ReportOutcome(report, values, zone, results, instruction, replayed=False)
+    return ReportOutcome(report, values, zone, report.instructions, replayed=False)
+
+
+def _zone_and_instructions(result, values: dict[str, float], new_refs: frozenset[str]) -> tuple[Zone | None, list[str]]:
+    """The patient's zone for this report: the worst of each value against the personal zone
+    limits and of every rule that now fires on these readings (a weight gain over three days).
+    Green when the patient's rules watch these values and none objects; None when none does."""
+    limits = evaluation.personal_zone_limits(result.assigned)
+    zones = [r.zone for r in classify_item(values, limits)]
+    keys = []
+    for ev in result.results.values():
+        if ev.findings and new_refs & set(ev.findings[0].observation_refs):
+            zones.append(Zone(ev.findings[0].severity.value))
+            keys.append((Zone(ev.findings[0].severity.value), ev.findings[0].instruction_key))
+    zone = Zone.worst(zones)
+    if zone is None and evaluation.watched_codes(result.assigned) & set(values):
+        zone = Zone.GREEN
+    # Instructions of rules at the report's zone (a yellow trend beside a red reading would
+    # only distract).
+    return zone, [key for z, key in keys if z == zone]
+
+
+def _instructions(content: plans.PlanContent, item_key: str, zone: Zone | None, rule_keys: list[str]) -> list[str]:
+    if zone is None:
+        return []
+    texts = [content.instruction(f"{item_key}.{zone.value}")]
+    texts += [content.instruction(key) for key in rule_keys]
+    return list(dict.fromkeys(t for t in texts if t))  # in order, without repeats
 
 
 def _existing(session: Session, patient_id: int, idempotency_key: str) -> Report | None:
@@ -117,39 +132,10 @@ def _existing(session: Session, patient_id: int, idempotency_key: str) -> Report
 
 
 def outcome_of(session: Session, report: Report, *, replayed: bool = False) -> ReportOutcome:
-    """Rebuild what the patient saw for a stored report (result page, repeated submits).
-
-    The zone is the one decided when the report was made; the instruction is read from the
-    plan version that decided it."""
+    """What the patient was shown for a stored report (the result page, a repeated submit)."""
     values = {m.code: m.value for m in session.exec(select(Measurement).where(Measurement.report_id == report.id))}
     zone = Zone(report.zone) if report.zone else None
-    instruction = ""
-    results: list[ZoneResult] = []
-    plan = None
-    if report.plan_version is not None:
-        plan = session.exec(
-            select(CarePlan).where(CarePlan.patient_id == report.patient_id, CarePlan.version == report.plan_version)
-        ).first()
-    if plan is not None:
-        content = plans.PlanContent.model_validate(plan.content)
-        plan_item = content.measurement(report.item_key)
-        if plan_item is not None:
-            results = classify_item(values, plan_item.limits)
-            if zone is not None:
-                instruction = plan_item.patient_actions.for_zone(zone)
-    return ReportOutcome(report, values, zone, results, instruction, replayed=replayed)
-
-
-def _values_text(item_key: str, values: dict[str, float]) -> Text:
-    if item_key == "blood_pressure":
-        return both(lambda loc: f"{value_with_unit('bp_systolic', values['bp_systolic'], loc).split()[0]}/"
-                                f"{value_with_unit('bp_diastolic', values['bp_diastolic'], loc)}")
-    return both(lambda loc: "; ".join(value_with_unit(c, v, loc) for c, v in values.items()))
-
-
-def _join(texts) -> Text:
-    texts = list(texts)
-    return Text(nb="; ".join(x.nb for x in texts), en="; ".join(x.en for x in texts))
+    return ReportOutcome(report, values, zone, list(report.instructions or []), replayed=replayed)
 
 
 def reporters(session: Session, patient: Patient, reports: list[Report]) -> dict[int, str | None]:

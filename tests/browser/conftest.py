@@ -84,6 +84,7 @@ def check_accessibility(page, name: str) -> None:
 
     from axe_playwright_python.sync_playwright import Axe
 
+    page.wait_for_load_state("load")  # the stylesheet is applied before anything is judged
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context = page.context.browser.new_context(java_script_enabled=True, bypass_csp=True,
@@ -111,10 +112,12 @@ TOUCH_TARGET_CHECK = """
 def check_touch_targets(page) -> None:
     """Every control an old, shaky finger must hit is at least 44 × 44 px (links inside
     running text excepted, as WCAG 2.5.8 does)."""
+    page.wait_for_load_state("load")
     small = page.evaluate(TOUCH_TARGET_CHECK)
     assert small == [], f"touch targets under 44 px: {small}"
 
 
 def check_font_size(page) -> None:
+    page.wait_for_load_state("load")
     size = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
     assert size >= 18, f"base font is {size}px"

@@ -45,6 +45,7 @@ def test_patient_on_a_phone_reports_red_and_a_nurse_resolves_it(live_server, pho
     page.get_by_label("Oksygenmetning").fill("86")
     page.get_by_role("button", name="Send").click()
     assert page.get_by_role("heading", level=1).inner_text() == "Rød sone: gjør dette nå"
+    page.wait_for_load_state("load")
     emergency = page.get_by_role("link", name="Ring 113 – nødnummer")
     assert emergency.get_attribute("href") == "tel:113"
     assert page.get_by_role("link", name="Ring legevakten 116 117").get_attribute("href") == "tel:116117"
@@ -65,7 +66,7 @@ def test_patient_on_a_phone_reports_red_and_a_nurse_resolves_it(live_server, pho
     assert "Astrid A1" in row.inner_text() and "86%" in row.inner_text() and "< 88%" in row.inner_text()
     check_accessibility(nurse, "clinic-queue")
 
-    row.get_by_role("link", name="Oksygenmetning – planens grenser").click()
+    row.get_by_role("link", name="Oksygenmetning i rød sone (KOLS)").click()
     check_accessibility(nurse, "clinic-alert")
     nurse.get_by_role("button", name="Kvitter").click()
     assert "Varselet er kvittert" in nurse.locator(".notice").inner_text()

@@ -1,0 +1,27 @@
+"""Changing a patient's plan: a new version, checked, in force at once."""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from ..clock import Clock
+from ..models import CarePlan, Patient
+from . import audit, evaluation, plans
+
+
+def change_plan(session: Session, clock: Clock, *, patient: Patient, content: plans.PlanContent,
+                author_account_id: int | None, reason: str, actor_kind: str = "staff") -> CarePlan:
+    """Save a new plan version and judge the patient by it from now on. Commits.
+
+    Raises evaluation.PlanRulesInvalid (nothing saved) when a rule is unknown or a personal
+    parameter is not accepted, with every problem listed."""
+    evaluation.assigned_rules(session, content)
+    plan = plans.save_new_version(session, clock, patient_id=patient.id, content=content,
+                                  author_account_id=author_account_id, reason=reason)
+    # New limits apply to the next reading, and new check-in timers start now.
+    evaluation.evaluate_patient(session, clock, patient)
+    audit.record(session, clock, actor_account_id=author_account_id, actor_kind=actor_kind, action="plan.change",
+                 patient_id=patient.id, object_type="care_plan", object_id=plan.id, version=plan.version,
+                 reason=reason)
+    session.commit()
+    return plan

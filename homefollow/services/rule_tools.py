@@ -1,0 +1,92 @@
+"""Tools for tuning a patient's rules: backtests and baseline calibration.
+
+Backtest: "what would this rule version have raised for this patient (or for every patient
+whose plan uses it) over the last N days?" Calibration: personal zone limits proposed from
+the trial period, for a nurse to approve into the plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from rules import BacktestAlert, LimitProposal, RuleDefinition, backtest_days, propose_limits, resolve_parameters
+
+from ..clock import Clock
+from ..models import CarePlan, Patient, PatientStatus
+from . import evaluation, rulebook
+from .plans import PlanContent, current_content
+
+# The national model's trial period: 2–4 weeks of daily readings to learn the patient's normal.
+TRIAL_PERIOD = timedelta(days=14)
+
+
+class RuleNotFound(LookupError):
+    pass
+
+
+@dataclass(frozen=True)
+class PatientBacktest:
+    patient: Patient
+    definition: RuleDefinition
+    parameters: dict  # the patient's parameters that were used (overrides only)
+    alerts: list[BacktestAlert]
+
+
+def rule_definition(session: Session, key: str, version: int | None = None) -> RuleDefinition:
+    found = rulebook.find_version(session, key, version)
+    if found is None:
+        raise RuleNotFound(f"no {'active version' if version is None else f'version {version}'} of rule {key}")
+    return rulebook.definition_of(found)
+
+
+def backtest_patient(session: Session, clock: Clock, patient: Patient, key: str, *, version: int | None = None,
+                     parameters: dict | None = None, days: int = 30) -> PatientBacktest:
+    """Replay the last `days` days through a rule version. Without `parameters`, the patient's
+    own parameters from the plan are used (and what the plan derives, like check-in times)."""
+    definition = rule_definition(session, key, version)
+    content, _version = current_content(session, patient.id)
+    if parameters is None:
+        assigned = next((r for r in content.rules if r.key == key), None)
+        parameters = dict(assigned.parameters) if assigned else {}
+    overrides = {**evaluation.derived_parameters(definition, content), **parameters}
+    resolved = resolve_parameters(definition, overrides)
+    now = clock.now()
+    history = evaluation.observations(session, patient.id, now - timedelta(days=days) - evaluation.HISTORY)
+    alerts = backtest_days(definition, resolved, history, now, days, evaluation.context_for(patient))
+    return PatientBacktest(patient, definition, resolved.overrides_json(), alerts)
+
+
+def patients_using(session: Session, key: str) -> list[Patient]:
+    """Active patients whose current plan assigns this rule."""
+    patients = session.exec(select(Patient).where(Patient.status == PatientStatus.ACTIVE.value)
+                            .order_by(Patient.id)).all()
+    using = []
+    for patient in patients:
+        content, _version = current_content(session, patient.id)
+        if any(r.key == key for r in content.rules):
+            using.append(patient)
+    return using
+
+
+def backtest_cohort(session: Session, clock: Clock, key: str, *, version: int | None = None, days: int = 30,
+                    patients: list[Patient] | None = None) -> list[PatientBacktest]:
+    return [backtest_patient(session, clock, p, key, version=version, days=days)
+            for p in (patients if patients is not None else patients_using(session, key))]
+
+
+def trial_period(patient: Patient, now: datetime) -> tuple[datetime, datetime]:
+    start = patient.monitoring_since or patient.created_at
+    return start, min(start + TRIAL_PERIOD, now)
+
+
+def propose_personal_limits(session: Session, clock: Clock, patient: Patient, code: str, *,
+                            start: datetime | None = None, end: datetime | None = None) -> LimitProposal:
+    """Personal zone limits from the patient's trial period (by default the first 14 days of
+    follow-up). Raises rules.NotEnoughReadings when the period has too few readings."""
+    default_start, default_end = trial_period(patient, clock.now())
+    start, end = start or default_start, end or default_end
+    readings = [o for o in evaluation.observations(session, patient.id, start) if o.code == code]
+    return propose_limits(code, readings, start=start, end=end, tz=patient.time_zone)

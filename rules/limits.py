@@ -1,0 +1,57 @@
+"""The personal zone limits a patient sees, read off the patient's zone rules.
+
+There is one place for a patient's limits: the parameters of the zone rules in the plan. The
+patient's traffic light for a single reading uses the same numbers as the alerts, so the two
+can never disagree. Red limits come from red rules and yellow limits from yellow rules (also
+when wrapped in "N of M": the patient sees yellow at once, the team is alerted when confirmed).
+When several rules watch the same code, the strictest limit wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .model import NOfMSpec, RuleDefinition, Severity, ZonesSpec
+from .parameters import Parameters
+from .zones import ZoneLimits
+
+
+def _zones_of(rule: RuleDefinition, params: Parameters):
+    """(code, ZonesParams) if the rule judges single readings against zone limits."""
+    spec, node = rule.spec, params.node
+    if isinstance(spec, NOfMSpec) and isinstance(spec.of, ZonesSpec):
+        return spec.of.code, node[1]
+    if isinstance(spec, ZonesSpec):
+        return spec.code, node
+    return None
+
+
+def zone_limits(rules: Iterable[tuple[RuleDefinition, Parameters]]) -> dict[str, ZoneLimits]:
+    lows: dict[str, dict[str, float]] = {}
+    highs: dict[str, dict[str, float]] = {}
+    for rule, params in rules:
+        found = _zones_of(rule, params)
+        if found is None:
+            continue
+        code, p = found
+        names = ("red_low", "red_high") if rule.severity is Severity.RED else ("yellow_low", "yellow_high")
+        for name in names:
+            value = getattr(p, name)
+            if value is None:
+                continue
+            if name.endswith("_low"):
+                lows.setdefault(code, {})[name] = max(value, lows.get(code, {}).get(name, value))
+            else:
+                highs.setdefault(code, {})[name] = min(value, highs.get(code, {}).get(name, value))
+    result = {}
+    for code in set(lows) | set(highs):
+        low, high = lows.get(code, {}), highs.get(code, {})
+        red_low, yellow_low = low.get("red_low"), low.get("yellow_low")
+        red_high, yellow_high = high.get("red_high"), high.get("yellow_high")
+        # A yellow limit inside the red zone of a stricter rule adds nothing.
+        if red_low is not None and yellow_low is not None and yellow_low <= red_low:
+            yellow_low = None
+        if red_high is not None and yellow_high is not None and yellow_high >= red_high:
+            yellow_high = None
+        result[code] = ZoneLimits(red_low=red_low, yellow_low=yellow_low, yellow_high=yellow_high, red_high=red_high)
+    return result

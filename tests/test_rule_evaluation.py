@@ -1,0 +1,369 @@
+"""The rule engine at work in the system: on each report, from the scheduler's sweep, across
+restarts and DST, with personal parameters, versions, backtests and calibration."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, time, timedelta, timezone
+
+import pytest
+from sqlmodel import Session, select
+
+from homefollow.models import Alert, AuditEvent, CarePlan, Notification, Outcome, Patient, RuleState, RuleVersion
+from homefollow.services import alerts, evaluation, reporting, rule_tools, rulebook
+from homefollow.services.plan_changes import change_plan
+from homefollow.services.plans import AssignedRule, PlanMeasurement
+from rules import parse_rule
+from rules.schedule import Schedule
+from rules.zones import Zone
+from tests.factories import standard_plan
+
+
+def report(session, clock, patient, item, values, key, measured_at=None):
+    return reporting.report_measurement(session, clock, patient=patient, item_key=item, values=values,
+                                        idempotency_key=key, reported_by_account_id=patient.account_id,
+                                        actor_kind="patient", measured_at=measured_at)
+
+
+def with_rules(session, clock, world, *rules, patient=None, **plan_changes):
+    patient = patient or world.patient_a1
+    content = standard_plan(**plan_changes)
+    content.rules = list(rules)
+    change_plan(session, clock, patient=patient, content=content, author_account_id=world.nurse_a.id,
+                reason="test")
+    return patient
+
+
+def next_version(key, session, **changes):
+    """Version 2 of a shipped rule, with its examples brought up to date (they name the version)."""
+    data = rulebook.definition_of(rulebook.find_version(session, key)).model_dump(mode="json")
+    for example in data["examples"]:
+        for expectation in example["expect"]:
+            expectation["explanation_contains"] = [t.replace("versjon 1", "versjon 2")
+                                                   for t in expectation["explanation_contains"]]
+    data.update(version=2, **changes)
+    return parse_rule(data)
+
+
+def test_a_version_without_examples_cannot_be_activated(session, clock, world):
+    untested = rulebook.add_version(session, clock, next_version("copd.spo2_red", session, examples=[]))
+    with pytest.raises(rulebook.RuleBookError) as info:
+        rulebook.activate(session, clock, untested)
+    assert "at least one example" in info.value.problems[0]
+
+
+def state_of(session, patient, key) -> RuleState:
+    return session.exec(select(RuleState).where(RuleState.patient_id == patient.id, RuleState.rule_key == key)).one()
+
+
+# ---- on each report ------------------------------------------------------------------------
+
+def test_yellow_confirmed_by_two_of_three_shows_yellow_at_once_but_alerts_on_the_second(session, clock, world):
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 92}))
+    first = report(session, clock, patient, "spo2", {"spo2": 91}, "a")
+    assert first.zone == Zone.YELLOW and first.instructions == ["Start beredskapskuren."]
+    assert session.exec(select(Alert)).all() == []  # one low reading is not yet confirmed
+    assert not first.report.team_alerted
+    clock.advance(hours=10)
+    second = report(session, clock, patient, "spo2", {"spo2": 90}, "b")
+    alert = session.exec(select(Alert)).one()
+    assert second.report.team_alerted
+    assert alert.explanation["nb"].startswith("Oksygenmetning: 2 av de siste 3 målingene er under planens grense "
+                                              "for gul sone (92%)")
+
+
+def test_a_trend_rule_makes_a_reading_yellow_with_the_plans_instruction(session, clock, world):
+    patient = with_rules(session, clock, world, AssignedRule(key="hf.weight_gain_3d"),
+                         instructions={"weight.yellow": "Ta en ekstra vanndrivende og ring teamet."})
+    assert report(session, clock, patient, "weight", {"weight": 68.0}, "d1").zone == Zone.GREEN
+    clock.advance(days=2)
+    outcome = report(session, clock, patient, "weight", {"weight": 70.3}, "d3")
+    assert outcome.zone == Zone.YELLOW
+    assert outcome.instructions == ["Ta en ekstra vanndrivende og ring teamet."]
+    alert = session.exec(select(Alert)).one()
+    assert alert.rule_key == "hf.weight_gain_3d"
+    assert alert.explanation["nb"].startswith("Vekt 70,3\u00a0kg 12. mars er 2,3\u00a0kg over 68,0\u00a0kg 10. mars; "
+                                              "planen tillater 2,0\u00a0kg på 3 dager.")
+
+
+def test_a_condition_that_persists_after_resolution_does_not_reopen_but_a_new_reading_does(session, clock, world):
+    patient = world.patient_a1
+    report(session, clock, patient, "weight", {"weight": 70.6}, "w1")
+    alert = session.exec(select(Alert)).one()
+    alerts.resolve(session, clock, alert.id, world.nurse_a.id, Outcome.ADVICE_GIVEN, "")
+    clock.advance(hours=1)
+    report(session, clock, patient, "spo2", {"spo2": 96}, "s1")  # re-evaluates every rule
+    assert len(session.exec(select(Alert)).all()) == 1
+    clock.advance(days=1)
+    report(session, clock, patient, "weight", {"weight": 70.9}, "w2")
+    assert len(session.exec(select(Alert)).all()) == 2
+
+
+def test_a_milder_reading_does_not_hide_why_an_alert_is_red(session, clock, world):
+    patient = world.patient_a1
+    report(session, clock, patient, "blood_pressure", {"bp_systolic": 185, "bp_diastolic": 95}, "r")
+    clock.advance(hours=2)
+    report(session, clock, patient, "blood_pressure", {"bp_systolic": 165, "bp_diastolic": 90}, "y")
+    alert = session.exec(select(Alert)).one()
+    assert alert.severity == "red" and alert.occurrences == 2
+    assert alert.value_text["nb"].startswith("185")
+    events = alerts.events_of(session, alert.id)
+    assert events[-1].kind == "repeated" and events[-1].data["severity"] == "yellow"
+    assert "165" in events[-1].data["explanation"]["nb"]
+
+
+def test_a_measurement_no_rule_watches_has_no_zone(session, clock, world):
+    assert report(session, clock, world.patient_a1, "temperature", {"temperature": 39.9}, "t").zone is None
+
+
+# ---- the scheduler's sweep: time-based rules ----------------------------------------------
+
+def weight_missed_plan(session, clock, world):
+    """Follow-up starts now, with a daily weighing at 08:00 and the missed-weighing rule."""
+    world.patient_a1.monitoring_since = clock.now()
+    session.add(world.patient_a1)
+    return with_rules(session, clock, world, AssignedRule(key="hf.weight_missed"))
+
+
+def test_a_missed_weighing_becomes_an_alert_when_its_grace_period_ends(session, clock, world):
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))  # 06:00 in Oslo
+    patient = weight_missed_plan(session, clock, world)
+    due = state_of(session, patient, "hf.weight_missed").next_due_at
+    assert due == datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc)  # 08:00 local + 3 h grace (the plan's)
+    clock.set(due - timedelta(minutes=1))
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 0
+    clock.set(due)
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 1
+    alert = session.exec(select(Alert)).one()
+    assert alert.rule_key == "hf.weight_missed" and alert.severity == "yellow"
+    assert "Ingen vektmåling registrert for kl. 08:00 10. mars (frist 11:00)" in alert.explanation["nb"]
+    assert session.exec(select(Notification)).one().alert_id == alert.id
+    clock.advance(minutes=15)
+    evaluation.sweep_due_rules(session, clock)
+    assert len(session.exec(select(Alert)).all()) == 1  # nothing new to say
+
+
+@pytest.mark.parametrize("day, deadline_utc", [
+    (datetime(2026, 3, 29, tzinfo=timezone.utc), datetime(2026, 3, 29, 9, 0, tzinfo=timezone.utc)),  # CEST
+    (datetime(2026, 10, 25, tzinfo=timezone.utc), datetime(2026, 10, 25, 10, 0, tzinfo=timezone.utc)),  # CET
+])
+def test_missed_check_in_deadlines_follow_local_time_across_dst(session, clock, world, day, deadline_utc):
+    clock.set(day - timedelta(hours=2))  # the evening before, before the clocks change
+    patient = weight_missed_plan(session, clock, world)
+    clock.set(deadline_utc - timedelta(minutes=1))
+    evaluation.sweep_due_rules(session, clock)
+    assert session.exec(select(Alert)).all() == []
+    clock.set(deadline_utc)
+    evaluation.sweep_due_rules(session, clock)
+    assert "kl. 08:00" in session.exec(select(Alert)).one().explanation["nb"]
+
+
+def test_a_pending_condition_survives_a_restart_and_fires_after_its_hold_time(engine, session, clock, world):
+    """A rule version with a one-hour hold: pending after the reading; the state is in the
+    database, so a freshly started scheduler (new session, nothing in memory) fires it on time."""
+    held = next_version("copd.spo2_red", session, hold="PT1H", examples=[{
+        "name": "fires an hour after the reading",
+        "observations": [{"code": "spo2", "value": 80, "at": "2026-03-10T09:00:00+01:00"}],
+        "expect": [{"at": "2026-03-10T09:59:00+01:00", "status": "pending"},
+                   {"at": "2026-03-10T10:00:00+01:00", "status": "firing"}]}])
+    rulebook.activate(session, clock, rulebook.add_version(session, clock, held))
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_red", parameters={"red_low": 88}))
+    outcome = report(session, clock, patient, "spo2", {"spo2": 86}, "low")
+    assert outcome.zone == Zone.RED  # the patient is told at once; only the alert waits
+    assert state_of(session, patient, "copd.spo2_red").status == "pending"
+    assert session.exec(select(Alert)).all() == []
+    patient_id = patient.id
+    session.commit()
+
+    with Session(engine) as restarted:
+        clock.advance(minutes=59)
+        assert evaluation.sweep_due_rules(restarted, clock).evaluated == 0
+        clock.advance(minutes=1)
+        assert evaluation.sweep_due_rules(restarted, clock).evaluated == 1
+        alert = restarted.exec(select(Alert)).one()
+        assert (alert.patient_id, alert.severity, alert.rule_version) == (patient_id, "red", 2)
+
+
+def test_two_sweeps_at_once_evaluate_a_due_patient_once(engine, session, clock, world):
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    weight_missed_plan(session, clock, world)
+    session.commit()
+    clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc))
+    barrier = threading.Barrier(3)
+    results = []
+
+    def sweep():
+        with Session(engine, expire_on_commit=False) as s:
+            barrier.wait()
+            results.append(evaluation.sweep_due_rules(s, clock))
+
+    threads = [threading.Thread(target=sweep) for _ in range(3)]
+    [t.start() for t in threads]
+    [t.join() for t in threads]
+    assert sum(r.evaluated for r in results) == 1
+    with Session(engine) as s:
+        assert len(s.exec(select(Alert)).all()) == 1
+        assert len(s.exec(select(Notification)).all()) == 1
+
+
+def test_paused_patients_are_not_swept(session, clock, world):
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    patient = weight_missed_plan(session, clock, world)
+    patient.status = "paused"
+    session.add(patient)
+    session.commit()
+    clock.set(datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc))
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 0
+    assert session.exec(select(Alert)).all() == []
+
+
+# ---- plans, personal parameters and versions ------------------------------------------------
+
+def test_a_plan_with_a_bad_parameter_is_refused_with_every_problem_named(session, clock, world):
+    content = standard_plan()
+    content.rules = [AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 30, "n": 0}),
+                     AssignedRule(key="no.such_rule")]
+    with pytest.raises(evaluation.PlanRulesInvalid) as info:
+        change_plan(session, clock, patient=world.patient_a1, content=content, author_account_id=world.nurse_a.id,
+                    reason="typo")
+    problems = {(key, name) for key, name, _reason in info.value.problems}
+    assert problems == {("copd.spo2_low", "yellow_low"), ("copd.spo2_low", "n"), ("no.such_rule", "")}
+    reasons = " ".join(reason for _k, _n, reason in info.value.problems)
+    assert "outside the plausible range" in reasons and "at least 1" in reasons
+    session.rollback()
+    assert len(session.exec(select(CarePlan).where(CarePlan.patient_id == world.patient_a1.id)).all()) == 1
+
+
+def test_personal_parameters_are_versioned_with_who_when_and_why(session, clock, world):
+    clock.advance(hours=1)
+    content = standard_plan()
+    content.rules[1] = AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 94, "n": 1, "m": 1})
+    change_plan(session, clock, patient=world.patient_a1, content=content, author_account_id=world.admin_a.id,
+                reason="Målområde 94–98 % etter legevurdering")
+    plans = session.exec(select(CarePlan).where(CarePlan.patient_id == world.patient_a1.id)
+                         .order_by(CarePlan.version)).all()
+    assert [p.version for p in plans] == [1, 2]
+    assert (plans[1].created_by_account_id, plans[1].created_at, plans[1].change_reason) == (
+        world.admin_a.id, clock.now(), "Målområde 94–98 % etter legevurdering")
+    assert plans[0].content["rules"][1]["parameters"]["yellow_low"] == 92  # the old version is untouched
+    assert session.exec(select(AuditEvent).where(AuditEvent.action == "plan.change",
+                                                 AuditEvent.actor_account_id == world.admin_a.id)).one()
+    assert report(session, clock, world.patient_a1, "spo2", {"spo2": 93}, "k").zone == Zone.YELLOW
+
+
+def test_alerts_record_the_rule_version_that_fired(session, clock, world):
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 86}, "v1")
+    first = session.exec(select(Alert)).one()
+    alerts.resolve(session, clock, first.id, world.nurse_a.id, Outcome.ADVICE_GIVEN, "")
+    rulebook.activate(session, clock, rulebook.add_version(session, clock, next_version("copd.spo2_red", session)))
+    clock.advance(days=1)
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 85}, "v2")
+    versions = [(a.rule_version, rulebook.definition_of(session.get(RuleVersion, a.rule_version_id)).version)
+                for a in session.exec(select(Alert).order_by(Alert.id))]
+    assert versions == [(1, 1), (2, 2)]
+
+
+def test_a_version_whose_examples_fail_cannot_be_activated(session, clock, world):
+    broken = rulebook.add_version(session, clock, next_version("copd.spo2_red", session, parameters={"red_low": 70}))
+    with pytest.raises(rulebook.RuleBookError) as info:
+        rulebook.activate(session, clock, broken)
+    assert info.value.problems and "FAIL" in info.value.problems[0]
+    assert rulebook.find_version(session, "copd.spo2_red").version == 1
+
+
+def test_a_stored_version_cannot_be_changed(session, clock, world):
+    definition = rulebook.definition_of(rulebook.find_version(session, "copd.spo2_red"))
+    changed = parse_rule({**definition.model_dump(mode="json"), "parameters": {"red_low": 80}})
+    with pytest.raises(rulebook.RuleBookError, match="versions are immutable, so store the change as version 2"):
+        rulebook.add_version(session, clock, changed)
+
+
+def test_syncing_the_shipped_rules_twice_changes_nothing(session, clock, world):
+    report_ = rulebook.sync_defaults(session, clock)
+    assert report_.added == [] and report_.refused == [] and report_.unchanged == 26
+
+
+# ---- backtest and calibration -------------------------------------------------------------
+
+def spo2_history(session, clock, patient, values):
+    start = clock.now() - timedelta(days=len(values))
+    for i, value in enumerate(values):
+        clock.set(start + timedelta(days=i))
+        report(session, clock, patient, "spo2", {"spo2": value}, f"h{i}")
+    clock.set(start + timedelta(days=len(values)))
+
+
+def test_a_stricter_limit_in_a_backtest_would_have_raised_more_alerts(session, clock, world):
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 90}))
+    spo2_history(session, clock, patient, [95, 93, 93, 95, 89, 89, 95, 95, 93, 93])
+    as_planned = rule_tools.backtest_patient(session, clock, patient, "copd.spo2_low", days=30)
+    stricter = rule_tools.backtest_patient(session, clock, patient, "copd.spo2_low", days=30,
+                                           parameters={"yellow_low": 94})
+    # Below 90 (2 of 3): only 89, 89. Below 94: 93, 93 … 89, 89 is one long episode, then 93, 93.
+    assert as_planned.parameters == {"yellow_low": 90.0} and len(as_planned.alerts) == 1
+    assert len(stricter.alerts) == 2
+    assert "2 av de siste 3 målingene" in stricter.alerts[0].first.explanation.nb
+
+
+def test_calibration_proposes_personal_limits_from_the_trial_period(session, clock, world):
+    patient = world.patient_a1
+    spo2_history(session, clock, patient, [93, 94, 94, 95, 93, 94, 95, 94, 93, 94, 94, 95, 94, 93])
+    patient.monitoring_since = clock.now() - timedelta(days=14)
+    session.add(patient)
+    session.commit()
+    proposal = rule_tools.propose_personal_limits(session, clock, patient, "spo2")
+    assert proposal.count == 14 and proposal.median == 94
+    assert proposal.limits.yellow_low is not None and proposal.limits.yellow_low < 94
+    assert proposal.limits.red_low is not None and proposal.limits.red_low <= proposal.limits.yellow_low
+    assert "94" in proposal.explanation.nb
+
+
+# ---- the command line -------------------------------------------------------------------
+
+def test_flask_rules_test_runs_the_shipped_examples(app):
+    result = app.test_cli_runner().invoke(args=["rules", "test"])
+    assert result.exit_code == 0, result.output
+    assert result.output.strip().endswith("43 passed, 0 failed")
+
+
+def test_flask_rules_test_fails_on_a_failing_example(app, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("""
+key: test.spo2_red
+version: 1
+title: {nb: Test, en: Test}
+severity: red
+instruction_key: spo2.red
+spec: {kind: zones, code: spo2}
+parameters: {red_low: 88}
+examples:
+  - name: wrong expectation
+    observations: [{code: spo2, value: 95, at: "2026-03-10T08:00:00+01:00"}]
+    expect: [{at: "2026-03-10T08:00:00+01:00", status: firing}]
+""")
+    result = app.test_cli_runner().invoke(args=["rules", "test", str(bad)])
+    assert result.exit_code == 1 and "FAIL test.spo2_red" in result.output
+    add = app.test_cli_runner().invoke(args=["rules", "add", str(bad), "--activate"])
+    assert add.exit_code != 0 and "cannot be activated" in add.output
+
+
+def test_flask_rules_backtest_and_calibrate(app, session, clock, world):
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 92}))
+    spo2_history(session, clock, patient, [95, 91, 90, 95, 94, 95, 93, 94, 95, 94])
+    runner = app.test_cli_runner()
+    result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--patient", str(patient.id),
+                                 "--days", "30"])
+    assert result.exit_code == 0, result.output
+    assert "1 alerts" in result.output and "copd.spo2_low v1 over 30 days: 1 alerts for 1 patients." in result.output
+    result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--set", "yellow_low=96"])
+    # Every patient whose plan uses the rule (all three in this world), with another limit.
+    assert result.exit_code == 0 and "for 3 patients." in result.output
+    assert result.output.count("parameters {'yellow_low': 96.0}") == 3
+    result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--set", "yellow_low=20"])
+    assert result.exit_code != 0 and "outside the plausible range" in result.output
+    patient.monitoring_since = clock.now() - timedelta(days=10)
+    session.add(patient)
+    session.commit()
+    result = runner.invoke(args=["rules", "calibrate", "--patient", str(patient.id), "--code", "spo2"])
+    assert result.exit_code == 0, result.output
+    assert "Proposed limits for spo2" in result.output
