@@ -6,7 +6,7 @@ from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user
 from sqlmodel import select
 
 from homefollow import get_clock
@@ -15,8 +15,8 @@ from homefollow.models import (Account, Alert, AlertStatus, Measurement, Notific
                                Team)
 from homefollow.services import alerts, audit, plans, reporting
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.services.accounts import authenticate, normalise_login
-from homefollow.web import current_principal, limiter, safe_next
+from homefollow.services.accounts import authenticate
+from homefollow.web import current_principal, format_local_datetime, safe_next, sign_in_limits, sign_out, take_stashed_form
 
 from . import bp
 from .forms import OUTCOME_LABELS, ActionForm, ResolveForm, StaffLoginForm
@@ -33,17 +33,13 @@ def staff_only(view):
     return wrapper
 
 
-def _login_key() -> str:
-    return "staff-login:" + normalise_login(request.form.get("email", ""))
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per 15 minutes", key_func=_login_key, methods=["POST"], deduct_when=lambda r: r.status_code != 302)
-@limiter.limit("100 per hour", methods=["POST"])
+@sign_in_limits("email")
 def login():
     if current_user.is_authenticated and current_user.is_staff:
         return redirect(url_for("clinician.queue"))
     form = StaffLoginForm()
+    login_error = None
     if form.validate_on_submit():
         db, clock = get_session(), get_clock()
         account = authenticate(db, clock, form.email.data, form.password.data)
@@ -54,15 +50,14 @@ def login():
                          ip=request.remote_addr)
             db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("clinician.queue")))
-        form.email.errors.append(_("The e-mail address or the password is wrong. Please try again."))
-    return render_template("clinic/login.html", form=form)
+        login_error = _("The e-mail address or the password is wrong. Please try again.")
+    return render_template("clinic/login.html", form=form, login_error=login_error)
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
-    session.clear()
+    sign_out()
     flash(_("You are signed out."), "success")
     return redirect(url_for("clinician.login"))
 
@@ -93,13 +88,27 @@ def alert_detail(alert_id: int):
         raise AccessDenied(alert_id)
     access = require_patient(db, clock, current_principal(), alert.patient_id, need=Need.VIEW, action="view.alert",
                              ip=request.remote_addr)
+    stashed = take_stashed_form("clinician.resolve", {"alert_id": alert_id})
+    resolve_form = ResolveForm(data=stashed) if stashed else ResolveForm()
+    return _alert_page(alert, access.patient, resolve_form, restored=bool(stashed))
+
+
+def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, restored: bool = False, status: int = 200):
+    """The alert with what a nurse needs to act: what fired and why, what the patient was told,
+    what the plan says the team does, the latest readings, and the event log."""
+    db = get_session()
     events = alerts.events_of(db, alert.id)
-    actors = _names(db, {e.actor_account_id for e in events})
+    actors = _names(db, {e.actor_account_id for e in events} | {alert.resolved_by_account_id})
     report = db.get(Report, alert.last_report_id) if alert.last_report_id else None
-    reporter = reporting.reporters(db, access.patient, [report]).get(report.id) if report else None
-    return render_template("clinic/alert.html", alert=alert, patient=access.patient, events=events, actors=actors,
-                           reporter=reporter, ack_form=ActionForm(), resolve_form=ResolveForm(),
-                           outcome_labels=OUTCOME_LABELS)
+    reporter = reporting.reporters(db, patient, [report]).get(report.id) if report else None
+    content, _version = plans.current_content(db, patient.id)
+    team_action = content.measurement(report.item_key).team_actions.for_zone(alert.severity) \
+        if report and content.measurement(report.item_key) else ""
+    recent = reporting.recent_reports(db, patient.id, limit=8)
+    return render_template("clinic/alert.html", alert=alert, patient=patient, events=events, actors=actors,
+                           report=report, reporter=reporter, team_action=team_action, recent=recent,
+                           ack_form=ActionForm(), resolve_form=resolve_form, restored=restored,
+                           outcome_labels=OUTCOME_LABELS), status
 
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")
@@ -123,16 +132,15 @@ def resolve(alert_id: int):
     alert = _alert_for_action(alert_id, "alert.resolve")
     form = ResolveForm()
     if not form.validate_on_submit():
-        events = alerts.events_of(db, alert.id)
-        patient = db.get(Patient, alert.patient_id)
-        return render_template("clinic/alert.html", alert=alert, patient=patient, events=events,
-                               actors=_names(db, {e.actor_account_id for e in events}), reporter=None,
-                               ack_form=ActionForm(), resolve_form=form, outcome_labels=OUTCOME_LABELS), 400
+        return _alert_page(alert, db.get(Patient, alert.patient_id), form, status=400)
     try:
         alerts.resolve(db, clock, alert.id, current_user.id, Outcome(form.outcome.data), (form.note.data or "").strip())
         flash(_("Alert resolved."), "success")
     except alerts.AlertStateError:
-        flash(_("This alert was already resolved by someone else."), "warning")
+        db.refresh(alert)
+        by = _names(db, {alert.resolved_by_account_id}).get(alert.resolved_by_account_id, "?")
+        flash(_("This alert was already resolved by %(name)s at %(time)s. Your note was not saved.", name=by,
+                time=format_local_datetime(alert.resolved_at, pattern="HH:mm")), "warning")
         return redirect(url_for("clinician.alert_detail", alert_id=alert.id))
     return redirect(url_for("clinician.queue"))
 
@@ -155,14 +163,11 @@ def patient_detail(patient_id: int):
                              ip=request.remote_addr)
     patient = access.patient
     content, version = plans.current_content(db, patient.id)
-    rows = db.exec(
-        select(Report, Measurement).join(Measurement, Measurement.report_id == Report.id)
-        .where(Report.patient_id == patient.id).order_by(Report.measured_at.desc(), Measurement.id).limit(200)
-    ).all()
+    rows = reporting.recent_reports(db, patient.id, limit=100)
     open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
                           .order_by(Alert.opened_at)).all()
     team = db.get(Team, patient.team_id)
-    reporters = reporting.reporters(db, patient, [r for r, _m in rows])
+    reporters = reporting.reporters(db, patient, [r for r, _values in rows])
     return render_template("clinic/patient.html", patient=patient, plan=content, plan_version=version, rows=rows,
                            open_alerts=open_alerts, team=team, reporters=reporters)
 

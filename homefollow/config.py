@@ -37,6 +37,7 @@ def from_environment() -> dict:
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", default=not demo),
         "FORCE_HTTPS": _bool("FORCE_HTTPS", default=False),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
+        "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID"),
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN"),
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),

@@ -15,14 +15,16 @@ from flask_login import LoginManager, current_user, logout_user
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.routing import IntegerConverter
 
-from rules.measurements import CATALOGUE
-from rules.text import Text, value_with_unit
+from rules.measurements import CATALOGUE, ITEMS
+from rules.text import Text, item_values, value_with_unit
 
 from .db import get_session
 from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services.access import AccessDenied, Principal, principal_for
-from .services.accounts import display_phone, load_account
+from .services.accounts import display_phone, load_account, normalise_login
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -43,10 +45,26 @@ CSP = {
 
 # Forms whose values are kept across an expired session: the user signs in again and finds
 # the form filled in, instead of losing a measurement typed with shaky hands.
-STASHABLE_ENDPOINTS = {"patient.report"}
+STASHABLE_ENDPOINTS = {"patient.report", "clinician.resolve"}
+# Where the kept values are shown again, when that is not the page that was posted to.
+STASH_RETURN = {"clinician.resolve": lambda: url_for("clinician.alert_detail", **request.view_args)}
+
+
+class IdConverter(IntegerConverter):
+    """<int:…> in URLs: ids of database rows. A number too large for an integer column is
+    simply not found (404) instead of an error from the database."""
+
+    def __init__(self, map, **kwargs):
+        super().__init__(map, min=1, max=2**31 - 1, **kwargs)
 
 
 def init_app(app: Flask) -> None:
+    if app.config["TRUSTED_PROXIES"]:
+        # Behind nginx or a load balancer the client's address is in X-Forwarded-For; without
+        # this every user would share the proxy's address (and its sign-in limit).
+        n = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+    app.url_map.converters["int"] = IdConverter
     csrf.init_app(app)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
     babel.init_app(app, locale_selector=select_locale)
@@ -72,13 +90,17 @@ def init_app(app: Flask) -> None:
     app.add_url_rule("/locale", "set_locale", _set_locale, methods=["POST"])
     app.context_processor(_template_globals)
     app.jinja_env.filters["local_dt"] = format_local_datetime
+    app.jinja_env.filters["local_date"] = format_local_date
     app.jinja_env.filters["bilingual"] = bilingual
     app.jinja_env.filters["tel"] = tel_href
     app.jinja_env.filters["phone"] = display_phone
     app.jinja_env.filters["format_value"] = lambda value, code: value_with_unit(code, value, locale_code())
+    app.jinja_env.filters["item_values"] = lambda values, item_key: item_values(item_key, values, locale_code())
     app.jinja_env.filters["since"] = time_since
     app.jinja_env.filters["event_label"] = event_label
     app.jinja_env.filters["measurement_name"] = lambda code: CATALOGUE[code].name(locale_code())
+    app.jinja_env.filters["item_name"] = lambda key: ITEMS[key].name(locale_code())
+    app.jinja_env.filters["delivery_status"] = delivery_status
 
 
 # ---- who is signed in --------------------------------------------------------------------
@@ -95,12 +117,51 @@ def current_principal() -> Principal | None:
     return g.principal
 
 
+def failed_sign_ins_only(response) -> bool:
+    """Sign-in limits count failed attempts only (a success redirects)."""
+    return response.status_code != 302
+
+
+def sign_in_limits(login_field: str):
+    """Throttling for a sign-in form: per account from one address (someone guessing), per
+    account from anywhere (guessing spread over many addresses, high enough that a stranger
+    cannot easily lock a patient out), and per address."""
+
+    def account():
+        return "login:" + normalise_login(request.form.get(login_field, ""))
+
+    def account_and_address():
+        return account() + "@" + (get_remote_address() or "")
+
+    def decorate(view):
+        view = limiter.limit("100 per hour", methods=["POST"])(view)
+        view = limiter.limit("50 per hour", key_func=account, methods=["POST"], deduct_when=failed_sign_ins_only)(view)
+        return limiter.limit("10 per 15 minutes", key_func=account_and_address, methods=["POST"],
+                             deduct_when=failed_sign_ins_only)(view)
+
+    return decorate
+
+
+def sign_out() -> None:
+    """End the session and forget "keep me signed in" on this device. Only the chosen
+    language survives. (Clearing the session after logout_user would also drop Flask-Login's
+    note to delete the remember cookie, and the phone would stay signed in.)"""
+    locale = session.get("locale")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    logout_user()
+
+
 def _unauthorized():
-    if request.method == "POST":
-        stash_form()
     login_endpoint = "clinician.login" if request.blueprint == "clinician" else "patient.login"
-    flash(_("Please sign in to continue."), "info")
-    return redirect(url_for(login_endpoint, next=_safe_next(request.full_path if request.method == "GET" else request.path)))
+    if request.method == "POST" and stash_form():
+        flash(_("You were signed out. What you wrote is kept: sign in again to send it."), "warning")
+        target = _return_path()
+    else:
+        flash(_("Please sign in to continue."), "info")
+        target = request.full_path if request.method == "GET" else request.path
+    return redirect(url_for(login_endpoint, next=_safe_next(target)))
 
 
 def _staff_inactivity_timeout():
@@ -113,12 +174,11 @@ def _staff_inactivity_timeout():
     last = session.get("last_seen")
     limit = timedelta(minutes=current_app.config["STAFF_SESSION_MINUTES"]).total_seconds()
     if last is not None and now - last > limit:
-        if request.method == "POST":
-            stash_form()
+        kept = request.method == "POST" and stash_form()
         logout_user()
         session.pop("last_seen", None)
         flash(_("You were signed out after a period of inactivity. Please sign in again."), "info")
-        return redirect(url_for("clinician.login", next=_safe_next(request.path)))
+        return redirect(url_for("clinician.login", next=_safe_next(_return_path() if kept else request.path)))
     session["last_seen"] = now
     return None
 
@@ -139,11 +199,18 @@ def safe_next(target: str | None, default: str) -> str:
 
 # ---- keeping form values across an expired session ---------------------------------------
 
-def stash_form() -> None:
+def stash_form() -> bool:
     if request.endpoint not in STASHABLE_ENDPOINTS:
-        return
+        return False
     values = {k: v for k, v in request.form.items() if k != "csrf_token"}
     session["stashed_form"] = {"endpoint": request.endpoint, "view_args": request.view_args or {}, "values": values}
+    return True
+
+
+def _return_path() -> str:
+    """Where kept form values are shown again: the form's own page."""
+    make = STASH_RETURN.get(request.endpoint)
+    return make() if make else request.path
 
 
 def take_stashed_form(endpoint: str, view_args: dict) -> dict | None:
@@ -155,9 +222,11 @@ def take_stashed_form(endpoint: str, view_args: dict) -> dict | None:
 
 
 def _csrf_error(error: CSRFError):
-    if request.endpoint in STASHABLE_ENDPOINTS:
-        stash_form()  # the form page shows the kept values with a notice
-        return redirect(request.path)
+    if stash_form():
+        if not current_user.is_authenticated:
+            flash(_("You were signed out. What you wrote is kept: sign in again to send it."), "warning")
+        # The form page shows the kept values with a notice (after sign-in if needed).
+        return redirect(_return_path())
     return _error_page(400, message=_("The form had expired. Please go back, reload the page and try again."))
 
 
@@ -228,6 +297,16 @@ def format_local_datetime(value: datetime | None, tz: str = "Europe/Oslo", patte
     return babel_format_datetime(value.astimezone(ZoneInfo(tz)), pattern, locale=locale)
 
 
+def format_local_date(value) -> str:
+    """'14. mars 1942' / '14 Mar 1942'."""
+    if value is None:
+        return ""
+    from babel.dates import format_date
+
+    locale = locale_code()
+    return format_date(value, "d. MMM yyyy" if locale == "nb" else "d MMM yyyy", locale=locale)
+
+
 def bilingual(value: dict | Text | None) -> str:
     if not value:
         return ""
@@ -243,6 +322,15 @@ def time_since(value: datetime | None) -> str:
     if value is None:
         return ""
     return format_timedelta(get_clock().now() - value, threshold=1.5)
+
+
+def delivery_status(notification) -> str:
+    if notification.status == "sent":
+        if notification.provider in ("log", "demo"):
+            return _("Recorded, not sent (no SMS provider)")
+        return _("Sent")
+    return {"pending": _("Waiting to be sent"), "sending": _("Being sent"),
+            "failed": _("Could not be sent")}.get(notification.status, notification.status)
 
 
 def event_label(kind: str) -> str:

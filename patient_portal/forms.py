@@ -8,7 +8,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired
 
-from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, check_item_plausible, check_plausible, parse_decimal
+from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, check_item_plausible, check_plausible, parse_value
 
 
 class LoginForm(FlaskForm):
@@ -40,23 +40,24 @@ EXAMPLES = {"bp_systolic": 135, "bp_diastolic": 85, "pulse": 72, "spo2": 95, "we
             "glucose": 6.4}
 
 
-def plausibility_message(error: ImplausibleValue) -> str:
+def plausibility_message(error: ImplausibleValue, typed: str | None = None) -> str:
+    """'You wrote 900. Pulse can be at most 250 beats per minute. …' — quoting what was typed,
+    so a slip like 0.96 for 96 is easy to see."""
     m = CATALOGUE[error.code]
-    name = str(FIELD_LABELS.get(error.code, error.code))
     if error.reason == "diastolic_not_below_systolic":
         return _("The lower number must be smaller than the upper number. Please check both numbers.")
     params = {
-        "name": name,
-        "value": format_decimal(error.value, format="#,##0.#"),
-        "unit": m.unit,
+        "typed": (typed or "").strip() or format_decimal(error.value, format="#,##0.##"),
+        "name": str(FIELD_LABELS.get(error.code, error.code)),
+        "unit": str(UNIT_WORDS[m.unit]),
         "min": format_decimal(m.plausible_min, format="#,##0.#"),
         "max": format_decimal(m.plausible_max, format="#,##0.#"),
     }
     if error.reason == "too_low":
-        return _("%(name)s %(value)s %(unit)s is lower than a measurement can be (lowest %(min)s). "
-                 "Please check the number and measure again if needed.", **params)
-    return _("%(name)s %(value)s %(unit)s is higher than a measurement can be (highest %(max)s). "
-             "Please check the number and measure again if needed.", **params)
+        return _("You wrote %(typed)s. %(name)s cannot be lower than %(min)s %(unit)s. "
+                 "Please check the number, and measure again if needed.", **params)
+    return _("You wrote %(typed)s. %(name)s cannot be higher than %(max)s %(unit)s. "
+             "Please check the number, and measure again if needed.", **params)
 
 
 class MeasurementForm(FlaskForm):
@@ -64,6 +65,8 @@ class MeasurementForm(FlaskForm):
 
     item_key: str = ""
     idempotency_key = HiddenField()
+    # Set when the patient confirms a report identical to one sent a moment ago.
+    confirm_repeat = HiddenField()
 
     def parsed_values(self) -> dict[str, float]:
         return {code: self._parsed[code] for code in ITEMS[self.item_key].codes}
@@ -76,7 +79,7 @@ class MeasurementForm(FlaskForm):
             if field.errors:
                 continue
             try:
-                value = parse_decimal(field.data)
+                value = parse_value(code, field.data)
             except ValueError:
                 field.errors.append(_("Write a number, for example %(example)s.",
                                       example=format_decimal(EXAMPLES[code], format="#,##0.#")))
@@ -85,7 +88,7 @@ class MeasurementForm(FlaskForm):
             try:
                 check_plausible(code, value)
             except ImplausibleValue as exc:
-                field.errors.append(plausibility_message(exc))
+                field.errors.append(plausibility_message(exc, field.data))
                 ok = False
                 continue
             self._parsed[code] = value
@@ -93,7 +96,7 @@ class MeasurementForm(FlaskForm):
             try:
                 check_item_plausible(self.item_key, self._parsed)
             except ImplausibleValue as exc:
-                self[exc.code].errors.append(plausibility_message(exc))
+                self[exc.code].errors.append(plausibility_message(exc, self[exc.code].data))
                 ok = False
         return ok
 
@@ -113,3 +116,8 @@ def measurement_form(item_key: str) -> type[MeasurementForm]:
 
 def unit_hint(code: str) -> str:
     return str(UNIT_WORDS[CATALOGUE[code].unit])
+
+
+def input_mode(code: str) -> str:
+    """Whole numbers get the plain number pad; decimals the pad with a comma."""
+    return "numeric" if CATALOGUE[code].decimals == 0 else "decimal"

@@ -7,19 +7,19 @@ from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user, logout_user
+from flask_login import current_user, login_required, login_user
 
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.models import AccountKind, Report, Team
 from homefollow.services import audit, checklist, plans, reporting, teams
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
-from homefollow.services.accounts import authenticate, normalise_login
-from homefollow.web import current_principal, limiter, safe_next, take_stashed_form
+from homefollow.services.accounts import authenticate
+from homefollow.web import current_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
 from rules.measurements import ITEMS, ImplausibleValue
 
 from . import bp
-from .forms import LoginForm, measurement_form, plausibility_message, unit_hint
+from .forms import LoginForm, input_mode, measurement_form, plausibility_message, unit_hint
 
 PATIENT_SIDE = (AccountKind.PATIENT.value, AccountKind.RELATIVE.value)
 
@@ -61,17 +61,13 @@ def _choose_patient(_exc):
     return redirect(url_for("patient.choose"))
 
 
-def _login_key() -> str:
-    return "login:" + normalise_login(request.form.get("login", ""))
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit("10 per 15 minutes", key_func=_login_key, methods=["POST"], deduct_when=lambda r: r.status_code != 302)
-@limiter.limit("100 per hour", methods=["POST"])
+@sign_in_limits("login")
 def login():
     if current_user.is_authenticated and current_user.kind in PATIENT_SIDE:
         return redirect(url_for("patient.today"))
     form = LoginForm()
+    login_error = None
     if form.validate_on_submit():
         db, clock = get_session(), get_clock()
         account = authenticate(db, clock, form.login.data, form.password.data)
@@ -83,17 +79,16 @@ def login():
             db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
         if account is not None:
-            form.login.errors.append(_("This is a staff account. Staff sign in at the clinician portal."))
+            login_error = _("This is a staff account. Staff sign in at the clinician portal.")
         else:
-            form.login.errors.append(_("The mobile number or the password is wrong. Please try again."))
-    return render_template("patient/login.html", form=form)
+            login_error = _("The mobile number or the password is wrong. Please try again.")
+    return render_template("patient/login.html", form=form, login_error=login_error)
 
 
 @bp.post("/logout")
 @login_required
 def logout():
-    logout_user()
-    session.clear()
+    sign_out()
     flash(_("You are signed out."), "success")
     return redirect(url_for("patient.login"))
 
@@ -154,24 +149,27 @@ def report(item_key: str):
     form = form_class(data=stashed) if stashed else form_class()
     if not form.idempotency_key.data:
         form.idempotency_key.data = uuid.uuid4().hex
+    repeat_of = None
     if form.validate_on_submit():
-        try:
-            outcome = reporting.report_measurement(
-                get_session(), get_clock(),
-                patient=access.patient,
-                item_key=item_key,
-                values=form.parsed_values(),
-                idempotency_key=form.idempotency_key.data[:100],
-                reported_by_account_id=current_user.id,
-                actor_kind=current_user.kind,
-                ip=request.remote_addr,
-            )
-        except ImplausibleValue as exc:  # the service re-checks what the form checked
-            form[exc.code].errors.append(plausibility_message(exc))
+        db, clock = get_session(), get_clock()
+        values, key = form.parsed_values(), form.idempotency_key.data[:100]
+        if not form.confirm_repeat.data:
+            repeat_of = reporting.recent_same_report(db, clock, patient_id=access.patient.id, item_key=item_key,
+                                                     values=values, idempotency_key=key)
+        if repeat_of is not None:
+            form.confirm_repeat.data = "yes"  # pressing Send again means: yes, it is a new reading
         else:
-            return redirect(url_for("patient.report_result", report_id=outcome.report.id))
+            try:
+                outcome = reporting.report_measurement(
+                    db, clock, patient=access.patient, item_key=item_key, values=values, idempotency_key=key,
+                    reported_by_account_id=current_user.id, actor_kind=current_user.kind, ip=request.remote_addr)
+            except ImplausibleValue as exc:  # the service re-checks what the form checked
+                form[exc.code].errors.append(plausibility_message(exc, form[exc.code].data))
+            else:
+                return redirect(url_for("patient.report_result", report_id=outcome.report.id))
     return render_template("patient/report.html", access=access, form=form, item=ITEMS[item_key],
-                           codes=ITEMS[item_key].codes, unit_hint=unit_hint, restored=bool(stashed))
+                           codes=ITEMS[item_key].codes, unit_hint=unit_hint, input_mode=input_mode,
+                           restored=bool(stashed), repeat_of=repeat_of)
 
 
 @bp.get("/report/result/<int:report_id>")

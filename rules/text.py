@@ -86,3 +86,11 @@ def duration(span: timedelta, locale: str) -> str:
 def both(build) -> Text:
     """Build a Text by calling `build(locale)` for each UI language."""
     return Text(nb=build("nb"), en=build("en"))
+
+
+def item_values(item_key: str, values: dict[str, float], locale: str) -> str:
+    """One report's values as people write them: '135/85 mmHg', '70,4 kg'."""
+    if item_key == "blood_pressure" and {"bp_systolic", "bp_diastolic"} <= set(values):
+        return (f"{number(values['bp_systolic'], 0, locale)}/"
+                f"{value_with_unit('bp_diastolic', values['bp_diastolic'], locale)}")
+    return ", ".join(value_with_unit(code, value, locale) for code, value in values.items())

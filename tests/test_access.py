@@ -84,7 +84,7 @@ def test_relative_who_may_report_can_report_on_the_patients_behalf(app, session,
     relative = WebClient(app.test_client())
     relative.login_patient("+4791000011")
     today = relative.get("/today", follow_redirects=True)
-    assert "Du hjelper Astrid A1 (datter)" in text_of(today)
+    assert "Du hjelper Astrid A1. Du er registrert som: datter." in text_of(today)
     relative.submit("/report/weight", {"weight": "68,0"})
     report = session.exec(select(reporting.Report)).one()
     assert report.patient_id == world.patient_a1.id and report.reported_by_account_id == world.relative.id
@@ -158,5 +158,5 @@ def test_sent_messages_are_for_team_admins_of_that_team_only(app, session, clock
     _red_alert(session, clock, world.patient_b1)
     admin = _signed_in_staff(app, "admin.a@example.no")
     page = text_of(admin.get("/clinic/admin/outbox"))
-    assert "+4790000000" in page and "+4790000009" not in page
+    assert "90 00 00 00" in page and "90 00 00 09" not in page
     assert _signed_in_staff(app, "nurse.a@example.no").get("/clinic/admin/outbox").status_code == 403

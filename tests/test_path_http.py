@@ -4,6 +4,7 @@ patient signs in → reports → sees the zone and the plan's instruction → al
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlmodel import select
@@ -76,7 +77,8 @@ def test_implausible_value_gets_a_clear_norwegian_message_and_keeps_the_form(app
     response = patient.submit("/report/blood_pressure", {"bp_systolic": "900", "bp_diastolic": "80"})
     assert response.status_code == 200
     page = text_of(response)
-    assert "Øverste tall (systolisk) 900 mmHg er høyere enn en måling kan være (høyest 260)" in page
+    assert ("Du skrev 900. Øverste tall (systolisk) kan ikke være høyere enn 260 millimeter kvikksølv (mmHg)."
+            in page)
     html = response.get_data(as_text=True)
     assert 'value="900"' in html and 'value="80"' in html  # nothing typed is lost
     assert 'aria-invalid="true"' in html and 'aria-describedby="bp_systolic-hint bp_systolic-error"' in html
@@ -206,3 +208,112 @@ def test_login_throttling_is_shared_by_workers_through_redis(engine, clock, worl
     # only a shared store remembers the failures.
     worker_2 = WebClient(create_app(config).test_client())
     assert worker_2.submit("/login", {"login": "91000001", "password": "wrong"}).status_code == 429
+
+
+def test_signing_out_also_forgets_keep_me_signed_in(app, world):
+    client = WebClient(app.test_client())
+    response = client.submit("/login", {"login": "91000001", "password": "correct horse battery", "remember": "y"})
+    assert response.status_code == 302
+    client.client.delete_cookie("session")  # the browser was closed: only the remember cookie is left
+    assert client.get("/today").status_code == 200  # kept signed in on her own phone
+    client.submit("/today", {}, action="/logout")
+    assert client.get("/today").status_code == 302  # signed out for real
+    client.client.delete_cookie("session")
+    assert client.get("/today").status_code == 302  # and the remember cookie is gone too
+
+
+def test_ids_too_large_for_the_database_are_not_found(app, world):
+    nurse = WebClient(app.test_client())
+    nurse.login_staff("nurse.a@example.no")
+    huge = "9" * 25
+    assert nurse.get(f"/clinic/alerts/{huge}").status_code == 404
+    assert nurse.get(f"/clinic/patients/{huge}").status_code == 404
+    token = nurse.csrf_token("/clinic/")
+    assert nurse.client.post(f"/clinic/alerts/{huge}/acknowledge", data={"csrf_token": token}).status_code == 404
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    assert patient.get(f"/report/result/{huge}").status_code == 404
+
+
+def test_a_unit_typed_after_the_number_is_understood(app, session, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    assert patient.submit("/report/weight", {"weight": "70,4 kg"}).status_code == 302
+    assert session.exec(select(Report)).one().zone == "yellow"
+
+
+def test_an_implausible_value_is_quoted_as_typed(app, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    page = text_of(patient.submit("/report/spo2", {"spo2": "0.96"}))
+    assert "Du skrev 0.96. Oksygenmetning kan ikke være lavere enn 50 prosent (%)" in page
+
+
+def test_the_same_value_again_within_minutes_is_confirmed_before_it_is_stored(app, session, clock, world):
+    """The Back button brings a fresh form; the same reading sent again is probably not new."""
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    patient.submit("/report/weight", {"weight": "68,2"})
+    clock.advance(minutes=2)
+    asked = patient.submit("/report/weight", {"weight": "68,2"})
+    assert asked.status_code == 200
+    assert "Du sendte den samme verdien kl. 09:00" in text_of(asked)
+    assert len(session.exec(select(Report)).all()) == 1
+    fields = patient.form_fields("/report/weight")  # a fresh form: not yet confirmed
+    assert fields["confirm_repeat"] == ""
+    html = asked.get_data(as_text=True)
+    key = html.split('name="idempotency_key" type="hidden" value="')[1].split('"')[0]
+    confirmed = patient.client.post("/report/weight", data={
+        "csrf_token": fields["csrf_token"], "idempotency_key": key, "confirm_repeat": "yes", "weight": "68,2"})
+    assert confirmed.status_code == 302
+    assert len(session.exec(select(Report)).all()) == 2
+    clock.advance(minutes=15)
+    assert patient.submit("/report/weight", {"weight": "68,2"}).status_code == 302  # long after: a new reading
+
+
+def test_a_nurses_note_survives_an_expired_session(app, session, clock, world):
+    from homefollow.services import reporting
+
+    reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 86},
+                                 idempotency_key="x", reported_by_account_id=None, actor_kind="patient")
+    alert_id = session.exec(select(Alert.id)).one()
+    nurse = WebClient(app.test_client())
+    nurse.login_staff("nurse.a@example.no")
+    token = nurse.csrf_token(f"/clinic/alerts/{alert_id}")
+    clock.advance(minutes=45)  # longer than a staff session lasts without activity
+    response = nurse.client.post(f"/clinic/alerts/{alert_id}/resolve",
+                                 data={"csrf_token": token, "outcome": "home_visit", "note": "Besøkte pasienten."})
+    assert response.status_code == 302 and "/clinic/login" in response.headers["Location"]
+    login = nurse.submit(response.headers["Location"], {"email": "nurse.a@example.no",
+                                                        "password": "correct horse battery"})
+    page = nurse.get(login.headers["Location"])
+    html = page.get_data(as_text=True)
+    assert "Besøkte pasienten." in html
+    assert re.search(r'<input checked[^>]*value="home_visit"', html)
+    assert session.get(Alert, alert_id).status == "open"  # nothing resolved until she confirms
+
+
+def test_someone_guessing_from_one_address_does_not_lock_the_patient_out_elsewhere(app, world):
+    guesser = WebClient(app.test_client())
+    guesser.client.environ_base["REMOTE_ADDR"] = "203.0.113.66"
+    for _ in range(10):
+        guesser.submit("/login", {"login": "91000001", "password": "wrong"})
+    assert guesser.submit("/login", {"login": "91000001", "password": "correct horse battery"}).status_code == 429
+    astrid = WebClient(app.test_client())
+    astrid.client.environ_base["REMOTE_ADDR"] = "198.51.100.7"
+    assert astrid.submit("/login", {"login": "91000001", "password": "correct horse battery"}).status_code == 302
+
+
+def test_behind_a_proxy_each_user_is_counted_by_their_own_address(engine, clock, world):
+    from homefollow import create_app
+    from tests.conftest import app_config
+
+    app = create_app(app_config(engine, clock, TRUSTED_PROXIES=1))
+    guesser = WebClient(app.test_client())
+    guesser.client.environ_base["HTTP_X_FORWARDED_FOR"] = "203.0.113.66"
+    for _ in range(10):
+        guesser.submit("/login", {"login": "91000001", "password": "wrong"})
+    assert guesser.submit("/login", {"login": "91000001", "password": "wrong"}).status_code == 429
+    astrid = WebClient(app.test_client())  # same proxy address, another forwarded client
+    astrid.client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
+    assert astrid.submit("/login", {"login": "91000001", "password": "correct horse battery"}).status_code == 302

@@ -93,7 +93,7 @@ class WebClient:
         forms = [f for f in parsed.forms if f["method"] == "post" and (action is None or f["action"] == action)]
         assert forms, f"no post form with action {action!r} on {page_url}"
         form = forms[0] if action is not None else next((f for f in forms if f["action"] in (None, "")), forms[0])
-        fields = {k: v for k, v in form["fields"].items() if k in ("csrf_token", "idempotency_key", "next")}
+        fields = {k: v for k, v in form["fields"].items() if k in ("csrf_token", "idempotency_key", "next", "confirm_repeat")}
         fields.update(data)
         response = self.client.post(form["action"] or page_url, data=fields, follow_redirects=follow_redirects)
         if response.mimetype == "text/html" and response.status_code < 300:

@@ -46,7 +46,7 @@ def display_phone(number: str | None) -> str:
     except phonenumbers.NumberParseException:
         return number
     style = phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 47 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    return phonenumbers.format_number(parsed, style)
+    return phonenumbers.format_number(parsed, style).replace(" ", "\u00a0")  # never broken over two lines
 
 
 def normalise_login(text: str) -> str:

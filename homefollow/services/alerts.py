@@ -172,8 +172,12 @@ def notify_team(session: Session, clock: Clock, alert: Alert, patient: Patient, 
     if team is None or not team.on_call_phone:
         return
     severity_word = t("nb", "RED") if alert.severity == Zone.RED.value else t("nb", "YELLOW")
-    body = t("nb", "HomeFollow: new %(severity)s alert in %(team)s. Code %(code)s. Reply OK %(code)s to acknowledge.",
-             severity=severity_word, team=team.name, code=alert.short_code)
+    if reason == "raised":
+        body = t("nb", "HomeFollow: alert %(code)s in %(team)s is now %(severity)s. Reply OK %(code)s to acknowledge.",
+                 severity=severity_word, team=team.name, code=alert.short_code)
+    else:
+        body = t("nb", "HomeFollow: new %(severity)s alert in %(team)s. Code %(code)s. Reply OK %(code)s to acknowledge.",
+                 severity=severity_word, team=team.name, code=alert.short_code)
     queued = outbox.enqueue(
         session, clock,
         dedup_key=f"alert:{alert.id}:{reason}:{alert.severity}:sms:{team.on_call_phone}",

@@ -17,8 +17,14 @@ from .plans import PlanContent
 
 class SlotStatus(str, Enum):
     DONE = "done"
-    NOT_YET = "not_yet"
+    NOT_YET = "not_yet"  # can be done now
+    LATER = "later"  # too early: a report now would not count for it
     MISSED = "missed"
+
+
+# A report counts for a slot from this long before it — the same window the missed-check-in
+# rules use (open_before), so "done" here and "not missed" there agree.
+OPEN_BEFORE = timedelta(hours=6)
 
 
 @dataclass(frozen=True)
@@ -42,31 +48,44 @@ class TodayItem:
 
 
 def today_items(session: Session, clock: Clock, patient: Patient, content: PlanContent) -> list[TodayItem]:
-    """Scheduled measurements for the patient's local today. A report counts for the
-    earliest open slot, so two reports in the morning fill the morning and evening slots
-    in order — the patient is never told something done is missing."""
+    """Scheduled measurements for the patient's local today. Each slot takes the earliest
+    report not yet counted that was taken no more than OPEN_BEFORE before it: a late morning
+    reading fills the morning slot, and a second morning reading does not fill the evening."""
     now = clock.now()
     local_today = local_date_of(now, patient.time_zone)
     start, end = local_day_bounds(local_today, patient.time_zone)
-    reported: dict[str, int] = {}
-    for item_key in session.exec(
-        select(Report.item_key).where(Report.patient_id == patient.id, Report.measured_at >= start,
-                                      Report.measured_at < end)
+    reported: dict[str, list] = {}
+    for item_key, measured_at in session.exec(
+        select(Report.item_key, Report.measured_at)
+        .where(Report.patient_id == patient.id, Report.measured_at >= start, Report.measured_at < end)
+        .order_by(Report.measured_at)
     ):
-        reported[item_key] = reported.get(item_key, 0) + 1
+        reported.setdefault(item_key, []).append(measured_at)
 
     items = []
     for m in content.measurements:
         if m.schedule is None:
             continue
         due = slots_on(m.schedule, local_today, patient.time_zone)
-        if not due:
-            continue
-        done = reported.get(m.item, 0)
-        grace = timedelta(minutes=m.grace_minutes)
-        slots = tuple(
-            Slot(at, SlotStatus.DONE if i < done else (SlotStatus.MISSED if now > at + grace else SlotStatus.NOT_YET))
-            for i, at in enumerate(due)
-        )
-        items.append(TodayItem(m.item, slots))
+        if due:
+            items.append(TodayItem(m.item, _slots(due, reported.get(m.item, []), now,
+                                                  timedelta(minutes=m.grace_minutes))))
     return items
+
+
+def _slots(due: list[datetime], reports: list[datetime], now: datetime, grace: timedelta) -> tuple[Slot, ...]:
+    unused = list(reports)
+    slots = []
+    for at in due:
+        taken = next((t for t in unused if t >= at - OPEN_BEFORE), None)
+        if taken is not None:
+            unused.remove(taken)
+            status = SlotStatus.DONE
+        elif now > at + grace:
+            status = SlotStatus.MISSED
+        elif now >= at - OPEN_BEFORE:
+            status = SlotStatus.NOT_YET
+        else:
+            status = SlotStatus.LATER
+        slots.append(Slot(at, status))
+    return tuple(slots)

@@ -5,7 +5,7 @@ waits for a worker to learn what to do."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
@@ -125,6 +125,28 @@ def _instructions(content: plans.PlanContent, item_key: str, zone: Zone | None, 
     return list(dict.fromkeys(t for t in texts if t))  # in order, without repeats
 
 
+# A report with the very same values this soon after another is more likely a repeat (the
+# Back button, a second tap on a new form) than a new measurement: the patient is asked first.
+REPEAT_WINDOW = timedelta(minutes=10)
+
+
+def recent_same_report(session: Session, clock: Clock, *, patient_id: int, item_key: str,
+                       values: dict[str, float], idempotency_key: str) -> Report | None:
+    """An earlier report of the same measurement with the same values in the last minutes."""
+    values = {code: round_value(code, v) for code, v in values.items()}
+    candidates = session.exec(
+        select(Report).where(Report.patient_id == patient_id, Report.item_key == item_key,
+                             Report.reported_at >= clock.now() - REPEAT_WINDOW,
+                             Report.idempotency_key != idempotency_key)
+        .order_by(Report.reported_at.desc())
+    ).all()
+    for report in candidates:
+        stored = {m.code: m.value for m in session.exec(select(Measurement).where(Measurement.report_id == report.id))}
+        if stored == values:
+            return report
+    return None
+
+
 def _existing(session: Session, patient_id: int, idempotency_key: str) -> Report | None:
     return session.exec(
         select(Report).where(Report.patient_id == patient_id, Report.idempotency_key == idempotency_key)
@@ -136,6 +158,17 @@ def outcome_of(session: Session, report: Report, *, replayed: bool = False) -> R
     values = {m.code: m.value for m in session.exec(select(Measurement).where(Measurement.report_id == report.id))}
     zone = Zone(report.zone) if report.zone else None
     return ReportOutcome(report, values, zone, list(report.instructions or []), replayed=replayed)
+
+
+def recent_reports(session: Session, patient_id: int, limit: int = 10) -> list[tuple[Report, dict[str, float]]]:
+    """The patient's latest reports with their values, newest first (two queries)."""
+    reports = session.exec(select(Report).where(Report.patient_id == patient_id)
+                           .order_by(Report.measured_at.desc(), Report.id.desc()).limit(limit)).all()
+    values: dict[int, dict[str, float]] = {r.id: {} for r in reports}
+    if reports:
+        for m in session.exec(select(Measurement).where(Measurement.report_id.in_(list(values)))):
+            values[m.report_id][m.code] = m.value
+    return [(r, values[r.id]) for r in reports]
 
 
 def reporters(session: Session, patient: Patient, reports: list[Report]) -> dict[int, str | None]:

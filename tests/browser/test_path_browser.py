@@ -32,13 +32,13 @@ def test_patient_on_a_phone_reports_red_and_a_nurse_resolves_it(live_server, pho
     page.get_by_role("link", name="Oksygenmetning").first.click()
     assert page.get_by_role("heading", level=1).inner_text() == "Oksygenmetning"
     field = page.get_by_label("Oksygenmetning")
-    assert field.get_attribute("inputmode") == "decimal"
+    assert field.get_attribute("inputmode") == "numeric"  # whole numbers: the plain number pad
     check_accessibility(page, "patient-report-spo2")
     check_touch_targets(page)
 
     field.fill("860")  # a slip of the finger
     page.get_by_role("button", name="Send").click()
-    assert "høyere enn en måling kan være" in page.locator(".error-summary").inner_text()
+    assert "Du skrev 860. Oksygenmetning kan ikke være høyere enn 100 prosent (%)" in page.locator(".error-summary").inner_text()
     assert page.get_by_label("Oksygenmetning").input_value() == "860"
     check_accessibility(page, "patient-report-error")
 
@@ -72,7 +72,7 @@ def test_patient_on_a_phone_reports_red_and_a_nurse_resolves_it(live_server, pho
     assert "Varselet er kvittert" in nurse.locator(".notice").inner_text()
     nurse.get_by_label("Råd gitt").check()
     nurse.get_by_label("Notat").fill("Ringte pasienten, startet beredskapskur.")
-    nurse.get_by_role("button", name="Lukk").click()
+    nurse.get_by_role("button", name="Avslutt varselet").click()
     assert "Ingen åpne varsler" in nurse.locator("main").inner_text()
 
     with Session(engine) as s:
@@ -93,7 +93,7 @@ def test_resolving_without_an_outcome_shows_an_error_tied_to_the_choice(live_ser
     nurse.get_by_label("Passord").fill(PASSWORD)
     nurse.get_by_role("button", name="Logg inn").click()
     nurse.goto(f"{live_server.url}/clinic/alerts/{alert_id}")
-    nurse.get_by_role("button", name="Lukk").click()
+    nurse.get_by_role("button", name="Avslutt varselet").click()
     assert "Velg hva som kom ut av varselet." in nurse.locator(".error-summary").inner_text()
     check_accessibility(nurse, "clinic-resolve-error")
 
@@ -101,6 +101,6 @@ def test_resolving_without_an_outcome_shows_an_error_tied_to_the_choice(live_ser
 def test_relative_sees_whom_she_is_helping_on_a_phone(live_server, phone):
     page = phone.new_page()
     sign_in_patient(page, live_server.url, "91000011")
-    assert "Du hjelper Astrid A1 (datter)" in page.locator("main").inner_text()
+    assert "Du hjelper Astrid A1. Du er registrert som: datter." in page.locator("main").inner_text()
     check_accessibility(page, "relative-today")
     check_touch_targets(page)
