@@ -22,6 +22,8 @@ only for pending and firing rules, and once per distinct input (``_texts``).
 
 from __future__ import annotations
 
+from collections import defaultdict
+
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -104,13 +106,10 @@ class ObservationIndex:
     __slots__ = ("_groups", "_series", "_matching")
 
     def __init__(self, observations: Iterable[Observation]):
-        groups: dict[str, list[Observation]] = {}
+        groups: defaultdict[str, list[Observation]] = defaultdict(list)
         for o in observations:
-            group = groups.get(o.code)
-            if group is None:
-                groups[o.code] = group = []
-            group.append(o)
-        self._groups = groups
+            groups[o.code].append(o)
+        self._groups = dict(groups)
         self._series: dict[str, Series] = {}
         self._matching: dict[tuple[str, ...], list[Series]] = {}
 
