@@ -134,8 +134,9 @@ def _require(v: PerSeverity, severities: Sequence[Severity], low: int, high: Map
 
 class Step(_Frozen):
     target: Target
-    channels: tuple[Channel, ...] = ("sms",)  # in order of preference
-    severities: tuple[Severity, ...] = SEVERITIES  # which alerts the step is for
+    # Defaults are validated too: a queue-only step left at both severities must be refused.
+    channels: tuple[Channel, ...] = Field(default=("sms",), validate_default=True)  # in order of preference
+    severities: tuple[Severity, ...] = Field(default=SEVERITIES, validate_default=True)  # which alerts it is for
     when: When = "always"
     wait: PerSeverity = Field(description="minutes before the next step (or the next round)")
 
