@@ -52,7 +52,9 @@ def _parse_hhmm(value: object) -> object:
 
 
 # A local wall-clock time stored as "HH:MM" in JSON.
-LocalTime = Annotated[time, BeforeValidator(_parse_hhmm), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)]
+LocalTime = Annotated[
+    time, BeforeValidator(_parse_hhmm), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+]
 
 
 def check_time_zone(name: str) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime, timedelta, timezone
 from typing import Annotated, Any, Literal, Union
 
@@ -434,6 +434,12 @@ class PageIntent:
     channel: Channel
     address: str | None  # phone or e-mail; None for the patient (use the patient's number)
     dedup_key: str
+
+    def as_json(self) -> dict[str, Any]:
+        """For the alert's event log."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data["target"] = self.target.model_dump(mode="json") if self.target is not None else None
+        return data
 
 
 PlanStatus = Literal["resolved", "snoozed", "acknowledged", "remeasure", "escalating", "waiting_for_hours",

@@ -18,7 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
-from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, check_item_plausible, parse_decimal
+from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, parse_decimal
 
 # -- commands --------------------------------------------------------------------------------
 

@@ -391,6 +391,13 @@ def test_dedup_key_format():
     assert len(intent.dedup_key) <= 200  # the outbox column
 
 
+def test_intent_as_json_for_the_event_log():
+    [intent] = Timeline(make_policy(), alert()).tick()
+    data = intent.as_json()
+    assert data["target"] == {"kind": "on_call", "role": "nurse"}
+    assert data["dedup_key"] == intent.dedup_key and data["kind"] == "page"
+
+
 def test_resolved_alert_plans_nothing():
     result = plan(make_policy(), alert(resolved_at=T0), make_team(), None, T0)
     assert (result.intents, result.next_due_at, result.status) == ((), None, "resolved")

@@ -228,7 +228,8 @@ def test_parse_never_raises_and_replies_fit_two_segments(text):
 
 def test_reply_for_a_word_that_is_not_a_number():
     assert reply_text(parse_sms("VEKT sytti"), "nb") == "Vi forstod ikke «VEKT sytti». Skriv for eksempel: VEKT 74,2"
-    assert reply_text(parse_sms("VEKT sytti"), "en") == 'We did not understand "VEKT sytti". Write for example: WEIGHT 74.2'
+    assert reply_text(parse_sms("VEKT sytti"), "en") == (
+        'We did not understand "VEKT sytti". Write for example: WEIGHT 74.2')
 
 
 def test_implausible_reply_names_the_problem_and_an_example():
@@ -271,7 +272,8 @@ def test_a_plan_instruction_too_long_for_two_segments_points_to_the_plan():
     long = "Følg punkt 3 i egenbehandlingsplanen: " + "ta medisinen og hvil, " * 15
     text = reply_text(ReportOutcome(("weight",), "yellow", long), "nb")
     assert text == "Takk! Vi har registrert vekt. Følg planen din. Teamet ditt ser på målingen."
-    assert reply_text(ReportOutcome(("weight",), "red"), "en").endswith("Follow your plan now. In an emergency: call 113.")
+    assert reply_text(ReportOutcome(("weight",), "red"), "en").endswith(
+        "Follow your plan now. In an emergency: call 113.")
 
 
 def test_pages_carry_no_patient_detail():
