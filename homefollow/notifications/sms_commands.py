@@ -1,0 +1,452 @@
+"""Inbound SMS: parse the text into a typed command, and the texts we answer with.
+
+Pure: no database, no network. The webhook decides what a command means for the sender (a
+nurse may acknowledge, a patient may report), carries it out, and answers with
+`reply_text(outcome, locale)`. Every text we send by SMS is in TEXTS below, in Norwegian
+bokmål and English, so the translation catalogue can take them over in one place.
+
+Texts carry no more health detail than the reader needs: pages to staff name the team and a
+short code, never the patient or values; patients' reminders say only that something is
+due; replies to a patient echo at most what the patient just typed.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from typing import Literal, Union
+
+from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, parse_decimal
+
+# -- commands --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Acknowledge:
+    short_code: str  # upper case, as typed; the webhook looks it up
+
+
+@dataclass(frozen=True)
+class Report:
+    # item key (rules.measurements.ITEMS) → {measurement code: value}, in message order
+    values: dict[str, dict[str, float]] = field(hash=False)
+
+    @property
+    def items(self) -> tuple[str, ...]:
+        return tuple(self.values)
+
+
+@dataclass(frozen=True)
+class Stop:
+    pass
+
+
+@dataclass(frozen=True)
+class Start:
+    pass
+
+
+@dataclass(frozen=True)
+class Help:
+    pass
+
+
+ErrorKey = Literal["empty", "unknown_word", "missing_number", "missing_keyword", "bp_format", "implausible",
+                   "duplicate", "missing_code"]
+
+
+@dataclass(frozen=True)
+class Unknown:
+    error_key: ErrorKey
+    detail: str = ""  # the part of the message we did not understand, as typed
+    item: str | None = None  # the measurement item concerned, if any
+    code: str | None = None  # for "implausible": the measurement code
+    reason: str | None = None  # for "implausible": ImplausibleValue.reason
+    value: float | None = None
+
+
+Command = Union[Acknowledge, Report, Stop, Start, Help, Unknown]
+
+# -- outcomes the webhook reports back for a reply -------------------------------------------
+
+
+@dataclass(frozen=True)
+class AckOutcome:
+    short_code: str
+    status: Literal["acknowledged", "unknown_code", "already_acknowledged", "already_resolved", "not_allowed"]
+    ack_timeout_minutes: int | None = None  # for "acknowledged": when it returns to the queue
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    items: tuple[str, ...]  # item keys stored
+    zone: Literal["green", "yellow", "red"]
+    instruction: str | None = None  # the patient's plan instruction for that zone, if any
+
+
+# -- vocabulary ------------------------------------------------------------------------------
+
+STOP_WORDS = frozenset({"STOP", "STOPP", "STOPALL", "UNSUBSCRIBE", "AVMELD"})
+START_WORDS = frozenset({"START", "UNSTOP"})
+HELP_WORDS = frozenset({"HJELP", "HELP", "INFO", "?"})
+ACK_WORDS = frozenset({"OK", "KVITTER", "KVITTÉR", "KVITTERT", "ACK"})
+
+KEYWORDS: dict[str, str] = {
+    **dict.fromkeys(("BT", "BLODTRYKK", "BP", "BLOODPRESSURE"), "blood_pressure"),
+    **dict.fromkeys(("P", "PULS", "PULSE", "HR"), "pulse"),
+    **dict.fromkeys(("V", "VEKT", "W", "WEIGHT"), "weight"),
+    **dict.fromkeys(("O2", "SPO2", "METNING", "OKSYGEN", "OKSYGENMETNING", "SAT", "SATURASJON"), "spo2"),
+    **dict.fromkeys(("T", "TEMP", "TEMPERATUR", "TEMPERATURE"), "temperature"),
+    **dict.fromkeys(("BS", "BLODSUKKER", "GLUKOSE", "GLUCOSE", "SUKKER"), "glucose"),
+}
+# Unit words a patient may type after a value; skipped, values are taken in catalogue units.
+UNITS: dict[str, frozenset[str]] = {
+    "blood_pressure": frozenset({"MMHG"}),
+    "pulse": frozenset({"BPM", "SLAG", "MIN", "/"}),
+    "spo2": frozenset({"%", "PROSENT"}),
+    "weight": frozenset({"KG", "KILO"}),
+    "temperature": frozenset({"°", "C", "GRADER"}),
+    "glucose": frozenset({"MMOL", "L", "/"}),
+}
+# Short codes are made from this alphabet (homefollow.services.alerts), 5 characters long.
+CODE_ALPHABET = frozenset("ACDEFHJKMNPQRTUVWXY34679")
+CODE_LENGTH = 5
+
+_TOKEN = re.compile(
+    r"""(?P<bp>\d+(?:[.,]\d+)?\s*/\s*\d+(?:[.,]\d+)?)
+      | (?P<num>\d+(?:[.,]\d+)?)
+      | (?P<word>(?:SPO|O)2(?!\d)|[^\W\d_]+)
+      | (?P<sep>[\s,;:=.!()\-]+)
+      | (?P<other>.)""",
+    re.X | re.I,
+)
+_ACK = re.compile(r"^(?P<word>[^\W\d_]+)[\s,.:;!\-]*(?P<code>[a-z0-9]+)?", re.I)
+
+
+@dataclass(frozen=True)
+class _Tok:
+    kind: str
+    text: str
+    start: int
+    end: int
+
+    @property
+    def upper(self) -> str:
+        return self.text.upper()
+
+
+def _normalise(text: str) -> str:
+    # NFKC turns non-breaking spaces into spaces, "O₂" into "O2" and "℃" into "°C".
+    return unicodedata.normalize("NFKC", text or "").strip()
+
+
+def looks_like_code(token: str) -> bool:
+    """A reply token that is an alert code: 5 characters of the code alphabet, or 4–8 letters
+    and digits mixing both (a code typed with a slip). "TAKK" and "7946" are not codes."""
+    t = token.upper()
+    if len(t) == CODE_LENGTH and set(t) <= CODE_ALPHABET:
+        return True
+    return (4 <= len(t) <= 8 and t.isascii() and t.isalnum() and any(c.isdigit() for c in t)
+            and any(c.isalpha() for c in t))
+
+
+def parse_sms(text: str) -> Command:
+    """The command in an inbound SMS. Never raises: anything unclear is Unknown."""
+    s = _normalise(text)
+    if not s:
+        return Unknown("empty")
+    words = s.upper().split()
+    first = words[0].strip(".!,")
+    if s.strip(" .!") == "?" or first in HELP_WORDS:
+        return Help()
+    # Opt-out is honoured even with words after it ("Stopp takk").
+    if first in STOP_WORDS:
+        return Stop()
+    if first in START_WORDS:
+        return Start()
+    ack = _ACK.match(s)
+    if ack and ack["word"].upper() in ACK_WORDS:
+        code = ack["code"]
+        if code and looks_like_code(code):
+            return Acknowledge(code.upper())
+        return Unknown("missing_code", detail=_short(s))
+    bare = s.strip(" .!")
+    if len(words) == 1 and bare.upper() not in KEYWORDS and looks_like_code(bare):
+        return Acknowledge(bare.upper())
+    return _parse_report(s)
+
+
+def _tokens(s: str) -> list[_Tok]:
+    return [_Tok(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(s) if m.lastgroup != "sep"]
+
+
+def _short(fragment: str, limit: int = 24) -> str:
+    fragment = " ".join(fragment.split())
+    return fragment if len(fragment) <= limit else fragment[: limit - 1].rstrip() + "…"
+
+
+def _parse_report(s: str) -> Command:
+    toks = _tokens(s)
+    values: dict[str, dict[str, float]] = {}
+    i = 0
+    while i < len(toks):
+        tok = toks[i]
+        if tok.kind in ("num", "bp"):
+            return Unknown("missing_keyword", detail=_short(tok.text))
+        item = KEYWORDS.get(tok.upper) if tok.kind == "word" else None
+        if item is None:
+            return Unknown("unknown_word", detail=_short(tok.text))
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        fragment = _short(s[tok.start: nxt.end if nxt is not None else tok.end])
+        if item in values:
+            return Unknown("duplicate", detail=fragment, item=item)
+        wanted = "bp" if item == "blood_pressure" else "num"
+        if nxt is None or nxt.kind not in ("num", "bp"):
+            return Unknown("missing_number", detail=_short(s[tok.start: nxt.end] if nxt else tok.text), item=item)
+        if nxt.kind != wanted:
+            return Unknown("bp_format" if item == "blood_pressure" else "missing_number", detail=fragment, item=item)
+        numbers = [parse_decimal(part) for part in nxt.text.split("/")]
+        reading = dict(zip(ITEMS[item].codes, numbers, strict=True))
+        try:
+            check_item_plausible(item, reading)
+        except ImplausibleValue as exc:
+            return Unknown("implausible", detail=fragment, item=item, code=exc.code, reason=exc.reason,
+                           value=exc.value)
+        values[item] = reading
+        i += 2
+        while i < len(toks) and toks[i].upper in UNITS[item]:
+            i += 1
+    if not values:  # only punctuation, e.g. "!!"
+        return Unknown("unknown_word", detail=_short(s))
+    return Report(values)
+
+
+# -- texts -----------------------------------------------------------------------------------
+
+# One table for every SMS text; placeholders in {braces}. Norwegian uses «» (the example
+# wording teams asked for); that makes the message UCS-2 (70 characters per segment), so
+# those texts are kept under 134 characters with typical facts (two segments).
+TEXTS: dict[str, dict[str, str]] = {
+    "stop": {
+        "nb": "Du får ikke flere SMS fra HomeFollow. Send START for å få SMS igjen. Ved akutt fare: ring 113.",
+        "en": "You will get no more SMS from HomeFollow. Send START to get SMS again. In an emergency: call 113.",
+    },
+    "start": {
+        "nb": "SMS fra HomeFollow er slått på igjen. Send STOPP for å stoppe dem.",
+        "en": "SMS from HomeFollow are on again. Send STOP to stop them.",
+    },
+    "help": {
+        "nb": "Send målinger slik: BT 135/85 P 72, VEKT 74,2, O2 93, TEMP 37,8, BS 6,4. STOPP stopper SMS. "
+              "Legevakt: 116117. Ved akutt fare: ring 113.",
+        "en": "Send readings like this: BP 135/85 P 72, WEIGHT 74.2, O2 93, TEMP 37.8, BS 6.4. STOP stops SMS. "
+              "Out-of-hours clinic: 116117. In an emergency: call 113.",
+    },
+    "ack.acknowledged": {
+        "nb": "Kvittert: varsel {code}. Avslutt det i HomeFollow innen {minutes} min, ellers går det tilbake i køen.",
+        "en": "Acknowledged: alert {code}. Resolve it in HomeFollow within {minutes} min, or it returns to the queue.",
+    },
+    "ack.unknown_code": {
+        "nb": "Fant ikke noe åpent varsel med kode {code}. Sjekk koden og svar OK og koden.",
+        "en": "No open alert has the code {code}. Check the code and reply OK and the code.",
+    },
+    "ack.already_acknowledged": {
+        "nb": "Varsel {code} er allerede kvittert av en kollega.",
+        "en": "Alert {code} has already been acknowledged by a colleague.",
+    },
+    "ack.already_resolved": {
+        "nb": "Varsel {code} er allerede avsluttet.",
+        "en": "Alert {code} has already been resolved.",
+    },
+    "ack.not_allowed": {
+        "nb": "Dette nummeret kan ikke kvittere varsel {code}. Logg inn i HomeFollow.",
+        "en": "This number cannot acknowledge alert {code}. Sign in to HomeFollow.",
+    },
+    "report.green": {
+        "nb": "Takk! Vi har registrert {items}. Fortsett som vanlig.",
+        "en": "Thank you! We have recorded {items}. Carry on as usual.",
+    },
+    "report.yellow": {
+        "nb": "Takk! Vi har registrert {items}. {instruction}",
+        "en": "Thank you! We have recorded {items}. {instruction}",
+    },
+    "report.yellow.plan": {
+        "nb": "Takk! Vi har registrert {items}. Følg planen din. Teamet ditt ser på målingen.",
+        "en": "Thank you! We have recorded {items}. Follow your plan. Your team will look at the reading.",
+    },
+    "report.red": {
+        "nb": "Vi har registrert {items}. {instruction} Ved akutt fare: ring 113.",
+        "en": "We have recorded {items}. {instruction} In an emergency: call 113.",
+    },
+    "report.red.plan": {
+        "nb": "Vi har registrert {items}. Følg planen din nå. Ved akutt fare: ring 113.",
+        "en": "We have recorded {items}. Follow your plan now. In an emergency: call 113.",
+    },
+    "error.empty": {
+        "nb": "Meldingen var tom. Skriv for eksempel: {example}. Svar HJELP for flere eksempler.",
+        "en": "The message was empty. Write for example: {example}. Reply HELP for more examples.",
+    },
+    "error.unknown_word": {
+        "nb": "Vi forstod ikke «{detail}». Skriv for eksempel: {example}. Svar HJELP for flere eksempler.",
+        "en": 'We did not understand "{detail}". Write for example: {example}. Reply HELP for more examples.',
+    },
+    "error.missing_number": {
+        "nb": "Vi forstod ikke «{detail}». Skriv for eksempel: {example}",
+        "en": 'We did not understand "{detail}". Write for example: {example}',
+    },
+    "error.missing_keyword": {
+        "nb": "Vi forstod ikke «{detail}». Skriv hva du har målt foran tallet, for eksempel: {example}",
+        "en": 'We did not understand "{detail}". Write what you measured before the number, for example: {example}',
+    },
+    "error.bp_format": {
+        "nb": "Vi forstod ikke «{detail}». Skriv blodtrykket som to tall med skråstrek, for eksempel: {example}",
+        "en": 'We did not understand "{detail}". Write blood pressure as two numbers with a slash, for example: '
+              "{example}",
+    },
+    "error.duplicate": {
+        "nb": "Du sendte {name} to ganger. Send én verdi per måling, for eksempel: {example}",
+        "en": "You sent {name} twice. Send one value per reading, for example: {example}",
+    },
+    "error.implausible.too_low": {
+        "nb": "«{detail}» er for lavt til å stemme. Sjekk tallet og send på nytt, for eksempel: {example}",
+        "en": '"{detail}" is too low to be right. Check the number and send again, for example: {example}',
+    },
+    "error.implausible.too_high": {
+        "nb": "«{detail}» er for høyt til å stemme. Sjekk tallet og send på nytt, for eksempel: {example}",
+        "en": '"{detail}" is too high to be right. Check the number and send again, for example: {example}',
+    },
+    "error.implausible.not_a_number": {
+        "nb": "Vi forstod ikke tallet i «{detail}». Skriv for eksempel: {example}",
+        "en": 'We did not understand the number in "{detail}". Write for example: {example}',
+    },
+    "error.implausible.diastolic_not_below_systolic": {
+        "nb": "I «{detail}» må det første tallet være størst. Skriv for eksempel: {example}",
+        "en": 'In "{detail}" the first number must be the larger one. Write for example: {example}',
+    },
+    "error.missing_code": {
+        "nb": "Vi forstod ikke «{detail}». For å kvittere et varsel: svar OK og koden, for eksempel OK K7QX4.",
+        "en": 'We did not understand "{detail}". To acknowledge an alert, reply OK and the code, e.g. OK K7QX4.',
+    },
+    # Messages we start ourselves.
+    "page": {
+        "nb": "HomeFollow: nytt {severity} varsel i {team}. Kode {code}. Svar OK {code} for å kvittere.",
+        "en": "HomeFollow: new {severity} alert in {team}. Code {code}. Reply OK {code} to acknowledge.",
+    },
+    "severity.red": {"nb": "RØDT", "en": "RED"},
+    "severity.yellow": {"nb": "GULT", "en": "YELLOW"},
+    "remeasure": {
+        "nb": "HomeFollow: Vi ber deg gjøre en ny måling nå og sende den inn. Ved akutt fare: ring 113.",
+        "en": "HomeFollow: Please take a new reading now and send it in. In an emergency: call 113.",
+    },
+    "reminder": {
+        "nb": "HomeFollow: Det er tid for din registrering.",
+        "en": "HomeFollow: It is time for your check-in.",
+    },
+}
+
+EXAMPLES: dict[str, dict[str, str]] = {
+    "blood_pressure": {"nb": "BT 135/85", "en": "BP 135/85"},
+    "pulse": {"nb": "PULS 72", "en": "PULSE 72"},
+    "spo2": {"nb": "O2 93", "en": "O2 93"},
+    "weight": {"nb": "VEKT 74,2", "en": "WEIGHT 74.2"},
+    "temperature": {"nb": "TEMP 37,8", "en": "TEMP 37.8"},
+    "glucose": {"nb": "BS 6,4", "en": "BS 6.4"},
+    "any": {"nb": "BT 135/85 P 72", "en": "BP 135/85 P 72"},
+}
+
+# GSM 03.38: the basic set and the extension table (two septets each). Anything else makes
+# the whole message UCS-2.
+_GSM7 = frozenset("@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?¡"
+                  "ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà")
+_GSM7_EXT = frozenset("^{}\\[~]|€\f")
+
+
+def sms_segments(text: str) -> int:
+    """How many SMS segments a text needs (GSM-7: 160 / 153 per part; UCS-2: 70 / 67)."""
+    if all(c in _GSM7 or c in _GSM7_EXT for c in text):
+        units, single, part = len(text) + sum(c in _GSM7_EXT for c in text), 160, 153
+    else:
+        units, single, part = len(text.encode("utf-16-le")) // 2, 70, 67
+    return 1 if units <= single else math.ceil(units / part)
+
+
+def _lang(locale: str) -> str:
+    return "nb" if str(locale)[:2] in ("nb", "no", "nn") else "en"
+
+
+def message_text(key: str, locale: str, **facts: object) -> str:
+    """A text of the table by key, filled in. Unknown keys raise KeyError."""
+    return TEXTS[key][_lang(locale)].format(**facts)
+
+
+def _items_phrase(items: tuple[str, ...], lang: str) -> str:
+    names = [ITEMS[i].name(lang).lower() for i in items]
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + (" og " if lang == "nb" else " and ") + names[-1]
+
+
+def reply_text(subject: Command | AckOutcome | ReportOutcome | str, locale: str, **facts: object) -> str:
+    """The SMS to send back for a parsed command (Stop, Start, Help, Unknown), for the outcome
+    of carrying one out (AckOutcome, ReportOutcome), or for a TEXTS key with its facts."""
+    lang = _lang(locale)
+    if isinstance(subject, str):
+        return message_text(subject, lang, **facts)
+    if isinstance(subject, (Stop, Start, Help)):
+        return message_text(type(subject).__name__.lower(), lang)
+    if isinstance(subject, Unknown):
+        key = f"error.{subject.error_key}"
+        if subject.error_key == "implausible":
+            key += f".{subject.reason}"
+        name = ITEMS[subject.item].name(lang).lower() if subject.item else ""
+        filled = {"detail": subject.detail, "example": EXAMPLES[subject.item or "any"][lang], "name": name, **facts}
+        if lang == "en":  # keep English replies in GSM-7: "…" would make them UCS-2
+            filled["detail"] = str(filled["detail"]).replace("…", "...")
+        return message_text(key, lang, **filled)
+    if isinstance(subject, AckOutcome):
+        if subject.status == "acknowledged" and subject.ack_timeout_minutes is None:
+            raise ValueError("an acknowledged reply needs ack_timeout_minutes")
+        return message_text(f"ack.{subject.status}", lang, code=subject.short_code,
+                            minutes=subject.ack_timeout_minutes, **facts)
+    if isinstance(subject, ReportOutcome):
+        items = _items_phrase(subject.items, lang)
+        if subject.zone == "green":
+            return message_text("report.green", lang, items=items)
+        instruction = (subject.instruction or "").strip()
+        text = message_text(f"report.{subject.zone}", lang, items=items, instruction=instruction)
+        # A plan instruction too long for two segments is not cut mid-sentence: point to the plan.
+        if not instruction or sms_segments(text) > 2:
+            text = message_text(f"report.{subject.zone}.plan", lang, items=items)
+        return text
+    raise TypeError(f"no reply for {type(subject).__name__}: pass the outcome (AckOutcome, ReportOutcome) "
+                    "after carrying out the command")
+
+
+def page_text(severity: str, team: str, code: str, locale: str) -> str:
+    """The page to staff: team and short code only, never the patient or values."""
+    word = message_text(f"severity.{severity}", locale)
+    return message_text("page", locale, severity=word, team=team, code=code)
+
+
+__all__ = [
+    "CODE_ALPHABET",
+    "EXAMPLES",
+    "KEYWORDS",
+    "TEXTS",
+    "AckOutcome",
+    "Acknowledge",
+    "Command",
+    "Help",
+    "Report",
+    "ReportOutcome",
+    "Start",
+    "Stop",
+    "Unknown",
+    "looks_like_code",
+    "message_text",
+    "page_text",
+    "parse_sms",
+    "reply_text",
+    "sms_segments",
+]
