@@ -39,7 +39,7 @@ translations: $(COMPILED)
 	$(BIN)/pybabel compile --statistics -i $< -o $@
 
 messages: install  ## Extract strings and update the nb and en catalogues (developers)
-	$(BIN)/pybabel extract -F babel.cfg -k _l -k t:2 --no-location --sort-output -o homefollow/translations/messages.pot $(SOURCES)
+	$(BIN)/pybabel extract -F babel.cfg -k _l -k t:2 -k N_ --no-location --sort-output -o homefollow/translations/messages.pot $(SOURCES)
 	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i homefollow/translations/messages.pot -d homefollow/translations
 
 scheduler: install  ## Only the scheduler process

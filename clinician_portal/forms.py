@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import PasswordField, RadioField, StringField, TextAreaField
+from wtforms import PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
@@ -41,3 +41,19 @@ class ResolveForm(FlaskForm):
             self.note.errors.append(_l("Describe the outcome in the note when you choose 'Other'."))
             ok = False
         return ok
+
+
+SNOOZE_MINUTES = (15, 30, 60, 120, 240, 480, 1440)
+
+
+class SnoozeForm(FlaskForm):
+    """Pause paging for a while, for a reason. The choices stop at the policy's maximum."""
+
+    minutes = SelectField(_l("Snooze for"), coerce=int)
+    reason = StringField(_l("Why"), validators=[InputRequired(_l("Say why the alert is snoozed.")),
+                                                Length(max=500, message=_l("At most 500 characters."))])
+
+    def limit_to(self, max_minutes: int) -> None:
+        labels = {15: _l("15 minutes"), 30: _l("30 minutes"), 60: _l("1 hour"), 120: _l("2 hours"),
+                  240: _l("4 hours"), 480: _l("8 hours"), 1440: _l("24 hours")}
+        self.minutes.choices = [SelectChoice(m, labels[m]) for m in SNOOZE_MINUTES if m <= max_minutes]

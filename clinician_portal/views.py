@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
@@ -11,15 +12,26 @@ from sqlmodel import select
 
 from homefollow import get_clock
 from homefollow.db import get_session
-from homefollow.models import (Account, Alert, AlertStatus, Measurement, Notification, Outcome, Patient, Report,
+from homefollow.escalation import parse_policy
+from homefollow.models import (Account, Alert, AlertStatus, Notification, Outcome, Patient, Report,
                                Team)
-from homefollow.services import alerts, audit, plans, reporting
+from homefollow.services import alerts, audit, escalation, plans, reporting
+from homefollow.services.system import scheduler_status
 from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.services.accounts import authenticate
 from homefollow.web import current_principal, format_local_datetime, safe_next, sign_in_limits, sign_out, take_stashed_form
 
 from . import bp
-from .forms import OUTCOME_LABELS, ActionForm, ResolveForm, StaffLoginForm
+from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, ResolveForm, SnoozeForm, StaffLoginForm
+
+
+@bp.app_context_processor
+def _scheduler_warning():
+    """Team admins see at once when the scheduler has stopped: nothing is paged then."""
+    principal = current_principal()
+    if principal is None or not principal.is_staff or not principal.is_admin_of_any_team():
+        return {}
+    return {"scheduler": scheduler_status(get_session(), get_clock())}
 
 
 def staff_only(view):
@@ -76,7 +88,7 @@ def queue():
                  ip=request.remote_addr, alerts=len(rows))
     db.commit()
     return render_template("clinic/queue.html", rows=rows, counts=counts, acknowledgers=acknowledgers,
-                           ack_form=ActionForm())
+                           ack_form=ActionForm(), now=clock.now())
 
 
 @bp.get("/alerts/<int:alert_id>")
@@ -93,7 +105,20 @@ def alert_detail(alert_id: int):
     return _alert_page(alert, access.patient, resolve_form, restored=bool(stashed))
 
 
-def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, restored: bool = False, status: int = 200):
+def _snooze_form(alert: Alert, form: SnoozeForm | None = None) -> SnoozeForm | None:
+    """The snooze form, with choices up to what the alert's frozen policy allows (None: not allowed)."""
+    if alert.escalation_policy is None or alert.status == AlertStatus.RESOLVED.value:
+        return None
+    limit = parse_policy(alert.escalation_policy).snooze_max.of(alert.severity)
+    if limit < SNOOZE_MINUTES[0]:
+        return None
+    form = form or SnoozeForm()
+    form.limit_to(limit)
+    return form
+
+
+def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, restored: bool = False, status: int = 200,
+                snooze_form: SnoozeForm | None = None):
     """The alert with what a nurse needs to act: what fired and why, what the patient was told,
     what the plan says the team does, the latest readings, and the event log."""
     db = get_session()
@@ -105,10 +130,12 @@ def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, resto
     team_action = content.measurement(report.item_key).team_actions.for_zone(alert.severity) \
         if report and content.measurement(report.item_key) else ""
     recent = reporting.recent_reports(db, patient.id, limit=8)
+    pages = db.exec(select(Notification).where(Notification.alert_id == alert.id).order_by(Notification.created_at,
+                                                                                           Notification.id)).all()
     return render_template("clinic/alert.html", alert=alert, patient=patient, events=events, actors=actors,
-                           report=report, reporter=reporter, team_action=team_action, recent=recent,
+                           report=report, reporter=reporter, team_action=team_action, recent=recent, pages=pages,
                            ack_form=ActionForm(), resolve_form=resolve_form, restored=restored,
-                           outcome_labels=OUTCOME_LABELS), status
+                           snooze_form=_snooze_form(alert, snooze_form), outcome_labels=OUTCOME_LABELS), status
 
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")
@@ -143,6 +170,28 @@ def resolve(alert_id: int):
                 time=format_local_datetime(alert.resolved_at, pattern="HH:mm")), "warning")
         return redirect(url_for("clinician.alert_detail", alert_id=alert.id))
     return redirect(url_for("clinician.queue"))
+
+
+@bp.post("/alerts/<int:alert_id>/snooze")
+@staff_only
+def snooze(alert_id: int):
+    db, clock = get_session(), get_clock()
+    alert = _alert_for_action(alert_id, "alert.snooze")
+    form = _snooze_form(alert, SnoozeForm())
+    if form is None:
+        abort(400)
+    if not form.validate_on_submit():
+        return _alert_page(alert, db.get(Patient, alert.patient_id), ResolveForm(), snooze_form=form, status=400)
+    until = clock.now() + timedelta(minutes=form.minutes.data)
+    try:
+        alerts.snooze(db, clock, alert.id, current_user.id, until, form.reason.data)
+        flash(_("Paging is paused until %(time)s. The alert stays in the queue.",
+                time=format_local_datetime(until, pattern="HH:mm")), "success")
+    except alerts.SnoozeRefused:
+        flash(_("The alert could not be snoozed for that long. Choose a shorter time."), "warning")
+    except alerts.AlertStateError:
+        flash(_("This alert was already resolved by someone else."), "warning")
+    return redirect(url_for("clinician.alert_detail", alert_id=alert.id))
 
 
 def _alert_for_action(alert_id: int, action: str) -> Alert:
@@ -197,3 +246,26 @@ def _names(db, account_ids) -> dict[int, str]:
         return {}
     return {a.id: a.name for a in db.exec(select(Account).where(Account.id.in_(ids)))}
 
+
+
+@bp.get("/teams")
+@staff_only
+def teams():
+    """The user's teams: members, opening hours, who is on call now and how alerts are paged."""
+    from homefollow.escalation import who_is_on_call
+
+    principal = current_principal()
+    db, clock = get_session(), get_clock()
+    now = clock.now()
+    views = []
+    for team in db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)):
+        context = escalation.team_context(db, team)
+        names = _names(db, {i for ids in context.members.values() for i in ids})
+        on_call = {role: who_is_on_call(context.on_call, role, now) for role in ("nurse", "coordinator", "physician")} \
+            if context.on_call else {}
+        views.append({"team": team, "policy": escalation.team_policy(team), "members": context.members,
+                      "names": names, "on_call": on_call, "custom_policy": bool(team.escalation_policy)})
+    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.teams",
+                 ip=request.remote_addr)
+    db.commit()
+    return render_template("clinic/teams.html", views=views)

@@ -39,6 +39,9 @@ def create_app(config: dict | None = None) -> Flask:
     for noisy in ("alembic.runtime.plugins", "alembic.runtime.migration", "apscheduler.executors.default"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     app.extensions["homefollow.clock"] = app.config.get("CLOCK") or SystemClock()
+    from . import links
+
+    links.configure(app.config["PUBLIC_BASE_URL"])
 
     if app.config["ARGON2_TIME_COST"]:
         from .services.accounts import configure_hasher
@@ -54,10 +57,12 @@ def create_app(config: dict | None = None) -> Flask:
     from clinician_portal import bp as clinician_bp
     from patient_portal import bp as patient_bp
 
-    from . import health
+    from . import health, webhooks
     from .cli import register_cli
 
     app.register_blueprint(health.bp)
+    app.register_blueprint(webhooks.bp)
+    web.csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
     app.register_blueprint(patient_bp)
     app.register_blueprint(clinician_bp, url_prefix="/clinic")
     register_cli(app)

@@ -42,6 +42,7 @@ def from_environment() -> dict:
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN"),
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),
         "TWILIO_API_BASE_URL": os.environ.get("TWILIO_API_BASE_URL"),
+        "TWILIO_WEBHOOK_SECRET": os.environ.get("TWILIO_WEBHOOK_SECRET"),
         "SMTP_HOST": os.environ.get("SMTP_HOST"),
         "SMTP_PORT": _int("SMTP_PORT", 25),
         "SMTP_USERNAME": os.environ.get("SMTP_USERNAME"),

@@ -303,9 +303,9 @@ def _create_people(session: Session, clock: FixedClock) -> dict:
     session.flush()
     password = hash_password(DEMO_PASSWORD)
 
-    def staff(email, name, org, team, roles):
+    def staff(email, name, org, team, roles, phone):
         account = Account(kind=AccountKind.STAFF.value, login=email, email=email, name=name, organisation_id=org.id,
-                          password_hash=password, is_demo=True, created_at=now, phone=None)
+                          password_hash=password, is_demo=True, created_at=now, phone=phone)
         session.add(account)
         session.flush()
         for role in roles:
@@ -314,12 +314,19 @@ def _create_people(session: Session, clock: FixedClock) -> dict:
 
     people = {
         "psht": psht, "other_team": other_team, "tromso": tromso, "balsfjord": balsfjord,
-        "nurse": staff("kari.nilsen@demo.homefollow.no", "Kari Nilsen", tromso, psht, [Role.NURSE]),
-        "coordinator": staff("ole.hansen@demo.homefollow.no", "Ole Hansen", unn, psht, [Role.COORDINATOR, Role.TEAM_ADMIN]),
-        "physician": staff("ingrid.berg@demo.homefollow.no", "Ingrid Berg", unn, psht, [Role.PHYSICIAN]),
-        "gp": staff("lars.eide@demo.homefollow.no", "Lars Eide", legesenter, psht, [Role.GP]),
-        "other_nurse": staff("siri.moe@demo.homefollow.no", "Siri Moe", balsfjord, other_team, [Role.NURSE, Role.TEAM_ADMIN]),
+        "nurse": staff("kari.nilsen@demo.homefollow.no", "Kari Nilsen", tromso, psht, [Role.NURSE], "+4790010001"),
+        "coordinator": staff("ole.hansen@demo.homefollow.no", "Ole Hansen", unn, psht, [Role.COORDINATOR, Role.TEAM_ADMIN],
+                             "+4790010002"),
+        "physician": staff("ingrid.berg@demo.homefollow.no", "Ingrid Berg", unn, psht, [Role.PHYSICIAN], "+4790010003"),
+        "gp": staff("lars.eide@demo.homefollow.no", "Lars Eide", legesenter, psht, [Role.GP], None),
+        "other_nurse": staff("siri.moe@demo.homefollow.no", "Siri Moe", balsfjord, other_team, [Role.NURSE, Role.TEAM_ADMIN],
+                             "+4790010004"),
     }
+    # Kari has the day shift on weekdays; outside it the team's on-call phone takes red alerts.
+    psht.on_call_schedule = {"time_zone": TZ, "rotations": [
+        {"role": "nurse", "people": [people["nurse"].id], "start_date": (now.date() - timedelta(days=7)).isoformat(),
+         "shift_start": "08:00", "shift_end": "16:00", "weekdays": [0, 1, 2, 3, 4]}]}
+    session.add(psht)
     daughter = Account(kind=AccountKind.RELATIVE.value, login="+4791000011", phone="+4791000011", name="Marit Johansen",
                        password_hash=password, is_demo=True, created_at=now)
     session.add(daughter)

@@ -21,6 +21,11 @@ def _catalogue(locale: str) -> NullTranslations:
     return Translations.load(str(TRANSLATIONS_DIR), [locale], domain="messages")
 
 
+def N_(message: str) -> str:
+    """Marks a string for translation where it is defined (tables); translated where used."""
+    return message
+
+
 def t(locale: str, message: str, **params) -> str:
     """Translate `message` into `locale`; `%(name)s` placeholders are filled from params."""
     text = _catalogue(locale if locale in LOCALES else DEFAULT_LOCALE).gettext(message)

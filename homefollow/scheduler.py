@@ -23,7 +23,9 @@ from .models import Heartbeat
 from .notifications.email import LogEmailSender, SmtpEmailSender
 from .notifications.outbox import DispatchResult, Senders, dispatch_due
 from .notifications.sms import LogSmsSender, TwilioSmsSender
+from .services.escalation import EscalationSweep, escalate_after_failures, sweep_due_escalations
 from .services.evaluation import SweepResult, sweep_due_rules
+from .services.reminders import ReminderSweep, sweep_due_reminders
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +43,12 @@ def senders_from_config(config) -> Senders:
                                 starttls=config.get("SMTP_STARTTLS", False))
     else:
         email = LogEmailSender()
-    return Senders(sms=sms, email=email)
+    callback = None
+    if config.get("TWILIO_WEBHOOK_SECRET") and config.get("PUBLIC_BASE_URL", "").startswith("https://"):
+        from .webhooks import status_callback_path
+
+        callback = config["PUBLIC_BASE_URL"].rstrip("/") + status_callback_path(config["TWILIO_WEBHOOK_SECRET"])
+    return Senders(sms=sms, email=email, status_callback_url=callback)
 
 
 def process_name(role: str = "scheduler") -> str:
@@ -61,18 +68,27 @@ def beat(engine: Engine, clock: Clock, name: str, started_at: datetime, role: st
 @dataclass
 class SweepReport:
     rules: SweepResult = field(default_factory=SweepResult)
+    escalations: EscalationSweep = field(default_factory=EscalationSweep)
+    reminders: ReminderSweep = field(default_factory=ReminderSweep)
     outbox: DispatchResult = field(default_factory=DispatchResult)
 
 
 def run_sweeps(engine: Engine, clock: Clock, senders: Senders) -> SweepReport:
     """One pass over all due work. Safe to run concurrently in several processes.
 
-    Rules first: a check-in missed a moment ago becomes an alert, and its page goes out in the
-    same pass."""
+    Rules first: a check-in missed a moment ago becomes an alert, its first page is planned at
+    once, and it goes out in the same pass. A page that failed for good moves its escalation
+    on before the pass ends."""
     report = SweepReport()
     with Session(engine, expire_on_commit=False) as session:
         report.rules = sweep_due_rules(session, clock)
+        report.escalations = sweep_due_escalations(session, clock)
+        report.reminders = sweep_due_reminders(session, clock)
     report.outbox = dispatch_due(engine, clock, senders)
+    if report.outbox.failed_ids:
+        with Session(engine, expire_on_commit=False) as session:
+            escalate_after_failures(session, clock, report.outbox.failed_ids)
+        report.outbox.sent += dispatch_due(engine, clock, senders).sent
     return report
 
 

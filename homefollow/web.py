@@ -101,6 +101,10 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["measurement_name"] = lambda code: CATALOGUE[code].name(locale_code())
     app.jinja_env.filters["item_name"] = lambda key: ITEMS[key].name(locale_code())
     app.jinja_env.filters["delivery_status"] = delivery_status
+    app.jinja_env.filters["role_label"] = role_label
+    app.jinja_env.filters["weekday_label"] = weekday_label
+    app.jinja_env.filters["target_label"] = target_label
+    app.jinja_env.filters["step_label"] = step_label
 
 
 # ---- who is signed in --------------------------------------------------------------------
@@ -322,6 +326,41 @@ def time_since(value: datetime | None) -> str:
     if value is None:
         return ""
     return format_timedelta(get_clock().now() - value, threshold=1.5)
+
+
+def role_label(role: str) -> str:
+    return {"nurse": _("Nurse"), "coordinator": _("Coordinator"), "physician": _("Physician"), "gp": _("GP"),
+            "team_admin": _("Team admin")}.get(role, role)
+
+
+def weekday_label(key: str) -> str:
+    return {"mon": _("Mon"), "tue": _("Tue"), "wed": _("Wed"), "thu": _("Thu"), "fri": _("Fri"), "sat": _("Sat"),
+            "sun": _("Sun")}.get(key, key)
+
+
+def target_label(target) -> str:
+    kind = target.kind
+    if kind == "queue_only":
+        return _("the triage queue only")
+    if kind == "on_call":
+        return _("the %(role)s on call", role=role_label(target.role).lower())
+    if kind == "role":
+        return _("every %(role)s in the team", role=role_label(target.role).lower())
+    if kind == "person":
+        return _("a named person")
+    return f"{target.label} {display_phone(target.number)}"
+
+
+def step_label(step) -> str:
+    when = {"always": _("at any time"), "in_opening_hours": _("in opening hours"),
+            "outside_opening_hours": _("outside opening hours")}[step.when]
+    severities = " / ".join({"red": _("red"), "yellow": _("yellow")}[s] for s in step.severities)
+    channels = ", ".join(_("SMS") if c == "sms" else _("e-mail") for c in step.channels)
+    waits = ", ".join(f"{_('red') if s == 'red' else _('yellow')} {getattr(step.wait, s)} min" for s in step.severities)
+    text = _("%(severities)s alerts, %(when)s: %(target)s", severities=severities, when=when, target=target_label(step.target))
+    if channels:
+        text += f" ({channels})"
+    return text + ". " + _("Next step after: %(waits)s.", waits=waits)
 
 
 def delivery_status(notification) -> str:

@@ -158,15 +158,19 @@ def app_config(engine: Engine, clock: FixedClock, **overrides) -> dict:
     return config
 
 
-@pytest.fixture
-def app(engine, clock, session):
+def observed_by(app, session):
+    """Let the test's session end its transaction whenever this app starts a request."""
     from flask import request_started
 
-    app = create_app(app_config(engine, clock))
     handler = _end_test_transaction(session)
     request_started.connect(handler, app)
     app.extensions["test.request_started_handler"] = handler  # keep a strong reference
     return app
+
+
+@pytest.fixture
+def app(engine, clock, session):
+    return observed_by(create_app(app_config(engine, clock)), session)
 
 
 @pytest.fixture

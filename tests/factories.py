@@ -1,6 +1,7 @@
 """Small builders for test data, and a standard 'world' most tests start from.
 
-World: team A (nurse, team admin) with patients A1 (plan: SpO2, weight, blood pressure) and
+World: team A (nurse, coordinator and team admin; on-call phone +4790000000, open Mon–Fri
+08:00–15:30) with patients A1 (plan: SpO2, weight, blood pressure) and
 A2; team B (nurse) with patient B1; A1 has a relative who may view and report, one who may
 only view, and one whose access was revoked.
 """
@@ -42,8 +43,9 @@ def make_account(session: Session, clock: FixedClock, kind: str, login: str, nam
     return account
 
 
-def make_staff(session: Session, clock: FixedClock, email: str, name: str, team: Team, *roles: str) -> Account:
-    account = make_account(session, clock, "staff", email, name, email=email)
+def make_staff(session: Session, clock: FixedClock, email: str, name: str, team: Team, *roles: str,
+               phone: str | None = None) -> Account:
+    account = make_account(session, clock, "staff", email, name, email=email, phone=phone)
     for role in roles or ("nurse",):
         session.add(TeamMembership(team_id=team.id, account_id=account.id, role=role, created_at=clock.now()))
     session.flush()
@@ -80,8 +82,9 @@ def standard_plan(**changes) -> PlanContent:
 def make_patient(session: Session, clock: FixedClock, team: Team, name: str, login: str | None,
                  plan: PlanContent | None = None, author: Account | None = None) -> Patient:
     account = make_account(session, clock, "patient", login, name, phone=login) if login else None
+    # SMS reminders are off unless a test is about them, so message counts stay readable.
     patient = Patient(account_id=account.id if account else None, team_id=team.id, name=name, phone=login,
-                      created_at=clock.now(), monitoring_since=clock.now())
+                      created_at=clock.now(), monitoring_since=clock.now(), reminders={"enabled": False})
     session.add(patient)
     session.flush()
     if plan is not None:
@@ -122,9 +125,10 @@ def build_world(session: Session, clock: FixedClock) -> World:
     session.add(org)
     team_a = make_team(session, clock, "Team A", on_call_phone="+4790000000")
     team_b = make_team(session, clock, "Team B", on_call_phone="+4790000009")
-    nurse_a = make_staff(session, clock, "nurse.a@example.no", "Nora Nurse", team_a, "nurse")
-    admin_a = make_staff(session, clock, "admin.a@example.no", "Ada Admin", team_a, "coordinator", "team_admin")
-    nurse_b = make_staff(session, clock, "nurse.b@example.no", "Berit Nurse", team_b, "nurse")
+    nurse_a = make_staff(session, clock, "nurse.a@example.no", "Nora Nurse", team_a, "nurse", phone="+4790000101")
+    admin_a = make_staff(session, clock, "admin.a@example.no", "Ada Admin", team_a, "coordinator", "team_admin",
+                         phone="+4790000102")
+    nurse_b = make_staff(session, clock, "nurse.b@example.no", "Berit Nurse", team_b, "nurse", phone="+4790000103")
     a1 = make_patient(session, clock, team_a, "Astrid A1", "+4791000001", standard_plan(), nurse_a)
     a2 = make_patient(session, clock, team_a, "Arne A2", "+4791000002", standard_plan(), nurse_a)
     b1 = make_patient(session, clock, team_b, "Bjørn B1", "+4791000003", standard_plan(), nurse_b)

@@ -34,7 +34,7 @@ def test_catalogues_contain_every_string_in_the_source(tmp_path):
     """Fails when a string was added to the code without `make messages` and a translation."""
     pot = tmp_path / "messages.pot"
     subprocess.run([sys.executable, "-m", "babel.messages.frontend", "extract", "-F", "babel.cfg", "-k", "_l",
-                    "-k", "t:2", "--no-location", "-o", str(pot), "homefollow", "patient_portal",
+                    "-k", "t:2", "-k", "N_", "--no-location", "-o", str(pot), "homefollow", "patient_portal",
                     "clinician_portal", "rules"], cwd=ROOT, check=True, capture_output=True)
     with open(pot, "rb") as f:
         in_source = {m.id for m in read_po(f) if m.id}

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import Session, select
 
-from homefollow.models import Alert, AlertEvent, AuditEvent, Measurement, Notification, Patient, Report
+from homefollow.models import Alert, AlertEvent, AuditEvent, Measurement, Notification, Patient, Report, ReportSource
 from homefollow.services import alerts, reporting
 from rules.measurements import ImplausibleValue
 from rules.zones import Zone
@@ -30,7 +30,7 @@ def test_green_value_is_stored_with_the_plans_instruction_and_raises_nothing(ses
     assert session.exec(select(Notification)).all() == []
 
 
-def test_red_value_opens_an_alert_and_queues_one_page_to_the_on_call_phone(session, clock, world):
+def test_red_value_opens_an_alert_and_pages_the_nurse_in_opening_hours(session, clock, world):
     outcome = report(session, clock, world.patient_a1, "spo2", {"spo2": 86}, "k1")
     assert outcome.zone == Zone.RED
     assert outcome.instructions == ["Ring 113 ved alvorlig pustebesvær."]
@@ -40,12 +40,14 @@ def test_red_value_opens_an_alert_and_queues_one_page_to_the_on_call_phone(sessi
     assert "copd.spo2_red versjon 1" in alert.explanation["nb"]
     assert alert.title == {"nb": "Oksygenmetning i rød sone (KOLS)", "en": "Oxygen saturation in the red zone (COPD)"}
     assert alert.threshold_text == {"nb": "< 88%", "en": "< 88%"}
-    page = session.exec(select(Notification)).one()
-    assert page.recipient == "+4790000000" and page.channel == "sms" and page.status == "pending"
+    page = session.exec(select(Notification)).one()  # Tuesday 09:00: the team's nurse, by SMS
+    assert page.recipient == "+4790000101" and page.channel == "sms" and page.status == "pending"
     assert alert.short_code in page.body
     assert "Astrid" not in page.body and "86" not in page.body  # no patient detail in the SMS
     kinds = [e.kind for e in session.exec(select(AlertEvent).order_by(AlertEvent.id))]
-    assert kinds == ["opened", "notification_queued"]
+    assert kinds == ["opened", "page_queued"]
+    assert alert.escalation_policy["fallback"][0]["number"] == "+4790000000"  # the policy, frozen
+    assert alert.escalation_due_at == clock.now() + timedelta(minutes=15)  # then the coordinator
 
 
 def test_repeated_finding_updates_the_open_alert_instead_of_opening_another(session, clock, world):
@@ -232,3 +234,17 @@ def test_append_only_logs_cannot_be_rewritten(session, clock, world):
     session.delete(audit)
     with pytest.raises(AppendOnlyViolation):
         session.commit()
+
+
+def test_a_device_clock_slightly_ahead_does_not_hide_a_reading_from_the_rules(session, clock, world):
+    outcome = reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="spo2",
+                                           values={"spo2": 84}, idempotency_key="ahead", reported_by_account_id=None,
+                                           actor_kind="patient", source=ReportSource.DEVICE,
+                                           measured_at=clock.now() + timedelta(minutes=3))
+    assert outcome.report.measured_at == clock.now()
+    assert session.exec(select(Alert)).one().severity == "red"
+    with pytest.raises(ImplausibleValue) as info:
+        reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 84},
+                                     idempotency_key="far", reported_by_account_id=None, actor_kind="patient",
+                                     measured_at=clock.now() + timedelta(days=1))
+    assert info.value.reason == "measured_in_the_future"

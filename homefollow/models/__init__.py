@@ -4,7 +4,7 @@ from .accounts import Account, AccountKind
 from .alerts import Alert, AlertEvent, AlertStatus, Outcome
 from .audit import AuditEvent
 from .organisations import Organisation, OrganisationKind, Role, Team, TeamMembership
-from .outbox import Channel, Notification, NotificationStatus
+from .outbox import Channel, Notification, NotificationStatus, SmsOptOut
 from .patients import Patient, PatientStatus, RelativeAccess
 from .plans import CarePlan
 from .reports import Measurement, Report, ReportSource
@@ -15,5 +15,6 @@ __all__ = [
     "Account", "AccountKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
     "Channel", "Heartbeat", "Measurement", "Notification", "NotificationStatus", "Organisation",
     "OrganisationKind", "Outcome", "Patient", "PatientStatus", "RelativeAccess", "Report",
-    "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "Team", "TeamMembership",
+    "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "SmsOptOut", "Team",
+    "TeamMembership",
 ]

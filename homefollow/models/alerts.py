@@ -8,7 +8,7 @@ from enum import Enum
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
-from .base import json_column, utc_column
+from .base import JSONType, json_column, utc_column
 
 
 class AlertStatus(str, Enum):
@@ -72,6 +72,15 @@ class Alert(SQLModel, table=True):
     resolved_by_account_id: int | None = Field(default=None, foreign_key="account.id")
     outcome: str | None = Field(default=None, max_length=30)  # Outcome
     resolution_note: str | None = Field(default=None, max_length=2000)
+    # Paging: the team's policy frozen when the alert fired, the planner's state, and when the
+    # planner must look again (the scheduler's sweep claims alerts whose time has come).
+    escalation_policy: dict | None = Field(default=None, sa_type=JSONType, nullable=True)
+    escalation_state: dict | None = Field(default=None, sa_type=JSONType, nullable=True)
+    escalation_due_at: datetime | None = utc_column(nullable=True, index=True)
+    # A snooze pauses paging until it ends; the alert stays in the queue meanwhile.
+    snoozed_at: datetime | None = utc_column(nullable=True)
+    snoozed_until: datetime | None = utc_column(nullable=True)
+    snooze_reason: str | None = Field(default=None, max_length=500)
 
 
 class AlertEvent(SQLModel, table=True):

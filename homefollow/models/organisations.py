@@ -8,7 +8,7 @@ from enum import Enum
 from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from .base import json_column, utc_column
+from .base import JSONType, json_column, utc_column
 
 
 class OrganisationKind(str, Enum):
@@ -35,6 +35,11 @@ class Team(SQLModel, table=True):
     time_zone: str = Field(default="Europe/Oslo", max_length=64)
     # {"mon": ["08:00", "15:30"], ...}; a missing day means closed.
     opening_hours: dict = json_column()
+    # homefollow.escalation.EscalationPolicy as JSON; None: the default built from this team
+    # (see services.escalation.team_policy).
+    escalation_policy: dict | None = Field(default=None, sa_type=JSONType, nullable=True)
+    # homefollow.escalation.OnCallSchedule as JSON; None: no rota (role steps page the role).
+    on_call_schedule: dict | None = Field(default=None, sa_type=JSONType, nullable=True)
     created_at: datetime = utc_column()
 
 

@@ -40,7 +40,18 @@ class Notification(SQLModel, table=True):
     created_at: datetime = utc_column()
     sent_at: datetime | None = utc_column(nullable=True)
     provider: str | None = Field(default=None, max_length=20)
-    provider_ref: str | None = Field(default=None, max_length=100)
+    provider_ref: str | None = Field(default=None, max_length=100, index=True)
+    # What the provider later reported (Twilio status callbacks): delivered, undelivered, failed.
+    delivery_status: str | None = Field(default=None, max_length=20)
     last_error: str | None = Field(default=None, max_length=500)
     alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
     patient_id: int | None = Field(default=None, foreign_key="patient.id")
+
+
+class SmsOptOut(SQLModel, table=True):
+    """Numbers that replied STOP. No SMS is sent to them until they reply START."""
+
+    __tablename__ = "sms_opt_out"
+
+    phone: str = Field(primary_key=True, max_length=32)
+    opted_out_at: datetime = utc_column()

@@ -31,6 +31,10 @@ class Patient(SQLModel, table=True):
     status: str = Field(default=PatientStatus.ACTIVE.value, max_length=20)
     # When follow-up began (or resumed after a pause): no check-in is expected before it.
     monitoring_since: datetime | None = utc_column(nullable=True)
+    # SMS reminders for scheduled measurements not done in time: services.reminders.Settings
+    # as JSON, and when the reminder sweep must next look at this patient.
+    reminders: dict = json_column()
+    reminder_due_at: datetime | None = utc_column(nullable=True, index=True)
     is_demo: bool = Field(default=False)
     created_at: datetime = utc_column()
 

@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..clock import Clock
-from ..models import Channel, Notification, NotificationStatus
+from ..models import Channel, Notification, NotificationStatus, SmsOptOut
 from .email import EmailSender
 from .errors import PermanentError, TransientError
 from .sms import SmsSender
@@ -32,6 +32,18 @@ BATCH = 100
 def backoff(attempts: int) -> timedelta:
     """30 s, 1 min, 2 min, … capped at 30 min."""
     return timedelta(seconds=min(30 * 2 ** max(attempts - 1, 0), 1800))
+
+
+def opted_out_numbers(session: Session) -> frozenset[str]:
+    """Numbers that replied STOP, read once per session (a request, or one sweep)."""
+    if "opted_out" not in session.info:
+        session.info["opted_out"] = frozenset(session.exec(select(SmsOptOut.phone)).all())
+    return session.info["opted_out"]
+
+
+def forget_opt_outs(session: Session) -> None:
+    """After a STOP or START in this session."""
+    session.info.pop("opted_out", None)
 
 
 def enqueue(
@@ -62,6 +74,11 @@ def enqueue(
         alert_id=alert_id,
         patient_id=patient_id,
     )
+    if channel == Channel.SMS and recipient in opted_out_numbers(session):
+        # The number replied STOP: the message is refused at once, so escalation moves on to the
+        # next channel or step instead of waiting for the provider to refuse it.
+        notification.status = NotificationStatus.FAILED.value
+        notification.last_error = "recipient opted out (STOP)"
     try:
         with session.begin_nested():  # a concurrent transaction may insert the same key
             session.add(notification)
@@ -174,3 +191,21 @@ def _finish(session: Session, n: Notification, *, status: NotificationStatus, **
         .values(status=status.value, lease_until=None, **values)
     )
     session.commit()
+
+
+# Twilio's final delivery states (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status).
+UNDELIVERED = {"undelivered", "failed"}
+
+
+def record_delivery_status(session: Session, provider_ref: str, status: str, error_code: str | None) -> Notification | None:
+    """A provider's report on a sent message. 'undelivered'/'failed' turn the row failed, so the
+    escalation moves on at once. Unknown references are ignored. Does not commit."""
+    notification = session.exec(select(Notification).where(Notification.provider_ref == provider_ref)).first()
+    if notification is None:
+        return None
+    notification.delivery_status = status[:20]
+    if status in UNDELIVERED:
+        notification.status = NotificationStatus.FAILED.value
+        notification.last_error = f"provider reported {status}" + (f" (error {error_code})" if error_code else "")
+    session.add(notification)
+    return notification

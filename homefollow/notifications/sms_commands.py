@@ -20,6 +20,8 @@ from typing import Literal, Union
 
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, parse_decimal
 
+from ..i18n import N_, t
+
 # -- commands --------------------------------------------------------------------------------
 
 
@@ -228,121 +230,39 @@ def _parse_report(s: str) -> Command:
 # One table for every SMS text; placeholders in {braces}. Norwegian uses «» (the example
 # wording teams asked for); that makes the message UCS-2 (70 characters per segment), so
 # those texts are kept under 134 characters with typical facts (two segments).
-TEXTS: dict[str, dict[str, str]] = {
-    "stop": {
-        "nb": "Du får ikke flere SMS fra HomeFollow. Send START for å få SMS igjen. Ved akutt fare: ring 113.",
-        "en": "You will get no more SMS from HomeFollow. Send START to get SMS again. In an emergency: call 113.",
-    },
-    "start": {
-        "nb": "SMS fra HomeFollow er slått på igjen. Send STOPP for å stoppe dem.",
-        "en": "SMS from HomeFollow are on again. Send STOP to stop them.",
-    },
-    "help": {
-        "nb": "Send målinger slik: BT 135/85 P 72, VEKT 74,2, O2 93, TEMP 37,8, BS 6,4. STOPP stopper SMS. "
-              "Legevakt: 116117. Ved akutt fare: ring 113.",
-        "en": "Send readings like this: BP 135/85 P 72, WEIGHT 74.2, O2 93, TEMP 37.8, BS 6.4. STOP stops SMS. "
-              "Out-of-hours clinic: 116117. In an emergency: call 113.",
-    },
-    "ack.acknowledged": {
-        "nb": "Kvittert: varsel {code}. Avslutt det i HomeFollow innen {minutes} min, ellers går det tilbake i køen.",
-        "en": "Acknowledged: alert {code}. Resolve it in HomeFollow within {minutes} min, or it returns to the queue.",
-    },
-    "ack.unknown_code": {
-        "nb": "Fant ikke noe åpent varsel med kode {code}. Sjekk koden og svar OK og koden.",
-        "en": "No open alert has the code {code}. Check the code and reply OK and the code.",
-    },
-    "ack.already_acknowledged": {
-        "nb": "Varsel {code} er allerede kvittert av en kollega.",
-        "en": "Alert {code} has already been acknowledged by a colleague.",
-    },
-    "ack.already_resolved": {
-        "nb": "Varsel {code} er allerede avsluttet.",
-        "en": "Alert {code} has already been resolved.",
-    },
-    "ack.not_allowed": {
-        "nb": "Dette nummeret kan ikke kvittere varsel {code}. Logg inn i HomeFollow.",
-        "en": "This number cannot acknowledge alert {code}. Sign in to HomeFollow.",
-    },
-    "report.green": {
-        "nb": "Takk! Vi har registrert {items}. Fortsett som vanlig.",
-        "en": "Thank you! We have recorded {items}. Carry on as usual.",
-    },
-    "report.yellow": {
-        "nb": "Takk! Vi har registrert {items}. {instruction}",
-        "en": "Thank you! We have recorded {items}. {instruction}",
-    },
-    "report.yellow.plan": {
-        "nb": "Takk! Vi har registrert {items}. Følg planen din. Teamet ditt ser på målingen.",
-        "en": "Thank you! We have recorded {items}. Follow your plan. Your team will look at the reading.",
-    },
-    "report.red": {
-        "nb": "Vi har registrert {items}. {instruction} Ved akutt fare: ring 113.",
-        "en": "We have recorded {items}. {instruction} In an emergency: call 113.",
-    },
-    "report.red.plan": {
-        "nb": "Vi har registrert {items}. Følg planen din nå. Ved akutt fare: ring 113.",
-        "en": "We have recorded {items}. Follow your plan now. In an emergency: call 113.",
-    },
-    "error.empty": {
-        "nb": "Meldingen var tom. Skriv for eksempel: {example}. Svar HJELP for flere eksempler.",
-        "en": "The message was empty. Write for example: {example}. Reply HELP for more examples.",
-    },
-    "error.unknown_word": {
-        "nb": "Vi forstod ikke «{detail}». Skriv for eksempel: {example}. Svar HJELP for flere eksempler.",
-        "en": 'We did not understand "{detail}". Write for example: {example}. Reply HELP for more examples.',
-    },
-    "error.missing_number": {
-        "nb": "Vi forstod ikke «{detail}». Skriv for eksempel: {example}",
-        "en": 'We did not understand "{detail}". Write for example: {example}',
-    },
-    "error.missing_keyword": {
-        "nb": "Vi forstod ikke «{detail}». Skriv hva du har målt foran tallet, for eksempel: {example}",
-        "en": 'We did not understand "{detail}". Write what you measured before the number, for example: {example}',
-    },
-    "error.bp_format": {
-        "nb": "Vi forstod ikke «{detail}». Skriv blodtrykket som to tall med skråstrek, for eksempel: {example}",
-        "en": 'We did not understand "{detail}". Write blood pressure as two numbers with a slash, for example: '
-              "{example}",
-    },
-    "error.duplicate": {
-        "nb": "Du sendte {name} to ganger. Send én verdi per måling, for eksempel: {example}",
-        "en": "You sent {name} twice. Send one value per reading, for example: {example}",
-    },
-    "error.implausible.too_low": {
-        "nb": "«{detail}» er for lavt til å stemme. Sjekk tallet og send på nytt, for eksempel: {example}",
-        "en": '"{detail}" is too low to be right. Check the number and send again, for example: {example}',
-    },
-    "error.implausible.too_high": {
-        "nb": "«{detail}» er for høyt til å stemme. Sjekk tallet og send på nytt, for eksempel: {example}",
-        "en": '"{detail}" is too high to be right. Check the number and send again, for example: {example}',
-    },
-    "error.implausible.not_a_number": {
-        "nb": "Vi forstod ikke tallet i «{detail}». Skriv for eksempel: {example}",
-        "en": 'We did not understand the number in "{detail}". Write for example: {example}',
-    },
-    "error.implausible.diastolic_not_below_systolic": {
-        "nb": "I «{detail}» må det første tallet være størst. Skriv for eksempel: {example}",
-        "en": 'In "{detail}" the first number must be the larger one. Write for example: {example}',
-    },
-    "error.missing_code": {
-        "nb": "Vi forstod ikke «{detail}». For å kvittere et varsel: svar OK og koden, for eksempel OK K7QX4.",
-        "en": 'We did not understand "{detail}". To acknowledge an alert, reply OK and the code, e.g. OK K7QX4.',
-    },
-    # Messages we start ourselves.
-    "page": {
-        "nb": "HomeFollow: nytt {severity} varsel i {team}. Kode {code}. Svar OK {code} for å kvittere.",
-        "en": "HomeFollow: new {severity} alert in {team}. Code {code}. Reply OK {code} to acknowledge.",
-    },
-    "severity.red": {"nb": "RØDT", "en": "RED"},
-    "severity.yellow": {"nb": "GULT", "en": "YELLOW"},
-    "remeasure": {
-        "nb": "HomeFollow: Vi ber deg gjøre en ny måling nå og sende den inn. Ved akutt fare: ring 113.",
-        "en": "HomeFollow: Please take a new reading now and send it in. In an emergency: call 113.",
-    },
-    "reminder": {
-        "nb": "HomeFollow: Det er tid for din registrering.",
-        "en": "HomeFollow: It is time for your check-in.",
-    },
+# Every text sent by SMS, by key. The English text is the catalogue msgid; translations are in
+# homefollow/translations (nb tuned to stay within two SMS segments).
+TEXTS: dict[str, str] = {
+    'stop': N_("You will get no more SMS from HomeFollow. Send START to get SMS again. In an emergency: call 113."),
+    'start': N_("SMS from HomeFollow are on again. Send STOP to stop them."),
+    'help': N_("Send readings like this: BP 135/85 P 72, WEIGHT 74.2, O2 93, TEMP 37.8, BS 6.4. STOP stops SMS. Out-of-hours clinic: 116117. In an emergency: call 113."),
+    'ack.acknowledged': N_("Acknowledged: alert %(code)s. Resolve it in HomeFollow within %(minutes)s min, or it returns to the queue."),
+    'ack.unknown_code': N_("No open alert has the code %(code)s. Check the code and reply OK and the code."),
+    'ack.already_acknowledged': N_("Alert %(code)s has already been acknowledged by a colleague."),
+    'ack.already_resolved': N_("Alert %(code)s has already been resolved."),
+    'ack.not_allowed': N_("This number cannot acknowledge alert %(code)s. Sign in to HomeFollow."),
+    'report.green': N_("Thank you! We have recorded %(items)s. Carry on as usual."),
+    'report.yellow': N_("Thank you! We have recorded %(items)s. %(instruction)s"),
+    'report.yellow.plan': N_("Thank you! We have recorded %(items)s. Follow your plan. Your team will look at the reading."),
+    'report.red': N_("We have recorded %(items)s. %(instruction)s In an emergency: call 113."),
+    'report.red.plan': N_("We have recorded %(items)s. Follow your plan now. In an emergency: call 113."),
+    'error.empty': N_("The message was empty. Write for example: %(example)s. Reply HELP for more examples."),
+    'error.unknown_word': N_("We did not understand \"%(detail)s\". Write for example: %(example)s. Reply HELP for more examples."),
+    'error.missing_number': N_("We did not understand \"%(detail)s\". Write for example: %(example)s"),
+    'error.missing_keyword': N_("We did not understand \"%(detail)s\". Write what you measured before the number, for example: %(example)s"),
+    'error.bp_format': N_("We did not understand \"%(detail)s\". Write blood pressure as two numbers with a slash, for example: %(example)s"),
+    'error.duplicate': N_("You sent %(name)s twice. Send one value per reading, for example: %(example)s"),
+    'error.implausible.too_low': N_("\"%(detail)s\" is too low to be right. Check the number and send again, for example: %(example)s"),
+    'error.implausible.too_high': N_("\"%(detail)s\" is too high to be right. Check the number and send again, for example: %(example)s"),
+    'error.implausible.not_a_number': N_("We did not understand the number in \"%(detail)s\". Write for example: %(example)s"),
+    'error.implausible.diastolic_not_below_systolic': N_("In \"%(detail)s\" the first number must be the larger one. Write for example: %(example)s"),
+    'error.missing_code': N_("We did not understand \"%(detail)s\". To acknowledge an alert, reply OK and the code, e.g. OK K7QX4."),
+    'page': N_("HomeFollow: new %(severity)s alert in %(team)s. Code %(code)s. Reply OK %(code)s to acknowledge."),
+    'severity.red': N_("RED"),
+    'severity.yellow': N_("YELLOW"),
+    'remeasure': N_("HomeFollow: Please take a new reading now and send it in. In an emergency: call 113."),
+    'reminder': N_("HomeFollow: It is time for your check-in."),
+    'unknown_sender': N_("This number is not registered in HomeFollow. Ask your care team for help."),
 }
 
 EXAMPLES: dict[str, dict[str, str]] = {
@@ -376,8 +296,8 @@ def _lang(locale: str) -> str:
 
 
 def message_text(key: str, locale: str, **facts: object) -> str:
-    """A text of the table by key, filled in. Unknown keys raise KeyError."""
-    return TEXTS[key][_lang(locale)].format(**facts)
+    """A text of the table by key, translated and filled in. Unknown keys raise KeyError."""
+    return t(_lang(locale), TEXTS[key], **facts)
 
 
 def _items_phrase(items: tuple[str, ...], lang: str) -> str:

@@ -17,9 +17,10 @@ from rules.text import Text
 from rules.zones import Zone
 
 from ..clock import Clock
-from ..i18n import t
-from ..models import Alert, AlertEvent, AlertStatus, Channel, Outcome, Patient, Team
-from ..notifications import outbox
+from ..escalation import parse_policy, snooze_problems
+from ..models import Alert, AlertStatus, Outcome, Patient, Team
+from . import escalation
+from .alert_log import add_event, events_of  # noqa: F401  (events_of: part of this service's API)
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: short codes are read off a phone and typed back.
 _CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY34679"
@@ -65,26 +66,30 @@ def open_alert_for(session: Session, patient_id: int, rule_key: str, *, for_upda
     return session.exec(query).first()
 
 
-def latest_alert_for(session: Session, patient_id: int, rule_key: str) -> Alert | None:
-    """The most recent alert for this patient and key, resolved or not."""
-    return session.exec(
-        select(Alert).where(Alert.patient_id == patient_id, Alert.rule_key == rule_key)
-        .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(1)
-    ).first()
+def latest_alert_for(session: Session, patient_id: int, rule_key: str, *, for_update: bool = False) -> Alert | None:
+    """The most recent alert for this patient and key, resolved or not. An unresolved alert is
+    always the most recent one (there is never more than one)."""
+    query = (select(Alert).where(Alert.patient_id == patient_id, Alert.rule_key == rule_key)
+             .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(1))
+    if for_update:
+        query = query.with_for_update()
+    return session.exec(query).first()
 
 
-def add_event(session: Session, clock: Clock, alert: Alert, kind: str, actor_account_id: int | None = None,
-              **data) -> AlertEvent:
-    event = AlertEvent(alert_id=alert.id, at=clock.now(), actor_account_id=actor_account_id, kind=kind, data=data)
-    session.add(event)
-    return event
+_NOT_LOOKED_UP = object()
 
 
-def raise_finding(session: Session, clock: Clock, patient: Patient, finding: RaisedFinding) -> Alert:
-    """Open an alert for a yellow or red finding, or update the open one. Does not commit."""
+def raise_finding(session: Session, clock: Clock, patient: Patient, finding: RaisedFinding,
+                  latest=_NOT_LOOKED_UP) -> Alert:
+    """Open an alert for a yellow or red finding, or update the open one. Does not commit.
+
+    `latest`: the caller's result of latest_alert_for(…, for_update=True), to save a query."""
     if finding.severity == Zone.GREEN:
         raise ValueError("green findings do not raise alerts")
-    alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
+    if latest is _NOT_LOOKED_UP:
+        alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
+    else:
+        alert = latest if latest is not None and latest.status != AlertStatus.RESOLVED.value else None
     if alert is None:
         alert = _try_open(session, clock, patient, finding)
         if alert is not None:
@@ -121,7 +126,8 @@ def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedF
         return None
     add_event(session, clock, alert, "opened", severity=alert.severity, rule_key=finding.rule_key,
               rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
-    notify_team(session, clock, alert, patient, reason="opened")
+    escalation.freeze_policy(alert, session.get(Team, patient.team_id))
+    escalation.escalate(session, clock, alert, new=True)
     return alert
 
 
@@ -135,7 +141,7 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
         add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
                   rule_version=finding.rule_version, report_id=finding.report_id,
                   severity=finding.severity.value, explanation=finding.explanation.as_dict())
-        session.add(alert)
+        escalation.escalate(session, clock, alert)
         return
     alert.value_text = finding.value_text.as_dict()
     alert.threshold_text = finding.threshold_text.as_dict()
@@ -153,39 +159,15 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
         alert.status = AlertStatus.OPEN.value
         alert.acknowledged_at = None
         alert.acknowledged_by_account_id = None
+        alert.snoozed_at = alert.snoozed_until = alert.snooze_reason = None  # a raise is new: no snooze holds it
         add_event(session, clock, alert, "severity_raised", previous=previous, severity=alert.severity,
                   rule_key=finding.rule_key, rule_version=finding.rule_version, report_id=finding.report_id,
                   explanation=alert.explanation)
-        notify_team(session, clock, alert, patient, reason="raised")
     else:
         add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
                   rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
     session.add(alert)
-
-
-def notify_team(session: Session, clock: Clock, alert: Alert, patient: Patient, *, reason: str) -> None:
-    """Write the page to the team's on-call phone into the outbox (same transaction).
-
-    The SMS names no patient and no values: whoever holds the phone learns only that there
-    is an alert and its code; the details are behind the clinician portal's sign-in."""
-    team = session.get(Team, patient.team_id)
-    if team is None or not team.on_call_phone:
-        return
-    severity_word = t("nb", "RED") if alert.severity == Zone.RED.value else t("nb", "YELLOW")
-    if reason == "raised":
-        body = t("nb", "HomeFollow: alert %(code)s in %(team)s is now %(severity)s. Reply OK %(code)s to acknowledge.",
-                 severity=severity_word, team=team.name, code=alert.short_code)
-    else:
-        body = t("nb", "HomeFollow: new %(severity)s alert in %(team)s. Code %(code)s. Reply OK %(code)s to acknowledge.",
-                 severity=severity_word, team=team.name, code=alert.short_code)
-    queued = outbox.enqueue(
-        session, clock,
-        dedup_key=f"alert:{alert.id}:{reason}:{alert.severity}:sms:{team.on_call_phone}",
-        channel=Channel.SMS, recipient=team.on_call_phone, body=body, alert_id=alert.id,
-    )
-    if queued is not None:
-        session.flush()
-        add_event(session, clock, alert, "notification_queued", channel="sms", notification_id=queued.id)
+    escalation.escalate(session, clock, alert)
 
 
 def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id: int) -> Alert:
@@ -201,6 +183,7 @@ def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id:
         raise AlertStateError("not_open")
     alert = session.get(Alert, alert_id, populate_existing=True)
     add_event(session, clock, alert, "acknowledged", actor_account_id)
+    escalation.escalate(session, clock, alert)  # stops paging; starts the acknowledgement timeout
     session.commit()
     return alert
 
@@ -220,6 +203,33 @@ def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int
         raise AlertStateError("already_resolved")
     alert = session.get(Alert, alert_id, populate_existing=True)
     add_event(session, clock, alert, "resolved", actor_account_id, outcome=outcome.value, note=note)
+    alert.escalation_due_at = None
+    session.add(alert)
+    session.commit()
+    return alert
+
+
+class SnoozeRefused(ValueError):
+    def __init__(self, problems: list[tuple[str, str]]):
+        super().__init__("; ".join(f"{field}: {why}" for field, why in problems))
+        self.problems = problems
+
+
+def snooze(session: Session, clock: Clock, alert_id: int, actor_account_id: int, until, reason: str) -> Alert:
+    """Pause paging until `until`, for a reason. The alert stays in the queue. Commits.
+
+    Raises SnoozeRefused (nothing changed) when the reason is missing, the end is not in the
+    future, or the snooze is longer than the policy allows."""
+    alert = session.get(Alert, alert_id)
+    if alert is None or alert.status == AlertStatus.RESOLVED.value:
+        raise AlertStateError("already_resolved")
+    problems = snooze_problems(parse_policy(alert.escalation_policy), alert.severity, clock.now(), until, reason) \
+        if alert.escalation_policy else ([("reason", "required")] if not (reason or "").strip() else [])
+    if problems:
+        raise SnoozeRefused(problems)
+    alert.snoozed_at, alert.snoozed_until, alert.snooze_reason = clock.now(), until, reason.strip()
+    add_event(session, clock, alert, "snoozed", actor_account_id, until=until.isoformat(), reason=alert.snooze_reason)
+    escalation.escalate(session, clock, alert)
     session.commit()
     return alert
 
@@ -238,7 +248,3 @@ def triage_queue(session: Session, team_ids: frozenset[int], limit: int = 500) -
         .order_by(severity_order, unacknowledged_first, Alert.severity_since, Alert.id)
         .limit(limit)
     ).all())
-
-
-def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
-    return list(session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert_id).order_by(AlertEvent.at, AlertEvent.id)))

@@ -8,11 +8,12 @@ findings into alerts.
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import func, insert, update
 from sqlmodel import Session, select
 
 from rules import (EvaluationContext, Observation, ParameterError, Parameters, RuleDefinition, RuleState,
@@ -23,8 +24,8 @@ from rules.zones import Zone, ZoneLimits
 
 from ..clock import Clock
 from ..models import Measurement, Patient, PatientStatus, RuleState as RuleStateRow, RuleVersion
-from . import alerts, rulebook
-from .plans import PlanContent, current_content
+from . import alert_log, alerts, plans, rulebook
+from .plans import PlanContent
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +65,29 @@ def derived_parameters(definition: RuleDefinition, content: PlanContent) -> dict
     return {"schedule": m.schedule.model_dump(mode="json"), "grace": timedelta(minutes=m.grace_minutes)}
 
 
-def assigned_rules(session: Session, content: PlanContent, *, strict: bool = True) -> list[AssignedRule]:
+# Resolved parameters by (rule version digest, the patient's overrides). Resolving validates
+# with pydantic; a sweep over many patients with the same plan template resolves each once.
+_RESOLVED: dict[tuple[str, str], Parameters] = {}
+
+
+def _resolve(version: RuleVersion, definition: RuleDefinition, overrides: dict) -> Parameters:
+    key = (version.digest, json.dumps(overrides, sort_keys=True, default=str))
+    if key not in _RESOLVED:
+        if len(_RESOLVED) > 50_000:
+            _RESOLVED.clear()
+        _RESOLVED[key] = resolve_parameters(definition, overrides)
+    return _RESOLVED[key]
+
+
+def assigned_rules(session: Session, content: PlanContent, *, strict: bool = True,
+                   versions: dict[str, RuleVersion] | None = None) -> list[AssignedRule]:
     """The plan's rules at their active versions with the patient's parameters.
 
     Raises PlanRulesInvalid listing every problem, so a plan editor can show them all. With
     strict=False a rule that cannot be used (e.g. retired under a stored plan) is logged and
     left out, so the patient's other rules still run."""
-    versions = rulebook.active_versions(session, [r.key for r in content.rules])
+    if versions is None:
+        versions = rulebook.active_versions(session, [r.key for r in content.rules])
     assigned, problems = [], []
     for entry in content.rules:
         version = versions.get(entry.key)
@@ -80,7 +97,7 @@ def assigned_rules(session: Session, content: PlanContent, *, strict: bool = Tru
         definition = rulebook.definition_of(version)
         overrides = {**derived_parameters(definition, content), **entry.parameters}
         try:
-            parameters = resolve_parameters(definition, overrides)
+            parameters = _resolve(version, definition, overrides)
         except ParameterError as exc:
             problems.extend((entry.key, name, reason) for name, reason in exc.problems)
             continue
@@ -101,11 +118,20 @@ def watched_codes(assigned: list[AssignedRule]) -> set[str]:
 
 
 def observations(session: Session, patient_id: int, since: datetime) -> list[Observation]:
-    rows = session.exec(
-        select(Measurement.id, Measurement.code, Measurement.value, Measurement.measured_at)
-        .where(Measurement.patient_id == patient_id, Measurement.measured_at >= since)
-    ).all()
-    return [Observation(code, value, at, f"m:{mid}") for mid, code, value, at in rows]
+    return _observations_of(session, [patient_id], since).get(patient_id, [])
+
+
+def _observations_of(session: Session, patient_ids: list[int], since: datetime,
+                     codes: set[str] | None = None) -> dict[int, list[Observation]]:
+    query = select(Measurement.patient_id, Measurement.id, Measurement.code, Measurement.value,
+                   Measurement.measured_at).where(Measurement.patient_id.in_(patient_ids),
+                                                  Measurement.measured_at >= since)
+    if codes is not None:
+        query = query.where(Measurement.code.in_(codes))
+    found: dict[int, list[Observation]] = {}
+    for patient_id, mid, code, value, at in session.exec(query):
+        found.setdefault(patient_id, []).append(Observation(code, value, at, f"m:{mid}"))
+    return found
 
 
 def context_for(patient: Patient) -> EvaluationContext:
@@ -119,6 +145,50 @@ class PatientEvaluation:
     alerted: bool  # an alert was opened or updated
 
 
+@dataclass
+class _Inputs:
+    """Everything one patient's evaluation reads, loaded for many patients in a few queries."""
+
+    patient: Patient
+    assigned: list[AssignedRule]
+    rows: dict[str, tuple[int, dict]]  # rule key -> (rule_state id, stored state)
+    observations: list[Observation]
+
+
+def _load(session: Session, patients: list[Patient], now: datetime) -> list[_Inputs]:
+    ids = [p.id for p in patients]
+    contents = plans.current_contents(session, ids)
+    versions = rulebook.active_versions(session, {r.key for c in contents.values() for r in c.rules})
+    assigned = {pid: assigned_rules(session, content, strict=False, versions=versions)
+                for pid, content in contents.items()}
+    rows: dict[int, dict[str, tuple[int, dict]]] = {pid: {} for pid in ids}
+    # Plain rows, not ORM objects: a sweep batch reads hundreds, and only writes them in bulk.
+    for row_id, patient_id, key, state in session.execute(
+            select(RuleStateRow.id, RuleStateRow.patient_id, RuleStateRow.rule_key, RuleStateRow.state)
+            .where(RuleStateRow.patient_id.in_(ids))):
+        rows[patient_id][key] = (row_id, state)
+    codes = {c for rules_ in assigned.values() for c in watched_codes(rules_)}
+    patterns = any("*" in c for rules_ in assigned.values() for a in rules_ for c in rule_codes(a.definition.spec))
+    history = _observations_of(session, ids, now - HISTORY, None if patterns else codes)
+    return [_Inputs(p, assigned.get(p.id, []), rows[p.id], history.get(p.id, [])) for p in patients]
+
+
+@dataclass
+class _StateWrites:
+    """New rule states, written in bulk rather than through the loaded rows: a sweep batch would
+    otherwise carry hundreds of dirty objects through every flush an alert needs."""
+
+    updates: list[dict] = field(default_factory=list)
+    inserts: list[dict] = field(default_factory=list)
+
+    def write(self, session: Session) -> None:
+        if self.updates:
+            session.execute(update(RuleStateRow), self.updates)
+        if self.inserts:
+            session.execute(insert(RuleStateRow), self.inserts)
+        self.updates, self.inserts = [], []
+
+
 def evaluate_patient(session: Session, clock: Clock, patient: Patient, *, new_refs: frozenset[str] = frozenset(),
                      report_id: int | None = None) -> PatientEvaluation:
     """Evaluate all the patient's rules now, store their states and raise alerts. Does not commit.
@@ -126,28 +196,40 @@ def evaluate_patient(session: Session, clock: Clock, patient: Patient, *, new_re
     A finding updates the patient's alert when the rule starts firing, when it rests on one of
     the readings just reported (`new_refs`), or when what it says has changed (a second missed
     check-in) — not on every sweep while a condition simply persists."""
+    [inputs] = _load(session, [patient], clock.now())
+    writes = _StateWrites()
+    result = _run(session, clock, inputs, writes, new_refs, report_id)
+    writes.write(session)
+    return result
+
+
+def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites,
+         new_refs: frozenset[str] = frozenset(), report_id: int | None = None) -> PatientEvaluation:
     now = clock.now()
-    content, _version = current_content(session, patient.id)
-    assigned = assigned_rules(session, content, strict=False)
-    rows = {s.rule_key: s for s in session.exec(select(RuleStateRow).where(RuleStateRow.patient_id == patient.id))}
-    states = {key: RuleState.model_validate(row.state) for key, row in rows.items()}
+    patient, assigned, rows = inputs.patient, inputs.assigned, inputs.rows
     results = evaluate_all(
         [a.definition for a in assigned],
         {a.definition.key: a.parameters for a in assigned},
-        observations(session, patient.id, now - HISTORY),
-        states,
+        inputs.observations,
+        {key: RuleState.model_validate(state) for key, (_id, state) in rows.items()},
         now,
         context_for(patient),
     )
     for a in assigned:
         key = a.definition.key
         result = results[key]
-        _store_state(session, rows.get(key), patient.id, a.version, result.state, now)
+        values = {"rule_version_id": a.version.id, "status": result.state.status.value,
+                  "state": result.state.model_dump(mode="json"), "next_due_at": result.state.next_due_at,
+                  "updated_at": now}
+        if key in rows:
+            writes.updates.append({"id": rows[key][0], **values})
+        else:
+            writes.inserts.append({"patient_id": patient.id, "rule_key": key, **values})
         if not result.findings and result.stopped_firing:
             open_alert = alerts.open_alert_for(session, patient.id, a.definition.alert_key)
             if open_alert is not None:
-                alerts.add_event(session, clock, open_alert, "condition_cleared", rule_key=key,
-                                 summary=result.state.summary.as_dict() if result.state.summary else None)
+                alert_log.add_event(session, clock, open_alert, "condition_cleared", rule_key=key,
+                                    summary=result.state.summary.as_dict() if result.state.summary else None)
     alerted = False
     for a, result in _most_severe_per_alert(assigned, results):
         alerted |= _raise(session, clock, patient, a, result, new_refs, report_id)
@@ -168,26 +250,13 @@ def _most_severe_per_alert(assigned: list[AssignedRule], results: dict) -> list:
     return list(best.values())
 
 
-def _store_state(session: Session, row: RuleStateRow | None, patient_id: int, version: RuleVersion,
-                 state: RuleState, now: datetime) -> None:
-    if row is None:
-        row = RuleStateRow(patient_id=patient_id, rule_key=state.rule_key, rule_version_id=version.id,
-                           status=state.status.value, state={}, updated_at=now)
-    row.rule_version_id = version.id
-    row.status = state.status.value
-    row.state = state.model_dump(mode="json")
-    row.next_due_at = state.next_due_at
-    row.updated_at = now
-    session.add(row)
-
-
 def _raise(session: Session, clock: Clock, patient: Patient, a: AssignedRule, result, new_refs, report_id) -> bool:
     """Open or update the alert, but only for something new: the rule has just started firing,
     the finding rests on a reading just reported, or it says something else than the last alert
     did (a second missed check-in). A condition that merely persists after a nurse resolved its
     alert does not reopen it; the next reading or the next missed check-in will."""
     finding = result.findings[0]
-    last = alerts.latest_alert_for(session, patient.id, a.definition.alert_key)
+    last = alerts.latest_alert_for(session, patient.id, a.definition.alert_key, for_update=True)
     news = bool(new_refs & set(finding.observation_refs))
     changed = last is None or last.explanation != finding.explanation.as_dict()
     if not (result.started_firing or news or changed):
@@ -203,58 +272,82 @@ def _raise(session: Session, clock: Clock, patient: Patient, a: AssignedRule, re
         threshold_text=finding.threshold_text,
         explanation=finding.explanation,
         report_id=report_id if news else None,
-    ))
+    ), latest=last)
     return True
 
 
 # ---- the scheduler's sweep ------------------------------------------------------------------
 
-def due_patients(session: Session, clock: Clock, limit: int) -> list[int]:
-    return list(session.exec(
-        select(RuleStateRow.patient_id)
-        .join(Patient, Patient.id == RuleStateRow.patient_id)
-        .where(RuleStateRow.next_due_at <= clock.now(), Patient.status == PatientStatus.ACTIVE.value)
-        .group_by(RuleStateRow.patient_id)
-        .order_by(RuleStateRow.patient_id)
-        .limit(limit)
-    ).all())
-
-
-def claim_patient(session: Session, clock: Clock, patient_id: int) -> bool:
-    """Take a patient's due rules for evaluation: the update that moves their due times a
-    lease ahead succeeds for one process only. If that process dies, the lease runs out and
-    another sweep takes them. Commits."""
+def claim_due_patients(session: Session, clock: Clock, limit: int) -> list[int]:
+    """Take up to `limit` patients whose rules are due: one update moves their due times a lease
+    ahead and returns whose they were, so a patient is taken by one process only (another
+    process's update finds nothing due). If the process dies, the lease runs out and another
+    sweep takes them. Commits."""
     now = clock.now()
-    result = session.execute(
+    # The next_due_at index, over the due timers only, longest waiting first.
+    due = session.execute(select(RuleStateRow.patient_id).where(RuleStateRow.next_due_at <= now)
+                          .order_by(RuleStateRow.next_due_at).limit(limit * 8)).scalars().all()
+    ids = list(dict.fromkeys(due))[:limit]
+    if not ids:
+        session.commit()
+        return []
+    active = set(session.execute(select(Patient.id).where(Patient.id.in_(ids),
+                                                          Patient.status == PatientStatus.ACTIVE.value)).scalars())
+    if len(active) < len(ids):
+        # Follow-up is paused or ended: nothing is expected of them until it resumes (which
+        # evaluates their rules again), so their timers stop instead of blocking the queue.
+        session.execute(update(RuleStateRow).where(RuleStateRow.patient_id.in_(set(ids) - active))
+                        .values(next_due_at=None))
+    claimed = session.execute(
         update(RuleStateRow)
-        .where(RuleStateRow.patient_id == patient_id, RuleStateRow.next_due_at <= now)
+        .where(RuleStateRow.patient_id.in_(active), RuleStateRow.next_due_at <= now)
         .values(next_due_at=now + SWEEP_LEASE)
-    )
+        .returning(RuleStateRow.patient_id)
+    ).scalars().all() if active else []
     session.commit()
-    return result.rowcount > 0
+    return sorted(set(claimed))
 
 
 @dataclass
 class SweepResult:
     evaluated: int = 0
-    skipped: int = 0
     failed: int = 0
 
 
-def sweep_due_rules(session: Session, clock: Clock, limit: int = 500) -> SweepResult:
+BATCH = 200
+
+
+def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepResult:
     """Evaluate every patient with a rule whose next_due_at has passed (hold times ending,
-    check-ins missed, readings going stale). Safe to run in several processes at once."""
+    check-ins missed, readings going stale), a batch at a time. Safe in several processes."""
     result = SweepResult()
-    for patient_id in due_patients(session, clock, limit):
-        if not claim_patient(session, clock, patient_id):
-            result.skipped += 1
-            continue
+    while result.evaluated + result.failed < limit:
+        ids = claim_due_patients(session, clock, min(BATCH, limit - result.evaluated - result.failed))
+        if not ids:
+            break
+        patients = session.exec(select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id)).all()
+        try:
+            writes = _StateWrites()
+            for inputs in _load(session, list(patients), clock.now()):
+                _run(session, clock, inputs, writes)
+            writes.write(session)
+            session.commit()
+            result.evaluated += len(patients)
+        except Exception:  # a bad batch must not stop the sweep: one at a time, to find the culprit
+            session.rollback()
+            result.evaluated += _one_by_one(session, clock, ids, result)
+    return result
+
+
+def _one_by_one(session: Session, clock: Clock, ids: list[int], result: SweepResult) -> int:
+    done = 0
+    for patient_id in ids:
         try:
             evaluate_patient(session, clock, session.get(Patient, patient_id))
             session.commit()
-            result.evaluated += 1
-        except Exception:  # one patient's failure must not stop the others; the lease retries it
+            done += 1
+        except Exception:  # the lease retries it later
             session.rollback()
             log.exception("evaluating patient %s failed", patient_id)
             result.failed += 1
-    return result
+    return done

@@ -6,7 +6,7 @@ from sqlmodel import Session
 
 from ..clock import Clock
 from ..models import CarePlan, Patient
-from . import audit, evaluation, plans
+from . import audit, evaluation, plans, reminders
 
 
 def change_plan(session: Session, clock: Clock, *, patient: Patient, content: plans.PlanContent,
@@ -18,8 +18,9 @@ def change_plan(session: Session, clock: Clock, *, patient: Patient, content: pl
     evaluation.assigned_rules(session, content)
     plan = plans.save_new_version(session, clock, patient_id=patient.id, content=content,
                                   author_account_id=author_account_id, reason=reason)
-    # New limits apply to the next reading, and new check-in timers start now.
+    # New limits apply to the next reading, and new check-in timers and reminders start now.
     evaluation.evaluate_patient(session, clock, patient)
+    reminders.schedule_next(session, clock, patient)
     audit.record(session, clock, actor_account_id=author_account_id, actor_kind=actor_kind, action="plan.change",
                  patient_id=patient.id, object_type="care_plan", object_id=plan.id, version=plan.version,
                  reason=reason)

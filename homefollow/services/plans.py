@@ -11,6 +11,7 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from sqlalchemy import func
 from sqlmodel import Session, select
 
 from rules.measurements import ITEMS
@@ -119,6 +120,18 @@ def current_content(session: Session, patient_id: int) -> tuple[PlanContent, int
     if plan is None:
         return PlanContent(), None
     return PlanContent.model_validate(plan.content), plan.version
+
+
+def current_contents(session: Session, patient_ids: list[int]) -> dict[int, PlanContent]:
+    """The newest plan of each of these patients (one query); patients without a plan get an
+    empty one."""
+    newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
+              .where(CarePlan.patient_id.in_(patient_ids)).group_by(CarePlan.patient_id).subquery())
+    rows = session.execute(select(CarePlan.patient_id, CarePlan.content)
+                           .join(newest, (CarePlan.patient_id == newest.c.patient_id)
+                                 & (CarePlan.version == newest.c.version))).all()
+    found = {patient_id: PlanContent.model_validate(content) for patient_id, content in rows}
+    return {pid: found.get(pid, PlanContent()) for pid in patient_ids}
 
 
 def save_new_version(

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
-from rules.measurements import ITEMS, check_item_plausible, round_value
+from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, round_value
 from rules.zones import Zone, classify_item
 
 from ..clock import Clock
@@ -60,6 +60,12 @@ def report_measurement(
         return outcome_of(session, existing, replayed=True)
 
     now = clock.now()
+    if measured_at is not None and measured_at > now:
+        # A device clock a little ahead must not hide a reading from the rules (they ignore the
+        # future); a time far ahead is an error, not a reading.
+        if measured_at > now + FUTURE_TOLERANCE:
+            raise ImplausibleValue(item.codes[0], None, "measured_in_the_future")
+        measured_at = now
     content, plan_version = plans.current_content(session, patient.id)
     report = Report(
         patient_id=patient.id,
@@ -124,6 +130,8 @@ def _instructions(content: plans.PlanContent, item_key: str, zone: Zone | None, 
     texts += [content.instruction(key) for key in rule_keys]
     return list(dict.fromkeys(t for t in texts if t))  # in order, without repeats
 
+
+FUTURE_TOLERANCE = timedelta(minutes=15)
 
 # A report with the very same values this soon after another is more likely a repeat (the
 # Back button, a second tap on a new form) than a new measurement: the patient is asked first.

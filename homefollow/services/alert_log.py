@@ -1,0 +1,20 @@
+"""The alert's event log: what happened to an alert, when, by whom. Rows are only ever added."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import Alert, AlertEvent
+
+
+def add_event(session: Session, clock: Clock, alert: Alert, kind: str, actor_account_id: int | None = None,
+              **data) -> AlertEvent:
+    event = AlertEvent(alert_id=alert.id, at=clock.now(), actor_account_id=actor_account_id, kind=kind, data=data)
+    session.add(event)
+    return event
+
+
+def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
+    return list(session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert_id)
+                             .order_by(AlertEvent.at, AlertEvent.id)))

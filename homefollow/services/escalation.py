@@ -1,0 +1,250 @@
+"""Paging: from an open alert to a person who answers, by the team's escalation policy.
+
+The planner in homefollow.escalation is pure; here we give it the alert's facts and the team as
+it is now, put the pages it asks for into the outbox (same transaction), and keep its state and
+next due time on the alert. The policy is frozen onto the alert when it fires, so editing a
+team's policy never changes an escalation in flight.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..escalation import (AlertFacts, Contact, EscalationPolicy, EscalationState, OnCallSchedule, OpeningHours,
+                          PolicyError, TeamContext, parse_policy, plan)
+from ..i18n import t
+from ..links import public_url
+from ..models import (Account, Alert, AlertStatus, Channel, Notification, NotificationStatus, Patient, Team,
+                      TeamMembership)
+from ..notifications import outbox
+from ..notifications.sms_commands import message_text, page_text
+from .alert_log import add_event
+
+log = logging.getLogger(__name__)
+
+SWEEP_LEASE_SECONDS = 120
+# A page refused at once (an opted-out number) makes the planner move on at once; this bounds it.
+MAX_REPLANS = 5
+
+
+def default_policy(team: Team) -> EscalationPolicy | None:
+    """A team without a policy of its own: the nurse on call (or the nurses) in opening hours,
+    then the coordinators; red alerts outside opening hours to the team's on-call phone; that
+    phone as the fallback. None when the team has no on-call phone: then alerts only wait in
+    the triage queue, which admins are warned about."""
+    if not team.on_call_phone:
+        return None
+    first = {"kind": "on_call", "role": "nurse"} if team.on_call_schedule else {"kind": "role", "role": "nurse"}
+    return parse_policy({
+        "name": t("nb", "Standard"),
+        "steps": [
+            {"target": first, "channels": ["sms", "email"], "when": "in_opening_hours",
+             "wait": {"yellow": 60, "red": 15}},
+            {"target": {"kind": "role", "role": "coordinator"}, "channels": ["sms", "email"],
+             "when": "in_opening_hours", "wait": {"yellow": 120, "red": 15}},
+            {"target": {"kind": "phone", "number": team.on_call_phone, "label": t("nb", "On-call phone")},
+             "channels": ["sms"], "severities": ["red"], "when": "outside_opening_hours", "wait": {"red": 15}},
+        ],
+        "repeat": 1,
+        "fallback": [{"kind": "phone", "number": team.on_call_phone, "label": t("nb", "On-call phone")}],
+        "ack_timeout": {"yellow": 240, "red": 30},
+        "snooze_max": {"yellow": 1440, "red": 60},
+    })
+
+
+def team_policy(team: Team) -> EscalationPolicy | None:
+    if team.escalation_policy:
+        try:
+            return parse_policy(team.escalation_policy)
+        except PolicyError:  # stored before a validation rule tightened: never leave alerts unpaged
+            log.exception("team %s: stored escalation policy is invalid; using the default", team.id)
+    return default_policy(team)
+
+
+def team_context(session: Session, team: Team) -> TeamContext:
+    """The team as the planner sees it now: active members by role, their contact details.
+    Kept for the life of the session (a request, or one sweep), which may page many alerts."""
+    cache = session.info.setdefault("team_contexts", {})
+    if team.id not in cache:
+        cache[team.id] = _team_context(session, team)
+    return cache[team.id]
+
+
+def _team_context(session: Session, team: Team) -> TeamContext:
+    rows = session.exec(
+        select(TeamMembership.role, Account)
+        .join(Account, Account.id == TeamMembership.account_id)
+        .where(TeamMembership.team_id == team.id, Account.is_active.is_(True))
+    ).all()
+    members: dict[str, list[int]] = {}
+    contacts: dict[int, Contact] = {}
+    for role, account in rows:
+        members.setdefault(role, []).append(account.id)
+        contacts[account.id] = Contact(phone=account.phone, email=account.email)
+    return TeamContext(
+        time_zone=team.time_zone,
+        opening_hours=OpeningHours.model_validate(team.opening_hours or {}),
+        members=members,
+        contacts=contacts,
+        on_call=OnCallSchedule.model_validate(team.on_call_schedule) if team.on_call_schedule else None,
+    )
+
+
+def is_opted_out(session: Session, phone: str | None) -> bool:
+    return phone is None or phone in outbox.opted_out_numbers(session)
+
+
+def facts_of(session: Session, alert: Alert, patient: Patient) -> AlertFacts:
+    snoozed = alert.snoozed_until is not None
+    return AlertFacts(
+        alert_id=alert.id,
+        severity=alert.severity,
+        opened_at=alert.opened_at,
+        rule_key=alert.rule_key,
+        raised_at=alert.severity_since if alert.severity_since != alert.opened_at else None,
+        last_seen_at=alert.last_seen_at,
+        acknowledged_at=alert.acknowledged_at if alert.status == AlertStatus.ACKNOWLEDGED.value else None,
+        resolved_at=alert.resolved_at,
+        snoozed_at=alert.snoozed_at if snoozed else None,
+        snoozed_until=alert.snoozed_until if snoozed else None,
+        patient_sms=not is_opted_out(session, patient.phone),
+    )
+
+
+def freeze_policy(alert: Alert, team: Team) -> None:
+    """Snapshot the team's policy onto a new alert."""
+    policy = team_policy(team)
+    alert.escalation_policy = policy.model_dump(mode="json") if policy else None
+
+
+def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False) -> None:
+    """Run the planner for this alert now and carry out what it says. Does not commit.
+
+    Called whenever something changes (opened, raised, repeated, acknowledged, resolved,
+    snoozed, a page failed) and by the sweep when the alert's escalation is due. `new`: the
+    alert was opened in this transaction, so none of its pages can have failed yet."""
+    if alert.escalation_policy is None:
+        alert.escalation_due_at = None
+        return
+    policy = parse_policy(alert.escalation_policy)
+    team = session.get(Team, alert.team_id)
+    patient = session.get(Patient, alert.patient_id)
+    context = team_context(session, team)
+    state = EscalationState.model_validate(alert.escalation_state) if alert.escalation_state else None
+    failed = set() if new else set(session.exec(
+        select(Notification.dedup_key).where(Notification.alert_id == alert.id,
+                                             Notification.status == NotificationStatus.FAILED.value)
+    ).all())
+    now = clock.now()
+    for _attempt in range(MAX_REPLANS):
+        result = plan(policy, facts_of(session, alert, patient), context, state, now, frozenset(failed))
+        state = result.state
+        refused = set()
+        for intent in result.intents:
+            notification = _enqueue(session, clock, alert, patient, team, intent)
+            if notification is not None and notification.status == NotificationStatus.FAILED.value:
+                refused.add(intent.dedup_key)
+        if result.returned_to_queue:
+            alert.status = AlertStatus.OPEN.value
+            alert.acknowledged_at = None
+            alert.acknowledged_by_account_id = None
+            add_event(session, clock, alert, "ack_expired")
+        if not refused:
+            break
+        failed |= refused
+    alert.escalation_state = state.model_dump(mode="json")
+    alert.escalation_due_at = result.next_due_at
+    session.add(alert)
+
+
+def _enqueue(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent) -> Notification | None:
+    if intent.kind == "remeasure":
+        address = patient.phone
+        locale = _patient_locale(session, patient)
+        body = message_text("remeasure", locale)
+        subject = None
+    else:
+        address = intent.address
+        body = page_text(alert.severity, team.name, alert.short_code, "nb")
+        subject = body.split(".")[0]
+    queued = outbox.enqueue(
+        session, clock, dedup_key=intent.dedup_key, channel=Channel(intent.channel), recipient=address or "",
+        body=body if intent.channel == "sms" else _email_body(body, alert), subject=subject,
+        alert_id=alert.id, patient_id=patient.id if intent.kind == "remeasure" else None,
+    )
+    if queued is not None:
+        session.flush()
+        add_event(session, clock, alert, "page_queued", notification_id=queued.id, page_kind=intent.kind,
+                  channel=intent.channel, recipient=intent.recipient, step=intent.step_index,
+                  round=intent.repeat_round, status=queued.status)
+    return queued
+
+
+def _email_body(text: str, alert: Alert) -> str:
+    return f"{text}\n\n{public_url(f'/clinic/alerts/{alert.id}')}\n"
+
+
+def _patient_locale(session: Session, patient: Patient) -> str:
+    account = session.get(Account, patient.account_id) if patient.account_id else None
+    return account.locale if account else "nb"
+
+
+# ---- the scheduler's sweep -----------------------------------------------------------------
+
+@dataclass
+class EscalationSweep:
+    planned: int = 0
+    skipped: int = 0
+    failed: int = 0
+
+
+def claim_alert(session: Session, clock: Clock, alert_id: int) -> bool:
+    """The update that moves the due time a lease ahead succeeds for one process only."""
+    now = clock.now()
+    result = session.execute(
+        update(Alert)
+        .where(Alert.id == alert_id, Alert.escalation_due_at <= now, Alert.status != AlertStatus.RESOLVED.value)
+        .values(escalation_due_at=now + timedelta(seconds=SWEEP_LEASE_SECONDS))
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def sweep_due_escalations(session: Session, clock: Clock, limit: int = 500) -> EscalationSweep:
+    """Next steps, ended re-measure waits, acknowledgement timeouts and ended snoozes."""
+    result = EscalationSweep()
+    due = session.exec(
+        select(Alert.id).where(Alert.escalation_due_at <= clock.now(), Alert.status != AlertStatus.RESOLVED.value)
+        .order_by(Alert.escalation_due_at).limit(limit)
+    ).all()
+    session.commit()
+    for alert_id in due:
+        if not claim_alert(session, clock, alert_id):
+            result.skipped += 1
+            continue
+        try:
+            escalate(session, clock, session.get(Alert, alert_id, populate_existing=True))
+            session.commit()
+            result.planned += 1
+        except Exception:  # one alert's failure must not stop the others; the lease retries it
+            session.rollback()
+            log.exception("escalating alert %s failed", alert_id)
+            result.failed += 1
+    return result
+
+
+def escalate_after_failures(session: Session, clock: Clock, notification_ids: list[int]) -> None:
+    """Pages that failed for good (invalid number, refused): their alerts move on at once."""
+    alert_ids = set(session.exec(select(Notification.alert_id).where(Notification.id.in_(notification_ids),
+                                                                   Notification.alert_id.is_not(None))).all())
+    for alert_id in sorted(alert_ids):
+        alert = session.get(Alert, alert_id)
+        if alert is not None and alert.status != AlertStatus.RESOLVED.value:
+            escalate(session, clock, alert)
+            session.commit()

@@ -1,0 +1,152 @@
+"""SMS reminders: a scheduled measurement not done by its time gets one reminder, at the delay
+the patient chose, never in the patient's quiet hours. The text says only that something is
+due. The next time a reminder may be due is kept on the patient, indexed for the sweep."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from rules.schedule import local_date_of, local_to_utc, slots_on
+
+from ..clock import Clock
+from ..models import Account, Channel, Patient, PatientStatus
+from ..notifications import outbox
+from ..notifications.sms_commands import message_text
+from . import checklist
+from .checklist import SlotStatus
+from .plans import PlanContent, current_content
+
+log = logging.getLogger(__name__)
+
+SWEEP_LEASE = timedelta(minutes=2)
+
+
+class Settings(BaseModel):
+    """The patient's choice, stored as JSON on the patient."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    delay_minutes: int = Field(default=60, ge=15, le=360)  # after the scheduled time
+    quiet_start: time = time(21, 0)  # no SMS from here …
+    quiet_end: time = time(8, 0)  # … until here (local time)
+
+    def in_quiet_hours(self, local: time) -> bool:
+        if self.quiet_start <= self.quiet_end:
+            return self.quiet_start <= local < self.quiet_end
+        return local >= self.quiet_start or local < self.quiet_end
+
+
+def settings_of(patient: Patient) -> Settings:
+    return Settings.model_validate(patient.reminders or {})
+
+
+@dataclass(frozen=True)
+class Due:
+    item_key: str
+    slot: datetime  # the scheduled time
+    remind_at: datetime
+
+
+def reminder_times(content: PlanContent, settings: Settings, local_date: date, tz: str) -> list[Due]:
+    """When each of the day's scheduled measurements would be reminded of, if not done. A
+    reminder that would fall in quiet hours waits for them to end — unless that is the next
+    day, when the reminder would only confuse."""
+    zone = ZoneInfo(tz)
+    result = []
+    for m in content.measurements:
+        if m.schedule is None:
+            continue
+        for slot in slots_on(m.schedule, local_date, tz):
+            remind_at = slot + timedelta(minutes=settings.delay_minutes)
+            local = remind_at.astimezone(zone)
+            if settings.in_quiet_hours(local.time()):
+                quiet_ends = local_to_utc(local.date(), settings.quiet_end, tz)
+                if quiet_ends <= remind_at or local_date_of(quiet_ends, tz) != local_date:
+                    continue  # quiet until tomorrow
+                remind_at = quiet_ends
+            result.append(Due(m.item, slot, remind_at))
+    return sorted(result, key=lambda d: d.remind_at)
+
+
+def next_due(session: Session, clock: Clock, patient: Patient) -> datetime | None:
+    """The next moment a reminder may be due: today's next reminder time, else tomorrow's first."""
+    settings = settings_of(patient)
+    if not settings.enabled or not patient.phone or patient.status != PatientStatus.ACTIVE.value:
+        return None
+    content, _version = current_content(session, patient.id)
+    now = clock.now()
+    today = local_date_of(now, patient.time_zone)
+    for day in (today, today + timedelta(days=1)):
+        later = [d.remind_at for d in reminder_times(content, settings, day, patient.time_zone) if d.remind_at > now]
+        if later:
+            return later[0]
+    return None
+
+
+def schedule_next(session: Session, clock: Clock, patient: Patient) -> None:
+    """Set when the sweep next looks at this patient (after a plan or settings change). Does not commit."""
+    patient.reminder_due_at = next_due(session, clock, patient)
+    session.add(patient)
+
+
+def send_due(session: Session, clock: Clock, patient: Patient) -> int:
+    """Queue a reminder for each of today's measurements whose reminder time has come and that
+    is still not done. One per measurement and time, whatever happens (outbox key). Does not commit."""
+    settings = settings_of(patient)
+    if not settings.enabled or not patient.phone:
+        return 0
+    now = clock.now()
+    content, _version = current_content(session, patient.id)
+    today = local_date_of(now, patient.time_zone)
+    open_slots = {(item.item_key, slot.due_at) for item in checklist.today_items(session, clock, patient, content)
+                  for slot in item.slots if slot.status != SlotStatus.DONE}
+    account = session.get(Account, patient.account_id) if patient.account_id else None
+    sent = 0
+    for due in reminder_times(content, settings, today, patient.time_zone):
+        if due.remind_at <= now and (due.item_key, due.slot) in open_slots:
+            queued = outbox.enqueue(session, clock, dedup_key=f"reminder:{patient.id}:{due.item_key}:{due.slot.isoformat()}",
+                                    channel=Channel.SMS, recipient=patient.phone,
+                                    body=message_text("reminder", account.locale if account else "nb"),
+                                    patient_id=patient.id)
+            sent += queued is not None
+    return sent
+
+
+@dataclass
+class ReminderSweep:
+    patients: int = 0
+    queued: int = 0
+    skipped: int = 0
+
+
+def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> ReminderSweep:
+    result = ReminderSweep()
+    now = clock.now()
+    due_ids = session.exec(select(Patient.id).where(Patient.reminder_due_at <= now)
+                           .order_by(Patient.reminder_due_at).limit(limit)).all()
+    session.commit()
+    for patient_id in due_ids:
+        claimed = session.execute(update(Patient).where(Patient.id == patient_id, Patient.reminder_due_at <= now)
+                                  .values(reminder_due_at=now + SWEEP_LEASE))
+        session.commit()
+        if claimed.rowcount != 1:
+            result.skipped += 1
+            continue
+        try:
+            patient = session.get(Patient, patient_id, populate_existing=True)
+            result.queued += send_due(session, clock, patient)
+            schedule_next(session, clock, patient)
+            session.commit()
+            result.patients += 1
+        except Exception:  # one patient's failure must not stop the others; the lease retries it
+            session.rollback()
+            log.exception("reminders for patient %s failed", patient_id)
+    return result
