@@ -6,7 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from homefollow.models import Outcome
 
@@ -24,6 +24,12 @@ OUTCOME_LABELS = {
 class StaffLoginForm(FlaskForm):
     email = StringField(_l("E-mail"), validators=[InputRequired(_l("Write your e-mail address."))])
     password = PasswordField(_l("Password"), validators=[InputRequired(_l("Write your password."))])
+
+
+class MessageForm(FlaskForm):
+    body = TextAreaField(_l("Message to the patient"), filters=[lambda text: text.strip() if text else text],
+                         validators=[DataRequired(_l("Write a message.")),
+                                     Length(max=2000, message=_l("A message can be at most 2000 characters."))])
 
 
 class ActionForm(FlaskForm):

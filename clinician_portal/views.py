@@ -15,14 +15,15 @@ from homefollow.db import get_session
 from homefollow.escalation import parse_policy
 from homefollow.models import (Account, Alert, AlertStatus, Notification, Outcome, Patient, Report,
                                Team)
-from homefollow.services import alerts, audit, escalation, plans, reporting
+from homefollow.services import alerts, audit, checklist, escalation, messages, plans, reporting
 from homefollow.services.system import scheduler_status
 from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.services.accounts import authenticate
-from homefollow.web import current_principal, format_local_datetime, safe_next, sign_in_limits, sign_out, take_stashed_form
+from homefollow.web import (current_principal, format_local_datetime, safe_next, sign_in_limits,
+                            sign_out, take_stashed_form)
 
 from . import bp
-from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, ResolveForm, SnoozeForm, StaffLoginForm
+from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, MessageForm, ResolveForm, SnoozeForm, StaffLoginForm
 
 
 @bp.app_context_processor
@@ -133,7 +134,7 @@ def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, resto
     pages = db.exec(select(Notification).where(Notification.alert_id == alert.id).order_by(Notification.created_at,
                                                                                            Notification.id)).all()
     return render_template("clinic/alert.html", alert=alert, patient=patient, events=events, actors=actors,
-                           report=report, reporter=reporter, team_action=team_action, recent=recent, pages=pages,
+                           report=report, reporter=reporter, team_action=team_action, recent=recent, pages=pages, plan=content,
                            ack_form=ActionForm(), resolve_form=resolve_form, restored=restored,
                            snooze_form=_snooze_form(alert, snooze_form), outcome_labels=OUTCOME_LABELS), status
 
@@ -204,9 +205,7 @@ def _alert_for_action(alert_id: int, action: str) -> Alert:
     return alert
 
 
-@bp.get("/patients/<int:patient_id>")
-@staff_only
-def patient_detail(patient_id: int):
+def _patient_page(patient_id: int, message_form: MessageForm | None = None, status: int = 200):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="view.patient",
                              ip=request.remote_addr)
@@ -217,8 +216,32 @@ def patient_detail(patient_id: int):
                           .order_by(Alert.opened_at)).all()
     team = db.get(Team, patient.team_id)
     reporters = reporting.reporters(db, patient, [r for r, _values in rows])
+    thread = messages.thread(db, patient.id, limit=50)
+    messages.mark_read_by_team(db, clock, patient.id)
     return render_template("clinic/patient.html", patient=patient, plan=content, plan_version=version, rows=rows,
-                           open_alerts=open_alerts, team=team, reporters=reporters)
+                           open_alerts=open_alerts, team=team, reporters=reporters, thread=thread,
+                           authors=messages.author_names(db, thread), message_form=message_form or MessageForm(),
+                           adherence=[checklist.adherence(db, clock, patient, content, days=d) for d in (7, 30)]), status
+
+
+@bp.get("/patients/<int:patient_id>")
+@staff_only
+def patient_detail(patient_id: int):
+    return _patient_page(patient_id)
+
+
+@bp.post("/patients/<int:patient_id>/messages")
+@staff_only
+def send_message(patient_id: int):
+    db, clock = get_session(), get_clock()
+    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="message.send",
+                             ip=request.remote_addr)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        return _patient_page(patient_id, message_form=form, status=400)
+    messages.send_from_team(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.body.data)
+    flash(_("The message is sent. The patient gets an SMS that there is a new message."), "success")
+    return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#messages-title")
 
 
 @bp.get("/admin/outbox")

@@ -22,11 +22,14 @@ from rules.schedule import Schedule, local_date_of, slots_on
 from .clock import FixedClock, SystemClock
 from .models import (Account, AccountKind, Alert, AlertStatus, Notification, NotificationStatus, Organisation,
                      Outcome, Patient, RelativeAccess, ReportSource, Role, Team, TeamMembership)
-from .services import alerts, reporting
+from .models import Message, ReportKind
+from .questionnaires import QUESTIONNAIRES
+from .services import alerts, checklist, reporting
 from .services.accounts import hash_password
 from .services.evaluation import sweep_due_rules
 from .services.plan_changes import change_plan
-from .services.plans import AssignedRule, Contact, PlanContent, PlanMeasurement, ZoneActions
+from .services.plans import (AssignedRule, Contact, PlanContent, PlanMeasurement, PlanQuestionnaire, PlanTask,
+                             ZoneActions)
 from .services.rulebook import sync_defaults
 
 DEMO_PASSWORD = "demo1234"
@@ -45,9 +48,11 @@ class DemoPatient:
     plan: PlanContent
     baseline: dict[str, float]  # typical value per measurement code
     noise: dict[str, float]
-    # (days ago, item, slot index) -> values that replace the generated ones
+    # (days ago, item, slot index) -> values that replace the generated ones; for a
+    # questionnaire the answers, for a task {"done": 0}
     deviations: dict[tuple[int, str, int], dict[str, float]]
     skip_probability: float = 0.08
+    usual_answers: dict[str, dict[str, int]] | None = None  # questionnaire -> the patient's usual answers
 
 
 def _daily(*hours: str) -> Schedule:
@@ -112,7 +117,12 @@ def _patients(now: datetime) -> list[DemoPatient]:
                     _rule("general.bp_yellow", yellow_low=95, yellow_high=160, n=1, m=1),
                     _rule("general.pulse_red", red_low=40, red_high=120),
                     _rule("general.pulse_yellow", yellow_low=50, yellow_high=100),
+                    _rule("hf.swelling"),
+                    _rule("hf.breathless_rest"),
                 ],
+                questionnaires=[PlanQuestionnaire(key="daily_checkin", schedule=_daily("09:00"))],
+                tasks=[PlanTask(key="morning_medicine", text="Ta morgenmedisinen", schedule=_daily("08:00")),
+                       PlanTask(key="walk", text="Gå tur med Luna i 20 minutter", schedule=_daily("13:00"))],
                 instructions=HF_INSTRUCTIONS,
                 contacts=[Contact(name="Marit Johansen", role="datter", phone="+4791000011"),
                           Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
@@ -122,7 +132,9 @@ def _patients(now: datetime) -> list[DemoPatient]:
             noise={"weight": 0.3, "bp_systolic": 7, "bp_diastolic": 5, "pulse": 5},
             deviations={(14, "blood_pressure", 0): {"bp_systolic": 166, "bp_diastolic": 92},
                         (3, "weight", 0): {"weight": 69.1}, (2, "weight", 0): {"weight": 69.8},
-                        (1, "weight", 0): {"weight": 70.6}},
+                        (1, "weight", 0): {"weight": 70.6},
+                        (1, "daily_checkin", 0): {"general": 1, "swelling": 1},
+                        (6, "walk", 0): {"done": 0}, (5, "walk", 0): {"done": 0}},
         ),
         DemoPatient(
             name="Ola Pedersen", login="+4791000002", birth=date(1948, 11, 2),
@@ -149,7 +161,16 @@ def _patients(now: datetime) -> list[DemoPatient]:
                     _rule("general.pulse_yellow", yellow_high=105),
                     _rule("general.temperature_red", red_low=35.0, red_high=39.5),
                     _rule("general.temperature_yellow", yellow_low=35.5, yellow_high=38.0, n=1, m=1),
+                    _rule("copd.cat", at_least=18),  # his usual CAT is 14
+                    _rule("copd.symptoms_yellow"),
+                    _rule("copd.symptoms_red"),
+                    _rule("copd.rescue_repeated"),
                 ],
+                questionnaires=[PlanQuestionnaire(key="daily_checkin", schedule=_daily("10:00")),
+                                PlanQuestionnaire(key="cat", schedule=Schedule(times=(time(10, 0),), weekdays=(0,)),
+                                                  grace_minutes=24 * 60)],
+                tasks=[PlanTask(key="inhaler", text="Ta inhalasjonsmedisinen (Spiolto)", schedule=_daily("08:00")),
+                       PlanTask(key="rescue_medicine", text="Jeg har tatt anfallsmedisin (Ventoline)")],
                 instructions=COPD_INSTRUCTIONS,
                 contacts=[Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
                 next_review=date.today() + timedelta(days=20),
@@ -157,7 +178,10 @@ def _patients(now: datetime) -> list[DemoPatient]:
             baseline={"spo2": 95, "pulse": 84, "temperature": 36.9},
             noise={"spo2": 0.7, "pulse": 6, "temperature": 0.3},
             deviations={(12, "spo2", 0): {"spo2": 91}, (12, "spo2", 1): {"spo2": 90},
-                        (1, "spo2", 0): {"spo2": 92}, (1, "spo2", 1): {"spo2": 87}},
+                        (1, "spo2", 0): {"spo2": 92}, (1, "spo2", 1): {"spo2": 87},
+                        (12, "daily_checkin", 0): {"cough": 1}},
+            usual_answers={"cat": {"item1": 2, "item2": 2, "item3": 1, "item4": 3, "item5": 2, "item6": 1,
+                                   "item7": 1, "item8": 2}},
         ),
         DemoPatient(
             name="Johan Karlsen", login="+4791000003", birth=date(1934, 6, 21),
@@ -265,6 +289,7 @@ def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime
         echo(f"Writing {len(events)} reports for {len(histories)} patients over {HISTORY_DAYS} days …")
         resolved = _replay(session, clock, events, real_now, people["nurse"], echo)
         _mark_old_pages_delivered(session, real_now)
+        _add_messages(session, real_now, people["nurse"], [p for p, _spec, _rel in histories])
         open_count = len(session.exec(select(Alert.id).where(Alert.status != AlertStatus.RESOLVED.value)).all())
         echo(f"Loaded demo data: 2 teams, {len(histories)} patients, {len(events)} reports, "
              f"{resolved} resolved and {open_count} open alerts.")
@@ -380,8 +405,9 @@ def _other_team_patient(session: Session, clock: FixedClock, people: dict) -> tu
 class _Event:
     at: datetime
     patient: Patient
-    item: str
-    values: dict[str, float]
+    kind: ReportKind
+    item: str  # measurement item, questionnaire or task key
+    values: dict[str, float]  # measured values; questionnaire answers; {"done": 1 or 0}
     idempotency_key: str
     reporter: Account | None  # a relative; None when the patient reported
 
@@ -392,20 +418,25 @@ def _history(patient: Patient, spec: DemoPatient, real_now: datetime, relative: 
     events = []
     for days_ago in range(HISTORY_DAYS, -1, -1):
         day = today - timedelta(days=days_ago)
-        for m in spec.plan.measurements:
-            if m.schedule is None:
-                continue
-            for slot_index, due in enumerate(slots_on(m.schedule, day, TZ)):
+        for kind, key, schedule, _grace in checklist.scheduled(spec.plan):
+            for slot_index, due in enumerate(slots_on(schedule, day, TZ)):
                 at = due + timedelta(minutes=rng.randint(-20, 50))
                 if at >= real_now - timedelta(minutes=5):
                     continue
-                deviation = spec.deviations.get((days_ago, m.item, slot_index))
+                deviation = spec.deviations.get((days_ago, key, slot_index))
                 if deviation is None and rng.random() < spec.skip_probability:
-                    continue  # a missed measurement, as real patients have
-                values = deviation or _plausible_values(rng, m.item, spec)
+                    continue  # a missed report, as real patients have
                 reporter = relative if (relative is not None and day.weekday() >= 5) else None
-                events.append(_Event(at, patient, m.item, values,
-                                     f"demo-{patient.id}-{day.isoformat()}-{m.item}-{slot_index}", reporter))
+                if kind == ReportKind.MEASUREMENT:
+                    values = deviation or _plausible_values(rng, key, spec)
+                elif kind == ReportKind.QUESTIONNAIRE:
+                    questions = QUESTIONNAIRES[key].questions_for(relative=reporter is not None)
+                    usual = (spec.usual_answers or {}).get(key, {})
+                    values = {q.key: usual.get(q.key, 0) for q in questions} | (deviation or {})
+                else:
+                    values = deviation or {"done": 0 if rng.random() < 0.05 else 1}
+                events.append(_Event(at, patient, kind, key, values,
+                                     f"demo-{patient.id}-{day.isoformat()}-{key}-{slot_index}", reporter))
     return events
 
 
@@ -450,12 +481,7 @@ def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now:
         run_triage(event.at)
         clock.set(event.at)
         sweep_due_rules(session, clock)  # what the scheduler would have found meanwhile
-        reporting.report_measurement(
-            session, clock, patient=event.patient, item_key=event.item, values=event.values,
-            idempotency_key=event.idempotency_key,
-            reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
-            actor_kind="relative" if event.reporter else "patient", source=ReportSource.DEMO, measured_at=event.at,
-        )
+        _report(session, clock, event)
         plan_triage()
         if index % 100 == 0:
             echo(f"  {index}/{len(events)} reports")
@@ -466,6 +492,21 @@ def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now:
     return resolved
 
 
+def _report(session: Session, clock: FixedClock, event: _Event) -> None:
+    who = dict(reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
+               actor_kind="relative" if event.reporter else "patient", source=ReportSource.DEMO,
+               idempotency_key=event.idempotency_key, patient=event.patient)
+    if event.kind == ReportKind.QUESTIONNAIRE:
+        reporting.report_questionnaire(session, clock, questionnaire_key=event.item,
+                                       answers={k: int(v) for k, v in event.values.items()}, **who)
+    elif event.kind == ReportKind.TASK:
+        reporting.report_task(session, clock, task_key=event.item, done=bool(event.values["done"]),
+                              comment=None if event.values["done"] else "Orket ikke i dag", **who)
+    else:
+        reporting.report_measurement(session, clock, item_key=event.item, values=event.values,
+                                     measured_at=event.at, **who)
+
+
 def _plausible_values(rng: random.Random, item: str, spec: DemoPatient) -> dict[str, float]:
     values = {code: rng.gauss(spec.baseline[code], spec.noise[code]) for code in ITEMS[item].codes}
     if item == "blood_pressure":
@@ -473,6 +514,27 @@ def _plausible_values(rng: random.Random, item: str, spec: DemoPatient) -> dict[
     if item == "spo2":
         values["spo2"] = min(round(values["spo2"]), 99)
     return values
+
+
+def _add_messages(session: Session, real_now: datetime, nurse: Account, patients: list[Patient]) -> None:
+    """A short exchange with Astrid (read) and a question from Ola the team has not read yet."""
+    by_name = {p.name: p for p in patients}
+    astrid, ola = by_name["Astrid Johansen"], by_name["Ola Pedersen"]
+    two_days_ago = real_now - timedelta(days=2)
+    session.add_all([
+        Message(patient_id=astrid.id, author_account_id=astrid.account_id, from_team=False,
+                body="Jeg har litt mer hevelse i beina i dag. Er det noe jeg bør gjøre?",
+                created_at=two_days_ago, read_by_team_at=two_days_ago + timedelta(minutes=40)),
+        Message(patient_id=astrid.id, author_account_id=nurse.id, from_team=True,
+                body="Hei Astrid! Takk for at du sier fra. Vi ser at vekten har gått litt opp. Ta en ekstra "
+                     "furosemid i dag slik planen sier, så ringer jeg deg i morgen formiddag. Hilsen Kari",
+                created_at=two_days_ago + timedelta(minutes=45), read_by_team_at=two_days_ago + timedelta(minutes=45),
+                read_by_patient_at=two_days_ago + timedelta(hours=2)),
+        Message(patient_id=ola.id, author_account_id=ola.account_id, from_team=False,
+                body="Kan dere komme på besøk en annen dag enn torsdag? Da er det kortspill.",
+                created_at=real_now - timedelta(hours=3)),
+    ])
+    session.commit()
 
 
 def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:

@@ -18,13 +18,15 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
 
-from rules.measurements import CATALOGUE, ITEMS
+from rules.measurements import CATALOGUE
 from rules.text import Text, item_values, value_with_unit
 
 from .db import get_session
 from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services.access import AccessDenied, Principal, principal_for
 from .services.accounts import display_phone, load_account, normalise_login
+from .services.reporting import report_summary, report_title
+from .services.teams import WEEKDAY_KEYS
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -71,6 +73,7 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.user_loader(_load_user)
     login_manager.unauthorized_handler(_unauthorized)
+    login_manager.needs_refresh_handler(_needs_refresh)
     talisman.init_app(
         app,
         force_https=app.config["FORCE_HTTPS"],
@@ -99,12 +102,16 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["since"] = time_since
     app.jinja_env.filters["event_label"] = event_label
     app.jinja_env.filters["measurement_name"] = lambda code: CATALOGUE[code].name(locale_code())
-    app.jinja_env.filters["item_name"] = lambda key: ITEMS[key].name(locale_code())
     app.jinja_env.filters["delivery_status"] = delivery_status
     app.jinja_env.filters["role_label"] = role_label
     app.jinja_env.filters["weekday_label"] = weekday_label
     app.jinja_env.filters["target_label"] = target_label
     app.jinja_env.filters["step_label"] = step_label
+    app.jinja_env.filters["schedule_text"] = schedule_text
+    app.jinja_env.filters["zone_limits_text"] = zone_limits_text
+    app.jinja_env.filters["report_summary"] = lambda report, values: report_summary(report, values, locale_code())
+    app.jinja_env.filters["report_title"] = lambda report, plan: report_title(report.kind, report.item_key, plan,
+                                                                              locale_code())
 
 
 # ---- who is signed in --------------------------------------------------------------------
@@ -166,6 +173,17 @@ def _unauthorized():
         flash(_("Please sign in to continue."), "info")
         target = request.full_path if request.method == "GET" else request.path
     return redirect(url_for(login_endpoint, next=_safe_next(target)))
+
+
+def _needs_refresh():
+    """A session kept from an earlier visit ("keep me signed in") may look, but changing who
+    has access or the phone number asks for the password or a code again."""
+    flash(_("For your safety, please sign in again before you change this."), "info")
+    if request.method == "GET":
+        target = request.full_path
+    else:  # back to the page the form was on
+        target = urlsplit(request.referrer or "").path or url_for("patient.today")
+    return redirect(url_for("patient.login", next=_safe_next(target)))
 
 
 def _staff_inactivity_timeout():
@@ -361,6 +379,47 @@ def step_label(step) -> str:
     if channels:
         text += f" ({channels})"
     return text + ". " + _("Next step after: %(waits)s.", waits=waits)
+
+
+def schedule_text(schedule) -> str:
+    """'every day at 08:00 and 20:00', 'Mondays at 09:00' — in the patient's own time zone."""
+    if schedule is None:
+        return _("when needed")
+    times = [t.strftime("%H:%M") for t in schedule.times]
+    at = times[0] if len(times) == 1 else _("%(first)s and %(last)s", first=", ".join(times[:-1]), last=times[-1])
+    if schedule.is_daily:
+        return _("every day at %(times)s", times=at)
+    days = ", ".join(weekday_label(WEEKDAY_KEYS[d]) for d in schedule.weekdays)
+    return _("%(days)s at %(times)s", days=days, times=at)
+
+
+def zone_limits_text(limits, code: str, zone: str) -> str:
+    """What values make a zone, for the plan page: 'Oxygen saturation under 88 %'."""
+    locale = locale_code()
+
+    def v(x):
+        return value_with_unit(code, x, locale)
+
+    def either(low, high):
+        parts = ([_("under %(value)s", value=v(low))] if low is not None else []) + \
+                ([_("over %(value)s", value=v(high))] if high is not None else [])
+        return _("%(a)s or %(b)s", a=parts[0], b=parts[1]) if len(parts) == 2 else "".join(parts)
+
+    if zone == "red":
+        text = either(limits.red_low, limits.red_high)
+    elif zone == "yellow":
+        text = either(limits.yellow_low, limits.yellow_high)
+    else:
+        low, high = limits.yellow_low, limits.yellow_high
+        if low is not None and high is not None:
+            text = _("%(low)s to %(high)s", low=v(low), high=v(high))
+        elif low is not None:
+            text = _("%(value)s or more", value=v(low))
+        elif high is not None:
+            text = _("%(value)s or less", value=v(high))
+        else:
+            text = ""
+    return f"{CATALOGUE[code].name(locale)} {text}" if text else ""
 
 
 def delivery_status(notification) -> str:

@@ -6,12 +6,13 @@ import uuid
 from functools import wraps
 
 from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_fresh, login_required, login_user
 
 from homefollow import get_clock
 from homefollow.db import get_session
-from homefollow.models import AccountKind, Report, Team
+from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
 from homefollow.services.accounts import authenticate
@@ -64,8 +65,9 @@ def _choose_patient(_exc):
 @bp.route("/login", methods=["GET", "POST"])
 @sign_in_limits("login")
 def login():
-    if current_user.is_authenticated and current_user.kind in PATIENT_SIDE:
-        return redirect(url_for("patient.today"))
+    # A session kept by "remember me" is not fresh: changing access asks for the password again.
+    if current_user.is_authenticated and current_user.kind in PATIENT_SIDE and login_fresh():
+        return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
     form = LoginForm()
     login_error = None
     if form.validate_on_submit():
@@ -102,14 +104,19 @@ def choose():
     options = patients_of_relative(get_session(), get_clock(), current_user.id)
     if request.method == "POST":
         chosen = request.form.get("patient_id", type=int)
-        if chosen in {p.id for p, _grant in options}:
-            session["acting_patient_id"] = chosen
-            return redirect(url_for("patient.today"))
-        abort(404)
+        grant = next((g for p, g in options if p.id == chosen), None)
+        if grant is None:
+            abort(404)
+        return _act_for(chosen, grant)
     if len(options) == 1:
-        session["acting_patient_id"] = options[0][0].id
-        return redirect(url_for("patient.today"))
+        return _act_for(options[0][0].id, options[0][1])
     return render_template("patient/choose.html", options=options)
+
+
+def _act_for(patient_id: int, grant):
+    session["acting_patient_id"] = patient_id
+    # A relative who may report but not see starts where reporting is.
+    return redirect(url_for("patient.today" if grant.can_view or not grant.can_report else "patient.report_menu"))
 
 
 @bp.get("/")
@@ -124,8 +131,23 @@ def today():
     db, clock = get_session(), get_clock()
     content, _version = plans.current_content(db, access.patient.id)
     items = checklist.today_items(db, clock, access.patient, content)
+    names = {(i.kind.value, i.key): report_title(i.kind.value, i.key, content) for i in items}
+    urls = {(i.kind.value, i.key): report_url(i.kind.value, i.key) for i in items}
     return render_template("patient/today.html", access=access, patient=access.patient, items=items,
-                           all_done=bool(items) and all(i.done for i in items), ITEMS=ITEMS)
+                           item_names=names, item_urls=urls, unscheduled_tasks=[t for t in content.tasks if not t.schedule],
+                           all_done=bool(items) and all(i.done for i in items))
+
+
+def report_title(kind: str, key: str, content) -> str:
+    return reporting.report_title(kind, key, content, str(get_locale()))
+
+
+def report_url(kind: str, key: str) -> str:
+    if kind == ReportKind.QUESTIONNAIRE.value:
+        return url_for("patient.checkin_start", key=key)
+    if kind == ReportKind.TASK.value:
+        return url_for("patient.task", key=key)
+    return url_for("patient.report", item_key=key)
 
 
 @bp.get("/report")
@@ -182,5 +204,8 @@ def report_result(report_id: int):
         raise AccessDenied(report_id)
     outcome = reporting.outcome_of(db, report)
     team = db.get(Team, access.patient.team_id)
-    return render_template("patient/result.html", access=access, outcome=outcome, item=ITEMS[report.item_key],
+    content, _version = plans.current_content(db, access.patient.id)
+    return render_template("patient/result.html", access=access, outcome=outcome, report=report,
+                           title=report_title(report.kind, report.item_key, content),
+                           again_url=report_url(report.kind, report.item_key),
                            team=team, team_open=teams.is_open(team, get_clock().now()))

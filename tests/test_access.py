@@ -158,5 +158,5 @@ def test_sent_messages_are_for_team_admins_of_that_team_only(app, session, clock
     _red_alert(session, clock, world.patient_b1)
     admin = _signed_in_staff(app, "admin.a@example.no")
     page = text_of(admin.get("/clinic/admin/outbox"))
-    assert "90 00 01 01" in page and "90 00 01 03" not in page  # team A's nurse, not team B's
+    assert "900 00 101" in page and "900 00 103" not in page  # team A's nurse, not team B's
     assert _signed_in_staff(app, "nurse.a@example.no").get("/clinic/admin/outbox").status_code == 403

@@ -24,7 +24,7 @@ def test_the_alert_page_shows_who_was_paged(app, session, clock, world):
     nurse = WebClient(app.test_client())
     nurse.login_staff("nurse.a@example.no")
     page = text_of(nurse.get(f"/clinic/alerts/{alert_id}"))
-    assert "Varsling" in page and "SMS 90 00 01 01 Venter på å bli sendt" in page
+    assert "Varsling" in page and "SMS 900 00 101 Venter på å bli sendt" in page
 
 
 def test_a_nurse_snoozes_paging_with_a_reason_and_the_alert_stays_in_the_queue(app, session, clock, world):
@@ -53,7 +53,7 @@ def test_the_teams_page_explains_how_alerts_are_paged(app, world):
     assert "Team A" in page and "Team B" not in page
     assert "Sykepleier Nora Nurse" in page
     assert "gule / røde varsler, i åpningstiden: alle med rollen sykepleier i teamet (SMS, e-post)" in page
-    assert "røde varsler, utenfor åpningstiden: Vakttelefon 90 00 00 00 (SMS)" in page
+    assert "røde varsler, utenfor åpningstiden: Vakttelefon 900 00 000 (SMS)" in page
 
 
 def test_team_admins_are_warned_when_the_scheduler_has_stopped(app, engine, clock, world):

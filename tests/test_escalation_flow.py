@@ -7,18 +7,17 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import select
 from twilio.request_validator import RequestValidator
 
 from homefollow.links import public_url
-from homefollow.models import Alert, AuditEvent, Notification, Report, SmsOptOut, Team
+from homefollow.models import Alert, Notification, Report, SmsOptOut, Team
 from homefollow.notifications.email import LogEmailSender
 from homefollow.notifications.outbox import Senders
 from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.scheduler import run_sweeps
 from homefollow.services import alerts, reporting
 from homefollow.services.plan_changes import change_plan
-from homefollow.services.plans import AssignedRule
 from tests.factories import standard_plan
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from sqlalchemy import update
 from sqlmodel import Session, select
 
 from homefollow.models import Channel, Notification

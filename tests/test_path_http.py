@@ -5,7 +5,6 @@ patient signs in → reports → sees the zone and the plan's instruction → al
 from __future__ import annotations
 
 import re
-from datetime import timedelta
 
 from sqlmodel import select
 

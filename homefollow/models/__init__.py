@@ -1,18 +1,19 @@
 """All tables, imported here so that SQLModel.metadata is complete for Alembic."""
 
-from .accounts import Account, AccountKind
+from .accounts import Account, AccountKind, LoginCode
 from .alerts import Alert, AlertEvent, AlertStatus, Outcome
 from .audit import AuditEvent
 from .organisations import Organisation, OrganisationKind, Role, Team, TeamMembership
 from .outbox import Channel, Notification, NotificationStatus, SmsOptOut
 from .patients import Patient, PatientStatus, RelativeAccess
 from .plans import CarePlan
-from .reports import Measurement, Report, ReportSource
+from .messages import Message
+from .reports import Measurement, QuestionnaireDraft, Report, ReportKind, ReportSource
 from .rules import RuleState, RuleVersion, RuleVersionStatus
 from .system import Heartbeat
 
 __all__ = [
-    "Account", "AccountKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
+    "Account", "AccountKind", "LoginCode", "Message", "QuestionnaireDraft", "ReportKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
     "Channel", "Heartbeat", "Measurement", "Notification", "NotificationStatus", "Organisation",
     "OrganisationKind", "Outcome", "Patient", "PatientStatus", "RelativeAccess", "Report",
     "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "SmsOptOut", "Team",

@@ -49,3 +49,21 @@ class Account(SQLModel, table=True):
     @property
     def is_staff(self) -> bool:
         return self.kind == AccountKind.STAFF.value
+
+
+class LoginCode(SQLModel, table=True):
+    """A one-time sign-in code sent by SMS: stored hashed, short-lived, used once, and with a
+    limited number of tries."""
+
+    __tablename__ = "login_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    account_id: int = Field(foreign_key="account.id", index=True)
+    code_hash: str = Field(max_length=255)
+    # "login", or "phone:+4791234567" for confirming a new mobile number: a code only works
+    # for what it was sent for.
+    purpose: str = Field(default="login", max_length=40)
+    created_at: datetime = utc_column()
+    expires_at: datetime = utc_column()
+    used_at: datetime | None = utc_column(nullable=True)
+    attempts: int = Field(default=0)

@@ -46,6 +46,9 @@ class Notification(SQLModel, table=True):
     last_error: str | None = Field(default=None, max_length=500)
     alert_id: int | None = Field(default=None, foreign_key="alert.id", index=True)
     patient_id: int | None = Field(default=None, foreign_key="patient.id")
+    # The body holds a secret (a sign-in code): it is blanked once delivery has ended, so
+    # nobody reading the outbox later sees it.
+    secret: bool = Field(default=False)
 
 
 class SmsOptOut(SQLModel, table=True):

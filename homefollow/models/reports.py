@@ -11,6 +11,12 @@ from sqlmodel import Field, SQLModel
 from .base import json_column, utc_column
 
 
+class ReportKind(str, Enum):
+    MEASUREMENT = "measurement"  # item_key: rules.measurements.ITEMS key
+    QUESTIONNAIRE = "questionnaire"  # item_key: homefollow.questionnaires key
+    TASK = "task"  # item_key: the plan's self-care task key
+
+
 class ReportSource(str, Enum):
     PORTAL = "portal"
     SMS = "sms"
@@ -27,7 +33,8 @@ class Report(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)
-    item_key: str = Field(max_length=40)  # rules.measurements.ITEMS key
+    kind: str = Field(default=ReportKind.MEASUREMENT.value, max_length=20)  # ReportKind
+    item_key: str = Field(max_length=40)
     idempotency_key: str = Field(max_length=100)
     source: str = Field(max_length=20)  # ReportSource
     reported_by_account_id: int | None = Field(default=None, foreign_key="account.id")
@@ -39,10 +46,13 @@ class Report(SQLModel, table=True):
     # advice given, and what the page shows again if reopened.
     instructions: list = json_column(default_factory=list)
     team_alerted: bool = Field(default=False)  # the report opened or updated an alert
+    comment: str | None = Field(default=None, max_length=1000)  # e.g. why a task was not done
 
 
 class Measurement(SQLModel, table=True):
-    """One value in its canonical unit (rules.measurements.CATALOGUE)."""
+    """One numeric observation the rules read: a measured value in its canonical unit
+    (rules.measurements.CATALOGUE), a questionnaire score ('cat.total', 'checkin.swelling') or a
+    self-care task done or not ('task.walk' 1/0)."""
 
     __table_args__ = (Index("ix_measurement_patient_code_time", "patient_id", "code", "measured_at"),)
 
@@ -52,3 +62,19 @@ class Measurement(SQLModel, table=True):
     code: str = Field(max_length=40)
     value: float
     measured_at: datetime = utc_column()
+
+
+class QuestionnaireDraft(SQLModel, table=True):
+    """Answers given so far to a questionnaire the patient has not finished: kept, so stopping
+    half-way loses nothing. Replaced by a Report when the last question is answered."""
+
+    __tablename__ = "questionnaire_draft"
+    __table_args__ = (UniqueConstraint("patient_id", "questionnaire_key"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    patient_id: int = Field(foreign_key="patient.id")
+    questionnaire_key: str = Field(max_length=40)
+    answers: dict = json_column()
+    idempotency_key: str = Field(max_length=100)
+    started_at: datetime = utc_column()
+    updated_at: datetime = utc_column()

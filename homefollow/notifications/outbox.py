@@ -58,6 +58,7 @@ def enqueue(
     alert_id: int | None = None,
     patient_id: int | None = None,
     due_at: datetime | None = None,
+    secret: bool = False,
 ) -> Notification | None:
     """Add a message to the outbox unless one with the same key exists. Does not commit."""
     if session.exec(select(Notification.id).where(Notification.dedup_key == dedup_key)).first() is not None:
@@ -73,6 +74,7 @@ def enqueue(
         created_at=now,
         alert_id=alert_id,
         patient_id=patient_id,
+        secret=secret,
     )
     if channel == Channel.SMS and recipient in opted_out_numbers(session):
         # The number replied STOP: the message is refused at once, so escalation moves on to the
@@ -155,6 +157,21 @@ def dispatch_due(engine: Engine, clock: Clock, senders: Senders, *, limit: int =
     return result
 
 
+def deliver_now(engine: Engine, clock: Clock, senders: Senders, notification_id: int) -> bool:
+    """Send one message at once (a sign-in code the user is waiting for) instead of at the next
+    sweep. If it cannot be sent now it stays in the outbox and the sweep retries it. Returns
+    whether the provider accepted it."""
+    result = DispatchResult()
+    with Session(engine, expire_on_commit=False) as session:
+        notification = claim(session, clock, notification_id)
+        if notification is not None:
+            _deliver(session, clock, senders, notification, result)
+    return result.sent == 1
+
+
+SECRET_REMOVED = "(removed after sending)"
+
+
 def _deliver(session: Session, clock: Clock, senders: Senders, n: Notification, result: DispatchResult) -> None:
     try:
         if n.channel == Channel.SMS.value:
@@ -185,6 +202,8 @@ def _deliver(session: Session, clock: Clock, senders: Senders, n: Notification, 
 
 def _finish(session: Session, n: Notification, *, status: NotificationStatus, **values) -> None:
     """Record the outcome, but only while we still hold the claim (status 'sending')."""
+    if n.secret and status != NotificationStatus.PENDING:
+        values["body"] = SECRET_REMOVED
     session.execute(
         update(Notification)
         .where(Notification.id == n.id, Notification.status == NotificationStatus.SENDING.value)

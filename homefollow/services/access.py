@@ -20,6 +20,7 @@ from . import audit
 class Need(str, Enum):
     VIEW = "view"
     REPORT = "report"
+    ANY = "any"  # either: the menu of a relative who may only report
 
 
 class AccessDenied(Exception):
@@ -75,6 +76,8 @@ class PatientAccess:
     relation: str | None = None  # set when the principal is a relative
 
     def allows(self, need: Need) -> bool:
+        if need == Need.ANY:
+            return self.can_view or self.can_report
         return self.can_report if need == Need.REPORT else self.can_view
 
 

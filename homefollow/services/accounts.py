@@ -45,8 +45,15 @@ def display_phone(number: str | None) -> str:
         parsed = phonenumbers.parse(number, "NO")
     except phonenumbers.NumberParseException:
         return number
-    style = phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 47 else phonenumbers.PhoneNumberFormat.INTERNATIONAL
-    return phonenumbers.format_number(parsed, style).replace(" ", "\u00a0")  # never broken over two lines
+    if parsed.country_code == 47 and phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE:
+        # Mobiles are written 3-2-3 in Norway (and in our hints); libphonenumber pairs them.
+        digits = str(parsed.national_number)
+        text = f"{digits[:3]} {digits[3:5]} {digits[5:]}"
+    else:
+        style = (phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 47
+                 else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+        text = phonenumbers.format_number(parsed, style)
+    return text.replace(" ", "\u00a0")  # never broken over two lines
 
 
 def normalise_login(text: str) -> str:
@@ -70,6 +77,10 @@ def authenticate(session: Session, clock: Clock, login: str, password: str) -> A
     session.add(account)
     session.commit()
     return account
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    return _verify(password_hash, password)
 
 
 def _verify(password_hash: str, password: str) -> bool:

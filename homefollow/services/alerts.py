@@ -19,7 +19,7 @@ from rules.zones import Zone
 from ..clock import Clock
 from ..escalation import parse_policy, snooze_problems
 from ..models import Alert, AlertStatus, Outcome, Patient, Team
-from . import escalation
+from . import escalation, relatives
 from .alert_log import add_event, events_of  # noqa: F401  (events_of: part of this service's API)
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: short codes are read off a phone and typed back.
@@ -128,6 +128,8 @@ def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedF
               rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
     escalation.freeze_policy(alert, session.get(Team, patient.team_id))
     escalation.escalate(session, clock, alert, new=True)
+    if finding.severity == Zone.RED:
+        relatives.notify_of_red_alert(session, clock, patient, alert.id)
     return alert
 
 
@@ -163,6 +165,8 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
         add_event(session, clock, alert, "severity_raised", previous=previous, severity=alert.severity,
                   rule_key=finding.rule_key, rule_version=finding.rule_version, report_id=finding.report_id,
                   explanation=alert.explanation)
+        if alert.severity == Zone.RED.value:
+            relatives.notify_of_red_alert(session, clock, patient, alert.id)
     else:
         add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
                   rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)

@@ -1,4 +1,5 @@
-"""What the plan asks of the patient today, and what is already done."""
+"""What the plan asks of the patient today — measurements, check-ins and self-care tasks — and
+what is already done."""
 
 from __future__ import annotations
 
@@ -8,15 +9,16 @@ from enum import Enum
 
 from sqlmodel import Session, select
 
-from rules.schedule import local_date_of, local_day_bounds, slots_on
+from rules.schedule import Schedule, local_date_of, local_day_bounds, slots_on
 
 from ..clock import Clock
-from ..models import Patient, Report
+from ..models import Measurement, Patient, Report, ReportKind
 from .plans import PlanContent
 
 
 class SlotStatus(str, Enum):
     DONE = "done"
+    NOT_DONE = "not_done"  # a self-care task reported as not done
     NOT_YET = "not_yet"  # can be done now
     LATER = "later"  # too early: a report now would not count for it
     MISSED = "missed"
@@ -35,52 +37,118 @@ class Slot:
 
 @dataclass(frozen=True)
 class TodayItem:
-    item_key: str
+    kind: ReportKind
+    key: str  # measurement item, questionnaire or task key
     slots: tuple[Slot, ...]
 
     @property
+    def item_key(self) -> str:  # the measurement item (for measurements)
+        return self.key
+
+    @property
     def done(self) -> bool:
-        return all(s.status == SlotStatus.DONE for s in self.slots)
+        return all(s.status in (SlotStatus.DONE, SlotStatus.NOT_DONE) for s in self.slots)
 
     @property
     def next_open_slot(self) -> Slot | None:
-        return next((s for s in self.slots if s.status != SlotStatus.DONE), None)
+        return next((s for s in self.slots if s.status not in (SlotStatus.DONE, SlotStatus.NOT_DONE)), None)
+
+
+def scheduled(content: PlanContent) -> list[tuple[ReportKind, str, Schedule, int]]:
+    """Everything the plan expects on a schedule: (kind, key, schedule, grace minutes)."""
+    entries = [(ReportKind.MEASUREMENT, m.item, m.schedule, m.grace_minutes) for m in content.measurements]
+    entries += [(ReportKind.QUESTIONNAIRE, q.key, q.schedule, q.grace_minutes) for q in content.questionnaires]
+    entries += [(ReportKind.TASK, t.key, t.schedule, t.grace_minutes) for t in content.tasks]
+    return [e for e in entries if e[2] is not None]
 
 
 def today_items(session: Session, clock: Clock, patient: Patient, content: PlanContent) -> list[TodayItem]:
-    """Scheduled measurements for the patient's local today. Each slot takes the earliest
-    report not yet counted that was taken no more than OPEN_BEFORE before it: a late morning
-    reading fills the morning slot, and a second morning reading does not fill the evening."""
+    """The patient's local today. Each slot takes the earliest report not yet counted that was
+    taken no more than OPEN_BEFORE before it: a late morning reading fills the morning slot, and a
+    second morning reading does not fill the evening."""
     now = clock.now()
     local_today = local_date_of(now, patient.time_zone)
     start, end = local_day_bounds(local_today, patient.time_zone)
-    reported: dict[str, list] = {}
-    for item_key, measured_at in session.exec(
-        select(Report.item_key, Report.measured_at)
-        .where(Report.patient_id == patient.id, Report.measured_at >= start, Report.measured_at < end)
-        .order_by(Report.measured_at)
-    ):
-        reported.setdefault(item_key, []).append(measured_at)
+    return _items_on(content, local_today, patient.time_zone, _reported(session, patient.id, start, end), now)
 
+
+@dataclass(frozen=True)
+class Adherence:
+    """How much of what the plan asked for was done over some whole days."""
+
+    days: int
+    expected: dict[ReportKind, int]
+    done: dict[ReportKind, int]  # a task reported as not done counts as reported, not as done
+
+    @property
+    def total_expected(self) -> int:
+        return sum(self.expected.values())
+
+    @property
+    def rate(self) -> float | None:
+        return sum(self.done.values()) / self.total_expected if self.total_expected else None
+
+    def rate_of(self, kind: ReportKind) -> float | None:
+        return self.done.get(kind, 0) / self.expected[kind] if self.expected.get(kind) else None
+
+
+def adherence(session: Session, clock: Clock, patient: Patient, content: PlanContent, days: int = 7) -> Adherence:
+    """Adherence over the `days` whole local days before today, by the current plan (one query)."""
+    now = clock.now()
+    today = local_date_of(now, patient.time_zone)
+    first = today - timedelta(days=days)
+    start, _ = local_day_bounds(first, patient.time_zone)
+    end, _ = local_day_bounds(today, patient.time_zone)
+    reported = _reported(session, patient.id, start, end)
+    expected: dict[ReportKind, int] = {}
+    done: dict[ReportKind, int] = {}
+    for n in range(days):
+        for item in _items_on(content, first + timedelta(days=n), patient.time_zone, reported, now):
+            expected[item.kind] = expected.get(item.kind, 0) + len(item.slots)
+            done[item.kind] = done.get(item.kind, 0) + sum(s.status == SlotStatus.DONE for s in item.slots)
+    return Adherence(days, expected, done)
+
+
+def _reported(session: Session, patient_id: int, start: datetime, end: datetime
+              ) -> dict[tuple[str, str], list[tuple[datetime, bool]]]:
+    """Reports in [start, end) by (kind, key), oldest first: (time, done)."""
+    reported: dict[tuple[str, str], list[tuple[datetime, bool]]] = {}
+    rows = session.exec(
+        select(Report.id, Report.kind, Report.item_key, Report.measured_at, Measurement.value)
+        .join(Measurement, Measurement.report_id == Report.id, isouter=True)
+        .where(Report.patient_id == patient_id, Report.measured_at >= start, Report.measured_at < end)
+        .order_by(Report.measured_at, Report.id)
+    ).all()
+    seen = set()
+    for report_id, kind, key, measured_at, value in rows:
+        if report_id in seen:
+            continue  # one report, several values
+        seen.add(report_id)
+        done = not (kind == ReportKind.TASK.value and value == 0)
+        reported.setdefault((kind, key), []).append((measured_at, done))
+    return reported
+
+
+def _items_on(content: PlanContent, local_date, tz: str, reported: dict, now: datetime) -> list[TodayItem]:
     items = []
-    for m in content.measurements:
-        if m.schedule is None:
-            continue
-        due = slots_on(m.schedule, local_today, patient.time_zone)
+    for kind, key, schedule, grace in scheduled(content):
+        due = slots_on(schedule, local_date, tz)
         if due:
-            items.append(TodayItem(m.item, _slots(due, reported.get(m.item, []), now,
-                                                  timedelta(minutes=m.grace_minutes))))
+            day_start, day_end = local_day_bounds(local_date, tz)
+            reports = [r for r in reported.get((kind.value, key), []) if day_start <= r[0] < day_end]
+            items.append(TodayItem(kind, key, _slots(due, reports, now, timedelta(minutes=grace))))
     return items
 
 
-def _slots(due: list[datetime], reports: list[datetime], now: datetime, grace: timedelta) -> tuple[Slot, ...]:
+def _slots(due: list[datetime], reports: list[tuple[datetime, bool]], now: datetime,
+           grace: timedelta) -> tuple[Slot, ...]:
     unused = list(reports)
     slots = []
     for at in due:
-        taken = next((t for t in unused if t >= at - OPEN_BEFORE), None)
+        taken = next((r for r in unused if r[0] >= at - OPEN_BEFORE), None)
         if taken is not None:
             unused.remove(taken)
-            status = SlotStatus.DONE
+            status = SlotStatus.DONE if taken[1] else SlotStatus.NOT_DONE
         elif now > at + grace:
             status = SlotStatus.MISSED
         elif now >= at - OPEN_BEFORE:

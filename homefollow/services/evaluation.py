@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, insert, update
+from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
 from rules import (EvaluationContext, Observation, ParameterError, Parameters, RuleDefinition, RuleState,
@@ -24,6 +24,7 @@ from rules.zones import Zone, ZoneLimits
 
 from ..clock import Clock
 from ..models import Measurement, Patient, PatientStatus, RuleState as RuleStateRow, RuleVersion
+from ..questionnaires import QUESTIONNAIRES
 from . import alert_log, alerts, plans, rulebook
 from .plans import PlanContent
 
@@ -53,16 +54,18 @@ class PlanRulesInvalid(ValueError):
 
 def derived_parameters(definition: RuleDefinition, content: PlanContent) -> dict:
     """Parameters the plan gives a rule without naming them again: a missed-check-in rule that
-    watches the codes of exactly one planned measurement follows that measurement's schedule."""
+    watches the codes of exactly one planned measurement or questionnaire follows its schedule."""
     spec = definition.spec
     if not isinstance(spec, MissedCheckinSpec):
         return {}
-    matches = [m for m in content.measurements
-               if m.schedule is not None and set(spec.codes) <= set(ITEMS[m.item].codes)]
+    entries = [(m.schedule, m.grace_minutes, ITEMS[m.item].codes) for m in content.measurements if m.schedule]
+    entries += [(q.schedule, q.grace_minutes, QUESTIONNAIRES[q.key].codes) for q in content.questionnaires]
+    matches = [(schedule, grace) for schedule, grace, codes in entries
+               if all(any(_matches(p, c) for c in codes) for p in spec.codes)]
     if len(matches) != 1:
         return {}
-    m = matches[0]
-    return {"schedule": m.schedule.model_dump(mode="json"), "grace": timedelta(minutes=m.grace_minutes)}
+    schedule, grace = matches[0]
+    return {"schedule": schedule.model_dump(mode="json"), "grace": timedelta(minutes=grace)}
 
 
 # Resolved parameters by (rule version digest, the patient's overrides). Resolving validates
@@ -115,6 +118,17 @@ def personal_zone_limits(assigned: list[AssignedRule]) -> dict[str, ZoneLimits]:
 
 def watched_codes(assigned: list[AssignedRule]) -> set[str]:
     return {code for a in assigned for code in rule_codes(a.definition.spec) if "*" not in code}
+
+
+def _matches(pattern: str, code: str) -> bool:
+    return code.startswith(pattern[:-1]) if pattern.endswith(".*") else code == pattern
+
+
+def watches(assigned: list[AssignedRule], codes: set[str]) -> bool:
+    """Whether any of the patient's rules reads any of these codes (patterns like 'checkin.*'
+    included) — except missed-check-in rules, which only say whether something came in."""
+    return any(_matches(p, c) for a in assigned if not isinstance(a.definition.spec, MissedCheckinSpec)
+               for p in rule_codes(a.definition.spec) for c in codes)
 
 
 def observations(session: Session, patient_id: int, since: datetime) -> list[Observation]:

@@ -53,6 +53,37 @@ class PlanMeasurement(BaseModel):
         return v
 
 
+class PlanTask(BaseModel):
+    """A self-care action of the plan ("Ta morgenmedisinen", "15 minutters gåtur"), ticked off
+    as done or not. Reports give the rules 'task.<key>' = 1 (done) or 0."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40)
+    text: str = Field(min_length=1, max_length=200)
+    schedule: Schedule | None = None  # None: when needed (the rescue inhaler)
+    grace_minutes: int = Field(default=180, ge=15, le=24 * 60)
+
+
+class PlanQuestionnaire(BaseModel):
+    """A questionnaire the patient answers on a schedule (homefollow.questionnaires)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    key: str
+    schedule: Schedule
+    grace_minutes: int = Field(default=240, ge=15, le=3 * 24 * 60)
+
+    @field_validator("key")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        from ..questionnaires import QUESTIONNAIRES
+
+        if v not in QUESTIONNAIRES:
+            raise ValueError(f"unknown questionnaire {v!r}")
+        return v
+
+
 class AssignedRule(BaseModel):
     """A rule the plan applies to this patient, with the patient's own parameters (personal
     limits, dry weight, SpO2 target band). The defaults come from the rule's active version."""
@@ -77,6 +108,8 @@ class PlanContent(BaseModel):
     what_matters: str = ""  # "Hva er viktig for deg?" in the patient's words
     goals: list[str] = Field(default_factory=list)
     measurements: list[PlanMeasurement] = Field(default_factory=list)
+    questionnaires: list[PlanQuestionnaire] = Field(default_factory=list)
+    tasks: list[PlanTask] = Field(default_factory=list)
     rules: list[AssignedRule] = Field(default_factory=list)
     # Instructions by a rule's instruction key ("copd.yellow": "Start the standby course …"),
     # besides each measurement's own zone instructions ("weight.yellow").
@@ -89,13 +122,20 @@ class PlanContent(BaseModel):
         items = [m.item for m in self.measurements]
         if len(items) != len(set(items)):
             raise ValueError("each measurement may appear only once in a plan")
-        keys = [r.key for r in self.rules]
-        if len(keys) != len(set(keys)):
-            raise ValueError("each rule may appear only once in a plan")
+        for name, entries in (("rule", self.rules), ("questionnaire", self.questionnaires), ("task", self.tasks)):
+            keys = [e.key for e in entries]
+            if len(keys) != len(set(keys)):
+                raise ValueError(f"each {name} may appear only once in a plan")
         return self
 
     def measurement(self, item: str) -> PlanMeasurement | None:
         return next((m for m in self.measurements if m.item == item), None)
+
+    def task(self, key: str) -> PlanTask | None:
+        return next((t for t in self.tasks if t.key == key), None)
+
+    def questionnaire(self, key: str) -> PlanQuestionnaire | None:
+        return next((q for q in self.questionnaires if q.key == key), None)
 
     def instruction(self, key: str) -> str:
         """The plan's words for an instruction key: 'copd.yellow', or '<item>.<zone>'."""

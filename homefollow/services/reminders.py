@@ -50,21 +50,20 @@ def settings_of(patient: Patient) -> Settings:
 
 @dataclass(frozen=True)
 class Due:
-    item_key: str
+    kind: str  # ReportKind value
+    key: str  # measurement item, questionnaire or task
     slot: datetime  # the scheduled time
     remind_at: datetime
 
 
 def reminder_times(content: PlanContent, settings: Settings, local_date: date, tz: str) -> list[Due]:
-    """When each of the day's scheduled measurements would be reminded of, if not done. A
-    reminder that would fall in quiet hours waits for them to end — unless that is the next
-    day, when the reminder would only confuse."""
+    """When each of the day's scheduled measurements, check-ins and tasks would be reminded of,
+    if not done. A reminder that would fall in quiet hours waits for them to end — unless that
+    is the next day, when the reminder would only confuse."""
     zone = ZoneInfo(tz)
     result = []
-    for m in content.measurements:
-        if m.schedule is None:
-            continue
-        for slot in slots_on(m.schedule, local_date, tz):
+    for kind, key, schedule, _grace in checklist.scheduled(content):
+        for slot in slots_on(schedule, local_date, tz):
             remind_at = slot + timedelta(minutes=settings.delay_minutes)
             local = remind_at.astimezone(zone)
             if settings.in_quiet_hours(local.time()):
@@ -72,7 +71,7 @@ def reminder_times(content: PlanContent, settings: Settings, local_date: date, t
                 if quiet_ends <= remind_at or local_date_of(quiet_ends, tz) != local_date:
                     continue  # quiet until tomorrow
                 remind_at = quiet_ends
-            result.append(Due(m.item, slot, remind_at))
+            result.append(Due(kind.value, key, slot, remind_at))
     return sorted(result, key=lambda d: d.remind_at)
 
 
@@ -98,25 +97,28 @@ def schedule_next(session: Session, clock: Clock, patient: Patient) -> None:
 
 
 def send_due(session: Session, clock: Clock, patient: Patient) -> int:
-    """Queue a reminder for each of today's measurements whose reminder time has come and that
-    is still not done. One per measurement and time, whatever happens (outbox key). Does not commit."""
+    """Queue one reminder for the latest reminder time that has come while something due then
+    is still not done (three things due at 08:00 make one SMS, not three). Once per time,
+    whatever happens (outbox key). Does not commit."""
     settings = settings_of(patient)
     if not settings.enabled or not patient.phone:
         return 0
     now = clock.now()
     content, _version = current_content(session, patient.id)
     today = local_date_of(now, patient.time_zone)
-    open_slots = {(item.item_key, slot.due_at) for item in checklist.today_items(session, clock, patient, content)
-                  for slot in item.slots if slot.status != SlotStatus.DONE}
+    open_slots = {(item.kind.value, item.key, slot.due_at)
+                  for item in checklist.today_items(session, clock, patient, content)
+                  for slot in item.slots if slot.status not in (SlotStatus.DONE, SlotStatus.NOT_DONE)}
+    times = sorted({due.remind_at for due in reminder_times(content, settings, today, patient.time_zone)
+                    if due.remind_at <= now and (due.kind, due.key, due.slot) in open_slots})
     account = session.get(Account, patient.account_id) if patient.account_id else None
     sent = 0
-    for due in reminder_times(content, settings, today, patient.time_zone):
-        if due.remind_at <= now and (due.item_key, due.slot) in open_slots:
-            queued = outbox.enqueue(session, clock, dedup_key=f"reminder:{patient.id}:{due.item_key}:{due.slot.isoformat()}",
-                                    channel=Channel.SMS, recipient=patient.phone,
-                                    body=message_text("reminder", account.locale if account else "nb"),
-                                    patient_id=patient.id)
-            sent += queued is not None
+    for remind_at in times[-1:]:  # after a pause in sweeping, one SMS, not a burst of old ones
+        queued = outbox.enqueue(session, clock, dedup_key=f"reminder:{patient.id}:{remind_at.isoformat()}",
+                                channel=Channel.SMS, recipient=patient.phone,
+                                body=message_text("reminder", account.locale if account else "nb"),
+                                patient_id=patient.id)
+        sent += queued is not None
     return sent
 
 

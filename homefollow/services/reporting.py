@@ -10,11 +10,16 @@ from datetime import datetime, timedelta
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from babel.numbers import format_decimal
+
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, round_value
+from rules.text import item_values
 from rules.zones import Zone, classify_item
 
 from ..clock import Clock
-from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportSource
+from ..i18n import t
+from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportKind, ReportSource
+from ..questionnaires import QUESTIONNAIRES
 from . import audit, evaluation, plans
 
 
@@ -45,7 +50,7 @@ def report_measurement(
     measured_at: datetime | None = None,
     ip: str | None = None,
 ) -> ReportOutcome:
-    """Store one report, run the patient's rules on it and tell what the plan says. Commits.
+    """Store one measurement, run the patient's rules on it and tell what the plan says. Commits.
 
     Raises rules.measurements.ImplausibleValue for values that cannot be real readings; the
     caller shows the message and keeps the form. A repeated idempotency key returns the
@@ -54,7 +59,36 @@ def report_measurement(
     item = ITEMS[item_key]
     values = {code: round_value(code, values[code]) for code in item.codes}
     check_item_plausible(item_key, values)
+    return _submit(session, clock, patient=patient, kind=ReportKind.MEASUREMENT, item_key=item_key, values=values,
+                   idempotency_key=idempotency_key, reported_by_account_id=reported_by_account_id,
+                   actor_kind=actor_kind, source=source, measured_at=measured_at, ip=ip)
 
+
+def report_questionnaire(session: Session, clock: Clock, *, patient: Patient, questionnaire_key: str,
+                         answers: dict[str, int], idempotency_key: str, reported_by_account_id: int | None,
+                         actor_kind: str, source: ReportSource = ReportSource.PORTAL,
+                         ip: str | None = None) -> ReportOutcome:
+    """Store a completed questionnaire; its scores are observations the rules read. Commits."""
+    values = QUESTIONNAIRES[questionnaire_key].scores(answers)
+    return _submit(session, clock, patient=patient, kind=ReportKind.QUESTIONNAIRE, item_key=questionnaire_key,
+                   values=values, idempotency_key=idempotency_key, reported_by_account_id=reported_by_account_id,
+                   actor_kind=actor_kind, source=source, ip=ip)
+
+
+def report_task(session: Session, clock: Clock, *, patient: Patient, task_key: str, done: bool, comment: str | None,
+                idempotency_key: str, reported_by_account_id: int | None, actor_kind: str,
+                source: ReportSource = ReportSource.PORTAL, ip: str | None = None) -> ReportOutcome:
+    """A self-care task done (1) or not (0), with an optional comment. Commits."""
+    return _submit(session, clock, patient=patient, kind=ReportKind.TASK, item_key=task_key,
+                   values={f"task.{task_key}": 1.0 if done else 0.0}, idempotency_key=idempotency_key,
+                   reported_by_account_id=reported_by_account_id, actor_kind=actor_kind, source=source, ip=ip,
+                   comment=(comment or "").strip()[:1000] or None)
+
+
+def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKind, item_key: str,
+            values: dict[str, float], idempotency_key: str, reported_by_account_id: int | None, actor_kind: str,
+            source: ReportSource = ReportSource.PORTAL, measured_at: datetime | None = None, ip: str | None = None,
+            comment: str | None = None) -> ReportOutcome:
     existing = _existing(session, patient.id, idempotency_key)
     if existing is not None:
         return outcome_of(session, existing, replayed=True)
@@ -64,11 +98,12 @@ def report_measurement(
         # A device clock a little ahead must not hide a reading from the rules (they ignore the
         # future); a time far ahead is an error, not a reading.
         if measured_at > now + FUTURE_TOLERANCE:
-            raise ImplausibleValue(item.codes[0], None, "measured_in_the_future")
+            raise ImplausibleValue(next(iter(values)), None, "measured_in_the_future")
         measured_at = now
     content, plan_version = plans.current_content(session, patient.id)
     report = Report(
         patient_id=patient.id,
+        kind=kind.value,
         item_key=item_key,
         idempotency_key=idempotency_key,
         source=source.value,
@@ -76,6 +111,7 @@ def report_measurement(
         reported_at=now,
         measured_at=measured_at or now,
         plan_version=plan_version,
+        comment=comment,
     )
     try:
         with session.begin_nested():
@@ -91,42 +127,47 @@ def report_measurement(
 
     new_refs = frozenset(f"m:{m.id}" for m in measurements)
     result = evaluation.evaluate_patient(session, clock, patient, new_refs=new_refs, report_id=report.id)
-    zone, instruction_keys = _zone_and_instructions(result, values, new_refs)
+    zone, instruction_keys = _zone_and_instructions(result, values if kind == ReportKind.MEASUREMENT else {},
+                                                    new_refs, set(values))
     report.zone = zone.value if zone else None
-    report.instructions = _instructions(content, item_key, zone, instruction_keys)
+    report.instructions = _instructions(content, item_key if kind == ReportKind.MEASUREMENT else None, zone,
+                                        instruction_keys)
     report.team_alerted = result.alerted
     session.add(report)
 
     audit.record(session, clock, actor_account_id=reported_by_account_id, actor_kind=actor_kind,
                  action="report.create", patient_id=patient.id, object_type="report", object_id=report.id,
-                 ip=ip, item=item_key, source=source.value)
+                 ip=ip, kind=kind.value, item=item_key, source=source.value)
     session.commit()
     return ReportOutcome(report, values, zone, report.instructions, replayed=False)
 
 
-def _zone_and_instructions(result, values: dict[str, float], new_refs: frozenset[str]) -> tuple[Zone | None, list[str]]:
-    """The patient's zone for this report: the worst of each value against the personal zone
-    limits and of every rule that now fires on these readings (a weight gain over three days).
-    Green when the patient's rules watch these values and none objects; None when none does."""
+def _zone_and_instructions(result, measured: dict[str, float], new_refs: frozenset[str],
+                           codes: set[str]) -> tuple[Zone | None, list[str]]:
+    """The patient's zone for this report: the worst of each measured value against the personal
+    zone limits and of every rule that now fires on these readings or answers (a weight gain over
+    three days, breathlessness at rest). Green when the patient's rules watch these codes and
+    none objects; None when none does."""
     limits = evaluation.personal_zone_limits(result.assigned)
-    zones = [r.zone for r in classify_item(values, limits)]
+    zones = [r.zone for r in classify_item(measured, limits)]
     keys = []
     for ev in result.results.values():
         if ev.findings and new_refs & set(ev.findings[0].observation_refs):
             zones.append(Zone(ev.findings[0].severity.value))
             keys.append((Zone(ev.findings[0].severity.value), ev.findings[0].instruction_key))
     zone = Zone.worst(zones)
-    if zone is None and evaluation.watched_codes(result.assigned) & set(values):
+    if zone is None and evaluation.watches(result.assigned, codes):
         zone = Zone.GREEN
     # Instructions of rules at the report's zone (a yellow trend beside a red reading would
     # only distract).
     return zone, [key for z, key in keys if z == zone]
 
 
-def _instructions(content: plans.PlanContent, item_key: str, zone: Zone | None, rule_keys: list[str]) -> list[str]:
+def _instructions(content: plans.PlanContent, item_key: str | None, zone: Zone | None,
+                  rule_keys: list[str]) -> list[str]:
     if zone is None:
         return []
-    texts = [content.instruction(f"{item_key}.{zone.value}")]
+    texts = [content.instruction(f"{item_key}.{zone.value}")] if item_key else []
     texts += [content.instruction(key) for key in rule_keys]
     return list(dict.fromkeys(t for t in texts if t))  # in order, without repeats
 
@@ -155,6 +196,12 @@ def recent_same_report(session: Session, clock: Clock, *, patient_id: int, item_
     return None
 
 
+def latest_report(session: Session, patient_id: int, kind: str, item_key: str) -> Report | None:
+    return session.exec(select(Report).where(Report.patient_id == patient_id, Report.kind == kind,
+                                             Report.item_key == item_key)
+                        .order_by(Report.reported_at.desc(), Report.id.desc()).limit(1)).first()
+
+
 def _existing(session: Session, patient_id: int, idempotency_key: str) -> Report | None:
     return session.exec(
         select(Report).where(Report.patient_id == patient_id, Report.idempotency_key == idempotency_key)
@@ -172,6 +219,18 @@ def recent_reports(session: Session, patient_id: int, limit: int = 10) -> list[t
     """The patient's latest reports with their values, newest first (two queries)."""
     reports = session.exec(select(Report).where(Report.patient_id == patient_id)
                            .order_by(Report.measured_at.desc(), Report.id.desc()).limit(limit)).all()
+    return _with_values(session, reports)
+
+
+def reports_between(session: Session, patient_id: int, start: datetime, end: datetime) -> list[tuple[Report, dict]]:
+    """The patient's reports in a period with their values, oldest first (two queries)."""
+    reports = session.exec(select(Report).where(Report.patient_id == patient_id, Report.measured_at >= start,
+                                                Report.measured_at < end)
+                           .order_by(Report.measured_at, Report.id)).all()
+    return _with_values(session, reports)
+
+
+def _with_values(session: Session, reports) -> list[tuple[Report, dict[str, float]]]:
     values: dict[int, dict[str, float]] = {r.id: {} for r in reports}
     if reports:
         for m in session.exec(select(Measurement).where(Measurement.report_id.in_(list(values)))):
@@ -191,3 +250,40 @@ def reporters(session: Session, patient: Patient, reports: list[Report]) -> dict
         for account in session.exec(select(Account).where(Account.id.in_(account_ids - relations.keys()))):
             relations[account.id] = account.name
     return {r.id: relations.get(r.reported_by_account_id) for r in reports}
+
+
+def report_title(kind: str, key: str, content: plans.PlanContent, locale: str) -> str:
+    """What a report is called: the measurement, the questionnaire, or the plan's task text."""
+    if kind == ReportKind.QUESTIONNAIRE.value:
+        return t(locale, QUESTIONNAIRES[key].title) if key in QUESTIONNAIRES else key
+    if kind == ReportKind.TASK.value:
+        task = content.task(key)
+        return task.text if task else key
+    return ITEMS[key].name(locale) if key in ITEMS else key
+
+
+def report_summary(report: Report, values: dict[str, float], locale: str) -> str:
+    """The report in words: '142/91 mmHg'; 'Done – felt good'; for a questionnaire its total,
+    and the answers that differ from usual ('Breathlessness: More than usual')."""
+    if report.kind == ReportKind.TASK.value:
+        done = next(iter(values.values()), 1.0) == 1.0
+        text = t(locale, "done") if done else t(locale, "not done")
+        return f"{text} – {report.comment}" if report.comment else text
+    if report.kind == ReportKind.QUESTIONNAIRE.value:
+        questionnaire = QUESTIONNAIRES.get(report.item_key)
+        if questionnaire is None:
+            return ""
+        parts = []
+        if questionnaire.total_code and questionnaire.total_code in values:
+            parts.append(t(locale, "Total %(total)s", total=format_decimal(values[questionnaire.total_code],
+                                                                            locale=locale)))
+        else:
+            for question in questionnaire.questions:
+                value = values.get(question.code)
+                if value:  # 0 is "as usual"
+                    option = next((o for o in question.options if o.value == value), None)
+                    parts.append(f"{t(locale, question.short_name)}: {t(locale, option.label) if option else value}")
+            if not parts:
+                parts.append(t(locale, "As usual in every answer"))
+        return "; ".join(parts)
+    return item_values(report.item_key, values, locale) if report.item_key in ITEMS else ""

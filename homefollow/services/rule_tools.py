@@ -15,9 +15,9 @@ from sqlmodel import Session, select
 from rules import BacktestAlert, LimitProposal, RuleDefinition, backtest_days, propose_limits, resolve_parameters
 
 from ..clock import Clock
-from ..models import CarePlan, Patient, PatientStatus
+from ..models import Patient, PatientStatus
 from . import evaluation, rulebook
-from .plans import PlanContent, current_content
+from .plans import current_content
 
 # The national model's trial period: 2–4 weeks of daily readings to learn the patient's normal.
 TRIAL_PERIOD = timedelta(days=14)

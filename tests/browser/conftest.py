@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import threading
-from pathlib import Path
 
 import pytest
 from werkzeug.serving import make_server
@@ -53,6 +52,18 @@ class LiveServer:
 @pytest.fixture
 def live_server(engine, clock, world):
     server = LiveServer(create_app(app_config(engine, clock, PROPAGATE_UNEXPECTED_ERRORS=False)))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_server_sms(engine, clock, world, fake_twilio):
+    """A live server that sends SMS through the real twilio library to the fake Twilio."""
+    from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+
+    server = LiveServer(create_app(app_config(
+        engine, clock, PROPAGATE_UNEXPECTED_ERRORS=False, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+        TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER, TWILIO_API_BASE_URL=fake_twilio.base_url)))
     yield server
     server.stop()
 
@@ -121,3 +132,29 @@ def check_font_size(page) -> None:
     page.wait_for_load_state("load")
     size = page.evaluate("() => parseFloat(getComputedStyle(document.body).fontSize)")
     assert size >= 18, f"base font is {size}px"
+
+
+REFLOW_CHECK = """
+() => {
+  const screen = window.innerWidth;
+  const culprits = [...document.querySelectorAll('body *')]
+    .filter(el => el.getBoundingClientRect().right > screen + 0.5)
+    .slice(0, 5).map(el => el.tagName.toLowerCase() + (el.className ? '.' + el.className : ''));
+  return [document.documentElement.scrollWidth, screen, culprits];
+}
+"""
+
+
+def check_reflow(page) -> None:
+    """Nothing is wider than the screen (WCAG 1.4.10): no sideways scrolling on a small phone."""
+    page.wait_for_load_state("load")
+    width, screen, culprits = page.evaluate(REFLOW_CHECK)
+    assert width <= screen, f"the page is {width}px wide on a {screen}px screen: {culprits}"
+
+
+def check_phone_page(page, name: str) -> None:
+    """Everything a patient's page on a small phone must pass."""
+    check_accessibility(page, name)
+    check_touch_targets(page)
+    check_font_size(page)
+    check_reflow(page)

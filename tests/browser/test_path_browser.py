@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from homefollow.models import Alert
-from tests.browser.conftest import check_accessibility, check_font_size, check_touch_targets
+from tests.browser.conftest import check_accessibility, check_phone_page
 from tests.factories import PASSWORD
 
 
@@ -20,27 +20,23 @@ def test_patient_on_a_phone_reports_red_and_a_nurse_resolves_it(live_server, pho
     base = live_server.url
     page = phone.new_page()
     page.goto(f"{base}/login")
-    check_accessibility(page, "patient-login")
-    check_touch_targets(page)
-    check_font_size(page)
+    check_phone_page(page, "patient-login")
     sign_in_patient(page, base, "910 00 001")
 
     assert page.get_by_role("heading", level=1).inner_text() == "I dag"
-    check_accessibility(page, "patient-today")
-    check_touch_targets(page)
+    check_phone_page(page, "patient-today")
 
     page.get_by_role("link", name="Oksygenmetning").first.click()
     assert page.get_by_role("heading", level=1).inner_text() == "Oksygenmetning"
     field = page.get_by_label("Oksygenmetning")
     assert field.get_attribute("inputmode") == "numeric"  # whole numbers: the plain number pad
-    check_accessibility(page, "patient-report-spo2")
-    check_touch_targets(page)
+    check_phone_page(page, "patient-report-spo2")
 
     field.fill("860")  # a slip of the finger
     page.get_by_role("button", name="Send").click()
     assert "Du skrev 860. Oksygenmetning kan ikke være høyere enn 100 prosent (%)" in page.locator(".error-summary").inner_text()
     assert page.get_by_label("Oksygenmetning").input_value() == "860"
-    check_accessibility(page, "patient-report-error")
+    check_phone_page(page, "patient-report-error")
 
     page.get_by_label("Oksygenmetning").fill("86")
     page.get_by_role("button", name="Send").click()
@@ -52,8 +48,7 @@ def test_patient_on_a_phone_reports_red_and_a_nurse_resolves_it(live_server, pho
     box = emergency.bounding_box()
     assert box["y"] < 740 and box["height"] >= 44  # the first thing on the screen, big enough to hit
     assert "Ring 113 ved alvorlig pustebesvær." in page.locator(".zone-result").inner_text()
-    check_accessibility(page, "patient-result-red")
-    check_touch_targets(page)
+    check_phone_page(page, "patient-result-red")
 
     nurse = desktop.new_page()
     nurse.goto(f"{base}/clinic/login")
@@ -102,5 +97,4 @@ def test_relative_sees_whom_she_is_helping_on_a_phone(live_server, phone):
     page = phone.new_page()
     sign_in_patient(page, live_server.url, "91000011")
     assert "Du hjelper Astrid A1. Du er registrert som: datter." in page.locator("main").inner_text()
-    check_accessibility(page, "relative-today")
-    check_touch_targets(page)
+    check_phone_page(page, "relative-today")

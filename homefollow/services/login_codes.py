@@ -1,0 +1,117 @@
+"""One-time codes by SMS: for signing in without a password, and for confirming a new mobile
+number. Six digits, valid for ten minutes, used once, five tries, stored hashed, and only good
+for what they were sent for. Sending is throttled by the caller."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import Account, AccountKind, Channel, LoginCode, Notification, Patient
+from ..notifications import outbox
+from ..notifications.sms_commands import message_text
+from . import audit
+from .accounts import hash_password, normalise_phone, verify_password
+
+VALID_FOR = timedelta(minutes=10)
+MAX_ATTEMPTS = 5
+PATIENT_SIDE = (AccountKind.PATIENT.value, AccountKind.RELATIVE.value)
+LOGIN = "login"
+
+
+class PhoneTaken(Exception):
+    """The new number already belongs to another account."""
+
+
+def phone_purpose(phone: str) -> str:
+    return f"phone:{phone}"
+
+
+def patient_side_account(session: Session, phone_text: str) -> Account | None:
+    """The active patient or relative account signed in with this mobile number."""
+    phone = normalise_phone(phone_text)
+    if phone is None:
+        return None
+    return session.exec(select(Account).where(Account.login == phone, Account.is_active.is_(True),
+                                              Account.kind.in_(PATIENT_SIDE))).first()
+
+
+def send_code(session: Session, clock: Clock, account: Account, *, purpose: str = LOGIN,
+              to_phone: str | None = None) -> Notification | None:
+    """Queue a new code for this account (replacing any unused one) and return the SMS, to be
+    sent at once by the caller. Commits."""
+    now = clock.now()
+    session.execute(update(LoginCode).where(LoginCode.account_id == account.id, LoginCode.used_at.is_(None))
+                    .values(used_at=now))
+    code = f"{secrets.randbelow(1_000_000):06d}"
+    login_code = LoginCode(account_id=account.id, code_hash=hash_password(code), purpose=purpose, created_at=now,
+                           expires_at=now + VALID_FOR)
+    session.add(login_code)
+    session.flush()
+    sms = outbox.enqueue(session, clock, dedup_key=f"login-code:{login_code.id}", channel=Channel.SMS,
+                         recipient=to_phone or account.phone or account.login,
+                         body=message_text("login_code", account.locale, code=code), secret=True)
+    audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.code_sent",
+                 purpose=purpose.split(":")[0])
+    session.commit()
+    return sms
+
+
+def check_code(session: Session, clock: Clock, account: Account, code: str, *, purpose: str = LOGIN) -> bool:
+    """Whether this is the account's newest unused, unexpired code for this purpose. Each wrong
+    try counts; after MAX_ATTEMPTS the code is spent. Commits."""
+    now = clock.now()
+    login_code = session.exec(select(LoginCode).where(LoginCode.account_id == account.id, LoginCode.used_at.is_(None),
+                                                      LoginCode.purpose == purpose, LoginCode.expires_at > now)
+                              .order_by(LoginCode.created_at.desc())).first()
+    if login_code is None:
+        return False
+    cleaned = "".join(ch for ch in code or "" if ch.isdigit())
+    if len(cleaned) == 6 and verify_password(login_code.code_hash, cleaned):
+        login_code.used_at = now
+        session.add(login_code)
+        session.commit()
+        return True
+    login_code.attempts += 1
+    if login_code.attempts >= MAX_ATTEMPTS:
+        login_code.used_at = now
+    session.add(login_code)
+    session.commit()
+    return False
+
+
+def sign_in_with_code(session: Session, clock: Clock, phone_text: str, code: str) -> Account | None:
+    account = patient_side_account(session, phone_text)
+    if account is None or not check_code(session, clock, account, code):
+        return None
+    account.last_login_at = clock.now()
+    session.add(account)
+    session.commit()
+    return account
+
+
+def number_is_free(session: Session, phone: str) -> bool:
+    return session.exec(select(Account.id).where(Account.login == phone)).first() is None
+
+
+def change_phone(session: Session, clock: Clock, account: Account, new_phone: str, code: str) -> bool:
+    """Switch the account (and the patient's record) to a new number once the code sent to that
+    number is confirmed. Commits."""
+    if not number_is_free(session, new_phone):
+        raise PhoneTaken(new_phone)
+    if not check_code(session, clock, account, code, purpose=phone_purpose(new_phone)):
+        return False
+    old = account.phone
+    account.login = account.phone = new_phone
+    session.add(account)
+    for patient in session.exec(select(Patient).where(Patient.account_id == account.id)):
+        patient.phone = new_phone
+        session.add(patient)
+    audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="account.phone_changed",
+                 old=old, new=new_phone)
+    session.commit()
+    return True

@@ -1,0 +1,96 @@
+"""Who may help a patient, and the patient's own settings. Every change is audited."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..links import public_url
+from ..models import Account, AccountKind, Channel, Patient, RelativeAccess
+from ..notifications import outbox
+from ..notifications.sms_commands import message_text
+from . import audit, reminders
+
+
+def grants_of(session: Session, patient_id: int) -> list[tuple[RelativeAccess, Account]]:
+    """The patient's relatives, current and earlier, newest first."""
+    return list(session.exec(
+        select(RelativeAccess, Account).join(Account, Account.id == RelativeAccess.relative_account_id)
+        .where(RelativeAccess.patient_id == patient_id).order_by(RelativeAccess.created_at.desc())
+    ).all())
+
+
+def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone: str, relation: str,
+           can_view: bool, can_report: bool, receives_alerts: bool, valid_until: datetime | None,
+           invited_by_account_id: int) -> RelativeAccess:
+    """Give a relative access. Their account is made if they have none (they sign in with a code
+    sent to their phone); an earlier grant for the same person is replaced. Commits."""
+    now = clock.now()
+    account = session.exec(select(Account).where(Account.login == phone)).first()
+    if account is None:
+        account = Account(kind=AccountKind.RELATIVE.value, login=phone, phone=phone, name=name, created_at=now)
+        session.add(account)
+        session.flush()
+    elif account.kind != AccountKind.RELATIVE.value:
+        raise ValueError("that number belongs to an account that cannot be a relative")
+    for old in session.exec(select(RelativeAccess).where(RelativeAccess.patient_id == patient.id,
+                                                         RelativeAccess.relative_account_id == account.id,
+                                                         RelativeAccess.revoked_at.is_(None))):
+        old.revoked_at = now
+        session.add(old)
+    grant = RelativeAccess(patient_id=patient.id, relative_account_id=account.id, relation=relation,
+                           can_view=can_view, can_report=can_report, receives_alerts=receives_alerts,
+                           valid_until=valid_until, created_at=now)
+    session.add(grant)
+    session.flush()
+    outbox.enqueue(session, clock, dedup_key=f"invitation:{grant.id}", channel=Channel.SMS, recipient=phone,
+                   body=message_text("invitation", account.locale, url=public_url("/login/code")),
+                   patient_id=patient.id)
+    audit.record(session, clock, actor_account_id=invited_by_account_id, actor_kind="patient",
+                 action="relative.grant", patient_id=patient.id, object_type="relative_access", object_id=grant.id,
+                 relative=account.id, can_view=can_view, can_report=can_report, receives_alerts=receives_alerts)
+    session.commit()
+    return grant
+
+
+def revoke(session: Session, clock: Clock, grant: RelativeAccess, *, revoked_by_account_id: int) -> None:
+    """Ends the grant at once: access is checked on every request. Commits."""
+    if grant.revoked_at is None:
+        grant.revoked_at = clock.now()
+        session.add(grant)
+        audit.record(session, clock, actor_account_id=revoked_by_account_id, actor_kind="patient",
+                     action="relative.revoke", patient_id=grant.patient_id, object_type="relative_access",
+                     object_id=grant.id)
+    session.commit()
+
+
+def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_id: int) -> int:
+    """An SMS to each relative the patient lets receive alerts, when the team starts following
+    up a red finding. It says that, not what was measured. Does not commit. Returns how many."""
+    now = clock.now()
+    rows = session.exec(
+        select(RelativeAccess, Account).join(Account, Account.id == RelativeAccess.relative_account_id)
+        .where(RelativeAccess.patient_id == patient.id, RelativeAccess.receives_alerts.is_(True),
+               RelativeAccess.revoked_at.is_(None), Account.is_active.is_(True))
+    ).all()
+    first_name = patient.name.split()[0] if patient.name else ""
+    sent = 0
+    for grant, account in rows:
+        if not grant.is_valid(now) or not account.phone:
+            continue
+        if outbox.enqueue(session, clock, dedup_key=f"relative-alert:{alert_id}:{grant.id}", channel=Channel.SMS,
+                          recipient=account.phone, body=message_text("relative_alert", account.locale, name=first_name),
+                          alert_id=alert_id, patient_id=patient.id):
+            sent += 1
+    return sent
+
+
+def change_reminders(session: Session, clock: Clock, patient: Patient, settings: reminders.Settings, *,
+                     changed_by_account_id: int) -> None:
+    patient.reminders = settings.model_dump(mode="json")
+    reminders.schedule_next(session, clock, patient)
+    audit.record(session, clock, actor_account_id=changed_by_account_id, actor_kind="patient",
+                 action="settings.reminders", patient_id=patient.id, **patient.reminders)
+    session.commit()

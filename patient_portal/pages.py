@@ -1,0 +1,131 @@
+"""The patient's plan, history and messages, and the menu that leads to them."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlmodel import select
+from wtforms import TextAreaField
+from wtforms.validators import DataRequired, Length
+
+from homefollow import get_clock
+from homefollow.charts import Point, Series, render_chart
+from homefollow.db import get_session
+from homefollow.models import CarePlan, ReportKind, Team
+from homefollow.questionnaires import QUESTIONNAIRES
+from homefollow.services import checklist, evaluation, messages, plans, reporting, teams
+from homefollow.services.access import Need
+from rules.measurements import ITEMS
+from rules.zones import classify
+
+from . import bp
+from .views import acting_patient, patient_side
+
+PERIODS = (7, 30, 90)
+
+
+class MessageForm(FlaskForm):
+    body = TextAreaField(filters=[lambda text: text.strip() if text else text],
+                         validators=[DataRequired(), Length(max=2000)])
+
+
+@bp.get("/menu")
+@patient_side
+def menu():
+    access = acting_patient(Need.ANY, "view.menu")
+    unread = messages.unread_for_patient(get_session(), access.patient.id) if access.can_view else 0
+    return render_template("patient/menu.html", access=access, unread=unread)
+
+
+@bp.get("/plan")
+@patient_side
+def my_plan():
+    access = acting_patient(Need.VIEW, "view.plan")
+    db = get_session()
+    plan = plans.current_plan(db, access.patient.id)
+    content = plans.PlanContent.model_validate(plan.content) if plan else plans.PlanContent()
+    team = db.get(Team, access.patient.team_id)
+    limits = evaluation.personal_zone_limits(evaluation.assigned_rules(db, content, strict=False))
+    return render_template("patient/plan.html", access=access, plan=plan, content=content, team=team,
+                           members=teams.members(db, team.id), limits=limits, ITEMS=ITEMS,
+                           QUESTIONNAIRES=QUESTIONNAIRES, team_open=teams.is_open(team, get_clock().now()))
+
+
+@bp.get("/history")
+@patient_side
+def history():
+    access = acting_patient(Need.VIEW, "view.history")
+    period = request.args.get("period", 7, type=int)
+    if period not in PERIODS:
+        period = 7
+    db, clock = get_session(), get_clock()
+    patient = access.patient
+    end = clock.now()
+    start = end - timedelta(days=period)
+    # A report made this very second counts (the query's end is exclusive).
+    query_end = end + timedelta(seconds=1)
+    content, _version = plans.current_content(db, patient.id)
+    limits = evaluation.personal_zone_limits(evaluation.assigned_rules(db, content, strict=False))
+    reports = reporting.reports_between(db, patient.id, start, query_end)
+    who = reporting.reporters(db, patient, [r for r, _v in reports])
+    locale = str(get_locale())
+    planned = [m.item for m in content.measurements]
+    reported = [key for key in ITEMS if key not in planned
+                and any(r.kind == ReportKind.MEASUREMENT.value and r.item_key == key for r, _v in reports)]
+    charts = []
+    for item_key in planned + reported:
+        item = ITEMS[item_key]
+        rows = [(r, v) for r, v in reports if r.kind == ReportKind.MEASUREMENT.value and r.item_key == item_key]
+        series = [Series(code, [Point(r.measured_at, v[code], _zone(code, v[code], limits)) for r, v in rows
+                                if code in v]) for code in item.codes]
+        chart = render_chart(series, start=start, end=end, tz=patient.time_zone, locale=locale, limits=limits,
+                             title=_("%(measurement)s, last %(days)s days", measurement=item.name(locale), days=period),
+                             id_prefix=f"{item_key}{period}")
+        charts.append({"item": item, "chart": chart, "rows": list(reversed(rows))})
+    answers = [(r, v) for r, v in reversed(reports) if r.kind != ReportKind.MEASUREMENT.value]
+    return render_template("patient/history.html", access=access, patient=patient, period=period, periods=PERIODS,
+                           charts=charts, answers=answers, plan=content, who=who,
+                           adherence=checklist.adherence(db, clock, patient, content, days=period))
+
+
+def _zone(code: str, value: float, limits) -> str | None:
+    result = classify(code, value, limits[code]) if code in limits else None
+    return result.zone.value if result else None
+
+
+@bp.route("/messages", methods=["GET", "POST"])
+@patient_side
+def messages_page():
+    access = acting_patient(Need.VIEW, "view.messages")
+    db, clock = get_session(), get_clock()
+    form = MessageForm()
+    if request.method == "POST":
+        if not access.can_report:  # a relative who may only look cannot write on the patient's behalf
+            abort(404)
+        if form.validate_on_submit():
+            messages.send_from_patient_side(db, clock, patient=access.patient, author_account_id=current_user.id,
+                                            actor_kind=current_user.kind, body=form.body.data)
+            flash(_("Your message is sent. The team reads messages in opening hours."), "success")
+            return redirect(url_for("patient.messages_page"))
+        form.body.errors = [_("Write a message, at most 2000 characters.")]
+    thread = messages.thread(db, access.patient.id)
+    messages.mark_read_by_patient(db, clock, access.patient.id)
+    team = db.get(Team, access.patient.team_id)
+    return render_template("patient/messages.html", access=access, form=form, thread=thread, team=team,
+                           authors=messages.author_names(db, thread),
+                           team_open=teams.is_open(team, clock.now())), 400 if form.errors else 200
+
+
+@bp.get("/plan/versions")
+@patient_side
+def plan_versions():
+    """When the plan was made and changed, and why."""
+    access = acting_patient(Need.VIEW, "view.plan_versions")
+    versions = get_session().exec(select(CarePlan).where(CarePlan.patient_id == access.patient.id)
+                                  .order_by(CarePlan.version.desc())).all()
+    return render_template("patient/plan_versions.html", access=access, versions=versions)

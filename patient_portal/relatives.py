@@ -1,0 +1,145 @@
+"""The patient decides who helps: inviting relatives, choosing what each may do, revoking.
+And the patient's own settings (reminders, phone number). Changing any of this asks for the
+password or a code again when the session was kept from an earlier visit ("remember me")."""
+
+from __future__ import annotations
+
+from datetime import time
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user, fresh_login_required
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, Length, Optional
+
+from homefollow import get_clock
+from homefollow.db import get_session
+from homefollow.models import RelativeAccess
+from homefollow.services import relatives as relatives_service
+from homefollow.services import reminders
+from homefollow.services.access import Need
+from homefollow.services.accounts import normalise_phone
+from rules.schedule import local_to_utc
+
+from . import bp
+from .views import acting_patient, patient_side
+
+
+class InviteForm(FlaskForm):
+    name = StringField(_l("Name"), validators=[InputRequired(_l("Write the name.")), Length(max=200)])
+    phone = StringField(_l("Mobile number"), validators=[InputRequired(_l("Write the mobile number."))])
+    relation = StringField(_l("Who is this to you?"), validators=[InputRequired(_l("Write for example: daughter.")),
+                                                                  Length(max=100)])
+    can_view = BooleanField(_l("May see my plan, measurements and messages"), default=True)
+    can_report = BooleanField(_l("May report measurements and answers for me"))
+    receives_alerts = BooleanField(_l("Gets an SMS when the team follows up a red measurement"))
+    valid_until = DateField(_l("Until (you may leave this empty)"), validators=[Optional()])
+
+
+class RevokeForm(FlaskForm):
+    grant_id = HiddenField()
+
+
+class SettingsForm(FlaskForm):
+    reminders = BooleanField(_l("Remind me by SMS when I have not measured in time"))
+    delay = SelectField(_l("How long after the time"), coerce=int)
+    quiet_start = SelectField(_l("No SMS after"), coerce=int)
+    quiet_end = SelectField(_l("No SMS before"), coerce=int)
+
+
+def own_patient():
+    """The signed-in patient's own record; relatives get 404 (only the patient decides who
+    may help, and only the patient changes the patient's settings)."""
+    access = acting_patient(Need.VIEW, "view.own_settings")
+    if access.relation is not None:
+        abort(404)
+    return access
+
+
+@bp.get("/relatives")
+@patient_side
+def relatives():
+    access = own_patient()
+    current = [(grant, account) for grant, account in relatives_service.grants_of(get_session(), access.patient.id)
+               if grant.revoked_at is None]
+    return render_template("patient/relatives.html", access=access, current=current, now=get_clock().now())
+
+
+@bp.route("/relatives/invite", methods=["GET", "POST"])
+@patient_side
+@fresh_login_required
+def invite_relative():
+    access = own_patient()
+    form = InviteForm()
+    if form.validate_on_submit():
+        phone = normalise_phone(form.phone.data)
+        if phone is None:
+            form.phone.errors.append(_("This is not a Norwegian mobile number. Write it like 912 34 567."))
+        elif phone == access.patient.phone:
+            form.phone.errors.append(_("This is your own number. Write your relative's number."))
+        elif not (form.can_view.data or form.can_report.data or form.receives_alerts.data):
+            form.can_view.errors.append(_("Choose at least one thing the relative may do."))
+        else:
+            clock = get_clock()
+            until = (local_to_utc(form.valid_until.data, time(23, 59), access.patient.time_zone)
+                     if form.valid_until.data else None)
+            if until is not None and until <= clock.now():
+                form.valid_until.errors.append(_("The date must be in the future."))
+            else:
+                relatives_service.invite(
+                    get_session(), clock, patient=access.patient, name=form.name.data.strip(), phone=phone,
+                    relation=form.relation.data.strip(), can_view=form.can_view.data,
+                    can_report=form.can_report.data, receives_alerts=form.receives_alerts.data, valid_until=until,
+                    invited_by_account_id=current_user.id)
+                flash(_("%(name)s can now sign in with their mobile number. We have sent them an SMS.",
+                        name=form.name.data.strip()), "success")
+                return redirect(url_for("patient.relatives"))
+    return render_template("patient/invite.html", access=access, form=form), 400 if form.errors else 200
+
+
+@bp.post("/relatives/revoke")
+@patient_side
+@fresh_login_required
+def revoke_relative():
+    access = own_patient()
+    form = RevokeForm()
+    if not form.validate_on_submit():
+        abort(400)
+    db = get_session()
+    grant = db.get(RelativeAccess, int(form.grant_id.data or 0))
+    if grant is None or grant.patient_id != access.patient.id:
+        abort(404)
+    relatives_service.revoke(db, get_clock(), grant, revoked_by_account_id=current_user.id)
+    flash(_("The access is removed. They can no longer see or do anything for you."), "success")
+    return redirect(url_for("patient.relatives"))
+
+
+HOURS = list(range(0, 24))
+DELAYS = (30, 60, 120, 180)
+
+
+@bp.route("/settings", methods=["GET", "POST"])
+@patient_side
+def settings():
+    access = own_patient()
+    patient = access.patient
+    current = reminders.settings_of(patient)
+    form = SettingsForm()
+    form.delay.choices = [SelectChoice(d, _("%(n)s minutes", n=d)) for d in DELAYS]
+    form.quiet_start.choices = form.quiet_end.choices = [SelectChoice(h, f"{h:02d}:00") for h in HOURS]
+    if request.method == "GET":
+        form.reminders.data = current.enabled
+        form.delay.data = current.delay_minutes if current.delay_minutes in DELAYS else 60
+        form.quiet_start.data, form.quiet_end.data = current.quiet_start.hour, current.quiet_end.hour
+    if form.validate_on_submit():
+        relatives_service.change_reminders(
+            get_session(), get_clock(), patient, reminders.Settings(
+                enabled=form.reminders.data, delay_minutes=form.delay.data,
+                quiet_start=time(form.quiet_start.data), quiet_end=time(form.quiet_end.data)),
+            changed_by_account_id=current_user.id)
+        flash(_("Your settings are saved."), "success")
+        return redirect(url_for("patient.settings"))
+    return render_template("patient/settings.html", access=access, form=form)

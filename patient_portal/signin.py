@@ -1,0 +1,161 @@
+"""Signing in with a one-time code by SMS, for patients and relatives who cannot manage a
+password (relatives invited by a patient have no password at all), and confirming a new
+mobile number the same way.
+
+The page says the same whether or not the number is registered, so nobody learns who is
+followed up. Sending is limited per number and per address; checking is limited per number.
+"""
+
+from __future__ import annotations
+
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_limiter.util import get_remote_address
+from flask_login import current_user, fresh_login_required, login_user
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, StringField
+from wtforms.validators import InputRequired
+
+from homefollow import get_clock
+from homefollow.db import get_engine, get_session
+from homefollow.models import NotificationStatus
+from homefollow.notifications.outbox import deliver_now
+from homefollow.scheduler import senders_from_config
+from homefollow.services import audit, login_codes
+from homefollow.services.accounts import normalise_phone
+from homefollow.web import failed_sign_ins_only, limiter, safe_next
+
+from . import bp
+from .relatives import own_patient
+from .views import PATIENT_SIDE, patient_side
+
+
+class CodeRequestForm(FlaskForm):
+    phone = StringField(_l("Mobile number"), validators=[InputRequired(_l("Write your mobile number."))])
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Code from the SMS"), validators=[InputRequired(_l("Write the code from the SMS."))])
+    remember = BooleanField(_l("Keep me signed in on this phone"))
+
+
+class NewPhoneForm(FlaskForm):
+    phone = StringField(_l("New mobile number"), validators=[InputRequired(_l("Write your new mobile number."))])
+
+
+def _phone_key() -> str:
+    return "code:" + (normalise_phone(request.form.get("phone", "")) or request.form.get("phone", "")[:40])
+
+
+def _session_phone_key() -> str:
+    return "code-check:" + (session.get("code_phone") or "")
+
+
+def _send_now(sms) -> None:
+    """The user is waiting with the phone in hand: send now, not at the next sweep. A failure
+    leaves the SMS in the outbox for the sweep to retry."""
+    if sms is None or sms.status != NotificationStatus.PENDING.value:
+        return
+    try:
+        deliver_now(get_engine(), get_clock(), senders_from_config(current_app.config), sms.id)
+    except Exception:  # noqa: BLE001 - the outbox keeps it; never fail the page for this
+        current_app.logger.exception("could not send a sign-in code at once")
+
+
+@bp.route("/login/code", methods=["GET", "POST"])
+@limiter.limit("30 per hour", methods=["POST"])
+@limiter.limit("3 per 10 minutes;6 per day", key_func=_phone_key, methods=["POST"])
+def login_code():
+    if current_user.is_authenticated and current_user.kind in PATIENT_SIDE:
+        return redirect(url_for("patient.today"))
+    form = CodeRequestForm()
+    if form.validate_on_submit():
+        phone = normalise_phone(form.phone.data)
+        if phone is None:
+            form.phone.errors.append(_("This is not a Norwegian mobile number. Write it like 912 34 567."))
+        else:
+            db = get_session()
+            account = login_codes.patient_side_account(db, phone)
+            if account is not None:
+                _send_now(login_codes.send_code(db, get_clock(), account))
+            session["code_phone"] = phone
+            return redirect(url_for("patient.login_code_check", next=safe_next(request.args.get("next"), "") or None))
+    return render_template("patient/login_code.html", form=form), 400 if form.errors else 200
+
+
+@bp.route("/login/code/check", methods=["GET", "POST"])
+@limiter.limit("60 per hour", methods=["POST"], deduct_when=failed_sign_ins_only)
+@limiter.limit("10 per 15 minutes", key_func=_session_phone_key, methods=["POST"], deduct_when=failed_sign_ins_only)
+def login_code_check():
+    phone = session.get("code_phone")
+    if phone is None:
+        return redirect(url_for("patient.login_code"))
+    form = CodeForm()
+    if form.validate_on_submit():
+        db, clock = get_session(), get_clock()
+        account = login_codes.sign_in_with_code(db, clock, phone, form.code.data)
+        if account is not None:
+            session.pop("code_phone", None)
+            session.pop("acting_patient_id", None)
+            login_user(account, remember=form.remember.data)
+            audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
+                         ip=get_remote_address(), method="sms_code")
+            db.commit()
+            return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
+        form.code.errors.append(_("The code is wrong or too old. Check the SMS, or ask for a new code."))
+    return render_template("patient/login_code_check.html", form=form, phone=phone), 400 if form.errors else 200
+
+
+@bp.route("/settings/phone", methods=["GET", "POST"])
+@limiter.limit("5 per hour", methods=["POST"])
+@patient_side
+@fresh_login_required
+def change_phone():
+    """Step 1: the new number. A code goes to that number, to prove it is the patient's."""
+    access = own_patient()
+    form = NewPhoneForm()
+    if form.validate_on_submit():
+        phone = normalise_phone(form.phone.data)
+        db = get_session()
+        if phone is None:
+            form.phone.errors.append(_("This is not a Norwegian mobile number. Write it like 912 34 567."))
+        elif phone == current_user.login:
+            form.phone.errors.append(_("This is the number you have now."))
+        elif not login_codes.number_is_free(db, phone):
+            form.phone.errors.append(_("This number is already used by someone else. Call your care team."))
+        else:
+            _send_now(login_codes.send_code(db, get_clock(), current_user, purpose=login_codes.phone_purpose(phone),
+                                            to_phone=phone))
+            session["new_phone"] = phone
+            return redirect(url_for("patient.change_phone_check"))
+    return render_template("patient/change_phone.html", access=access, form=form), 400 if form.errors else 200
+
+
+@bp.route("/settings/phone/check", methods=["GET", "POST"])
+@limiter.limit("10 per 15 minutes", methods=["POST"], deduct_when=failed_sign_ins_only)
+@patient_side
+@fresh_login_required
+def change_phone_check():
+    """Step 2: the code from the SMS to the new number."""
+    access = own_patient()
+    phone = session.get("new_phone")
+    if phone is None:
+        return redirect(url_for("patient.change_phone"))
+    form = CodeForm()
+    del form.remember
+    if form.validate_on_submit():
+        db = get_session()
+        try:
+            changed = login_codes.change_phone(db, get_clock(), current_user, phone, form.code.data)
+        except login_codes.PhoneTaken:
+            session.pop("new_phone", None)
+            flash(_("This number is already used by someone else. Call your care team."), "error")
+            return redirect(url_for("patient.change_phone"))
+        if changed:
+            session.pop("new_phone", None)
+            flash(_("Your mobile number is changed. Sign in with the new number from now on."), "success")
+            return redirect(url_for("patient.settings"))
+        form.code.errors.append(_("The code is wrong or too old. Check the SMS, or ask for a new code."))
+    return render_template("patient/change_phone_check.html", access=access, form=form, phone=phone), \
+        400 if form.errors else 200

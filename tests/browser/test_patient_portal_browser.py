@@ -1,0 +1,169 @@
+"""The patient's and the relative's main paths on a 360 × 740 phone, in Debian's chromium with
+JavaScript off, with axe (WCAG 2.2 AA), touch-target and font checks on every page."""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+
+import pytest
+from sqlmodel import select
+
+from homefollow.models import Message, Report
+from homefollow.services.plan_changes import change_plan
+from homefollow.services.plans import AssignedRule, Contact, PlanQuestionnaire, PlanTask
+from rules.schedule import Schedule
+from tests.browser.conftest import check_phone_page as check_page
+from tests.browser.test_path_browser import sign_in_patient
+from tests.factories import standard_plan
+
+CODE_RE = re.compile(r"Koden din er (\d{6})")
+
+
+@pytest.fixture
+def plan_with_checkins(session, clock, world):
+    content = standard_plan(
+        questionnaires=[PlanQuestionnaire(key="daily_checkin", schedule=Schedule(times=(time(9, 0),)))],
+        tasks=[PlanTask(key="walk", text="Gå en tur på 15 minutter", schedule=Schedule(times=(time(10, 0),)))],
+        rules=standard_plan().rules + [AssignedRule(key="copd.symptoms_yellow"), AssignedRule(key="copd.symptoms_red")],
+        contacts=[Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
+    )
+    change_plan(session, clock, patient=world.patient_a1, content=content, author_account_id=world.nurse_a.id,
+                reason="check-ins")
+    session.commit()
+
+
+def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, session, plan_with_checkins):
+    base = live_server_sms.url
+    page = phone.new_page()
+
+    # Signing in with a code by SMS
+    page.goto(f"{base}/login")
+    page.get_by_role("link", name="Logg inn med kode på SMS i stedet").click()
+    check_page(page, "portal-code-request")
+    page.get_by_label("Mobilnummer").fill("910 00 001")
+    page.get_by_role("button", name="Send meg en kode").click()
+    check_page(page, "portal-code-check")
+    code = CODE_RE.search(fake_twilio.to("+4791000001")[-1].body).group(1)
+    field = page.get_by_label("Koden fra SMS-en")
+    assert field.get_attribute("autocomplete") == "one-time-code" and field.get_attribute("inputmode") == "numeric"
+    field.fill("000000" if code != "000000" else "111111")
+    page.get_by_role("button", name="Logg inn").click()
+    assert "Koden er feil eller for gammel" in page.locator(".error-summary").inner_text()
+    check_page(page, "portal-code-wrong")
+    page.get_by_label("Koden fra SMS-en").fill(code)
+    page.get_by_role("button", name="Logg inn").click()
+
+    # I dag: measurements, the check-in and the walk, each a big button
+    assert page.get_by_role("heading", level=1).inner_text() == "I dag"
+    check_page(page, "portal-today")
+    page.get_by_role("link", name=re.compile("Daglig egenvurdering")).click()
+
+    # The check-in, one question per page
+    assert page.get_by_text("spørsmål 1 av 4").is_visible()
+    check_page(page, "portal-checkin-question")
+    page.get_by_role("button", name="Neste").click()  # nothing chosen
+    assert "Velg ett av svarene." in page.locator(".error-summary").inner_text()
+    check_page(page, "portal-checkin-error")
+    page.get_by_label("Som vanlig").check()
+    page.get_by_role("button", name="Neste").click()
+    page.get_by_label("Mer enn vanlig").check()
+    page.get_by_role("button", name="Neste").click()
+    page.get_by_label("Ikke mer enn vanlig").check()
+    page.get_by_role("button", name="Neste").click()
+    page.get_by_label("Som vanlig").check()
+    page.get_by_role("button", name="Send svarene").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Gul sone")
+    check_page(page, "portal-checkin-result")
+
+    # A self-care task, not done, with a comment
+    page.goto(f"{base}/today")
+    page.get_by_role("link", name=re.compile("Gå en tur på 15 minutter")).click()
+    check_page(page, "portal-task")
+    page.get_by_label("Nei, ikke denne gangen").check()
+    page.get_by_label("Kommentar (kan stå tom)").fill("For glatt ute")
+    page.get_by_role("button", name="Send").click()
+    assert "Ikke gjort, registrert" in page.locator("main").inner_text()
+
+    # Meny → Min plan, Mine målinger, Meldinger, Pårørende, Innstillinger
+    page.get_by_role("link", name="Meny").click()
+    check_page(page, "portal-menu")
+    page.get_by_role("link", name="Min plan").click()
+    plan = page.locator("main").inner_text()
+    assert "Det som er viktig for meg" in plan and "Dr. Lars Eide" in plan and "Nora Nurse" in plan
+    check_page(page, "portal-plan")
+
+    page.goto(f"{base}/history")
+    check_page(page, "portal-history")
+    page.get_by_role("link", name="30 dager").click()
+    assert page.get_by_role("link", name="30 dager").get_attribute("aria-current") == "page"
+    assert page.locator("svg.chart").count() >= 1
+    page.get_by_text("Vis målingene som tabell").first.click()  # <details> opens without JavaScript
+    assert page.locator("details.chart-table").first.get_attribute("open") is not None
+    check_page(page, "portal-history-30")
+
+    page.goto(f"{base}/messages")
+    check_page(page, "portal-messages")
+    page.get_by_label("Skriv til teamet").fill("Kan dere ringe meg i morgen?")
+    page.get_by_role("button", name="Send meldingen").click()
+    assert "Meldingen er sendt" in page.locator(".notice--success").inner_text()
+    assert session.exec(select(Message.body)).all() == ["Kan dere ringe meg i morgen?"]
+
+    page.goto(f"{base}/relatives")
+    check_page(page, "portal-relatives")
+    page.get_by_role("link", name="Gi en pårørende tilgang").click()
+    check_page(page, "portal-invite")
+    page.get_by_label("Navn").fill("Kari Nabo")
+    page.get_by_label("Mobilnummer").fill("12")
+    page.get_by_label("Hvem er dette for deg?").fill("nabo")
+    page.get_by_role("button", name="Gi tilgang").click()
+    assert "Dette er ikke et norsk mobilnummer" in page.locator(".error-summary").inner_text()
+    check_page(page, "portal-invite-error")
+    page.get_by_label("Mobilnummer").fill("934 56 789")
+    page.get_by_role("button", name="Gi tilgang").click()
+    assert "Kari Nabo (nabo)" in page.locator("main").inner_text()
+
+    page.goto(f"{base}/settings")
+    check_page(page, "portal-settings")
+    page.get_by_role("button", name="Logg ut").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Logg inn i HomeFollow"
+
+
+def test_the_relatives_main_path_on_a_phone(live_server, phone, desktop, session, world, plan_with_checkins):
+    base = live_server.url
+    page = phone.new_page()
+    sign_in_patient(page, base, "910 00 011")
+    assert "Du hjelper Astrid A1. Du er registrert som: datter." in page.locator("main").inner_text()
+
+    # Reports on the patient's behalf
+    page.get_by_role("link", name="Vekt").first.click()
+    page.get_by_label("Vekt").fill("68,4")
+    page.get_by_role("button", name="Send").click()
+    assert page.get_by_role("heading", level=1).inner_text().startswith("Grønn sone")
+    report = session.exec(select(Report)).one()
+    assert report.reported_by_account_id == world.relative.id
+
+    # The check-in asks her about Astrid, including new confusion
+    page.goto(f"{base}/checkin/daily_checkin/1")
+    assert "Hvordan har Astrid A1 det i dag" in page.locator("h1").inner_text()
+    assert page.get_by_text("spørsmål 1 av 5").is_visible()
+    check_page(page, "relative-checkin-question")
+
+    page.goto(f"{base}/history")
+    assert "datter" in page.locator("main").inner_text()
+    check_page(page, "relative-history")
+    page.get_by_role("link", name="Meny").click()
+    menu = page.locator("main").inner_text()
+    assert "Pårørende" not in menu and "Innstillinger" not in menu  # only the patient decides these
+    check_page(page, "relative-menu")
+
+    # Astrid revokes the access on her own phone; the daughter is out at her next tap
+    patient = desktop.new_page()
+    sign_in_patient(patient, base, "910 00 001")
+    patient.goto(f"{base}/relatives")
+    patient.get_by_role("button", name="Fjern tilgangen for Marit Datter").click()
+    assert "Tilgangen er fjernet" in patient.locator(".notice--success").inner_text()
+    page.goto(f"{base}/today")
+    assert page.get_by_role("heading", level=1).inner_text() == "Vi fant ikke siden"
+    assert "Astrid" not in page.content()
+    check_page(page, "relative-revoked")
