@@ -76,7 +76,7 @@ def _migrated(tmp_path_factory):
             else:
                 if POSTGRES_ADMIN_URL is None:
                     pytest.skip("PostgreSQL is not reachable (set TEST_DATABASE_URL)")
-                url = _create_postgres_database(f"hf_test_{_worker()}")
+                url = _create_postgres_database(f"{os.environ.get('HF_TEST_DB_PREFIX', 'hf_test')}_{_worker()}")
             engine = make_engine(url)
             upgrade(engine)
             made[backend] = (url, engine)

@@ -8,6 +8,7 @@ from .outbox import Channel, Notification, NotificationStatus, SmsOptOut
 from .patients import Patient, PatientStatus, RelativeAccess
 from .plans import CarePlan
 from .messages import Message
+from .notes import PatientNote, PlanTemplate
 from .reports import Measurement, QuestionnaireDraft, Report, ReportKind, ReportSource
 from .rules import RuleState, RuleVersion, RuleVersionStatus
 from .system import Heartbeat
@@ -17,5 +18,5 @@ __all__ = [
     "Channel", "Heartbeat", "Measurement", "Notification", "NotificationStatus", "Organisation",
     "OrganisationKind", "Outcome", "Patient", "PatientStatus", "RelativeAccess", "Report",
     "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "SmsOptOut", "Team",
-    "TeamMembership",
+    "TeamMembership", "PatientNote", "PlanTemplate",
 ]

@@ -33,6 +33,11 @@ class Account(SQLModel, table=True):
     session_version: int = Field(default=1)
     created_at: datetime = utc_column()
     last_login_at: datetime | None = utc_column(nullable=True)
+    # Staff second factor (TOTP, RFC 6238). The secret is set at enrolment and confirmed by a
+    # first valid code (totp_enabled_at); the last accepted time step refuses a replayed code.
+    totp_secret: str | None = Field(default=None, max_length=64)
+    totp_enabled_at: datetime | None = utc_column(nullable=True)
+    totp_last_step: int | None = Field(default=None)
 
     # Flask-Login protocol
     @property

@@ -81,6 +81,9 @@ class Alert(SQLModel, table=True):
     snoozed_at: datetime | None = utc_column(nullable=True)
     snoozed_until: datetime | None = utc_column(nullable=True)
     snooze_reason: str | None = Field(default=None, max_length=500)
+    # Who in the team is following the alert up (assigned to themselves or by a colleague).
+    assigned_to_account_id: int | None = Field(default=None, foreign_key="account.id")
+    assigned_at: datetime | None = utc_column(nullable=True)
 
 
 class AlertEvent(SQLModel, table=True):

@@ -28,6 +28,8 @@ class Patient(SQLModel, table=True):
     gp_name: str | None = Field(default=None, max_length=200)
     gp_phone: str | None = Field(default=None, max_length=32)
     diagnoses: list = json_column(default_factory=list)
+    # Clinical Frailty Scale (1 very fit … 9 terminally ill), as last assessed by the team.
+    frailty_score: int | None = Field(default=None)
     status: str = Field(default=PatientStatus.ACTIVE.value, max_length=20)
     # When follow-up began (or resumed after a pause): no check-in is expected before it.
     monitoring_since: datetime | None = utc_column(nullable=True)
