@@ -17,7 +17,9 @@ bp = Blueprint("health", __name__)
 @bp.get("/healthz")
 def healthz():
     try:
-        with get_engine().connect() as conn:
+        # Read-only, on its own connection: on SQLite a DEFERRED transaction, so it never waits
+        # for the write lock that the request's own session may already hold (a signed-in user).
+        with get_engine().connect().execution_options(sqlite_begin="DEFERRED") as conn:
             conn.execute(text("SELECT 1"))
             current = current_revision(conn)
             scheduler = scheduler_status(conn, get_clock())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
@@ -14,6 +13,7 @@ from homefollow.db import make_engine
 from homefollow.models import Account
 from homefollow.scheduler import beat
 from tests.conftest import app_config
+from tests.webclient import WebClient
 
 
 def test_healthz_reports_database_schema_and_scheduler_heartbeat(app, engine, clock):
@@ -31,6 +31,15 @@ def test_healthz_reports_database_schema_and_scheduler_heartbeat(app, engine, cl
     assert body["scheduler"] == {"heartbeat_age_seconds": 42.0, "stale": False} and body["status"] == "ok"
     clock.advance(minutes=5)
     assert app.test_client().get("/healthz").get_json()["scheduler"]["stale"] is True
+
+
+def test_healthz_answers_for_a_signed_in_user_too(app, world):
+    """The request's own session may hold SQLite's write lock (loading the user); the health
+    check must not wait for it."""
+    client = WebClient(app.test_client())
+    client.login_patient("+4791000001")
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.get_json()["database"] == {"reachable": True}
 
 
 def test_healthz_answers_503_when_the_database_is_unreachable(clock, tmp_path):
