@@ -3,6 +3,8 @@ and what to do, in the user's language."""
 
 from __future__ import annotations
 
+import re
+
 from flask_babel import format_decimal, lazy_gettext as _l, gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
@@ -73,6 +75,7 @@ class MeasurementForm(FlaskForm):
 
     def validate(self, extra_validators=None) -> bool:
         self._parsed: dict[str, float] = {}
+        self._split_blood_pressure()
         ok = super().validate(extra_validators)
         for code in ITEMS[self.item_key].codes:
             field = self[code]
@@ -91,6 +94,12 @@ class MeasurementForm(FlaskForm):
                 field.errors.append(plausibility_message(exc, field.data))
                 ok = False
                 continue
+            if CATALOGUE[code].decimals == 0 and value != int(value):
+                # A pulse of 72,5 is a slip; rounding it silently would store a number nobody typed.
+                field.errors.append(_("%(name)s is a whole number. Write it without a comma, for example "
+                                      "%(example)s.", name=str(FIELD_LABELS[code]), example=EXAMPLES[code]))
+                ok = False
+                continue
             self._parsed[code] = value
         if ok:
             try:
@@ -101,6 +110,17 @@ class MeasurementForm(FlaskForm):
         return ok
 
 
+    def _split_blood_pressure(self) -> None:
+        """'135/85' typed in the upper field, the lower left empty: the way the monitor shows it."""
+        if self.item_key != "blood_pressure" or (self.bp_diastolic.data or "").strip():
+            return
+        match = _BP_PAIR.match(self.bp_systolic.data or "")
+        if match:
+            self.bp_systolic.data, self.bp_diastolic.data = match.group(1), match.group(2)
+            self.bp_diastolic.raw_data = [match.group(2)]  # what InputRequired looks at
+
+
+_BP_PAIR = re.compile(r"^\s*(\d{2,3})\s*/\s*(\d{2,3})\s*$")
 _FORM_CLASSES: dict[str, type[MeasurementForm]] = {}
 
 

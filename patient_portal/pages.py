@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -10,7 +11,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlmodel import select
-from wtforms import TextAreaField
+from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from homefollow import get_clock
@@ -32,6 +33,7 @@ PERIODS = (7, 30, 90)
 class MessageForm(FlaskForm):
     body = TextAreaField(filters=[lambda text: text.strip() if text else text],
                          validators=[DataRequired(), Length(max=2000)])
+    idempotency_key = HiddenField()
 
 
 @bp.get("/menu")
@@ -104,12 +106,15 @@ def messages_page():
     access = acting_patient(Need.VIEW, "view.messages")
     db, clock = get_session(), get_clock()
     form = MessageForm()
+    if not form.idempotency_key.data:
+        form.idempotency_key.data = uuid.uuid4().hex
     if request.method == "POST":
         if not access.can_report:  # a relative who may only look cannot write on the patient's behalf
             abort(404)
         if form.validate_on_submit():
             messages.send_from_patient_side(db, clock, patient=access.patient, author_account_id=current_user.id,
-                                            actor_kind=current_user.kind, body=form.body.data)
+                                            actor_kind=current_user.kind, body=form.body.data,
+                                            idempotency_key=form.idempotency_key.data[:100])
             flash(_("Your message is sent. The team reads messages in opening hours."), "success")
             return redirect(url_for("patient.messages_page"))
         form.body.errors = [_("Write a message, at most 2000 characters.")]

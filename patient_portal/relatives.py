@@ -13,11 +13,11 @@ from flask_login import current_user, fresh_login_required
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, DateField, HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from homefollow import get_clock
 from homefollow.db import get_session
-from homefollow.models import RelativeAccess
+from homefollow.models import Account, RelativeAccess
 from homefollow.services import relatives as relatives_service
 from homefollow.services import reminders
 from homefollow.services.access import Need
@@ -48,6 +48,12 @@ class SettingsForm(FlaskForm):
     delay = SelectField(_l("How long after the time"), coerce=int)
     quiet_start = SelectField(_l("No SMS after"), coerce=int)
     quiet_end = SelectField(_l("No SMS before"), coerce=int)
+
+    def validate_quiet_end(self, field):
+        # The same hour twice would mean either no quiet time or no SMS at all: ask instead of guessing.
+        if field.data == self.quiet_start.data:
+            raise ValidationError(_("Choose two different times: when the SMS stop in the evening, "
+                                    "and when they may start again in the morning."))
 
 
 def own_patient():
@@ -89,32 +95,43 @@ def invite_relative():
             if until is not None and until <= clock.now():
                 form.valid_until.errors.append(_("The date must be in the future."))
             else:
-                relatives_service.invite(
+                _grant, replaced = relatives_service.invite(
                     get_session(), clock, patient=access.patient, name=form.name.data.strip(), phone=phone,
                     relation=form.relation.data.strip(), can_view=form.can_view.data,
                     can_report=form.can_report.data, receives_alerts=form.receives_alerts.data, valid_until=until,
                     invited_by_account_id=current_user.id)
-                flash(_("%(name)s can now sign in with their mobile number. We have sent them an SMS.",
-                        name=form.name.data.strip()), "success")
+                if replaced:
+                    flash(_("%(name)s already had access. What they may do is now changed to what you chose.",
+                            name=form.name.data.strip()), "success")
+                else:
+                    flash(_("%(name)s can now sign in with their mobile number. We have sent them an SMS.",
+                            name=form.name.data.strip()), "success")
                 return redirect(url_for("patient.relatives"))
     return render_template("patient/invite.html", access=access, form=form), 400 if form.errors else 200
 
 
-@bp.post("/relatives/revoke")
+@bp.route("/relatives/revoke", methods=["GET", "POST"])
 @patient_side
 @fresh_login_required
 def revoke_relative():
+    """Ask first (a tap on a small screen is easily a mistake), then end the access at once."""
     access = own_patient()
     form = RevokeForm()
-    if not form.validate_on_submit():
-        abort(400)
     db = get_session()
-    grant = db.get(RelativeAccess, int(form.grant_id.data or 0))
-    if grant is None or grant.patient_id != access.patient.id:
+    grant_id = form.grant_id.data if request.method == "POST" else request.args.get("grant_id", "")
+    grant = db.get(RelativeAccess, int(grant_id)) if str(grant_id).isdigit() else None
+    if grant is None or grant.patient_id != access.patient.id or grant.revoked_at is not None:
         abort(404)
-    relatives_service.revoke(db, get_clock(), grant, revoked_by_account_id=current_user.id)
-    flash(_("The access is removed. They can no longer see or do anything for you."), "success")
-    return redirect(url_for("patient.relatives"))
+    relative = db.get(Account, grant.relative_account_id)
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            abort(400)
+        relatives_service.revoke(db, get_clock(), grant, revoked_by_account_id=current_user.id)
+        flash(_("The access is removed. %(name)s can no longer see or do anything for you.", name=relative.name),
+              "success")
+        return redirect(url_for("patient.relatives"))
+    form.grant_id.data = grant.id
+    return render_template("patient/revoke.html", access=access, form=form, grant=grant, relative=relative)
 
 
 HOURS = list(range(0, 24))
@@ -142,4 +159,4 @@ def settings():
             changed_by_account_id=current_user.id)
         flash(_("Your settings are saved."), "success")
         return redirect(url_for("patient.settings"))
-    return render_template("patient/settings.html", access=access, form=form)
+    return render_template("patient/settings.html", access=access, form=form), 400 if form.errors else 200

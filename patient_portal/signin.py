@@ -84,6 +84,15 @@ def login_code():
     return render_template("patient/login_code.html", form=form), 400 if form.errors else 200
 
 
+def code_error(result: login_codes.CodeCheck) -> str:
+    if result == login_codes.CodeCheck.MALFORMED:
+        return _("The code is 6 digits, like 123 456. Write only the digits from the SMS.")
+    if result == login_codes.CodeCheck.SPENT:
+        return _("This code can no longer be used: it is too old, or it was typed wrong too many times. "
+                 "Ask for a new code.")
+    return _("The code is wrong. Check the SMS and try again.")
+
+
 @bp.route("/login/code/check", methods=["GET", "POST"])
 @limiter.limit("60 per hour", methods=["POST"], deduct_when=failed_sign_ins_only)
 @limiter.limit("10 per 15 minutes", key_func=_session_phone_key, methods=["POST"], deduct_when=failed_sign_ins_only)
@@ -94,7 +103,7 @@ def login_code_check():
     form = CodeForm()
     if form.validate_on_submit():
         db, clock = get_session(), get_clock()
-        account = login_codes.sign_in_with_code(db, clock, phone, form.code.data)
+        account, result = login_codes.sign_in_with_code(db, clock, phone, form.code.data)
         if account is not None:
             session.pop("code_phone", None)
             session.pop("acting_patient_id", None)
@@ -103,7 +112,7 @@ def login_code_check():
                          ip=get_remote_address(), method="sms_code")
             db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
-        form.code.errors.append(_("The code is wrong or too old. Check the SMS, or ask for a new code."))
+        form.code.errors.append(code_error(result))
     return render_template("patient/login_code_check.html", form=form, phone=phone), 400 if form.errors else 200
 
 
@@ -152,10 +161,10 @@ def change_phone_check():
             session.pop("new_phone", None)
             flash(_("This number is already used by someone else. Call your care team."), "error")
             return redirect(url_for("patient.change_phone"))
-        if changed:
+        if changed == login_codes.CodeCheck.ACCEPTED:
             session.pop("new_phone", None)
             flash(_("Your mobile number is changed. Sign in with the new number from now on."), "success")
             return redirect(url_for("patient.settings"))
-        form.code.errors.append(_("The code is wrong or too old. Check the SMS, or ask for a new code."))
+        form.code.errors.append(code_error(changed))
     return render_template("patient/change_phone_check.html", access=access, form=form, phone=phone), \
         400 if form.errors else 200

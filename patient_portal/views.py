@@ -53,13 +53,33 @@ def acting_patient(need: Need, action: str) -> PatientAccess:
         patient_id = session.get("acting_patient_id")
         if patient_id is None:
             raise ChoosePatient()
-    return require_patient(get_session(), get_clock(), principal, patient_id, need=need, action=action,
-                           ip=request.remote_addr)
+    access = require_patient(get_session(), get_clock(), principal, patient_id, need=need, action=action,
+                             ip=request.remote_addr)
+    if not access.patient.in_follow_up:
+        raise FollowUpStopped(access.patient)
+    return access
+
+
+class FollowUpStopped(Exception):
+    """Consent was withdrawn, follow-up ended, or it has not started: the portal only says so
+    and whom to call."""
+
+    def __init__(self, patient):
+        super().__init__(patient.id)
+        self.patient = patient
 
 
 @bp.errorhandler(ChoosePatient)
 def _choose_patient(_exc):
     return redirect(url_for("patient.choose"))
+
+
+@bp.errorhandler(FollowUpStopped)
+def _follow_up_stopped(exc: FollowUpStopped):
+    patient = exc.patient
+    team = get_session().get(Team, patient.team_id)
+    return render_template("patient/stopped.html", patient=patient, team=team,
+                           team_open=teams.is_open(team, get_clock().now())), 200 if request.method == "GET" else 409
 
 
 @bp.route("/login", methods=["GET", "POST"])

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model import NOfMSpec, RuleDefinition, Severity, ZonesSpec
+from .model import ChangeSpec, NOfMSpec, RuleDefinition, Severity, ZonesSpec
 from .parameters import Parameters
 from .zones import ZoneLimits
 
 
-def _zones_of(rule: RuleDefinition, params: Parameters):
+def zones_of(rule: RuleDefinition, params: Parameters):
     """(code, ZonesParams) if the rule judges single readings against zone limits."""
     spec, node = rule.spec, params.node
     if isinstance(spec, NOfMSpec) and isinstance(spec.of, ZonesSpec):
@@ -26,19 +26,37 @@ def _zones_of(rule: RuleDefinition, params: Parameters):
     return None
 
 
+def fixed_baseline_limit(rule: RuleDefinition, params: Parameters) -> tuple[str, str, float] | None:
+    """(code, limit name, value) when the rule is a plain limit in disguise: a change of more
+    than `amount` from a baseline the team has set (weight more than 2 kg above a dry weight of
+    68 kg is weight above 70 kg). The patient then sees that limit, and the traffic light on a
+    reading agrees with the alert. A baseline computed from readings has no fixed limit."""
+    spec, p = rule.spec, params.node
+    if not (isinstance(spec, ChangeSpec) and spec.reference == "baseline" and not spec.inclusive):
+        return None
+    if p.baseline_value is None:
+        return None
+    severity = "red" if rule.severity is Severity.RED else "yellow"
+    if spec.direction == "rise":
+        return spec.code, f"{severity}_high", p.baseline_value + p.amount
+    return spec.code, f"{severity}_low", p.baseline_value - p.amount
+
+
+def _limits_of(rule: RuleDefinition, params: Parameters) -> list[tuple[str, str, float]]:
+    found = zones_of(rule, params)
+    if found is not None:
+        code, p = found
+        names = ("red_low", "red_high") if rule.severity is Severity.RED else ("yellow_low", "yellow_high")
+        return [(code, name, getattr(p, name)) for name in names if getattr(p, name) is not None]
+    fixed = fixed_baseline_limit(rule, params)
+    return [fixed] if fixed is not None else []
+
+
 def zone_limits(rules: Iterable[tuple[RuleDefinition, Parameters]]) -> dict[str, ZoneLimits]:
     lows: dict[str, dict[str, float]] = {}
     highs: dict[str, dict[str, float]] = {}
     for rule, params in rules:
-        found = _zones_of(rule, params)
-        if found is None:
-            continue
-        code, p = found
-        names = ("red_low", "red_high") if rule.severity is Severity.RED else ("yellow_low", "yellow_high")
-        for name in names:
-            value = getattr(p, name)
-            if value is None:
-                continue
+        for code, name, value in _limits_of(rule, params):
             if name.endswith("_low"):
                 lows.setdefault(code, {})[name] = max(value, lows.get(code, {}).get(name, value))
             else:
@@ -53,5 +71,11 @@ def zone_limits(rules: Iterable[tuple[RuleDefinition, Parameters]]) -> dict[str,
             yellow_low = None
         if red_high is not None and yellow_high is not None and yellow_high >= red_high:
             yellow_high = None
-        result[code] = ZoneLimits(red_low=red_low, yellow_low=yellow_low, yellow_high=yellow_high, red_high=red_high)
+        try:
+            result[code] = ZoneLimits(red_low=red_low, yellow_low=yellow_low, yellow_high=yellow_high,
+                                      red_high=red_high)
+        except ValueError:
+            # Rules that contradict each other (a dry weight below a yellow low limit): the red
+            # limits still hold; the plan editor's own checks show the team the contradiction.
+            result[code] = ZoneLimits(red_low=red_low, red_high=red_high)
     return result

@@ -64,6 +64,7 @@ def local_date_of(at: datetime, tz: str) -> date:
     return at.astimezone(ZoneInfo(tz)).date()
 
 
+@lru_cache(maxsize=16384)
 def local_day_bounds(local_date: date, tz: str) -> tuple[datetime, datetime]:
     """[start, end) of a local calendar day in UTC (23 or 25 hours long on DST days)."""
     start = local_to_utc(local_date, time(0, 0), tz)

@@ -107,7 +107,7 @@ def test_a_code_works_once(sms_app, world, fake_twilio):
     second.submit("/login/code", {"phone": "+4791000001"})
     response = second.submit("/login/code/check", {"code": code})  # the old, used code
     assert response.status_code == 400
-    assert "Koden er feil eller for gammel" in text_of(response)
+    assert "Koden er feil" in text_of(response)  # only the newest code counts
 
 
 def test_a_code_expires_after_ten_minutes(sms_app, clock, world, fake_twilio):
@@ -115,7 +115,7 @@ def test_a_code_expires_after_ten_minutes(sms_app, clock, world, fake_twilio):
     client.submit("/login/code", {"phone": "+4791000001"})
     clock.advance(minutes=10, seconds=1)
     response = client.submit("/login/code/check", {"code": codes_sent_to(fake_twilio, "+4791000001")[0]})
-    assert response.status_code == 400 and "for gammel" in text_of(response)
+    assert response.status_code == 400 and "den er for gammel" in text_of(response)
 
 
 def test_five_wrong_tries_spend_the_code(sms_app, world, fake_twilio):
@@ -123,10 +123,19 @@ def test_five_wrong_tries_spend_the_code(sms_app, world, fake_twilio):
     client.submit("/login/code", {"phone": "+4791000001"})
     right = codes_sent_to(fake_twilio, "+4791000001")[0]
     wrong = f"{(int(right) + 1) % 1_000_000:06d}"
-    for _ in range(5):
-        assert client.submit("/login/code/check", {"code": wrong}).status_code == 400
+    # Letters or too few digits are a typing slip, answered with the format, and use no try.
+    for typed in ("12345", "abcdef", "1234567"):
+        response = client.submit("/login/code/check", {"code": typed})
+        assert response.status_code == 400 and "Koden har 6 sifre" in text_of(response)
+    for attempt in range(5):
+        response = client.submit("/login/code/check", {"code": wrong})
+        assert response.status_code == 400
+        if attempt < 4:
+            assert "Koden er feil. Se i SMS-en og prøv igjen." in text_of(response)
+    assert "skrevet feil for mange ganger" in text_of(response)  # the fifth says the code is used up
     response = client.submit("/login/code/check", {"code": right})
     assert response.status_code == 400  # guessing stopped at five; the right code no longer works
+    assert "Be om en ny kode" in text_of(response)
 
 
 def test_asking_for_codes_is_limited_per_number(sms_app, world, fake_twilio):
@@ -162,7 +171,7 @@ def test_the_patient_invites_a_relative_who_signs_in_with_a_code_and_sees_only_w
     assert "Kan ikke se målingene mine" in page
     deliver(engine, clock, senders, session)
     [invitation] = fake_twilio.to("+4793456789")
-    assert "Du har fått tilgang som pårørende" in invitation.body
+    assert "Astrid har gitt deg tilgang som pårørende" in invitation.body
 
     neighbour = WebClient(sms_app.test_client())
     assert sign_in_with_code(neighbour, fake_twilio, "+4793456789").status_code == 302
@@ -179,6 +188,12 @@ def test_the_patient_invites_a_relative_who_signs_in_with_a_code_and_sees_only_w
     denied = session.exec(select(AuditEvent).where(AuditEvent.action == "access.denied")).all()
     assert len(denied) == 4 and all(e.patient_id == world.patient_a1.id for e in denied)
     assert grant_id
+    # Inviting the same person again changes what they may do, and the page says so.
+    response = patient.submit("/relatives/invite", {"name": "Kari Nabo", "phone": "934 56 789",
+                                                    "relation": "nabo", "can_report": "y", "can_view": "y"},
+                              follow_redirects=True)
+    assert "Kari Nabo hadde allerede tilgang" in text_of(response)
+    assert text_of(patient.get("/relatives")).count("Kari Nabo (nabo)") == 1
 
 
 def test_a_relative_without_see_gets_nothing(app, session, clock, world):
@@ -207,15 +222,34 @@ def test_a_revoked_relative_is_out_at_once(app, session, world):
     patient.login_patient("+4791000001")
     grant_id = session.exec(select(RelativeAccess.id).where(RelativeAccess.relative_account_id == world.relative.id,
                                                             RelativeAccess.revoked_at.is_(None))).one()
-    response = patient.submit("/relatives", {"grant_id": str(grant_id)}, action="/relatives/revoke")
+    assert "Fjerne tilgangen for Marit Datter?" in text_of(patient.get(f"/relatives/revoke?grant_id={grant_id}"))
+    assert session.get(RelativeAccess, grant_id).revoked_at is None  # asking is not doing
+    response = patient.submit(f"/relatives/revoke?grant_id={grant_id}", {"grant_id": str(grant_id)},
+                              action="/relatives/revoke")
     assert response.status_code == 302
-    assert "Tilgangen er fjernet" in text_of(patient.get("/relatives"))
+    assert "Tilgangen er fjernet. Marit Datter kan ikke lenger" in text_of(patient.get("/relatives"))
     # Her very next request, in the session she already has, shows nothing.
     for url in ("/today", "/history", "/report/weight"):
         response = daughter.get(url, follow_redirects=True)
         assert response.status_code == 404, url
         assert "Astrid" not in response.get_data(as_text=True)
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "relative.revoke")).one().object_id == grant_id
+
+
+def test_a_patient_cannot_revoke_another_patients_relative(app, session, world):
+    grant_id = session.exec(select(RelativeAccess.id).where(RelativeAccess.relative_account_id == world.relative.id,
+                                                            RelativeAccess.revoked_at.is_(None))).one()
+    other = WebClient(app.test_client())
+    other.login_patient("+4791000002")
+    # Arne has no relatives, so no revoke form: post one with his own valid CSRF token.
+    token = other.csrf_token("/settings")
+    response = other.client.post("/relatives/revoke", data={"csrf_token": token, "grant_id": grant_id})
+    assert response.status_code == 404
+    assert other.get(f"/relatives/revoke?grant_id={grant_id}").status_code == 404
+    assert "Marit" not in other.get(f"/relatives/revoke?grant_id={grant_id}").get_data(as_text=True)
+    session.expire_all()
+    assert session.get(RelativeAccess, grant_id).revoked_at is None
+    assert not session.exec(select(AuditEvent).where(AuditEvent.action == "relative.revoke")).all()
 
 
 def test_access_that_has_run_out_is_gone(app, session, clock, world):
@@ -458,6 +492,7 @@ def test_rescue_medicine_three_days_running_raises_an_alert(app, session, clock,
 def test_adherence_counts_what_was_done_of_what_the_plan_asked(app, session, clock, checkin_patient):
     from homefollow.services import checklist, plans
 
+    checkin_patient.monitoring_since = clock.now() - timedelta(days=30)
     # Yesterday (Monday 9 March): only the weight was reported of SpO2 ×2, weight, BP, check-in, walk.
     clock.set(clock.now() - timedelta(days=1))
     reporting.report_measurement(session, clock, patient=checkin_patient, item_key="weight", values={"weight": 68},
@@ -466,6 +501,24 @@ def test_adherence_counts_what_was_done_of_what_the_plan_asked(app, session, clo
     content, _version = plans.current_content(session, checkin_patient.id)
     result = checklist.adherence(session, clock, checkin_patient, content, days=1)
     assert result.total_expected == 6 and result.rate == pytest.approx(1 / 6)
+
+
+def test_adherence_does_not_count_days_before_follow_up_started(app, session, clock, checkin_patient):
+    from homefollow.services import checklist, plans
+
+    checkin_patient.monitoring_since = clock.now() - timedelta(days=3)
+    content, _version = plans.current_content(session, checkin_patient.id)
+    result = checklist.adherence(session, clock, checkin_patient, content, days=90)
+    assert result.days == 3
+    assert result.total_expected == 3 * checklist.adherence(session, clock, checkin_patient, content,
+                                                            days=1).total_expected
+    assert result.rate == 0
+    session.add(checkin_patient)
+    session.commit()
+    client = WebClient(app.test_client())
+    client.login_patient("+4791000001")
+    page = text_of(client.get("/history?period=90"))
+    assert f"Siste 3 dager: 0 av {result.total_expected} ting" in page
 
 
 # ---- plan, history, messages ----------------------------------------------------------------
@@ -523,6 +576,20 @@ def test_messages_go_both_ways_and_are_not_for_emergencies(app, session, clock, 
     assert [m.from_team for m in thread] == [False, True]
 
 
+def test_a_message_sent_twice_from_a_flaky_phone_is_stored_once(app, session, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    fields = {k: v for k, v in patient.form_fields("/messages").items() if k in ("csrf_token", "idempotency_key")}
+    assert fields.get("idempotency_key")
+    for _attempt in range(2):  # the answer to the first was lost; the phone sends the same form again
+        response = patient.client.post("/messages", data={**fields, "body": "Kan dere ringe meg?"})
+        assert response.status_code == 302
+    assert [m.body for m in session.exec(select(Message))] == ["Kan dere ringe meg?"]
+    # A new message written afterwards is a new message.
+    assert patient.submit("/messages", {"body": "Og en ting til."}).status_code == 302
+    assert len(session.exec(select(Message)).all()) == 2
+
+
 def test_an_empty_or_too_long_message_is_refused_clearly(app, session, world):
     patient = WebClient(app.test_client())
     patient.login_patient("+4791000001")
@@ -565,6 +632,17 @@ def test_reminder_settings_are_saved(app, session, world):
     assert patient.reminders == {"enabled": True, "delay_minutes": 120, "quiet_start": "22:00:00",
                                  "quiet_end": "07:00:00"}
     assert patient.reminder_due_at is not None
+
+
+def test_the_same_hour_for_start_and_end_of_quiet_time_is_refused(app, session, world):
+    client = WebClient(app.test_client())
+    client.login_patient("+4791000001")
+    before = session.get(Patient, world.patient_a1.id).reminders
+    response = client.submit("/settings", {"reminders": "y", "delay": "60", "quiet_start": "22", "quiet_end": "22"})
+    assert response.status_code == 400
+    assert "Velg to forskjellige tidspunkt" in text_of(response)
+    session.expire_all()
+    assert session.get(Patient, world.patient_a1.id).reminders == before
 
 
 def test_changing_the_mobile_number_is_confirmed_by_a_code_to_the_new_number(sms_app, session, world, fake_twilio):

@@ -72,6 +72,11 @@ def today_items(session: Session, clock: Clock, patient: Patient, content: PlanC
     return _items_on(content, local_today, patient.time_zone, _reported(session, patient.id, start, end), now)
 
 
+def today_items_of(content: PlanContent, tz: str, reported: dict, now: datetime) -> list[TodayItem]:
+    """`today_items` from reports already loaded (the batched overview)."""
+    return _items_on(content, local_date_of(now, tz), tz, reported, now)
+
+
 @dataclass(frozen=True)
 class Adherence:
     """How much of what the plan asked for was done over some whole days."""
@@ -99,34 +104,68 @@ def adherence(session: Session, clock: Clock, patient: Patient, content: PlanCon
     first = today - timedelta(days=days)
     start, _ = local_day_bounds(first, patient.time_zone)
     end, _ = local_day_bounds(today, patient.time_zone)
-    reported = _reported(session, patient.id, start, end)
+    return adherence_of(content, patient.time_zone, _reported(session, patient.id, start, end), now, days,
+                        since=patient.followed_since)
+
+
+def adherence_of(content: PlanContent, tz: str, reported: dict, now: datetime, days: int,
+                 since: datetime | None = None) -> Adherence:
+    """Adherence over the `days` whole local days before today from reports already loaded
+    (by (kind, key) as `_reported` gives them): the one definition of what was expected, shared
+    by the patient page and the batched overview (services.overview). Days before the local day
+    of `since` (the start of follow-up) are not counted: a patient enrolled last week has not
+    missed 83 of the last 90 days. `Adherence.days` is the number of days counted."""
+    first = local_date_of(now, tz) - timedelta(days=days)
+    if since is not None:
+        first = min(max(first, local_date_of(since, tz)), local_date_of(now, tz))
+    counted = (local_date_of(now, tz) - first).days
     expected: dict[ReportKind, int] = {}
     done: dict[ReportKind, int] = {}
-    for n in range(days):
-        for item in _items_on(content, first + timedelta(days=n), patient.time_zone, reported, now):
+    by_day = _by_local_day(reported, tz)
+    for n in range(counted):
+        day = first + timedelta(days=n)
+        for item in _items_on(content, day, tz, by_day.get(day, {}), now):
             expected[item.kind] = expected.get(item.kind, 0) + len(item.slots)
             done[item.kind] = done.get(item.kind, 0) + sum(s.status == SlotStatus.DONE for s in item.slots)
-    return Adherence(days, expected, done)
+    return Adherence(counted, expected, done)
+
+
+def _by_local_day(reported: dict, tz: str) -> dict:
+    """The reports of `_reported` grouped by their local day first, so a long period does not
+    scan every report for every day (the figures page sums months of many patients)."""
+    by_day: dict = {}
+    for key, reports in reported.items():
+        for r in reports:
+            by_day.setdefault(local_date_of(r[0], tz), {}).setdefault(key, []).append(r)
+    return by_day
 
 
 def _reported(session: Session, patient_id: int, start: datetime, end: datetime
               ) -> dict[tuple[str, str], list[tuple[datetime, bool]]]:
     """Reports in [start, end) by (kind, key), oldest first: (time, done)."""
-    reported: dict[tuple[str, str], list[tuple[datetime, bool]]] = {}
+    return reported_of_patients(session, [patient_id], start, end)[patient_id]
+
+
+def reported_of_patients(session: Session, patient_ids: list[int], start: datetime, end: datetime
+                         ) -> dict[int, dict[tuple[str, str], list[tuple[datetime, bool]]]]:
+    """`_reported` for many patients in one query: patient id -> (kind, key) -> [(time, done)]."""
+    by_patient: dict[int, dict[tuple[str, str], list[tuple[datetime, bool]]]] = {pid: {} for pid in patient_ids}
+    if not patient_ids:
+        return by_patient
     rows = session.exec(
-        select(Report.id, Report.kind, Report.item_key, Report.measured_at, Measurement.value)
+        select(Report.id, Report.patient_id, Report.kind, Report.item_key, Report.measured_at, Measurement.value)
         .join(Measurement, Measurement.report_id == Report.id, isouter=True)
-        .where(Report.patient_id == patient_id, Report.measured_at >= start, Report.measured_at < end)
+        .where(Report.patient_id.in_(patient_ids), Report.measured_at >= start, Report.measured_at < end)
         .order_by(Report.measured_at, Report.id)
     ).all()
     seen = set()
-    for report_id, kind, key, measured_at, value in rows:
+    for report_id, patient_id, kind, key, measured_at, value in rows:
         if report_id in seen:
             continue  # one report, several values
         seen.add(report_id)
         done = not (kind == ReportKind.TASK.value and value == 0)
-        reported.setdefault((kind, key), []).append((measured_at, done))
-    return reported
+        by_patient[patient_id].setdefault((kind, key), []).append((measured_at, done))
+    return by_patient
 
 
 def _items_on(content: PlanContent, local_date, tz: str, reported: dict, now: datetime) -> list[TodayItem]:

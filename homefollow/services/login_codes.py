@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import timedelta
+from enum import Enum
 
 from sqlalchemy import update
 from sqlmodel import Session, select
@@ -15,7 +16,7 @@ from ..models import Account, AccountKind, Channel, LoginCode, Notification, Pat
 from ..notifications import outbox
 from ..notifications.sms_commands import message_text
 from . import audit
-from .accounts import hash_password, normalise_phone, verify_password
+from .accounts import hash_password, normalise_code, normalise_phone, verify_password
 
 VALID_FOR = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
@@ -61,50 +62,66 @@ def send_code(session: Session, clock: Clock, account: Account, *, purpose: str 
     return sms
 
 
-def check_code(session: Session, clock: Clock, account: Account, code: str, *, purpose: str = LOGIN) -> bool:
-    """Whether this is the account's newest unused, unexpired code for this purpose. Each wrong
-    try counts; after MAX_ATTEMPTS the code is spent. Commits."""
+class CodeCheck(str, Enum):
+    ACCEPTED = "accepted"
+    WRONG = "wrong"  # a try is used; the code still works
+    SPENT = "spent"  # no code to try: too old, already used, or tried too many times
+    MALFORMED = "malformed"  # not six digits: not counted as a try
+
+
+def check_code(session: Session, clock: Clock, account: Account, code: str, *, purpose: str = LOGIN) -> CodeCheck:
+    """Check the account's newest unused, unexpired code for this purpose. Each wrong try
+    counts; the try that reaches MAX_ATTEMPTS spends the code. Commits."""
+    cleaned = normalise_code(code)
+    if cleaned is None:
+        return CodeCheck.MALFORMED
     now = clock.now()
     login_code = session.exec(select(LoginCode).where(LoginCode.account_id == account.id, LoginCode.used_at.is_(None),
                                                       LoginCode.purpose == purpose, LoginCode.expires_at > now)
                               .order_by(LoginCode.created_at.desc())).first()
     if login_code is None:
-        return False
-    cleaned = "".join(ch for ch in code or "" if ch.isdigit())
-    if len(cleaned) == 6 and verify_password(login_code.code_hash, cleaned):
+        return CodeCheck.SPENT
+    if verify_password(login_code.code_hash, cleaned):
         login_code.used_at = now
         session.add(login_code)
         session.commit()
-        return True
+        return CodeCheck.ACCEPTED
     login_code.attempts += 1
     if login_code.attempts >= MAX_ATTEMPTS:
         login_code.used_at = now
     session.add(login_code)
     session.commit()
-    return False
+    return CodeCheck.SPENT if login_code.used_at else CodeCheck.WRONG
 
 
-def sign_in_with_code(session: Session, clock: Clock, phone_text: str, code: str) -> Account | None:
+def sign_in_with_code(session: Session, clock: Clock, phone_text: str, code: str
+                      ) -> tuple[Account | None, CodeCheck]:
+    """The account signed in, or None and why. An unknown number answers SPENT, as a known
+    number without a code does: the page must not tell which numbers are registered."""
     account = patient_side_account(session, phone_text)
-    if account is None or not check_code(session, clock, account, code):
-        return None
+    if account is None:
+        return None, (CodeCheck.MALFORMED if normalise_code(code) is None else CodeCheck.SPENT)
+    result = check_code(session, clock, account, code)
+    if result != CodeCheck.ACCEPTED:
+        return None, result
     account.last_login_at = clock.now()
     session.add(account)
     session.commit()
-    return account
+    return account, result
 
 
 def number_is_free(session: Session, phone: str) -> bool:
     return session.exec(select(Account.id).where(Account.login == phone)).first() is None
 
 
-def change_phone(session: Session, clock: Clock, account: Account, new_phone: str, code: str) -> bool:
+def change_phone(session: Session, clock: Clock, account: Account, new_phone: str, code: str) -> CodeCheck:
     """Switch the account (and the patient's record) to a new number once the code sent to that
     number is confirmed. Commits."""
     if not number_is_free(session, new_phone):
         raise PhoneTaken(new_phone)
-    if not check_code(session, clock, account, code, purpose=phone_purpose(new_phone)):
-        return False
+    result = check_code(session, clock, account, code, purpose=phone_purpose(new_phone))
+    if result != CodeCheck.ACCEPTED:
+        return result
     old = account.phone
     account.login = account.phone = new_phone
     session.add(account)
@@ -114,4 +131,4 @@ def change_phone(session: Session, clock: Clock, account: Account, new_phone: st
     audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="account.phone_changed",
                  old=old, new=new_phone)
     session.commit()
-    return True
+    return result

@@ -24,9 +24,10 @@ def grants_of(session: Session, patient_id: int) -> list[tuple[RelativeAccess, A
 
 def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone: str, relation: str,
            can_view: bool, can_report: bool, receives_alerts: bool, valid_until: datetime | None,
-           invited_by_account_id: int) -> RelativeAccess:
+           invited_by_account_id: int) -> tuple[RelativeAccess, bool]:
     """Give a relative access. Their account is made if they have none (they sign in with a code
-    sent to their phone); an earlier grant for the same person is replaced. Commits."""
+    sent to their phone); an earlier grant for the same person is replaced. Returns the grant and
+    whether it replaced one (the page then says that what they may do has changed). Commits."""
     now = clock.now()
     account = session.exec(select(Account).where(Account.login == phone)).first()
     if account is None:
@@ -35,24 +36,32 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
         session.flush()
     elif account.kind != AccountKind.RELATIVE.value:
         raise ValueError("that number belongs to an account that cannot be a relative")
+    replaced = False
     for old in session.exec(select(RelativeAccess).where(RelativeAccess.patient_id == patient.id,
                                                          RelativeAccess.relative_account_id == account.id,
                                                          RelativeAccess.revoked_at.is_(None))):
         old.revoked_at = now
         session.add(old)
+        replaced = True
     grant = RelativeAccess(patient_id=patient.id, relative_account_id=account.id, relation=relation,
                            can_view=can_view, can_report=can_report, receives_alerts=receives_alerts,
                            valid_until=valid_until, created_at=now)
     session.add(grant)
     session.flush()
     outbox.enqueue(session, clock, dedup_key=f"invitation:{grant.id}", channel=Channel.SMS, recipient=phone,
-                   body=message_text("invitation", account.locale, url=public_url("/login/code")),
+                   body=message_text("invitation", account.locale, name=first_name(patient),
+                                     url=public_url("/login/code")),
                    patient_id=patient.id)
     audit.record(session, clock, actor_account_id=invited_by_account_id, actor_kind="patient",
                  action="relative.grant", patient_id=patient.id, object_type="relative_access", object_id=grant.id,
                  relative=account.id, can_view=can_view, can_report=can_report, receives_alerts=receives_alerts)
     session.commit()
-    return grant
+    return grant, replaced
+
+
+def first_name(patient: Patient) -> str:
+    """How an SMS names the patient: the first name only, enough for a relative to know who."""
+    return patient.name.split()[0] if patient.name else ""
 
 
 def revoke(session: Session, clock: Clock, grant: RelativeAccess, *, revoked_by_account_id: int) -> None:
@@ -68,20 +77,23 @@ def revoke(session: Session, clock: Clock, grant: RelativeAccess, *, revoked_by_
 
 def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_id: int) -> int:
     """An SMS to each relative the patient lets receive alerts, when the team starts following
-    up a red finding. It says that, not what was measured. Does not commit. Returns how many."""
+    up a red finding. It says that, not what was measured. None once follow-up has stopped.
+    Does not commit. Returns how many."""
+    if not patient.in_follow_up:
+        return 0
     now = clock.now()
     rows = session.exec(
         select(RelativeAccess, Account).join(Account, Account.id == RelativeAccess.relative_account_id)
         .where(RelativeAccess.patient_id == patient.id, RelativeAccess.receives_alerts.is_(True),
                RelativeAccess.revoked_at.is_(None), Account.is_active.is_(True))
     ).all()
-    first_name = patient.name.split()[0] if patient.name else ""
     sent = 0
     for grant, account in rows:
         if not grant.is_valid(now) or not account.phone:
             continue
         if outbox.enqueue(session, clock, dedup_key=f"relative-alert:{alert_id}:{grant.id}", channel=Channel.SMS,
-                          recipient=account.phone, body=message_text("relative_alert", account.locale, name=first_name),
+                          recipient=account.phone,
+                          body=message_text("relative_alert", account.locale, name=first_name(patient)),
                           alert_id=alert_id, patient_id=patient.id):
             sent += 1
     return sent

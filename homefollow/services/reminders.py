@@ -101,8 +101,8 @@ def send_due(session: Session, clock: Clock, patient: Patient) -> int:
     is still not done (three things due at 08:00 make one SMS, not three). Once per time,
     whatever happens (outbox key). Does not commit."""
     settings = settings_of(patient)
-    if not settings.enabled or not patient.phone:
-        return 0
+    if not settings.enabled or not patient.phone or patient.status != PatientStatus.ACTIVE.value:
+        return 0  # paused (admitted) or ended: nothing is due
     now = clock.now()
     content, _version = current_content(session, patient.id)
     today = local_date_of(now, patient.time_zone)

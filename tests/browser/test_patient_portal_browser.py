@@ -49,7 +49,7 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     assert field.get_attribute("autocomplete") == "one-time-code" and field.get_attribute("inputmode") == "numeric"
     field.fill("000000" if code != "000000" else "111111")
     page.get_by_role("button", name="Logg inn").click()
-    assert "Koden er feil eller for gammel" in page.locator(".error-summary").inner_text()
+    assert "Koden er feil. Se i SMS-en og prøv igjen." in page.locator(".error-summary").inner_text()
     check_page(page, "portal-code-wrong")
     page.get_by_label("Koden fra SMS-en").fill(code)
     page.get_by_role("button", name="Logg inn").click()
@@ -161,8 +161,10 @@ def test_the_relatives_main_path_on_a_phone(live_server, phone, desktop, session
     patient = desktop.new_page()
     sign_in_patient(patient, base, "910 00 001")
     patient.goto(f"{base}/relatives")
-    patient.get_by_role("button", name="Fjern tilgangen for Marit Datter").click()
-    assert "Tilgangen er fjernet" in patient.locator(".notice--success").inner_text()
+    patient.get_by_role("link", name="Fjern tilgangen for Marit Datter").click()
+    assert patient.get_by_role("heading", level=1).inner_text() == "Fjerne tilgangen for Marit Datter?"
+    patient.get_by_role("button", name="Ja, fjern tilgangen").click()
+    assert "Marit Datter kan ikke lenger se" in patient.locator(".notice--success").inner_text()
     page.goto(f"{base}/today")
     assert page.get_by_role("heading", level=1).inner_text() == "Vi fant ikke siden"
     assert "Astrid" not in page.content()
