@@ -263,9 +263,11 @@ TEXTS: dict[str, str] = {
     'remeasure': N_("HomeFollow: Please take a new reading now and send it in. In an emergency: call 113."),
     'reminder': N_("HomeFollow: It is time for your check-in."),
     'new_message': N_("HomeFollow: You have a new message from your care team. Sign in to read it."),
-    'invitation': N_("HomeFollow: You have been given access as a relative. Sign in with your mobile number: %(url)s"),
+    'invitation': N_("HomeFollow: %(name)s has given you access as a relative. Sign in with your mobile number: %(url)s"),
     'login_code': N_("HomeFollow: Your code is %(code)s. It is valid for 10 minutes. Do not share it."),
     'relative_alert': N_("HomeFollow: The care team is following up a measurement for %(name)s. Sign in to see more."),
+    'stay.admitted': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; the ward can be reached at %(phone)s. Queue code %(code)s."),
+    'stay.admitted.no_phone': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; contact the ward to hand over. Queue code %(code)s."),
     'unknown_sender': N_("This number is not registered in HomeFollow. Ask your care team for help."),
 }
 

@@ -297,7 +297,8 @@ def test_every_text_exists_in_both_languages_and_fits_two_segments():
     facts = {"code": "K7QX4", "minutes": 240, "team": "Hjemmeoppfølging Nord-Troms", "severity": "GULT",
              "items": "blodtrykk, puls og oksygenmetning", "instruction": "Ring teamet i dag.",
              "detail": "x" * 23 + "…", "example": "BT 135/85 P 72", "name": "oksygenmetning",
-             "url": "https://hjemmeoppfolging.tromso.kommune.no/login/code"}
+             "url": "https://hjemmeoppfolging.tromso.kommune.no/login/code",
+                 "where": "UNN Tromsø, Medisinsk sengepost 5", "phone": "+47 77 62 60 00", "hospital": "UNN Tromsø"}
     for key in TEXTS:
         for lang in ("nb", "en"):
             text = message_text(key, lang, **facts)

@@ -1,0 +1,80 @@
+"""Candidates for home follow-up: heavy users of hospital services in a team's catchment,
+not yet enrolled, with the LACE index and why each is on the list (homefollow.outcomes)."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from flask import render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from sqlmodel import select
+
+from homefollow import get_clock
+from homefollow.db import get_session
+from homefollow.models import Team
+from homefollow.outcomes.candidates import DEFAULT_MIN_ADMISSIONS, SORT_KEYS, team_candidates
+from homefollow.services import audit
+from homefollow.services.access import AccessDenied
+from homefollow.web import current_principal
+
+from . import bp
+from .views import staff_only
+
+MIN_CHOICES = (2, 3, 4, 5, 6, 8, 10, 12)
+SORT_LABELS = {
+    "name": _l("Name"), "admissions": _l("Admissions, 12 months"), "bed_days": _l("Bed-days, 12 months"),
+    "emergency": _l("Emergency contacts, 6 months"), "last_admission": _l("Last admission"), "lace": _l("LACE"),
+}
+CONDITION_LABELS = {
+    "myocardial_infarction": _l("myocardial infarction"), "heart_failure": _l("heart failure"),
+    "peripheral_vascular": _l("peripheral vascular disease"), "cerebrovascular": _l("cerebrovascular disease"),
+    "dementia": _l("dementia"), "chronic_pulmonary": _l("chronic lung disease"),
+    "rheumatic": _l("rheumatic disease"), "peptic_ulcer": _l("peptic ulcer"), "mild_liver": _l("mild liver disease"),
+    "diabetes": _l("diabetes"), "diabetes_complicated": _l("diabetes with complications"),
+    "hemiplegia": _l("hemiplegia"), "renal": _l("kidney disease"), "malignancy": _l("cancer"),
+    "severe_liver": _l("severe liver disease"), "metastatic": _l("metastatic cancer"), "aids": _l("AIDS"),
+}
+
+
+def _int_arg(name: str) -> int | None:
+    try:
+        value = int(request.args.get(name, ""))
+    except ValueError:
+        return None
+    return value if 0 < value < 2**31 else None  # beyond an INTEGER column: treat as not given
+
+
+@bp.get("/candidates")
+@staff_only
+def candidates():
+    principal = current_principal()
+    db, clock = get_session(), get_clock()
+    teams = list(db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name))) \
+        if principal.team_ids else []
+    team_id = _int_arg("team")
+    if team_id is not None and team_id not in principal.team_ids:
+        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                     action="access.denied", object_type="team", object_id=team_id, ip=request.remote_addr,
+                     attempted="view.candidates")
+        db.commit()
+        raise AccessDenied(team_id)
+    team = next((t for t in teams if t.id == team_id), teams[0] if teams else None)
+    min_admissions = _int_arg("min")
+    if min_admissions not in MIN_CHOICES:
+        min_admissions = DEFAULT_MIN_ADMISSIONS
+    sort = request.args.get("sort", "lace")
+    if sort not in SORT_KEYS:
+        sort = "lace"
+    today = clock.now().astimezone(ZoneInfo(team.time_zone if team else "Europe/Oslo")).date()
+    rows = team_candidates(db, team.id, today, min_admissions=min_admissions, sort=sort) if team else []
+    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                 action="view.candidates", object_type="team", object_id=team.id if team else None,
+                 ip=request.remote_addr, candidates=len(rows), min_admissions=min_admissions)
+    db.commit()
+
+    def sort_url(column: str) -> str:
+        return url_for("clinician.candidates", team=team.id if team else None, min=min_admissions, sort=column)
+
+    return render_template("clinic/candidates.html", rows=rows, teams=teams, team=team, sort=sort,
+                           sort_url=sort_url, sort_labels=SORT_LABELS, min_admissions=min_admissions,
+                           min_choices=MIN_CHOICES, condition_labels=CONDITION_LABELS)

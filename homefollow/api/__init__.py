@@ -1,0 +1,209 @@
+"""The JSON API for hospital systems, under /api/ (see docs/api.md and openapi.yaml).
+
+Callers authenticate with a bearer token of their organisation (services.api_tokens), never
+with a session cookie, so there is no CSRF to guard against here. Errors are problem+json
+(RFC 9457) with the field and the reason for each problem; nothing a sender writes gives a 500.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from functools import lru_cache, wraps
+from pathlib import Path
+
+import yaml
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from flask_limiter.util import get_remote_address
+from werkzeug.exceptions import HTTPException
+
+from rules.measurements import ImplausibleValue
+
+from .. import get_clock
+from ..db import get_session
+from ..outcomes_cli import person_secret
+from ..services import api_calls, api_tokens
+from ..services.hospital_stays import StayError
+from . import payloads
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
+JSON_TYPES = ("application/json", "application/fhir+json")
+TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Not allowed", 404: "Not found",
+          405: "Method not allowed", 409: "Conflict", 413: "Request too large", 415: "Unsupported media type",
+          422: "Unprocessable content", 429: "Too many requests", 500: "Internal error"}
+
+
+class ApiProblem(Exception):
+    def __init__(self, status: int, detail: str, errors: list[tuple[str, str]] | None = None,
+                 headers: dict | None = None):
+        super().__init__(detail)
+        self.status, self.detail, self.errors, self.headers = status, detail, errors or [], headers or {}
+
+
+def problem(status: int, detail: str, errors: list[tuple[str, str]] | None = None,
+            headers: dict | None = None) -> Response:
+    body = {"type": "about:blank", "title": TITLES.get(status, "Error"), "status": status, "detail": detail}
+    if errors:
+        body["errors"] = [{"field": f, "reason": r} for f, r in errors]
+    response = Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/problem+json")
+    response.headers.update(headers or {})
+    return response
+
+
+@bp.errorhandler(ApiProblem)
+def _api_problem(exc: ApiProblem):
+    return problem(exc.status, exc.detail, exc.errors, exc.headers)
+
+
+def http_problem(exc: HTTPException) -> Response:
+    """Errors raised outside the views (unknown path, wrong method, too large, rate limit)."""
+    status = exc.code or 500
+    detail = {404: "There is no such API endpoint.", 405: "This endpoint does not take that method.",
+              413: "The request is larger than 1 MiB.",
+              429: "Too many requests for this token. Wait a minute and try again."}.get(status, TITLES.get(status, ""))
+    headers = {"Allow": ", ".join(exc.valid_methods)} if status == 405 and getattr(exc, "valid_methods", None) else {}
+    if status == 429:
+        headers["Retry-After"] = "60"
+    return problem(status, detail, headers=headers)
+
+
+# ---- authentication and limits ---------------------------------------------------------------
+
+def _bearer() -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _per_token() -> str:
+    token = _bearer()
+    return "api-token:" + hashlib.sha256(token.encode()).hexdigest()[:32] if token else "api-anon:" + (
+        get_remote_address() or "")
+
+
+def _token_limit() -> str:
+    return current_app.config.get("API_RATE_LIMIT", "120 per minute")
+
+
+def _address_limit() -> str:
+    return current_app.config.get("API_ADDRESS_RATE_LIMIT", "600 per minute")
+
+
+def api_call(scope: str):
+    """A view for token holders with `scope`: 401 without a valid token, 403 without the scope,
+    and a limit on calls per token (and per address, against guessing)."""
+
+    def decorate(view):
+        @wraps(view)
+        def wrapped(*args, **kwargs):
+            token = _bearer()
+            challenge = {"WWW-Authenticate": 'Bearer realm="HomeFollow API"'}
+            if token is None:
+                raise ApiProblem(401, "Send the token as 'Authorization: Bearer <token>'.", headers=challenge)
+            row = api_tokens.authenticate(get_session(), get_clock(), token)
+            if row is None:
+                raise ApiProblem(401, "The token is unknown, expired or revoked.", headers=challenge)
+            if scope not in row.scopes:
+                raise ApiProblem(403, f"This token does not have the scope {scope}.")
+            g.api_token = row
+            return view(*args, **kwargs)
+
+        from ..web import limiter
+
+        wrapped = limiter.limit(_token_limit, key_func=_per_token)(wrapped)
+        return limiter.limit(_address_limit, key_func=lambda: "api-addr:" + (get_remote_address() or ""))(wrapped)
+
+    return decorate
+
+
+# ---- the calls ---------------------------------------------------------------------------------
+
+def _json_body() -> tuple[bytes, dict]:
+    if request.mimetype not in JSON_TYPES:
+        raise ApiProblem(415, "Send JSON with Content-Type application/json or application/fhir+json.")
+    raw = request.get_data(cache=True)
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiProblem(400, f"The body is not valid JSON: {exc}", [("body", "malformed JSON")]) from None
+    if not isinstance(data, dict):
+        raise ApiProblem(422, "The body must be a JSON object.", [("body", "not an object")])
+    return raw, data
+
+
+IMPLAUSIBLE = {"too_low": "too low to be a real reading", "too_high": "too high to be a real reading",
+               "not_a_number": "not a number",
+               "diastolic_not_below_systolic": "the diastolic value must be below the systolic",
+               "measured_in_the_future": "the measurement time is in the future"}
+
+
+def _accept(parse, *, plain: bool):
+    raw, data = _json_body()
+    try:
+        event = parse(raw if plain else data)
+    except payloads.PayloadError as exc:
+        raise ApiProblem(422, "The request has problems; nothing was stored.", exc.problems) from None
+    session, clock = get_session(), get_clock()
+    try:
+        answer = api_calls.accept(session, clock, token=g.api_token, event=event, secret=person_secret(),
+                                  ip=request.remote_addr)
+    except api_calls.UnknownPatient:
+        raise ApiProblem(404, "No patient followed by a team your organisation takes part in has this identifier.",
+                         [("patient" if plain else "subject", "unknown patient")]) from None
+    except api_calls.Conflict as exc:
+        raise ApiProblem(409, f"{exc}. Use a new id for a new event.", [("id" if plain else "identifier",
+                                                                         "already used")]) from None
+    except StayError as exc:
+        session.rollback()
+        raise ApiProblem(422, "The event does not fit what is known; nothing was stored.",
+                         [(exc.field, exc.reason)]) from None
+    except ImplausibleValue as exc:
+        session.rollback()
+        field = "measured_at" if exc.reason == "measured_in_the_future" else f"values.{exc.code}"
+        raise ApiProblem(422, "The measurement cannot be a real reading; nothing was stored.",
+                         [(field, IMPLAUSIBLE.get(exc.reason, exc.reason))]) from None
+    response = jsonify(answer.body)
+    response.status_code = 200 if answer.replayed else 201
+    response.headers["Idempotent-Replayed"] = "true" if answer.replayed else "false"
+    return response
+
+
+@bp.post("/admissions")
+@api_call("encounters:write")
+def admission():
+    return _accept(payloads.plain_admission, plain=True)
+
+
+@bp.post("/discharges")
+@api_call("encounters:write")
+def discharge():
+    return _accept(payloads.plain_discharge, plain=True)
+
+
+@bp.post("/fhir/Encounter")
+@api_call("encounters:write")
+def fhir_encounter():
+    return _accept(payloads.fhir_encounter, plain=False)
+
+
+@bp.post("/observations")
+@api_call("observations:write")
+def observation():
+    return _accept(payloads.plain_observation, plain=True)
+
+
+@bp.post("/fhir/Observation")
+@api_call("observations:write")
+def fhir_observation():
+    return _accept(payloads.fhir_observation, plain=False)
+
+
+@lru_cache(maxsize=1)
+def openapi_document() -> dict:
+    return yaml.safe_load(OPENAPI_PATH.read_text(encoding="utf-8"))
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(openapi_document())

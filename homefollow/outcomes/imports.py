@@ -1,0 +1,408 @@
+"""Import of service-use history from a hospital's data warehouse: CSV or FHIR R4 Encounter bundles.
+
+Parsing is pure and checks every row; `store` writes in one transaction. All or nothing by
+default: if any row is rejected nothing is written, and the report says which rows and why.
+`accept_valid=True` writes the valid rows and still reports the rejected ones. Re-importing is
+idempotent: an event is keyed by (source, sender's id); the same event again is "unchanged",
+changed fields (a discharge date that arrived later) are "updated".
+
+National id numbers are never stored: they become a keyed HMAC (the person key), so the same
+person matches across sources without the number being readable from the database.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import io
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+from zoneinfo import ZoneInfo
+
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import ServiceKind, ServicePerson, ServiceUse
+
+LOCAL_ZONE = ZoneInfo("Europe/Oslo")
+
+REQUIRED_COLUMNS = ("source_id", "kind", "start")
+OPTIONAL_COLUMNS = ("patient_id", "national_id", "name", "birth_date", "end", "acute", "diagnoses", "source")
+
+KIND_NAMES = {
+    "admission": ServiceKind.ADMISSION, "innleggelse": ServiceKind.ADMISSION,
+    "emergency": ServiceKind.EMERGENCY, "legevakt": ServiceKind.EMERGENCY, "akuttmottak": ServiceKind.EMERGENCY,
+    "short_stay": ServiceKind.SHORT_STAY, "korttidsopphold": ServiceKind.SHORT_STAY,
+}
+YES = {"1", "yes", "ja", "j", "y", "true", "akutt"}
+NO = {"0", "no", "nei", "n", "false", "elektiv", "planlagt"}
+
+# FHIR R4 Encounter.class (v3 ActCode) -> (kind, acute unless the priority says elective).
+FHIR_CLASSES = {
+    "IMP": (ServiceKind.ADMISSION, True), "ACUTE": (ServiceKind.ADMISSION, True),
+    "NONAC": (ServiceKind.ADMISSION, False), "EMER": (ServiceKind.EMERGENCY, True),
+    "SS": (ServiceKind.SHORT_STAY, False),
+}
+NATIONAL_ID_SYSTEMS = {"urn:oid:2.16.578.1.12.4.1.4.1", "urn:oid:2.16.578.1.12.4.1.4.2"}  # fødselsnr, D-nr
+
+_DATE_NO = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T]\d{1,2}[:.]\d{2}(?::\d{2})?)?$")
+_DATE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?$")
+
+
+class ImportFileError(ValueError):
+    """The file as a whole cannot be read (wrong columns, not a bundle): nothing is imported."""
+
+
+def parse_date(text: str) -> date:
+    """dd.mm.yyyy (Norwegian) or yyyy-mm-dd, optionally with a time, which is ignored."""
+    text = text.strip()
+    m = _DATE_NO.match(text)
+    if m:
+        day, month, year = (int(g) for g in m.groups())
+    else:
+        m = _DATE_ISO.match(text)
+        if not m:
+            raise ValueError(f"'{text}' is not a date (dd.mm.yyyy or yyyy-mm-dd)")
+        year, month, day = (int(g) for g in m.groups())
+    try:
+        return date(year, month, day)
+    except ValueError:
+        raise ValueError(f"'{text}' is not a date in the calendar") from None
+
+
+def valid_national_id(number: str) -> bool:
+    """Eleven digits with both mod-11 control digits right (fødselsnummer and D-number)."""
+    if not re.fullmatch(r"\d{11}", number):
+        return False
+    d = [int(c) for c in number]
+    k1 = 11 - sum(w * x for w, x in zip((3, 7, 6, 1, 8, 9, 4, 5, 2), d)) % 11
+    k2 = 11 - sum(w * x for w, x in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), d)) % 11
+    k1, k2 = (0 if k == 11 else k for k in (k1, k2))
+    return k1 == d[9] and k2 == d[10]
+
+
+def person_key(*, source: str, local_id: str | None, national_id: str | None, secret: bytes) -> str:
+    if national_id:
+        return "nid:" + hmac.new(secret, national_id.encode(), hashlib.sha256).hexdigest()
+    return f"local:{source}:{local_id}"
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    row: int  # CSV line number, or 1-based entry number in a bundle
+    person_key: str
+    name: str
+    birth_date: date | None
+    kind: str
+    start: date
+    end: date | None
+    acute: bool
+    diagnoses: tuple[str, ...]
+    source: str
+    source_id: str
+
+
+@dataclass(frozen=True)
+class Rejection:
+    row: int | None  # None: the whole file
+    reason: str
+
+    def __str__(self) -> str:
+        return self.reason if self.row is None else f"row {self.row}: {self.reason}"
+
+
+@dataclass
+class Parsed:
+    rows: int = 0
+    events: list[ParsedEvent] = field(default_factory=list)
+    rejected: list[Rejection] = field(default_factory=list)
+
+
+def _check_event(parsed: Parsed, seen: dict[tuple[str, str], tuple[int, ParsedEvent]], event: ParsedEvent) -> None:
+    if event.end is not None and event.end < event.start:
+        parsed.rejected.append(Rejection(event.row, f"end {event.end.isoformat()} is before start {event.start.isoformat()}"))
+        return
+    key = (event.source, event.source_id)
+    if key in seen:
+        parsed.rejected.append(Rejection(event.row, f"duplicate of row {seen[key][0]} (source id {event.source_id})"))
+        return
+    seen[key] = (event.row, event)
+    parsed.events.append(event)
+
+
+def parse_csv(text: str, *, source: str | None, secret: bytes) -> Parsed:
+    """Parse a CSV export. Separator ';' or ','; header row required (see docs/outcomes.md)."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ImportFileError("the file is empty")
+    first_line = text.splitlines()[0]
+    delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
+    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
+    problems = []
+    if missing:
+        problems.append("missing columns: " + ", ".join(missing))
+    if unknown:
+        problems.append("unknown columns: " + ", ".join(unknown))
+    if "patient_id" not in columns and "national_id" not in columns:
+        problems.append("a patient_id or a national_id column is needed")
+    if len(set(columns)) != len(columns):
+        problems.append("a column appears twice")
+    if problems:
+        raise ImportFileError("wrong columns (" + "; ".join(problems) + "); expected "
+                              + ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS))
+    if source is None and "source" not in columns:
+        raise ImportFileError("no source: give --source NAME or a source column")
+    reader.fieldnames = columns
+    parsed = Parsed()
+    seen: dict = {}
+    for raw in reader:
+        row = reader.line_num
+        parsed.rows += 1
+        if None in raw or any(v is None for v in raw.values()):
+            parsed.rejected.append(Rejection(row, f"expected {len(columns)} fields"))
+            continue
+        values = {k: (v or "").strip() for k, v in raw.items()}
+        errors = []
+        row_source = source or values.get("source", "")
+        if not row_source:
+            errors.append("no source")
+        if not values["source_id"]:
+            errors.append("no source_id")
+        kind = KIND_NAMES.get(values["kind"].lower())
+        if kind is None:
+            errors.append(f"unknown kind '{values['kind']}' (admission, emergency, short_stay)")
+        dates = {}
+        for column in ("start", "end", "birth_date"):
+            if values.get(column):
+                try:
+                    dates[column] = parse_date(values[column])
+                except ValueError as exc:
+                    errors.append(f"{column}: {exc}")
+            elif column == "start":
+                errors.append("no start date")
+        national_id = values.get("national_id", "").replace(" ", "")
+        local_id = values.get("patient_id", "")
+        if national_id and not valid_national_id(national_id):
+            errors.append("national_id is not a valid fødselsnummer or D-number")
+        if not national_id and not local_id:
+            errors.append("no patient_id or national_id")
+        acute_text = values.get("acute", "").lower()
+        if acute_text and acute_text not in YES | NO:
+            errors.append(f"acute: '{values['acute']}' is not yes or no")
+        if errors:
+            parsed.rejected.append(Rejection(row, "; ".join(errors)))
+            continue
+        acute = acute_text not in NO if acute_text else kind != ServiceKind.SHORT_STAY
+        diagnoses = tuple(c for c in re.split(r"[\s,|]+", values.get("diagnoses", "")) if c)
+        _check_event(parsed, seen, ParsedEvent(
+            row=row, person_key=person_key(source=row_source, local_id=local_id, national_id=national_id, secret=secret),
+            name=values.get("name", ""), birth_date=dates.get("birth_date"), kind=kind.value, start=dates["start"],
+            end=dates.get("end"), acute=acute, diagnoses=diagnoses, source=row_source, source_id=values["source_id"]))
+    if parsed.rows == 0:
+        raise ImportFileError("the file has a header but no rows")
+    return parsed
+
+
+def _local_date(value) -> date | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return value.astimezone(LOCAL_ZONE).date() if value.tzinfo else value.date()
+    if isinstance(value, date):
+        return value
+    return parse_date(str(value)[:10])
+
+
+def _first_error(exc) -> str:
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + ": " + first["msg"]
+
+
+def parse_fhir_bundle(text: str, *, source: str | None, secret: bytes) -> Parsed:
+    """Parse a FHIR R4 Bundle of Encounters (with the Patients and Conditions they refer to)."""
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ImportFileError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
+    if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
+        raise ImportFileError("not a FHIR Bundle")
+    # The bundle's own structure is checked here, each Encounter below: one bad Encounter is a
+    # rejected row, not an unreadable file.
+    entries = data.get("entry")
+    skeleton = dict(data, entry=[{k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict) else e
+                                 for e in entries]) if isinstance(entries, list) else data
+    try:
+        Bundle.model_validate(skeleton)
+    except ValidationError as exc:
+        raise ImportFileError("not a valid FHIR R4 Bundle: " + _first_error(exc)) from None
+    resources: dict[str, dict] = {}
+    encounters: list[tuple[int, dict]] = []
+    for number, entry in enumerate(data.get("entry") or [], start=1):
+        resource = entry.get("resource") or {}
+        if not isinstance(resource, dict):
+            continue
+        kind = resource.get("resourceType")
+        if kind == "Encounter":
+            encounters.append((number, resource))
+        elif kind in ("Patient", "Condition"):
+            for ref in (entry.get("fullUrl"), f"{kind}/{resource.get('id')}"):
+                if ref:
+                    resources[ref] = resource
+    parsed = Parsed()
+    seen: dict = {}
+    if not encounters:
+        raise ImportFileError("the bundle has no Encounter")
+    from fhir.resources.R4B.encounter import Encounter
+
+    for number, raw in encounters:
+        parsed.rows += 1
+        try:
+            encounter = Encounter.model_validate(raw)
+        except ValidationError as exc:
+            parsed.rejected.append(Rejection(number, "not a valid Encounter: " + _first_error(exc)))
+            continue
+        errors = []
+        identifier = (encounter.identifier or [None])[0]
+        source_id = (identifier.value if identifier else None) or encounter.id
+        row_source = source or (identifier.system if identifier else None)
+        if not source_id:
+            errors.append("no identifier or id")
+        if not row_source:
+            errors.append("no source: give --source NAME or an identifier system")
+        code = encounter.class_fhir.code if encounter.class_fhir else None
+        mapped = FHIR_CLASSES.get(code or "")
+        if mapped is None:
+            errors.append(f"unknown class '{code}' (IMP, ACUTE, NONAC, EMER, SS)")
+        start = _local_date(encounter.period.start) if encounter.period else None
+        end = _local_date(encounter.period.end) if encounter.period else None
+        if start is None:
+            errors.append("no period.start")
+        patient = resources.get(encounter.subject.reference) if encounter.subject and encounter.subject.reference else None
+        national_id = local_id = None
+        if patient is not None:
+            for ident in patient.get("identifier") or []:
+                if ident.get("system") in NATIONAL_ID_SYSTEMS:
+                    national_id = ident.get("value")
+            local_id = patient.get("id")
+        elif encounter.subject and encounter.subject.identifier:
+            ident = encounter.subject.identifier
+            if ident.system in NATIONAL_ID_SYSTEMS:
+                national_id = ident.value
+            else:
+                local_id = ident.value
+        if national_id and not valid_national_id(national_id):
+            errors.append("the patient's national id is not a valid fødselsnummer or D-number")
+        if not national_id and not local_id:
+            errors.append("no subject (a Patient in the bundle or an identifier)")
+        if errors:
+            parsed.rejected.append(Rejection(number, "; ".join(errors)))
+            continue
+        kind, acute = mapped
+        if encounter.priority and any(c.code == "EL" for c in encounter.priority.coding or []):
+            acute = False
+        codes: list[str] = []
+        for concept in encounter.reasonCode or []:
+            codes += [c.code for c in concept.coding or [] if c.code]
+        for diagnosis in encounter.diagnosis or []:
+            condition = resources.get(diagnosis.condition.reference or "") if diagnosis.condition else None
+            for c in ((condition or {}).get("code") or {}).get("coding") or []:
+                if c.get("code"):
+                    codes.append(c["code"])
+        name = ""
+        birth = None
+        if patient is not None:
+            names = patient.get("name") or []
+            if names:
+                n = names[0]
+                name = n.get("text") or " ".join((n.get("given") or []) + [n.get("family") or ""]).strip()
+            if patient.get("birthDate"):
+                birth = parse_date(patient["birthDate"])
+        _check_event(parsed, seen, ParsedEvent(
+            row=number, person_key=person_key(source=row_source, local_id=local_id, national_id=national_id, secret=secret),
+            name=name, birth_date=birth, kind=kind.value, start=start, end=end, acute=acute,
+            diagnoses=tuple(dict.fromkeys(codes)), source=row_source, source_id=source_id))
+    return parsed
+
+
+def parse_file(path: str | Path, *, source: str | None, secret: bytes) -> Parsed:
+    try:
+        text = Path(path).read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        raise ImportFileError("the file is not UTF-8 text (export it as UTF-8)") from None
+    if text.lstrip().startswith("{"):
+        return parse_fhir_bundle(text, source=source, secret=secret)
+    return parse_csv(text, source=source, secret=secret)
+
+
+@dataclass
+class ImportReport:
+    rows: int
+    new: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+    written: bool = False
+
+    def summary(self) -> str:
+        outcome = "written" if self.written else "nothing written"
+        return (f"{self.rows} rows: {self.new} new, {self.updated} updated, {self.unchanged} unchanged, "
+                f"{len(self.rejected)} rejected; {outcome}.")
+
+
+def store(session: Session, clock: Clock, *, team_id: int, parsed: Parsed, accept_valid: bool = False,
+          progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    """Write the parsed events for a team in one transaction (commits or rolls back)."""
+    report = ImportReport(rows=parsed.rows, rejected=list(parsed.rejected))
+    if report.rejected and not accept_valid:
+        return report
+    now = clock.now()
+    people: dict[str, ServicePerson] = {}
+    for done, event in enumerate(parsed.events, start=1):
+        person = people.get(event.person_key) or session.exec(select(ServicePerson).where(
+            ServicePerson.team_id == team_id, ServicePerson.person_key == event.person_key)).first()
+        if person is None:
+            person = ServicePerson(team_id=team_id, person_key=event.person_key, created_at=now, updated_at=now)
+            session.add(person)
+        if event.name and person.name != event.name:
+            person.name, person.updated_at = event.name, now
+        if event.birth_date and person.birth_date != event.birth_date:
+            person.birth_date, person.updated_at = event.birth_date, now
+        session.flush()
+        people[event.person_key] = person
+        existing = session.exec(select(ServiceUse).where(ServiceUse.source == event.source,
+                                                         ServiceUse.source_id == event.source_id)).first()
+        fields = {"kind": event.kind, "start_date": event.start, "end_date": event.end, "acute": event.acute,
+                  "diagnoses": list(event.diagnoses)}
+        if existing is None:
+            session.add(ServiceUse(person_id=person.id, source=event.source, source_id=event.source_id,
+                                   created_at=now, updated_at=now, **fields))
+            report.new += 1
+        elif existing.person_id != person.id:
+            report.rejected.append(Rejection(event.row, f"source id {event.source_id} was imported for another person"))
+        elif any(getattr(existing, k) != v for k, v in fields.items()):
+            for k, v in fields.items():
+                setattr(existing, k, v)
+            existing.updated_at = now
+            report.updated += 1
+        else:
+            report.unchanged += 1
+        if progress:
+            progress(done, len(parsed.events))
+    if report.rejected and not accept_valid:
+        session.rollback()
+        report.new = report.updated = report.unchanged = 0
+        return report
+    session.commit()
+    report.written = True
+    return report

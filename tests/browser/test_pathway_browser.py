@@ -1,0 +1,35 @@
+"""The pathway dashboard and recording a step in a real browser at 1280×800, with axe."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from homefollow.services import pathway
+from tests.browser.conftest import check_accessibility, sign_in_staff
+
+
+def test_a_nurse_finds_an_overdue_patient_and_records_the_consent(live_server, desktop, session, clock, world):
+    pathway.record_referral(session, clock, world.patient_a1, referred_on=date(2026, 2, 1).isoformat(),
+                            referred_by="UNN", actor_id=world.nurse_a.id)
+    page = desktop.new_page()
+    sign_in_staff(page, live_server, "nurse.a@example.no")
+    page.get_by_role("link", name="Forløp", exact=True).click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Forløp: forfalte steg"
+    overdue = page.locator("#overdue-table tbody tr")
+    assert overdue.count() == 2  # consent and the mapping conversation
+    assert "Samtykke" in overdue.first.inner_text() and "30 dager" in overdue.first.inner_text()
+    check_accessibility(page, "pathway-dashboard")
+
+    overdue.first.get_by_role("link", name="Astrid A1").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Forløp – Astrid A1"
+    page.get_by_role("button", name="Registrer samtykket").click()  # no tick for follow-up: refused
+    assert "Hjemmeoppfølging kan ikke starte uten samtykke" in page.locator(".error-summary").inner_text()
+    check_accessibility(page, "pathway-consent-error")
+
+    page.get_by_label("Dato for samtykket").fill("2026-03-09")
+    page.get_by_label("Hjemmeoppfølging med målinger og egenrapportering").check()
+    page.get_by_label("Samtykke gitt av").select_option("patient")
+    page.get_by_role("button", name="Registrer samtykket").click()
+    assert "Samtykket er registrert" in page.locator("body").inner_text()
+    assert page.locator("#pathway-current").inner_text() == "Nåværende steg: Venter på kartleggingssamtale"
+    check_accessibility(page, "pathway-patient")
