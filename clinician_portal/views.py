@@ -5,25 +5,22 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import wraps
 
-from flask import abort, flash, redirect, render_template, request, session, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user, login_required, login_user
+from flask_login import current_user, login_required
 from sqlmodel import select
 
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.escalation import parse_policy
-from homefollow.models import (Account, Alert, AlertStatus, Notification, Outcome, Patient, Report,
-                               Team)
-from homefollow.services import alerts, audit, checklist, escalation, messages, plans, reporting
+from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Patient, Report
+from homefollow.services import alerts, audit, plans, reporting
 from homefollow.services.system import scheduler_status
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.services.accounts import authenticate
-from homefollow.web import (current_principal, format_local_datetime, safe_next, sign_in_limits,
-                            sign_out, take_stashed_form)
+from homefollow.web import current_principal, format_local_datetime, safe_next, sign_out, take_stashed_form
 
 from . import bp
-from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, MessageForm, ResolveForm, SnoozeForm, StaffLoginForm
+from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, ResolveForm, SnoozeForm
 
 
 @bp.app_context_processor
@@ -46,25 +43,7 @@ def staff_only(view):
     return wrapper
 
 
-@bp.route("/login", methods=["GET", "POST"])
-@sign_in_limits("email")
-def login():
-    if current_user.is_authenticated and current_user.is_staff:
-        return redirect(url_for("clinician.queue"))
-    form = StaffLoginForm()
-    login_error = None
-    if form.validate_on_submit():
-        db, clock = get_session(), get_clock()
-        account = authenticate(db, clock, form.email.data, form.password.data)
-        if account is not None and account.is_staff:
-            login_user(account)
-            session["last_seen"] = clock.now().timestamp()
-            audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
-                         ip=request.remote_addr)
-            db.commit()
-            return redirect(safe_next(request.args.get("next"), url_for("clinician.queue")))
-        login_error = _("The e-mail address or the password is wrong. Please try again.")
-    return render_template("clinic/login.html", form=form, login_error=login_error)
+# The sign-in pages (password, then the authenticator code) live in signin.py.
 
 
 @bp.post("/logout")
@@ -78,18 +57,9 @@ def logout():
 @bp.get("/")
 @staff_only
 def queue():
-    principal = current_principal()
-    db, clock = get_session(), get_clock()
-    rows = alerts.triage_queue(db, principal.team_ids)
-    counts = {"red": 0, "yellow": 0}
-    for alert, _patient in rows:
-        counts[alert.severity] = counts.get(alert.severity, 0) + 1
-    acknowledgers = _names(db, {a.acknowledged_by_account_id for a, _p in rows})
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.queue",
-                 ip=request.remote_addr, alerts=len(rows))
-    db.commit()
-    return render_template("clinic/queue.html", rows=rows, counts=counts, acknowledgers=acknowledgers,
-                           ack_form=ActionForm(), now=clock.now())
+    from .triage import queue_page  # the queue and its actions live in clinician_portal/triage.py
+
+    return queue_page()
 
 
 @bp.get("/alerts/<int:alert_id>")
@@ -205,43 +175,7 @@ def _alert_for_action(alert_id: int, action: str) -> Alert:
     return alert
 
 
-def _patient_page(patient_id: int, message_form: MessageForm | None = None, status: int = 200):
-    db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="view.patient",
-                             ip=request.remote_addr)
-    patient = access.patient
-    content, version = plans.current_content(db, patient.id)
-    rows = reporting.recent_reports(db, patient.id, limit=100)
-    open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
-                          .order_by(Alert.opened_at)).all()
-    team = db.get(Team, patient.team_id)
-    reporters = reporting.reporters(db, patient, [r for r, _values in rows])
-    thread = messages.thread(db, patient.id, limit=50)
-    messages.mark_read_by_team(db, clock, patient.id)
-    return render_template("clinic/patient.html", patient=patient, plan=content, plan_version=version, rows=rows,
-                           open_alerts=open_alerts, team=team, reporters=reporters, thread=thread,
-                           authors=messages.author_names(db, thread), message_form=message_form or MessageForm(),
-                           adherence=[checklist.adherence(db, clock, patient, content, days=d) for d in (7, 30)]), status
-
-
-@bp.get("/patients/<int:patient_id>")
-@staff_only
-def patient_detail(patient_id: int):
-    return _patient_page(patient_id)
-
-
-@bp.post("/patients/<int:patient_id>/messages")
-@staff_only
-def send_message(patient_id: int):
-    db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="message.send",
-                             ip=request.remote_addr)
-    form = MessageForm()
-    if not form.validate_on_submit():
-        return _patient_page(patient_id, message_form=form, status=400)
-    messages.send_from_team(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.body.data)
-    flash(_("The message is sent. The patient gets an SMS that there is a new message."), "success")
-    return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#messages-title")
+# The patient page, its forms and the patient overview live in patients.py.
 
 
 @bp.get("/admin/outbox")
@@ -274,20 +208,13 @@ def _names(db, account_ids) -> dict[int, str]:
 @bp.get("/teams")
 @staff_only
 def teams():
-    """The user's teams: members, opening hours, who is on call now and how alerts are paged."""
-    from homefollow.escalation import who_is_on_call
+    """The user's teams: members, opening hours, the on-call rota and how alerts are paged;
+    team admins get links to edit them (clinician_portal/team_admin.py)."""
+    from homefollow.services import team_settings
 
     principal = current_principal()
     db, clock = get_session(), get_clock()
-    now = clock.now()
-    views = []
-    for team in db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)):
-        context = escalation.team_context(db, team)
-        names = _names(db, {i for ids in context.members.values() for i in ids})
-        on_call = {role: who_is_on_call(context.on_call, role, now) for role in ("nurse", "coordinator", "physician")} \
-            if context.on_call else {}
-        views.append({"team": team, "policy": escalation.team_policy(team), "members": context.members,
-                      "names": names, "on_call": on_call, "custom_policy": bool(team.escalation_policy)})
+    views = team_settings.overview(db, clock, principal)
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.teams",
                  ip=request.remote_addr)
     db.commit()

@@ -57,12 +57,14 @@ def create_app(config: dict | None = None) -> Flask:
     from clinician_portal import bp as clinician_bp
     from patient_portal import bp as patient_bp
 
-    from . import health, webhooks
+    from . import api, health, webhooks
     from .cli import register_cli
 
     app.register_blueprint(health.bp)
     app.register_blueprint(webhooks.bp)
     web.csrf.exempt(webhooks.bp)  # Twilio signs its requests instead
+    app.register_blueprint(api.bp)
+    web.csrf.exempt(api.bp)  # bearer tokens only, never a cookie: nothing for a forged form to ride on
     app.register_blueprint(patient_bp)
     app.register_blueprint(clinician_bp, url_prefix="/clinic")
     register_cli(app)

@@ -18,6 +18,7 @@ demo_cli = AppGroup("demo", help="Demo data.")
 scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
 accounts_cli = AppGroup("accounts", help="Accounts.")
 rules_cli = AppGroup("rules", help="Rule versions: sync, test, add, activate, backtest, calibrate.")
+templates_cli = AppGroup("templates", help="Plan templates shared by every team.")
 
 
 def _engine():
@@ -35,6 +36,7 @@ def db_upgrade(revision: str) -> None:
         click.echo(f"Database schema at {current_revision(conn)}.")
     if revision == "head":
         _sync_rules()
+        templates_sync.callback()
 
 
 def _sync_rules() -> None:
@@ -85,6 +87,27 @@ def demo_load() -> None:
     from .demo import load_demo
 
     load_demo(_engine(), echo=click.echo)
+
+
+@demo_cli.command("code")
+@click.argument("email")
+def demo_code(email: str) -> None:
+    """Print the current authenticator code of a demo staff account (demo accounts only)."""
+    from . import get_clock
+    from .models import Account
+    from .services.accounts import normalise_login
+    from .services.staff_auth import STEP_SECONDS, code_at, has_second_factor
+
+    with Session(_engine()) as session:
+        account = session.exec(select(Account).where(Account.login == normalise_login(email))).first()
+        if account is None or not account.is_demo or not account.is_staff:
+            raise click.ClickException(f"{email} is not a demo staff account. Real accounts use their own phone.")
+        if not has_second_factor(account):
+            raise click.ClickException(f"{email} has no second factor yet: sign in to set it up.")
+        now = get_clock().now()
+        left = STEP_SECONDS - int(now.timestamp()) % STEP_SECONDS
+        click.echo(code_at(account.totp_secret, now))
+        click.echo(f"(valid for about {left + STEP_SECONDS} more seconds)", err=True)
 
 
 @scheduler_cli.command("run")
@@ -299,7 +322,26 @@ def rules_calibrate(patient_id: int, code: str) -> None:
     click.echo(f"Proposed limits for {code}: {proposal.limits.model_dump(exclude_none=True)}")
 
 
+@templates_cli.command("sync")
+def templates_sync() -> None:
+    """Bring the shipped plan templates (homefollow/plan_templates/*.yaml) into the shared ones."""
+    from . import get_clock
+    from .services.plan_templates import TemplateInvalid, sync_defaults
+
+    with Session(_engine()) as session:
+        try:
+            report = sync_defaults(session, get_clock())
+        except TemplateInvalid as exc:
+            raise click.ClickException("\n  ".join(["A shipped plan template is not valid:", *exc.problems]))
+    click.echo(report.summary())
+
+
 def register_cli(app: Flask) -> None:
-    for group in (db_cli, demo_cli, scheduler_cli, accounts_cli, rules_cli):
+    for group in (db_cli, demo_cli, scheduler_cli, accounts_cli, rules_cli, templates_cli):
         app.cli.add_command(group)
     app.cli.add_command(serve)
+    from .api_cli import api_cli
+    from .outcomes_cli import outcomes_cli
+
+    app.cli.add_command(outcomes_cli)
+    app.cli.add_command(api_cli)

@@ -21,8 +21,8 @@ from rules.schedule import Schedule, local_date_of, slots_on
 
 from .clock import FixedClock, SystemClock
 from .models import (Account, AccountKind, Alert, AlertStatus, Notification, NotificationStatus, Organisation,
-                     Outcome, Patient, RelativeAccess, ReportSource, Role, Team, TeamMembership)
-from .models import Message, ReportKind
+                     Outcome, Patient, RelativeAccess, ReportSource, Role, ServicePerson, Team, TeamMembership)
+from .models import Message, PatientNote, ReportKind
 from .questionnaires import QUESTIONNAIRES
 from .services import alerts, checklist, reporting
 from .services.accounts import hash_password
@@ -30,9 +30,11 @@ from .services.evaluation import sweep_due_rules
 from .services.plan_changes import change_plan
 from .services.plans import (AssignedRule, Contact, PlanContent, PlanMeasurement, PlanQuestionnaire, PlanTask,
                              ZoneActions)
+from .services.plan_templates import sync_defaults as sync_plan_templates
 from .services.rulebook import sync_defaults
 
 DEMO_PASSWORD = "demo1234"
+DEMO_CODE_COMMAND = "HOMEFOLLOW_DEMO=1 .venv/bin/flask --app wsgi demo code <e-mail>"
 HISTORY_DAYS = 28
 TZ = "Europe/Oslo"
 
@@ -63,7 +65,7 @@ def _actions(green: str, yellow: str, red: str) -> ZoneActions:
     return ZoneActions(green=green, yellow=yellow, red=red)
 
 
-RED_CALL = "Ring 113 hvis du er svært tung i pusten, har brystsmerter eller blir forvirret. Ellers: ring teamet nå, eller legevakt på 116117 når teamet er stengt."
+RED_CALL = "Ring 113 hvis du er svært tung i pusten, har brystsmerter eller blir forvirret. Ellers: ring teamet nå, eller legevakt på 116 117 når teamet er stengt."
 
 
 def _rule(key: str, **parameters) -> AssignedRule:
@@ -268,11 +270,13 @@ def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime
     with Session(engine, expire_on_commit=False) as session:
         if session.exec(select(Account.id).where(Account.is_demo.is_(True)).limit(1)).first() is not None:
             echo("Demo data is already loaded; nothing to do.")
+            ensure_demo_second_factor(session, real_now)
             _print_accounts(echo)
             return
         clock = FixedClock(real_now - timedelta(days=HISTORY_DAYS + 1))
         echo("Creating organisations, teams and accounts …")
         echo(sync_defaults(session, clock).summary())
+        echo(sync_plan_templates(session, clock).summary())
         people = _create_people(session, clock)
         demo_patients = _patients(real_now)
         histories = []
@@ -290,6 +294,11 @@ def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime
         resolved = _replay(session, clock, events, real_now, people["nurse"], echo)
         _mark_old_pages_delivered(session, real_now)
         _add_messages(session, real_now, people["nurse"], [p for p, _spec, _rel in histories])
+        _add_notes(session, real_now, people["nurse"], [p for p, _spec, _rel in histories])
+        from .outcomes.demo import add_demo_history
+
+        echo(add_demo_history(session, people["psht"], [p for p, _spec, _rel in histories], real_now))
+        echo(_add_pathways(session, real_now, people, {p.name: p for p, _spec, _rel in histories}))
         open_count = len(session.exec(select(Alert.id).where(Alert.status != AlertStatus.RESOLVED.value)).all())
         echo(f"Loaded demo data: 2 teams, {len(histories)} patients, {len(events)} reports, "
              f"{resolved} resolved and {open_count} open alerts.")
@@ -307,10 +316,34 @@ def _print_accounts(echo: Callable[[str], None]) -> None:
     echo("    Per Olsen (COPD + heart failure) 91000005")
     echo("    Marit Johansen, Astrid's daughter (relative)  91000011")
     echo("  Clinician portal  http://127.0.0.1:5000/clinic/login")
+    echo("    Staff also type a code from an authenticator app after the password. For the demo,")
+    echo(f"    get the current code with: {DEMO_CODE_COMMAND}")
     echo("    kari.nilsen@demo.homefollow.no   nurse, PSHT Tromsø")
     echo("    ole.hansen@demo.homefollow.no    coordinator and team admin, PSHT Tromsø")
     echo("    ingrid.berg@demo.homefollow.no   physician, PSHT Tromsø")
     echo("    siri.moe@demo.homefollow.no      nurse, Hjemmeoppfølging Balsfjord (another team)")
+
+
+def demo_totp_secret(email: str) -> str:
+    """A fixed second-factor secret per demo staff account, so `flask demo code` can print the
+    code. Demo accounts are refused outside demo mode, so a known secret never guards real data."""
+    import base64
+    import hashlib
+
+    return base64.b32encode(hashlib.sha256(f"homefollow-demo-totp:{email}".encode()).digest()[:20]).decode()
+
+
+def ensure_demo_second_factor(session: Session, now: datetime) -> int:
+    """Give demo staff loaded before staff had a second factor their fixed secret. Commits."""
+    changed = 0
+    for account in session.exec(select(Account).where(Account.is_demo.is_(True),
+                                                      Account.kind == AccountKind.STAFF.value,
+                                                      Account.totp_enabled_at.is_(None))):
+        account.totp_secret, account.totp_enabled_at = demo_totp_secret(account.login), now
+        session.add(account)
+        changed += 1
+    session.commit()
+    return changed
 
 
 def _create_people(session: Session, clock: FixedClock) -> dict:
@@ -330,7 +363,8 @@ def _create_people(session: Session, clock: FixedClock) -> dict:
 
     def staff(email, name, org, team, roles, phone):
         account = Account(kind=AccountKind.STAFF.value, login=email, email=email, name=name, organisation_id=org.id,
-                          password_hash=password, is_demo=True, created_at=now, phone=phone)
+                          password_hash=password, is_demo=True, created_at=now, phone=phone,
+                          totp_secret=demo_totp_secret(email), totp_enabled_at=now)
         session.add(account)
         session.flush()
         for role in roles:
@@ -373,7 +407,8 @@ def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team
     patient = Patient(account_id=account.id if account else None, team_id=team.id, municipality_id=municipality.id,
                       name=spec.name, birth_date=spec.birth, phone=spec.login, time_zone=TZ,
                       gp_name="Dr. Lars Eide, Sentrum legesenter", gp_phone="+4777600000",
-                      diagnoses=spec.diagnoses, is_demo=True, created_at=now, monitoring_since=now)
+                      diagnoses=spec.diagnoses, frailty_score=DEMO_FRAILTY.get(spec.name), is_demo=True,
+                      created_at=now, monitoring_since=now)
     session.add(patient)
     session.flush()
     change_plan(session, clock, patient=patient, content=spec.plan, author_account_id=author.id,
@@ -535,6 +570,71 @@ def _add_messages(session: Session, real_now: datetime, nurse: Account, patients
                 created_at=real_now - timedelta(hours=3)),
     ])
     session.commit()
+
+
+# The team's Clinical Frailty Scale assessments (1 very fit … 9 terminally ill).
+DEMO_FRAILTY = {"Astrid Johansen": 5, "Ola Pedersen": 4, "Johan Karlsen": 6, "Ingrid Solberg": 3,
+                "Per Olsen": 5, "Eva Lund": 4}
+
+
+def _add_notes(session: Session, real_now: datetime, nurse: Account, patients: list[Patient]) -> None:
+    """A couple of team notes for the patient page's timeline."""
+    by_name = {p.name: p for p in patients}
+    session.add_all([
+        PatientNote(patient_id=by_name["Astrid Johansen"].id, author_account_id=nurse.id,
+                    body="Ringte Astrid. Mer hevelse i beina, vekten opp 1,5 kg. Tar ekstra furosemid i dag, "
+                         "ny vekt i morgen tidlig. Datteren er informert.",
+                    created_at=real_now - timedelta(days=1, hours=2)),
+        PatientNote(patient_id=by_name["Johan Karlsen"].id, author_account_id=nurse.id,
+                    body="Hjemmebesøk: bor alene, klarer seg med hjelp til innkjøp. CFS vurdert til 6.",
+                    created_at=real_now - timedelta(days=6)),
+    ])
+    session.commit()
+
+
+def _add_pathways(session: Session, real_now: datetime, people: dict, patients: dict[str, Patient]) -> str:
+    """Pathways at different steps: Astrid in active follow-up, Ola in his trial period, Johan
+    overdue for the mapping conversation and the trial period, and a candidate from the
+    admission history just referred (no consent yet, so nothing is sent to them)."""
+    from .services import pathway
+
+    clock = FixedClock(real_now)
+    nurse = people["nurse"].id
+    today = local_date_of(real_now, TZ)
+
+    def on(days_ago: int) -> str:
+        return (today - timedelta(days=days_ago)).isoformat()
+
+    steps = {
+        "Astrid Johansen": (60, 57, 55, HISTORY_DAYS, 14),
+        "Ola Pedersen": (45, 43, 40, 20, None),
+        "Johan Karlsen": (60, 58, None, None, None),
+    }
+    for name, (referred, consented, mapped, trial_start, trial_end) in steps.items():
+        patient = patients[name]
+        pathway.record_referral(session, clock, patient, referred_on=on(referred), referred_by="UNN medisinsk avdeling",
+                                actor_id=nurse)
+        pathway.record_consent(session, clock, patient, consent_on=on(consented),
+                               scope=["follow_up", "share_gp", "share_municipality"], given_by="patient",
+                               representative="", actor_id=nurse)
+        if mapped:
+            pathway.record_mapping(session, clock, patient, mapping_on=on(mapped),
+                                   what_matters="Å klare meg selv hjemme.", goals="Færre innleggelser.",
+                                   risks="Fall.", frailty=str(DEMO_FRAILTY.get(name, "")), actor_id=nurse)
+        if trial_start:
+            pathway.record_trial_start(session, clock, patient, trial_start_on=on(trial_start), actor_id=nurse)
+        if trial_end:
+            pathway.record_trial_end(session, clock, patient, trial_end_on=on(trial_end), actor_id=nurse)
+    candidate = session.exec(select(ServicePerson).where(ServicePerson.team_id == people["psht"].id,
+                                                          ServicePerson.patient_id.is_(None),
+                                                          ServicePerson.palliative.is_(False))
+                             .order_by(ServicePerson.id)).first()
+    referred = ""
+    if candidate is not None:
+        pathway.refer_candidate(session, clock, candidate, municipality_id=people["balsfjord"].id, referred_on=on(3),
+                                referred_by="Fastlegen", actor_id=nurse)
+        referred = f", and {candidate.name} referred from the candidates"
+    return f"Pathways: {len(steps)} patients at different steps{referred}."
 
 
 def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:

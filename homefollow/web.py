@@ -88,7 +88,7 @@ def init_app(app: Flask) -> None:
     app.before_request(_staff_inactivity_timeout)
     app.register_error_handler(CSRFError, _csrf_error)
     app.register_error_handler(AccessDenied, lambda _e: _error_page(404))
-    app.register_error_handler(HTTPException, lambda e: _error_page(e.code or 500))
+    app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/locale", "set_locale", _set_locale, methods=["POST"])
     app.context_processor(_template_globals)
@@ -188,6 +188,8 @@ def _needs_refresh():
 
 def _staff_inactivity_timeout():
     """Staff sessions end after STAFF_SESSION_MINUTES without a request."""
+    if _is_api():
+        return None  # the API never looks at a session cookie (nor loads a user from one)
     if not current_user.is_authenticated or not current_user.is_staff:
         return None
     from . import get_clock
@@ -298,12 +300,28 @@ def _error_page(code: int, message: str | None = None):
     return render_template("errors.html", code=code, title=titles[code], message=message or texts.get(code, "")), code
 
 
+def _is_api() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def _http_error(error: HTTPException):
+    if _is_api():  # machines get problem+json, not a page
+        from .api import http_problem
+
+        return http_problem(error)
+    return _error_page(error.code or 500)
+
+
 def _unexpected_error(error: Exception):
     if isinstance(error, HTTPException):  # pragma: no cover - handled by the HTTPException handler
-        return _error_page(error.code or 500)
+        return _http_error(error)
     current_app.logger.exception("unhandled error")
     if current_app.config.get("PROPAGATE_UNEXPECTED_ERRORS"):
         raise error
+    if _is_api():
+        from .api import problem
+
+        return problem(500, "Something went wrong on our side. Nothing you sent caused it; try again later.")
     return _error_page(500)
 
 
@@ -438,6 +456,7 @@ def event_label(kind: str) -> str:
         "severity_raised": _("Severity raised"),
         "notification_queued": _("Page queued"),
         "acknowledged": _("Acknowledged"),
+        "assigned": _("Assigned"),
         "resolved": _("Resolved"),
         "condition_cleared": _("Condition no longer present"),
     }

@@ -8,6 +8,8 @@ only view, and one whose access was revoked.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from dataclasses import dataclass
 from datetime import time
 
@@ -43,9 +45,17 @@ def make_account(session: Session, clock: FixedClock, kind: str, login: str, nam
     return account
 
 
+def staff_totp_secret(email: str) -> str:
+    """A fixed, known TOTP secret per staff e-mail, so tests can compute the codes."""
+    return base64.b32encode(hashlib.sha256(f"totp:{email}".encode()).digest()[:20]).decode()
+
+
 def make_staff(session: Session, clock: FixedClock, email: str, name: str, team: Team, *roles: str,
-               phone: str | None = None) -> Account:
-    account = make_account(session, clock, "staff", email, name, email=email, phone=phone)
+               phone: str | None = None, totp: bool = True) -> Account:
+    """A staff account with an enabled second factor (totp=False: not yet enrolled)."""
+    account = make_account(session, clock, "staff", email, name, email=email, phone=phone,
+                           totp_secret=staff_totp_secret(email) if totp else None,
+                           totp_enabled_at=clock.now() if totp else None)
     for role in roles or ("nurse",):
         session.add(TeamMembership(team_id=team.id, account_id=account.id, role=role, created_at=clock.now()))
     session.flush()

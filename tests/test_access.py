@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 from sqlmodel import select
 
-from homefollow.models import Alert, AuditEvent, RelativeAccess
+from homefollow.models import Account, Alert, AuditEvent, PlanTemplate, RelativeAccess, ServicePerson, ServiceUse
+from homefollow.outcomes import entry
 from homefollow.services import reporting
+from tests.factories import standard_plan
 from tests.webclient import WebClient, text_of
 
 
@@ -41,6 +45,53 @@ def test_a_nurse_of_another_team_gets_nothing(app, session, clock, world):
     denied = session.exec(select(AuditEvent).where(AuditEvent.action == "access.denied",
                                                    AuditEvent.actor_account_id == world.nurse_b.id)).all()
     assert len(denied) == 4 and {d.patient_id for d in denied} == {patient_id}
+
+
+# URL parameters that name something belonging to team A, and the value each takes in the sweep.
+_TEAM_A_OBJECTS = ("patient_id", "alert_id", "team_id", "account_id", "template_id", "person_id", "use_id")
+
+
+def test_every_clinician_route_about_another_teams_data_gives_nothing(app, session, clock, world):
+    """Walks the URL map, so a route added later is covered without anyone remembering to."""
+    alert = _red_alert(session, clock, world.patient_a1)
+    template = PlanTemplate(team_id=world.team_a.id, key="team-a-only", name="Team A only",
+                            content=standard_plan().model_dump(mode="json"), created_at=clock.now(),
+                            updated_at=clock.now())
+    person = ServicePerson(team_id=world.team_a.id, person_key="local:UNN:a", name="Astrid Candidate",
+                           created_at=clock.now(), updated_at=clock.now())
+    session.add_all([template, person])
+    session.commit()
+    use = entry.add(session, clock, patient=world.patient_a1, entry=entry.Entry("admission", date(2026, 3, 1),
+                                                                                date(2026, 3, 3)),
+                    today=date(2026, 3, 10), actor_account_id=world.nurse_a.id)
+    values = {"patient_id": world.patient_a1.id, "alert_id": alert.id, "team_id": world.team_a.id,
+              "account_id": world.nurse_a.id, "template_id": template.id, "section": "goals",
+              "person_id": person.id, "step": "end", "use_id": use.id}
+    before = (alert.status, template.name, world.nurse_a.is_active)
+    other = _signed_in_staff(app, "nurse.b@example.no")
+    token = other.csrf_token("/clinic/")
+    checked = 0
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("clinician.") or not set(rule.arguments) & set(_TEAM_A_OBJECTS):
+            continue
+        url = rule.rule
+        for name in rule.arguments:
+            url = url.replace(f"<int:{name}>", str(values[name])).replace(f"<{name}>", str(values[name]))
+        for method in sorted(rule.methods & {"GET", "POST"}):
+            if method == "GET":
+                response = other.get(url)
+            else:
+                response = other.client.post(url, data={"csrf_token": token, "note": "x", "body": "x",
+                                                        "outcome": "other", "reason": "x"})
+            assert response.status_code in (403, 404), (method, url, response.status_code)
+            body = response.get_data(as_text=True)
+            assert "Astrid" not in body and "Nora Nurse" not in body and "Team A only" not in body, (method, url)
+            checked += 1
+    assert checked >= 30  # the sweep really walked the portal
+    session.expire_all()
+    alert, template = session.get(Alert, alert.id), session.get(PlanTemplate, template.id)
+    assert (alert.status, template.name, session.get(Account, world.nurse_a.id).is_active) == before
+    assert session.get(ServiceUse, use.id).end_date == date(2026, 3, 3)
 
 
 def test_staff_of_the_team_see_the_patient_and_it_is_audited(app, session, clock, world):

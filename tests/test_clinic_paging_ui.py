@@ -51,7 +51,7 @@ def test_the_teams_page_explains_how_alerts_are_paged(app, world):
     nurse.login_staff("nurse.a@example.no")
     page = text_of(nurse.get("/clinic/teams"))
     assert "Team A" in page and "Team B" not in page
-    assert "Sykepleier Nora Nurse" in page
+    assert "Nora Nurse – Sykepleier" in page  # name, organisation (none), roles
     assert "gule / røde varsler, i åpningstiden: alle med rollen sykepleier i teamet (SMS, e-post)" in page
     assert "røde varsler, utenfor åpningstiden: Vakttelefon 900 00 000 (SMS)" in page
 

@@ -15,6 +15,10 @@ TRANSLATIONS = ROOT / "homefollow" / "translations"
 PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
+def key(message) -> str:
+    return message.id[0] if isinstance(message.id, tuple) else message.id
+
+
 def catalogue(locale: str):
     with open(TRANSLATIONS / locale / "LC_MESSAGES" / "messages.po", "rb") as f:
         return read_po(f, locale=locale)
@@ -25,9 +29,14 @@ def test_every_string_is_translated_with_the_same_placeholders(locale):
     entries = [m for m in catalogue(locale) if m.id]
     assert entries
     for m in entries:
-        assert m.string, f"{locale}: untranslated {m.id!r}"
-        assert "fuzzy" not in m.flags, f"{locale}: fuzzy {m.id!r}"
-        assert set(PLACEHOLDER.findall(m.id)) == set(PLACEHOLDER.findall(m.string)), f"{locale}: placeholders in {m.id!r}"
+        # A plural entry has a tuple of ids (singular, plural) and one string per plural form.
+        ids = m.id if isinstance(m.id, tuple) else (m.id,)
+        strings = m.string if isinstance(m.string, tuple) else (m.string,)
+        assert all(strings), f"{locale}: untranslated {ids[0]!r}"
+        assert "fuzzy" not in m.flags, f"{locale}: fuzzy {ids[0]!r}"
+        wanted = set(PLACEHOLDER.findall(ids[-1]))
+        for string in strings:
+            assert set(PLACEHOLDER.findall(string)) == wanted, f"{locale}: placeholders in {ids[0]!r}"
 
 
 def test_catalogues_contain_every_string_in_the_source(tmp_path):
@@ -37,7 +46,7 @@ def test_catalogues_contain_every_string_in_the_source(tmp_path):
                     "-k", "t:2", "-k", "N_", "--no-location", "-o", str(pot), "homefollow", "patient_portal",
                     "clinician_portal", "rules"], cwd=ROOT, check=True, capture_output=True)
     with open(pot, "rb") as f:
-        in_source = {m.id for m in read_po(f) if m.id}
+        in_source = {key(m) for m in read_po(f) if m.id}
     for locale in ("nb", "en"):
-        in_catalogue = {m.id for m in catalogue(locale) if m.id}
+        in_catalogue = {key(m) for m in catalogue(locale) if m.id}
         assert in_source - in_catalogue == set(), f"missing from {locale}: run `make messages` and translate"

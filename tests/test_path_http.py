@@ -8,8 +8,8 @@ import re
 
 from sqlmodel import select
 
-from homefollow.models import Alert, AlertEvent, Report
-from tests.webclient import WebClient, text_of
+from homefollow.models import Alert, AlertEvent, Measurement, Report
+from tests.webclient import WebClient, staff_code, text_of
 
 
 def test_patient_reports_red_and_nurse_triages_it(app, session, clock, world):
@@ -87,6 +87,24 @@ def test_implausible_value_gets_a_clear_norwegian_message_and_keeps_the_form(app
     response = patient.submit("/report/blood_pressure", {"bp_systolic": "120", "bp_diastolic": "125"})
     assert "Det nederste tallet må være mindre enn det øverste" in text_of(response)
     assert session.exec(select(Report)).all() == []
+
+
+def test_a_decimal_in_a_whole_number_is_refused_not_rounded(app, session, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    response = patient.submit("/report/pulse", {"pulse": "72,5"})
+    assert response.status_code == 200
+    assert "Puls er et helt tall. Skriv det uten komma, for eksempel 72." in text_of(response)
+    assert 'value="72,5"' in response.get_data(as_text=True)
+    assert session.exec(select(Report)).all() == []
+
+
+def test_blood_pressure_typed_as_on_the_monitor_in_one_field_is_understood(app, session, world):
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    assert patient.submit("/report/blood_pressure", {"bp_systolic": "135 / 85", "bp_diastolic": ""}).status_code == 302
+    values = {m.code: m.value for m in session.exec(select(Measurement))}
+    assert values == {"bp_systolic": 135, "bp_diastolic": 85}
 
 
 def test_comma_decimal_is_accepted(app, session, world):
@@ -286,6 +304,7 @@ def test_a_nurses_note_survives_an_expired_session(app, session, clock, world):
     assert response.status_code == 302 and "/clinic/login" in response.headers["Location"]
     login = nurse.submit(response.headers["Location"], {"email": "nurse.a@example.no",
                                                         "password": "correct horse battery"})
+    login = nurse.submit(login.headers["Location"], {"code": staff_code(app, "nurse.a@example.no")})
     page = nurse.get(login.headers["Location"])
     html = page.get_data(as_text=True)
     assert "Besøkte pasienten." in html

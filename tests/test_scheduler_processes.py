@@ -25,6 +25,14 @@ def test_three_scheduler_processes_send_every_message_exactly_once(engine, db_ur
     """90 messages due and six red alerts whose escalation is due: three sweepers at once."""
     real_now = datetime.now(timezone.utc)
     clock = FixedClock(real_now - timedelta(minutes=20))
+    # The sweepers run on the real clock: keep the teams open around the clock, so the same people
+    # are paged whatever time of day the suite runs (outside hours the team's on-call phone is;
+    # only a run in the minute before midnight could still see the team closed).
+    for team in (world.team_a, world.team_b):
+        team.opening_hours = {day: ["00:00", "23:59"]
+                              for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        session.add(team)
+    session.commit()
     patients = [world.patient_a1, world.patient_a2, world.patient_b1]
     for i, patient in enumerate(patients * 2):  # their coordinators' turn (15 min) has come
         clock.advance(seconds=1)

@@ -40,6 +40,8 @@ class Team(SQLModel, table=True):
     escalation_policy: dict | None = Field(default=None, sa_type=JSONType, nullable=True)
     # homefollow.escalation.OnCallSchedule as JSON; None: no rota (role steps page the role).
     on_call_schedule: dict | None = Field(default=None, sa_type=JSONType, nullable=True)
+    # services.pathway.Deadlines as JSON; None: the defaults.
+    pathway_deadlines: dict | None = Field(default=None, sa_type=JSONType, nullable=True)
     created_at: datetime = utc_column()
 
 

@@ -11,9 +11,10 @@ from .base import json_column, utc_column
 
 
 class PatientStatus(str, Enum):
+    REFERRED = "referred"  # no consent yet: nothing is sent to them and nothing expected of them
     ACTIVE = "active"
     PAUSED = "paused"  # admitted to hospital, on holiday: no missed-check-in alerts
-    ENDED = "ended"
+    ENDED = "ended"  # ended or consent withdrawn: follow-up has stopped
 
 
 class Patient(SQLModel, table=True):
@@ -31,14 +32,29 @@ class Patient(SQLModel, table=True):
     # Clinical Frailty Scale (1 very fit … 9 terminally ill), as last assessed by the team.
     frailty_score: int | None = Field(default=None)
     status: str = Field(default=PatientStatus.ACTIVE.value, max_length=20)
-    # When follow-up began (or resumed after a pause): no check-in is expected before it.
+    # When follow-up began (the inclusion date of the outcome figures): no check-in is expected
+    # before it.
     monitoring_since: datetime | None = utc_column(nullable=True)
+    # When follow-up last resumed after a pause (a discharge from hospital): check-ins missed
+    # while paused are not held against the patient.
+    resumed_at: datetime | None = utc_column(nullable=True)
     # SMS reminders for scheduled measurements not done in time: services.reminders.Settings
     # as JSON, and when the reminder sweep must next look at this patient.
     reminders: dict = json_column()
     reminder_due_at: datetime | None = utc_column(nullable=True, index=True)
     is_demo: bool = Field(default=False)
     created_at: datetime = utc_column()
+
+    @property
+    def in_follow_up(self) -> bool:
+        """Consented and not ended (a pause counts): only then is anything sent to the patient
+        or their relatives. Referred without consent, consent withdrawn, or ended: nothing."""
+        return self.status in (PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)
+
+    @property
+    def followed_since(self) -> datetime:
+        """Since when the plan asks things of the patient: nothing is expected before."""
+        return self.resumed_at or self.monitoring_since or self.created_at
 
 
 class RelativeAccess(SQLModel, table=True):

@@ -100,3 +100,10 @@ def load_account(session: Session, user_id: str) -> Account | None:
     if account is None or not account.is_active or account.session_version != version:
         return None
     return account
+
+
+def normalise_code(text: str | None) -> str | None:
+    """A six-digit code as typed ('123 456', '123-456') → '123456'; None unless six digits.
+    Used for both the patients' SMS codes and the staff's authenticator codes."""
+    digits = "".join(ch for ch in (text or "") if ch not in " -\u00a0\t")
+    return digits if len(digits) == 6 and digits.isascii() and digits.isdigit() else None

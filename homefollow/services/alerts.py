@@ -100,6 +100,37 @@ def raise_finding(session: Session, clock: Clock, patient: Patient, finding: Rai
     return alert
 
 
+def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, title: Text, value_text: Text,
+                 threshold_text: Text, explanation: Text, **event_data) -> Alert:
+    """Put an item for the team to follow up in the triage queue, without paging anyone (the
+    caller tells the team as it sees fit): a yellow alert with no escalation policy. If one with
+    this key is still unresolved, it is updated and seen again instead. Does not commit."""
+    alert = open_alert_for(session, patient.id, key, for_update=True)
+    now = clock.now()
+    if alert is None:
+        alert = Alert(patient_id=patient.id, team_id=patient.team_id, rule_key=key, title=title.as_dict(),
+                      severity=Zone.YELLOW.value, short_code=_new_short_code(session), opened_at=now,
+                      severity_since=now, last_seen_at=now, value_text=value_text.as_dict(),
+                      threshold_text=threshold_text.as_dict(), explanation=explanation.as_dict())
+        try:
+            with session.begin_nested():
+                session.add(alert)
+        except IntegrityError:  # opened by a concurrent transaction a moment ago
+            alert = open_alert_for(session, patient.id, key, for_update=True)
+        else:
+            add_event(session, clock, alert, "opened", severity=alert.severity, rule_key=key,
+                      explanation=alert.explanation, **event_data)
+            return alert
+    alert.occurrences += 1
+    alert.last_seen_at = now
+    alert.title, alert.value_text = title.as_dict(), value_text.as_dict()
+    alert.threshold_text, alert.explanation = threshold_text.as_dict(), explanation.as_dict()
+    session.add(alert)
+    add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=key,
+              explanation=alert.explanation, **event_data)
+    return alert
+
+
 def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedFinding) -> Alert | None:
     now = clock.now()
     alert = Alert(

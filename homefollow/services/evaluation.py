@@ -149,7 +149,7 @@ def _observations_of(session: Session, patient_ids: list[int], since: datetime,
 
 
 def context_for(patient: Patient) -> EvaluationContext:
-    return EvaluationContext(tz=patient.time_zone, active_since=patient.monitoring_since or patient.created_at)
+    return EvaluationContext(tz=patient.time_zone, active_since=patient.followed_since)
 
 
 @dataclass(frozen=True)

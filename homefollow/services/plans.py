@@ -102,6 +102,31 @@ class Contact(BaseModel):
     phone: str | None = None
 
 
+class AnticipatedEvent(BaseModel):
+    """A crisis that is likely for this patient (a COPD exacerbation, a fall), agreed in advance:
+    how to recognise it, what each party does and who is responsible for following it up."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    title: str = Field(min_length=1, max_length=120)
+    signs: str = Field(default="", max_length=1000)
+    patient: str = Field(default="", max_length=1000)
+    relative: str = Field(default="", max_length=1000)
+    home_nursing: str = Field(default="", max_length=1000)
+    gp: str = Field(default="", max_length=1000)
+    team: str = Field(default="", max_length=1000)
+    responsible: str = Field(default="", max_length=200)
+
+
+class Responsibility(BaseModel):
+    """Who is responsible for what in the follow-up ("Medisinendringer": "fastlegen")."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    what: str = Field(min_length=1, max_length=200)
+    who: str = Field(min_length=1, max_length=200)
+
+
 class PlanContent(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -116,6 +141,9 @@ class PlanContent(BaseModel):
     instructions: dict[str, str] = Field(default_factory=dict)
     contacts: list[Contact] = Field(default_factory=list)
     next_review: date | None = None
+    # Optional and defaulted, so plans stored before they existed stay valid.
+    anticipated_events: list[AnticipatedEvent] = Field(default_factory=list)
+    responsibilities: list[Responsibility] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_entry_each(self) -> "PlanContent":

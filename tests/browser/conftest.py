@@ -158,3 +158,16 @@ def check_phone_page(page, name: str) -> None:
     check_touch_targets(page)
     check_font_size(page)
     check_reflow(page)
+
+
+def sign_in_staff(page, server: LiveServer, email: str, password: str | None = None) -> None:
+    """Staff sign-in in the browser: the password, then the authenticator code at the app's clock."""
+    from tests.factories import PASSWORD
+    from tests.webclient import staff_code
+
+    page.goto(f"{server.url}/clinic/login")
+    page.get_by_label("E-post").fill(email)
+    page.get_by_label("Passord").fill(password or PASSWORD)
+    page.get_by_role("button", name="Logg inn").click()
+    page.get_by_label("Kode fra autentiseringsappen").fill(staff_code(server.app, email))
+    page.get_by_role("button", name="Logg inn").click()

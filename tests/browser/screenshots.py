@@ -17,8 +17,9 @@ from playwright.sync_api import sync_playwright
 from homefollow import create_app
 from homefollow.clock import FixedClock
 from homefollow.db import make_engine
-from homefollow.demo import DEMO_PASSWORD, load_demo
+from homefollow.demo import DEMO_PASSWORD, demo_totp_secret, load_demo
 from homefollow.migrate import upgrade
+from homefollow.services.staff_auth import code_at
 from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, LiveServer
 from tests.conftest import app_config
 
@@ -88,16 +89,39 @@ def patient_pages(s: Shooter, page) -> None:
     page.get_by_role("button", name="Logg ut").click()
 
 
-def clinician_pages(s: Shooter, page) -> None:
+def sign_in_staff(s: Shooter, page, email: str) -> None:
     page.goto(f"{s.base}/clinic/login")
-    page.get_by_label("E-post").fill("kari.nilsen@demo.homefollow.no")
+    page.get_by_label("E-post").fill(email)
     page.get_by_label("Passord").fill(DEMO_PASSWORD)
     page.get_by_role("button", name="Logg inn").click()
+    # The second step: what `flask demo code` prints, at the screenshots' fixed moment.
+    page.get_by_label("Kode fra autentiseringsappen").fill(code_at(demo_totp_secret(email), NOW))
+    page.get_by_role("button", name="Logg inn").click()
+
+
+def clinician_pages(s: Shooter, page) -> None:
+    sign_in_staff(s, page, "kari.nilsen@demo.homefollow.no")
     s.shot(page, "20-clinic-queue")
     page.locator("table a[href*='/alerts/']").first.click()
     s.shot(page, "21-clinic-alert")
     page.locator("h1 a").click()  # the patient
     s.shot(page, "22-clinic-patient")
+    patient_url = page.url
+    page.goto(f"{patient_url}/plan/edit")
+    s.shot(page, "23-clinic-plan-edit")
+    page.goto(f"{patient_url}/plan/versions")
+    s.shot(page, "24-clinic-plan-versions")
+    page.goto(f"{s.base}/clinic/patients")
+    s.shot(page, "25-clinic-patients")
+    page.goto(f"{s.base}/clinic/candidates")
+    s.shot(page, "26-clinic-candidates")
+    page.get_by_role("button", name="Logg ut").click()
+    # The team admin's pages.
+    sign_in_staff(s, page, "ole.hansen@demo.homefollow.no")
+    page.goto(f"{s.base}/clinic/plan-templates")
+    s.shot(page, "27-clinic-plan-templates")
+    page.goto(f"{s.base}/clinic/teams")
+    s.shot(page, "28-clinic-teams")
 
 
 def main() -> int:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from sqlmodel import Session, select
 
 from homefollow.models import Alert
-from tests.browser.conftest import check_accessibility, check_phone_page
+from tests.browser.conftest import check_accessibility, check_phone_page, sign_in_staff
 from tests.factories import PASSWORD
+from tests.webclient import staff_code
 
 
 def sign_in_patient(page, base, login):
@@ -56,6 +57,8 @@ def test_patient_on_a_phone_reports_red_and_a_nurse_resolves_it(live_server, pho
     nurse.get_by_label("E-post").fill("nurse.a@example.no")
     nurse.get_by_label("Passord").fill(PASSWORD)
     nurse.get_by_role("button", name="Logg inn").click()
+    nurse.get_by_label("Kode fra autentiseringsappen").fill(staff_code(live_server.app, "nurse.a@example.no"))
+    nurse.get_by_role("button", name="Logg inn").click()
     assert nurse.get_by_role("heading", level=1).inner_text() == "Triagekø"
     row = nurse.locator("tbody tr").first
     assert "Astrid A1" in row.inner_text() and "86%" in row.inner_text() and "< 88%" in row.inner_text()
@@ -83,10 +86,7 @@ def test_resolving_without_an_outcome_shows_an_error_tied_to_the_choice(live_ser
     alert_id = session.exec(select(Alert.id)).one()
     session.commit()
     nurse = desktop.new_page()
-    nurse.goto(f"{live_server.url}/clinic/login")
-    nurse.get_by_label("E-post").fill("nurse.a@example.no")
-    nurse.get_by_label("Passord").fill(PASSWORD)
-    nurse.get_by_role("button", name="Logg inn").click()
+    sign_in_staff(nurse, live_server, "nurse.a@example.no")
     nurse.goto(f"{live_server.url}/clinic/alerts/{alert_id}")
     nurse.get_by_role("button", name="Avslutt varselet").click()
     assert "Velg hva som kom ut av varselet." in nurse.locator(".error-summary").inner_text()

@@ -1,0 +1,217 @@
+"""How fast the clinician portal's busiest pages render on a realistic database.
+
+Run by hand:  .venv/bin/python benchmarks/clinic_pages_bench.py
+              [--database-url postgresql://postgres@127.0.0.1:5432/hf_bench_clinic] [--runs 21]
+
+Builds a database with 10,000 patients in 10 teams (three municipalities), 1,000,000
+measurements with their reports (bulk inserts, with progress), and 5,000 open alerts spread
+over the teams; signs in one nurse of one team, then times, in the same run and interleaved,
+GET of the triage queue (/clinic/), the patient overview (/clinic/patients; skipped with a note
+when it answers 404) and a trivial page (/healthz, asked anonymously) through the app's WSGI stack (Flask's test
+client, no network). Prints the median of each and its ratio to the trivial page, ending with
+a one-line summary. SQLite by default (a temporary file); a PostgreSQL URL's database is
+created, and dropped at the end. Nothing here asserts on timing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time as timer
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from sqlalchemy import insert  # noqa: E402
+from sqlalchemy.engine import make_url  # noqa: E402
+
+from homefollow import create_app  # noqa: E402
+from homefollow.clock import FixedClock  # noqa: E402
+from homefollow.db import make_engine  # noqa: E402
+from homefollow.migrate import upgrade  # noqa: E402
+from homefollow.models import (Account, Alert, Measurement, Organisation, Patient, Report, Team,  # noqa: E402
+                               TeamMembership)
+from homefollow.services.accounts import configure_hasher, hash_password  # noqa: E402
+from tests.factories import staff_totp_secret  # noqa: E402  (the same second factor the tests sign in with)
+
+NOW = datetime(2026, 6, 2, 9, 0, tzinfo=timezone.utc)
+CHUNK = 20_000
+NURSE = "bench.nurse@example.no"
+PASSWORD = "bench password 1234"
+CODES = (("weight", 74.0), ("spo2", 95.0), ("pulse", 72.0), ("systolic", 135.0))
+
+
+def progress(label: str, done: int, total: int) -> None:
+    print(f"\r  {label}: {done:,}/{total:,}", end="" if done < total else "\n", flush=True)
+
+
+def build(engine, patients: int, measurements: int, open_alerts: int, teams: int) -> None:
+    then = NOW - timedelta(days=90)
+    with engine.begin() as conn:
+        conn.execute(insert(Team), [{"id": t + 1, "name": f"Team {t + 1:02d}", "time_zone": "Europe/Oslo",
+                                     "opening_hours": {}, "created_at": then} for t in range(teams)])
+        conn.execute(insert(Organisation), [{"id": m + 1, "name": f"Kommune {m + 1}", "kind": "municipality",
+                                             "created_at": then} for m in range(3)])
+        conn.execute(insert(Account), [{"id": 1, "kind": "staff", "login": NURSE, "name": "Bench Nurse", "email": NURSE,
+                                        "password_hash": hash_password(PASSWORD), "created_at": then,
+                                        "totp_secret": staff_totp_secret(NURSE), "totp_enabled_at": then}])
+        conn.execute(insert(TeamMembership), [{"team_id": 1, "account_id": 1, "role": "nurse", "created_at": then}])
+        for start in range(0, patients, CHUNK):
+            n = min(CHUNK, patients - start)
+            conn.execute(insert(Patient), [
+                {"id": start + i + 1, "team_id": (start + i) % teams + 1, "municipality_id": (start + i) % 3 + 1,
+                 "name": f"Pasient {start + i + 1}", "time_zone": "Europe/Oslo", "diagnoses": [], "status": "active",
+                 "is_demo": False, "created_at": then, "monitoring_since": then, "reminders": {}} for i in range(n)])
+            progress("patients", start + n, patients)
+        # One report per measurement, spread evenly over the patients and the last 90 days.
+        step = timedelta(days=90) / max(1, measurements // patients)
+        for start in range(0, measurements, CHUNK):
+            n = min(CHUNK, measurements - start)
+            reports, values = [], []
+            for i in range(start, start + n):
+                pid, k = i % patients + 1, i // patients
+                code, value = CODES[i % len(CODES)]
+                at = then + step * k
+                reports.append({"id": i + 1, "patient_id": pid, "kind": "measurement", "item_key": code,
+                                "idempotency_key": f"b{i}", "source": "device", "reported_at": at, "measured_at": at,
+                                "zone": "green", "instructions": [], "team_alerted": False})
+                values.append({"id": i + 1, "report_id": i + 1, "patient_id": pid, "code": code, "value": value,
+                               "measured_at": at})
+            conn.execute(insert(Report), reports)
+            conn.execute(insert(Measurement), values)
+            progress("reports and measurements", start + n, measurements)
+        rows = []
+        for i in range(open_alerts):
+            pid = i % patients + 1
+            at = NOW - timedelta(minutes=5 + i % 600)
+            severity = "red" if i % 7 == 0 else "yellow"
+            text = {"nb": "Vekt 74 kg", "en": "Weight 74 kg"}
+            rows.append({"patient_id": pid, "team_id": (pid - 1) % teams + 1, "rule_key": f"bench.{i // patients}",
+                         "rule_version": 1, "title": {"nb": "Vekt over grensen", "en": "Weight above the limit"},
+                         "severity": severity, "status": "acknowledged" if i % 5 == 0 else "open",
+                         "acknowledged_by_account_id": 1 if i % 5 == 0 else None,
+                         "acknowledged_at": at if i % 5 == 0 else None,
+                         "assigned_to_account_id": 1 if i % 9 == 0 else None,
+                         "short_code": f"B{i:06d}", "opened_at": at, "severity_since": at, "last_seen_at": at,
+                         "occurrences": 1, "value_text": text, "threshold_text": {"nb": "> 70 kg", "en": "> 70 kg"},
+                         "explanation": {"nb": "Vekten er over grensen i planen.", "en": "The weight is above the plan's limit."},
+                         "last_report_id": pid})
+        conn.execute(insert(Alert), rows)
+        progress("open alerts", open_alerts, open_alerts)
+
+
+def sign_in(client) -> None:
+    from tests.webclient import WebClient
+
+    WebClient(client).login_staff(NURSE, PASSWORD)
+    response = client.get("/clinic/")
+    if response.status_code != 200:
+        raise SystemExit(f"signing in the nurse failed: /clinic/ answered {response.status_code}")
+
+
+def time_pages(nurse, anonymous, runs: int, urls: tuple[str, ...] = ("/clinic/", "/clinic/patients")
+               ) -> dict[str, list[float]]:
+    """/healthz is asked by an anonymous client, as monitoring does: on SQLite, a signed-in
+    request already holds the write lock in its own session when healthz opens a second
+    connection, and would wait for the busy timeout (see the report of this benchmark)."""
+    clients = {"/healthz": anonymous, **{url: nurse for url in urls}}
+    pages = {url: [] for url in clients}
+    status = {url: clients[url].get(url).status_code for url in pages}  # warm-up, and which pages exist
+    for url, code in status.items():
+        if code == 404:
+            print(f"  {url} answered 404 (not built yet): skipped")
+            del pages[url]
+        elif code not in (200, 503):
+            print(f"  {url} answered {code}")
+    for _ in range(runs):
+        for url, times in pages.items():
+            t0 = timer.perf_counter()
+            clients[url].get(url)
+            times.append(timer.perf_counter() - t0)
+    return pages
+
+
+def _admin_conninfo(url) -> str:
+    return (f"host={url.host or '127.0.0.1'} port={url.port or 5432} user={url.username or 'postgres'} dbname=postgres"
+            + (f" password={url.password}" if url.password else ""))
+
+
+def arguments() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--database-url", help="default: SQLite in a temporary file")
+    parser.add_argument("--patients", type=int, default=10_000)
+    parser.add_argument("--measurements", type=int, default=1_000_000)
+    parser.add_argument("--alerts", type=int, default=5_000)
+    parser.add_argument("--teams", type=int, default=10)
+    parser.add_argument("--runs", type=int, default=21)
+    return parser
+
+
+def run(name: str, args, urls: tuple[str, ...], extra=None) -> None:
+    """Build the database (and `extra(engine, args)` on top), sign the nurse in, time `urls`
+    against /healthz, print the medians and ratios."""
+    configure_hasher(time_cost=1, memory_cost=8)
+
+    tmp = None
+    url = args.database_url
+    if url is None:
+        tmp = tempfile.TemporaryDirectory()
+        url = f"sqlite:///{tmp.name}/bench.sqlite"
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        import psycopg
+
+        with psycopg.connect(_admin_conninfo(parsed), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+    backend = parsed.get_backend_name()
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        print(f"{name} on {backend}: {args.patients:,} patients, {args.measurements:,} measurements, "
+              f"{args.alerts:,} open alerts in {args.teams} teams")
+        started = timer.perf_counter()
+        build(engine, args.patients, args.measurements, args.alerts, args.teams)
+        if extra is not None:
+            extra(engine, args)
+        if backend == "postgresql":
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        print(f"  built in {timer.perf_counter() - started:.1f} s")
+        app = create_app({"TESTING": True, "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+                          "DATABASE_URL": url, "ENGINE": engine, "CLOCK": FixedClock(NOW),
+                          "SESSION_COOKIE_SECURE": False, "RATELIMIT_STORAGE_URI": "memory://",
+                          "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "DEMO": False})
+        client = app.test_client()
+        sign_in(client)
+        pages = time_pages(client, app.test_client(), args.runs, urls)
+        base = statistics.median(pages["/healthz"])
+        summary = []
+        width = max(len(page) for page in pages)
+        for page, times in pages.items():
+            median = statistics.median(times)
+            ratio = median / base if base else float("nan")
+            print(f"  {page:<{width}} median {median * 1000:8.1f} ms   ×{ratio:6.1f} the trivial page ({len(times)} runs)")
+            if page != "/healthz":
+                summary.append(f"{page} {median * 1000:.0f} ms (×{ratio:.0f})")
+        print(f"{name} {backend}: /healthz {base * 1000:.1f} ms; " + "; ".join(summary))
+        engine.dispose()
+    finally:
+        if backend == "postgresql":
+            import psycopg
+
+            with psycopg.connect(_admin_conninfo(parsed), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+        if tmp is not None:
+            tmp.cleanup()
+
+
+def main() -> None:
+    run("clinic_pages_bench", arguments().parse_args(), ("/clinic/", "/clinic/patients"))
+
+
+if __name__ == "__main__":
+    main()

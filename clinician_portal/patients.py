@@ -1,0 +1,289 @@
+"""The team's patients: the overview, the patient page (essentials, charts, timeline, notes,
+frailty, messages) and the per-patient audit view."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import flash, redirect, render_template, request, url_for
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlmodel import select
+
+from homefollow import get_clock
+from homefollow.charts import Point, Series, render_chart
+from homefollow.db import get_session
+from homefollow.models import Alert, AlertStatus, Patient, PatientStatus, ReportKind, Team
+from homefollow.outcomes.cohorts import figures_table
+from homefollow.outcomes.figures import WINDOW_DAYS
+from homefollow.services import (audit, checklist, evaluation, messages, overview, pathway, patient_record, plans,
+                                 relatives, reporting)
+from homefollow.services.access import Need, require_patient
+from homefollow.web import current_principal
+from rules.measurements import ITEMS
+from rules.schedule import local_date_of
+from rules.zones import classify
+
+from . import bp
+from .figures import MEASURE_LABELS, patient_figures
+from .forms import OUTCOME_LABELS, MessageForm
+from .patient_forms import FRAILTY_LABELS, FrailtyForm, NoteForm
+from .views import staff_only
+
+STATUS_LABELS = {
+    PatientStatus.REFERRED.value: _l("Referred, no consent yet"),
+    PatientStatus.ACTIVE.value: _l("Active"),
+    PatientStatus.PAUSED.value: _l("Paused (admitted or away)"),
+    PatientStatus.ENDED.value: _l("Ended"),
+}
+LIGHT_LABELS = {"red": _l("Red"), "yellow": _l("Yellow"), "green": _l("Green")}
+SORT_LABELS = {
+    "light": _l("Traffic light"), "name": _l("Name"), "team": _l("Team"), "last_report": _l("Last report"),
+    "adherence": _l("Adherence"), "missed": _l("Missed today"), "alerts": _l("Open alerts"), "status": _l("Status"),
+    "review": _l("Next plan review"),
+}
+CHART_PERIODS = (7, 30, 90)
+TIMELINE_STEP = 25
+TIMELINE_MAX = 500
+# The audit log's actions in words; anything else is shown as recorded.
+AUDIT_ACTIONS = {
+    "view.patient": _l("Opened the patient page"),
+    "view.alert": _l("Opened an alert"),
+    "view.audit": _l("Opened the audit log"),
+    "view.patients": _l("Opened the patient overview"),
+    "view.today": _l("Opened today's list"),
+    "view.history": _l("Looked at the measurements"),
+    "view.plan": _l("Looked at the plan"),
+    "view.messages": _l("Opened the messages"),
+    "report.create": _l("Reported a value"),
+    "alert.acknowledge": _l("Acknowledged an alert"),
+    "alert.resolve": _l("Resolved an alert"),
+    "alert.snooze": _l("Snoozed an alert"),
+    "message.create": _l("Wrote a message to the team"),
+    "message.send": _l("Sent a message to the patient"),
+    "note.create": _l("Wrote a team note"),
+    "patient.frailty": _l("Set the frailty score"),
+    "plan.change": _l("Changed the plan"),
+    "relative.grant": _l("Gave a relative access"),
+    "relative.revoke": _l("Revoked a relative's access"),
+    "settings.reminders": _l("Changed the reminders"),
+    "access.denied": _l("Was refused access"),
+    "view.pathway": _l("Looked at the pathway"),
+    "pathway.referral": _l("Recorded the referral"),
+    "pathway.consent": _l("Recorded the consent"),
+    "pathway.consent_withdrawn": _l("Recorded that consent was withdrawn"),
+    "pathway.mapping": _l("Recorded the mapping conversation"),
+    "pathway.trial_start": _l("Started the trial period"),
+    "pathway.trial_end": _l("Ended the trial period"),
+    "pathway.evaluation": _l("Recorded an evaluation"),
+    "pathway.end": _l("Ended follow-up"),
+}
+AUDIT_ROLES = ("team_admin", "coordinator")
+
+
+@bp.app_template_filter("audit_action")
+def audit_action(action: str) -> str:
+    label = AUDIT_ACTIONS.get(action)
+    return str(label) if label else action
+
+
+ACTOR_KINDS = {"staff": _l("staff"), "patient": _l("patient"), "relative": _l("relative"), "system": _l("system"),
+               "anonymous": _l("not signed in")}
+
+
+@bp.app_template_filter("audit_actor_kind")
+def audit_actor_kind(kind: str) -> str:
+    label = ACTOR_KINDS.get(kind)
+    return str(label) if label else kind
+
+
+# --- overview ----------------------------------------------------------------------------------
+
+@bp.get("/patients")
+@staff_only
+def patients():
+    principal = current_principal()
+    db, clock = get_session(), get_clock()
+    filters = overview.Filters(
+        team_id=request.args.get("team", type=int),
+        status=request.args.get("status") if request.args.get("status") in STATUS_LABELS else None,
+        light=request.args.get("light") if request.args.get("light") in LIGHT_LABELS else None,
+        query=(request.args.get("q") or "")[:100],
+    )
+    sort = request.args.get("sort") if request.args.get("sort") in overview.SORTS else "light"
+    direction = request.args.get("dir")
+    descending = {"asc": False, "desc": True}.get(direction)
+    if descending is None:
+        descending = overview.DEFAULT_DESCENDING.get(sort, False)
+    rows = overview.patient_rows(db, clock, principal.team_ids, filters, sort, descending)
+    teams = db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)).all()
+    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                 action="view.patients", ip=request.remote_addr, patients=len(rows))
+    db.commit()
+    return render_template("clinic/patients.html", rows=rows, teams=teams, filters=filters, sort=sort,
+                           descending=descending, status_labels=STATUS_LABELS, light_labels=LIGHT_LABELS,
+                           sort_labels=SORT_LABELS, now=clock.now(), adherence_days=overview.ADHERENCE_DAYS,
+                           sort_url=_sort_url)
+
+
+def _sort_url(column: str, sort: str, descending: bool) -> str:
+    """The column header's link: the same filters, this column, the other direction when it
+    is already the sort column."""
+    args = {k: v for k, v in request.args.items() if k not in ("sort", "dir") and v}
+    if column == sort:
+        direction = "asc" if descending else "desc"
+    else:
+        direction = "desc" if overview.DEFAULT_DESCENDING.get(column) else "asc"
+    return url_for("clinician.patients", **args, sort=column, dir=direction)
+
+
+# --- patient page ------------------------------------------------------------------------------
+
+@bp.get("/patients/<int:patient_id>")
+@staff_only
+def patient_detail(patient_id: int):
+    return _patient_page(patient_id)
+
+
+@bp.post("/patients/<int:patient_id>/messages")
+@staff_only
+def send_message(patient_id: int):
+    db, clock = get_session(), get_clock()
+    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="message.send",
+                             ip=request.remote_addr)
+    form = MessageForm()
+    if not form.validate_on_submit():
+        return _patient_page(patient_id, message_form=form, status=400)
+    messages.send_from_team(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.body.data)
+    flash(_("The message is sent. The patient gets an SMS that there is a new message."), "success")
+    return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#messages-title")
+
+
+@bp.post("/patients/<int:patient_id>/notes")
+@staff_only
+def add_note(patient_id: int):
+    db, clock = get_session(), get_clock()
+    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="note.submit",
+                             ip=request.remote_addr)
+    form = NoteForm()
+    if not form.validate_on_submit():
+        return _patient_page(patient_id, note_form=form, status=400)
+    patient_record.add_note(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.note.data)
+    flash(_("The note is saved."), "success")
+    return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#timeline-title")
+
+
+@bp.post("/patients/<int:patient_id>/frailty")
+@staff_only
+def set_frailty(patient_id: int):
+    db, clock = get_session(), get_clock()
+    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="frailty.submit",
+                             ip=request.remote_addr)
+    form = FrailtyForm()
+    if not form.validate_on_submit():
+        return _patient_page(patient_id, frailty_form=form, status=400)
+    patient_record.set_frailty(db, clock, patient=access.patient, score=form.value, actor_account_id=current_user.id)
+    flash(_("The frailty score is saved."), "success")
+    return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#about-title")
+
+
+def _patient_page(patient_id: int, message_form: MessageForm | None = None, note_form: NoteForm | None = None,
+                  frailty_form: FrailtyForm | None = None, status: int = 200):
+    db, clock = get_session(), get_clock()
+    principal = current_principal()
+    access = require_patient(db, clock, principal, patient_id, need=Need.VIEW, action="view.patient",
+                             ip=request.remote_addr)
+    patient = access.patient
+    now = clock.now()
+    content, version = plans.current_content(db, patient.id)
+    open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
+                          .order_by(Alert.opened_at)).all()
+    team = db.get(Team, patient.team_id)
+    period = request.args.get("period", 30, type=int)
+    if period not in CHART_PERIODS:
+        period = 30
+    shown = min(max(request.args.get("show", TIMELINE_STEP, type=int) or TIMELINE_STEP, TIMELINE_STEP), TIMELINE_MAX)
+    entries, more = patient_record.timeline(db, patient, shown)
+    thread = messages.thread(db, patient.id, limit=50)
+    messages.mark_read_by_team(db, clock, patient.id)
+    if frailty_form is None:
+        frailty_form = FrailtyForm(data={"score": str(patient.frailty_score or "")})
+    return render_template(
+        "clinic/patient.html", patient=patient, plan=content, plan_version=version, open_alerts=open_alerts,
+        team=team, thread=thread, authors=messages.author_names(db, thread), message_form=message_form or MessageForm(),
+        note_form=note_form or NoteForm(), frailty_form=frailty_form, frailty_labels=FRAILTY_LABELS,
+        age=patient_record.age_on(patient.birth_date, local_date_of(now, patient.time_zone)),
+        grants=[(g, a) for g, a in relatives.grants_of(db, patient.id) if g.is_valid(now)],
+        charts=_charts(db, patient, content, now, period), period=period, periods=CHART_PERIODS,
+        entries=entries, more=more, shown=shown, next_shown=min(shown + TIMELINE_STEP, TIMELINE_MAX),
+        outcome_labels=OUTCOME_LABELS, status_labels=STATUS_LABELS,
+        can_see_audit=_may_see_audit(principal, patient), pathway=pathway.standing_of(db, clock, patient),
+        adherence=[checklist.adherence(db, clock, patient, content, days=d) for d in (7, 30)],
+        service_use=_service_use_table(db, clock, patient), measure_labels=MEASURE_LABELS,
+        window=WINDOW_DAYS), status
+
+
+def _service_use_table(db, clock, patient: Patient):
+    """The before/after table, or None when the patient has no service-use history at all."""
+    result = patient_figures(db, clock, patient)
+    return None if result.without_history else figures_table(result)
+
+
+def _charts(db, patient: Patient, content: plans.PlanContent, now, period: int) -> list[dict]:
+    """One chart per measurement with the patient's personal limits drawn, as in the patient's
+    own "My measurements" (homefollow.charts)."""
+    start = now - timedelta(days=period)
+    limits = evaluation.personal_zone_limits(evaluation.assigned_rules(db, content, strict=False))
+    reports = [(r, v) for r, v in reporting.reports_between(db, patient.id, start, now + timedelta(seconds=1))
+               if r.kind == ReportKind.MEASUREMENT.value]
+    who = reporting.reporters(db, patient, [r for r, _v in reports])
+    locale = str(get_locale())
+    planned = [m.item for m in content.measurements]
+    keys = planned + [k for k in ITEMS if k not in planned and any(r.item_key == k for r, _v in reports)]
+    charts = []
+    for item_key in keys:
+        item = ITEMS[item_key]
+        rows = [(r, v) for r, v in reports if r.item_key == item_key]
+        series = [Series(code, [Point(r.measured_at, v[code], _zone(code, v[code], limits)) for r, v in rows
+                                if code in v]) for code in item.codes]
+        chart = render_chart(series, start=start, end=now, tz=patient.time_zone, locale=locale, limits=limits,
+                             title=_("%(measurement)s, last %(days)s days", measurement=item.name(locale), days=period),
+                             id_prefix=f"c-{item_key}{period}")
+        charts.append({"item": item, "chart": chart, "rows": list(reversed(rows)), "who": who})
+    return charts
+
+
+def _zone(code: str, value: float, limits) -> str | None:
+    result = classify(code, value, limits[code]) if code in limits else None
+    return result.zone.value if result else None
+
+
+# --- audit view --------------------------------------------------------------------------------
+
+def _may_see_audit(principal, patient: Patient) -> bool:
+    return any(principal.has_role(patient.team_id, role) for role in AUDIT_ROLES)
+
+
+@bp.get("/patients/<int:patient_id>/audit")
+@staff_only
+def patient_audit(patient_id: int):
+    db, clock = get_session(), get_clock()
+    principal = current_principal()
+    patient = db.get(Patient, patient_id)
+    if patient is None or patient.team_id not in principal.team_ids or not _may_see_audit(principal, patient):
+        # Another team's patient (or none): 404 from the policy. A team member without the role:
+        # require_patient would grant, so the refusal is audited here and explained.
+        if patient is None or patient.team_id not in principal.team_ids:
+            require_patient(db, clock, principal, patient_id, action="view.audit", ip=request.remote_addr)
+        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                     action="access.denied", patient_id=patient.id, ip=request.remote_addr, attempted="view.audit",
+                     need="team_admin or coordinator")
+        db.commit()
+        return render_template("clinic/forbidden.html", patient=patient,
+                               message=_("Only the team's administrators and coordinators can see who has looked at "
+                                         "or changed a patient's record. Ask one of them if you need to know.")), 403
+    access = require_patient(db, clock, principal, patient_id, action="view.audit", ip=request.remote_addr)
+    log = patient_record.audit_log(db, patient_id, request.args.get("page", 1, type=int) or 1)
+    return render_template("clinic/patient_audit.html", patient=access.patient, log=log)

@@ -1,0 +1,547 @@
+"""Plan templates (kept by team admins), starting a patient's plan from one, and calibrating
+a patient's personal limits after the trial period.
+
+(Not named `templates`: that is the blueprint's folder of Jinja templates.)
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time
+from decimal import Decimal, InvalidOperation
+
+from flask import abort, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+
+from homefollow import get_clock
+from homefollow.db import get_session
+from homefollow.models import PlanTemplate, Role, Team
+from homefollow.services import evaluation, plan_templates, plans
+from homefollow.services.access import Need, require_patient
+from homefollow.web import current_principal, locale_code
+from rules import code_info
+from rules.measurements import CATALOGUE, ITEMS
+from rules.schedule import Schedule
+
+from . import bp
+from .views import staff_only
+
+LIMIT_LABELS = {
+    "red_low": _l("Red below"),
+    "yellow_low": _l("Yellow below"),
+    "yellow_high": _l("Yellow above"),
+    "red_high": _l("Red above"),
+}
+TIME_RE = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
+
+
+def _strip(text):
+    return text.strip() if isinstance(text, str) else text
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+
+def _admin_team_ids() -> frozenset[int]:
+    principal = current_principal()
+    return frozenset(t for t in principal.team_ids if principal.has_role(t, Role.TEAM_ADMIN.value))
+
+
+def _template_for_admin(template_id: int, *, change: bool) -> PlanTemplate:
+    """A template the signed-in team admin may see (shared or of a team they administer), or
+    may change (only their team's own). Not an admin: 403; another team's template: 404."""
+    admin_teams = _admin_team_ids()
+    if not admin_teams:
+        abort(403)
+    template = get_session().get(PlanTemplate, template_id)
+    if template is None or (template.team_id is not None and template.team_id not in admin_teams):
+        abort(404)
+    if change and template.team_id is None:
+        abort(403)
+    return template
+
+
+def format_number(code: str, value: float | None) -> str:
+    if value is None:
+        return ""
+    text = f"{value:.{code_info(code).decimals}f}"
+    return text.replace(".", ",") if locale_code().startswith("nb") else text
+
+
+def format_stat(code: str, value: float) -> str:
+    """A statistic (the spread) with two more decimals than a reading, so 0.75 is not shown as 1."""
+    info = code_info(code)
+    text = f"{value:.{info.decimals + 2}f}".rstrip("0").rstrip(".")
+    if locale_code().startswith("nb"):
+        text = text.replace(".", ",")
+    return f"{text}{'' if info.unit == '%' else ' '}{info.unit}"
+
+
+def parse_number(text: str | None) -> float | None:
+    """'38,5' or '38.5' → 38.5; '' → None; anything else raises ValueError."""
+    text = (text or "").strip().replace(" ", "").replace(",", ".")
+    if not text:
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise ValueError(text) from None
+    if not value.is_finite():
+        raise ValueError(text)
+    return float(value)
+
+
+def parse_times(text: str) -> tuple[time, ...]:
+    """'08:00, 18.00' → (08:00, 18:00); raises ValueError on anything else."""
+    parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
+    times = []
+    for part in parts:
+        match = TIME_RE.match(part)
+        if not match:
+            raise ValueError(part)
+        times.append(time(int(match.group(1)), int(match.group(2))))
+    return tuple(times)
+
+
+def limit_problem_message(code: str, problem: plan_templates.LimitProblem) -> str:
+    info = code_info(code)
+    if problem.kind == "range":
+        return _("The limit must be between %(low)s and %(high)s.", low=format_number(code, info.minimum),
+                 high=format_number(code, info.maximum))
+    if problem.kind == "safety":
+        return _("A red limit may not be more lenient than the safety limit %(value)s.",
+                 value=format_number(code, problem.bound))
+    return _("The limits must go from red below, yellow below, yellow above to red above, each higher than the one before.")
+
+
+def _limit_field_name(code: str, name: str) -> str:
+    return f"limit_{code}_{name}"
+
+
+@bp.app_template_filter("tpl_item_name")
+def _item_name(item: str) -> str:
+    return ITEMS[item].name(locale_code())
+
+
+@bp.app_template_filter("tpl_item_codes")
+def _item_codes(item: str) -> tuple[str, ...]:
+    return ITEMS[item].codes
+
+
+@bp.app_template_filter("tpl_questionnaire_name")
+def _questionnaire_name(key: str) -> str:
+    from homefollow.questionnaires import QUESTIONNAIRES
+
+    return _(QUESTIONNAIRES[key].title)
+
+
+# --- forms ---------------------------------------------------------------------------------
+
+
+class CopyForm(FlaskForm):
+    team_id = SelectField(_l("Copy into the team"), coerce=int)
+
+
+class ActiveForm(FlaskForm):
+    active = HiddenField()
+
+
+class TemplateYamlForm(FlaskForm):
+    content_yaml = TextAreaField(_l("The template's content as YAML"), filters=[_strip],
+                                 validators=[Length(max=plan_templates.MAX_YAML_CHARS,
+                                                    message=_l("The text is too long."))])
+    upload = FileField(_l("Or upload a YAML file"))
+
+
+class TemplateBaseForm(FlaskForm):
+    name = StringField(_l("Name"), filters=[_strip], validators=[
+        DataRequired(_l("Give the template a name.")), Length(max=200, message=_l("At most 200 characters."))])
+    description = TextAreaField(_l("Description"), filters=[_strip], validators=[
+        Length(max=1000, message=_l("At most 1000 characters."))])
+    what_matters = TextAreaField(_l("What matters to the patient"), filters=[_strip], validators=[
+        Length(max=2000, message=_l("At most 2000 characters."))])
+    goals = TextAreaField(_l("Goals, one per line"), filters=[_strip], validators=[
+        Length(max=2000, message=_l("At most 2000 characters."))])
+
+
+def template_form(content: plans.PlanContent, slots: dict, **kw) -> TemplateBaseForm:
+    """The structured form: text, goals, each measurement's times and the limits the
+    template's zone rules hold."""
+
+    class TemplateForm(TemplateBaseForm):
+        pass
+
+    for m in content.measurements:
+        setattr(TemplateForm, f"schedule_{m.item}", StringField(ITEMS[m.item].name(locale_code())))
+    for code, names in slots.items():
+        for name in plan_templates.LIMIT_NAMES:
+            if name in names:
+                setattr(TemplateForm, _limit_field_name(code, name), StringField(LIMIT_LABELS[name]))
+    return TemplateForm(**kw)
+
+
+class FromTemplateForm(FlaskForm):
+    template_id = HiddenField()
+    plan_version = HiddenField()
+    reason = TextAreaField(_l("Why the plan starts from this template"), filters=[_strip], validators=[
+        DataRequired(_l("Say why the plan changes.")), Length(max=500, message=_l("At most 500 characters."))])
+
+
+class ChooseTemplateForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET form that only chooses what to show
+
+    template = RadioField(_l("Template"), coerce=str, validators=[InputRequired(_l("Choose a template."))])
+
+
+class CalibrationBaseForm(FlaskForm):
+    plan_version = HiddenField()
+    reason = TextAreaField(_l("Why the limits change"), filters=[_strip], validators=[
+        DataRequired(_l("Say why the limits change.")), Length(max=500, message=_l("At most 500 characters."))])
+
+
+def calibration_form(cal: plan_templates.Calibration, **kw) -> CalibrationBaseForm:
+    class CalibrationForm(CalibrationBaseForm):
+        pass
+
+    for c in cal.codes:
+        if c.proposal is None or not c.names:
+            continue
+        setattr(CalibrationForm, f"use_{c.code}", BooleanField(
+            _("Use these limits for %(name)s", name=CATALOGUE[c.code].name(locale_code()).lower()), default=True))
+        for name in c.names:
+            setattr(CalibrationForm, _limit_field_name(c.code, name),
+                    StringField(LIMIT_LABELS[name], validators=[Optional()],
+                                default=format_number(c.code, getattr(c.proposal.limits, name))))
+    return CalibrationForm(**kw)
+
+
+# --- the team admins' templates ------------------------------------------------------------
+
+
+@bp.get("/plan-templates")
+@staff_only
+def plan_templates_list():
+    admin_teams = _admin_team_ids()
+    if not admin_teams:
+        abort(403)
+    db = get_session()
+    teams = [db.get(Team, t) for t in sorted(admin_teams)]
+    teams.sort(key=lambda t: t.name)
+    copy_form = CopyForm()
+    copy_form.team_id.choices = [(t.id, t.name) for t in teams]
+    return render_template("clinic/plan_templates.html", shared=plan_templates.shared_templates(db, active_only=False),
+                           teams=[(t, plan_templates.team_templates(db, t.id)) for t in teams], copy_form=copy_form)
+
+
+def _template_page(template: PlanTemplate, *, form=None, yaml_form=None, problems=None, status=200):
+    db = get_session()
+    content = plan_templates.content_of(template)
+    slots = plan_templates.limit_slots(db, content)
+    editable = template.team_id is not None
+    if form is None and editable:
+        form = template_form(content, slots, formdata=None, name=template.name, description=template.description,
+                             what_matters=content.what_matters, goals="\n".join(content.goals))
+        for m in content.measurements:
+            getattr(form, f"schedule_{m.item}").data = ", ".join(t.strftime("%H:%M") for t in m.schedule.times) \
+                if m.schedule else ""
+        overrides = {r.key: r.parameters for r in content.rules}
+        for code, names in slots.items():
+            for name, keys in names.items():
+                value = next((overrides[k][name] for k in keys if name in overrides.get(k, {})), None)
+                getattr(form, _limit_field_name(code, name)).data = format_number(code, value)
+    if yaml_form is None and editable:
+        yaml_form = TemplateYamlForm(formdata=None, content_yaml=plan_templates.content_yaml(content))
+    team = db.get(Team, template.team_id) if template.team_id else None
+    copy_teams = sorted((db.get(Team, t) for t in _admin_team_ids()), key=lambda t: t.name)
+    active_form = ActiveForm(formdata=None, active="0" if template.is_active else "1")
+    return render_template("clinic/plan_template.html", template=template, team=team, content=content,
+                           limits=plan_templates.current_limits(db, content), slots=slots, form=form,
+                           yaml_form=yaml_form, problems=problems or [], active_form=active_form,
+                           editable=editable, copy_teams=copy_teams), status
+
+
+@bp.get("/plan-templates/<int:template_id>")
+@staff_only
+def plan_template(template_id: int):
+    return _template_page(_template_for_admin(template_id, change=False))
+
+
+@bp.post("/plan-templates/<int:template_id>")
+@staff_only
+def plan_template_save(template_id: int):
+    template = _template_for_admin(template_id, change=True)
+    db, clock = get_session(), get_clock()
+    content = plan_templates.content_of(template)
+    slots = plan_templates.limit_slots(db, content)
+    form = template_form(content, slots)
+    ok = form.validate_on_submit()
+    measurements = []
+    for m in content.measurements:
+        field = getattr(form, f"schedule_{m.item}")
+        try:
+            times = parse_times(field.data or "")
+        except ValueError:
+            field.errors = [_("Write the times as 08:00, separated by commas, or leave empty for 'when needed'.")]
+            ok = False
+            continue
+        weekdays = m.schedule.weekdays if m.schedule else Schedule.model_fields["weekdays"].default
+        measurements.append(m.model_copy(update={"schedule": Schedule(times=times, weekdays=weekdays) if times else None}))
+    chosen: dict[str, dict[str, float | None]] = {}
+    for code, names in slots.items():
+        values = {}
+        for name in names:
+            field = getattr(form, _limit_field_name(code, name))
+            try:
+                values[name] = parse_number(field.data)
+            except ValueError:
+                field.errors = [_("Write a number, like %(example)s, or leave empty for the rule's default.",
+                                  example=format_number(code, code_info(code).minimum + 1))]
+                ok = False
+        for problem in plan_templates.limit_problems(code, values):
+            field = getattr(form, _limit_field_name(code, problem.name))
+            if not field.errors:
+                field.errors = [limit_problem_message(code, problem)]
+            ok = False
+        chosen[code] = values
+    if not ok:
+        return _template_page(template, form=form, status=400)
+    new_content = plan_templates.with_limits(content, slots, chosen).model_copy(update={
+        "what_matters": form.what_matters.data or "",
+        "goals": [g.strip() for g in (form.goals.data or "").splitlines() if g.strip()],
+        "measurements": measurements,
+    })
+    try:
+        new_content = plans.PlanContent.model_validate(new_content.model_dump(mode="json"))
+        plan_templates.update_template(db, clock, template, name=form.name.data, description=form.description.data or "",
+                                       content=new_content, actor_account_id=current_user.id, how="form")
+    except plan_templates.TemplateInvalid as exc:
+        db.rollback()
+        return _template_page(template, form=form, problems=exc.problems, status=400)
+    except ValueError as exc:  # pydantic: e.g. a goal too long for the plan
+        db.rollback()
+        return _template_page(template, form=form, problems=[str(exc)], status=400)
+    flash(_("The template is saved."), "success")
+    return redirect(url_for("clinician.plan_template", template_id=template.id))
+
+
+@bp.post("/plan-templates/<int:template_id>/yaml")
+@staff_only
+def plan_template_yaml(template_id: int):
+    template = _template_for_admin(template_id, change=True)
+    db, clock = get_session(), get_clock()
+    form = TemplateYamlForm()
+    if not form.validate_on_submit():
+        return _template_page(template, yaml_form=form, status=400)
+    text = form.content_yaml.data or ""
+    upload = form.upload.data
+    if upload is not None and getattr(upload, "filename", ""):
+        raw = upload.read(plan_templates.MAX_YAML_CHARS * 4 + 1)
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            form.upload.errors = [_("The file is not a text file in UTF-8.")]
+            return _template_page(template, yaml_form=form, status=400)
+        form.content_yaml.data = text
+    if not text.strip():
+        form.content_yaml.errors = [_("Paste the content as YAML, or choose a file.")]
+        return _template_page(template, yaml_form=form, status=400)
+    try:
+        content = plan_templates.parse_yaml_content(text)
+        plan_templates.update_template(db, clock, template, name=template.name, description=template.description,
+                                       content=content, actor_account_id=current_user.id, how="yaml")
+    except plan_templates.TemplateInvalid as exc:
+        db.rollback()
+        form.content_yaml.errors = [_("This is not a valid plan. Nothing was saved. The problems are listed below.")]
+        return _template_page(template, yaml_form=form, problems=exc.problems, status=400)
+    flash(_("The template is saved."), "success")
+    return redirect(url_for("clinician.plan_template", template_id=template.id))
+
+
+@bp.post("/plan-templates/<int:template_id>/copy")
+@staff_only
+def plan_template_copy(template_id: int):
+    template = _template_for_admin(template_id, change=False)
+    admin_teams = _admin_team_ids()
+    form = CopyForm()
+    form.team_id.choices = [(t, str(t)) for t in sorted(admin_teams)]
+    if not form.validate_on_submit():
+        abort(400)
+    copy = plan_templates.copy_to_team(get_session(), get_clock(), template, team_id=form.team_id.data,
+                                       actor_account_id=current_user.id)
+    flash(_("The template is copied into your team. Adapt it here."), "success")
+    return redirect(url_for("clinician.plan_template", template_id=copy.id))
+
+
+@bp.post("/plan-templates/<int:template_id>/active")
+@staff_only
+def plan_template_active(template_id: int):
+    template = _template_for_admin(template_id, change=True)
+    form = ActiveForm()
+    if not form.validate_on_submit() or form.active.data not in ("0", "1"):
+        abort(400)
+    active = form.active.data == "1"
+    plan_templates.set_active(get_session(), get_clock(), template, active, actor_account_id=current_user.id)
+    flash(_("The template can be used again.") if active else
+          _("The template is deactivated: it is no longer offered for new plans."), "success")
+    return redirect(url_for("clinician.plan_template", template_id=template.id))
+
+
+# --- a patient's plan from a template ------------------------------------------------------
+
+
+def _patient_for_plan_change(patient_id: int, action: str):
+    db, clock = get_session(), get_clock()
+    return require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action=action,
+                           ip=request.remote_addr).patient
+
+
+@bp.route("/patients/<int:patient_id>/plan/from-template", methods=["GET", "POST"])
+@staff_only
+def plan_from_template(patient_id: int):
+    posting = request.method == "POST"
+    patient = _patient_for_plan_change(patient_id, "plan.from_template" if posting else "view.plan_from_template")
+    db, clock = get_session(), get_clock()
+    current, version = plans.current_content(db, patient.id)
+    usable = plan_templates.usable_templates(db, patient.team_id)
+    by_id = {str(t.id): t for t in usable}
+    choose = ChooseTemplateForm(request.args)
+    choose.template.choices = [(str(t.id), t.name) for t in usable]
+    form = FromTemplateForm()
+    chosen = None
+    status = 200
+    problems: list[str] = []
+    if posting:
+        chosen = by_id.get(form.template_id.data or "")
+        if chosen is None:
+            abort(400)
+        if form.validate_on_submit():
+            try:
+                plan = plan_templates.start_from_template(
+                    db, clock, patient=patient, template=chosen, author_account_id=current_user.id,
+                    reason=form.reason.data,
+                    expected_version=int(form.plan_version.data) if (form.plan_version.data or "").isdigit() else None)
+            except plan_templates.PlanChanged:
+                problems = [_("The plan was changed by someone else while you were looking. Look at the template again and save once more.")]
+                form.plan_version.data = str(version or "")
+            except evaluation.PlanRulesInvalid as exc:
+                problems = [f"{key} {name}: {reason}".replace("  ", " ") for key, name, reason in exc.problems]
+            else:
+                flash(_("The plan is now version %(version)s, started from the template %(name)s.",
+                        version=plan.version, name=chosen.name), "success")
+                return redirect(url_for("clinician.patient_detail", patient_id=patient.id))
+        status = 400
+    elif request.args.get("template"):
+        if choose.validate() and choose.template.data in by_id:
+            chosen = by_id[choose.template.data]
+            form = FromTemplateForm(formdata=None, template_id=str(chosen.id), plan_version=str(version or ""))
+        else:
+            choose.template.errors = [_("Choose a template.")]
+            status = 400
+    preview = merged = None
+    if chosen is not None:
+        preview = plan_templates.content_of(chosen)
+        merged = plan_templates.merged_with_patient(preview, current)
+    return render_template("clinic/plan_from_template.html", patient=patient, current=current, version=version,
+                           choose=choose, form=form, chosen=chosen, preview=merged,
+                           limits=plan_templates.current_limits(db, merged) if merged else {},
+                           kept=_kept(current), problems=problems), status
+
+
+def _kept(current: plans.PlanContent) -> list[str]:
+    kept = []
+    if current.what_matters.strip():
+        kept.append(_("what matters to the patient"))
+    if current.goals:
+        kept.append(_("goals"))
+    if current.contacts:
+        kept.append(_("contacts"))
+    if current.next_review:
+        kept.append(_("next review"))
+    return kept
+
+
+# --- baseline calibration ------------------------------------------------------------------
+
+
+@bp.route("/patients/<int:patient_id>/plan/calibrate", methods=["GET", "POST"])
+@staff_only
+def plan_calibrate(patient_id: int):
+    posting = request.method == "POST"
+    patient = _patient_for_plan_change(patient_id, "plan.calibrate" if posting else "view.plan_calibration")
+    db, clock = get_session(), get_clock()
+    cal = plan_templates.calibration(db, clock, patient)
+    calibratable = cal.trial_over and any(c.proposal is not None and c.names for c in cal.codes)
+    problems: list[str] = []
+    if not posting:
+        form = calibration_form(cal, formdata=None, plan_version=str(cal.plan_version or ""))
+        return _calibration_page(cal, form, calibratable, problems)
+    if not calibratable:
+        abort(400)
+    form = calibration_form(cal)
+    ok = form.validate_on_submit()
+    chosen: dict[str, dict[str, float]] = {}
+    first_use = None
+    for c in cal.codes:
+        use = getattr(form, f"use_{c.code}", None)
+        if use is None:
+            continue
+        first_use = first_use or use
+        if not use.data:
+            continue
+        values = {}
+        for name in c.names:
+            field = getattr(form, _limit_field_name(c.code, name))
+            try:
+                value = parse_number(field.data)
+            except ValueError:
+                field.errors = [_("Write a number, like %(example)s, or leave empty to keep the limit as it is.",
+                                  example=format_number(c.code, c.proposal.median))]
+                ok = False
+                continue
+            if value is not None:
+                values[name] = value
+        # Judge the limits as they will be: the current ones with the nurse's changes.
+        merged = {n: values.get(n, getattr(c.current, n)) for n in plan_templates.LIMIT_NAMES}
+        for problem in plan_templates.limit_problems(c.code, merged):
+            target = problem.name if problem.name in values else next(iter(values), None)
+            if target is None:
+                continue
+            field = getattr(form, _limit_field_name(c.code, target))
+            if not field.errors:
+                field.errors = [limit_problem_message(c.code, problem)]
+            ok = False
+        if values:
+            chosen[c.code] = values
+    if ok and not chosen:
+        first_use.errors = [_("Tick at least one measurement whose limits should change.")]
+        ok = False
+    if not ok:
+        return _calibration_page(cal, form, calibratable, problems, status=400)
+    try:
+        plan = plan_templates.apply_calibration(
+            db, clock, patient=patient, chosen=chosen, author_account_id=current_user.id, reason=form.reason.data,
+            expected_version=int(form.plan_version.data) if (form.plan_version.data or "").isdigit() else None)
+    except plan_templates.PlanChanged:
+        problems = [_("The plan was changed by someone else while you were looking. Check the limits again and save once more.")]
+        cal = plan_templates.calibration(db, clock, patient)
+        form.plan_version.data = str(cal.plan_version or "")
+        return _calibration_page(cal, form, calibratable, problems, status=409)
+    except evaluation.PlanRulesInvalid as exc:
+        problems = [f"{key} {name}: {reason}" for key, name, reason in exc.problems]
+        return _calibration_page(cal, form, calibratable, problems, status=400)
+    flash(_("The new limits are in the plan, version %(version)s. They apply from the next reading.",
+            version=plan.version), "success")
+    return redirect(url_for("clinician.patient_detail", patient_id=patient.id))
+
+
+def _calibration_page(cal, form, calibratable, problems, status=200):
+    return render_template("clinic/plan_calibrate.html", cal=cal, patient=cal.patient, form=form,
+                           calibratable=calibratable, problems=problems, limit_labels=LIMIT_LABELS,
+                           limit_field=_limit_field_name, format_stat=format_stat), status

@@ -1,0 +1,274 @@
+"""The nurse's triage queue: which open alerts to show, how they are counted, and the queue's
+actions (assign, acknowledge a selection). Pure of requests: callers pass the principal's
+team ids and their own account id; access to each alert is checked by the caller through
+services.access (which also audits), as on every other route.
+
+Every page of the queue runs a fixed number of queries, however many alerts it shows: the
+rows come with their patient and municipality in one join, names of acknowledgers and
+assignees in one lookup, and the escalation step is read from the JSON already on the alert.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+
+from sqlalchemy import case, func
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import Account, Alert, AlertStatus, Organisation, Patient, Team, TeamMembership
+from . import alerts, audit
+from .alert_log import add_event
+
+SEVERITIES = ("red", "yellow")
+STATUSES = ("open", "acknowledged", "snoozed", "mine")
+QUEUE_LIMIT = 500
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    """What the nurse narrowed the queue to; None means all."""
+
+    team_id: int | None = None
+    municipality_id: int | None = None
+    severity: str | None = None
+    status: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return any(v is not None for v in (self.team_id, self.municipality_id, self.severity, self.status))
+
+
+def _int_or_none(value: str | None) -> int | None:
+    value = (value or "").strip()
+    if not value.isdigit() or len(value) > 12:
+        return None
+    return int(value)
+
+
+def parse_filters(args: Mapping[str, str], team_ids: Collection[int],
+                  municipality_ids: Collection[int]) -> tuple[QueueFilters, bool]:
+    """Filters from a query string. Values that are unknown, malformed or outside the user's
+    own teams are dropped (never an error page, never a peek into another team). Returns the
+    filters and whether anything was dropped."""
+    raw = {k: (args.get(k) or "").strip() for k in ("team", "municipality", "severity", "status")}
+    team_id = _int_or_none(raw["team"])
+    team_id = team_id if team_id in team_ids else None
+    municipality_id = _int_or_none(raw["municipality"])
+    municipality_id = municipality_id if municipality_id in municipality_ids else None
+    severity = raw["severity"] if raw["severity"] in SEVERITIES else None
+    status = raw["status"] if raw["status"] in STATUSES else None
+    filters = QueueFilters(team_id, municipality_id, severity, status)
+    dropped = any(raw[k] and getattr(filters, a) is None
+                  for k, a in (("team", "team_id"), ("municipality", "municipality_id"), ("severity", "severity"),
+                               ("status", "status")))
+    return filters, dropped
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    """How far paging has gone, for the queue: kind is one of none (the team has no policy:
+    queue only), waiting (nothing paged yet), step, fallback, remeasure, ack_fallback, done."""
+
+    kind: str
+    step: int = 0  # 1-based
+    steps: int = 0
+    round: int = 1  # 1-based
+
+
+def escalation_step(alert: Alert) -> EscalationStep:
+    """Read the planner state stored on the alert (see docs/escalation.md, 'the planner')."""
+    policy, state = alert.escalation_policy, alert.escalation_state
+    if not policy:
+        return EscalationStep("none")
+    steps = len(policy.get("steps") or [])
+    if not state or not state.get("started"):
+        return EscalationStep("waiting", steps=steps)
+    current = state.get("current") or {}
+    slot = str(current.get("slot") or "")
+    round_ = int(current.get("round") or state.get("round") or 0) + 1
+    index = current.get("step_index")
+    if state.get("exhausted") or slot == "end":
+        return EscalationStep("done", steps=steps, round=round_)
+    if slot == "rm":
+        return EscalationStep("remeasure", steps=steps)
+    if slot.startswith("ack"):
+        return EscalationStep("ack_fallback", steps=steps)
+    if isinstance(index, int):
+        return EscalationStep("fallback" if slot.endswith("fb") else "step", step=index + 1, steps=steps,
+                              round=round_)
+    return EscalationStep("waiting", steps=steps)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    alert: Alert
+    patient: Patient
+    municipality: str | None
+    escalation: EscalationStep
+    snoozed: bool
+
+
+@dataclass
+class Queue:
+    rows: list[QueueRow]
+    counts: dict[str, int]  # per severity, in the team/municipality scope (other filters ignored)
+    names: dict[int, str]  # account id -> name, for acknowledgers and assignees
+    teams: list[tuple[int, str]]
+    municipalities: list[tuple[int, str]]
+    filters: QueueFilters
+    truncated: bool = False
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+def teams_of(session: Session, team_ids: Collection[int]) -> list[tuple[int, str]]:
+    if not team_ids:
+        return []
+    return [(t.id, t.name) for t in session.exec(select(Team).where(Team.id.in_(team_ids)).order_by(Team.name))]
+
+
+def municipalities_of(session: Session, team_ids: Collection[int]) -> list[tuple[int, str]]:
+    """The municipalities the teams' patients live in (one query, distinct)."""
+    if not team_ids:
+        return []
+    rows = session.exec(
+        select(Organisation.id, Organisation.name)
+        .where(Organisation.id.in_(select(Patient.municipality_id).where(Patient.team_id.in_(team_ids))
+                                   .distinct().scalar_subquery()))
+        .order_by(Organisation.name)
+    ).all()
+    return [(i, n) for i, n in rows]
+
+
+def _scope(query, team_ids: Collection[int], filters: QueueFilters):
+    query = query.where(Alert.team_id.in_([filters.team_id] if filters.team_id else list(team_ids)),
+                        Alert.status != AlertStatus.RESOLVED.value)
+    if filters.municipality_id is not None:
+        query = query.where(Patient.municipality_id == filters.municipality_id)
+    return query
+
+
+def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], account_id: int,
+               filters: QueueFilters, teams: list[tuple[int, str]] | None = None,
+               municipalities: list[tuple[int, str]] | None = None, limit: int = QUEUE_LIMIT) -> Queue:
+    """Open alerts of the teams: red before yellow, then the longest waiting first (waiting
+    since the alert got its current severity)."""
+    teams = teams_of(session, team_ids) if teams is None else teams
+    municipalities = municipalities_of(session, team_ids) if municipalities is None else municipalities
+    if not team_ids:
+        return Queue([], {s: 0 for s in SEVERITIES}, {}, teams, municipalities, filters)
+    now = clock.now()
+
+    counted = session.exec(_scope(select(Alert.severity, func.count(Alert.id))
+                                  .join(Patient, Patient.id == Alert.patient_id), team_ids, filters)
+                           .group_by(Alert.severity)).all()
+    counts = {s: 0 for s in SEVERITIES}
+    counts.update({severity: n for severity, n in counted})
+
+    query = _scope(select(Alert, Patient, Organisation.name)
+                   .join(Patient, Patient.id == Alert.patient_id)
+                   .outerjoin(Organisation, Organisation.id == Patient.municipality_id), team_ids, filters)
+    if filters.severity:
+        query = query.where(Alert.severity == filters.severity)
+    if filters.status == "open":
+        query = query.where(Alert.status == AlertStatus.OPEN.value)
+    elif filters.status == "acknowledged":
+        query = query.where(Alert.status == AlertStatus.ACKNOWLEDGED.value)
+    elif filters.status == "snoozed":
+        query = query.where(Alert.snoozed_until.is_not(None), Alert.snoozed_until > now)
+    elif filters.status == "mine":
+        query = query.where(Alert.assigned_to_account_id == account_id)
+    red_first = case((Alert.severity == "red", 0), else_=1)
+    found = session.exec(query.order_by(red_first, Alert.severity_since, Alert.id).limit(limit + 1)).all()
+    truncated = len(found) > limit
+    rows = [QueueRow(alert, patient, municipality, escalation_step(alert),
+                     bool(alert.snoozed_until and alert.snoozed_until > now))
+            for alert, patient, municipality in found[:limit]]
+    names = account_names(session, {r.alert.acknowledged_by_account_id for r in rows}
+                          | {r.alert.assigned_to_account_id for r in rows})
+    return Queue(rows, counts, names, teams, municipalities, filters, truncated)
+
+
+def account_names(session: Session, account_ids: Collection[int | None]) -> dict[int, str]:
+    ids = [i for i in account_ids if i]
+    if not ids:
+        return {}
+    return {a_id: name for a_id, name in session.exec(select(Account.id, Account.name).where(Account.id.in_(ids)))}
+
+
+def team_members(session: Session, team_id: int) -> list[tuple[int, str]]:
+    """Who an alert of this team can be assigned to: the team's staff, by name."""
+    rows = session.exec(
+        select(Account.id, Account.name).join(TeamMembership, TeamMembership.account_id == Account.id)
+        .where(TeamMembership.team_id == team_id, Account.kind == "staff").distinct().order_by(Account.name)
+    ).all()
+    return [(i, n) for i, n in rows]
+
+
+class NotATeamMember(ValueError):
+    """The chosen person is not in the alert's team."""
+
+
+def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id: int, actor_account_id: int,
+           actor_kind: str, ip: str | None = None) -> Alert:
+    """Give an unresolved alert to a member of its team (oneself or a colleague). Records an
+    alert event and an audit record, and commits. Raises NotATeamMember (nothing changed)
+    or alerts.AlertStateError when the alert is already resolved."""
+    if assignee_account_id not in {i for i, _n in team_members(session, alert.team_id)}:
+        raise NotATeamMember(assignee_account_id)
+    session.refresh(alert)
+    if alert.status == AlertStatus.RESOLVED.value:
+        raise alerts.AlertStateError("already_resolved")
+    previous = alert.assigned_to_account_id
+    alert.assigned_to_account_id = assignee_account_id
+    alert.assigned_at = clock.now()
+    session.add(alert)
+    name = account_names(session, {assignee_account_id}).get(assignee_account_id)
+    add_event(session, clock, alert, "assigned", actor_account_id, assignee_account_id=assignee_account_id,
+              assignee_name=name, previous_account_id=previous)
+    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="alert.assigned",
+                 patient_id=alert.patient_id, object_type="alert", object_id=alert.id, ip=ip,
+                 assignee_account_id=assignee_account_id)
+    session.commit()
+    return alert
+
+
+@dataclass
+class BulkResult:
+    acknowledged: list[int] = field(default_factory=list)
+    red_refused: list[int] = field(default_factory=list)  # red alerts are acknowledged one at a time
+    already: list[int] = field(default_factory=list)  # acknowledged or resolved by someone else meanwhile
+
+
+def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *, actor_account_id: int,
+                       actor_kind: str, ip: str | None = None) -> BulkResult:
+    """Acknowledge a selection of low-urgency alerts in one step, each through
+    alerts.acknowledge (its own event and paging update) with its own audit record. A red alert
+    (or one raised to red since the page was drawn) is never acknowledged in bulk: it needs
+    someone to look at it on its own."""
+    result = BulkResult()
+    for alert in selected:
+        if alert.severity != "yellow":
+            result.red_refused.append(alert.id)
+            continue
+        try:
+            alerts.acknowledge(session, clock, alert.id, actor_account_id)
+        except alerts.AlertStateError:
+            result.already.append(alert.id)
+            continue
+        audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind,
+                     action="alert.acknowledged", patient_id=alert.patient_id, object_type="alert",
+                     object_id=alert.id, ip=ip, bulk=True)
+        session.commit()  # before the next acknowledge, which rolls back on a lost race
+        result.acknowledged.append(alert.id)
+    return result
+
+
+def alerts_by_id(session: Session, alert_ids: Collection[int]) -> list[Alert]:
+    if not alert_ids:
+        return []
+    return list(session.exec(select(Alert).where(Alert.id.in_(list(alert_ids))).order_by(Alert.id)))

@@ -1,0 +1,64 @@
+"""The plan editor in a real browser at 1280×800 without JavaScript: a nurse changes a limit,
+the patient's plan page changes at once, and every page of the editor passes axe."""
+
+from __future__ import annotations
+
+import re
+
+from tests.browser.conftest import check_accessibility, sign_in_staff
+from tests.factories import PASSWORD
+
+
+def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, world):
+    base = live_server.url
+    patient_id = world.patient_a1.id
+    nurse = desktop.new_page()
+    assert nurse.viewport_size == {"width": 1280, "height": 800}
+    sign_in_staff(nurse, live_server, "nurse.a@example.no")
+
+    nurse.goto(f"{base}/clinic/patients/{patient_id}")
+    nurse.get_by_role("link", name="Plan", exact=True).click()
+    assert nurse.get_by_role("heading", level=1).inner_text() == "Planen til Astrid A1"
+    check_accessibility(nurse, "clinic-plan-overview")
+
+    for section in ("matters", "checkins", "events", "rules", "contacts"):
+        nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/edit/{section}")
+        check_accessibility(nurse, f"clinic-plan-{section}")
+
+    nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/edit")
+    nurse.get_by_role("link", name=re.compile(r"^Endre.*Målinger, grenser og hva som gjøres")).click()
+    check_accessibility(nurse, "clinic-plan-measurements")
+
+    # A yellow limit inside the red zone is refused, next to the field, with what was typed kept.
+    limit = nurse.get_by_label("Oksygenmetning, gul nedre grense (%)")
+    limit.fill("87")
+    nurse.get_by_label("Begrunnelse for endringen").fill("Lavere mål etter samtale med lege")
+    nurse.get_by_role("button", name="Lagre en ny versjon").click()
+    assert "Den gule nedre grensen må være over den røde nedre grensen (88 %)" in \
+        nurse.locator(".error-summary").inner_text()
+    assert nurse.get_by_label("Oksygenmetning, gul nedre grense (%)").input_value() == "87"
+    assert nurse.get_by_label("Begrunnelse for endringen").input_value() == "Lavere mål etter samtale med lege"
+    check_accessibility(nurse, "clinic-plan-measurements-error")
+
+    nurse.get_by_label("Oksygenmetning, gul nedre grense (%)").fill("93")
+    nurse.get_by_role("button", name="Lagre en ny versjon").click()
+    assert "Versjon 2 av planen er lagret" in nurse.locator(".notice").inner_text()
+
+    # The rules preview, then the versions and the print view.
+    nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/edit/rules")
+    nurse.get_by_role("button", name="Vis virkningen").click()
+    assert "Denne endringen ville gitt 0 varsler i stedet for 0 de siste 30 dagene." in nurse.content()
+    check_accessibility(nurse, "clinic-plan-rules-preview")
+    nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/versions")
+    assert "Oksygenmetning, gul nedre grense: 92 % → 93 %" in nurse.locator("main").inner_text()
+    check_accessibility(nurse, "clinic-plan-versions")
+    nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/print")
+    check_accessibility(nurse, "clinic-plan-print")
+
+    patient = desktop.new_page()
+    patient.goto(f"{base}/login")
+    patient.get_by_label("Mobilnummer").fill("91000001")
+    patient.get_by_label("Passord").fill(PASSWORD)
+    patient.get_by_role("button", name="Logg inn").click()
+    patient.goto(f"{base}/plan")
+    assert "under 93" in patient.locator("main").inner_text()

@@ -1,0 +1,74 @@
+"""Plan templates and calibration in a real browser at 1280×800, checked with axe."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from homefollow.services import plan_templates, plans, reporting
+from tests.browser.conftest import check_accessibility, sign_in_staff
+
+
+def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_server, desktop, world, session, clock):
+    patient = world.patient_a1
+    start = clock.now()
+    for day, value in enumerate([95, 96, 94, 95, 95, 96, 94, 95, 97, 95, 94, 96, 95, 95]):
+        clock.set(start + timedelta(days=day, hours=1))
+        reporting.report_measurement(session, clock, patient=patient, item_key="spo2", values={"spo2": value},
+                                     idempotency_key=f"trial-{day}", reported_by_account_id=patient.account_id,
+                                     actor_kind="patient")
+    clock.set(start + timedelta(days=15))
+    plan_templates.sync_defaults(session, clock)
+    base = live_server.url
+    page = desktop.new_page()
+    sign_in_staff(page, live_server, "admin.a@example.no")
+
+    page.get_by_role("link", name="Planmaler").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "Planmaler"
+    check_accessibility(page, "clinic-plan-templates")
+
+    page.get_by_role("button", name="Kopier KOLS til teamet mitt").click()
+    assert page.get_by_role("heading", level=1).inner_text() == "KOLS"
+    assert "Malen er kopiert til teamet ditt" in page.locator("main").inner_text()
+    check_accessibility(page, "clinic-plan-template-edit")
+
+    page.get_by_label("Mål, ett per linje").fill("Gå til butikken")
+    page.locator("#schedule_spo2").fill("klokka åtte")
+    page.get_by_role("button", name="Lagre malen").click()
+    assert "Skriv klokkeslettene som 08:00" in page.locator(".error-summary").inner_text()
+    assert page.locator("#schedule_spo2").input_value() == "klokka åtte"
+    check_accessibility(page, "clinic-plan-template-error")
+    page.locator("#schedule_spo2").fill("07:30, 19:00")
+    page.get_by_role("button", name="Lagre malen").click()
+    assert "Malen er lagret." in page.locator("main").inner_text()
+
+    page.goto(f"{base}/clinic/patients/{patient.id}/plan/from-template")
+    page.get_by_label("KOLS").first.check()
+    page.get_by_role("button", name="Vis malen").click()
+    assert "Planen med KOLS" in page.locator("main").inner_text()
+    check_accessibility(page, "clinic-plan-from-template")
+    page.get_by_label("Hvorfor planen tar utgangspunkt i denne malen").fill("KOLS-mal avtalt med fastlegen")
+    page.get_by_role("button", name="Bruk denne malen for planen").click()
+    assert "Planen er nå versjon 2" in page.locator("main").inner_text()
+    session.commit()
+    content, _version = plans.current_content(session, patient.id)
+    session.commit()
+    assert content.goals == ["Gå tur hver dag"]  # the patient's own goals are kept, not the template's
+
+    page.goto(f"{base}/clinic/patients/{patient.id}/plan/calibrate")
+    assert page.get_by_role("heading", level=1).inner_text() == "Personlige grenser for Astrid A1"
+    check_accessibility(page, "clinic-plan-calibrate")
+    page.get_by_label("Ny grense: Oksygenmetning, Rød under").fill("90")
+    page.get_by_label("Ny grense: Oksygenmetning, Gul under").fill("92")
+    page.get_by_role("button", name="Lagre grensene i planen").click()
+    assert "Si hvorfor grensene endres." in page.locator(".error-summary").inner_text()
+    check_accessibility(page, "clinic-plan-calibrate-error")
+    assert page.get_by_label("Ny grense: Oksygenmetning, Gul under").input_value() == "92"
+    page.get_by_label("Hvorfor grensene endres").fill("Grenser fra prøveperioden")
+    page.get_by_role("button", name="Lagre grensene i planen").click()
+    assert "De nye grensene står i planen, versjon 3" in page.locator("main").inner_text()
+    session.commit()  # end the test session's read snapshot (taken when `patient` was refreshed)
+    content, version = plans.current_content(session, patient.id)
+    assert version == 3
+    limits = plan_templates.current_limits(session, content)
+    session.commit()
+    assert (limits["spo2"].red_low, limits["spo2"].yellow_low) == (90, 92)

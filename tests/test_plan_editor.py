@@ -1,0 +1,321 @@
+"""The care team's plan editor over HTTP, as a browser without JavaScript drives it: each
+section saves a new version the patient sees at once, bad input comes back with specific
+errors and what was typed, the rules preview counts alerts with the real backtest, versions
+read as words, and only the patient's own team gets in."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import select
+
+from homefollow.models import AuditEvent, CarePlan
+from homefollow.services import plan_editor, plans, rule_tools
+from homefollow.services.reporting import report_measurement
+from tests.webclient import WebClient, text_of
+
+
+def url(patient, tail=""):
+    return f"/clinic/patients/{patient.id}/plan/{tail}"
+
+
+def nurse(app, email="nurse.a@example.no") -> WebClient:
+    web = WebClient(app.test_client())
+    web.login_staff(email)
+    return web
+
+
+def form_data(session, patient, section, **changes) -> dict:
+    """What the section's form holds when opened, with some fields changed, as posted."""
+    content, _version = plans.current_content(session, patient.id)
+    values = plan_editor.initial_values(section, content, plan_editor.active_rules(session), "nb")
+    values.update({k.replace("__", "."): v for k, v in changes.items()})
+    return {k: (v.split(",") if k.endswith(".weekdays") else v) for k, v in values.items()}
+
+
+def versions(session, patient) -> list[CarePlan]:
+    session.expire_all()
+    return list(session.exec(select(CarePlan).where(CarePlan.patient_id == patient.id).order_by(CarePlan.version)))
+
+
+def patient_plan_page(app, login="+4791000001") -> str:
+    web = WebClient(app.test_client())
+    web.login_patient(login)
+    return text_of(web.get("/plan"))
+
+
+def save(web, patient, section, data, reason="Avtalt med pasienten"):
+    return web.submit(url(patient, f"edit/{section}"), {**data, "action": "save", "reason": reason})
+
+
+def test_patient_page_links_to_the_plan_and_the_overview_lists_every_section(app, world):
+    web = nurse(app)
+    assert f'href="/clinic/patients/{world.patient_a1.id}/plan/edit"' in \
+        web.get(f"/clinic/patients/{world.patient_a1.id}").get_data(as_text=True)
+    page = text_of(web.get(url(world.patient_a1, "edit")))
+    assert "Planen til Astrid A1" in page
+    assert "Hva er viktig for deg?" in page and "Å gå tur med hunden." in page
+    for section in plan_editor.SECTIONS:
+        assert f'/plan/edit/{section}"' in web.get(url(world.patient_a1, "edit")).get_data(as_text=True)
+    for section in plan_editor.SECTIONS:
+        web.page(url(world.patient_a1, f"edit/{section}"))  # every section renders and passes the HTML gate
+    # Rule parameters are named in words, not by their names in the rule format.
+    assert "personlig utgangsverdi 68" in page and "baseline_value" not in page
+
+
+@pytest.mark.parametrize("section, changes, shown", [
+    ("matters", {"what_matters": "Å gå på ski med barnebarna.", "goals.1": "Sove hele natten"},
+     ["Å gå på ski med barnebarna.", "Sove hele natten"]),
+    ("measurements", {"limits.spo2.yellow_low": "93", "measurements.0.patient_actions.yellow": "Ta fram pusteøvelsene."},
+     ["under 93", "Ta fram pusteøvelsene."]),
+    ("checkins", {"tasks.0.text": "Ta morgenmedisinen", "tasks.0.schedule.times": "8:00",
+                  "tasks.0.schedule.weekdays": "0,1,2,3,4,5,6"},
+     ["Ta morgenmedisinen"]),
+    ("events", {"anticipated_events.0.title": "KOLS-forverring",
+                "anticipated_events.0.patient": "Start beredskapskuren og ring teamet.",
+                "anticipated_events.0.responsible": "Sykepleier i teamet"},
+     ["Hvis dette skjer", "KOLS-forverring", "Start beredskapskuren og ring teamet.", "Sykepleier i teamet"]),
+    ("rules", {"rules.4.yellow_high": "165"}, ["over 165"]),
+    ("contacts", {"contacts.0.name": "Dr. Lund", "contacts.0.role": "fastlege", "contacts.0.phone": "926 12 345",
+                  "next_review": "2027-03-15"},
+     ["Dr. Lund", "15. mars 2027"]),
+])
+def test_each_section_saves_a_version_the_patient_sees_at_once(app, session, world, section, changes, shown):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, section, **changes)
+    response = save(web, world.patient_a1, section, data, reason=f"Endret {section}")
+    assert response.status_code == 302, text_of(response)
+    assert "Versjon 2 av planen er lagret" in text_of(web.get(response.headers["Location"]))
+    stored = versions(session, world.patient_a1)
+    assert [v.version for v in stored] == [1, 2]
+    assert stored[-1].change_reason == f"Endret {section}"
+    assert stored[-1].created_by_account_id == world.nurse_a.id
+    page = patient_plan_page(app)
+    for text in shown:
+        assert text in page
+    audit = session.exec(select(AuditEvent).where(AuditEvent.action == "plan.change",
+                                                  AuditEvent.patient_id == world.patient_a1.id)
+                         .order_by(AuditEvent.id.desc())).first()
+    assert audit.actor_account_id == world.nurse_a.id and audit.detail["reason"] == f"Endret {section}"
+
+
+def test_a_changed_limit_judges_the_next_reading(app, session, clock, world):
+    web = nurse(app)
+    save(web, world.patient_a1, "measurements", form_data(session, world.patient_a1, "measurements",
+                                                           **{"limits.spo2.yellow_low": "95"}))
+    outcome = report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 94},
+                                 idempotency_key="k1", reported_by_account_id=None, actor_kind="patient")
+    assert outcome.zone == "yellow"
+
+
+def test_validation_errors_are_specific_tied_to_fields_and_keep_what_was_typed(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "measurements", **{
+        "limits.spo2.yellow_low": "87", "measurements.0.patient_actions.yellow": "Min egen tekst",
+        "measurements.1.schedule.times": "25:00", "measurements.2.grace_minutes": "mange",
+        "limits.bp_systolic.red_high": "abc"})
+    response = save(web, world.patient_a1, "measurements", data)
+    assert response.status_code == 400
+    page, html = text_of(response), response.get_data(as_text=True)
+    assert "Den gule nedre grensen må være over den røde nedre grensen (88 %)" in page
+    assert "Skriv klokkeslett som TT:MM" in page
+    assert "Skriv et helt antall minutter" in page
+    assert "Skriv et tall, for eksempel 92 eller 70,5." in page
+    # Each error is tied to its field, and the field keeps what was typed.
+    assert 'id="limits-spo2-yellow_low" name="limits.spo2.yellow_low" type="text" value="87"' in html
+    assert 'aria-describedby="limits-spo2-yellow_low-hint limits-spo2-yellow_low-error" aria-invalid="true"' in html
+    assert 'href="#limits-spo2-yellow_low"' in html
+    assert 'value="25:00"' in html and 'value="mange"' in html and 'value="abc"' in html
+    assert ">Min egen tekst</textarea>" in html
+    assert ">Avtalt med pasienten</textarea>" in html
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_yellow_limit_above_red_upper_limit_and_implausible_values_are_refused(app, session, world):
+    web = nurse(app)
+    response = save(web, world.patient_a1, "measurements", form_data(
+        session, world.patient_a1, "measurements", **{"limits.bp_systolic.yellow_high": "185",
+                                                      "limits.spo2.red_low": "20"}))
+    assert response.status_code == 400
+    page = text_of(response)
+    assert "Den gule øvre grensen må være under den røde øvre grensen (180 mmHg)" in page
+    assert "Skriv en verdi mellom 50 % og 100 %." in page
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_reason_is_required_and_nothing_is_saved_without_it(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "matters", what_matters="Noe nytt")
+    response = save(web, world.patient_a1, "matters", data, reason="  ")
+    assert response.status_code == 400
+    page = text_of(response)
+    assert "Skriv hvorfor planen endres" in page
+    assert 'value="Noe nytt"' not in response.get_data(as_text=True)  # a textarea, so:
+    assert ">Noe nytt</textarea>" in response.get_data(as_text=True)
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_pydantic_errors_of_the_plan_come_back_on_the_field(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "events", **{
+        "anticipated_events.0.title": "", "anticipated_events.0.patient": "Ring 113."})
+    response = save(web, world.patient_a1, "events", data)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="anticipated_events-0-title-error"' in html and "Fyll ut dette." in text_of(response)
+    assert ">Ring 113.</textarea>" in html
+
+
+def test_add_another_row_keeps_what_was_typed_and_offers_one_more(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "matters", **{"goals.1": "Gå til butikken"})
+    response = web.submit(url(world.patient_a1, "edit/matters"), {**data, "action": "more", "reason": ""})
+    assert response.status_code == 200
+    html = response.get_data(as_text=True)
+    assert 'value="Gå til butikken"' in html and 'name="goals.2"' in html
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_rules_preview_counts_alerts_with_the_backtest_for_current_and_proposed_parameters(app, session, clock, world):
+    patient = world.patient_a1
+    clock.advance(days=2)
+    for day, value in enumerate([91, 95, 91, 95, 91, 95]):
+        report_measurement(session, clock, patient=patient, item_key="spo2", values={"spo2": value},
+                           idempotency_key=f"d{day}", reported_by_account_id=None, actor_kind="patient")
+        clock.advance(days=1)
+    before = len(rule_tools.backtest_patient(session, clock, patient, "copd.spo2_low").alerts)
+    after = len(rule_tools.backtest_patient(session, clock, patient, "copd.spo2_low",
+                                            parameters={"yellow_low": 90, "n": 1, "m": 1}).alerts)
+    assert (before, after) == (3, 0)
+
+    web = nurse(app)
+    data = form_data(session, patient, "rules", **{"rules.1.yellow_low": "90"})
+    response = web.submit(url(patient, "edit/rules"), {**data, "action": "preview", "reason": ""})
+    assert response.status_code == 200
+    page = text_of(response)
+    assert "Denne endringen ville gitt 0 varsler i stedet for 3 de siste 30 dagene." in page
+    assert 'value="90"' in response.get_data(as_text=True)  # the proposal stays in the form
+    assert len(versions(session, patient)) == 1  # a preview saves nothing
+
+    data = form_data(session, patient, "rules", **{"rules.1.yellow_low": "20"})
+    response = web.submit(url(patient, "edit/rules"), {**data, "action": "preview", "reason": ""})
+    assert response.status_code == 400
+    assert "Ikke godtatt av regelen" in text_of(response)
+
+
+def test_versions_say_who_changed_what_when_and_why_in_words(app, session, world):
+    web = nurse(app)
+    save(web, world.patient_a1, "rules", form_data(session, world.patient_a1, "rules", **{"rules.4.yellow_high": "165"}),
+         reason="BT høyt over tid, avtalt med fastlegen")
+    save(web, world.patient_a1, "events", form_data(session, world.patient_a1, "events", **{
+        "anticipated_events.0.title": "Fall", "anticipated_events.0.gp": "Vurderer medisiner."}), reason="Falt i mars")
+    page = text_of(web.get(url(world.patient_a1, "versions")))
+    assert "Systolisk blodtrykk, gul øvre grense: 160 mmHg → 165 mmHg" in page
+    assert "BT høyt over tid, avtalt med fastlegen" in page and "Nora Nurse" in page
+    assert "Forventet hendelse lagt til: «Fall»" in page
+    assert "Den første versjonen av planen." in page
+    assert page.index("Versjon 3") < page.index("Versjon 2") < page.index("Versjon 1")
+
+
+def test_describe_changes_names_fields_in_words(session, world):
+    old, _version = plans.current_content(session, world.patient_a1.id)
+    new = old.model_copy(deep=True)
+    new.measurements[1].patient_actions.yellow = "Ring teamet."
+    new.rules[2].parameters["baseline_value"] = 69.0
+    new.goals.append("Sykle")
+    lines = plan_editor.describe_changes(old, new, plan_editor.active_rules(session), "nb")
+    assert "Vekt, hva pasienten gjør i gul sone: «Ta en ekstra vanndrivende.» → «Ring teamet.»" in lines
+    assert any(line.endswith("personlig utgangsverdi: 68 → 69") for line in lines)
+    assert "Mål lagt til: «Sykle»" in lines
+
+
+def test_print_view_has_the_whole_plan_for_patient_and_gp(app, session, world):
+    web = nurse(app)
+    save(web, world.patient_a1, "events", form_data(session, world.patient_a1, "events", **{
+        "anticipated_events.0.title": "KOLS-forverring", "anticipated_events.0.gp": "Vurderer antibiotika."}))
+    response = web.get(url(world.patient_a1, "print"))
+    page = text_of(response)
+    assert response.status_code == 200 and 'class="clinic printable"' in response.get_data(as_text=True)
+    assert "Å gå tur med hunden." in page and "Start beredskapskuren." in page
+    assert "KOLS-forverring" in page and "Vurderer antibiotika." in page and "under 88" in page
+
+
+@pytest.mark.parametrize("tail", ["edit", "edit/rules", "versions", "print"])
+def test_staff_of_another_team_get_404(app, session, world, tail):
+    web = nurse(app, "nurse.b@example.no")
+    assert web.get(url(world.patient_a1, tail)).status_code == 404
+    denied = session.exec(select(AuditEvent).where(AuditEvent.action == "access.denied",
+                                                   AuditEvent.actor_account_id == world.nurse_b.id)).all()
+    assert denied
+
+
+def test_staff_of_another_team_cannot_save(app, session, world):
+    web = nurse(app, "nurse.b@example.no")
+    token = web.csrf_token("/clinic/")
+    response = web.client.post(url(world.patient_a1, "edit/matters"),
+                               data={"csrf_token": token, "action": "save", "reason": "x", "what_matters": "Hack"})
+    assert response.status_code == 404
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+@pytest.mark.parametrize("login", ["+4791000001", "+4791000011"])
+def test_patient_and_relative_cannot_reach_the_editor(app, session, world, login):
+    web = WebClient(app.test_client())
+    web.login_patient(login)
+    for tail in ("edit", "edit/matters", "versions", "print"):
+        assert web.get(url(world.patient_a1, tail)).status_code in (403, 404)
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_unknown_section_is_404(app, world):
+    assert nurse(app).get(url(world.patient_a1, "edit/nothing")).status_code == 404
+
+
+def test_someone_elses_newer_version_is_not_overwritten_silently(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "matters", what_matters="Min versjon")
+    response = web.submit(url(world.patient_a1, "edit/matters"),
+                          {**data, "action": "save", "reason": "r", "base_version": "0"})
+    assert response.status_code == 400
+    assert "Noen andre lagret en ny versjon av planen" in text_of(response)
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_old_plans_without_anticipated_events_stay_valid(session, world):
+    plan = versions(session, world.patient_a1)[0]
+    document = dict(plan.content)
+    document.pop("anticipated_events", None)
+    document.pop("responsibilities", None)
+    content = plans.PlanContent.model_validate(document)
+    assert content.anticipated_events == [] and content.responsibilities == []
+
+
+def test_rules_and_measurements_are_added_from_the_empty_row_and_removed_with_the_checkbox(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "rules", **{"rules.0.remove": "1", "rules.5.key": "general.pulse_red"})
+    assert save(web, world.patient_a1, "rules", data).status_code == 302
+    data = form_data(session, world.patient_a1, "measurements", **{
+        "measurements.3.item": "pulse", "measurements.3.schedule.times": "08:00",
+        "measurements.3.schedule.weekdays": "0,2,4", "measurements.3.patient_actions.red": "Ring 113."})
+    assert save(web, world.patient_a1, "measurements", data).status_code == 302
+    content, version = plans.current_content(session, world.patient_a1.id)
+    assert version == 3
+    assert [r.key for r in content.rules] == ["copd.spo2_low", "hf.weight_above_dry", "general.bp_red",
+                                              "general.bp_yellow", "general.pulse_red"]
+    pulse = content.measurement("pulse")
+    assert pulse.schedule.weekdays == (0, 2, 4) and pulse.patient_actions.red == "Ring 113."
+    page = text_of(web.get(url(world.patient_a1, "versions")))
+    assert "Regel lagt til: «Puls i rød sone» (general.pulse_red)" in page
+    assert "Regel fjernet: «Oksygenmetning i rød sone (KOLS)» (copd.spo2_red)" in page
+    assert "Måling lagt til: Puls, 08:00 (man., ons., fre.)" in page
+    # The new pulse rule's red limits are now editable with the measurement.
+    assert 'name="limits.pulse.red_high"' in web.get(url(world.patient_a1, "edit/measurements")).get_data(as_text=True)
+
+
+def test_unticking_every_weekday_is_refused_and_shown(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "measurements", **{"measurements.0.schedule.weekdays": ""})
+    response = save(web, world.patient_a1, "measurements", data)
+    assert response.status_code == 400
+    assert "Velg minst én ukedag." in text_of(response)
+    assert 'id="measurements-0-schedule-weekdays-0" name="measurements.0.schedule.weekdays" value="0" checked' \
+        not in response.get_data(as_text=True)
