@@ -247,17 +247,23 @@ def rules_activate(key: str, version: int) -> None:
 @click.option("--rule", "key", required=True, help="Rule key, e.g. hf.weight_gain_3d")
 @click.option("--version", type=int, help="Rule version (default: the active one)")
 @click.option("--patient", "patient_id", type=int, help="One patient (default: every patient whose plan uses the rule)")
-@click.option("--days", type=int, default=30, show_default=True)
+@click.option("--template", "template_id", type=int,
+              help="Every followed patient whose plan was started from this plan template (its id)")
+@click.option("--days", type=click.IntRange(1, 365), default=30, show_default=True)
 @click.option("--set", "overrides", multiple=True, metavar="NAME=VALUE", help="Try another parameter value")
-def rules_backtest(key: str, version: int | None, patient_id: int | None, days: int, overrides: tuple[str, ...]) -> None:
+def rules_backtest(key: str, version: int | None, patient_id: int | None, template_id: int | None, days: int,
+                   overrides: tuple[str, ...]) -> None:
     """What a rule version would have raised over the last N days."""
     import json
 
     from rules import ParameterError
 
     from . import get_clock
-    from .models import Patient
+    from .models import Patient, PlanTemplate
     from .services import rule_tools
+
+    if patient_id is not None and template_id is not None:
+        raise click.UsageError("give --patient or --template, not both")
 
     params = {}
     for item in overrides:
@@ -276,8 +282,16 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, days: 
                 results = [rule_tools.backtest_patient(session, clock, patient, key, version=version,
                                                        parameters=params or None, days=days)]
             else:
-                patients = rule_tools.patients_using(session, key)
-                click.echo(f"Backtesting {key} over {days} days for {len(patients)} patients …")
+                if template_id is not None:
+                    template = session.get(PlanTemplate, template_id)
+                    if template is None:
+                        raise click.ClickException(f"no plan template {template_id}")
+                    patients = rule_tools.patients_on_template(session, template_id)
+                    cohort = f"on the template {template.name!r}"
+                else:
+                    patients = rule_tools.patients_using(session, key)
+                    cohort = "whose plan uses the rule"
+                click.echo(f"Backtesting {key} over {days} days for {len(patients)} patients {cohort} …")
                 results = []
                 for index, patient in enumerate(patients, start=1):
                     results.append(rule_tools.backtest_patient(session, clock, patient, key, version=version,

@@ -22,7 +22,7 @@ from rules.schedule import Schedule, local_date_of, slots_on
 from .clock import FixedClock, SystemClock
 from .models import (Account, AccountKind, Alert, AlertStatus, Notification, NotificationStatus, Organisation,
                      Outcome, Patient, RelativeAccess, ReportSource, Role, ServicePerson, Team, TeamMembership)
-from .models import Message, PatientNote, ReportKind
+from .models import Message, PatientNote, PlanTemplate, ReportKind
 from .questionnaires import QUESTIONNAIRES
 from .services import alerts, checklist, reporting
 from .services.accounts import hash_password
@@ -55,6 +55,7 @@ class DemoPatient:
     deviations: dict[tuple[int, str, int], dict[str, float]]
     skip_probability: float = 0.08
     usual_answers: dict[str, dict[str, int]] | None = None  # questionnaire -> the patient's usual answers
+    template: str | None = None  # the shipped plan template the team started the plan from, then adapted
 
 
 def _daily(*hours: str) -> Schedule:
@@ -91,7 +92,7 @@ def _patients(now: datetime) -> list[DemoPatient]:
     trial_end = (now - timedelta(days=14)).isoformat()
     return [
         DemoPatient(
-            name="Astrid Johansen", login="+4791000001", birth=date(1942, 3, 14),
+            name="Astrid Johansen", login="+4791000001", birth=date(1942, 3, 14), template="heart_failure",
             diagnoses=["Hjertesvikt (I50.0)", "Atrieflimmer (I48)"],
             plan=PlanContent(
                 what_matters="Å bo hjemme, og å gå tur med hunden Luna hver dag.",
@@ -139,7 +140,7 @@ def _patients(now: datetime) -> list[DemoPatient]:
                         (6, "walk", 0): {"done": 0}, (5, "walk", 0): {"done": 0}},
         ),
         DemoPatient(
-            name="Ola Pedersen", login="+4791000002", birth=date(1948, 11, 2),
+            name="Ola Pedersen", login="+4791000002", birth=date(1948, 11, 2), template="copd",
             diagnoses=["KOLS, GOLD 3 (J44.9)"],
             plan=PlanContent(
                 what_matters="Å klare meg selv hjemme og være med på kortspill på eldresenteret på torsdager.",
@@ -186,7 +187,7 @@ def _patients(now: datetime) -> list[DemoPatient]:
                                    "item7": 1, "item8": 2}},
         ),
         DemoPatient(
-            name="Johan Karlsen", login="+4791000003", birth=date(1934, 6, 21),
+            name="Johan Karlsen", login="+4791000003", birth=date(1934, 6, 21), template="frail_elderly",
             diagnoses=["Skrøpelighet, CFS 6", "Hypertensjon (I10)", "Tidligere hjerneslag (I69)"],
             plan=PlanContent(
                 what_matters="At kona Berit og jeg kan bo sammen hjemme så lenge som mulig.",
@@ -214,7 +215,7 @@ def _patients(now: datetime) -> list[DemoPatient]:
             skip_probability=0.12,
         ),
         DemoPatient(
-            name="Ingrid Solberg", login="+4791000004", birth=date(1957, 1, 30),
+            name="Ingrid Solberg", login="+4791000004", birth=date(1957, 1, 30), template="diabetes",
             diagnoses=["Diabetes type 2 (E11)", "Nyresvikt stadium 3 (N18.3)"],
             plan=PlanContent(
                 what_matters="Å være en aktiv bestemor for barnebarna.",
@@ -235,7 +236,7 @@ def _patients(now: datetime) -> list[DemoPatient]:
             deviations={(20, "glucose", 1): {"glucose": 3.0}, (1, "glucose", 1): {"glucose": 11.2}},
         ),
         DemoPatient(
-            name="Per Olsen", login="+4791000005", birth=date(1945, 9, 8),
+            name="Per Olsen", login="+4791000005", birth=date(1945, 9, 8), template="copd",
             diagnoses=["KOLS (J44.9)", "Hjertesvikt (I50.9)"],
             plan=PlanContent(
                 what_matters="Å komme meg på hytta i sommer.",
@@ -411,8 +412,11 @@ def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team
                       created_at=now, monitoring_since=now)
     session.add(patient)
     session.flush()
+    template = session.exec(select(PlanTemplate).where(PlanTemplate.team_id.is_(None),
+                                                       PlanTemplate.key == spec.template)).first() \
+        if spec.template else None
     change_plan(session, clock, patient=patient, content=spec.plan, author_account_id=author.id,
-                reason="Plan laget i kartleggingssamtalen")
+                reason="Plan laget i kartleggingssamtalen", template_id=template.id if template else None)
     return patient
 
 

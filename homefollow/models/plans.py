@@ -24,3 +24,6 @@ class CarePlan(SQLModel, table=True):
     created_at: datetime = utc_column()
     created_by_account_id: int | None = Field(default=None, foreign_key="account.id")
     change_reason: str = Field(default="", max_length=500)
+    # The template the plan was last started from; later versions carry it on, so "patients on
+    # this template" (backtests, service figures) is the newest version's template.
+    template_id: int | None = Field(default=None, foreign_key="plan_template.id", index=True)

@@ -9,7 +9,8 @@ from zoneinfo import ZoneInfo
 
 from sqlmodel import Session, select
 
-from ..models import AuditEvent, Patient, ServicePerson, ServiceUse
+from ..models import Patient, ServicePerson, ServiceUse
+from ..services import plans
 from .figures import MEASURES, WINDOW_DAYS, Event, Figures, cohort_figures
 from .tables import Table, csv_text, fmt
 
@@ -62,18 +63,9 @@ def cohort(session: Session, *, team_id: int | None = None, municipality_id: int
 
 
 def templates_of(session: Session, patient_ids: list[int]) -> dict[int, int]:
-    """The plan template each patient's plan was last started from. A plan version does not
-    record its template; starting from one writes the audit record "plan.template_applied"
-    (services.plan_templates.start_from_template), so the newest such record tells."""
-    found: dict[int, int] = {}
-    for start in range(0, len(patient_ids), 1000):
-        rows = session.exec(select(AuditEvent.patient_id, AuditEvent.object_id)
-                            .where(AuditEvent.action == "plan.template_applied",
-                                   AuditEvent.object_type == "plan_template",
-                                   AuditEvent.patient_id.in_(patient_ids[start:start + 1000]))
-                            .order_by(AuditEvent.at, AuditEvent.id))
-        found.update({patient_id: template_id for patient_id, template_id in rows})
-    return found
+    """The plan template each patient's current plan was last started from (patients whose
+    plan never was are left out)."""
+    return {pid: tid for pid, tid in plans.current_template_ids(session, patient_ids).items() if tid is not None}
 
 
 def link_person(session: Session, clock, *, person_id: int, patient_id: int) -> ServicePerson:

@@ -10,14 +10,15 @@ from . import audit, evaluation, plans, reminders
 
 
 def change_plan(session: Session, clock: Clock, *, patient: Patient, content: plans.PlanContent,
-                author_account_id: int | None, reason: str, actor_kind: str = "staff") -> CarePlan:
+                author_account_id: int | None, reason: str, actor_kind: str = "staff",
+                template_id: int | None = None) -> CarePlan:
     """Save a new plan version and judge the patient by it from now on. Commits.
 
     Raises evaluation.PlanRulesInvalid (nothing saved) when a rule is unknown or a personal
     parameter is not accepted, with every problem listed."""
     evaluation.assigned_rules(session, content)
     plan = plans.save_new_version(session, clock, patient_id=patient.id, content=content,
-                                  author_account_id=author_account_id, reason=reason)
+                                  author_account_id=author_account_id, reason=reason, template_id=template_id)
     # New limits apply to the next reading, and new check-in timers and reminders start now.
     evaluation.evaluate_patient(session, clock, patient)
     reminders.schedule_next(session, clock, patient)

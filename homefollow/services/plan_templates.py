@@ -355,7 +355,7 @@ def start_from_template(session: Session, clock: Clock, *, patient: Patient, tem
                  patient_id=patient.id, object_type="plan_template", object_id=template.id, reason=reason)
     try:
         return change_plan(session, clock, patient=patient, content=content, author_account_id=author_account_id,
-                           reason=reason)
+                           reason=reason, template_id=template.id)
     except evaluation.PlanRulesInvalid:
         session.rollback()
         raise

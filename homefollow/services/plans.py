@@ -202,6 +202,20 @@ def current_contents(session: Session, patient_ids: list[int]) -> dict[int, Plan
     return {pid: found.get(pid, PlanContent()) for pid in patient_ids}
 
 
+def current_template_ids(session: Session, patient_ids: list[int]) -> dict[int, int | None]:
+    """The template each patient's newest plan was started from (None: not from a template),
+    for the patients that have a plan."""
+    found: dict[int, int | None] = {}
+    for start in range(0, len(patient_ids), 1000):  # keep the IN list within every database's limit
+        chunk = patient_ids[start:start + 1000]
+        newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
+                  .where(CarePlan.patient_id.in_(chunk)).group_by(CarePlan.patient_id).subquery())
+        found.update(session.execute(select(CarePlan.patient_id, CarePlan.template_id)
+                                     .join(newest, (CarePlan.patient_id == newest.c.patient_id)
+                                           & (CarePlan.version == newest.c.version))).all())
+    return found
+
+
 def save_new_version(
     session: Session,
     clock: Clock,
@@ -210,8 +224,11 @@ def save_new_version(
     content: PlanContent,
     author_account_id: int | None,
     reason: str,
+    template_id: int | None = None,
 ) -> CarePlan:
-    """Add a plan version. Does not commit: the caller's use case owns the transaction."""
+    """Add a plan version. Does not commit: the caller's use case owns the transaction.
+    `template_id`: the template the plan starts from now; without it the version keeps the
+    template of the one before."""
     previous = current_plan(session, patient_id)
     plan = CarePlan(
         patient_id=patient_id,
@@ -220,6 +237,7 @@ def save_new_version(
         created_at=clock.now(),
         created_by_account_id=author_account_id,
         change_reason=reason,
+        template_id=template_id if template_id is not None else (previous.template_id if previous else None),
     )
     session.add(plan)
     session.flush()

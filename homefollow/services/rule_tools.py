@@ -1,7 +1,7 @@
 """Tools for tuning a patient's rules: backtests and baseline calibration.
 
 Backtest: "what would this rule version have raised for this patient (or for every patient
-whose plan uses it) over the last N days?" Calibration: personal zone limits proposed from
+whose plan uses it, or every patient on a plan template) over the last N days?" Calibration: personal zone limits proposed from
 the trial period, for a nurse to approve into the plan.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Iterable
 
 from sqlmodel import Session, select
 
@@ -17,7 +18,7 @@ from rules import BacktestAlert, LimitProposal, RuleDefinition, backtest_days, p
 from ..clock import Clock
 from ..models import Patient, PatientStatus
 from . import evaluation, rulebook
-from .plans import current_content
+from .plans import current_content, current_contents, current_template_ids
 
 # The national model's trial period: 2–4 weeks of daily readings to learn the patient's normal.
 TRIAL_PERIOD = timedelta(days=14)
@@ -59,21 +60,37 @@ def backtest_patient(session: Session, clock: Clock, patient: Patient, key: str,
     return PatientBacktest(patient, definition, resolved.overrides_json(), alerts)
 
 
-def patients_using(session: Session, key: str) -> list[Patient]:
-    """Active patients whose current plan assigns this rule."""
-    patients = session.exec(select(Patient).where(Patient.status == PatientStatus.ACTIVE.value)
-                            .order_by(Patient.id)).all()
-    using = []
-    for patient in patients:
-        content, _version = current_content(session, patient.id)
-        if any(r.key == key for r in content.rules):
-            using.append(patient)
-    return using
+# Followed patients: an admitted (paused) patient's days before admission count in a backtest.
+FOLLOWED = (PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)
+
+
+def _followed(session: Session, team_ids: Iterable[int] | None) -> list[Patient]:
+    query = select(Patient).where(Patient.status.in_(FOLLOWED))
+    if team_ids is not None:
+        query = query.where(Patient.team_id.in_(list(team_ids)))
+    return list(session.exec(query.order_by(Patient.id)))
+
+
+def patients_using(session: Session, key: str, *, team_ids: Iterable[int] | None = None) -> list[Patient]:
+    """Followed patients (of these teams) whose current plan assigns this rule."""
+    patients = _followed(session, team_ids)
+    contents = current_contents(session, [p.id for p in patients])
+    return [p for p in patients if any(r.key == key for r in contents[p.id].rules)]
+
+
+def patients_on_template(session: Session, template_id: int, *,
+                         team_ids: Iterable[int] | None = None) -> list[Patient]:
+    """Followed patients (of these teams) whose current plan was started from this template."""
+    patients = _followed(session, team_ids)
+    templates = current_template_ids(session, [p.id for p in patients])
+    return [p for p in patients if templates.get(p.id) == template_id]
 
 
 def backtest_cohort(session: Session, clock: Clock, key: str, *, version: int | None = None, days: int = 30,
-                    patients: list[Patient] | None = None) -> list[PatientBacktest]:
-    return [backtest_patient(session, clock, p, key, version=version, days=days)
+                    patients: list[Patient] | None = None, parameters: dict | None = None) -> list[PatientBacktest]:
+    """backtest_patient for each patient (by default every patient whose plan uses the rule),
+    each with their own parameters unless `parameters` are given for all."""
+    return [backtest_patient(session, clock, p, key, version=version, parameters=parameters, days=days)
             for p in (patients if patients is not None else patients_using(session, key))]
 
 

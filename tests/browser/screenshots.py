@@ -120,6 +120,11 @@ def clinician_pages(s: Shooter, page) -> None:
     sign_in_staff(s, page, "ole.hansen@demo.homefollow.no")
     page.goto(f"{s.base}/clinic/plan-templates")
     s.shot(page, "27-clinic-plan-templates")
+    page.get_by_role("link", name="KOLS").first.click()
+    page.get_by_role("link", name="Tilbaketest på malens pasienter").click()
+    page.get_by_label("Regelversjon").select_option(value="copd.spo2_low:1")
+    page.get_by_role("button", name="Kjør tilbaketesten").click()
+    s.shot(page, "29-clinic-template-backtest")
     page.goto(f"{s.base}/clinic/teams")
     s.shot(page, "28-clinic-teams")
 

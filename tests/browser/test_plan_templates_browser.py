@@ -72,3 +72,28 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
     limits = plan_templates.current_limits(session, content)
     session.commit()
     assert (limits["spo2"].red_low, limits["spo2"].yellow_low) == (90, 92)
+
+    # What would the SpO2 rule have raised for the team's patients on its KOLS template?
+    page.get_by_role("link", name="Planmaler").click()
+    page.get_by_role("link", name="KOLS").first.click()
+    page.get_by_role("link", name="Tilbaketest på malens pasienter").click()
+    check_accessibility(page, "clinic-template-backtest-form")
+    page.get_by_label("Periode").select_option(label="De siste 14 dagene")
+    page.get_by_role("button", name="Kjør tilbaketesten").click()
+    result = page.locator("main").inner_text()
+    assert "1 pasient på malen" in result and "Astrid A1" in result and "Personlige" in result
+    check_accessibility(page, "clinic-template-backtest-result")
+
+
+def test_template_backtest_reads_on_a_phone(live_server, phone, world, session, clock):
+    plan_templates.sync_defaults(session, clock)
+    copd = next(t for t in plan_templates.shared_templates(session) if t.key == "copd")
+    plan_templates.start_from_template(session, clock, patient=world.patient_a1, template=copd,
+                                       author_account_id=world.nurse_a.id, reason="test",
+                                       expected_version=plans.current_content(session, world.patient_a1.id)[1])
+    page = phone.new_page()
+    sign_in_staff(page, live_server, "admin.a@example.no")
+    page.goto(f"{live_server.url}/clinic/plan-templates/{copd.id}/backtest")
+    page.get_by_role("button", name="Kjør tilbaketesten").click()
+    assert "1 pasient på malen" in page.locator("main").inner_text()
+    check_accessibility(page, "clinic-template-backtest-phone")

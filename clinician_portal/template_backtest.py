@@ -1,0 +1,73 @@
+"""Backtest on a plan template's patients: "what would this rule version have raised for every
+patient on this template over the last N days?" For team admins, who keep the templates; only
+patients of the admin's own teams are shown, and each one shown is audited."""
+
+from __future__ import annotations
+
+from flask import render_template, request
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import SelectField
+from wtforms.validators import InputRequired
+
+from homefollow import get_clock
+from homefollow.db import get_session
+from homefollow.models import RuleVersionStatus
+from homefollow.services import audit, plan_templates, rule_tools, rulebook
+from homefollow.web import current_principal, locale_code
+
+from . import bp
+from .templates_admin import _admin_team_ids, _template_for_admin
+from .views import staff_only
+
+DAYS = (7, 14, 30, 60, 90)
+STATUS_LABELS = {RuleVersionStatus.ACTIVE.value: _l("active"), RuleVersionStatus.DRAFT.value: _l("draft"),
+                 RuleVersionStatus.RETIRED.value: _l("retired")}
+
+
+class BacktestForm(FlaskForm):
+    class Meta:
+        csrf = False  # a GET form that changes nothing
+
+    rule = SelectField(_l("Rule version"), validators=[InputRequired(_l("Choose a rule version."))])
+    days = SelectField(_l("Period"), coerce=int, default=30,
+                       choices=[(d, _l("The last %(num)s days", num=d)) for d in DAYS])
+
+
+def _rule_choices(db, content) -> list[tuple[str, str]]:
+    """Every version of each rule the template assigns, the active one first."""
+    choices = []
+    for assigned in content.rules:
+        versions = rulebook.versions_of(db, assigned.key)
+        versions.sort(key=lambda v: (v.status != RuleVersionStatus.ACTIVE.value, -v.version))
+        for v in versions:
+            title = rulebook.definition_of(v).title.get(locale_code())
+            choices.append((f"{v.key}:{v.version}", _("%(title)s – version %(version)s (%(status)s)", title=title,
+                                                      version=v.version, status=STATUS_LABELS.get(v.status, v.status))))
+    return choices
+
+
+@bp.get("/plan-templates/<int:template_id>/backtest")
+@staff_only
+def plan_template_backtest(template_id: int):
+    template = _template_for_admin(template_id, change=False)
+    db, clock, principal = get_session(), get_clock(), current_principal()
+    content = plan_templates.content_of(template)
+    form = BacktestForm(request.args)
+    form.rule.choices = _rule_choices(db, content)
+    results = None
+    asked = "rule" in request.args
+    if asked and form.validate():
+        key, _sep, version = form.rule.data.rpartition(":")
+        patients = rule_tools.patients_on_template(db, template.id, team_ids=_admin_team_ids())
+        results = rule_tools.backtest_cohort(db, clock, key, version=int(version), days=form.days.data,
+                                             patients=patients)
+        for r in results:  # each patient's readings are shown: audited like a look at the record
+            audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                         action="view.backtest", patient_id=r.patient.id, ip=request.remote_addr,
+                         object_type="plan_template", object_id=template.id, rule=key, version=int(version),
+                         days=form.days.data)
+        db.commit()
+    return render_template("clinic/plan_template_backtest.html", template=template, form=form, results=results,
+                           asked=asked), (400 if asked and results is None else 200)
