@@ -150,6 +150,7 @@ def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedF
         explanation=finding.explanation.as_dict(),
         last_report_id=finding.report_id,
     )
+    escalation.freeze_policy(alert, session.get(Team, patient.team_id))  # in the INSERT, not an UPDATE after it
     try:
         with session.begin_nested():
             session.add(alert)
@@ -157,7 +158,6 @@ def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedF
         return None
     add_event(session, clock, alert, "opened", severity=alert.severity, rule_key=finding.rule_key,
               rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
-    escalation.freeze_policy(alert, session.get(Team, patient.team_id))
     escalation.escalate(session, clock, alert, new=True)
     if finding.severity == Zone.RED:
         relatives.notify_of_red_alert(session, clock, patient, alert.id)

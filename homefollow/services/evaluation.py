@@ -23,7 +23,7 @@ from rules.measurements import ITEMS
 from rules.zones import Zone, ZoneLimits
 
 from ..clock import Clock
-from ..models import Measurement, Patient, PatientStatus, RuleState as RuleStateRow, RuleVersion
+from ..models import Measurement, Patient, PatientStatus, RuleState as RuleStateRow, RuleVersion, Team
 from ..questionnaires import QUESTIONNAIRES
 from . import alert_log, alerts, plans, rulebook
 from .plans import PlanContent
@@ -340,6 +340,9 @@ def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepR
         if not ids:
             break
         patients = session.exec(select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id)).all()
+        # Held for the batch: the session's identity map keeps objects only while referenced, and
+        # every alert opened needs its team (policy, opening hours) — one query, not one per alert.
+        _teams = session.exec(select(Team).where(Team.id.in_({p.team_id for p in patients}))).all()
         try:
             writes = _StateWrites()
             for inputs in _load(session, list(patients), clock.now()):
