@@ -642,12 +642,13 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
 
 
 def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
-    """Pages for alerts that were handled in the past were delivered back then; only the
-    pages of alerts still open flow through the real outbox when the scheduler starts."""
-    open_alert_ids = select(Alert.id).where(Alert.status != AlertStatus.RESOLVED.value)
+    """Pages written while the demo's history was replayed were delivered back then. What is
+    due from now on (the next step or round of an alert still open) flows through the real
+    outbox when the scheduler starts, once: sending yesterday's page as well would text the
+    same phone twice in a second."""
     session.execute(
         update(Notification)
-        .where(Notification.status == NotificationStatus.PENDING.value, Notification.alert_id.not_in(open_alert_ids))
+        .where(Notification.status == NotificationStatus.PENDING.value, Notification.created_at < real_now)
         .values(status=NotificationStatus.SENT.value, provider="demo", sent_at=Notification.created_at)
     )
     session.commit()
