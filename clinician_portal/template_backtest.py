@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField
-from wtforms.validators import InputRequired
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import InputRequired, ValidationError
 
 from homefollow import get_clock
 from homefollow.db import get_session
@@ -26,16 +27,36 @@ STATUS_LABELS = {RuleVersionStatus.ACTIVE.value: _l("active"), RuleVersionStatus
                  RuleVersionStatus.RETIRED.value: _l("retired")}
 
 
+class ListedChoiceField(SelectField):
+    """A select whose value must be one of its options, with a message that says so (the
+    address can be edited by hand)."""
+
+    def __init__(self, label, not_listed, **kwargs):
+        super().__init__(label, **kwargs)
+        self.not_listed = not_listed
+
+    def process_formdata(self, valuelist) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:  # not a number where one is expected
+            raise ValueError(self.not_listed) from None
+
+    def pre_validate(self, form) -> None:
+        if self.data not in {value for value, *_rest in self.iter_choices()}:
+            raise ValidationError(self.not_listed)
+
+
 class BacktestForm(FlaskForm):
     class Meta:
         csrf = False  # a GET form that changes nothing
 
-    rule = SelectField(_l("Rule version"), validators=[InputRequired(_l("Choose a rule version."))])
-    days = SelectField(_l("Period"), coerce=int, default=30,
-                       choices=[(d, _l("The last %(num)s days", num=d)) for d in DAYS])
+    rule = ListedChoiceField(_l("Rule version"), _l("Choose one of the rule versions in the list."),
+                             validators=[InputRequired(_l("Choose one of the rule versions in the list."))])
+    days = ListedChoiceField(_l("Period"), _l("Choose one of the periods in the list."), coerce=int, default=30,
+                             choices=[SelectChoice(d, _l("The last %(num)s days", num=d)) for d in DAYS])
 
 
-def _rule_choices(db, content) -> list[tuple[str, str]]:
+def _rule_choices(db, content) -> list[SelectChoice]:
     """Every version of each rule the template assigns, the active one first."""
     choices = []
     for assigned in content.rules:
@@ -43,8 +64,9 @@ def _rule_choices(db, content) -> list[tuple[str, str]]:
         versions.sort(key=lambda v: (v.status != RuleVersionStatus.ACTIVE.value, -v.version))
         for v in versions:
             title = rulebook.definition_of(v).title.get(locale_code())
-            choices.append((f"{v.key}:{v.version}", _("%(title)s – version %(version)s (%(status)s)", title=title,
-                                                      version=v.version, status=STATUS_LABELS.get(v.status, v.status))))
+            choices.append(SelectChoice(f"{v.key}:{v.version}", _("%(title)s – version %(version)s (%(status)s)",
+                                                                  title=title, version=v.version,
+                                                                  status=STATUS_LABELS.get(v.status, v.status))))
     return choices
 
 

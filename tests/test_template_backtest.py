@@ -106,15 +106,19 @@ def test_the_admin_backtests_a_rule_version_on_the_templates_patients_of_their_o
         (world.patient_a1.id, copd.id, "copd.spo2_low")]
 
 
-@pytest.mark.parametrize("query", ["rule=nope:1", "rule=copd.spo2_low:1&days=5", "rule=copd.spo2_low:1&days=x",
-                                   "rule="])
-def test_bad_choices_get_a_clear_error_and_show_nothing(app, session, on_templates, query):
+@pytest.mark.parametrize(("query", "message"), [
+    ("rule=nope:1", "Velg en av regelversjonene i listen."),
+    ("rule=", "Velg en av regelversjonene i listen."),
+    ("rule=copd.spo2_low:1&days=5", "Velg en av periodene i listen."),
+    ("rule=copd.spo2_low:1&days=x", "Velg en av periodene i listen."),
+])
+def test_bad_choices_get_a_clear_error_and_show_nothing(app, session, on_templates, query, message):
     _world, copd, _heart = on_templates
     admin = WebClient(app.test_client())
     admin.login_staff("admin.a@example.no")
     response = admin.get(f"/clinic/plan-templates/{copd.id}/backtest?{query}")
     assert response.status_code == 400
-    assert "Sjekk dette" in text_of(response)
+    assert "Sjekk dette" in text_of(response) and message in text_of(response)
     assert not session.exec(select(AuditEvent).where(AuditEvent.action == "view.backtest")).all()
 
 

@@ -81,7 +81,7 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
     page.get_by_label("Periode").select_option(label="De siste 14 dagene")
     page.get_by_role("button", name="Kjør tilbaketesten").click()
     result = page.locator("main").inner_text()
-    assert "1 pasient på malen" in result and "Astrid A1" in result and "Personlige" in result
+    assert "1 pasient på malen" in result and "Astrid A1" in result and "pasientens egne grenser" in result
     check_accessibility(page, "clinic-template-backtest-result")
 
 
