@@ -180,7 +180,8 @@ def service_charts(service_tables: dict[str, Table], titles: dict[str, dict]) ->
 
     return {
         "alert_burden": render_bars([Bar(title(r["rule"]), number(r["per_patient_week"]),
-                                         _("%(rate)s (%(n)s alerts)", rate=figure(r["per_patient_week"]), n=r["alerts"]))
+                                         _("%(rate)s (%(alerts)s)", rate=figure(r["per_patient_week"]),
+                                           alerts=ngettext("%(num)s alert", "%(num)s alerts", int(r["alerts"]))))
                                      for r in burden], title=str(TABLE_TITLES["alert_burden"]), id_prefix="chart-burden"),
         "response_times": render_bars([Bar(_("%(severity)s, %(what)s", severity=SEVERITY_LABELS[r["severity"]],
                                              what=RESPONSE_LABELS[r["measure"]]), number(r["median_minutes"]),
@@ -197,8 +198,9 @@ def service_charts(service_tables: dict[str, Table], titles: dict[str, dict]) ->
                                         done=r["done"], expected=r["expected"])) for r in adherence],
                                  title=str(TABLE_TITLES["adherence"]), id_prefix="chart-adherence"),
         "caseload": render_bars([Bar(r["team"], number(r["per_nurse"]),
-                                     _("%(rate)s (%(patients)s patients, %(nurses)s nurses)",
-                                       rate=figure(r["per_nurse"]) or "–", patients=r["patients"], nurses=r["nurses"]))
+                                     _("%(rate)s (%(patients)s, %(nurses)s)", rate=figure(r["per_nurse"]) or "–",
+                                       patients=ngettext("%(num)s patient", "%(num)s patients", int(r["patients"])),
+                                       nurses=ngettext("%(num)s nurse", "%(num)s nurses", int(r["nurses"]))))
                                  for r in caseload], title=str(TABLE_TITLES["caseload"]), id_prefix="chart-caseload",
                                 reference=(CASELOAD_BENCHMARK, _("Benchmark %(n)s", n=CASELOAD_BENCHMARK))),
     }

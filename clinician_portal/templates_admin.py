@@ -10,7 +10,7 @@ import re
 from datetime import time
 from decimal import Decimal, InvalidOperation
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.models import PlanTemplate, Role, Team
-from homefollow.services import evaluation, plan_templates, plans
+from homefollow.services import evaluation, plan_templates, plans, rulebook
 from homefollow.services.access import Need, require_patient
 from homefollow.web import current_principal, locale_code
 from rules import code_info
@@ -132,6 +132,16 @@ def _item_name(item: str) -> str:
 @bp.app_template_filter("tpl_item_codes")
 def _item_codes(item: str) -> tuple[str, ...]:
     return ITEMS[item].codes
+
+
+@bp.app_template_filter("rule_title")
+def _rule_title(key: str) -> str:
+    """The active version's title of a rule, in the page's language; the key when unknown."""
+    titles = g.get("rule_titles")
+    if titles is None:
+        titles = g.rule_titles = {k: rulebook.definition_of(v).title.get(locale_code())
+                                  for k, v in rulebook.active_versions(get_session()).items()}
+    return titles.get(key, key)
 
 
 @bp.app_template_filter("tpl_questionnaire_name")

@@ -454,13 +454,15 @@ def event_label(kind: str) -> str:
         "opened": _("Alert opened"),
         "repeated": _("Seen again"),
         "severity_raised": _("Severity raised"),
-        "notification_queued": _("Page queued"),
+        "page_queued": _("Page queued"),
         "acknowledged": _("Acknowledged"),
+        "ack_expired": _("Not resolved in time after acknowledgement: back in the queue"),
+        "snoozed": _("Snoozed"),
         "assigned": _("Assigned"),
         "resolved": _("Resolved"),
         "condition_cleared": _("Condition no longer present"),
     }
-    return labels.get(kind, kind)
+    return labels.get(kind, kind)  # tests/test_i18n.py checks every kind written has a label
 
 
 def tel_href(number: str | None) -> str:

@@ -50,3 +50,16 @@ def test_catalogues_contain_every_string_in_the_source(tmp_path):
     for locale in ("nb", "en"):
         in_catalogue = {key(m) for m in catalogue(locale) if m.id}
         assert in_source - in_catalogue == set(), f"missing from {locale}: run `make messages` and translate"
+
+
+def test_every_alert_event_kind_written_has_words_in_the_event_log(app):
+    """The alert page's event log shows words, never an internal code like 'page_queued'."""
+    from homefollow.web import event_label
+
+    written = set()
+    for path in [*ROOT.joinpath("homefollow").rglob("*.py"), *ROOT.joinpath("clinician_portal").rglob("*.py")]:
+        written |= set(re.findall(r'add_event\(\s*\w+,\s*\w+,\s*[\w.]+,\s*"([a-z_]+)"', path.read_text()))
+    assert {"opened", "page_queued", "ack_expired", "snoozed"} <= written
+    with app.test_request_context("/"):
+        unlabelled = {kind for kind in written if event_label(kind) == kind}
+    assert unlabelled == set()

@@ -337,7 +337,8 @@ def test_a_relative_who_receives_alerts_gets_an_sms_when_a_red_alert_opens(sessi
                                  idempotency_key="red", reported_by_account_id=None, actor_kind="patient")
     deliver(engine, clock, senders, session)
     [sms] = fake_twilio.to("+4791000011")
-    assert sms.body == "HomeFollow: Oppfølgingsteamet følger opp en måling hos Astrid. Logg inn for å se mer."
+    assert sms.body == ("HomeFollow: En måling fra Astrid trenger oppfølging, og teamet har fått beskjed. "
+                        "Logg inn for å se mer.")
     assert "84" not in sms.body
     assert fake_twilio.to("+4791000012") == []  # the son did not ask for alerts
     assert fake_twilio.to("+4791000013") == []  # revoked
@@ -681,3 +682,18 @@ def test_reminders_cover_check_ins_and_tasks_with_one_sms_per_time(session, cloc
     session.commit()
     sweep_at(engine, clock, senders, oslo(2026, 3, 10, 13, 30), session)
     assert len(fake_twilio.to("+4791000001")) == 1  # the walk was done before it was due
+
+
+def test_a_relative_reads_about_the_patient_not_about_themselves(app, world):
+    """Marit looks after her mother: the menu, history and plan name Astrid, not 'my'."""
+    relative = WebClient(app.test_client())
+    relative.login_patient("+4791000011")
+    assert "Astrid A1" in text_of(relative.get("/today", follow_redirects=True))  # her only patient is chosen
+    menu = text_of(relative.get("/menu"))
+    assert "Planen til Astrid A1" in menu and "Målingene til Astrid A1" in menu
+    assert "Min plan" not in menu and "Mine målinger" not in menu
+    history = text_of(relative.get("/history"))
+    assert "Målingene til Astrid A1" in history and "Mine målinger" not in history
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    assert "Min plan" in text_of(patient.get("/menu")) and "Mine målinger" in text_of(patient.get("/history"))

@@ -319,3 +319,21 @@ def test_unticking_every_weekday_is_refused_and_shown(app, session, world):
     assert "Velg minst én ukedag." in text_of(response)
     assert 'id="measurements-0-schedule-weekdays-0" name="measurements.0.schedule.weekdays" value="0" checked' \
         not in response.get_data(as_text=True)
+
+
+def test_saving_a_section_without_a_change_saves_no_version(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "matters")
+    response = save(web, world.patient_a1, "matters", data, reason="Ser over planen")
+    assert response.status_code == 400
+    assert "Ingenting i planen ble endret, så ingen ny versjon ble lagret." in text_of(response)
+    assert [v.version for v in versions(session, world.patient_a1)] == [1]
+
+
+def test_every_personal_parameter_of_the_shipped_rules_is_named_in_words():
+    from homefollow.services.plan_editor import PARAMETER_LABELS, parameter_text
+    from rules.ruleset import default_rules
+
+    names = {n.rsplit(".", 1)[-1] for rule in default_rules().values() for n in rule.overridable}
+    assert names - set(PARAMETER_LABELS) == set()
+    assert parameter_text("PT3H", "nb") == "3 timer" and parameter_text("PT90M", "en") == "1 hour 30 minutes"

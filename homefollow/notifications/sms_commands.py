@@ -265,7 +265,9 @@ TEXTS: dict[str, str] = {
     'new_message': N_("HomeFollow: You have a new message from your care team. Sign in to read it."),
     'invitation': N_("HomeFollow: %(name)s has given you access as a relative. Sign in with your mobile number: %(url)s"),
     'login_code': N_("HomeFollow: Your code is %(code)s. It is valid for 10 minutes. Do not share it."),
-    'relative_alert': N_("HomeFollow: The care team is following up a measurement for %(name)s. Sign in to see more."),
+    # Sent when the alert opens, before anyone has answered: say that the team was told, not
+    # that it is already following up.
+    'relative_alert': N_("HomeFollow: A measurement from %(name)s needs follow-up and the care team has been told. Sign in to see more."),
     'stay.admitted': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; the ward can be reached at %(phone)s. Queue code %(code)s."),
     'stay.admitted.no_phone': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; contact the ward to hand over. Queue code %(code)s."),
     'unknown_sender': N_("This number is not registered in HomeFollow. Ask your care team for help."),

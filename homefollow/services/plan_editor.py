@@ -19,10 +19,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, select
 
 from rules import resolve_parameters
@@ -30,6 +30,7 @@ from rules.limits import zones_of
 from rules.measurements import CATALOGUE, ITEMS, parse_decimal
 from rules.model import RuleDefinition, Severity
 from rules.schedule import local_date_of
+from rules.text import duration
 
 from ..clock import Clock
 from ..i18n import N_, t
@@ -75,6 +76,10 @@ PARAMETER_LABELS = {
     "within": N_("within"),
     "grace": N_("grace period"),
     "lookback_days": N_("days looked back"),
+    "max_spread": N_("largest spread allowed in the trial period"),
+    "open_before": N_("can be answered this long before the time"),
+    "schedule": N_("times"),
+    "variant": N_("variant"),
 }
 EVENT_FIELDS = {
     "title": N_("Event"),
@@ -89,6 +94,7 @@ EVENT_FIELDS = {
 WEEKDAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
 BLANK_ROWS = 1  # empty rows offered for adding to a list without JavaScript
 BACKTEST_DAYS = 30
+_DURATION = TypeAdapter(timedelta)
 
 
 # ---- the rules behind the form ---------------------------------------------------------------
@@ -153,6 +159,11 @@ def parameter_label(name: str, locale: str) -> str:
 
 def parameter_text(value, locale: str, tz: str = "Europe/Oslo") -> str:
     """A parameter value as a nurse reads it: dates as local dates, durations in hours."""
+    if isinstance(value, str) and value.startswith("P"):  # an ISO 8601 duration: PT3H
+        try:
+            return duration(_DURATION.validate_python(value), locale)
+        except ValidationError:
+            return value
     if isinstance(value, str):
         try:
             value = datetime.fromisoformat(value)
@@ -634,6 +645,9 @@ def save_section(session: Session, clock: Clock, *, patient: Patient, section: s
         errors, general = check_rules(session, outcome.content, values, rules_, locale)
         outcome.errors.update(errors)
         outcome.general.extend(general)
+    if outcome.ok and outcome.content.model_dump(mode="json") == current.model_dump(mode="json"):
+        # A version that changes nothing would still show up in the patient's "changes to the plan".
+        outcome.general.append(t(locale, N_("Nothing in the plan was changed, so no new version was saved.")))
     if not outcome.ok:
         return SaveResult(outcome)
     plan = plan_changes.change_plan(session, clock, patient=patient, content=outcome.content,
