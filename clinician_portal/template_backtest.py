@@ -57,17 +57,14 @@ class BacktestForm(FlaskForm):
 
 
 def _rule_choices(db, content) -> list[SelectChoice]:
-    """Every version of each rule the template assigns, the active one first."""
-    choices = []
-    for assigned in content.rules:
-        versions = rulebook.versions_of(db, assigned.key)
-        versions.sort(key=lambda v: (v.status != RuleVersionStatus.ACTIVE.value, -v.version))
-        for v in versions:
-            title = rulebook.definition_of(v).title.get(locale_code())
-            choices.append(SelectChoice(f"{v.key}:{v.version}", _("%(title)s – version %(version)s (%(status)s)",
-                                                                  title=title, version=v.version,
-                                                                  status=STATUS_LABELS.get(v.status, v.status))))
-    return choices
+    """Every version of each rule the template assigns, in the template's order, the active one first."""
+    order = {assigned.key: i for i, assigned in enumerate(content.rules)}
+    versions = rulebook.versions_of_rules(db, order)
+    versions.sort(key=lambda v: (order[v.key], v.status != RuleVersionStatus.ACTIVE.value, -v.version))
+    return [SelectChoice(f"{v.key}:{v.version}", _("%(title)s – version %(version)s (%(status)s)",
+                                                     title=rulebook.definition_of(v).title.get(locale_code()),
+                                                     version=v.version, status=STATUS_LABELS.get(v.status, v.status)))
+            for v in versions]
 
 
 @bp.get("/plan-templates/<int:template_id>/backtest")

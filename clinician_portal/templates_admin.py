@@ -22,7 +22,7 @@ from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.models import PlanTemplate, Role, Team
-from homefollow.services import evaluation, plan_templates, plans, rulebook
+from homefollow.services import evaluation, plan_editor, plan_templates, plans
 from homefollow.services.access import Need, require_patient
 from homefollow.web import current_principal, locale_code
 from rules import code_info
@@ -137,11 +137,10 @@ def _item_codes(item: str) -> tuple[str, ...]:
 @bp.app_template_filter("rule_title")
 def _rule_title(key: str) -> str:
     """The active version's title of a rule, in the page's language; the key when unknown."""
-    titles = g.get("rule_titles")
-    if titles is None:
-        titles = g.rule_titles = {k: rulebook.definition_of(v).title.get(locale_code())
-                                  for k, v in rulebook.active_versions(get_session()).items()}
-    return titles.get(key, key)
+    rules_ = g.get("active_rules")
+    if rules_ is None:  # once per request, however many rules the page names
+        rules_ = g.active_rules = plan_editor.active_rules(get_session())
+    return rules_[key].title(locale_code()) if key in rules_ else key
 
 
 @bp.app_template_filter("tpl_questionnaire_name")

@@ -292,12 +292,13 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
                     patients = rule_tools.patients_using(session, key)
                     cohort = "whose plan uses the rule"
                 click.echo(f"Backtesting {key} over {days} days for {len(patients)} patients {cohort} …")
-                results = []
-                for index, patient in enumerate(patients, start=1):
-                    results.append(rule_tools.backtest_patient(session, clock, patient, key, version=version,
-                                                               parameters=params or None, days=days))
-                    if index % 50 == 0:
-                        click.echo(f"  {index}/{len(patients)}")
+
+                def progress(done: int, total: int) -> None:
+                    if done % 50 == 0:
+                        click.echo(f"  {done}/{total}")
+
+                results = rule_tools.backtest_cohort(session, clock, key, version=version, days=days,
+                                                     patients=patients, parameters=params or None, progress=progress)
         except (rule_tools.RuleNotFound, ParameterError) as exc:
             raise click.ClickException(str(exc))
     total = 0

@@ -13,10 +13,10 @@ import hashlib
 from dataclasses import dataclass
 from datetime import time
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from homefollow.clock import FixedClock
-from homefollow.models import Account, Organisation, Patient, RelativeAccess, Team, TeamMembership
+from homefollow.models import Account, AuditEvent, Organisation, Patient, RelativeAccess, Team, TeamMembership
 from homefollow.services.plan_changes import change_plan
 from homefollow.services.rulebook import sync_defaults
 from homefollow.services.accounts import hash_password
@@ -150,3 +150,9 @@ def build_world(session: Session, clock: FixedClock) -> World:
     grant(session, clock, a1, revoked, "nevø", can_view=True, can_report=True, revoked=True)
     session.commit()
     return World(team_a, team_b, nurse_a, admin_a, nurse_b, a1, a2, b1, relative, viewer, revoked)
+
+
+def audit_events(session: Session, action: str) -> list[AuditEvent]:
+    """The audit records of one action, as the database holds them now."""
+    session.expire_all()
+    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlmodel import select
 
-from homefollow.models import (Alert, AuditEvent, CarePathway, Notification, Organisation, Patient, PatientStatus,
+from homefollow.models import (Alert, CarePathway, Notification, Organisation, Patient, PatientStatus,
                                Report, ServicePerson, Team)
 from homefollow.notifications.email import LogEmailSender
 from homefollow.notifications.outbox import Senders
@@ -21,9 +21,10 @@ from homefollow.services import messages, relatives
 from homefollow.services import pathway as pw
 from homefollow.services.plan_changes import change_plan
 from homefollow.services.plans import AssignedRule
+from tests.factories import audit_events as audits
 from tests.factories import standard_plan
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
-from tests.webclient import WebClient, text_of
+from tests.webclient import WebClient, staff_client as staff, text_of
 
 OSLO = "Europe/Oslo"
 
@@ -35,17 +36,6 @@ def oslo(y, m, d, hh=0, mm=0) -> datetime:
 def a_pathway(**dates) -> CarePathway:
     now = datetime(2026, 1, 1, tzinfo=timezone.utc)
     return CarePathway(patient_id=1, created_at=now, updated_at=now, **dates)
-
-
-def staff(app, email: str) -> WebClient:
-    client = WebClient(app.test_client())
-    client.login_staff(email)
-    return client
-
-
-def audits(session, action: str) -> list[AuditEvent]:
-    session.expire_all()
-    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 def refer(session, clock, patient, on: date, nurse_id: int) -> CarePathway:

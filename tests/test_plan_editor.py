@@ -11,7 +11,7 @@ from sqlmodel import select
 from homefollow.models import AuditEvent, CarePlan
 from homefollow.services import plan_editor, plans, rule_tools
 from homefollow.services.reporting import report_measurement
-from tests.webclient import WebClient, text_of
+from tests.webclient import WebClient, staff_client, text_of
 
 
 def url(patient, tail=""):
@@ -19,9 +19,7 @@ def url(patient, tail=""):
 
 
 def nurse(app, email="nurse.a@example.no") -> WebClient:
-    web = WebClient(app.test_client())
-    web.login_staff(email)
-    return web
+    return staff_client(app, email)
 
 
 def form_data(session, patient, section, **changes) -> dict:

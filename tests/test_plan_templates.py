@@ -7,19 +7,16 @@ import io
 import pytest
 from sqlmodel import select
 
-from homefollow.models import AuditEvent, CarePlan, PlanTemplate
+from homefollow.models import CarePlan, PlanTemplate
 from homefollow.services import plan_templates, plans
 from homefollow.services.rulebook import sync_defaults as sync_rules
+from tests.factories import audit_events as _audit
 from tests.factories import make_staff
 from tests.webclient import WebClient, text_of
 
 
 def _shared(session, key: str) -> PlanTemplate:
     return session.exec(select(PlanTemplate).where(PlanTemplate.team_id.is_(None), PlanTemplate.key == key)).one()
-
-
-def _audit(session, action: str) -> list[AuditEvent]:
-    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))
 
 
 @pytest.fixture

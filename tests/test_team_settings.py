@@ -6,23 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlmodel import select
 
 from homefollow.escalation import parse_policy
-from homefollow.models import Account, AuditEvent, Organisation, Team
+from homefollow.models import Account, Organisation, Team
 from homefollow.services import team_settings as ts
-from tests.webclient import WebClient, text_of
-
-
-def staff(app, email: str) -> WebClient:
-    client = WebClient(app.test_client())
-    client.login_staff(email)
-    return client
-
-
-def audits(session, action: str) -> list[AuditEvent]:
-    session.expire_all()
-    return list(session.exec(select(AuditEvent).where(AuditEvent.action == action)))
+from tests.factories import audit_events as audits
+from tests.webclient import WebClient, staff_client as staff, text_of
 
 
 def reload(session, team_id: int) -> Team:

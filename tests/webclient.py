@@ -115,6 +115,13 @@ class WebClient:
         return response
 
 
+def staff_client(app, email: str) -> WebClient:
+    """A test client signed in as this staff member (password and authenticator code)."""
+    client = WebClient(app.test_client())
+    client.login_staff(email)
+    return client
+
+
 def staff_code(app, email: str) -> str:
     """A valid, unused authenticator code for a staff account at the app's (fixed) clock.
 

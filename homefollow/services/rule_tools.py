@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Iterable
+from typing import Callable, Iterable
 
 from sqlmodel import Session, select
 
@@ -18,7 +18,7 @@ from rules import BacktestAlert, LimitProposal, RuleDefinition, backtest_days, p
 from ..clock import Clock
 from ..models import Patient, PatientStatus
 from . import evaluation, rulebook
-from .plans import current_content, current_contents, current_template_ids
+from .plans import PlanContent, current_content, current_contents, current_template_ids
 
 # The national model's trial period: 2–4 weeks of daily readings to learn the patient's normal.
 TRIAL_PERIOD = timedelta(days=14)
@@ -47,10 +47,14 @@ def backtest_patient(session: Session, clock: Clock, patient: Patient, key: str,
                      parameters: dict | None = None, days: int = 30) -> PatientBacktest:
     """Replay the last `days` days through a rule version. Without `parameters`, the patient's
     own parameters from the plan are used (and what the plan derives, like check-in times)."""
-    definition = rule_definition(session, key, version)
     content, _version = current_content(session, patient.id)
+    return _replay(session, clock, patient, rule_definition(session, key, version), content, parameters, days)
+
+
+def _replay(session: Session, clock: Clock, patient: Patient, definition: RuleDefinition, content: PlanContent,
+            parameters: dict | None, days: int) -> PatientBacktest:
     if parameters is None:
-        assigned = next((r for r in content.rules if r.key == key), None)
+        assigned = next((r for r in content.rules if r.key == definition.key), None)
         parameters = dict(assigned.parameters) if assigned else {}
     overrides = {**evaluation.derived_parameters(definition, content), **parameters}
     resolved = resolve_parameters(definition, overrides)
@@ -87,11 +91,21 @@ def patients_on_template(session: Session, template_id: int, *,
 
 
 def backtest_cohort(session: Session, clock: Clock, key: str, *, version: int | None = None, days: int = 30,
-                    patients: list[Patient] | None = None, parameters: dict | None = None) -> list[PatientBacktest]:
+                    patients: list[Patient] | None = None, parameters: dict | None = None,
+                    progress: Callable[[int, int], None] | None = None) -> list[PatientBacktest]:
     """backtest_patient for each patient (by default every patient whose plan uses the rule),
-    each with their own parameters unless `parameters` are given for all."""
-    return [backtest_patient(session, clock, p, key, version=version, parameters=parameters, days=days)
-            for p in (patients if patients is not None else patients_using(session, key))]
+    each with their own parameters unless `parameters` are given for all. The rule version and
+    the plans are read once; `progress(done, total)` is called after each patient."""
+    if patients is None:
+        patients = patients_using(session, key)
+    definition = rule_definition(session, key, version)
+    contents = current_contents(session, [p.id for p in patients])
+    results = []
+    for patient in patients:
+        results.append(_replay(session, clock, patient, definition, contents[patient.id], parameters, days))
+        if progress is not None:
+            progress(len(results), len(patients))
+    return results
 
 
 def trial_period(patient: Patient, now: datetime) -> tuple[datetime, datetime]:

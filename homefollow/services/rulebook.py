@@ -55,7 +55,13 @@ def active_versions(session: Session, keys=None) -> dict[str, RuleVersion]:
 
 
 def versions_of(session: Session, key: str) -> list[RuleVersion]:
-    return list(session.exec(select(RuleVersion).where(RuleVersion.key == key).order_by(RuleVersion.version)))
+    return versions_of_rules(session, [key])
+
+
+def versions_of_rules(session: Session, keys) -> list[RuleVersion]:
+    """Every version of these rules, by key and version, in one query."""
+    return list(session.exec(select(RuleVersion).where(RuleVersion.key.in_(list(keys)))
+                             .order_by(RuleVersion.key, RuleVersion.version)))
 
 
 def find_version(session: Session, key: str, version: int | None = None) -> RuleVersion | None:
