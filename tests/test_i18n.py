@@ -58,7 +58,10 @@ def test_every_alert_event_kind_written_has_words_in_the_event_log(app):
 
     written = set()
     for path in [*ROOT.joinpath("homefollow").rglob("*.py"), *ROOT.joinpath("clinician_portal").rglob("*.py")]:
-        written |= set(re.findall(r'add_event\(\s*\w+,\s*\w+,\s*[\w.]+,\s*"([a-z_]+)"', path.read_text()))
+        source = path.read_text()
+        written |= set(re.findall(r'add_event\(\s*\w+,\s*\w+,\s*[\w.]+,\s*"([a-z_]+)"', source))
+        # add_events(session, clock, [(alert, "kind", {…}) …]): many at once
+        written |= set(re.findall(r'add_events\(\s*\w+,\s*\w+,\s*\[\(\s*[\w.]+,\s*"([a-z_]+)"', source))
     assert {"opened", "page_queued", "ack_expired", "snoozed"} <= written
     with app.test_request_context("/"):
         unlabelled = {kind for kind in written if event_label(kind) == kind}

@@ -206,6 +206,65 @@ def test_two_sweeps_at_once_evaluate_a_due_patient_once(engine, session, clock, 
         assert len(s.exec(select(Notification)).all()) == 1
 
 
+def missed_weighing_for_three(session, clock, world):
+    """Patients A1, A2 (team A) and B1 (team B) on the missed-weighing rule, all due at 11:00."""
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    for patient in (world.patient_a1, world.patient_a2, world.patient_b1):
+        patient.monitoring_since = clock.now()
+        session.add(patient)
+        with_rules(session, clock, world, AssignedRule(key="hf.weight_missed"), patient=patient)
+    session.commit()
+    clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc))
+
+
+def test_one_sweep_opens_every_patients_alert_with_its_page_and_events_in_order(session, clock, world):
+    missed_weighing_for_three(session, clock, world)
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 3
+    opened = session.exec(select(Alert).order_by(Alert.patient_id)).all()
+    assert [a.patient_id for a in opened] == sorted(p.id for p in (world.patient_a1, world.patient_a2,
+                                                                   world.patient_b1))
+    assert len({a.short_code for a in opened}) == 3
+    assert {a.team_id: a.escalation_policy["fallback"][0]["number"] for a in opened} == {
+        world.team_a.id: "+4790000000", world.team_b.id: "+4790000009"}  # each team's own policy, frozen
+    for alert in opened:
+        events = alerts.events_of(session, alert.id)
+        assert [e.kind for e in events] == ["opened", "page_queued"]
+        page = session.get(Notification, events[1].data["notification_id"])
+        assert (page.alert_id, page.status) == (alert.id, "pending")
+        assert alert.short_code in page.body
+        assert alert.escalation_due_at is not None  # the next step is planned
+    assert len(session.exec(select(Notification)).all()) == 3
+
+
+def test_an_alert_opened_meanwhile_by_another_transaction_is_updated_and_the_others_still_open(
+        session, clock, world, monkeypatch):
+    """The sweep reads the latest alerts, then another transaction (a report) opens A2's alert
+    before the sweep inserts its own: the database refuses a second open alert, so the sweep
+    updates that one, and still opens A1's and B1's."""
+    missed_weighing_for_three(session, clock, world)
+    read_latest = alerts.latest_alerts_for
+
+    def then_a_report_opens_one(s, keys):
+        found = read_latest(s, keys)
+        s.add(Alert(patient_id=world.patient_a2.id, team_id=world.team_a.id, rule_key="hf.weight_missed",
+                    title={"nb": "t", "en": "t"}, severity="yellow", short_code="AAAAA", opened_at=clock.now(),
+                    severity_since=clock.now(), last_seen_at=clock.now(), value_text={}, threshold_text={},
+                    explanation={"nb": "fra en rapport", "en": "from a report"}))
+        s.flush()
+        return found
+
+    monkeypatch.setattr(alerts, "latest_alerts_for", then_a_report_opens_one)
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 3
+    by_patient = {a.patient_id: a for a in session.exec(select(Alert))}
+    assert len(by_patient) == 3
+    meanwhile = by_patient[world.patient_a2.id]
+    assert (meanwhile.short_code, meanwhile.occurrences) == ("AAAAA", 2)
+    assert "Ingen vektmåling" in meanwhile.explanation["nb"]
+    assert [e.kind for e in alerts.events_of(session, meanwhile.id)][0] == "repeated"
+    for patient in (world.patient_a1, world.patient_b1):
+        assert [e.kind for e in alerts.events_of(session, by_patient[patient.id].id)] == ["opened", "page_queued"]
+
+
 def test_paused_patients_are_not_swept(session, clock, world):
     clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
     patient = weight_missed_plan(session, clock, world)

@@ -59,9 +59,14 @@ def enqueue(
     patient_id: int | None = None,
     due_at: datetime | None = None,
     secret: bool = False,
+    new_key: bool = False,
 ) -> Notification | None:
-    """Add a message to the outbox unless one with the same key exists. Does not commit."""
-    if session.exec(select(Notification.id).where(Notification.dedup_key == dedup_key)).first() is not None:
+    """Add a message to the outbox unless one with the same key exists. Does not commit.
+
+    `new_key`: the key names something created in this transaction (a new alert's page), so no
+    other transaction can have used it: no lookup, no savepoint."""
+    if not new_key and session.exec(select(Notification.id).where(Notification.dedup_key == dedup_key)
+                                    ).first() is not None:
         return None
     now = clock.now()
     notification = Notification(
@@ -81,6 +86,9 @@ def enqueue(
         # next channel or step instead of waiting for the provider to refuse it.
         notification.status = NotificationStatus.FAILED.value
         notification.last_error = "recipient opted out (STOP)"
+    if new_key:
+        session.add(notification)
+        return notification
     try:
         with session.begin_nested():  # a concurrent transaction may insert the same key
             session.add(notification)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import insert
 from sqlmodel import Session, select
 
 from ..clock import Clock
@@ -13,6 +14,15 @@ def add_event(session: Session, clock: Clock, alert: Alert, kind: str, actor_acc
     event = AlertEvent(alert_id=alert.id, at=clock.now(), actor_account_id=actor_account_id, kind=kind, data=data)
     session.add(event)
     return event
+
+
+def add_events(session: Session, clock: Clock, events: list[tuple[Alert, str, dict]]) -> None:
+    """Many events at once (a sweep's new alerts and their pages): one INSERT, no objects.
+    The alerts must have their ids (flushed)."""
+    if events:
+        at = clock.now()
+        session.execute(insert(AlertEvent), [{"alert_id": alert.id, "at": at, "actor_account_id": None, "kind": kind,
+                                              "data": data} for alert, kind, data in events])
 
 
 def events_of(session: Session, alert_id: int) -> list[AlertEvent]:

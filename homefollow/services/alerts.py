@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, update
+from sqlalchemy import case, func, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -20,7 +20,7 @@ from ..clock import Clock
 from ..escalation import parse_policy, snooze_problems
 from ..models import Alert, AlertStatus, Outcome, Patient, Team
 from . import escalation, relatives
-from .alert_log import add_event, events_of  # noqa: F401  (events_of: part of this service's API)
+from .alert_log import add_event, add_events, events_of  # noqa: F401  (events_of: part of this service's API)
 
 # No 0/O, 1/I/L, 2/Z, 5/S, 8/B: short codes are read off a phone and typed back.
 _CODE_ALPHABET = "ACDEFHJKMNPQRTUVWXY34679"
@@ -46,11 +46,18 @@ class RaisedFinding:
     report_id: int | None = None
 
 
+def _new_short_codes(session: Session, count: int) -> list[str]:
+    """Codes no alert has yet, checked against the database in one query per round."""
+    codes: list[str] = []
+    while len(codes) < count:
+        candidates = {"".join(secrets.choice(_CODE_ALPHABET) for _ in range(5)) for _ in range(count - len(codes))}
+        taken = set(session.exec(select(Alert.short_code).where(Alert.short_code.in_(candidates))).all())
+        codes += sorted(candidates - taken - set(codes))
+    return codes[:count]
+
+
 def _new_short_code(session: Session) -> str:
-    while True:
-        code = "".join(secrets.choice(_CODE_ALPHABET) for _ in range(5))
-        if session.exec(select(Alert.id).where(Alert.short_code == code)).first() is None:
-            return code
+    return _new_short_codes(session, 1)[0]
 
 
 def open_alert_for(session: Session, patient_id: int, rule_key: str, *, for_update: bool = False) -> Alert | None:
@@ -76,6 +83,29 @@ def latest_alert_for(session: Session, patient_id: int, rule_key: str, *, for_up
     return session.exec(query).first()
 
 
+def latest_alerts_for(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
+    """latest_alert_for for many (patient id, alert key) pairs in two queries: the unresolved
+    alerts, locked as latest_alert_for(for_update=True) locks them, then the newest resolved
+    alert of each pair that has no unresolved one."""
+    if not keys:
+        return {}
+    patient_ids, rule_keys = {p for p, _k in keys}, {k for _p, k in keys}
+    found = {(a.patient_id, a.rule_key): a for a in session.exec(
+        select(Alert).where(Alert.patient_id.in_(patient_ids), Alert.rule_key.in_(rule_keys),
+                            Alert.status != AlertStatus.RESOLVED.value).with_for_update())
+        if (a.patient_id, a.rule_key) in keys}
+    rest = keys - found.keys()
+    if rest:
+        newest = (select(Alert.id, func.row_number().over(
+            partition_by=(Alert.patient_id, Alert.rule_key), order_by=(Alert.opened_at.desc(), Alert.id.desc()))
+            .label("n")).where(Alert.patient_id.in_({p for p, _k in rest}), Alert.rule_key.in_({k for _p, k in rest}))
+            .subquery())
+        for alert in session.exec(select(Alert).join(newest, newest.c.id == Alert.id).where(newest.c.n == 1)):
+            if (alert.patient_id, alert.rule_key) in rest:
+                found[(alert.patient_id, alert.rule_key)] = alert
+    return found
+
+
 _NOT_LOOKED_UP = object()
 
 
@@ -90,12 +120,16 @@ def raise_finding(session: Session, clock: Clock, patient: Patient, finding: Rai
         alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
     else:
         alert = latest if latest is not None and latest.status != AlertStatus.RESOLVED.value else None
-    if alert is None:
-        alert = _try_open(session, clock, patient, finding)
+    for _attempt in range(2):  # a second try when the conflict was a short code taken a moment ago
         if alert is not None:
-            return alert
+            break
+        opened = open_alerts(session, clock, [(patient, finding)])
+        if opened:
+            return opened[0]
         # Another transaction opened it a moment ago: update that one instead.
         alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
+    if alert is None:
+        raise AlertStateError("could_not_open")
     _update(session, clock, patient, alert, finding)
     return alert
 
@@ -131,37 +165,53 @@ def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, 
     return alert
 
 
-def _try_open(session: Session, clock: Clock, patient: Patient, finding: RaisedFinding) -> Alert | None:
+def open_alerts(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFinding]]) -> list[Alert] | None:
+    """Open a new alert for each finding (the caller found none unresolved for its patient and
+    key) and queue its pages. Many at once, as the sweep needs: the alerts go in with one flush,
+    their pages with another. None, with nothing opened, when a concurrent transaction opened
+    one of them a moment ago: the caller then goes one by one (raise_finding updates that one)."""
+    if not findings:
+        return []
     now = clock.now()
-    alert = Alert(
-        patient_id=patient.id,
-        team_id=patient.team_id,
-        rule_key=finding.alert_key,
-        rule_version=finding.rule_version,
-        rule_version_id=finding.rule_version_id,
-        title=finding.title.as_dict(),
-        severity=finding.severity.value,
-        short_code=_new_short_code(session),
-        opened_at=now,
-        severity_since=now,
-        last_seen_at=now,
-        value_text=finding.value_text.as_dict(),
-        threshold_text=finding.threshold_text.as_dict(),
-        explanation=finding.explanation.as_dict(),
-        last_report_id=finding.report_id,
-    )
-    escalation.freeze_policy(alert, session.get(Team, patient.team_id))  # in the INSERT, not an UPDATE after it
+    codes = _new_short_codes(session, len(findings))
+    policies = {team_id: escalation.team_policy(session.get(Team, team_id))
+                for team_id in {patient.team_id for patient, _f in findings}}
+    opened = []
+    for (patient, finding), code in zip(findings, codes):
+        alert = Alert(
+            patient_id=patient.id,
+            team_id=patient.team_id,
+            rule_key=finding.alert_key,
+            rule_version=finding.rule_version,
+            rule_version_id=finding.rule_version_id,
+            title=finding.title.as_dict(),
+            severity=finding.severity.value,
+            short_code=code,
+            opened_at=now,
+            severity_since=now,
+            last_seen_at=now,
+            value_text=finding.value_text.as_dict(),
+            threshold_text=finding.threshold_text.as_dict(),
+            explanation=finding.explanation.as_dict(),
+            last_report_id=finding.report_id,
+        )
+        escalation.freeze_policy(alert, policies[patient.team_id])  # in the INSERT, not an UPDATE after it
+        opened.append(alert)
     try:
         with session.begin_nested():
-            session.add(alert)
+            session.add_all(opened)
     except IntegrityError:
         return None
-    add_event(session, clock, alert, "opened", severity=alert.severity, rule_key=finding.rule_key,
-              rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
-    escalation.escalate(session, clock, alert, new=True)
-    if finding.severity == Zone.RED:
-        relatives.notify_of_red_alert(session, clock, patient, alert.id)
-    return alert
+    add_events(session, clock, [(alert, "opened", {
+        "severity": alert.severity, "rule_key": finding.rule_key, "rule_version": finding.rule_version,
+        "report_id": finding.report_id, "explanation": alert.explanation}) for alert, (_p, finding) in zip(opened, findings)])
+    pages: list = []
+    for alert, (patient, finding) in zip(opened, findings):
+        escalation.escalate(session, clock, alert, new=True, pages=pages, policy=policies[patient.team_id])
+        if finding.severity == Zone.RED:
+            relatives.notify_of_red_alert(session, clock, patient, alert.id)
+    escalation.record_pages(session, clock, pages)
+    return opened
 
 
 def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, finding: RaisedFinding) -> None:

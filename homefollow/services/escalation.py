@@ -24,7 +24,7 @@ from ..models import (Account, Alert, AlertStatus, Channel, Notification, Notifi
                       TeamMembership)
 from ..notifications import outbox
 from ..notifications.sms_commands import message_text, page_text
-from .alert_log import add_event
+from .alert_log import add_event, add_events
 
 log = logging.getLogger(__name__)
 
@@ -117,22 +117,25 @@ def facts_of(session: Session, alert: Alert, patient: Patient) -> AlertFacts:
     )
 
 
-def freeze_policy(alert: Alert, team: Team) -> None:
-    """Snapshot the team's policy onto a new alert."""
-    policy = team_policy(team)
+def freeze_policy(alert: Alert, policy: EscalationPolicy | None) -> None:
+    """Snapshot the team's policy (team_policy) onto a new alert."""
     alert.escalation_policy = policy.model_dump(mode="json") if policy else None
 
 
-def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False) -> None:
+def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False, pages: list | None = None,
+             policy: EscalationPolicy | None = None) -> None:
     """Run the planner for this alert now and carry out what it says. Does not commit.
 
     Called whenever something changes (opened, raised, repeated, acknowledged, resolved,
     snoozed, a page failed) and by the sweep when the alert's escalation is due. `new`: the
-    alert was opened in this transaction, so none of its pages can have failed yet."""
+    alert was opened in this transaction, so none of its pages can exist yet. `pages`: collect
+    the queued pages there for one record_pages over many alerts, instead of recording them now.
+    `policy`: the alert's frozen policy, parsed, when the caller has it (it has just frozen it)."""
     if alert.escalation_policy is None:
         alert.escalation_due_at = None
         return
-    policy = parse_policy(alert.escalation_policy)
+    if policy is None:
+        policy = parse_policy(alert.escalation_policy)
     team = session.get(Team, alert.team_id)
     patient = session.get(Patient, alert.patient_id)
     context = team_context(session, team)
@@ -142,14 +145,19 @@ def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False)
                                              Notification.status == NotificationStatus.FAILED.value)
     ).all())
     now = clock.now()
+    queued: list[QueuedPage] = []
     for _attempt in range(MAX_REPLANS):
         result = plan(policy, facts_of(session, alert, patient), context, state, now, frozenset(failed))
         state = result.state
         refused = set()
         for intent in result.intents:
-            notification = _enqueue(session, clock, alert, patient, team, intent)
-            if notification is not None and notification.status == NotificationStatus.FAILED.value:
-                refused.add(intent.dedup_key)
+            if any(page.intent.dedup_key == intent.dedup_key for page in queued):
+                continue  # planned again after a refusal: queued once
+            notification = _enqueue(session, clock, alert, patient, team, intent, new=new)
+            if notification is not None:
+                queued.append(QueuedPage(alert, notification, intent))
+                if notification.status == NotificationStatus.FAILED.value:
+                    refused.add(intent.dedup_key)
         if result.returned_to_queue:
             alert.status = AlertStatus.OPEN.value
             alert.acknowledged_at = None
@@ -161,9 +169,32 @@ def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False)
     alert.escalation_state = state.model_dump(mode="json")
     alert.escalation_due_at = result.next_due_at
     session.add(alert)
+    if pages is None:
+        record_pages(session, clock, queued)
+    else:
+        pages.extend(queued)
 
 
-def _enqueue(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent) -> Notification | None:
+@dataclass(frozen=True)
+class QueuedPage:
+    alert: Alert
+    notification: Notification
+    intent: object  # homefollow.escalation.NotificationIntent
+
+
+def record_pages(session: Session, clock: Clock, pages: list[QueuedPage]) -> None:
+    """A page_queued event on each page's alert, naming its outbox row (one flush for all)."""
+    if not pages:
+        return
+    session.flush()
+    add_events(session, clock, [(page.alert, "page_queued", {
+        "notification_id": page.notification.id, "page_kind": page.intent.kind, "channel": page.intent.channel,
+        "recipient": page.intent.recipient, "step": page.intent.step_index, "round": page.intent.repeat_round,
+        "status": page.notification.status}) for page in pages])
+
+
+def _enqueue(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent, *,
+             new: bool) -> Notification | None:
     if intent.kind == "remeasure":
         address = patient.phone
         locale = _patient_locale(session, patient)
@@ -173,17 +204,11 @@ def _enqueue(session: Session, clock: Clock, alert: Alert, patient: Patient, tea
         address = intent.address
         body = page_text(alert.severity, team.name, alert.short_code, "nb")
         subject = body.split(".")[0]
-    queued = outbox.enqueue(
+    return outbox.enqueue(
         session, clock, dedup_key=intent.dedup_key, channel=Channel(intent.channel), recipient=address or "",
         body=body if intent.channel == "sms" else _email_body(body, alert), subject=subject,
-        alert_id=alert.id, patient_id=patient.id if intent.kind == "remeasure" else None,
+        alert_id=alert.id, patient_id=patient.id if intent.kind == "remeasure" else None, new_key=new,
     )
-    if queued is not None:
-        session.flush()
-        add_event(session, clock, alert, "page_queued", notification_id=queued.id, page_kind=intent.kind,
-                  channel=intent.channel, recipient=intent.recipient, step=intent.step_index,
-                  round=intent.repeat_round, status=queued.status)
-    return queued
 
 
 def _email_body(text: str, alert: Alert) -> str:

@@ -23,7 +23,7 @@ from rules.measurements import ITEMS
 from rules.zones import Zone, ZoneLimits
 
 from ..clock import Clock
-from ..models import Measurement, Patient, PatientStatus, RuleState as RuleStateRow, RuleVersion, Team
+from ..models import AlertStatus, Measurement, Patient, PatientStatus, RuleState as RuleStateRow, RuleVersion, Team
 from ..questionnaires import QUESTIONNAIRES
 from . import alert_log, alerts, plans, rulebook
 from .plans import PlanContent
@@ -212,13 +212,24 @@ def evaluate_patient(session: Session, clock: Clock, patient: Patient, *, new_re
     check-in) — not on every sweep while a condition simply persists."""
     [inputs] = _load(session, [patient], clock.now())
     writes = _StateWrites()
-    result = _run(session, clock, inputs, writes, new_refs, report_id)
+    results, findings = _run(session, clock, inputs, writes)
     writes.write(session)
-    return result
+    alerted = _raise(session, clock, findings, new_refs, report_id)
+    return PatientEvaluation(inputs.assigned, results, alerted > 0)
 
 
-def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites,
-         new_refs: frozenset[str] = frozenset(), report_id: int | None = None) -> PatientEvaluation:
+@dataclass(frozen=True)
+class _Finding:
+    """The finding that speaks for one alert key of one patient."""
+
+    patient: Patient
+    assigned: AssignedRule
+    result: object  # rules.Evaluation
+
+
+def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites) -> tuple[dict, list[_Finding]]:
+    """Evaluate one patient's rules and queue their new states; returns the results by rule key
+    and the findings to raise (one per alert key)."""
     now = clock.now()
     patient, assigned, rows = inputs.patient, inputs.assigned, inputs.rows
     results = evaluate_all(
@@ -244,10 +255,7 @@ def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites,
             if open_alert is not None:
                 alert_log.add_event(session, clock, open_alert, "condition_cleared", rule_key=key,
                                     summary=result.state.summary.as_dict() if result.state.summary else None)
-    alerted = False
-    for a, result in _most_severe_per_alert(assigned, results):
-        alerted |= _raise(session, clock, patient, a, result, new_refs, report_id)
-    return PatientEvaluation(assigned, results, alerted)
+    return results, [_Finding(patient, a, result) for a, result in _most_severe_per_alert(assigned, results)]
 
 
 def _most_severe_per_alert(assigned: list[AssignedRule], results: dict) -> list:
@@ -264,30 +272,49 @@ def _most_severe_per_alert(assigned: list[AssignedRule], results: dict) -> list:
     return list(best.values())
 
 
-def _raise(session: Session, clock: Clock, patient: Patient, a: AssignedRule, result, new_refs, report_id) -> bool:
-    """Open or update the alert, but only for something new: the rule has just started firing,
+def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: frozenset[str] = frozenset(),
+           report_id: int | None = None) -> int:
+    """Open or update alerts, but only for something new: the rule has just started firing,
     the finding rests on a reading just reported, or it says something else than the last alert
     did (a second missed check-in). A condition that merely persists after a nurse resolved its
-    alert does not reopen it; the next reading or the next missed check-in will."""
-    finding = result.findings[0]
-    last = alerts.latest_alert_for(session, patient.id, a.definition.alert_key, for_update=True)
-    news = bool(new_refs & set(finding.observation_refs))
-    changed = last is None or last.explanation != finding.explanation.as_dict()
-    if not (result.started_firing or news or changed):
-        return False
-    alerts.raise_finding(session, clock, patient, alerts.RaisedFinding(
-        alert_key=a.definition.alert_key,
-        rule_key=a.definition.key,
-        rule_version=a.definition.version,
-        rule_version_id=a.version.id,
-        title=a.definition.title.text(),
-        severity=Zone(finding.severity.value),
-        value_text=finding.value_text,
-        threshold_text=finding.threshold_text,
-        explanation=finding.explanation,
-        report_id=report_id if news else None,
-    ), latest=last)
-    return True
+    alert does not reopen it; the next reading or the next missed check-in will.
+
+    The findings of a whole sweep batch are raised together: the latest alerts are read in two
+    queries, and the new ones are opened with their pages in one go. Returns how many alerts
+    were opened or updated."""
+    latest = alerts.latest_alerts_for(session, {(f.patient.id, f.assigned.definition.alert_key) for f in findings})
+    opening: list[tuple[Patient, alerts.RaisedFinding]] = []
+    raised = 0
+    for f in findings:
+        a, finding = f.assigned, f.result.findings[0]
+        last = latest.get((f.patient.id, a.definition.alert_key))
+        news = bool(new_refs & set(finding.observation_refs))
+        changed = last is None or last.explanation != finding.explanation.as_dict()
+        if not (f.result.started_firing or news or changed):
+            continue
+        raised += 1
+        to_raise = alerts.RaisedFinding(
+            alert_key=a.definition.alert_key,
+            rule_key=a.definition.key,
+            rule_version=a.definition.version,
+            rule_version_id=a.version.id,
+            title=a.definition.title.text(),
+            severity=Zone(finding.severity.value),
+            value_text=finding.value_text,
+            threshold_text=finding.threshold_text,
+            explanation=finding.explanation,
+            report_id=report_id if news else None,
+        )
+        if last is None or last.status == AlertStatus.RESOLVED.value:
+            opening.append((f.patient, to_raise))
+        else:
+            alerts.raise_finding(session, clock, f.patient, to_raise, latest=last)
+    if alerts.open_alerts(session, clock, opening) is None:
+        # One of them was opened by a concurrent transaction a moment ago: one by one, so that
+        # one is updated instead.
+        for patient, to_raise in opening:
+            alerts.raise_finding(session, clock, patient, to_raise)
+    return raised
 
 
 # ---- the scheduler's sweep ------------------------------------------------------------------
@@ -344,10 +371,11 @@ def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepR
         # every alert opened needs its team (policy, opening hours) — one query, not one per alert.
         _teams = session.exec(select(Team).where(Team.id.in_({p.team_id for p in patients}))).all()
         try:
-            writes = _StateWrites()
+            writes, findings = _StateWrites(), []
             for inputs in _load(session, list(patients), clock.now()):
-                _run(session, clock, inputs, writes)
+                findings += _run(session, clock, inputs, writes)[1]
             writes.write(session)
+            _raise(session, clock, findings)
             session.commit()
             result.evaluated += len(patients)
         except Exception:  # a bad batch must not stop the sweep: one at a time, to find the culprit

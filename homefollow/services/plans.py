@@ -199,7 +199,7 @@ def current_contents(session: Session, patient_ids: list[int]) -> dict[int, Plan
                            .join(newest, (CarePlan.patient_id == newest.c.patient_id)
                                  & (CarePlan.version == newest.c.version))).all()
     found = {patient_id: PlanContent.model_validate(content) for patient_id, content in rows}
-    return {pid: found.get(pid, PlanContent()) for pid in patient_ids}
+    return {pid: found[pid] if pid in found else PlanContent() for pid in patient_ids}
 
 
 def current_template_ids(session: Session, patient_ids: list[int]) -> dict[int, int | None]:
