@@ -49,7 +49,7 @@ class RuleState(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("patient_id", "rule_key"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    patient_id: int = Field(foreign_key="patient.id", index=True)
+    patient_id: int = Field(foreign_key="patient.id")  # looked up by the unique key below
     rule_key: str = Field(max_length=100)
     rule_version_id: int = Field(foreign_key="rule_version.id")
     status: str = Field(max_length=12)
