@@ -58,7 +58,7 @@ from .model import (
     ZonesSpec,
 )
 from .parameters import Parameters, resolve_parameters
-from .schedule import local_day_bounds, slots_on
+from .schedule import Schedule, local_day_bounds, slots_on
 from .text import Text, clock, day, duration, moment, number
 from .zones import Zone, ZoneLimits, zone_word
 
@@ -879,10 +879,18 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
 # Missed check-in
 
 
-def _slots_back(params: MissedParams, tz: str, start: date, days: int) -> Iterable[datetime]:
-    """Due times on local dates start, start−1, … (days of them), newest first."""
-    for k in range(days + 1):
-        yield from reversed(slots_on(params.schedule, start - timedelta(days=k), tz))
+@lru_cache(maxsize=4096)
+def _missed_slots(schedule: Schedule, tz: str, today: date, grace_days: int,
+                  lookback_days: int) -> tuple[tuple[datetime, ...], tuple[datetime, ...]]:
+    """The slots a missed-check-in rule looks at on a local date, computed once per day:
+    forward from today − (grace days + 1), oldest first, for the next deadline (a slot of an
+    earlier day can still be open when the grace period is a day or longer); and back from the
+    end of today over the lookback days, newest first, for the slots missed in a row."""
+    first = today - timedelta(days=grace_days + 1)
+    forward = tuple(slot for k in range(8 + grace_days + 1) for slot in slots_on(schedule, first + timedelta(days=k), tz))
+    back = tuple(slot for k in range(lookback_days + 1)
+                 for slot in reversed(slots_on(schedule, today - timedelta(days=k), tz)))
+    return forward, back
 
 
 def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> Check:
@@ -895,22 +903,14 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
             latest = s.obs[n - 1].at
     today = now.astimezone(ZoneInfo(tz)).date()
     grace, early = params.grace, params.open_before
+    forward, back = _missed_slots(params.schedule, tz, today, grace.days, params.lookback_days)
 
     # The next deadline after now: the scheduler must look again then even if nothing arrives.
-    # A slot of an earlier day can still be open when the grace period is a day or longer.
-    due = None
-    first_day = today - timedelta(days=grace.days + 1)
-    for k in range(8 + grace.days + 1):
-        for slot in slots_on(params.schedule, first_day + timedelta(days=k), tz):
-            if slot + grace > now and (active is None or slot >= active):
-                due = slot + grace
-                break
-        if due is not None:
-            break
+    due = next((slot + grace for slot in forward if slot + grace > now and (active is None or slot >= active)), None)
 
     missed: list[datetime] = []
     exact = False
-    for slot in _slots_back(params, tz, today, params.lookback_days):
+    for slot in back:
         if slot + grace > now:
             continue  # not yet due
         if active is not None and slot < active:
