@@ -73,20 +73,11 @@ def open_alert_for(session: Session, patient_id: int, rule_key: str, *, for_upda
     return session.exec(query).first()
 
 
-def latest_alert_for(session: Session, patient_id: int, rule_key: str, *, for_update: bool = False) -> Alert | None:
-    """The most recent alert for this patient and key, resolved or not. An unresolved alert is
-    always the most recent one (there is never more than one)."""
-    query = (select(Alert).where(Alert.patient_id == patient_id, Alert.rule_key == rule_key)
-             .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(1))
-    if for_update:
-        query = query.with_for_update()
-    return session.exec(query).first()
-
-
 def latest_alerts_for(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
-    """latest_alert_for for many (patient id, alert key) pairs in two queries: the unresolved
-    alerts, locked as latest_alert_for(for_update=True) locks them, then the newest resolved
-    alert of each pair that has no unresolved one."""
+    """The most recent alert of each (patient id, alert key) pair, resolved or not, in two
+    queries: the unresolved alerts (locked until commit on PostgreSQL, so concurrent findings
+    update them one after the other), then the newest resolved alert of each other pair. An
+    unresolved alert is always the most recent one: there is never more than one."""
     if not keys:
         return {}
     patient_ids, rule_keys = {p for p, _k in keys}, {k for _p, k in keys}
@@ -113,23 +104,24 @@ def raise_finding(session: Session, clock: Clock, patient: Patient, finding: Rai
                   latest=_NOT_LOOKED_UP) -> Alert:
     """Open an alert for a yellow or red finding, or update the open one. Does not commit.
 
-    `latest`: the caller's result of latest_alert_for(…, for_update=True), to save a query."""
+    `latest`: the caller's result of latest_alerts_for for this patient and key, to save a query."""
     if finding.severity == Zone.GREEN:
         raise ValueError("green findings do not raise alerts")
     if latest is _NOT_LOOKED_UP:
         alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
     else:
         alert = latest if latest is not None and latest.status != AlertStatus.RESOLVED.value else None
-    for _attempt in range(2):  # a second try when the conflict was a short code taken a moment ago
-        if alert is not None:
-            break
+    if alert is None:
         opened = open_alerts(session, clock, [(patient, finding)])
         if opened:
             return opened[0]
         # Another transaction opened it a moment ago: update that one instead.
         alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
-    if alert is None:
-        raise AlertStateError("could_not_open")
+    if alert is None:  # the conflict was a short code taken a moment ago: once more, with new codes
+        opened = open_alerts(session, clock, [(patient, finding)])
+        if not opened:
+            raise AlertStateError("could_not_open")
+        return opened[0]
     _update(session, clock, patient, alert, finding)
     return alert
 
