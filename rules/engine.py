@@ -16,15 +16,15 @@ readings can no longer show (a pending onset older than the readings passed in).
 
 Cost: observations are grouped by code once per patient evaluation and each code's readings
 sorted when a rule first reads them (``ObservationIndex``); each kind then looks only at the
-newest readings it needs (walks stop at the hold / recovery horizon); explanations are built
-only for pending and firing rules, and once per distinct input (``_texts``).
+newest readings it needs (walks stop at the hold / recovery horizon); rules that read the same
+score share its computation; explanations are built only for pending and firing rules, and
+once per distinct input (``_texts``). ``benchmarks/rules_bench.py`` measures all of this.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 from bisect import bisect_left, bisect_right
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
@@ -33,6 +33,8 @@ from operator import attrgetter
 from statistics import median
 from typing import Any
 from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel
 
 from .codes import answer_text, code_info, format_delta, format_value, is_answer
 from .model import (
@@ -69,30 +71,20 @@ _MAX_WALK = 500  # readings examined backwards for an onset; beyond that the ons
 
 
 class Series:
-    """The readings of one code in time order; ``ts`` (POSIX seconds) is what bisects use."""
+    """The readings of one code in time order; bisects compare their POSIX times (``ts``)."""
 
-    __slots__ = ("obs", "ts", "values")
+    __slots__ = ("obs",)
 
-    def __init__(self, obs: list[Observation], ts: list[float] | None = None):
+    def __init__(self, obs: list[Observation]):
         self.obs = obs
-        self.ts = ts if ts is not None else [o.ts for o in obs]
-        self.values = [o.value for o in obs]
 
     def upto(self, now_ts: float) -> int:
         """Number of readings taken at or before ``now_ts``."""
-        return bisect_right(self.ts, now_ts)
-
-    def at(self, i: int) -> datetime:
-        return self.obs[i].at
-
-    def ref(self, i: int) -> str | None:
-        return self.obs[i].ref
-
-
-_EMPTY = Series([])
+        return bisect_right(self.obs, now_ts, key=_TS)
 
 
 _TS = attrgetter("ts")
+_EMPTY = Series([])
 
 
 def _tie_key(o: Observation) -> tuple[float, float, str]:
@@ -103,7 +95,7 @@ class ObservationIndex:
     """Observations grouped by code; a code's readings are sorted by (time, value, ref) when a
     rule first asks for them, so codes no rule reads cost only the grouping pass."""
 
-    __slots__ = ("_groups", "_series", "_matching")
+    __slots__ = ("_groups", "_series", "_matching", "shared")
 
     def __init__(self, observations: Iterable[Observation]):
         groups: defaultdict[str, list[Observation]] = defaultdict(list)
@@ -112,6 +104,8 @@ class ObservationIndex:
         self._groups = dict(groups)
         self._series: dict[str, Series] = {}
         self._matching: dict[tuple[str, ...], list[Series]] = {}
+        # What rules evaluated on these readings can share (see _score_readings), by key.
+        self.shared: dict[tuple, Any] = {}
 
     def series(self, code: str) -> Series:
         found = self._series.get(code)
@@ -120,11 +114,9 @@ class ObservationIndex:
             if group is None:
                 return _EMPTY
             group.sort(key=_TS)
-            stamps = [o.ts for o in group]
-            if len(set(stamps)) < len(stamps):  # readings at the same instant: order them fully
+            if len(set(map(_TS, group))) < len(group):  # readings at the same instant: order them fully
                 group.sort(key=_tie_key)
-                stamps = None
-            found = self._series[code] = Series(group, stamps)
+            found = self._series[code] = Series(group)
         return found
 
     def codes(self) -> Iterable[str]:
@@ -239,50 +231,64 @@ def _walk(s: Series, n: int, truth_at: Callable[[int], bool], horizon_ts: float)
     Stops at the horizon (an older onset changes nothing) or after _MAX_WALK readings.
     Returns (truth, onset, exact).
     """
-    ts = s.ts
+    obs = s.obs
     i = n - 1
     truth = truth_at(i)
     steps = 0
-    while i > 0 and ts[i] > horizon_ts and steps < _MAX_WALK:
+    while i > 0 and obs[i].ts > horizon_ts and steps < _MAX_WALK:
         if truth_at(i - 1) != truth:
-            return truth, s.obs[i].at, True
+            return truth, obs[i].at, True
         i -= 1
         steps += 1
-    return truth, s.obs[i].at, i > 0
+    return truth, obs[i].at, i > 0
 
 
 # ---------------------------------------------------------------------------------------------
 # Per-reading conditions (zones, change, questionnaire), usable alone or inside n_of_m
 
 
-@dataclass(slots=True)
 class _Reading:
-    code: str
-    series: Series
-    n: int  # readings at or before now
-    pred: Callable[[int], bool]
-    refs: Callable[[int], tuple[str, ...]]
-    explain: Callable[[int], Parts]  # a true reading, in full
-    short: Callable[[int, str], str]  # '90 % 11. mars 08:00'
-    criterion: Callable[[str], str]  # 'under planens grense for gul sone (92 %)'
-    sig: Callable[[int], tuple] = lambda i: (i,)  # what explain(i) depends on
-    unknown: Check | None = None  # set when the condition cannot be judged at all
-    baselines: dict[str, float] = field(default_factory=dict)
-    detail: dict[str, Any] = field(default_factory=dict)
+    """A condition each reading of one code meets or not. Subclasses say when (``pred``) and
+    how to explain it; made per evaluation, so they are plain slotted objects, not closures."""
 
+    __slots__ = ("code", "series", "obs", "n", "tz", "name", "unknown", "baselines", "detail")
 
-def _own_ref(s: Series) -> Callable[[int], tuple[str, ...]]:
-    return lambda i: (s.obs[i].ref,) if s.obs[i].ref else ()
+    def __init__(self, code: str, run: _Run):
+        self.code = code
+        self.series = run.index.series(code)
+        self.obs = self.series.obs
+        self.n = self.series.upto(run.now_ts)  # readings at or before now
+        self.tz = run.tz
+        self.name = _code_name(code)
+        self.unknown: Check | None = None  # set when the condition cannot be judged at all
+        self.baselines: dict[str, float] = {}
+        self.detail: dict[str, Any] = {}
 
+    def pred(self, i: int) -> bool:
+        raise NotImplementedError
 
-def _short(code: str, s: Series, tz: str) -> Callable[[int, str], str]:
-    shown = answer_text if is_answer(code) else format_value
+    def refs(self, i: int) -> tuple[str, ...]:
+        ref = self.obs[i].ref
+        return (ref,) if ref else ()
 
-    def short(i: int, loc: str) -> str:
-        when = moment(s.obs[i].at, tz, loc)
-        return f"{shown(code, s.values[i], loc)} {when}" if _nb(loc) else f"{shown(code, s.values[i], loc)} on {when}"
+    def explain(self, i: int) -> Parts:
+        """A true reading, in full."""
+        raise NotImplementedError
 
-    return short
+    def criterion(self, loc: str) -> str:
+        """'under planens grense for gul sone (92 %)'"""
+        raise NotImplementedError
+
+    def sig(self, i: int) -> tuple:
+        """What explain(i) depends on."""
+        return (self.obs[i],)
+
+    def short(self, i: int, loc: str) -> str:
+        """'90 % 11. mars 08:00'"""
+        o = self.obs[i]
+        when = moment(o.at, self.tz, loc)
+        value = (answer_text if is_answer(self.code) else format_value)(self.code, o.value, loc)
+        return f"{value} {when}" if _nb(loc) else f"{value} on {when}"
 
 
 def _zone_rank(v: float, lim: ZoneLimits) -> tuple[int, str | None]:
@@ -297,52 +303,48 @@ def _zone_rank(v: float, lim: ZoneLimits) -> tuple[int, str | None]:
     return 0, None
 
 
-def _prepare_zones(spec: ZonesSpec, limits: ZoneLimits, run: _Run) -> _Reading:
-    code = spec.code
-    s = run.index.series(code)
-    need = run.rule.severity.rank
-    values = s.values
-    name = _code_name(code)
+class _ZonesReading(_Reading):
+    __slots__ = ("limits", "need")
 
-    def pred(i: int) -> bool:
-        return _zone_rank(values[i], limits)[0] >= need
+    def __init__(self, spec: ZonesSpec, limits: ZoneLimits, run: _Run):
+        super().__init__(spec.code, run)
+        self.limits = limits
+        self.need = run.rule.severity.rank
 
-    def crossed(i: int) -> tuple[str, float]:
-        limit_name = _zone_rank(values[i], limits)[1]
-        return limit_name, getattr(limits, limit_name)
+    def pred(self, i: int) -> bool:
+        return _zone_rank(self.obs[i].value, self.limits)[0] >= self.need
 
-    def criterion_for(limit_name: str, limit: float, loc: str) -> str:
+    def _criterion_for(self, limit_name: str, limit: float, loc: str) -> str:
         zone = zone_word(Zone.RED if limit_name.startswith("red") else Zone.YELLOW, loc)
-        lim = format_value(code, limit, loc)
+        lim = format_value(self.code, limit, loc)
         if _nb(loc):
             side = "under" if limit_name.endswith("_low") else "over"
             return f"{side} planens grense for {zone} sone ({lim})"
         side = "below" if limit_name.endswith("_low") else "above"
         return f"{side} the plan's {zone} limit ({lim})"
 
-    def criterion(loc: str) -> str:
+    def criterion(self, loc: str) -> str:
         # For n_of_m: the limits of the rule's own severity.
-        names = ("red_low", "red_high") if need == 2 else ("yellow_low", "yellow_high")
+        limits = self.limits
+        names = ("red_low", "red_high") if self.need == 2 else ("yellow_low", "yellow_high")
         present = [(nm, getattr(limits, nm)) for nm in names if getattr(limits, nm) is not None]
         if not present:  # a yellow rule given only red limits
             present = [(nm, getattr(limits, nm)) for nm in ("red_low", "red_high") if getattr(limits, nm) is not None]
-        return (" eller " if _nb(loc) else " or ").join(criterion_for(nm, v, loc) for nm, v in present)
+        return (" eller " if _nb(loc) else " or ").join(self._criterion_for(nm, v, loc) for nm, v in present)
 
-    short = _short(code, s, run.tz)
-
-    def explain(i: int) -> Parts:
-        limit_name, limit = crossed(i)
+    def explain(self, i: int) -> Parts:
+        code, name, value = self.code, self.name, self.obs[i].value
+        limit_name = _zone_rank(value, self.limits)[1]
+        limit = getattr(self.limits, limit_name)
         sign = "<" if limit_name.endswith("_low") else ">"
         return (
-            Text(format_value(code, values[i], "nb"), format_value(code, values[i], "en")),
+            Text(format_value(code, value, "nb"), format_value(code, value, "en")),
             Text(f"{sign} {format_value(code, limit, 'nb')}", f"{sign} {format_value(code, limit, 'en')}"),
             Text(
-                f"{name.nb} {short(i, 'nb')} er {criterion_for(limit_name, limit, 'nb')}.",
-                f"{name.en} {short(i, 'en')} is {criterion_for(limit_name, limit, 'en')}.",
+                f"{name.nb} {self.short(i, 'nb')} er {self._criterion_for(limit_name, limit, 'nb')}.",
+                f"{name.en} {self.short(i, 'en')} is {self._criterion_for(limit_name, limit, 'en')}.",
             ),
         )
-
-    return _Reading(code, s, s.upto(run.now_ts), pred, _own_ref(s), explain, short, criterion, lambda i: (s.obs[i],))
 
 
 @lru_cache(maxsize=8192)
@@ -359,126 +361,156 @@ def _amount_phrase(code: str, spec: ChangeSpec, amount: float, loc: str) -> str:
     return f"{'at least' if spec.inclusive else 'more than'} {a}"
 
 
-def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselineParams, run: _Run) -> _Reading:
-    code = spec.code
-    s = run.index.series(code)
-    n = s.upto(run.now_ts)
-    ts, values, obs = s.ts, s.values, s.obs
-    rise = spec.direction == "rise"
-    amount = params.amount
-    name = _code_name(code)
-    short = _short(code, s, run.tz)
+class _ChangeReading(_Reading):
+    __slots__ = ("spec", "rise", "amount")
 
-    def big_enough(change: float) -> bool:
-        return change >= amount if spec.inclusive else change > amount
+    def __init__(self, spec: ChangeSpec, amount: float, run: _Run):
+        super().__init__(spec.code, run)
+        self.spec = spec
+        self.rise = spec.direction == "rise"
+        self.amount = amount
 
-    if isinstance(params, ChangeWindowParams):
-        days = params.window_days
+    def big_enough(self, change: float) -> bool:
+        return change >= self.amount if self.spec.inclusive else change > self.amount
 
-        def reference(i: int) -> int | None:
-            """Index of the lowest (rise) or highest (fall) earlier reading within the window."""
-            lo = bisect_left(ts, _window_start(obs[i].at, run.tz, days), 0, i)
-            if lo >= i:
-                return None
-            pick = min if rise else max
-            return pick(range(lo, i), key=lambda j: (values[j], -j if rise else j))
 
-        def change_at(i: int) -> tuple[float, int] | None:
-            j = reference(i)
-            if j is None:
-                return None
-            return (_delta(values[i], values[j]) if rise else _delta(values[j], values[i])), j
+class _WindowChangeReading(_ChangeReading):
+    """A change against the lowest (rise) or highest (fall) reading of the last days."""
 
-        def pred(i: int) -> bool:
-            c = change_at(i)
-            return c is not None and big_enough(c[0])
+    __slots__ = ("days",)
 
-        def refs(i: int) -> tuple[str, ...]:
-            c = change_at(i)
-            out = [obs[c[1]].ref] if c else []
-            out.append(obs[i].ref)
-            return tuple(r for r in out if r)
+    def __init__(self, spec: ChangeSpec, params: ChangeWindowParams, run: _Run):
+        super().__init__(spec, params.amount, run)
+        self.days = params.window_days
 
-        def criterion(loc: str) -> str:
-            span = duration(timedelta(days=days), loc)
-            if _nb(loc):
-                return f"{'steget' if rise else 'falt'} {_amount_phrase(code, spec, amount, loc)} på {span}"
-            return f"{'risen' if rise else 'fallen'} {_amount_phrase(code, spec, amount, loc)} within {span}"
+    def reference(self, i: int) -> int | None:
+        """Index of the lowest (rise) or highest (fall) earlier reading within the window."""
+        obs = self.obs
+        lo = bisect_left(obs, _window_start(obs[i].at, self.tz, self.days), 0, i, key=_TS)
+        if lo >= i:
+            return None
+        if self.rise:
+            return min(range(lo, i), key=lambda j: (obs[j].value, -j))
+        return max(range(lo, i), key=lambda j: (obs[j].value, j))
 
-        def explain(i: int) -> Parts:
-            change, j = change_at(i)
-            span = {loc: duration(timedelta(days=days), loc) for loc in ("nb", "en")}
-            amt = {loc: format_delta(code, amount, loc) for loc in ("nb", "en")}
-            d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
-            v = {loc: format_value(code, values[i], loc) for loc in ("nb", "en")}
-            r = {loc: format_value(code, values[j], loc) for loc in ("nb", "en")}
-            sign = "+" if rise else "−"
-            if spec.inclusive:
-                rule_nb = f"planen varsler ved {'økning' if rise else 'fall'} på {amt['nb']} eller mer på {span['nb']}"
-                rule_en = f"the plan alerts at a {'rise' if rise else 'fall'} of {amt['en']} or more within {span['en']}"
-            else:
-                rule_nb = f"planen tillater {amt['nb']} på {span['nb']}"
-                rule_en = f"the plan allows {amt['en']} in {span['en']}"
-            return (
-                Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
-                Text(f"{'≥' if spec.inclusive else '>'} {amt['nb']} / {span['nb']}",
-                     f"{'≥' if spec.inclusive else '>'} {amt['en']} / {span['en']}"),
-                Text(
-                    f"{name.nb} {v['nb']} {day(obs[i].at, run.tz, 'nb')} er {d['nb']} "
-                    f"{'over' if rise else 'under'} {r['nb']} {day(obs[j].at, run.tz, 'nb')}; {rule_nb}.",
-                    f"{name.en} {v['en']} on {day(obs[i].at, run.tz, 'en')} is {d['en']} "
-                    f"{'above' if rise else 'below'} {r['en']} on {day(obs[j].at, run.tz, 'en')}; {rule_en}.",
-                ),
-            )
+    def change_at(self, i: int) -> tuple[float, int] | None:
+        j = self.reference(i)
+        if j is None:
+            return None
+        v, w = self.obs[i].value, self.obs[j].value
+        return (_delta(v, w) if self.rise else _delta(w, v)), j
 
-        def sig(i: int) -> tuple:
-            c = change_at(i)
-            return (obs[i], obs[c[1]] if c else None)
+    def pred(self, i: int) -> bool:
+        c = self.change_at(i)
+        return c is not None and self.big_enough(c[0])
 
-        return _Reading(code, s, n, pred, refs, explain, short, criterion, sig)
+    def refs(self, i: int) -> tuple[str, ...]:
+        c = self.change_at(i)
+        out = [self.obs[c[1]].ref] if c else []
+        out.append(self.obs[i].ref)
+        return tuple(r for r in out if r)
 
-    # Personal baseline: explicit value > approved baseline in the context > median of the trial
-    # period > the baseline the previous state computed from the same period.
-    base, source, count = _resolve_baseline(code, params, run)
-    if base is None:
-        return _Reading(
-            code, s, n, lambda i: False, _own_ref(s), None, short, lambda loc: "",
-            unknown=_no_data(
-                f"{name.nb}: ingen personlig utgangsverdi ennå (prøveperioden er ikke ferdig, eller for få målinger).",
-                f"{name.en}: no personal baseline yet (the trial period has not ended, or too few readings).",
+    def criterion(self, loc: str) -> str:
+        span = duration(timedelta(days=self.days), loc)
+        amount = _amount_phrase(self.code, self.spec, self.amount, loc)
+        if _nb(loc):
+            return f"{'steget' if self.rise else 'falt'} {amount} på {span}"
+        return f"{'risen' if self.rise else 'fallen'} {amount} within {span}"
+
+    def explain(self, i: int) -> Parts:
+        code, obs, rise, tz = self.code, self.obs, self.rise, self.tz
+        change, j = self.change_at(i)
+        span = {loc: duration(timedelta(days=self.days), loc) for loc in ("nb", "en")}
+        amt = {loc: format_delta(code, self.amount, loc) for loc in ("nb", "en")}
+        d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
+        v = {loc: format_value(code, obs[i].value, loc) for loc in ("nb", "en")}
+        r = {loc: format_value(code, obs[j].value, loc) for loc in ("nb", "en")}
+        sign = "+" if rise else "−"
+        inclusive = self.spec.inclusive
+        if inclusive:
+            rule_nb = f"planen varsler ved {'økning' if rise else 'fall'} på {amt['nb']} eller mer på {span['nb']}"
+            rule_en = f"the plan alerts at a {'rise' if rise else 'fall'} of {amt['en']} or more within {span['en']}"
+        else:
+            rule_nb = f"planen tillater {amt['nb']} på {span['nb']}"
+            rule_en = f"the plan allows {amt['en']} in {span['en']}"
+        return (
+            Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
+            Text(f"{'≥' if inclusive else '>'} {amt['nb']} / {span['nb']}",
+                 f"{'≥' if inclusive else '>'} {amt['en']} / {span['en']}"),
+            Text(
+                f"{self.name.nb} {v['nb']} {day(obs[i].at, tz, 'nb')} er {d['nb']} "
+                f"{'over' if rise else 'under'} {r['nb']} {day(obs[j].at, tz, 'nb')}; {rule_nb}.",
+                f"{self.name.en} {v['en']} on {day(obs[i].at, tz, 'en')} is {d['en']} "
+                f"{'above' if rise else 'below'} {r['en']} on {day(obs[j].at, tz, 'en')}; {rule_en}.",
             ),
         )
-    from_ = params.baseline_end.timestamp() if source == "trial" else None
 
-    def pred(i: int) -> bool:
-        if from_ is not None and ts[i] < from_:
-            return False  # readings of the trial period itself are what the baseline is made of
-        change = _delta(values[i], base) if rise else _delta(base, values[i])
-        return big_enough(change)
+    def sig(self, i: int) -> tuple:
+        c = self.change_at(i)
+        return (self.obs[i], self.obs[c[1]] if c else None)
 
-    def source_text(loc: str) -> str:
-        b = format_value(code, base, loc)
-        if source == "trial":
-            period = f"{day(params.baseline_start, run.tz, loc)}–{day(params.baseline_end - timedelta(seconds=1), run.tz, loc)}"
-            return (f"personlig utgangsverdi {b} (median av {count} målinger {period})" if _nb(loc)
-                    else f"the personal baseline {b} (median of {count} readings {period})")
+
+class _BaselineChangeReading(_ChangeReading):
+    """A change against the patient's personal baseline: an explicit value > an approved
+    baseline in the context > the median of the trial period > the baseline the previous state
+    computed from the same period."""
+
+    __slots__ = ("params", "base", "source", "count", "from_")
+
+    def __init__(self, spec: ChangeSpec, params: ChangeBaselineParams, run: _Run):
+        super().__init__(spec, params.amount, run)
+        self.params = params
+        self.base, self.source, self.count = _resolve_baseline(spec.code, params, run)
+        # Readings of the trial period itself are what the baseline is made of.
+        self.from_ = params.baseline_end.timestamp() if self.source == "trial" else None
+        name = self.name
+        if self.base is None:
+            self.unknown = _no_data(
+                f"{name.nb}: ingen personlig utgangsverdi ennå (prøveperioden er ikke ferdig, eller for få målinger).",
+                f"{name.en}: no personal baseline yet (the trial period has not ended, or too few readings).",
+            )
+            return
+        self.baselines = {spec.code: self.base}
+        self.detail = {"baseline_source": self.source}
+        if self.source == "trial":
+            self.detail["baseline_period"] = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
+            self.detail["baseline_count"] = self.count
+
+    def change(self, i: int) -> float:
+        value = self.obs[i].value
+        return _delta(value, self.base) if self.rise else _delta(self.base, value)
+
+    def pred(self, i: int) -> bool:
+        if self.base is None or (self.from_ is not None and self.obs[i].ts < self.from_):
+            return False
+        return self.big_enough(self.change(i))
+
+    def source_text(self, loc: str) -> str:
+        b = format_value(self.code, self.base, loc)
+        if self.source == "trial":
+            params, tz = self.params, self.tz
+            period = f"{day(params.baseline_start, tz, loc)}–{day(params.baseline_end - timedelta(seconds=1), tz, loc)}"
+            return (f"personlig utgangsverdi {b} (median av {self.count} målinger {period})" if _nb(loc)
+                    else f"the personal baseline {b} (median of {self.count} readings {period})")
         return f"personlig utgangsverdi {b}" if _nb(loc) else f"the personal baseline {b}"
 
-    def criterion(loc: str) -> str:
-        amt = _amount_phrase(code, spec, amount, loc)
+    def criterion(self, loc: str) -> str:
+        if self.base is None:
+            return ""
+        amt = _amount_phrase(self.code, self.spec, self.amount, loc)
         if _nb(loc):
-            return f"{amt} {'over' if rise else 'under'} {source_text(loc)}"
-        return f"{amt} {'above' if rise else 'below'} {source_text(loc)}"
+            return f"{amt} {'over' if self.rise else 'under'} {self.source_text(loc)}"
+        return f"{amt} {'above' if self.rise else 'below'} {self.source_text(loc)}"
 
-    def explain(i: int) -> Parts:
-        change = _delta(values[i], base) if rise else _delta(base, values[i])
-        d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
-        amt = {loc: format_delta(code, amount, loc) for loc in ("nb", "en")}
+    def explain(self, i: int) -> Parts:
+        code, rise = self.code, self.rise
+        d = {loc: format_delta(code, self.change(i), loc) for loc in ("nb", "en")}
+        amt = {loc: format_delta(code, self.amount, loc) for loc in ("nb", "en")}
         sign = "+" if rise else "−"
-        op = "≥" if spec.inclusive else ">"
+        op = "≥" if self.spec.inclusive else ">"
         word_nb = "økning" if rise else "fall"
         word_en = "rise" if rise else "fall"
-        if spec.inclusive:
+        if self.spec.inclusive:
             tail_nb = f"planen varsler ved {word_nb} på {amt['nb']} eller mer"
             tail_en = f"the plan alerts at a {word_en} of {amt['en']} or more"
         else:
@@ -488,18 +520,15 @@ def _prepare_change(spec: ChangeSpec, params: ChangeWindowParams | ChangeBaselin
             Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
             Text(f"{op} {amt['nb']}", f"{op} {amt['en']}"),
             Text(
-                f"{name.nb} {short(i, 'nb')} er {d['nb']} {'over' if rise else 'under'} {source_text('nb')}; {tail_nb}.",
-                f"{name.en} {short(i, 'en')} is {d['en']} {'above' if rise else 'below'} {source_text('en')}; {tail_en}.",
+                f"{self.name.nb} {self.short(i, 'nb')} er {d['nb']} {'over' if rise else 'under'} "
+                f"{self.source_text('nb')}; {tail_nb}.",
+                f"{self.name.en} {self.short(i, 'en')} is {d['en']} {'above' if rise else 'below'} "
+                f"{self.source_text('en')}; {tail_en}.",
             ),
         )
 
-    reading = _Reading(code, s, n, pred, _own_ref(s), explain, short, criterion, lambda i: (obs[i], base, source, count))
-    reading.baselines = {code: base}
-    reading.detail = {"baseline_source": source}
-    if source == "trial":
-        reading.detail["baseline_period"] = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
-        reading.detail["baseline_count"] = count
-    return reading
+    def sig(self, i: int) -> tuple:
+        return (self.obs[i], self.base, self.source, self.count)
 
 
 def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tuple[float | None, str, int]:
@@ -510,10 +539,10 @@ def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tup
     if params.baseline_start is None or run.now < params.baseline_end:
         return None, "", 0
     s = run.index.series(code)
-    lo = bisect_left(s.ts, params.baseline_start.timestamp())
-    hi = bisect_left(s.ts, params.baseline_end.timestamp())
+    lo = bisect_left(s.obs, params.baseline_start.timestamp(), key=_TS)
+    hi = bisect_left(s.obs, params.baseline_end.timestamp(), lo, key=_TS)
     if hi - lo >= params.baseline_min_count:
-        return float(median(s.values[lo:hi])), "trial", hi - lo
+        return float(median(o.value for o in s.obs[lo:hi])), "trial", hi - lo
     prev = run.previous
     period = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
     if prev is not None and code in prev.baselines and prev.detail.get("baseline_period") == period:
@@ -522,52 +551,49 @@ def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tup
     return None, "", 0
 
 
-def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams, run: _Run) -> _Reading:
-    code = spec.code
-    s = run.index.series(code)
-    n = s.upto(run.now_ts)
-    ts, values = s.ts, s.values
-    name = _code_name(code)
-    items = [(c, run.index.series(c)) for c in spec.items] if params.item_at_least is not None else []
+class _QuestionnaireReading(_Reading):
+    """An answer (or total score) at or above a level, a rise from the previous answer, or any
+    single item answer at or above a level."""
 
-    def item_hits(i: int) -> list[tuple[str, float, str | None]]:
+    __slots__ = ("params", "items")
+
+    def __init__(self, spec: QuestionnaireSpec, params: QuestionnaireParams, run: _Run):
+        super().__init__(spec.code, run)
+        self.params = params
+        self.items = [(c, run.index.series(c)) for c in spec.items] if params.item_at_least is not None else []
+
+    def item_hits(self, i: int) -> list[tuple[str, float, str | None]]:
         """Item answers given together with answer i (same time) at or above item_at_least."""
         hits = []
-        for c, ser in items:
-            j = bisect_left(ser.ts, ts[i])
-            while j < len(ser.ts) and ser.ts[j] == ts[i]:
-                if ser.values[j] >= params.item_at_least:
-                    hits.append((c, ser.values[j], ser.obs[j].ref))
+        at = self.obs[i].ts
+        for c, ser in self.items:
+            answers = ser.obs
+            j = bisect_left(answers, at, key=_TS)
+            while j < len(answers) and answers[j].ts == at:
+                if answers[j].value >= self.params.item_at_least:
+                    hits.append((c, answers[j].value, answers[j].ref))
                 j += 1
         return hits
 
-    def reasons(i: int) -> list[str]:
-        out = []
-        if params.at_least is not None and values[i] >= params.at_least:
-            out.append("total")
-        if params.rise_at_least is not None and i > 0 and _delta(values[i], values[i - 1]) >= params.rise_at_least:
-            out.append("rise")
-        if items and item_hits(i):
-            out.append("item")
-        return out
+    def _total(self, i: int) -> bool:
+        return self.params.at_least is not None and self.obs[i].value >= self.params.at_least
 
-    def pred(i: int) -> bool:
-        if params.at_least is not None and values[i] >= params.at_least:
-            return True
-        if params.rise_at_least is not None and i > 0 and _delta(values[i], values[i - 1]) >= params.rise_at_least:
-            return True
-        return bool(items) and bool(item_hits(i))
+    def _rise(self, i: int) -> bool:
+        rise = self.params.rise_at_least
+        return rise is not None and i > 0 and _delta(self.obs[i].value, self.obs[i - 1].value) >= rise
 
-    def refs(i: int) -> tuple[str, ...]:
-        out = [s.obs[i].ref]
-        if "rise" in reasons(i):
-            out.insert(0, s.obs[i - 1].ref)
-        out += [r for _, _, r in item_hits(i)] if items else []
+    def pred(self, i: int) -> bool:
+        return self._total(i) or self._rise(i) or (bool(self.items) and bool(self.item_hits(i)))
+
+    def refs(self, i: int) -> tuple[str, ...]:
+        out = [self.obs[i].ref]
+        if self._rise(i):
+            out.insert(0, self.obs[i - 1].ref)
+        out += [r for _, _, r in self.item_hits(i)] if self.items else []
         return tuple(r for r in out if r)
 
-    short = _short(code, s, run.tz)
-
-    def criterion(loc: str) -> str:
+    def criterion(self, loc: str) -> str:
+        code, params = self.code, self.params
         parts = []
         nb = _nb(loc)
         if params.at_least is not None:
@@ -576,29 +602,29 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
         if params.rise_at_least is not None:
             v = format_value(code, params.rise_at_least, loc)
             parts.append(f"økt med {v} eller mer fra forrige svar" if nb else f"up {v} or more from the previous answer")
-        if items:
+        if self.items:
             v = number(params.item_at_least, 0, loc)
             parts.append(f"et enkeltsvar på {v} eller mer" if nb else f"a single answer of {v} or more")
         return (" eller " if nb else " or ").join(parts)
 
-    def explain(i: int) -> Parts:
-        why = reasons(i)
+    def explain(self, i: int) -> Parts:
+        code, params, name, obs, short = self.code, self.params, self.name, self.obs, self.short
         sentences_nb, sentences_en, thr_nb, thr_en = [], [], [], []
-        if "total" in why:
+        if self._total(i):
             v = {loc: format_value(code, params.at_least, loc) for loc in ("nb", "en")}
             if is_answer(code):
-                when = {loc: moment(s.obs[i].at, run.tz, loc) for loc in ("nb", "en")}
-                sentences_nb.append(f"Svar på «{name.nb}» {when['nb']}: {answer_text(code, values[i], 'nb')}; "
+                when = {loc: moment(obs[i].at, self.tz, loc) for loc in ("nb", "en")}
+                sentences_nb.append(f"Svar på «{name.nb}» {when['nb']}: {answer_text(code, obs[i].value, 'nb')}; "
                                     f"planen varsler fra {answer_text(code, params.at_least, 'nb')}.")
-                sentences_en.append(f"Answer to “{name.en}” on {when['en']}: {answer_text(code, values[i], 'en')}; "
+                sentences_en.append(f"Answer to “{name.en}” on {when['en']}: {answer_text(code, obs[i].value, 'en')}; "
                                     f"the plan alerts from {answer_text(code, params.at_least, 'en')}.")
             else:
                 sentences_nb.append(f"{name.nb} {short(i, 'nb')} er {v['nb']} eller mer.")
                 sentences_en.append(f"{name.en} {short(i, 'en')} is {v['en']} or more.")
             thr_nb.append(f"≥ {v['nb']}")
             thr_en.append(f"≥ {v['en']}")
-        if "rise" in why:
-            d = {loc: format_value(code, _delta(values[i], values[i - 1]), loc) for loc in ("nb", "en")}
+        if self._rise(i):
+            d = {loc: format_value(code, _delta(obs[i].value, obs[i - 1].value), loc) for loc in ("nb", "en")}
             lim = {loc: format_value(code, params.rise_at_least, loc) for loc in ("nb", "en")}
             sentences_nb.append(
                 f"{name.nb} {short(i, 'nb')} er {d['nb']} over forrige svar {short(i - 1, 'nb')}; "
@@ -610,8 +636,8 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
             )
             thr_nb.append(f"+{lim['nb']}")
             thr_en.append(f"+{lim['en']}")
-        if "item" in why:
-            hits = item_hits(i)
+        hits = self.item_hits(i) if self.items else []
+        if hits:
             lim = {loc: number(params.item_at_least, 0, loc) for loc in ("nb", "en")}
             listed = {loc: ", ".join(f"{code_info(c).name(loc)}: {number(v, 0, loc)}" for c, v, _ in hits) for loc in ("nb", "en")}
             sentences_nb.append(f"Enkeltsvar på {lim['nb']} eller mer: {listed['nb']}.")
@@ -620,25 +646,23 @@ def _prepare_questionnaire(spec: QuestionnaireSpec, params: QuestionnaireParams,
             thr_en.append(f"answer ≥ {lim['en']}")
         shown = answer_text if is_answer(code) else format_value
         return (
-            Text(shown(code, values[i], "nb"), shown(code, values[i], "en")),
+            Text(shown(code, obs[i].value, "nb"), shown(code, obs[i].value, "en")),
             Text(" / ".join(thr_nb), " / ".join(thr_en)),
             Text(" ".join(sentences_nb), " ".join(sentences_en)),
         )
 
-    def sig(i: int) -> tuple:
-        return (s.obs[i], s.obs[i - 1] if i > 0 else None, tuple(item_hits(i)) if items else ())
-
-    return _Reading(code, s, n, pred, refs, explain, short, criterion, sig)
+    def sig(self, i: int) -> tuple:
+        obs = self.obs
+        return (obs[i], obs[i - 1] if i > 0 else None, tuple(self.item_hits(i)) if self.items else ())
 
 
 def _prepare(spec, node, run: _Run) -> _Reading:
-    if isinstance(spec, ZonesSpec):
-        return _prepare_zones(spec, node, run)
-    if isinstance(spec, ChangeSpec):
-        return _prepare_change(spec, node, run)
-    if isinstance(spec, QuestionnaireSpec):
-        return _prepare_questionnaire(spec, node, run)
-    raise TypeError(spec)
+    if type(spec) is ChangeSpec:
+        return (_WindowChangeReading if type(node) is ChangeWindowParams else _BaselineChangeReading)(spec, node, run)
+    return _READINGS[type(spec)](spec, node, run)
+
+
+_READINGS: dict[type, type[_Reading]] = {ZonesSpec: _ZonesReading, QuestionnaireSpec: _QuestionnaireReading}
 
 
 def _check_reading(spec, node, run: _Run) -> Check:
@@ -684,7 +708,7 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
     first = 0 if counting.m is None else max(0, r.n - counting.m)
     if counting.within is not None:
         # taken after now − within
-        first = max(first, bisect_right(r.series.ts, run.now_ts - counting.within.total_seconds(), 0, r.n))
+        first = max(first, bisect_right(r.series.obs, run.now_ts - counting.within.total_seconds(), 0, r.n, key=_TS))
     counted = range(first, r.n)
     hits = [i for i in counted if r.pred(i)]
     truth = len(hits) >= counting.n
@@ -755,50 +779,93 @@ def _points(bands, value: float) -> int:
     return bands[-1].points  # pragma: no cover - the last band is open-ended by validation
 
 
+_SCORE_KEYS: dict[tuple[int, str | None], tuple[ScoreBandsSpec, tuple]] = {}
+
+
+def _score_key(spec: ScoreBandsSpec, variant: str | None) -> tuple:
+    """What a score depends on besides the readings: each item's code and points table.
+    Kept per spec object (alive while its entry is) so it is built once, not per evaluation."""
+    hit = _SCORE_KEYS.get((id(spec), variant))
+    if hit is not None and hit[0] is spec:
+        return hit[1]
+    key = tuple((item.code, tuple((b.max, b.points) for b in item.bands_for(variant))) for item in spec.items)
+    if len(_SCORE_KEYS) >= 1000:
+        _SCORE_KEYS.clear()
+    _SCORE_KEYS[(id(spec), variant)] = (spec, key)
+    return key
+
+
+class _ScoreReadings:
+    """A score's readings as of now, and its value at the moments a rule walks back over.
+    Rules that read the same score and differ only in when they alert (home NEWS2 medium and
+    high) share one of these per evaluation (``ObservationIndex.shared``)."""
+
+    __slots__ = ("items", "newest", "at_of", "moments", "spread", "_scores")
+
+    def __init__(self, spec: ScoreBandsSpec, variant: str | None, spread: float, run: _Run):
+        self.items = []
+        for item in spec.items:
+            s = run.index.series(item.code)
+            self.items.append((item, s, item.bands_for(variant), s.upto(run.now_ts)))
+        self.newest = max((s.obs[n - 1].at for _, s, _, n in self.items if n), default=None)
+        # Moments at which a new reading could change the score, newest first, back to the horizon.
+        self.at_of = {
+            s.obs[j].ts: s.obs[j].at
+            for _, s, _, n in self.items
+            for j in range(max(0, bisect_right(s.obs, run.horizon_ts, 0, n, key=_TS) - 1), n)
+        }
+        self.moments = sorted(self.at_of, reverse=True)
+        self.spread = spread
+        self._scores: dict[float, tuple] = {}
+
+    def score_at(self, t: float) -> tuple[int, int, list, list]:
+        """(total, max single, [(item, value, points, at, ref)], [missing items]) as of POSIX time t."""
+        found = self._scores.get(t)
+        if found is None:
+            got, missing = [], []
+            for item, s, bands, n in self.items:
+                j = bisect_right(s.obs, t, 0, n, key=_TS) - 1
+                if j >= 0 and s.obs[j].ts >= t - self.spread:
+                    o = s.obs[j]
+                    got.append((item, o.value, _points(bands, o.value), o.at, o.ref))
+                else:
+                    missing.append(item)
+            found = self._scores[t] = (sum(g[2] for g in got), max((g[2] for g in got), default=0), got, missing)
+        return found
+
+
+def _score_readings(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> _ScoreReadings:
+    spread = params.max_spread.total_seconds()
+    key = ("score", _score_key(spec, params.variant), spread, run.now_ts, run.horizon_ts)
+    found = run.index.shared.get(key)
+    if found is None:
+        found = run.index.shared[key] = _ScoreReadings(spec, params.variant, spread, run)
+    return found
+
+
 def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
-    items = [(item, run.index.series(item.code), item.bands_for(params.variant)) for item in spec.items]
-    ups = [(item, s, bands, s.upto(run.now_ts)) for item, s, bands in items]
-    newest = max((s.obs[n - 1].at for _, s, _, n in ups if n), default=None)
+    readings = _score_readings(spec, params, run)
+    newest = readings.newest
     label = spec.name.text()
     if newest is None:
         return _no_data(f"{label.nb}: ingen registreringer.", f"{label.en}: no readings.")
     stale = _stale(run, newest, label)
     if stale is not None:
         return stale
-    spread = params.max_spread.total_seconds()
-
-    def score_at(t: float):
-        """(total, max single, [(item, value, points, at, ref)], [missing items]) as of POSIX time t."""
-        got, missing = [], []
-        for item, s, bands, n in ups:
-            j = bisect_right(s.ts, t, 0, n) - 1
-            if j >= 0 and s.ts[j] >= t - spread:
-                o = s.obs[j]
-                got.append((item, o.value, _points(bands, o.value), o.at, o.ref))
-            else:
-                missing.append(item)
-        total = sum(g[2] for g in got)
-        return total, max((g[2] for g in got), default=0), got, missing
 
     def fires(total: int, single: int) -> bool:
         return ((params.fire_at_total is not None and total >= params.fire_at_total)
                 or (params.fire_on_single is not None and single >= params.fire_on_single))
 
-    # Moments at which a new reading could change the score, newest first, back to the horizon.
-    at_of = {
-        s.ts[j]: s.obs[j].at
-        for _, s, _, n in ups
-        for j in range(max(0, bisect_right(s.ts, run.horizon_ts, 0, n) - 1), n)
-    }
-    moments = sorted(at_of, reverse=True)
-    total, single, got, missing = score_at(moments[0])
+    moments, at_of = readings.moments, readings.at_of
+    total, single, got, missing = readings.score_at(moments[0])
     truth = fires(total, single)
     onset, exact = at_of[moments[0]], False
     for k in range(1, min(len(moments), _MAX_WALK)):
         if moments[k - 1] <= run.horizon_ts:
             exact = True
             break
-        if fires(*score_at(moments[k])[:2]) != truth:
+        if fires(*readings.score_at(moments[k])[:2]) != truth:
             exact = True
             break
         onset = at_of[moments[k]]
@@ -821,9 +888,9 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
     def missing_text(loc: str) -> str:
         names = [m.name.get(loc) for m in missing]
         if _nb(loc):
-            return (f" Mangler {', '.join(names)}: dette er en delsum av {len(got)} av {len(ups)} parametre, "
+            return (f" Mangler {', '.join(names)}: dette er en delsum av {len(got)} av {len(spec.items)} parametre, "
                     "ikke en full skår, og den fulle skåren kan være høyere.")
-        return (f" Missing {', '.join(names)}: this is a partial sum of {len(got)} of {len(ups)} parameters, "
+        return (f" Missing {', '.join(names)}: this is a partial sum of {len(got)} of {len(spec.items)} parameters, "
                 "not a full score, and the full score may be higher.")
 
     def rule_text(loc: str) -> str:
@@ -879,44 +946,58 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
 # Missed check-in
 
 
+@dataclass(frozen=True, slots=True)
+class _Slots:
+    forward: tuple[datetime, ...]  # oldest first
+    forward_deadlines: tuple[float, ...]  # slot + grace, POSIX time, ascending
+    back: tuple[datetime, ...]  # newest first
+    back_ts: tuple[float, ...]  # POSIX time of each slot in ``back``
+
+
 @lru_cache(maxsize=4096)
-def _missed_slots(schedule: Schedule, tz: str, today: date, grace_days: int,
-                  lookback_days: int) -> tuple[tuple[datetime, ...], tuple[datetime, ...]]:
+def _missed_slots(schedule: Schedule, tz: str, today: date, grace: timedelta, lookback_days: int) -> _Slots:
     """The slots a missed-check-in rule looks at on a local date, computed once per day:
     forward from today − (grace days + 1), oldest first, for the next deadline (a slot of an
     earlier day can still be open when the grace period is a day or longer); and back from the
-    end of today over the lookback days, newest first, for the slots missed in a row."""
-    first = today - timedelta(days=grace_days + 1)
-    forward = tuple(slot for k in range(8 + grace_days + 1) for slot in slots_on(schedule, first + timedelta(days=k), tz))
+    end of today over the lookback days, newest first, for the slots missed in a row. Their
+    POSIX times let the rule compare with floats instead of building a datetime per slot."""
+    first = today - timedelta(days=grace.days + 1)
+    forward = tuple(slot for k in range(8 + grace.days + 1) for slot in slots_on(schedule, first + timedelta(days=k), tz))
     back = tuple(slot for k in range(lookback_days + 1)
                  for slot in reversed(slots_on(schedule, today - timedelta(days=k), tz)))
-    return forward, back
+    return _Slots(forward, tuple((slot + grace).timestamp() for slot in forward),
+                  back, tuple(slot.timestamp() for slot in back))
 
 
 def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> Check:
-    tz, now = run.tz, run.now
+    tz, now, now_ts = run.tz, run.now, run.now_ts
     active = run.context.active_since
     latest = None
     for s in run.index.matching(spec.codes):
-        n = s.upto(run.now_ts)
+        n = s.upto(now_ts)
         if n and (latest is None or s.obs[n - 1].at > latest):
             latest = s.obs[n - 1].at
     today = now.astimezone(ZoneInfo(tz)).date()
-    grace, early = params.grace, params.open_before
-    forward, back = _missed_slots(params.schedule, tz, today, grace.days, params.lookback_days)
+    grace = params.grace
+    slots = _missed_slots(params.schedule, tz, today, grace, params.lookback_days)
 
     # The next deadline after now: the scheduler must look again then even if nothing arrives.
-    due = next((slot + grace for slot in forward if slot + grace > now and (active is None or slot >= active)), None)
+    forward = slots.forward
+    due = next((forward[k] + grace for k in range(bisect_right(slots.forward_deadlines, now_ts), len(forward))
+                if active is None or forward[k] >= active), None)
 
     missed: list[datetime] = []
     exact = False
-    for slot in back:
-        if slot + grace > now:
+    open_from = now_ts - grace.total_seconds()  # slots after this are not yet due
+    active_ts = active.timestamp() if active is not None else None
+    answered_since = latest.timestamp() + params.open_before.total_seconds() if latest is not None else None
+    for slot, slot_ts in zip(slots.back, slots.back_ts):
+        if slot_ts > open_from:
             continue  # not yet due
-        if active is not None and slot < active:
+        if active_ts is not None and slot_ts < active_ts:
             exact = True
             break
-        if latest is not None and latest >= slot - early:
+        if answered_since is not None and answered_since >= slot_ts:  # latest >= slot − open_before
             exact = True
             break
         missed.append(slot)
@@ -1005,17 +1086,18 @@ def _check_combine(spec: CombineSpec, node: dict[str, Any], run: _Run) -> Check:
 
 
 def _check(spec, node, run: _Run) -> Check:
-    if isinstance(spec, (ZonesSpec, ChangeSpec, QuestionnaireSpec)):
-        return _check_reading(spec, node, run)
-    if isinstance(spec, NOfMSpec):
-        return _check_n_of_m(spec, node, run)
-    if isinstance(spec, ScoreBandsSpec):
-        return _check_score(spec, node, run)
-    if isinstance(spec, MissedCheckinSpec):
-        return _check_missed(spec, node, run)
-    if isinstance(spec, CombineSpec):
-        return _check_combine(spec, node, run)
-    raise TypeError(f"unknown spec {type(spec).__name__}")  # pragma: no cover
+    return _CHECKS[type(spec)](spec, node, run)
+
+
+_CHECKS: dict[type, Callable[[Any, Any, _Run], Check]] = {
+    ZonesSpec: _check_reading,
+    ChangeSpec: _check_reading,
+    QuestionnaireSpec: _check_reading,
+    NOfMSpec: _check_n_of_m,
+    ScoreBandsSpec: _check_score,
+    MissedCheckinSpec: _check_missed,
+    CombineSpec: _check_combine,
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1048,6 +1130,12 @@ def _texts(rule: RuleDefinition, params: Parameters, tz: str, check: Check, whic
     return value
 
 
+_BASE_SLOTS = BaseModel.__dict__
+_set_fields_set = _BASE_SLOTS["__pydantic_fields_set__"].__set__
+_set_extra = _BASE_SLOTS["__pydantic_extra__"].__set__
+_set_private = _BASE_SLOTS["__pydantic_private__"].__set__
+
+
 def _new(model, values: dict[str, Any]):
     """Build an output model from values the engine has already typed, skipping validation.
 
@@ -1056,9 +1144,9 @@ def _new(model, values: dict[str, Any]):
     """
     obj = object.__new__(model)
     object.__setattr__(obj, "__dict__", values)
-    object.__setattr__(obj, "__pydantic_fields_set__", set(values))
-    object.__setattr__(obj, "__pydantic_extra__", None)
-    object.__setattr__(obj, "__pydantic_private__", None)
+    _set_fields_set(obj, set(values))
+    _set_extra(obj, None)
+    _set_private(obj, None)
     return obj
 
 
