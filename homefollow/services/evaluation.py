@@ -142,6 +142,9 @@ def _observations_of(session: Session, patient_ids: list[int], since: datetime,
                                                   Measurement.measured_at >= since)
     if codes is not None:
         query = query.where(Measurement.code.in_(codes))
+    # In time order: the engine accepts any order, but sorts readings it is given in order in
+    # one pass instead of n log n (benchmarks/rules_bench.py, "in time order").
+    query = query.order_by(Measurement.measured_at, Measurement.id)
     found: dict[int, list[Observation]] = {}
     for patient_id, mid, code, value, at in session.exec(query):
         found.setdefault(patient_id, []).append(Observation(code, value, at, f"m:{mid}"))
