@@ -23,6 +23,7 @@ once per distinct input (``_texts``). ``benchmarks/rules_bench.py`` measures all
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -225,13 +226,13 @@ def _code_name(code: str) -> Text:
     return Text(info.name_nb, info.name_en)
 
 
-def _walk(s: Series, n: int, truth_at: Callable[[int], bool], horizon_ts: float) -> tuple[bool, datetime, bool]:
+def _walk(obs: list[Observation], n: int, truth_at: Callable[[int], bool],
+          horizon_ts: float) -> tuple[bool, datetime, bool]:
     """Truth at the newest reading and the first reading of the run with that truth.
 
     Stops at the horizon (an older onset changes nothing) or after _MAX_WALK readings.
     Returns (truth, onset, exact).
     """
-    obs = s.obs
     i = n - 1
     truth = truth_at(i)
     steps = 0
@@ -247,37 +248,40 @@ def _walk(s: Series, n: int, truth_at: Callable[[int], bool], horizon_ts: float)
 # Per-reading conditions (zones, change, questionnaire), usable alone or inside n_of_m
 
 
-class _Reading:
+class _Reading(ABC):
     """A condition each reading of one code meets or not. Subclasses say when (``pred``) and
-    how to explain it; made per evaluation, so they are plain slotted objects, not closures."""
+    how to explain it; made per evaluation, so they are plain slotted objects, not closures.
+    When ``unknown`` is set the condition cannot be judged at all, and callers report that
+    instead of asking about readings."""
 
-    __slots__ = ("code", "series", "obs", "n", "tz", "name", "unknown", "baselines", "detail")
+    __slots__ = ("code", "obs", "n", "tz", "name", "unknown", "baselines", "detail")
 
     def __init__(self, code: str, run: _Run):
         self.code = code
-        self.series = run.index.series(code)
-        self.obs = self.series.obs
-        self.n = self.series.upto(run.now_ts)  # readings at or before now
+        series = run.index.series(code)
+        self.obs = series.obs
+        self.n = series.upto(run.now_ts)  # readings at or before now
         self.tz = run.tz
         self.name = _code_name(code)
         self.unknown: Check | None = None  # set when the condition cannot be judged at all
         self.baselines: dict[str, float] = {}
         self.detail: dict[str, Any] = {}
 
+    @abstractmethod
     def pred(self, i: int) -> bool:
-        raise NotImplementedError
+        """Whether reading i meets the condition."""
 
     def refs(self, i: int) -> tuple[str, ...]:
         ref = self.obs[i].ref
         return (ref,) if ref else ()
 
+    @abstractmethod
     def explain(self, i: int) -> Parts:
         """A true reading, in full."""
-        raise NotImplementedError
 
+    @abstractmethod
     def criterion(self, loc: str) -> str:
         """'under planens grense for gul sone (92 %)'"""
-        raise NotImplementedError
 
     def sig(self, i: int) -> tuple:
         """What explain(i) depends on."""
@@ -481,7 +485,7 @@ class _BaselineChangeReading(_ChangeReading):
         return _delta(value, self.base) if self.rise else _delta(self.base, value)
 
     def pred(self, i: int) -> bool:
-        if self.base is None or (self.from_ is not None and self.obs[i].ts < self.from_):
+        if self.from_ is not None and self.obs[i].ts < self.from_:
             return False
         return self.big_enough(self.change(i))
 
@@ -495,8 +499,6 @@ class _BaselineChangeReading(_ChangeReading):
         return f"personlig utgangsverdi {b}" if _nb(loc) else f"the personal baseline {b}"
 
     def criterion(self, loc: str) -> str:
-        if self.base is None:
-            return ""
         amt = _amount_phrase(self.code, self.spec, self.amount, loc)
         if _nb(loc):
             return f"{amt} {'over' if self.rise else 'under'} {self.source_text(loc)}"
@@ -672,11 +674,11 @@ def _check_reading(spec, node, run: _Run) -> Check:
     name = _code_name(r.code)
     if r.n == 0:
         return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
-    newest = r.series.obs[r.n - 1].at
+    newest = r.obs[r.n - 1].at
     stale = _stale(run, newest, name)
     if stale is not None:
         return stale
-    truth, onset, exact = _walk(r.series, r.n, r.pred, run.horizon_ts)
+    truth, onset, exact = _walk(r.obs, r.n, r.pred, run.horizon_ts)
     last = r.n - 1
     return Check(
         truth,
@@ -700,7 +702,7 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
     name = _code_name(r.code)
     if r.n == 0:
         return _no_data(f"{name.nb}: ingen registreringer.", f"{name.en}: no readings.")
-    obs = r.series.obs
+    obs = r.obs
     newest = obs[r.n - 1].at
     stale = _stale(run, newest, name)
     if stale is not None:
@@ -708,7 +710,7 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
     first = 0 if counting.m is None else max(0, r.n - counting.m)
     if counting.within is not None:
         # taken after now − within
-        first = max(first, bisect_right(r.series.obs, run.now_ts - counting.within.total_seconds(), 0, r.n, key=_TS))
+        first = max(first, bisect_right(r.obs, run.now_ts - counting.within.total_seconds(), 0, r.n, key=_TS))
     counted = range(first, r.n)
     hits = [i for i in counted if r.pred(i)]
     truth = len(hits) >= counting.n
