@@ -9,7 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, update
+from sqlalchemy import case, func, insert, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
@@ -159,8 +159,8 @@ def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, 
 
 def open_alerts(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFinding]]) -> list[Alert] | None:
     """Open a new alert for each finding (the caller found none unresolved for its patient and
-    key) and queue its pages. Many at once, as the sweep needs: the alerts go in with one flush,
-    their pages with another. None, with nothing opened, when a concurrent transaction opened
+    key) and queue its pages. Many at once, as the sweep needs: the alerts go in with one INSERT,
+    their pages with one flush. None, with nothing opened, when a concurrent transaction opened
     one of them a moment ago: the caller then goes one by one (raise_finding updates that one)."""
     if not findings:
         return []
@@ -168,30 +168,31 @@ def open_alerts(session: Session, clock: Clock, findings: list[tuple[Patient, Ra
     codes = _new_short_codes(session, len(findings))
     policies = {team_id: escalation.team_policy(session.get(Team, team_id))
                 for team_id in {patient.team_id for patient, _f in findings}}
-    opened = []
-    for (patient, finding), code in zip(findings, codes):
-        alert = Alert(
-            patient_id=patient.id,
-            team_id=patient.team_id,
-            rule_key=finding.alert_key,
-            rule_version=finding.rule_version,
-            rule_version_id=finding.rule_version_id,
-            title=finding.title.as_dict(),
-            severity=finding.severity.value,
-            short_code=code,
-            opened_at=now,
-            severity_since=now,
-            last_seen_at=now,
-            value_text=finding.value_text.as_dict(),
-            threshold_text=finding.threshold_text.as_dict(),
-            explanation=finding.explanation.as_dict(),
-            last_report_id=finding.report_id,
-        )
-        escalation.freeze_policy(alert, policies[patient.team_id])  # in the INSERT, not an UPDATE after it
-        opened.append(alert)
+    rows = [{
+        "patient_id": patient.id,
+        "team_id": patient.team_id,
+        "rule_key": finding.alert_key,
+        "rule_version": finding.rule_version,
+        "rule_version_id": finding.rule_version_id,
+        "title": finding.title.as_dict(),
+        "severity": finding.severity.value,
+        "short_code": code,
+        "opened_at": now,
+        "severity_since": now,
+        "last_seen_at": now,
+        "value_text": finding.value_text.as_dict(),
+        "threshold_text": finding.threshold_text.as_dict(),
+        "explanation": finding.explanation.as_dict(),
+        "last_report_id": finding.report_id,
+        # Frozen in the INSERT, not set by an UPDATE after it.
+        "escalation_policy": escalation.frozen_policy(policies[patient.team_id]),
+    } for (patient, finding), code in zip(findings, codes)]
+    # Rows in, objects back (RETURNING loads them): building a SQLModel object sets its ~30
+    # fields one instrumented attribute at a time, which made up a tenth of a sweep that opens
+    # hundreds of alerts (benchmarks/sweep_bench.py).
     try:
         with session.begin_nested():
-            session.add_all(opened)
+            opened = list(session.scalars(insert(Alert).returning(Alert, sort_by_parameter_order=True), rows))
     except IntegrityError:
         return None
     add_events(session, clock, [(alert, "opened", {

@@ -117,9 +117,9 @@ def facts_of(session: Session, alert: Alert, patient: Patient) -> AlertFacts:
     )
 
 
-def freeze_policy(alert: Alert, policy: EscalationPolicy | None) -> None:
-    """Snapshot the team's policy (team_policy) onto a new alert."""
-    alert.escalation_policy = policy.model_dump(mode="json") if policy else None
+def frozen_policy(policy: EscalationPolicy | None) -> dict | None:
+    """The team's policy (team_policy) as a new alert keeps it."""
+    return policy.model_dump(mode="json") if policy else None
 
 
 def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False, pages: list | None = None,
@@ -153,10 +153,10 @@ def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False,
         for intent in result.intents:
             if any(page.intent.dedup_key == intent.dedup_key for page in queued):
                 continue  # planned again after a refusal: queued once
-            notification = _enqueue(session, clock, alert, patient, team, intent, new=new)
-            if notification is not None:
-                queued.append(QueuedPage(alert, notification, intent))
-                if notification.status == NotificationStatus.FAILED.value:
+            page = _page(session, clock, alert, patient, team, intent, new=new)
+            if page is not None:
+                queued.append(page)
+                if page.message["status"] == NotificationStatus.FAILED.value:
                     refused.add(intent.dedup_key)
         if result.returned_to_queue:
             alert.status = AlertStatus.OPEN.value
@@ -175,26 +175,32 @@ def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False,
         pages.extend(queued)
 
 
-@dataclass(frozen=True)
+@dataclass
 class QueuedPage:
     alert: Alert
-    notification: Notification
     intent: object  # homefollow.escalation.NotificationIntent
+    message: dict  # its outbox row (outbox.message)
+    notification: Notification | None = None  # None: a new alert's page, added by record_pages
 
 
 def record_pages(session: Session, clock: Clock, pages: list[QueuedPage]) -> None:
-    """A page_queued event on each page's alert, naming its outbox row (one flush for all)."""
+    """Add the new alerts' pages to the outbox (one INSERT for all), then a page_queued event on
+    each page's alert, naming its outbox row."""
     if not pages:
         return
-    session.flush()
+    waiting = [page for page in pages if page.notification is None]
+    for page, notification in zip(waiting, outbox.add_new(session, [page.message for page in waiting])):
+        page.notification = notification
     add_events(session, clock, [(page.alert, "page_queued", {
         "notification_id": page.notification.id, "page_kind": page.intent.kind, "channel": page.intent.channel,
         "recipient": page.intent.recipient, "step": page.intent.step_index, "round": page.intent.repeat_round,
         "status": page.notification.status}) for page in pages])
 
 
-def _enqueue(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent, *,
-             new: bool) -> Notification | None:
+def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent, *,
+          new: bool) -> QueuedPage | None:
+    """The outbox row for this intent; None if one with its key is queued already. A new alert's
+    pages are added by record_pages, the others at once."""
     if intent.kind == "remeasure":
         address = patient.phone
         locale = _patient_locale(session, patient)
@@ -204,11 +210,15 @@ def _enqueue(session: Session, clock: Clock, alert: Alert, patient: Patient, tea
         address = intent.address
         body = page_text(alert.severity, team.name, alert.short_code, "nb")
         subject = body.split(".")[0]
-    return outbox.enqueue(
+    row = outbox.message(
         session, clock, dedup_key=intent.dedup_key, channel=Channel(intent.channel), recipient=address or "",
         body=body if intent.channel == "sms" else _email_body(body, alert), subject=subject,
-        alert_id=alert.id, patient_id=patient.id if intent.kind == "remeasure" else None, new_key=new,
+        alert_id=alert.id, patient_id=patient.id if intent.kind == "remeasure" else None,
     )
+    if new:
+        return QueuedPage(alert, intent, row)
+    notification = outbox.add_unless_queued(session, row)
+    return QueuedPage(alert, intent, row, notification) if notification is not None else None
 
 
 def _email_body(text: str, alert: Alert) -> str:

@@ -358,7 +358,7 @@ class SweepResult:
     failed: int = 0
 
 
-BATCH = 200
+BATCH = 500
 
 
 def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepResult:
