@@ -8,11 +8,11 @@ findings into alerts.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+import orjson
 from sqlalchemy import insert, update
 from sqlmodel import Session, select
 
@@ -70,11 +70,11 @@ def derived_parameters(definition: RuleDefinition, content: PlanContent) -> dict
 
 # Resolved parameters by (rule version digest, the patient's overrides). Resolving validates
 # with pydantic; a sweep over many patients with the same plan template resolves each once.
-_RESOLVED: dict[tuple[str, str], Parameters] = {}
+_RESOLVED: dict[tuple[str, bytes], Parameters] = {}
 
 
 def _resolve(version: RuleVersion, definition: RuleDefinition, overrides: dict) -> Parameters:
-    key = (version.digest, json.dumps(overrides, sort_keys=True, default=str))
+    key = (version.digest, orjson.dumps(overrides, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str))
     if key not in _RESOLVED:
         if len(_RESOLVED) > 50_000:
             _RESOLVED.clear()
