@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import orjson
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, select
 
 from rules import (EvaluationContext, Observation, ParameterError, Parameters, RuleDefinition, RuleState,
@@ -200,7 +200,10 @@ class _StateWrites:
 
     def write(self, session: Session) -> None:
         if self.updates:
-            session.execute(update(RuleStateRow), self.updates)
+            # Core, not the ORM's bulk update by primary key: the same statement, without the
+            # ORM's bookkeeping per row (a fifth of the time it took to store a sweep batch).
+            table = RuleStateRow.__table__
+            session.execute(update(table).where(table.c.id == bindparam("row_id")), self.updates)
         if self.inserts:
             session.execute(insert(RuleStateRow), self.inserts)
         self.updates, self.inserts = [], []
@@ -250,7 +253,7 @@ def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites) 
                   "state": result.state.model_dump(mode="json"), "next_due_at": result.state.next_due_at,
                   "updated_at": now}
         if key in rows:
-            writes.updates.append({"id": rows[key][0], **values})
+            writes.updates.append({"row_id": rows[key][0], **values})
         else:
             writes.inserts.append({"patient_id": patient.id, "rule_key": key, **values})
         if not result.findings and result.stopped_firing:
