@@ -276,6 +276,43 @@ def test_paused_patients_are_not_swept(session, clock, world):
     assert session.exec(select(Alert)).all() == []
 
 
+def test_a_patient_whose_evaluation_fails_is_retried_later_and_the_others_are_swept(session, clock, world,
+                                                                                   monkeypatch):
+    missed_weighing_for_three(session, clock, world)
+    broken = world.patient_a2.id
+    run = evaluation._run
+
+    def fails_for_one(s, c, inputs, writes):
+        if inputs.patient.id == broken:
+            raise RuntimeError("a plan this version cannot read")
+        return run(s, c, inputs, writes)
+
+    monkeypatch.setattr(evaluation, "_run", fails_for_one)
+    result = evaluation.sweep_due_rules(session, clock)
+    assert (result.evaluated, result.failed) == (2, 1)
+    assert {a.patient_id for a in session.exec(select(Alert))} == {world.patient_a1.id, world.patient_b1.id}
+    assert state_of(session, world.patient_a2, "hf.weight_missed").next_due_at == clock.now() + evaluation.RETRY_AFTER
+    # The next sweeps do not stumble over it again until it is due once more.
+    assert evaluation.sweep_due_rules(session, clock) == evaluation.SweepResult(evaluated=0, failed=0)
+    monkeypatch.setattr(evaluation, "_run", run)  # mended
+    clock.advance(evaluation.RETRY_AFTER)
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 1
+    assert broken in {a.patient_id for a in session.exec(select(Alert))}
+
+
+def test_a_sweep_that_dies_before_committing_leaves_its_patients_to_the_next_sweep(engine, session, clock, world):
+    missed_weighing_for_three(session, clock, world)
+    with Session(engine) as dying:
+        assert len(evaluation.claim_due_patients(dying, clock, 10)) == 3
+        if engine.dialect.name == "postgresql":  # SQLite: the second process waits for the write lock instead
+            with Session(engine) as other:
+                assert evaluation.sweep_due_rules(other, clock).evaluated == 0  # claimed: skipped, not waited for
+        # The process dies here: its transaction ends without a commit.
+    with Session(engine) as next_sweep:
+        assert evaluation.sweep_due_rules(next_sweep, clock).evaluated == 3  # at once: no lease to run out
+        assert len(next_sweep.exec(select(Alert)).all()) == 3
+
+
 # ---- plans, personal parameters and versions ------------------------------------------------
 
 def test_a_plan_with_a_bad_parameter_is_refused_with_every_problem_named(session, clock, world):

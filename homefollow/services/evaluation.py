@@ -33,8 +33,8 @@ log = logging.getLogger(__name__)
 # Readings older than this are not passed to the engine: longer than any rule's window, and a
 # computed baseline is kept in the rule's state once the trial period is over.
 HISTORY = timedelta(days=90)
-# A patient's rules claimed by a sweep are not taken by another sweep for this long.
-SWEEP_LEASE = timedelta(minutes=2)
+# A patient whose evaluation failed is tried again after this long.
+RETRY_AFTER = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -326,17 +326,19 @@ def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: f
 # ---- the scheduler's sweep ------------------------------------------------------------------
 
 def claim_due_patients(session: Session, clock: Clock, limit: int) -> list[int]:
-    """Take up to `limit` patients whose rules are due: one update moves their due times a lease
-    ahead and returns whose they were, so a patient is taken by one process only (another
-    process's update finds nothing due). If the process dies, the lease runs out and another
-    sweep takes them. Commits."""
+    """Take up to `limit` active patients whose rules are due, for the caller's transaction.
+    Their due rule states stay locked until it ends: on PostgreSQL `FOR UPDATE SKIP LOCKED`, so
+    another process's sweep takes other patients, and once this one commits, the states are no
+    longer due; on SQLite the write lock each transaction takes at BEGIN keeps other processes
+    out. Nothing is written to claim, and if the process dies, its transaction dies with it and
+    the next sweep takes the patients. Does not commit."""
     now = clock.now()
     # The next_due_at index, over the due timers only, longest waiting first.
     due = session.execute(select(RuleStateRow.patient_id).where(RuleStateRow.next_due_at <= now)
-                          .order_by(RuleStateRow.next_due_at).limit(limit * 8)).scalars().all()
+                          .order_by(RuleStateRow.next_due_at).limit(limit * 8)
+                          .with_for_update(skip_locked=True)).scalars().all()
     ids = list(dict.fromkeys(due))[:limit]
     if not ids:
-        session.commit()
         return []
     active = set(session.execute(select(Patient.id).where(Patient.id.in_(ids),
                                                           Patient.status == PatientStatus.ACTIVE.value)).scalars())
@@ -345,14 +347,15 @@ def claim_due_patients(session: Session, clock: Clock, limit: int) -> list[int]:
         # evaluates their rules again), so their timers stop instead of blocking the queue.
         session.execute(update(RuleStateRow).where(RuleStateRow.patient_id.in_(set(ids) - active))
                         .values(next_due_at=None))
-    claimed = session.execute(
-        update(RuleStateRow)
-        .where(RuleStateRow.patient_id.in_(active), RuleStateRow.next_due_at <= now)
-        .values(next_due_at=now + SWEEP_LEASE)
-        .returning(RuleStateRow.patient_id)
-    ).scalars().all() if active else []
-    session.commit()
-    return sorted(set(claimed))
+    return sorted(active)
+
+
+def _claim_patient(session: Session, clock: Clock, patient_id: int) -> bool:
+    """Lock one patient's due rule states, as claim_due_patients does; False if none are due
+    (any more) or another process holds them."""
+    return session.execute(select(RuleStateRow.id).where(RuleStateRow.patient_id == patient_id,
+                                                         RuleStateRow.next_due_at <= clock.now())
+                           .with_for_update(skip_locked=True)).first() is not None
 
 
 @dataclass
@@ -366,11 +369,13 @@ BATCH = 500
 
 def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepResult:
     """Evaluate every patient with a rule whose next_due_at has passed (hold times ending,
-    check-ins missed, readings going stale), a batch at a time. Safe in several processes."""
+    check-ins missed, readings going stale), a batch at a time, each batch in one transaction
+    from claim to commit. Safe in several processes."""
     result = SweepResult()
     while result.evaluated + result.failed < limit:
         ids = claim_due_patients(session, clock, min(BATCH, limit - result.evaluated - result.failed))
         if not ids:
+            session.commit()  # ends the claim (and keeps the stopped timers of paused patients)
             break
         patients = session.exec(select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id)).all()
         # Held for the batch: the session's identity map keeps objects only while referenced, and
@@ -391,14 +396,24 @@ def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepR
 
 
 def _one_by_one(session: Session, clock: Clock, ids: list[int], result: SweepResult) -> int:
+    """Evaluate each patient of a failed batch on its own. One that fails again is put back for
+    RETRY_AFTER, so it neither stops the sweep nor makes every sweep fall back to this path."""
     done = 0
     for patient_id in ids:
         try:
+            if not _claim_patient(session, clock, patient_id):
+                session.commit()
+                continue  # taken by another process, or no longer due
             evaluate_patient(session, clock, session.get(Patient, patient_id))
             session.commit()
             done += 1
-        except Exception:  # the lease retries it later
+        except Exception:
             session.rollback()
-            log.exception("evaluating patient %s failed", patient_id)
+            log.exception("evaluating patient %s failed; retrying in %s", patient_id, RETRY_AFTER)
             result.failed += 1
+            now = clock.now()
+            session.execute(update(RuleStateRow).where(RuleStateRow.patient_id == patient_id,
+                                                       RuleStateRow.next_due_at <= now)
+                            .values(next_due_at=now + RETRY_AFTER))
+            session.commit()
     return done
