@@ -74,19 +74,19 @@ def message(
 
 
 def add_new(session: Session, rows: list[dict]) -> list[Notification]:
-    """Add messages whose keys name something created in this transaction (a new alert's pages),
-    so no other transaction can have used them: no lookup, no savepoint, one INSERT for all.
-    Rows in, objects back: building SQLModel objects field by field cost a sweep that opens
-    hundreds of alerts a tenth of its time (benchmarks/sweep_bench.py)."""
+    """Add message() rows in one INSERT, without looking up their keys: for keys that name
+    something created in this transaction (a new alert's pages), which no other transaction
+    can have used. Rows in, objects back: building SQLModel objects field by field cost a sweep
+    that opens hundreds of alerts a tenth of its time (benchmarks/sweep_bench.py)."""
     if not rows:
         return []
     return list(session.scalars(insert(Notification).returning(Notification, sort_by_parameter_order=True), rows))
 
 
-def enqueue(session: Session, clock: Clock, *, dedup_key: str, **fields) -> Notification | None:
-    """Add a message to the outbox unless one with the same key exists. Does not commit.
-    `fields`: as for message()."""
-    return add_unless_queued(session, message(session, clock, dedup_key=dedup_key, **fields))
+def enqueue(session: Session, clock: Clock, **fields) -> Notification | None:
+    """Add a message (fields as for message()) to the outbox unless one with the same key
+    exists. Does not commit."""
+    return add_unless_queued(session, message(session, clock, **fields))
 
 
 def add_unless_queued(session: Session, row: dict) -> Notification | None:
@@ -96,12 +96,6 @@ def add_unless_queued(session: Session, row: dict) -> Notification | None:
     try:
         with session.begin_nested():  # a concurrent transaction may insert the same key
             [notification] = add_new(session, [row])
-    except IntegrityError:
-        return None
-    return notification
-    try:
-        with session.begin_nested():  # a concurrent transaction may insert the same key
-            session.add(notification)
     except IntegrityError:
         return None
     return notification

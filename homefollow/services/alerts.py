@@ -160,7 +160,7 @@ def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, 
 def open_alerts(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFinding]]) -> list[Alert] | None:
     """Open a new alert for each finding (the caller found none unresolved for its patient and
     key) and queue its pages. Many at once, as the sweep needs: the alerts go in with one INSERT,
-    their pages with one flush. None, with nothing opened, when a concurrent transaction opened
+    their pages with another. None, with nothing opened, when a concurrent transaction opened
     one of them a moment ago: the caller then goes one by one (raise_finding updates that one)."""
     if not findings:
         return []

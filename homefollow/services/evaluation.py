@@ -332,11 +332,9 @@ def claim_due_patients(session: Session, clock: Clock, limit: int) -> list[int]:
     longer due; on SQLite the write lock each transaction takes at BEGIN keeps other processes
     out. Nothing is written to claim, and if the process dies, its transaction dies with it and
     the next sweep takes the patients. Does not commit."""
-    now = clock.now()
     # The next_due_at index, over the due timers only, longest waiting first.
-    due = session.execute(select(RuleStateRow.patient_id).where(RuleStateRow.next_due_at <= now)
-                          .order_by(RuleStateRow.next_due_at).limit(limit * 8)
-                          .with_for_update(skip_locked=True)).scalars().all()
+    due = session.execute(_locked_due(clock, RuleStateRow.patient_id)
+                          .order_by(RuleStateRow.next_due_at).limit(limit * 8)).scalars().all()
     ids = list(dict.fromkeys(due))[:limit]
     if not ids:
         return []
@@ -353,9 +351,13 @@ def claim_due_patients(session: Session, clock: Clock, limit: int) -> list[int]:
 def _claim_patient(session: Session, clock: Clock, patient_id: int) -> bool:
     """Lock one patient's due rule states, as claim_due_patients does; False if none are due
     (any more) or another process holds them."""
-    return session.execute(select(RuleStateRow.id).where(RuleStateRow.patient_id == patient_id,
-                                                         RuleStateRow.next_due_at <= clock.now())
-                           .with_for_update(skip_locked=True)).first() is not None
+    return session.execute(_locked_due(clock, RuleStateRow.id)
+                           .where(RuleStateRow.patient_id == patient_id)).first() is not None
+
+
+def _locked_due(clock: Clock, column):
+    """Due rule states, locked for the transaction; those another transaction holds are skipped."""
+    return select(column).where(RuleStateRow.next_due_at <= clock.now()).with_for_update(skip_locked=True)
 
 
 @dataclass
