@@ -256,7 +256,7 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
     """What a rule version would have raised over the last N days."""
     import json
 
-    from rules import ParameterError
+    from rules import ParameterError, resolve_parameters
 
     from . import get_clock
     from .models import Patient, PlanTemplate
@@ -275,6 +275,9 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
     clock = get_clock()
     with Session(_engine()) as session:
         try:
+            # Checked first: an unknown rule or a bad --set value is an error before any output.
+            definition = rule_tools.rule_definition(session, key, version)
+            resolve_parameters(definition, params)
             if patient_id is not None:
                 patient = session.get(Patient, patient_id)
                 if patient is None:
@@ -309,9 +312,7 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
             ended = a.ended_at.isoformat(timespec="minutes") if a.ended_at else "still firing"
             click.echo(f"  {a.started_at.isoformat(timespec='minutes')} → {ended}: {a.first.explanation.en}")
         total += len(r.alerts)
-    definition = results[0].definition if results else None
-    version_text = f" v{definition.version}" if definition else ""
-    click.echo(f"{key}{version_text} over {days} days: {total} alerts for {len(results)} patients.")
+    click.echo(f"{key} v{definition.version} over {days} days: {total} alerts for {len(results)} patients.")
 
 
 @rules_cli.command("calibrate")

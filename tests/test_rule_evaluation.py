@@ -459,6 +459,10 @@ def test_flask_rules_backtest_and_calibrate(app, session, clock, world):
     assert result.output.count("parameters {'yellow_low': 96.0}") == 3
     result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--set", "yellow_low=20"])
     assert result.exit_code != 0 and "outside the plausible range" in result.output
+    assert "Backtesting" not in result.output  # refused before it starts
+    unknown = runner.invoke(args=["rules", "backtest", "--rule", "copd.no_such_rule"])
+    # Only the error: no "Backtesting … for 0 patients" line that reads as if it ran.
+    assert unknown.exit_code != 0 and unknown.output.strip() == "Error: no active version of rule copd.no_such_rule"
     patient.monitoring_since = clock.now() - timedelta(days=10)
     session.add(patient)
     session.commit()

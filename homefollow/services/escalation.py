@@ -189,7 +189,7 @@ def record_pages(session: Session, clock: Clock, pages: list[QueuedPage]) -> Non
     if not pages:
         return
     waiting = [page for page in pages if page.notification is None]
-    for page, notification in zip(waiting, outbox.add_new(session, [page.message for page in waiting])):
+    for page, notification in zip(waiting, outbox.add_new(session, [w.message for w in waiting]), strict=True):
         page.notification = notification
     add_events(session, clock, [(page.alert, "page_queued", {
         "notification_id": page.notification.id, "page_kind": page.intent.kind, "channel": page.intent.channel,
