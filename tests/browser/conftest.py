@@ -7,10 +7,12 @@ with axe-core for WCAG 2.2 AA violations.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import threading
 
 import pytest
+from playwright.sync_api import expect
 from werkzeug.serving import make_server
 
 from homefollow import create_app
@@ -96,6 +98,8 @@ def check_accessibility(page, name: str) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
     page.wait_for_load_state("load")  # the stylesheet is applied before anything is judged
+    # A page still loading reads as an empty document, which axe would pass: judge only whole pages.
+    expect(page.locator("body")).to_contain_text(re.compile(r"\S"))
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     context = page.context.browser.new_context(java_script_enabled=True, bypass_csp=True,

@@ -32,6 +32,7 @@ class Shooter:
         self.base, self.out, self.count = base, out, 0
 
     def shot(self, page, name: str) -> None:
+        page.wait_for_load_state("load")  # a click returns once the next page is on its way, not loaded
         page.screenshot(path=str(self.out / f"{name}.png"), full_page=True)
         self.count += 1
         print(f"  {name}.png", flush=True)

@@ -3,6 +3,9 @@ sideways, the queue's alerts are cards whose buttons can be reached and pressed,
 
 from __future__ import annotations
 
+import re
+
+from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from homefollow.models import Alert
@@ -17,14 +20,14 @@ def test_an_on_call_nurse_acknowledges_a_red_alert_on_a_phone(live_server, phone
     red_id = red.id
     page = phone.new_page()
     sign_in_staff(page, live_server, "nurse.a@example.no")
-    assert page.get_by_role("heading", level=1).inner_text() == "Triagekø"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Triagekø")
     check_reflow(page)
     check_accessibility(page, "phone-triage-queue")
     button = page.get_by_role("button", name="Kvitter varselet for Astrid A1")
     box = button.bounding_box()
     assert box["x"] >= 0 and box["x"] + box["width"] <= 360 and box["height"] >= 44
     button.click()
-    assert "Kvittert av Nora Nurse" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Kvittert av Nora Nurse")
     with Session(engine) as s:
         assert s.exec(select(Alert.status).where(Alert.id == red_id)).one() == "acknowledged"
 
@@ -32,7 +35,7 @@ def test_an_on_call_nurse_acknowledges_a_red_alert_on_a_phone(live_server, phone
     check_reflow(page)
     check_accessibility(page, "phone-alert")
     page.get_by_role("link", name="Astrid A1").first.click()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("Astrid A1")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Astrid A1"))
     check_reflow(page)
 
 

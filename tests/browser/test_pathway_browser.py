@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from playwright.sync_api import expect
+
 from homefollow.services import pathway
 from tests.browser.conftest import check_accessibility, sign_in_staff
 
@@ -14,22 +16,23 @@ def test_a_nurse_finds_an_overdue_patient_and_records_the_consent(live_server, d
     page = desktop.new_page()
     sign_in_staff(page, live_server, "nurse.a@example.no")
     page.get_by_role("link", name="Forløp", exact=True).click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Forløp: forfalte steg"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Forløp: forfalte steg")
     overdue = page.locator("#overdue-table tbody tr")
-    assert overdue.count() == 2  # consent and the mapping conversation
-    assert "Samtykke" in overdue.first.inner_text() and "30 dager" in overdue.first.inner_text()
+    expect(overdue).to_have_count(2)  # consent and the mapping conversation
+    expect(overdue.first).to_contain_text("Samtykke")
+    expect(overdue.first).to_contain_text("30 dager")
     check_accessibility(page, "pathway-dashboard")
 
     overdue.first.get_by_role("link", name="Astrid A1").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Forløp – Astrid A1"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Forløp – Astrid A1")
     page.get_by_role("button", name="Registrer samtykket").click()  # no tick for follow-up: refused
-    assert "Hjemmeoppfølging kan ikke starte uten samtykke" in page.locator(".error-summary").inner_text()
+    expect(page.locator(".error-summary")).to_contain_text("Hjemmeoppfølging kan ikke starte uten samtykke")
     check_accessibility(page, "pathway-consent-error")
 
     page.get_by_label("Dato for samtykket").fill("2026-03-09")
     page.get_by_label("Hjemmeoppfølging med målinger og egenrapportering").check()
     page.get_by_label("Samtykke gitt av").select_option("patient")
     page.get_by_role("button", name="Registrer samtykket").click()
-    assert "Samtykket er registrert" in page.locator("body").inner_text()
-    assert page.locator("#pathway-current").inner_text() == "Nåværende steg: Venter på kartleggingssamtale"
+    expect(page.locator("body")).to_contain_text("Samtykket er registrert")
+    expect(page.locator("#pathway-current")).to_have_text("Nåværende steg: Venter på kartleggingssamtale")
     check_accessibility(page, "pathway-patient")

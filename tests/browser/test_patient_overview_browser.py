@@ -29,9 +29,10 @@ def test_overview_to_patient_page_to_a_note(live_server, engine, clock, world, r
     sign_in_staff(page, live_server, "nurse.a@example.no")
 
     page.get_by_role("link", name="Pasienter").first.click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Pasienter"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pasienter")
     first_row = page.locator("tbody tr").first
-    assert "Gul" in first_row.inner_text() and "Astrid A1" in first_row.inner_text()
+    expect(first_row).to_contain_text("Gul")
+    expect(first_row).to_contain_text("Astrid A1")
     check_accessibility(page, f"clinic-patients-{device}")
 
     page.get_by_label("Trafikklys", exact=True).select_option("yellow")
@@ -39,17 +40,17 @@ def test_overview_to_patient_page_to_a_note(live_server, engine, clock, world, r
     page.wait_for_url("**light=yellow**")
     expect(page.locator("tbody tr")).to_have_count(1)
     page.get_by_role("link", name="Astrid A1", exact=True).click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Astrid A1"
-    assert "datter" in page.locator("#timeline-title + form + div").inner_text()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Astrid A1")
+    expect(page.locator("#timeline-title + form + div")).to_contain_text("datter")
     check_accessibility(page, f"clinic-patient-{device}")
 
     page.get_by_role("button", name="Legg til notatet").click()  # empty: refused, explained
-    assert "Skriv notatet." in page.locator(".error-summary").inner_text()
+    expect(page.locator(".error-summary")).to_contain_text("Skriv notatet.")
     check_accessibility(page, f"clinic-patient-note-error-{device}")
     page.get_by_label("Nytt notat").fill("Ringte Astrid. Tar ekstra vanndrivende i dag.")
     page.get_by_role("button", name="Legg til notatet").click()
-    assert "Notatet er lagret." in page.locator("main").inner_text()
-    assert "Ringte Astrid. Tar ekstra vanndrivende i dag." in page.locator(".table--timeline").inner_text()
+    expect(page.locator("main")).to_contain_text("Notatet er lagret.")
+    expect(page.locator(".table--timeline")).to_contain_text("Ringte Astrid. Tar ekstra vanndrivende i dag.")
     check_accessibility(page, f"clinic-patient-note-saved-{device}")
     with Session(engine) as session:
         assert session.exec(select(PatientNote.body)).one() == "Ringte Astrid. Tar ekstra vanndrivende i dag."

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import time
 
+from playwright.sync_api import expect
 import pytest
 from sqlmodel import select
 
@@ -46,24 +47,25 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     check_page(page, "portal-code-check")
     code = CODE_RE.search(fake_twilio.to("+4791000001")[-1].body).group(1)
     field = page.get_by_label("Koden fra SMS-en")
-    assert field.get_attribute("autocomplete") == "one-time-code" and field.get_attribute("inputmode") == "numeric"
+    expect(field).to_have_attribute("autocomplete", "one-time-code")
+    expect(field).to_have_attribute("inputmode", "numeric")
     field.fill("000000" if code != "000000" else "111111")
     page.get_by_role("button", name="Logg inn").click()
-    assert "Koden er feil. Se i SMS-en og prøv igjen." in page.locator(".error-summary").inner_text()
+    expect(page.locator(".error-summary")).to_contain_text("Koden er feil. Se i SMS-en og prøv igjen.")
     check_page(page, "portal-code-wrong")
     page.get_by_label("Koden fra SMS-en").fill(code)
     page.get_by_role("button", name="Logg inn").click()
 
     # I dag: measurements, the check-in and the walk, each a big button
-    assert page.get_by_role("heading", level=1).inner_text() == "I dag"
+    expect(page.get_by_role("heading", level=1)).to_have_text("I dag")
     check_page(page, "portal-today")
     page.get_by_role("link", name=re.compile("Daglig egenvurdering")).click()
 
     # The check-in, one question per page
-    assert page.get_by_text("spørsmål 1 av 4").is_visible()
+    expect(page.get_by_text("spørsmål 1 av 4")).to_be_visible()
     check_page(page, "portal-checkin-question")
     page.get_by_role("button", name="Neste").click()  # nothing chosen
-    assert "Velg ett av svarene." in page.locator(".error-summary").inner_text()
+    expect(page.locator(".error-summary")).to_contain_text("Velg ett av svarene.")
     check_page(page, "portal-checkin-error")
     page.get_by_label("Som vanlig").check()
     page.get_by_role("button", name="Neste").click()
@@ -73,7 +75,7 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     page.get_by_role("button", name="Neste").click()
     page.get_by_label("Som vanlig").check()
     page.get_by_role("button", name="Send svarene").click()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("Gul sone")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Gul sone"))
     check_page(page, "portal-checkin-result")
 
     # A self-care task, not done, with a comment
@@ -83,30 +85,30 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     page.get_by_label("Nei, ikke denne gangen").check()
     page.get_by_label("Kommentar (kan stå tom)").fill("For glatt ute")
     page.get_by_role("button", name="Send").click()
-    assert "Ikke gjort, registrert" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Ikke gjort, registrert")
 
     # Meny → Min plan, Mine målinger, Meldinger, Pårørende, Innstillinger
     page.get_by_role("link", name="Meny").click()
     check_page(page, "portal-menu")
     page.get_by_role("link", name="Min plan").click()
-    plan = page.locator("main").inner_text()
-    assert "Det som er viktig for meg" in plan and "Dr. Lars Eide" in plan and "Nora Nurse" in plan
+    for text in ("Det som er viktig for meg", "Dr. Lars Eide", "Nora Nurse"):
+        expect(page.locator("main")).to_contain_text(text)
     check_page(page, "portal-plan")
 
     page.goto(f"{base}/history")
     check_page(page, "portal-history")
     page.get_by_role("link", name="30 dager").click()
-    assert page.get_by_role("link", name="30 dager").get_attribute("aria-current") == "page"
-    assert page.locator("svg.chart").count() >= 1
+    expect(page.get_by_role("link", name="30 dager")).to_have_attribute("aria-current", "page")
+    expect(page.locator("svg.chart").first).to_be_visible()
     page.get_by_text("Vis målingene som tabell").first.click()  # <details> opens without JavaScript
-    assert page.locator("details.chart-table").first.get_attribute("open") is not None
+    expect(page.locator("details.chart-table").first).to_have_attribute("open", "")
     check_page(page, "portal-history-30")
 
     page.goto(f"{base}/messages")
     check_page(page, "portal-messages")
     page.get_by_label("Skriv til teamet").fill("Kan dere ringe meg i morgen?")
     page.get_by_role("button", name="Send meldingen").click()
-    assert "Meldingen er sendt" in page.locator(".notice--success").inner_text()
+    expect(page.locator(".notice--success")).to_contain_text("Meldingen er sendt")
     assert session.exec(select(Message.body)).all() == ["Kan dere ringe meg i morgen?"]
 
     page.goto(f"{base}/relatives")
@@ -117,44 +119,45 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     page.get_by_label("Mobilnummer").fill("12")
     page.get_by_label("Hvem er dette for deg?").fill("nabo")
     page.get_by_role("button", name="Gi tilgang").click()
-    assert "Dette er ikke et norsk mobilnummer" in page.locator(".error-summary").inner_text()
+    expect(page.locator(".error-summary")).to_contain_text("Dette er ikke et norsk mobilnummer")
     check_page(page, "portal-invite-error")
     page.get_by_label("Mobilnummer").fill("934 56 789")
     page.get_by_role("button", name="Gi tilgang").click()
-    assert "Kari Nabo (nabo)" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Kari Nabo (nabo)")
 
     page.goto(f"{base}/settings")
     check_page(page, "portal-settings")
     page.get_by_role("button", name="Logg ut").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Logg inn i HomeFollow"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Logg inn i HomeFollow")
 
 
 def test_the_relatives_main_path_on_a_phone(live_server, phone, desktop, session, world, plan_with_checkins):
     base = live_server.url
     page = phone.new_page()
     sign_in_patient(page, base, "910 00 011")
-    assert "Du hjelper Astrid A1. Du er registrert som: datter." in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Du hjelper Astrid A1. Du er registrert som: datter.")
 
     # Reports on the patient's behalf
     page.get_by_role("link", name="Vekt").first.click()
     page.get_by_label("Vekt").fill("68,4")
     page.get_by_role("button", name="Send").click()
-    assert page.get_by_role("heading", level=1).inner_text().startswith("Grønn sone")
+    expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Grønn sone"))
     report = session.exec(select(Report)).one()
     assert report.reported_by_account_id == world.relative.id
 
     # The check-in asks her about Astrid, including new confusion
     page.goto(f"{base}/checkin/daily_checkin/1")
-    assert "Hvordan har Astrid A1 det i dag" in page.locator("h1").inner_text()
-    assert page.get_by_text("spørsmål 1 av 5").is_visible()
+    expect(page.locator("h1")).to_contain_text("Hvordan har Astrid A1 det i dag")
+    expect(page.get_by_text("spørsmål 1 av 5")).to_be_visible()
     check_page(page, "relative-checkin-question")
 
     page.goto(f"{base}/history")
-    assert "datter" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("datter")
     check_page(page, "relative-history")
     page.get_by_role("link", name="Meny").click()
-    menu = page.locator("main").inner_text()
-    assert "Pårørende" not in menu and "Innstillinger" not in menu  # only the patient decides these
+    expect(page.get_by_role("heading", level=1)).to_have_text("Meny")
+    expect(page.locator("main")).not_to_contain_text("Pårørende")  # only the patient decides these
+    expect(page.locator("main")).not_to_contain_text("Innstillinger")
     check_page(page, "relative-menu")
 
     # Astrid revokes the access on her own phone; the daughter is out at her next tap
@@ -162,10 +165,10 @@ def test_the_relatives_main_path_on_a_phone(live_server, phone, desktop, session
     sign_in_patient(patient, base, "910 00 001")
     patient.goto(f"{base}/relatives")
     patient.get_by_role("link", name="Fjern tilgangen for Marit Datter").click()
-    assert patient.get_by_role("heading", level=1).inner_text() == "Fjerne tilgangen for Marit Datter?"
+    expect(patient.get_by_role("heading", level=1)).to_have_text("Fjerne tilgangen for Marit Datter?")
     patient.get_by_role("button", name="Ja, fjern tilgangen").click()
-    assert "Marit Datter kan ikke lenger se" in patient.locator(".notice--success").inner_text()
+    expect(patient.locator(".notice--success")).to_contain_text("Marit Datter kan ikke lenger se")
     page.goto(f"{base}/today")
-    assert page.get_by_role("heading", level=1).inner_text() == "Vi fant ikke siden"
-    assert "Astrid" not in page.content()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Vi fant ikke siden")
+    expect(page.locator("body")).not_to_contain_text("Astrid")
     check_page(page, "relative-revoked")

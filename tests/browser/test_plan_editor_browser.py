@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import re
 
+from playwright.sync_api import expect
+
 from tests.browser.conftest import check_accessibility, sign_in_staff
 from tests.factories import PASSWORD
 
@@ -18,7 +20,7 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
 
     nurse.goto(f"{base}/clinic/patients/{patient_id}")
     nurse.get_by_role("link", name="Plan", exact=True).click()
-    assert nurse.get_by_role("heading", level=1).inner_text() == "Planen til Astrid A1"
+    expect(nurse.get_by_role("heading", level=1)).to_have_text("Planen til Astrid A1")
     check_accessibility(nurse, "clinic-plan-overview")
 
     for section in ("matters", "checkins", "events", "rules", "contacts"):
@@ -34,23 +36,23 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
     limit.fill("87")
     nurse.get_by_label("Begrunnelse for endringen").fill("Lavere mål etter samtale med lege")
     nurse.get_by_role("button", name="Lagre en ny versjon").click()
-    assert "Den gule nedre grensen må være over den røde nedre grensen (88 %)" in \
-        nurse.locator(".error-summary").inner_text()
-    assert nurse.get_by_label("Oksygenmetning, gul nedre grense (%)").input_value() == "87"
-    assert nurse.get_by_label("Begrunnelse for endringen").input_value() == "Lavere mål etter samtale med lege"
+    expect(nurse.locator(".error-summary")).to_contain_text(
+        "Den gule nedre grensen må være over den røde nedre grensen (88 %)")
+    expect(nurse.get_by_label("Oksygenmetning, gul nedre grense (%)")).to_have_value("87")
+    expect(nurse.get_by_label("Begrunnelse for endringen")).to_have_value("Lavere mål etter samtale med lege")
     check_accessibility(nurse, "clinic-plan-measurements-error")
 
     nurse.get_by_label("Oksygenmetning, gul nedre grense (%)").fill("93")
     nurse.get_by_role("button", name="Lagre en ny versjon").click()
-    assert "Versjon 2 av planen er lagret" in nurse.locator(".notice").inner_text()
+    expect(nurse.locator(".notice")).to_contain_text("Versjon 2 av planen er lagret")
 
     # The rules preview, then the versions and the print view.
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/edit/rules")
     nurse.get_by_role("button", name="Vis virkningen").click()
-    assert "Denne endringen ville gitt 0 varsler i stedet for 0 de siste 30 dagene." in nurse.content()
+    expect(nurse.locator("body")).to_contain_text("Denne endringen ville gitt 0 varsler i stedet for 0 de siste 30 dagene.")
     check_accessibility(nurse, "clinic-plan-rules-preview")
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/versions")
-    assert "Oksygenmetning, gul nedre grense: 92 % → 93 %" in nurse.locator("main").inner_text()
+    expect(nurse.locator("main")).to_contain_text("Oksygenmetning, gul nedre grense: 92 % → 93 %")
     check_accessibility(nurse, "clinic-plan-versions")
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/print")
     check_accessibility(nurse, "clinic-plan-print")
@@ -61,4 +63,4 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
     patient.get_by_label("Passord").fill(PASSWORD)
     patient.get_by_role("button", name="Logg inn").click()
     patient.goto(f"{base}/plan")
-    assert "under 93" in patient.locator("main").inner_text()
+    expect(patient.locator("main")).to_contain_text("under 93")

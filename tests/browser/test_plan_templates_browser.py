@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from playwright.sync_api import expect
+
 from homefollow.services import plan_templates, plans, reporting
 from tests.browser.conftest import check_accessibility, sign_in_staff
 
@@ -23,49 +25,49 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
     sign_in_staff(page, live_server, "admin.a@example.no")
 
     page.get_by_role("link", name="Planmaler").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Planmaler"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Planmaler")
     check_accessibility(page, "clinic-plan-templates")
 
     page.get_by_role("button", name="Kopier KOLS til teamet mitt").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "KOLS"
-    assert "Malen er kopiert til teamet ditt" in page.locator("main").inner_text()
+    expect(page.get_by_role("heading", level=1)).to_have_text("KOLS")
+    expect(page.locator("main")).to_contain_text("Malen er kopiert til teamet ditt")
     check_accessibility(page, "clinic-plan-template-edit")
 
     page.get_by_label("Mål, ett per linje").fill("Gå til butikken")
     page.locator("#schedule_spo2").fill("klokka åtte")
     page.get_by_role("button", name="Lagre malen").click()
-    assert "Skriv klokkeslettene som 08:00" in page.locator(".error-summary").inner_text()
-    assert page.locator("#schedule_spo2").input_value() == "klokka åtte"
+    expect(page.locator(".error-summary")).to_contain_text("Skriv klokkeslettene som 08:00")
+    expect(page.locator("#schedule_spo2")).to_have_value("klokka åtte")
     check_accessibility(page, "clinic-plan-template-error")
     page.locator("#schedule_spo2").fill("07:30, 19:00")
     page.get_by_role("button", name="Lagre malen").click()
-    assert "Malen er lagret." in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Malen er lagret.")
 
     page.goto(f"{base}/clinic/patients/{patient.id}/plan/from-template")
     page.get_by_label("KOLS").first.check()
     page.get_by_role("button", name="Vis malen").click()
-    assert "Planen med KOLS" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Planen med KOLS")
     check_accessibility(page, "clinic-plan-from-template")
     page.get_by_label("Hvorfor planen tar utgangspunkt i denne malen").fill("KOLS-mal avtalt med fastlegen")
     page.get_by_role("button", name="Bruk denne malen for planen").click()
-    assert "Planen er nå versjon 2" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("Planen er nå versjon 2")
     session.commit()
     content, _version = plans.current_content(session, patient.id)
     session.commit()
     assert content.goals == ["Gå tur hver dag"]  # the patient's own goals are kept, not the template's
 
     page.goto(f"{base}/clinic/patients/{patient.id}/plan/calibrate")
-    assert page.get_by_role("heading", level=1).inner_text() == "Personlige grenser for Astrid A1"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Personlige grenser for Astrid A1")
     check_accessibility(page, "clinic-plan-calibrate")
     page.get_by_label("Ny grense: Oksygenmetning, Rød under").fill("90")
     page.get_by_label("Ny grense: Oksygenmetning, Gul under").fill("92")
     page.get_by_role("button", name="Lagre grensene i planen").click()
-    assert "Si hvorfor grensene endres." in page.locator(".error-summary").inner_text()
+    expect(page.locator(".error-summary")).to_contain_text("Si hvorfor grensene endres.")
     check_accessibility(page, "clinic-plan-calibrate-error")
-    assert page.get_by_label("Ny grense: Oksygenmetning, Gul under").input_value() == "92"
+    expect(page.get_by_label("Ny grense: Oksygenmetning, Gul under")).to_have_value("92")
     page.get_by_label("Hvorfor grensene endres").fill("Grenser fra prøveperioden")
     page.get_by_role("button", name="Lagre grensene i planen").click()
-    assert "De nye grensene står i planen, versjon 3" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("De nye grensene står i planen, versjon 3")
     session.commit()  # end the test session's read snapshot (taken when `patient` was refreshed)
     content, version = plans.current_content(session, patient.id)
     assert version == 3
@@ -80,8 +82,8 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
     check_accessibility(page, "clinic-template-backtest-form")
     page.get_by_label("Periode").select_option(label="De siste 14 dagene")
     page.get_by_role("button", name="Kjør tilbaketesten").click()
-    result = page.locator("main").inner_text()
-    assert "1 pasient på malen" in result and "Astrid A1" in result and "pasientens egne grenser" in result
+    for text in ("1 pasient på malen", "Astrid A1", "pasientens egne grenser"):
+        expect(page.locator("main")).to_contain_text(text)
     check_accessibility(page, "clinic-template-backtest-result")
 
 
@@ -95,5 +97,5 @@ def test_template_backtest_reads_on_a_phone(live_server, phone, world, session, 
     sign_in_staff(page, live_server, "admin.a@example.no")
     page.goto(f"{live_server.url}/clinic/plan-templates/{copd.id}/backtest")
     page.get_by_role("button", name="Kjør tilbaketesten").click()
-    assert "1 pasient på malen" in page.locator("main").inner_text()
+    expect(page.locator("main")).to_contain_text("1 pasient på malen")
     check_accessibility(page, "clinic-template-backtest-phone")

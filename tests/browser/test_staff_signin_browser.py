@@ -3,6 +3,7 @@ at desktop size (1280 × 800), checked with axe."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
 import pyotp
 from sqlmodel import Session, select
 
@@ -19,18 +20,18 @@ def test_sign_in_with_a_code_and_a_wrong_code_are_accessible(live_server, deskto
     page.get_by_label("E-post").fill("nurse.a@example.no")
     page.get_by_label("Passord").fill(PASSWORD)
     page.get_by_role("button", name="Logg inn").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Kode fra autentiseringsappen"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Kode fra autentiseringsappen")
     check_accessibility(page, "clinic-login-code")
 
     page.get_by_label("Kode fra autentiseringsappen").fill("12")
     page.get_by_role("button", name="Logg inn").click()
-    assert "Koden er seks sifre" in page.locator(".error-summary").inner_text()
-    assert page.get_by_label("Kode fra autentiseringsappen").input_value() == "12"
+    expect(page.locator(".error-summary")).to_contain_text("Koden er seks sifre")
+    expect(page.get_by_label("Kode fra autentiseringsappen")).to_have_value("12")
     check_accessibility(page, "clinic-login-code-error")
 
     page.get_by_label("Kode fra autentiseringsappen").fill(staff_code(live_server.app, "nurse.a@example.no"))
     page.get_by_role("button", name="Logg inn").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Triagekø"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Triagekø")
 
 
 def test_enrolment_page_is_accessible_and_enables_the_app(live_server, desktop, engine, session, clock, world):
@@ -41,7 +42,7 @@ def test_enrolment_page_is_accessible_and_enables_the_app(live_server, desktop, 
     page.get_by_label("E-post").fill("ny@example.no")
     page.get_by_label("Passord").fill(PASSWORD)
     page.get_by_role("button", name="Logg inn").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Sett opp totrinnsinnlogging"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Sett opp totrinnsinnlogging")
     qr = page.get_by_role("img", name="QR-kode for autentiseringsappen")
     box = qr.bounding_box()
     assert box["width"] >= 150 and box["y"] + box["height"] <= 800 * 2  # big enough to scan from the screen
@@ -49,12 +50,12 @@ def test_enrolment_page_is_accessible_and_enables_the_app(live_server, desktop, 
 
     with Session(engine) as s:
         secret = s.exec(select(Account.totp_secret).where(Account.login == "ny@example.no")).one()
-    assert secret.replace(" ", "")[:4] in page.locator("code").inner_text()
+    expect(page.locator("code")).to_contain_text(secret.replace(" ", "")[:4])
     code = pyotp.TOTP(secret, interval=STEP_SECONDS).generate_otp(time_step(clock.now()))
     page.get_by_label("Kode fra autentiseringsappen").fill(code)
     page.get_by_role("button", name="Slå på og logg inn").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Triagekø"
-    assert "Totrinnsinnlogging er satt opp" in page.locator(".notice").first.inner_text()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Triagekø")
+    expect(page.locator(".notice").first).to_contain_text("Totrinnsinnlogging er satt opp")
 
 
 def test_members_pages_are_accessible(live_server, desktop, world):
@@ -62,10 +63,10 @@ def test_members_pages_are_accessible(live_server, desktop, world):
     sign_in_staff(page, live_server, "admin.a@example.no")
     page.goto(f"{live_server.url}/clinic/teams")
     page.get_by_role("link", name="Administrer medlemmene").click()
-    assert page.get_by_role("heading", level=1).inner_text() == "Medlemmer av Team A"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Medlemmer av Team A")
     check_accessibility(page, "clinic-members")
     page.get_by_role("button", name="Legg til i teamet").click()
-    assert "Skriv e-postadressen." in page.locator(".error-summary").inner_text()
+    expect(page.locator(".error-summary")).to_contain_text("Skriv e-postadressen.")
     check_accessibility(page, "clinic-members-error")
     page.get_by_role("link", name="Nora Nurse").click()
     check_accessibility(page, "clinic-member")

@@ -4,6 +4,7 @@ refresh script loads without console errors."""
 
 from __future__ import annotations
 
+from playwright.sync_api import expect
 from sqlmodel import Session, select
 
 from homefollow.models import Alert
@@ -13,7 +14,7 @@ from tests.test_triage import make_alert
 
 def sign_in_nurse(page, server):
     sign_in_staff(page, server, "nurse.a@example.no")
-    assert page.get_by_role("heading", level=1).inner_text() == "Triagekø"
+    expect(page.get_by_role("heading", level=1)).to_have_text("Triagekø")
 
 
 def test_a_nurse_filters_acknowledges_two_yellow_alerts_and_takes_one(live_server, desktop, session, clock, world,
@@ -29,23 +30,25 @@ def test_a_nurse_filters_acknowledges_two_yellow_alerts_and_takes_one(live_serve
     page.get_by_label("Alvorlighet", exact=True).select_option("yellow")
     page.get_by_role("button", name="Vis").click()
     rows = page.locator("tbody tr")
-    assert rows.count() == 2 and "Rødt varsel" not in page.locator("tbody").inner_text()
-    assert "Rød: 1" in page.locator("#queue-counts").inner_text()  # the counts keep the whole scope
+    expect(rows).to_have_count(2)
+    expect(page.locator("tbody")).not_to_contain_text("Rødt varsel")
+    expect(page.locator("#queue-counts")).to_contain_text("Rød: 1")  # the counts keep the whole scope
     check_accessibility(page, "triage-queue-filtered")
 
     page.get_by_label("Velg varselet for Astrid A1").check()
     page.get_by_label("Velg varselet for Arne A2").check()
     page.get_by_role("button", name="Kvitter de valgte").click()
-    assert "2 varsler kvittert." in page.locator(".notice").first.inner_text()
-    assert page.get_by_label("Alvorlighet", exact=True).input_value() == "yellow"  # back on the same filtered queue
-    assert page.locator("tbody").inner_text().count("Kvittert av Nora Nurse") == 2
+    expect(page.locator(".notice").first).to_contain_text("2 varsler kvittert.")
+    expect(page.get_by_label("Alvorlighet", exact=True)).to_have_value("yellow")  # back on the same filtered queue
+    expect(page.locator("tbody tr", has_text="Kvittert av Nora Nurse")).to_have_count(2)
     check_accessibility(page, "triage-queue-acknowledged")
 
     page.get_by_role("button", name="Tildel meg varselet for Arne A2").click()
-    assert "Varselet er tildelt deg." in page.locator(".notice").first.inner_text()
+    expect(page.locator(".notice").first).to_contain_text("Varselet er tildelt deg.")
     page.get_by_label("Status", exact=True).select_option("mine")
     page.get_by_role("button", name="Vis").click()
-    assert page.locator("tbody tr").count() == 1 and "Gult varsel 2" in page.locator("tbody").inner_text()
+    expect(page.locator("tbody tr")).to_have_count(1)
+    expect(page.locator("tbody")).to_contain_text("Gult varsel 2")
     check_accessibility(page, "triage-queue-mine")
 
     with Session(engine) as s:
