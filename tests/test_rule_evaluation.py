@@ -469,3 +469,23 @@ def test_flask_rules_backtest_and_calibrate(app, session, clock, world):
     result = runner.invoke(args=["rules", "calibrate", "--patient", str(patient.id), "--code", "spo2"])
     assert result.exit_code == 0, result.output
     assert "Proposed limits for spo2" in result.output
+
+
+def test_a_rule_taken_off_the_plan_stops_its_timer(session, clock, world):
+    """Its state is kept (the history of the rule), but time can no longer change it: the sweep
+    must not take the patient again and again for a timer no rule of the plan reads."""
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    patient = weight_missed_plan(session, clock, world)
+    due = state_of(session, patient, "hf.weight_missed").next_due_at
+    with_rules(session, clock, world, AssignedRule(key="copd.spo2_red"))  # the weighing rule is taken off
+    assert state_of(session, patient, "hf.weight_missed").next_due_at is None
+    clock.set(due)
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 0
+    # A timer left running (stored before this was so, or its rule retired): one sweep stops it.
+    left = state_of(session, patient, "hf.weight_missed")
+    left.next_due_at = due
+    session.add(left)
+    session.commit()
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 1
+    assert evaluation.sweep_due_rules(session, clock).evaluated == 0
+    assert session.exec(select(Alert)).all() == []

@@ -197,6 +197,9 @@ class _StateWrites:
 
     updates: list[dict] = field(default_factory=list)
     inserts: list[dict] = field(default_factory=list)
+    # States of rules no longer on the plan: kept, but time can no longer change them, so their
+    # timers stop (a due one would otherwise bring the patient back to every sweep batch).
+    unassigned: list[int] = field(default_factory=list)
 
     def write(self, session: Session) -> None:
         if self.updates:
@@ -206,7 +209,11 @@ class _StateWrites:
             session.execute(update(table).where(table.c.id == bindparam("row_id")), self.updates)
         if self.inserts:
             session.execute(insert(RuleStateRow), self.inserts)
-        self.updates, self.inserts = [], []
+        if self.unassigned:
+            session.execute(update(RuleStateRow).where(RuleStateRow.id.in_(self.unassigned),
+                                                       RuleStateRow.next_due_at.is_not(None))
+                            .values(next_due_at=None))
+        self.updates, self.inserts, self.unassigned = [], [], []
 
 
 def evaluate_patient(session: Session, clock: Clock, patient: Patient, *, new_refs: frozenset[str] = frozenset(),
@@ -261,6 +268,7 @@ def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites) 
             if open_alert is not None:
                 alert_log.add_event(session, clock, open_alert, "condition_cleared", rule_key=key,
                                     summary=result.state.summary.as_dict() if result.state.summary else None)
+    writes.unassigned += [row_id for key, (row_id, _state) in rows.items() if key not in results]
     return results, [_Finding(patient, a, result) for a, result in _most_severe_per_alert(assigned, results)]
 
 
