@@ -1110,15 +1110,21 @@ _TEXTS: dict[tuple, tuple[RuleDefinition, Any]] = {}
 _TEXTS_MAX = 20000
 
 
+def _explained(rule: RuleDefinition, check: Check) -> tuple[Parts, Text]:
+    """check.explain() and the summary it gives with the rule's own suffix."""
+    parts = check.explain()
+    return parts, _join([parts[2], rule.suffix])
+
+
 def _texts(rule: RuleDefinition, params: Parameters, tz: str, check: Check, which: str) -> Any:
-    """check.explain() or check.note(), formatted once per distinct input.
+    """(check.explain(), summary) or check.note(), formatted once per distinct input.
 
     A rule that stays firing is re-evaluated on every reading and sweep with the same readings
     behind it; formatting dates and numbers in two languages is most of an evaluation's cost.
     The key holds everything the text depends on: the rule (by identity, kept alive by the
     entry), its parameter values, the time zone and the check's signature.
     """
-    build = check.explain if which == "explain" else check.note
+    build = (lambda: _explained(rule, check)) if which == "explain" else check.note
     if check.sig is None:
         return build()
     key = (id(rule), params.fingerprint, tz, which, check.sig)
@@ -1158,7 +1164,9 @@ def _utc_now(now: datetime) -> datetime:
     return now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
 
 
-def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check, now: datetime) -> dict[str, Any]:
+def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check,
+                now: datetime) -> tuple[Status, datetime, datetime | None, datetime | None, datetime | None]:
+    """(status, since, pending_since, firing_since, next_due_at) after ``check``."""
     ps = prev.status if prev is not None else None
     hold, recover = rule.hold, rule.recover_after
     due = check.due
@@ -1207,13 +1215,7 @@ def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check, now:
                     since = min(now, max(since, prev.since))
     if due is not None and due <= now:
         due = None
-    return {
-        "status": status,
-        "since": since,
-        "pending_since": pending_since,
-        "firing_since": firing_since,
-        "next_due_at": due,
-    }
+    return status, since, pending_since, firing_since, due
 
 
 def _evaluate_indexed(
@@ -1230,12 +1232,10 @@ def _evaluate_indexed(
     now_ts = now.timestamp()
     run = _Run(rule, index, now, context.tz, context, previous, now - back, now_ts, now_ts - back.total_seconds())
     check = _check(rule.spec, params.node, run)
-    fields = _next_state(rule, previous, check, now)
-    status = fields["status"]
+    status, since, pending_since, firing_since, next_due_at = _next_state(rule, previous, check, now)
     parts = None
     if check.explain is not None and status in (Status.PENDING, Status.FIRING):
-        parts = _texts(rule, params, run.tz, check, "explain")
-        summary = _join([parts[2], rule.suffix])
+        parts, summary = _texts(rule, params, run.tz, check, "explain")
     elif check.note is not None:
         summary = _texts(rule, params, run.tz, check, "note")
     else:
@@ -1244,11 +1244,11 @@ def _evaluate_indexed(
         "rule_key": rule.key,
         "rule_version": rule.version,
         "status": status,
-        "since": fields["since"],
-        "pending_since": fields["pending_since"],
-        "firing_since": fields["firing_since"],
+        "since": since,
+        "pending_since": pending_since,
+        "firing_since": firing_since,
         "evaluated_at": now,
-        "next_due_at": fields["next_due_at"],
+        "next_due_at": next_due_at,
         "last_observation_at": check.newest,
         "observation_refs": check.refs,
         "baselines": check.baselines,
@@ -1268,7 +1268,7 @@ def _evaluate_indexed(
                 "instruction_key": rule.instruction_key,
                 "observation_refs": check.refs,
                 "at": now,
-                "firing_since": fields["firing_since"],
+                "firing_since": firing_since,
                 "vkp_alert_code": rule.vkp_alert_code,
             }),
         )
