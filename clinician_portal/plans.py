@@ -110,7 +110,7 @@ def plan_section(patient_id: int, section: str):
         row_count=plan_editor.row_count, blank_rows=plan_editor.BLANK_ROWS, ITEMS=ITEMS, CATALOGUE=CATALOGUE,
         QUESTIONNAIRES=QUESTIONNAIRES, LIMIT_LABELS=plan_editor.LIMIT_LABELS, EVENT_FIELDS=plan_editor.EVENT_FIELDS,
         WEEKDAYS=plan_editor.WEEKDAY_NAMES, fmt_number=plan_editor.fmt_number,
-        parameter_label=plan_editor.parameter_label, parameter_text=plan_editor.parameter_text, locale=locale), status
+        parameter_label=plan_editor.parameter_label, parameter_hint=plan_editor.parameter_hint, locale=locale), status
 
 
 @bp.get("/patients/<int:patient_id>/plan/versions")

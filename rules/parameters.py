@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, get_args, get_origin
 
 from pydantic import BaseModel, ValidationError
 
@@ -70,6 +70,36 @@ def parameter_names(spec) -> list[str]:
     if isinstance(spec, NOfMSpec):
         return list(NOfMParams.model_fields) + parameter_names(spec.of)
     return list(_leaf_model(spec).model_fields)
+
+
+def _base_type(annotation: Any) -> type:
+    """float for ``float | None``: the type a value of the parameter has when it is set."""
+    present = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
+    base = present[0]
+    return get_origin(base) or base
+
+
+def parameter_types(spec) -> dict[str, type]:
+    """The type of each flat parameter name (float, int, timedelta, datetime, str, bool …), so a
+    form can parse what a person typed before the rule validates it."""
+    if isinstance(spec, CombineSpec):
+        return {f"{c.id}.{name}": t for c in spec.of for name, t in parameter_types(c.spec).items()}
+    if isinstance(spec, NOfMSpec):
+        own = {name: _base_type(f.annotation) for name, f in NOfMParams.model_fields.items()}
+        return {**own, **parameter_types(spec.of)}
+    return {name: _base_type(f.annotation) for name, f in _leaf_model(spec).model_fields.items()}
+
+
+def parameter_codes(spec) -> dict[str, str]:
+    """The measurement or question code each flat parameter is about, where there is one."""
+    if isinstance(spec, CombineSpec):
+        return {f"{c.id}.{name}": code for c in spec.of for name, code in parameter_codes(c.spec).items()}
+    if isinstance(spec, NOfMSpec):
+        inner = parameter_codes(spec.of)
+        code = next(iter(inner.values()), None)
+        return {**({name: code for name in NOfMParams.model_fields} if code else {}), **inner}
+    code = getattr(spec, "code", None)
+    return {name: code for name in parameter_names(spec)} if isinstance(code, str) else {}
 
 
 def _flatten(spec, raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -6,6 +6,7 @@ stored finding reads the same in either portal language and never changes afterw
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from babel.numbers import format_decimal
+from pydantic import TypeAdapter, ValidationError
 
 from .measurements import CATALOGUE
 
@@ -81,6 +83,39 @@ def duration(span: timedelta, locale: str) -> str:
     if not parts:
         return "0 " + words[2][1]
     return " ".join(parts)
+
+
+# Words for each unit that people type after a number, in both languages ("3 timer", "2 d").
+_UNIT_SPANS = (
+    (timedelta(weeks=1), ("u", "uke", "uker", "w", "wk", "week", "weeks")),
+    (timedelta(days=1), ("d", "dag", "dager", "døgn", "day", "days")),
+    (timedelta(hours=1), ("t", "h", "time", "timer", "hour", "hours")),
+    (timedelta(minutes=1), ("m", "min", "minutt", "minutter", "minute", "minutes")),
+)
+_SPAN_WORDS = {word: span for span, words in _UNIT_SPANS for word in words}
+_SPAN_PART = re.compile(r"(\d+(?:[.,]\d+)?)\s*([a-zø]+)")
+_DURATION = TypeAdapter(timedelta)
+
+
+def parse_duration(text: str) -> timedelta:
+    """A duration as people write it, the inverse of ``duration``: '3 timer', '1 dag 12 timer',
+    '30 min', '2 days', or ISO 8601 ('PT3H'). Raises ValueError for anything else."""
+    cleaned = (text or "").strip().lower()
+    if cleaned.startswith("p"):
+        try:
+            return _DURATION.validate_python(cleaned.upper())
+        except ValidationError:
+            raise ValueError(text) from None
+    words = re.sub(r"\b(og|and)\b|,(?!\d)", " ", cleaned)
+    total, end = timedelta(0), 0
+    for match in _SPAN_PART.finditer(words):
+        if words[end:match.start()].strip() or match.group(2) not in _SPAN_WORDS:
+            raise ValueError(text)
+        total += float(match.group(1).replace(",", ".")) * _SPAN_WORDS[match.group(2)]
+        end = match.end()
+    if end == 0 or words[end:].strip():
+        raise ValueError(text)
+    return total
 
 
 def both(build) -> Text:

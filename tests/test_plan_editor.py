@@ -197,7 +197,61 @@ def test_rules_preview_counts_alerts_with_the_backtest_for_current_and_proposed_
     data = form_data(session, patient, "rules", **{"rules.1.yellow_low": "20"})
     response = web.submit(url(patient, "edit/rules"), {**data, "action": "preview", "reason": ""})
     assert response.status_code == 400
-    assert "Ikke godtatt av regelen" in text_of(response)
+    assert "Skriv en verdi mellom 50 % og 100 %." in text_of(response)
+
+    data = form_data(session, patient, "rules")  # nothing changed: no "3 instead of 3"
+    page = text_of(web.submit(url(patient, "edit/rules"), {**data, "action": "preview", "reason": ""}))
+    assert "Endringen ville ikke ha endret antall varsler de siste 30 dagene: 3 varsler." in page
+    assert "i stedet for" not in page
+
+
+def test_rule_parameters_are_read_as_a_nurse_writes_them_and_shown_back_in_words(app, session, world):
+    patient, web = world.patient_a1, nurse(app)
+    page = text_of(web.get(url(patient, "edit/rules")))
+    assert "Endring på minst" in page and "(amount)" not in page and "(n)" not in page
+    assert "Standard: –. Skriv en varighet, for eksempel 3 timer, 2 dager eller 30 minutter." in page
+
+    response = save(web, patient, "rules", form_data(session, patient, "rules", **{
+        "rules.1.within": "2 dager", "rules.1.n": "2", "rules.1.m": "3", "rules.2.amount": "1,5",
+        "rules.5.key": "hf.swelling"}))
+    assert response.status_code == 302, text_of(response)
+    rules = {r.key: r.parameters for r in plans.current_content(session, patient.id)[0].rules}
+    assert rules["copd.spo2_low"] == {"yellow_low": 92, "n": 2, "m": 3, "within": "P2D"}
+    assert rules["hf.weight_above_dry"]["amount"] == 1.5
+
+    html = web.get(url(patient, "edit/rules")).get_data(as_text=True)
+    assert 'name="rules.1.within" type="text" value="2 dager"' in html  # the form shows it in words
+    # The parts of a combined rule share parameter names; each label says which part it is.
+    assert ">Hevelse i bena: skår minst</label>" in html and ">Tungpust: skår minst</label>" in html
+    response = save(web, patient, "rules", form_data(session, patient, "rules"), reason="Ingen endring")
+    assert "Ingenting i planen ble endret" in text_of(response)  # "2 dager" reads back as P2D
+
+
+def test_bad_rule_parameters_are_refused_in_the_nurses_language_on_their_fields(app, session, world):
+    patient, web = world.patient_a1, nurse(app)
+    response = save(web, patient, "rules", form_data(session, patient, "rules", **{
+        "rules.0.red_low": "abc", "rules.1.within": "snart", "rules.1.n": "3", "rules.1.m": "2",
+        "rules.2.amount": "0", "rules.2.baseline_start": "01.10.2026", "rules.3.red_high": "900",
+        "rules.4.yellow_low": "170"}))
+    assert response.status_code == 400
+    page, html = text_of(response), response.get_data(as_text=True)
+    errors = {
+        "rules-0-red_low": "Skriv et tall, for eksempel 92 eller 70,5.",
+        "rules-1-within": "Skriv en varighet, for eksempel 3 timer, 2 dager eller 30 minutter.",
+        "rules-1-n": "Antall målinger som trengs kan ikke være flere enn målingene som telles (2).",
+        "rules-2-amount": "Skriv et tall større enn null.",
+        "rules-2-baseline_end": "Fyll inn begge datoene for prøveperioden, eller ingen av dem.",
+        "rules-3-red_high": "Skriv en verdi mellom 50 mmHg og 260 mmHg.",
+        "rules-4-yellow_high": "Den gule øvre grensen må være over den gule nedre grensen (170 mmHg).",
+    }
+    for field_id, message in errors.items():
+        assert f'id="{field_id}-error"' in html, field_id
+        assert message in page
+    # Nothing of the rule book's English, and every typed value is still there.
+    assert "must" not in page and "Ikke godtatt av regelen" not in page
+    for typed in ("abc", "snart", "01.10.2026", "900", "170"):
+        assert f'value="{typed}"' in html
+    assert len(versions(session, patient)) == 1
 
 
 def test_versions_say_who_changed_what_when_and_why_in_words(app, session, world):

@@ -21,16 +21,19 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
+from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, select
 
 from rules import resolve_parameters
+from rules.codes import code_info
+from rules.parameters import parameter_codes, parameter_types
 from rules.limits import zones_of
 from rules.measurements import CATALOGUE, ITEMS, parse_decimal
 from rules.model import RuleDefinition, Severity
 from rules.schedule import local_date_of
-from rules.text import duration
+from rules.text import duration, parse_duration
 
 from ..clock import Clock
 from ..i18n import N_, t
@@ -95,6 +98,7 @@ WEEKDAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"
 BLANK_ROWS = 1  # empty rows offered for adding to a list without JavaScript
 BACKTEST_DAYS = 30
 _DURATION = TypeAdapter(timedelta)
+PLAN_TZ = "Europe/Oslo"  # the time zone the plan's dates are written in (the patients' own)
 
 
 # ---- the rules behind the form ---------------------------------------------------------------
@@ -105,6 +109,8 @@ class RuleInfo:
     definition: RuleDefinition
     defaults: dict[str, Any]  # the rule version's default parameters (flat, JSON values)
     editable: tuple[str, ...]  # overridable parameters with a single value (numbers, durations)
+    types: dict[str, type]  # parameter name → float, int, timedelta, datetime, str …
+    codes: dict[str, str]  # parameter name → the measurement or question it is about
 
     def title(self, locale: str) -> str:
         return self.definition.title.get(locale)
@@ -118,7 +124,8 @@ def active_rules(session: Session) -> dict[str, RuleInfo]:
         defaults = definition.defaults.as_json()
         editable = tuple(n for n in definition.overridable
                          if not isinstance(defaults.get(n), (dict, list)))
-        found[key] = RuleInfo(key, definition, defaults, editable)
+        found[key] = RuleInfo(key, definition, defaults, editable,
+                              parameter_types(definition.spec), parameter_codes(definition.spec))
     return found
 
 
@@ -152,12 +159,30 @@ def _limit_value(content: PlanContent, rules_: Mapping[str, RuleInfo], index: in
 
 # ---- formatting and parsing of typed values --------------------------------------------------
 
-def parameter_label(name: str, locale: str) -> str:
+def parameter_label(name: str, locale: str, rule: RuleInfo | None = None) -> str:
+    """'score at least'; for a part of a combined rule, prefixed with what that part reads
+    ('Swelling: score at least'), since the parts share parameter names."""
     leaf = name.rsplit(".", 1)[-1]
-    return t(locale, PARAMETER_LABELS[leaf]) if leaf in PARAMETER_LABELS else name
+    label = t(locale, PARAMETER_LABELS[leaf]) if leaf in PARAMETER_LABELS else name
+    if rule is not None and "." in name and name in rule.codes:
+        return f"{code_info(rule.codes[name]).name(locale)}: {label}"
+    return label
 
 
-def parameter_text(value, locale: str, tz: str = "Europe/Oslo") -> str:
+def parameter_hint(rule: RuleInfo, name: str, locale: str) -> str:
+    """The default, and how to write a value of the parameter's type."""
+    default = rule.defaults.get(name)
+    shown = parameter_text(default, locale) if default is not None else "–"
+    kind = rule.types.get(name)
+    if kind is timedelta:
+        return t(locale, N_("Default: %(default)s. Write a duration such as 3 hours, 2 days or 30 minutes."),
+                 default=shown)
+    if kind is datetime:
+        return t(locale, N_("Default: %(default)s. Write a date as dd.mm.yyyy."), default=shown)
+    return t(locale, N_("Default: %(default)s"), default=shown)
+
+
+def parameter_text(value, locale: str, tz: str = PLAN_TZ) -> str:
     """A parameter value as a nurse reads it: dates as local dates, durations in hours."""
     if isinstance(value, str) and value.startswith("P"):  # an ISO 8601 duration: PT3H
         try:
@@ -281,7 +306,7 @@ def initial_values(section: str, content: PlanContent, rules_: Mapping[str, Rule
             v[f"rules.{i}.key"] = assigned.key
             for name, value in assigned.parameters.items():
                 if not isinstance(value, (dict, list)):
-                    v[f"rules.{i}.{name}"] = fmt_number(value, locale)
+                    v[f"rules.{i}.{name}"] = parameter_text(value, locale)
     elif section == "contacts":
         for i, contact in enumerate(content.contacts):
             v[f"contacts.{i}.name"] = contact.name
@@ -426,7 +451,11 @@ def build(section: str, content: PlanContent, values: Mapping[str, str], rules_:
             for name in (info.editable if info else ()):
                 text = b.get(f"{p}.{name}")
                 if text:
-                    parameters[name] = _parse_parameter(text, info.defaults.get(name))
+                    value = _read_parameter(b, f"{p}.{name}", text, info.types.get(name), info.codes.get(name))
+                    if value is not None:
+                        parameters[name] = value
+            if info:
+                _check_rule_parameters(b, p, info, parameters)
             renumber.setdefault("rules", {})[i] = len(doc["rules"])
             doc["rules"].append({"key": key, "parameters": parameters})
     elif section == "contacts":
@@ -477,16 +506,70 @@ def build(section: str, content: PlanContent, values: Mapping[str, str], rules_:
     return Outcome(new, b.errors)
 
 
-def _parse_parameter(text: str, default):
-    """A typed parameter: a number (comma or point) when the rule's default is a number,
-    otherwise the text as written (durations like PT3H)."""
-    if isinstance(default, bool):
+def _read_parameter(b: _Builder, field_name: str, text: str, kind: type | None, code: str | None):
+    """A rule parameter as a nurse typed it, as the plan stores it (JSON), or None after a
+    translated error: the rule book's own messages are for rule authors, in English."""
+    if kind is bool:
         return text.lower() in ("1", "true", "ja", "yes")
+    if kind is timedelta:
+        try:
+            span = parse_duration(text)
+        except ValueError:
+            b.error(field_name, N_("Write a duration such as 3 hours, 2 days or 30 minutes."))
+            return None
+        if span <= timedelta(0):
+            b.error(field_name, N_("Write a duration longer than zero, such as 3 hours."))
+            return None
+        return _DURATION.dump_python(span, mode="json")
+    if kind is datetime:
+        day = parse_date(text)
+        if day is None:
+            b.error(field_name, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
+            return None
+        return datetime.combine(day, time(0), ZoneInfo(PLAN_TZ)).isoformat()
+    if kind not in (int, float):
+        return text
     try:
         number = parse_decimal(text)
     except ValueError:
-        return text
-    return int(number) if number.is_integer() and not isinstance(default, float) else number
+        b.error(field_name, N_("Write a number, such as 92 or 70,5."))
+        return None
+    leaf = field_name.rsplit(".", 1)[-1]
+    if (leaf in LIMIT_NAMES or leaf == "baseline_value") and code in CATALOGUE:
+        kind_info = CATALOGUE[code]
+        if not kind_info.plausible_min <= number <= kind_info.plausible_max:
+            b.error(field_name, N_("Write a value between %(min)s and %(max)s."),
+                    min=fmt_with_unit(code, kind_info.plausible_min, b.locale),
+                    max=fmt_with_unit(code, kind_info.plausible_max, b.locale))
+            return None
+    elif number <= 0:
+        b.error(field_name, N_("Write a number above zero."))
+        return None
+    if kind is int:
+        if not number.is_integer():
+            b.error(field_name, N_("Write a whole number, such as 3."))
+            return None
+        return int(number)
+    return int(number) if number.is_integer() else number
+
+
+def _check_rule_parameters(b: _Builder, prefix: str, info: RuleInfo, parameters: dict) -> None:
+    """What a rule requires of its parameters together, said in the nurse's language before
+    the rule book is asked (which would say it in English)."""
+    def value(name):
+        return parameters.get(name, info.defaults.get(name))
+
+    code = next((info.codes[n] for n in LIMIT_NAMES if n in info.codes), None)
+    if code is not None:
+        limits = {n: value(n) for n in LIMIT_NAMES if value(n) is not None}
+        _check_limit_order(b, code, limits, lambda name: f"{prefix}.{name}")
+    n, m = value("n"), value("m")
+    if isinstance(n, int) and isinstance(m, int) and n > m:
+        b.error(f"{prefix}.n", N_("The readings needed cannot be more than the readings counted (%(m)s)."), m=m)
+    if ("baseline_start" in info.editable and
+            (value("baseline_start") is None) != (value("baseline_end") is None)):
+        missing = "baseline_end" if value("baseline_end") is None else "baseline_start"
+        b.error(f"{prefix}.{missing}", N_("Fill in both dates of the trial period, or neither."))
 
 
 def _build_measurements(b: _Builder, doc: dict, content: PlanContent, rules_, rows, renumber) -> None:
@@ -535,14 +618,14 @@ def _build_measurements(b: _Builder, doc: dict, content: PlanContent, rules_, ro
                 limits[name] = value
                 if value != rules_[rules_doc[index]["key"]].defaults.get(name) or name in params:
                     params[name] = int(value) if value.is_integer() else value
-            _check_limit_order(b, code, limits)
+            _check_limit_order(b, code, limits, lambda name, code=code: f"limits.{code}.{name}")
 
 
-def _check_limit_order(b: _Builder, code: str, limits: dict) -> None:
-    """The yellow zone lies between the red zone and the normal range."""
+def _check_limit_order(b: _Builder, code: str, limits: dict, f) -> None:
+    """The yellow zone lies between the red zone and the normal range. ``f`` names the field
+    of a limit."""
     red_low, yellow_low = limits.get("red_low"), limits.get("yellow_low")
     yellow_high, red_high = limits.get("yellow_high"), limits.get("red_high")
-    f = lambda name: f"limits.{code}.{name}"  # noqa: E731
     if red_low is not None and yellow_low is not None and yellow_low <= red_low:
         b.error(f("yellow_low"), N_("The yellow lower limit must be above the red lower limit (%(red)s): "
                                     "the yellow zone lies between the red zone and the normal range."),

@@ -49,7 +49,7 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
     # The rules preview, then the versions and the print view.
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/edit/rules")
     nurse.get_by_role("button", name="Vis virkningen").click()
-    expect(nurse.locator("body")).to_contain_text("Denne endringen ville gitt 0 varsler i stedet for 0 de siste 30 dagene.")
+    expect(nurse.locator("body")).to_contain_text("Endringen ville ikke ha endret antall varsler de siste 30 dagene: 0 varsler.")
     check_accessibility(nurse, "clinic-plan-rules-preview")
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/versions")
     expect(nurse.locator("main")).to_contain_text("Oksygenmetning, gul nedre grense: 92 % → 93 %")

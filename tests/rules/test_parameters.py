@@ -111,3 +111,24 @@ def test_baseline_period_needs_time_zones_and_both_ends():
     with pytest.raises(ParameterError) as info:
         resolve_parameters(rule, {"baseline_start": "2026-03-01T00:00:00", "baseline_end": "2026-03-15T00:00:00"})
     assert "time zone" in str(info.value)
+
+
+def test_each_parameter_has_the_type_and_code_a_form_parses_it_by():
+    from datetime import datetime
+
+    from rules.parameters import parameter_codes, parameter_types
+    from rules.ruleset import default_rules
+
+    rules = default_rules()
+    spo2_low = rules["copd.spo2_low"].spec
+    assert parameter_types(spo2_low) == {"n": int, "m": int, "within": timedelta, "red_low": float,
+                                         "yellow_low": float, "yellow_high": float, "red_high": float}
+    assert parameter_codes(spo2_low)["yellow_low"] == "spo2" and "n" in parameter_codes(spo2_low)
+    drop = rules["copd.spo2_drop"].spec
+    assert parameter_types(drop)["baseline_start"] is datetime
+    swelling = rules["hf.swelling"].spec
+    assert parameter_codes(swelling)["swelling.at_least"] == "checkin.swelling"
+    assert parameter_codes(swelling)["breathless.at_least"] == "checkin.breathless"
+    assert parameter_codes(rules["general.news2_medium"].spec) == {}  # a score reads many codes
+    for rule in rules.values():  # every name a rule accepts has a type
+        assert set(parameter_types(rule.spec)) == set(parameter_names(rule.spec))
