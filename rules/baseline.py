@@ -4,7 +4,8 @@ The trial period (2–4 weeks of daily readings, clinical.md) establishes what i
 this patient. ``compute_baseline`` gives the median; ``propose_limits`` proposes personal
 zone limits (median ± k × IQR) for a nurse to approve. A proposal is never more lenient than
 the safety limits below and never outside the plausible range of the measurement: the patient's
-"normal" must not hide a value that is dangerous for anyone.
+"normal" must not hide a value that is dangerous for anyone. Nor is a red limit ever inside the
+range that is normal for anyone (NORMAL_RANGES).
 """
 
 from __future__ import annotations
@@ -33,6 +34,20 @@ SAFETY_LIMITS: dict[str, ZoneLimits] = {
     "resp_rate": ZoneLimits(red_low=9, red_high=24),  # NEWS2: ≤ 8 / ≥ 25 → 3 points
     "temperature": ZoneLimits(red_low=35.1, red_high=39.0),  # NEWS2: ≤ 35.0 → 3, ≥ 39.1 → 2 points
     "glucose": ZoneLimits(red_low=3.1, red_high=14.4),  # clinical.md: urgent low < 3.1, urgent high > 14.4
+}
+
+# Values that are normal for anybody: NEWS2 scores them 0 (clinical.md; SpO2 on scale 2, on air,
+# the widest; glucose between "low" and "high"). A proposed red limit never lies inside this
+# range: a personal red means "act now", and a patient whose readings hardly vary would otherwise
+# get a red pulse limit of 84, calling an ordinary pulse of 85 an emergency. Yellow limits may
+# lie inside it: noticing a departure from the patient's own normal is what they are for.
+NORMAL_RANGES: dict[str, tuple[float | None, float | None]] = {
+    "spo2": (88, None),  # scale 2: 88–92, or ≥ 93 on air → 0 points
+    "pulse": (51, 90),  # 51–90 → 0 points
+    "bp_systolic": (111, 219),  # 111–219 → 0 points
+    "resp_rate": (12, 20),  # 12–20 → 0 points
+    "temperature": (36.1, 38.0),  # 36.1–38.0 → 0 points
+    "glucose": (4.4, 10.0),  # clinical.md: low < 4.4, high > 10.0
 }
 
 # The smallest spread used in place of the IQR, so that a patient whose trial readings hardly
@@ -107,7 +122,7 @@ class LimitProposal:
     count: int
     k: float
     red_k: float
-    adjusted: tuple[str, ...]  # limits moved to a safety limit or dropped outside the plausible range
+    adjusted: tuple[str, ...]  # limits moved to a safety limit or out of the normal range, or dropped
     warnings: tuple[str, ...]
     explanation: Text
 
@@ -172,6 +187,13 @@ def propose_limits(
     if "red_high" in limits and safety.red_high is not None and limits["red_high"] > safety.red_high:
         limits["red_high"] = safety.red_high
         adjusted.append("red_high")
+    normal_low, normal_high = NORMAL_RANGES.get(code, (None, None))
+    if "red_low" in limits and normal_low is not None and limits["red_low"] > normal_low:
+        limits["red_low"] = normal_low  # red below the lowest normal value, not within the range
+        adjusted.append("red_low")
+    if "red_high" in limits and normal_high is not None and limits["red_high"] < normal_high:
+        limits["red_high"] = normal_high
+        adjusted.append("red_high")
     if "yellow_low" in limits and limits["yellow_low"] < limits["red_low"]:
         limits["yellow_low"] = limits["red_low"]
         adjusted.append("yellow_low")
@@ -195,6 +217,12 @@ def propose_limits(
                          tuple(dict.fromkeys(adjusted)), tuple(warnings),
                          _explain(code, proposal, med, iqr, spread, len(values), k, red_k, adjusted, warnings, start, end, tz))
 
+
+_WARNINGS_NB = {
+    "yellow limits meet; widen k or set them by hand": "de gule grensene møtes; øk k eller sett dem for hånd",
+    "the median itself is beyond a safety limit: review the patient before approving":
+        "medianen selv er utenfor en sikkerhetsgrense: vurder pasienten før du godkjenner",
+}
 
 _NAMES = {
     "nb": {"red_low": "rød under", "yellow_low": "gul under", "yellow_high": "gul over", "red_high": "rød over"},
@@ -222,16 +250,18 @@ def _explain(code, limits: ZoneLimits, med, iqr, spread, count, k, red_k, adjust
                     + (f" (minst {f(spread)} brukt)" if spread > iqr else "")
                     + f". Gul ved median ± {kk} × IQR, rød ved ± {rk} × IQR: {listed or 'ingen grenser'}.")
             if adjusted:
-                text += " Justert til sikkerhetsgrenser eller måleområdet: " + ", ".join(adjusted) + "."
+                text += (" Justert til sikkerhetsgrensene, ut av normalområdet eller til måleområdet: "
+                         + ", ".join(_NAMES[loc][n] for n in dict.fromkeys(adjusted)) + ".")
             if warnings:
-                text += " Obs: " + "; ".join(warnings) + "."
+                text += " Obs: " + "; ".join(_WARNINGS_NB[w] for w in warnings) + "."
             text += " Må godkjennes av sykepleier før bruk."
         else:
             text = (f"Proposal from {count} readings{period}: median {f(med)}, interquartile range (IQR) {f(iqr)}"
                     + (f" (at least {f(spread)} used)" if spread > iqr else "")
                     + f". Yellow at median ± {kk} × IQR, red at ± {rk} × IQR: {listed or 'no limits'}.")
             if adjusted:
-                text += " Adjusted to safety limits or the plausible range: " + ", ".join(adjusted) + "."
+                text += (" Adjusted to the safety limits, out of the normal range or to the plausible range: "
+                         + ", ".join(_NAMES[loc][n] for n in dict.fromkeys(adjusted)) + ".")
             if warnings:
                 text += " Note: " + "; ".join(warnings) + "."
             text += " A nurse must approve it before use."

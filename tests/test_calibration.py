@@ -63,8 +63,9 @@ def test_the_proposal_is_shown_beside_its_readings_and_the_current_limits(nurse,
     text = text_of(page)
     assert "Målinger i prøveperioden (14): 95% , 96% , 94% ," in text
     assert "Median 95% Spredning (kvartilbredde) 0,75% (minst 1% brukt) Lavest og høyest 94% – 97%" in text
-    # Current limits (red below 88, yellow below 92) beside the proposal (red 92, yellow 93).
-    assert "Rød under 88% 92%" in text and "Gul under 92% 93%" in text
+    # Current limits (red below 88, yellow below 92) beside the proposal (yellow 93; red 95 − 3 × 1
+    # would be 92, but a red limit stays out of the range normal for anybody, ≥ 88 on scale 2).
+    assert "Rød under 88% 88%" in text and "Gul under 92% 93%" in text
     # No blood pressure readings: a clear message instead of a proposal.
     assert "For få målinger til et forslag: 0 i prøveperioden, minst 7 trengs." in text
     html = page.get_data(as_text=True)

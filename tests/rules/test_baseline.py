@@ -26,8 +26,9 @@ def test_proposal_is_median_plus_minus_k_iqr_rounded_outward():
     assert (p.median, p.q1, p.q3, p.iqr) == (72.0, 70.0, 74.0, 4.0)
     # iqr 4 is below pulse's minimum spread of 5 → spread 5
     assert p.spread == 5.0
-    assert p.limits == ZoneLimits(red_low=57, yellow_low=64, yellow_high=80, red_high=87)
-    assert p.adjusted == ()
+    # yellow 72 ∓ 7.5 rounded outward; red 72 ∓ 15 (57 and 87) lies inside the normal range 51–90
+    assert p.limits == ZoneLimits(red_low=51, yellow_low=64, yellow_high=80, red_high=90)
+    assert p.adjusted == ("red_low", "red_high")
     assert "median 72 /min" in p.explanation.en.replace("\u00a0", " ")
     assert "A nurse must approve it" in p.explanation.en
 
@@ -39,7 +40,27 @@ def test_proposal_is_never_more_lenient_than_the_safety_limits():
     assert p.limits.yellow_low >= p.limits.red_low
     assert p.limits.yellow_high is None and p.limits.red_high is None  # SpO2: low side only
     assert "red_low" in p.adjusted
-    assert "Adjusted to safety limits" in p.explanation.en
+    assert "Adjusted to the safety limits" in p.explanation.en and "red below" in p.explanation.en
+    assert "rød under" in p.explanation.nb and "red_low" not in p.explanation.nb
+
+
+def test_a_red_limit_is_never_inside_the_range_that_is_normal_for_anybody():
+    # A steady pulse: red at 72 ± 15 would call an ordinary pulse of 88 an emergency.
+    p = propose_limits("pulse", _trial("pulse", [70, 72, 74, 71, 73, 72, 70, 74]))
+    assert (p.limits.red_low, p.limits.red_high) == (51, 90)
+    assert p.limits.yellow_high == 80  # yellow still follows the patient's own normal
+    # A COPD patient around 93 %: yellow below 91, red below 88 (the hypercapnic target band's floor).
+    p = propose_limits("spo2", _trial("spo2", [93, 94, 92, 93, 95, 93, 94, 92]))
+    assert p.limits.red_low == 88 and p.limits.yellow_low < 93
+    # A wide spread is left alone: its red limits are already outside the normal range.
+    p = propose_limits("pulse", _trial("pulse", [60, 80, 70, 95, 55, 85, 65, 75]))
+    assert p.limits.red_high > 90 and "red_high" not in p.adjusted
+
+
+def test_the_norwegian_explanation_has_no_english_in_it():
+    p = propose_limits("glucose", _trial("glucose", [2.8, 3.0, 2.9, 3.0, 2.7, 2.9, 3.0]))
+    assert p.warnings and "vurder pasienten før du godkjenner" in p.explanation.nb
+    assert "review" not in p.explanation.nb and "red_" not in p.explanation.nb
 
 
 def test_limits_beyond_the_plausible_range_are_left_out():
