@@ -294,7 +294,7 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
                 else:
                     patients = rule_tools.patients_using(session, key)
                     cohort = "whose plan uses the rule"
-                click.echo(f"Backtesting {key} over {days} days for {len(patients)} patients {cohort} …")
+                click.echo(f"Backtesting {key} over {days} days for {_count(len(patients), 'patient')} {cohort} …")
 
                 def progress(done: int, total: int) -> None:
                     if done % 50 == 0:
@@ -306,13 +306,21 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
             raise click.ClickException(str(exc))
     total = 0
     for r in results:
-        click.echo(f"{r.patient.name} (patient {r.patient.id}), parameters {r.parameters or 'defaults'}: "
-                   f"{len(r.alerts)} alerts")
+        shown = ", ".join(f"{name}={value}" for name, value in r.parameters.items()) if r.parameters else "defaults"
+        click.echo(f"{r.patient.name} (patient {r.patient.id}), parameters {shown}: {_count(len(r.alerts), 'alert')}")
         for a in r.alerts:
             ended = a.ended_at.isoformat(timespec="minutes") if a.ended_at else "still firing"
             click.echo(f"  {a.started_at.isoformat(timespec='minutes')} → {ended}: {a.first.explanation.en}")
         total += len(r.alerts)
-    click.echo(f"{key} v{definition.version} over {days} days: {total} alerts for {len(results)} patients.")
+    if not results:
+        click.echo("No patient to backtest: name one with --patient, or a plan template with --template "
+                   "(`flask --app wsgi templates list` shows their ids).")
+    click.echo(f"{key} v{definition.version} over {days} days: {_count(total, 'alert')} "
+               f"for {_count(len(results), 'patient')}.")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 @rules_cli.command("calibrate")
@@ -336,6 +344,22 @@ def rules_calibrate(patient_id: int, code: str) -> None:
             raise click.ClickException(str(exc))
     click.echo(proposal.explanation.en)
     click.echo(f"Proposed limits for {code}: {proposal.limits.model_dump(exclude_none=True)}")
+
+
+@templates_cli.command("list")
+def templates_list() -> None:
+    """Plan templates with their ids (for `rules backtest --template`)."""
+    from sqlmodel import select
+
+    from .models import PlanTemplate, Team
+
+    with Session(_engine()) as session:
+        rows = session.exec(select(PlanTemplate).order_by(PlanTemplate.team_id, PlanTemplate.id)).all()
+        teams = {t.id: t.name for t in session.exec(select(Team)).all()}
+        for t in rows:
+            owner = teams.get(t.team_id, "shared") if t.team_id is not None else "shared"
+            click.echo(f"{t.id:>4}  {t.key:24} {t.name:32} {owner}{'' if t.is_active else '  (inactive)'}")
+    click.echo(f"{_count(len(rows), 'plan template')}.")
 
 
 @templates_cli.command("sync")

@@ -452,11 +452,16 @@ def test_flask_rules_backtest_and_calibrate(app, session, clock, world):
     result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--patient", str(patient.id),
                                  "--days", "30"])
     assert result.exit_code == 0, result.output
-    assert "1 alerts" in result.output and "copd.spo2_low v1 over 30 days: 1 alerts for 1 patients." in result.output
+    assert ": 1 alert\n" in result.output and "copd.spo2_low v1 over 30 days: 1 alert for 1 patient." in result.output
     result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--set", "yellow_low=96"])
     # Every patient whose plan uses the rule (all three in this world), with another limit.
     assert result.exit_code == 0 and "for 3 patients." in result.output
-    assert result.output.count("parameters {'yellow_low': 96.0}") == 3
+    assert result.output.count("parameters yellow_low=96.0:") == 3
+    nobody = runner.invoke(args=["rules", "backtest", "--rule", "hf.weight_gain_3d"])  # in no plan here
+    assert nobody.exit_code == 0 and "No patient to backtest: name one with --patient" in nobody.output
+    assert "0 alerts for 0 patients." in nobody.output
+    templates = runner.invoke(args=["templates", "list"])
+    assert templates.exit_code == 0 and templates.output.rstrip().endswith("plan templates.")
     result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--set", "yellow_low=20"])
     assert result.exit_code != 0 and "outside the plausible range" in result.output
     assert "Backtesting" not in result.output  # refused before it starts

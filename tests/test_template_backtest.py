@@ -150,7 +150,7 @@ def test_flask_rules_backtest_on_a_template(app, session, on_templates):
     assert world.patient_a1.name in result.output and world.patient_b1.name in result.output
     assert world.patient_a2.name not in result.output
     assert runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--template", str(heart.id)]) \
-        .output.strip().endswith("for 1 patients.")
+        .output.strip().endswith("for 1 patient.")
     both = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--template", str(copd.id),
                                "--patient", str(world.patient_a1.id)])
     assert both.exit_code == 2 and "not both" in both.output
