@@ -336,3 +336,22 @@ def test_behind_a_proxy_each_user_is_counted_by_their_own_address(engine, clock,
     astrid = WebClient(app.test_client())  # same proxy address, another forwarded client
     astrid.client.environ_base["HTTP_X_FORWARDED_FOR"] = "198.51.100.7"
     assert astrid.submit("/login", {"login": "91000001", "password": "correct horse battery"}).status_code == 302
+
+
+def test_a_measurement_the_plan_has_no_limits_for_says_so_and_who_to_call(app, session, clock, world):
+    """A pulse of 130 where the plan watches no pulse: "registered" alone would read as "fine"."""
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    response = patient.submit("/report/pulse", {"pulse": "130"})
+    assert response.status_code == 302
+    result = patient.get(response.headers["Location"])
+    page, html = text_of(result), result.get_data(as_text=True)
+    assert "Takk, det er registrert" in page and "130 /min" in page.replace("\u00a0", " ")
+    assert "Planen din har ingen grenser for denne målingen, så teamet får ikke beskjed om den." in page
+    assert 'href="tel:+4777620000"' in html  # the team is open on a Tuesday at 09:00
+    assert session.exec(select(Alert)).all() == []  # no rule, no alert: the page does not pretend
+
+    clock.advance(hours=12)  # 21:00: the team is closed, so the emergency clinic is offered
+    response = patient.submit("/report/pulse", {"pulse": "128"})
+    html = patient.get(response.headers["Location"]).get_data(as_text=True)
+    assert 'href="tel:116117"' in html and 'href="tel:+4777620000"' not in html
