@@ -52,9 +52,11 @@ def my_plan():
     plan = plans.current_plan(db, access.patient.id)
     content = plans.PlanContent.model_validate(plan.content) if plan else plans.PlanContent()
     team = db.get(Team, access.patient.team_id)
-    limits = evaluation.personal_zone_limits(evaluation.assigned_rules(db, content, strict=False))
+    assigned = evaluation.assigned_rules(db, content, strict=False)
+    limits = evaluation.personal_zone_limits(assigned)
     return render_template("patient/plan.html", access=access, plan=plan, content=content, team=team,
                            members=teams.members(db, team.id), limits=limits, ITEMS=ITEMS,
+                           conditions=evaluation.zone_conditions(assigned),
                            QUESTIONNAIRES=QUESTIONNAIRES, team_open=teams.is_open(team, get_clock().now()))
 
 

@@ -537,6 +537,24 @@ def test_my_plan_shows_what_matters_zones_contacts_and_team(app, world):
     assert 'class="printable"' in client.get("/plan").get_data(as_text=True)
 
 
+def test_each_zone_of_my_plan_says_when_it_applies(app, session, clock, world):
+    """Limits as numbers, then the rules besides limits that can also put a reading in the zone;
+    a zone the plan gives no limit says so instead of leaving an 85-year-old to guess."""
+    content = standard_plan()
+    rules = [*content.rules, AssignedRule(key="hf.weight_gain_3d", parameters={})]
+    change_plan(session, clock, patient=world.patient_a1, content=content.model_copy(update={"rules": rules}),
+                author_account_id=None, reason="test")
+    session.commit()
+    client = WebClient(app.test_client())
+    client.login_patient("+4791000001")
+    page = text_of(client.get("/plan")).replace("\u00a0", " ")
+    weight = page[page.index("Vekt Når:"):page.index("Blodtrykk Når:")]
+    assert "Gul Vekt over 70,0 kg eller: Vektøkning over 3 dager" in weight  # dry weight 68 + 2 kg, and the trend
+    assert "Rød Ingen grense i planen: gjør dette hvis du selv merker det. Ring teamet nå." in weight
+    spo2 = page[page.index("Oksygenmetning Når:"):page.index("Vekt Når:")]
+    assert "Ingen grense i planen" not in spo2 and "Rød Oksygenmetning under 88%" in spo2
+
+
 def test_history_has_charts_with_a_table_for_7_30_and_90_days(app, session, clock, world):
     for days_ago, value in ((1, 93), (20, 90), (60, 95)):
         clock.set(clock.now() - timedelta(days=days_ago))

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from rules import (EvaluationContext, Observation, ParameterError, Parameters, RuleDefinition, RuleState,
                    evaluate_all, resolve_parameters, rule_codes, zone_limits)
+from rules.limits import fixed_baseline_limit, zones_of
 from rules.model import MissedCheckinSpec
 from rules.measurements import ITEMS
 from rules.zones import Zone, ZoneLimits
@@ -114,6 +115,20 @@ def assigned_rules(session: Session, content: PlanContent, *, strict: bool = Tru
 
 def personal_zone_limits(assigned: list[AssignedRule]) -> dict[str, ZoneLimits]:
     return zone_limits((a.definition, a.parameters) for a in assigned)
+
+
+def zone_conditions(assigned: list[AssignedRule]) -> dict[str, dict[str, list[RuleDefinition]]]:
+    """code → zone → the rules besides plain limits (a trend, a score) that can put a reading
+    of that code in that zone, so the plan page can name them beside the limits."""
+    found: dict[str, dict[str, list[RuleDefinition]]] = {}
+    for a in assigned:
+        spec = a.definition.spec
+        if (isinstance(spec, MissedCheckinSpec) or zones_of(a.definition, a.parameters) is not None
+                or fixed_baseline_limit(a.definition, a.parameters) is not None):
+            continue  # missed check-ins judge no reading; limits are shown as numbers
+        for code in rule_codes(spec):
+            found.setdefault(code, {}).setdefault(a.definition.severity.value, []).append(a.definition)
+    return found
 
 
 def watched_codes(assigned: list[AssignedRule]) -> set[str]:
