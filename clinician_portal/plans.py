@@ -47,7 +47,7 @@ def _form_values() -> dict[str, str]:
 def rule_parameters_text(parameters: dict, tz: str) -> str:
     """'red lower limit 88, trial period from 26.10.2026' for the plan overview and print."""
     locale = locale_code()
-    return ", ".join(f"{plan_editor.parameter_label(name, locale)} {plan_editor.parameter_text(value, locale, tz)}"
+    return ", ".join(f"{plan_editor.parameter_label(name, locale)} {plan_editor.parameter_text(value, locale, tz, name)}"
                      for name, value in parameters.items())
 
 

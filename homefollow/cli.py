@@ -357,7 +357,7 @@ def templates_list() -> None:
         rows = session.exec(select(PlanTemplate).order_by(PlanTemplate.team_id, PlanTemplate.id)).all()
         teams = {t.id: t.name for t in session.exec(select(Team)).all()}
         for t in rows:
-            owner = teams.get(t.team_id, "shared") if t.team_id is not None else "shared"
+            owner = teams.get(t.team_id, "shared")  # no team: shared by every team
             click.echo(f"{t.id:>4}  {t.key:24} {t.name:32} {owner}{'' if t.is_active else '  (inactive)'}")
     click.echo(f"{_count(len(rows), 'plan template')}.")
 

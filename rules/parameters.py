@@ -94,10 +94,8 @@ def parameter_codes(spec) -> dict[str, str]:
     """The measurement or question code each flat parameter is about, where there is one."""
     if isinstance(spec, CombineSpec):
         return {f"{c.id}.{name}": code for c in spec.of for name, code in parameter_codes(c.spec).items()}
-    if isinstance(spec, NOfMSpec):
-        inner = parameter_codes(spec.of)
-        code = next(iter(inner.values()), None)
-        return {**({name: code for name in NOfMParams.model_fields} if code else {}), **inner}
+    if isinstance(spec, NOfMSpec):  # n, m and within count readings of the inner condition's code
+        return {**{name: spec.of.code for name in NOfMParams.model_fields}, **parameter_codes(spec.of)}
     code = getattr(spec, "code", None)
     return {name: code for name in parameter_names(spec)} if isinstance(code, str) else {}
 

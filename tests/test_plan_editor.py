@@ -213,14 +213,18 @@ def test_rule_parameters_are_read_as_a_nurse_writes_them_and_shown_back_in_words
 
     response = save(web, patient, "rules", form_data(session, patient, "rules", **{
         "rules.1.within": "2 dager", "rules.1.n": "2", "rules.1.m": "3", "rules.2.amount": "1,5",
-        "rules.5.key": "hf.swelling"}))
+        "rules.2.baseline_start": "01.10.2026", "rules.2.baseline_end": "14.10.2026", "rules.5.key": "hf.swelling"}))
     assert response.status_code == 302, text_of(response)
     rules = {r.key: r.parameters for r in plans.current_content(session, patient.id)[0].rules}
     assert rules["copd.spo2_low"] == {"yellow_low": 92, "n": 2, "m": 3, "within": "P2D"}
     assert rules["hf.weight_above_dry"]["amount"] == 1.5
+    # A trial period "to 14.10" includes that day: it ends at midnight after it, Oslo time.
+    assert rules["hf.weight_above_dry"]["baseline_start"] == "2026-09-30T22:00:00+00:00"
+    assert rules["hf.weight_above_dry"]["baseline_end"] == "2026-10-14T22:00:00+00:00"
 
     html = web.get(url(patient, "edit/rules")).get_data(as_text=True)
     assert 'name="rules.1.within" type="text" value="2 dager"' in html  # the form shows it in words
+    assert 'value="01.10.2026"' in html and 'value="14.10.2026"' in html  # the dates as written
     # The parts of a combined rule share parameter names; each label says which part it is.
     assert ">Hevelse i bena: skår minst</label>" in html and ">Tungpust: skår minst</label>" in html
     response = save(web, patient, "rules", form_data(session, patient, "rules"), reason="Ingen endring")

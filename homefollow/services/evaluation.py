@@ -118,16 +118,18 @@ def personal_zone_limits(assigned: list[AssignedRule]) -> dict[str, ZoneLimits]:
 
 
 def zone_conditions(assigned: list[AssignedRule]) -> dict[str, dict[str, list[RuleDefinition]]]:
-    """code → zone → the rules besides plain limits (a trend, a score) that can put a reading
-    of that code in that zone, so the plan page can name them beside the limits."""
+    """measurement item → zone → the rules besides plain limits (a trend, a score) that can put
+    a report of that item in that zone, so the plan page can name them beside the limits."""
     found: dict[str, dict[str, list[RuleDefinition]]] = {}
     for a in assigned:
         spec = a.definition.spec
         if (isinstance(spec, MissedCheckinSpec) or zones_of(a.definition, a.parameters) is not None
                 or fixed_baseline_limit(a.definition, a.parameters) is not None):
             continue  # missed check-ins judge no reading; limits are shown as numbers
-        for code in rule_codes(spec):
-            found.setdefault(code, {}).setdefault(a.definition.severity.value, []).append(a.definition)
+        codes = set(rule_codes(spec))
+        for item in ITEMS.values():
+            if codes.intersection(item.codes):
+                found.setdefault(item.key, {}).setdefault(a.definition.severity.value, []).append(a.definition)
     return found
 
 

@@ -21,7 +21,6 @@ import unicodedata
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any, Mapping
-from zoneinfo import ZoneInfo
 
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, select
@@ -32,7 +31,7 @@ from rules.parameters import parameter_codes, parameter_types
 from rules.limits import zones_of
 from rules.measurements import CATALOGUE, ITEMS, parse_decimal
 from rules.model import RuleDefinition, Severity
-from rules.schedule import local_date_of
+from rules.schedule import local_date_of, local_day_bounds
 from rules.text import duration, parse_duration
 
 from ..clock import Clock
@@ -99,6 +98,9 @@ BLANK_ROWS = 1  # empty rows offered for adding to a list without JavaScript
 BACKTEST_DAYS = 30
 _DURATION = TypeAdapter(timedelta)
 PLAN_TZ = "Europe/Oslo"  # the time zone the plan's dates are written in (the patients' own)
+# Dates that end a period: stored as the end of the day written (periods exclude their end), so
+# "trial period to 14.03" includes the readings of 14 March, and shown as that day again.
+END_DATES = {"baseline_end"}
 
 
 # ---- the rules behind the form ---------------------------------------------------------------
@@ -182,7 +184,7 @@ def parameter_hint(rule: RuleInfo, name: str, locale: str) -> str:
     return t(locale, N_("Default: %(default)s"), default=shown)
 
 
-def parameter_text(value, locale: str, tz: str = PLAN_TZ) -> str:
+def parameter_text(value, locale: str, tz: str = PLAN_TZ, name: str = "") -> str:
     """A parameter value as a nurse reads it: dates as local dates, durations in hours."""
     if isinstance(value, str) and value.startswith("P"):  # an ISO 8601 duration: PT3H
         try:
@@ -195,7 +197,10 @@ def parameter_text(value, locale: str, tz: str = PLAN_TZ) -> str:
         except ValueError:
             return value
     if isinstance(value, datetime):
-        return local_date_of(value if value.tzinfo else value.replace(tzinfo=timezone.utc), tz).strftime("%d.%m.%Y")
+        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        if name.rsplit(".", 1)[-1] in END_DATES:
+            value -= timedelta(microseconds=1)  # the last day of the period, not the day after
+        return local_date_of(value, tz).strftime("%d.%m.%Y")
     return fmt_number(value, locale)
 
 
@@ -306,7 +311,7 @@ def initial_values(section: str, content: PlanContent, rules_: Mapping[str, Rule
             v[f"rules.{i}.key"] = assigned.key
             for name, value in assigned.parameters.items():
                 if not isinstance(value, (dict, list)):
-                    v[f"rules.{i}.{name}"] = parameter_text(value, locale)
+                    v[f"rules.{i}.{name}"] = parameter_text(value, locale, name=name)
     elif section == "contacts":
         for i, contact in enumerate(content.contacts):
             v[f"contacts.{i}.name"] = contact.name
@@ -349,6 +354,22 @@ class _Builder:
 
     def error(self, name: str, message: str, **params) -> None:
         self.errors.setdefault(name, t(self.locale, message, **params))
+
+    def number(self, name: str, text: str, plausible_for: str | None = None) -> float | None:
+        """A number as typed (comma or point), within the plausible range of a measurement
+        when one is named; None after recording the error."""
+        try:
+            value = parse_decimal(text)
+        except ValueError:
+            self.error(name, N_("Write a number, such as 92 or 70,5."))
+            return None
+        kind = CATALOGUE.get(plausible_for) if plausible_for else None
+        if kind is not None and not kind.plausible_min <= value <= kind.plausible_max:
+            self.error(name, N_("Write a value between %(min)s and %(max)s."),
+                       min=fmt_with_unit(plausible_for, kind.plausible_min, self.locale),
+                       max=fmt_with_unit(plausible_for, kind.plausible_max, self.locale))
+            return None
+        return value
 
     def integer(self, name: str, default: int) -> int:
         text = self.get(name)
@@ -521,28 +542,21 @@ def _read_parameter(b: _Builder, field_name: str, text: str, kind: type | None, 
             b.error(field_name, N_("Write a duration longer than zero, such as 3 hours."))
             return None
         return _DURATION.dump_python(span, mode="json")
+    leaf = field_name.rsplit(".", 1)[-1]
     if kind is datetime:
         day = parse_date(text)
         if day is None:
             b.error(field_name, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
             return None
-        return datetime.combine(day, time(0), ZoneInfo(PLAN_TZ)).isoformat()
+        start, end = local_day_bounds(day, PLAN_TZ)
+        return (end if leaf in END_DATES else start).isoformat()
     if kind not in (int, float):
         return text
-    try:
-        number = parse_decimal(text)
-    except ValueError:
-        b.error(field_name, N_("Write a number, such as 92 or 70,5."))
+    measured = leaf in LIMIT_NAMES or leaf == "baseline_value"  # a value of the measurement itself
+    number = b.number(field_name, text, plausible_for=code if measured else None)
+    if number is None:
         return None
-    leaf = field_name.rsplit(".", 1)[-1]
-    if (leaf in LIMIT_NAMES or leaf == "baseline_value") and code in CATALOGUE:
-        kind_info = CATALOGUE[code]
-        if not kind_info.plausible_min <= number <= kind_info.plausible_max:
-            b.error(field_name, N_("Write a value between %(min)s and %(max)s."),
-                    min=fmt_with_unit(code, kind_info.plausible_min, b.locale),
-                    max=fmt_with_unit(code, kind_info.plausible_max, b.locale))
-            return None
-    elif number <= 0:
+    if not measured and number <= 0:
         b.error(field_name, N_("Write a number above zero."))
         return None
     if kind is int:
@@ -604,16 +618,8 @@ def _build_measurements(b: _Builder, doc: dict, content: PlanContent, rules_, ro
                     params.pop(name, None)  # back to the rule's default
                     limits[name] = rules_[rules_doc[index]["key"]].defaults.get(name)
                     continue
-                try:
-                    value = parse_decimal(text)
-                except ValueError:
-                    b.error(field_name, N_("Write a number, such as 92 or 70,5."))
-                    continue
-                kind = CATALOGUE[code]
-                if not kind.plausible_min <= value <= kind.plausible_max:
-                    b.error(field_name, N_("Write a value between %(min)s and %(max)s."),
-                            min=fmt_with_unit(code, kind.plausible_min, b.locale),
-                            max=fmt_with_unit(code, kind.plausible_max, b.locale))
+                value = b.number(field_name, text, plausible_for=code)
+                if value is None:
                     continue
                 limits[name] = value
                 if value != rules_[rules_doc[index]["key"]].defaults.get(name) or name in params:
@@ -898,7 +904,8 @@ def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[
             if a != z:
                 lines.append(tr(N_("Rule %(rule)s, %(parameter)s"), rule=rule_title(key),
                                 parameter=parameter_label(pname, locale))
-                             + f": {parameter_text(a, locale) or '–'} → {parameter_text(z, locale) or '–'}")
+                             + f": {parameter_text(a, locale, name=pname) or '–'} → "
+                               f"{parameter_text(z, locale, name=pname) or '–'}")
     for key in old_rules:
         if key not in new_rules:
             lines.append(tr(N_("Rule removed: %(rule)s"), rule=rule_title(key)))
