@@ -3,9 +3,10 @@
 The trial period (2–4 weeks of daily readings, clinical.md) establishes what is normal for
 this patient. ``compute_baseline`` gives the median; ``propose_limits`` proposes personal
 zone limits (median ± k × IQR) for a nurse to approve. A proposal is never more lenient than
-the safety limits below and never outside the plausible range of the measurement: the patient's
-"normal" must not hide a value that is dangerous for anyone. Nor is a red limit ever inside the
-range that is normal for anyone (NORMAL_RANGES).
+the safety net (rules/safety.py: its red and yellow limits, with the patient's recorded
+decisions) and never outside the plausible range of the measurement: the patient's "normal"
+must not hide a value that is dangerous for anyone. Nor is a red limit ever inside the range
+that is normal for anyone (safety.normal_range).
 """
 
 from __future__ import annotations
@@ -19,36 +20,15 @@ from statistics import median, quantiles
 from .codes import code_info, format_value
 from .measurements import CATALOGUE
 from .model import Observation
+from .safety import normal_range, safety_limits
 from .text import Text, day
 from .zones import ZoneLimits
 
-# The most lenient red limits a personal plan may have. From the NEWS2 bands in clinical.md
-# (Royal College of Physicians): the values that score 3 points on a parameter, i.e. "urgent
-# review" for anybody. SpO2 uses scale 2 (≤ 83 scores 3), the most lenient scale; temperature
-# uses ≥ 39.1 (its highest band, 2 points). Glucose: urgent low < 3.1 and urgent high > 14.4.
-# Limits are strict (red when below red_low / above red_high).
-SAFETY_LIMITS: dict[str, ZoneLimits] = {
-    "spo2": ZoneLimits(red_low=84),  # NEWS2 scale 2: ≤ 83 → 3 points
-    "pulse": ZoneLimits(red_low=41, red_high=130),  # NEWS2: ≤ 40 / ≥ 131 → 3 points
-    "bp_systolic": ZoneLimits(red_low=91, red_high=219),  # NEWS2: ≤ 90 / ≥ 220 → 3 points
-    "resp_rate": ZoneLimits(red_low=9, red_high=24),  # NEWS2: ≤ 8 / ≥ 25 → 3 points
-    "temperature": ZoneLimits(red_low=35.1, red_high=39.0),  # NEWS2: ≤ 35.0 → 3, ≥ 39.1 → 2 points
-    "glucose": ZoneLimits(red_low=3.1, red_high=14.4),  # clinical.md: urgent low < 3.1, urgent high > 14.4
-}
-
-# Values that are normal for anybody: NEWS2 scores them 0 (clinical.md; SpO2 on scale 2, on air,
-# the widest; glucose between "low" and "high"). A proposed red limit never lies inside this
-# range: a personal red means "act now", and a patient whose readings hardly vary would otherwise
-# get a red pulse limit of 84, calling an ordinary pulse of 85 an emergency. Yellow limits may
-# lie inside it: noticing a departure from the patient's own normal is what they are for.
-NORMAL_RANGES: dict[str, tuple[float | None, float | None]] = {
-    "spo2": (88, None),  # scale 2: 88–92, or ≥ 93 on air → 0 points
-    "pulse": (51, 90),  # 51–90 → 0 points
-    "bp_systolic": (111, 219),  # 111–219 → 0 points
-    "resp_rate": (12, 20),  # 12–20 → 0 points
-    "temperature": (36.1, 38.0),  # 36.1–38.0 → 0 points
-    "glucose": (4.4, 10.0),  # clinical.md: low < 4.4, high > 10.0
-}
+# A proposed red limit never lies inside the range normal for anybody (safety.normal_range: the
+# NEWS2 0-point bands, SpO2 on the patient's scale, glucose between "low" and "high"): a personal
+# red means "act now", and a patient whose readings hardly vary would otherwise get a red pulse
+# limit of 84, calling an ordinary pulse of 85 an emergency. Yellow limits may lie inside it:
+# noticing a departure from the patient's own normal is what they are for.
 
 # The smallest spread used in place of the IQR, so that a patient whose trial readings hardly
 # vary does not get limits right at the median (alerting on ordinary measurement noise).
@@ -153,16 +133,18 @@ def propose_limits(
 ) -> LimitProposal:
     """Personal zone limits from the trial period: yellow at median ± k × IQR, red at ± red_k × IQR.
 
-    Limits are rounded outward to the reading precision, then clipped: a red limit never more
-    lenient than the safety limit, a yellow limit never beyond its red limit, and limits outside
-    the plausible range dropped. Raises NotEnoughReadings when the period has too few readings.
+    Limits are rounded outward to the reading precision, then clipped: never more lenient than
+    the safety net (``safety``: the patient's safety limits, red and yellow, by default the
+    safety net's own), a red limit never inside the normal range, a yellow limit always inside
+    its red limit, and limits outside the plausible range dropped. Raises NotEnoughReadings when
+    the period has too few readings.
     """
     if code not in CATALOGUE:
         raise ValueError(f"{code}: limits can only be proposed for measurements ({', '.join(sorted(CATALOGUE))})")
     if not 0 < k < red_k:
         raise ValueError("k must be positive and smaller than red_k")
     sides = sides or DEFAULT_SIDES.get(code, ("low", "high"))
-    safety = safety if safety is not None else SAFETY_LIMITS.get(code, ZoneLimits())
+    safety = safety if safety is not None else safety_limits().get(code, ZoneLimits())
     values = [o.value for o in _in_period(code, observations, start, end)]
     if len(values) < min_count:
         raise NotEnoughReadings(code, len(values), min_count)
@@ -187,18 +169,27 @@ def propose_limits(
     if "red_high" in limits and safety.red_high is not None and limits["red_high"] > safety.red_high:
         limits["red_high"] = safety.red_high
         adjusted.append("red_high")
-    normal_low, normal_high = NORMAL_RANGES.get(code, (None, None))
+    if "yellow_low" in limits and safety.yellow_low is not None and limits["yellow_low"] < safety.yellow_low:
+        limits["yellow_low"] = safety.yellow_low
+        adjusted.append("yellow_low")
+    if "yellow_high" in limits and safety.yellow_high is not None and limits["yellow_high"] > safety.yellow_high:
+        limits["yellow_high"] = safety.yellow_high
+        adjusted.append("yellow_high")
+    normal_low, normal_high = normal_range(code, safety)
     if "red_low" in limits and normal_low is not None and limits["red_low"] > normal_low:
         limits["red_low"] = normal_low  # red below the lowest normal value, not within the range
         adjusted.append("red_low")
     if "red_high" in limits and normal_high is not None and limits["red_high"] < normal_high:
         limits["red_high"] = normal_high
         adjusted.append("red_high")
-    if "yellow_low" in limits and limits["yellow_low"] < limits["red_low"]:
-        limits["yellow_low"] = limits["red_low"]
+    # A yellow limit always lies inside its red limit, at least one reading step in: a yellow
+    # zone at or beyond the red limit would be empty (and the plan refuses it).
+    step = 10 ** -code_info(code).decimals
+    if "yellow_low" in limits and limits["yellow_low"] <= limits["red_low"]:
+        limits["yellow_low"] = round(limits["red_low"] + step, code_info(code).decimals)
         adjusted.append("yellow_low")
-    if "yellow_high" in limits and limits["yellow_high"] > limits["red_high"]:
-        limits["yellow_high"] = limits["red_high"]
+    if "yellow_high" in limits and limits["yellow_high"] >= limits["red_high"]:
+        limits["yellow_high"] = round(limits["red_high"] - step, code_info(code).decimals)
         adjusted.append("yellow_high")
     for name in list(limits):
         v = limits[name]

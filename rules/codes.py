@@ -6,8 +6,9 @@ them all:
 
 - ``cat.total`` (0–40) and ``cat.item1`` … ``cat.item8`` (0–5): COPD Assessment Test.
 - ``checkin.<topic>``: the symptom check-in. 0 = as usual, 1 = worse than usual,
-  2 = much worse (for breathlessness: at rest). ``checkin.confusion`` is 1 for new confusion
-  or drowsiness.
+  2 = much worse (for breathlessness: at rest; for cough: the phlegm has changed colour);
+  ``checkin.cough`` 3 = blood in the phlegm. ``checkin.confusion``, ``checkin.chest_pain`` and
+  ``checkin.fainting`` are 1 for yes (new confusion or drowsiness, chest pain, fainted).
 - ``task.<name>``: a self-care task, 1 = done (e.g. rescue medicine taken), 0 = not done.
 
 Unknown ``checkin.*`` and ``task.*`` topics are accepted (a plan may add its own questions);
@@ -45,8 +46,10 @@ _EXTRA: dict[str, CodeInfo] = {
         *(CodeInfo(f"cat.item{i}", f"CAT spørsmål {i}", f"CAT item {i}", "", 0, 0, 5) for i in range(1, 9)),
         CodeInfo("checkin.breathless", "Tungpust", "Breathlessness", "", 0, 0, 2),
         CodeInfo("checkin.swelling", "Hevelse i bena", "Swelling of the legs", "", 0, 0, 2),
-        CodeInfo("checkin.cough", "Hoste og slim", "Cough and sputum", "", 0, 0, 2),
+        CodeInfo("checkin.cough", "Hoste og slim", "Cough and sputum", "", 0, 0, 3),
         CodeInfo("checkin.confusion", "Ny forvirring eller døsighet", "New confusion or drowsiness", "", 0, 0, 1),
+        CodeInfo("checkin.chest_pain", "Brystsmerter", "Chest pain", "", 0, 0, 1),
+        CodeInfo("checkin.fainting", "Besvimelse", "Fainting", "", 0, 0, 1),
         CodeInfo("checkin.general", "Allmenntilstand", "General condition", "", 0, 0, 2),
         CodeInfo("task.rescue_medicine", "Anfallsmedisin tatt", "Rescue medicine taken", "", 0, 0, 1),
     )
@@ -102,8 +105,14 @@ _ANSWERS = {
 }
 _SPECIAL_ANSWERS = {
     ("checkin.breathless", 2): ("i hvile", "at rest"),
+    ("checkin.cough", 2): ("endret farge på slimet", "phlegm changed colour"),
+    ("checkin.cough", 3): ("blod i slimet", "blood in the phlegm"),
     ("checkin.confusion", 0): ("nei", "no"),
     ("checkin.confusion", 1): ("ja", "yes"),
+    ("checkin.chest_pain", 0): ("nei", "no"),
+    ("checkin.chest_pain", 1): ("ja", "yes"),
+    ("checkin.fainting", 0): ("nei", "no"),
+    ("checkin.fainting", 1): ("ja", "yes"),
     ("task.rescue_medicine", 0): ("nei", "no"),
     ("task.rescue_medicine", 1): ("ja", "yes"),
 }

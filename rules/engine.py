@@ -57,6 +57,8 @@ from .model import (
     RuleState,
     ScoreBandsSpec,
     ScoreParams,
+    SilenceParams,
+    SilenceSpec,
     Status,
     ZonesSpec,
 )
@@ -185,6 +187,19 @@ def _nb(loc: str) -> bool:
     return loc.startswith("nb")
 
 
+# Who sets a limit, in explanations: the patient's plan, or the safety net under every plan.
+_OWNER = {
+    ("plan", "nb"): ("planen", "planens"), ("plan", "en"): ("the plan", "the plan's"),
+    ("safety", "nb"): ("sikkerhetsnettet", "sikkerhetsnettets"),
+    ("safety", "en"): ("the safety net", "the safety net's"),
+}
+
+
+def _owner(layer: str, loc: str, possessive: bool = False) -> str:
+    """'planen' / 'sikkerhetsnettets' — whose limit a sentence speaks of."""
+    return _OWNER[(layer, "nb" if _nb(loc) else "en")][possessive]
+
+
 def _join(texts: Sequence[Text], sep: str = " ") -> Text:
     return Text(sep.join(t.nb for t in texts if t.nb), sep.join(t.en for t in texts if t.en))
 
@@ -254,10 +269,11 @@ class _Reading(ABC):
     When ``unknown`` is set the condition cannot be judged at all, and callers report that
     instead of asking about readings."""
 
-    __slots__ = ("code", "obs", "n", "tz", "name", "unknown", "baselines", "detail")
+    __slots__ = ("code", "obs", "n", "tz", "name", "unknown", "baselines", "detail", "layer")
 
     def __init__(self, code: str, run: _Run):
         self.code = code
+        self.layer = run.rule.layer
         series = run.index.series(code)
         self.obs = series.obs
         self.n = series.upto(run.now_ts)  # readings at or before now
@@ -323,9 +339,9 @@ class _ZonesReading(_Reading):
         lim = format_value(self.code, limit, loc)
         if _nb(loc):
             side = "under" if limit_name.endswith("_low") else "over"
-            return f"{side} planens grense for {zone} sone ({lim})"
+            return f"{side} {_owner(self.layer, loc, True)} grense for {zone} sone ({lim})"
         side = "below" if limit_name.endswith("_low") else "above"
-        return f"{side} the plan's {zone} limit ({lim})"
+        return f"{side} {_owner(self.layer, loc, True)} {zone} limit ({lim})"
 
     def criterion(self, loc: str) -> str:
         # For n_of_m: the limits of the rule's own severity.
@@ -432,11 +448,11 @@ class _WindowChangeReading(_ChangeReading):
         sign = "+" if rise else "−"
         inclusive = self.spec.inclusive
         if inclusive:
-            rule_nb = f"planen varsler ved {'økning' if rise else 'fall'} på {amt['nb']} eller mer på {span['nb']}"
-            rule_en = f"the plan alerts at a {'rise' if rise else 'fall'} of {amt['en']} or more within {span['en']}"
+            rule_nb = f"{_owner(self.layer, 'nb')} varsler ved {'økning' if rise else 'fall'} på {amt['nb']} eller mer på {span['nb']}"
+            rule_en = f"{_owner(self.layer, 'en')} alerts at a {'rise' if rise else 'fall'} of {amt['en']} or more within {span['en']}"
         else:
-            rule_nb = f"planen tillater {amt['nb']} på {span['nb']}"
-            rule_en = f"the plan allows {amt['en']} in {span['en']}"
+            rule_nb = f"{_owner(self.layer, 'nb')} tillater {amt['nb']} på {span['nb']}"
+            rule_en = f"{_owner(self.layer, 'en')} allows {amt['en']} in {span['en']}"
         return (
             Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
             Text(f"{'≥' if inclusive else '>'} {amt['nb']} / {span['nb']}",
@@ -513,11 +529,11 @@ class _BaselineChangeReading(_ChangeReading):
         word_nb = "økning" if rise else "fall"
         word_en = "rise" if rise else "fall"
         if self.spec.inclusive:
-            tail_nb = f"planen varsler ved {word_nb} på {amt['nb']} eller mer"
-            tail_en = f"the plan alerts at a {word_en} of {amt['en']} or more"
+            tail_nb = f"{_owner(self.layer, 'nb')} varsler ved {word_nb} på {amt['nb']} eller mer"
+            tail_en = f"{_owner(self.layer, 'en')} alerts at a {word_en} of {amt['en']} or more"
         else:
-            tail_nb = f"planen varsler ved {word_nb} på mer enn {amt['nb']}"
-            tail_en = f"the plan alerts at a {word_en} of more than {amt['en']}"
+            tail_nb = f"{_owner(self.layer, 'nb')} varsler ved {word_nb} på mer enn {amt['nb']}"
+            tail_en = f"{_owner(self.layer, 'en')} alerts at a {word_en} of more than {amt['en']}"
         return (
             Text(f"{sign}{d['nb']}", f"{sign}{d['en']}"),
             Text(f"{op} {amt['nb']}", f"{op} {amt['en']}"),
@@ -617,9 +633,9 @@ class _QuestionnaireReading(_Reading):
             if is_answer(code):
                 when = {loc: moment(obs[i].at, self.tz, loc) for loc in ("nb", "en")}
                 sentences_nb.append(f"Svar på «{name.nb}» {when['nb']}: {answer_text(code, obs[i].value, 'nb')}; "
-                                    f"planen varsler fra {answer_text(code, params.at_least, 'nb')}.")
+                                    f"{_owner(self.layer, 'nb')} varsler fra {answer_text(code, params.at_least, 'nb')}.")
                 sentences_en.append(f"Answer to “{name.en}” on {when['en']}: {answer_text(code, obs[i].value, 'en')}; "
-                                    f"the plan alerts from {answer_text(code, params.at_least, 'en')}.")
+                                    f"{_owner(self.layer, 'en')} alerts from {answer_text(code, params.at_least, 'en')}.")
             else:
                 sentences_nb.append(f"{name.nb} {short(i, 'nb')} er {v['nb']} eller mer.")
                 sentences_en.append(f"{name.en} {short(i, 'en')} is {v['en']} or more.")
@@ -630,11 +646,11 @@ class _QuestionnaireReading(_Reading):
             lim = {loc: format_value(code, params.rise_at_least, loc) for loc in ("nb", "en")}
             sentences_nb.append(
                 f"{name.nb} {short(i, 'nb')} er {d['nb']} over forrige svar {short(i - 1, 'nb')}; "
-                f"planen varsler ved økning på {lim['nb']} eller mer."
+                f"{_owner(self.layer, 'nb')} varsler ved økning på {lim['nb']} eller mer."
             )
             sentences_en.append(
                 f"{name.en} {short(i, 'en')} is {d['en']} above the previous answer, {short(i - 1, 'en')}; "
-                f"the plan alerts at a rise of {lim['en']} or more."
+                f"{_owner(self.layer, 'en')} alerts at a rise of {lim['en']} or more."
             )
             thr_nb.append(f"+{lim['nb']}")
             thr_en.append(f"+{lim['en']}")
@@ -715,15 +731,29 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
     hits = [i for i in counted if r.pred(i)]
     truth = len(hits) >= counting.n
     due = _stale_due(run, newest)
+    unconfirmed = False  # fires on one reading that no re-measurement followed in time
     if truth:
         # The condition held from the reading that completed N confirmations (at the latest).
         onset = obs[hits[counting.n - 1]].at
         if counting.within is not None:
             due = _min_due(due, obs[hits[len(hits) - counting.n]].at + counting.within)
+    elif counting.confirm_within is not None and hits and hits[-1] == r.n - 1:
+        # The newest reading meets the condition and nothing came after it: a re-measurement
+        # was asked for; without one by the deadline, that reading stands on its own.
+        deadline = newest + counting.confirm_within
+        if run.now >= deadline:
+            truth, unconfirmed, onset = True, True, deadline
+            hits = hits[-1:]
+        else:
+            onset = newest
+            due = _min_due(due, deadline)
     else:
         onset = newest
     detail = dict(r.detail)
     detail.update({"confirmed": len(hits), "counted": len(counted)})
+    if not truth and counting.confirm_within is not None and hits and hits[-1] == r.n - 1:
+        # Waiting for a re-measurement: the patient is asked to measure again by then.
+        detail["confirm_by"] = (newest + counting.confirm_within).isoformat()
 
     def explain() -> Parts:
         head = {}
@@ -749,11 +779,17 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
                 need[loc] = f"{counting.n} {'innen' if nb else 'within'} {duration(counting.within, loc)}"
         if counting.n == 1:  # one reading is enough: say it as plainly as a single limit
             return r.explain(hits[-1])
-        value, threshold, _ = r.explain(hits[-1])
+        value, threshold, text = r.explain(hits[-1])
+        if unconfirmed:
+            wait = {loc: duration(counting.confirm_within, loc) for loc in ("nb", "en")}
+            return (value, threshold, Text(
+                f"{text.nb} Ingen ny måling innen {wait['nb']}, så én måling er nok.",
+                f"{text.en} No new reading within {wait['en']}, so one reading is enough."))
         return (
             value,
             Text(f"{threshold.nb} ({need['nb']})", f"{threshold.en} ({need['en']})"),
-            Text(f"{head['nb'][:-1]}; planen krever {need['nb']}.", f"{head['en'][:-1]}; the plan requires {need['en']}."),
+            Text(f"{head['nb'][:-1]}; {_owner(run.rule.layer, 'nb')} krever {need['nb']}.",
+                 f"{head['en'][:-1]}; {_owner(run.rule.layer, 'en')} requires {need['en']}."),
         )
 
     return Check(
@@ -766,7 +802,7 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
         explain=explain if truth else None,
         baselines=r.baselines,
         detail=detail,
-        sig=(tuple(r.sig(i) for i in hits), len(counted)) if truth else None,
+        sig=(tuple(r.sig(i) for i in hits), len(counted), unconfirmed) if truth else None,
     )
 
 
@@ -902,7 +938,7 @@ def _check_score(spec: ScoreBandsSpec, params: ScoreParams, run: _Run) -> Check:
             parts.append(f"{params.fire_at_total} poeng eller mer totalt" if nb else f"a total of {params.fire_at_total} or more")
         if params.fire_on_single is not None:
             parts.append(f"{params.fire_on_single} poeng på én parameter" if nb else f"{params.fire_on_single} points on one parameter")
-        return ("planen varsler ved " if nb else "the plan alerts at ") + (" eller " if nb else " or ").join(parts)
+        return f"{_owner(run.rule.layer, loc)} {'varsler ved' if nb else 'alerts at'} " + (" eller " if nb else " or ").join(parts)
 
     def sentence(loc: str) -> str:
         nb = _nb(loc)
@@ -1041,6 +1077,49 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
                  sig=(newest_missed, oldest, len(missed), exact, latest))
 
 
+def _check_silence(spec: SilenceSpec, params: SilenceParams, run: _Run) -> Check:
+    """True once nothing has been reported for ``after``, counted from the newest report or
+    from when follow-up started or resumed, whichever is later."""
+    latest = None
+    for s in run.index.matching(spec.codes):
+        n = s.upto(run.now_ts)
+        if n and (latest is None or s.obs[n - 1].at > latest):
+            latest = s.obs[n - 1].at
+    active = run.context.active_since
+    start = max(d for d in (latest, active) if d is not None) if (latest or active) else None
+    if start is None:
+        return _no_data("Ingen registreringer, og ingen startdato for oppfølgingen.",
+                        "No reports, and no start date of the follow-up.")
+    deadline = start + params.after
+    if run.now < deadline:
+        return Check(False, onset=start, refs=(), newest=latest, due=deadline)
+    tz, what = run.tz, spec.what
+    # How long it has been quiet, in whole days (whole hours under a day): the text changes as
+    # the silence grows, but not on every sweep.
+    span = run.now - start
+    quiet_span = timedelta(days=span.days) if span.days else timedelta(hours=int(span.total_seconds() // 3600))
+
+    def explain() -> Parts:
+        out = {}
+        for loc in ("nb", "en"):
+            nb = _nb(loc)
+            quiet = duration(quiet_span, loc)
+            if latest is not None:
+                since = moment(latest, tz, loc)
+                out[loc] = (f"Ingen {what.nb} på {quiet}; siste {since}." if nb
+                            else f"No {what.en} for {quiet}; the latest on {since}.")
+            else:
+                since = moment(start, tz, loc)
+                out[loc] = (f"Ingen {what.nb} siden oppfølgingen startet {since}." if nb
+                            else f"No {what.en} since the follow-up started on {since}.")
+        return (Text(duration(quiet_span, "nb"), duration(quiet_span, "en")),
+                Text(f"≥ {duration(params.after, 'nb')}", f"≥ {duration(params.after, 'en')}"),
+                Text(out["nb"], out["en"]))
+
+    return Check(True, onset=deadline, exact=True, refs=(), newest=latest, due=None, explain=explain,
+                 detail={"quiet_since": start.isoformat()}, sig=(start, quiet_span, params.after))
+
+
 # ---------------------------------------------------------------------------------------------
 # all_of / any_of
 
@@ -1098,6 +1177,7 @@ _CHECKS: dict[type, Callable[[Any, Any, _Run], Check]] = {
     NOfMSpec: _check_n_of_m,
     ScoreBandsSpec: _check_score,
     MissedCheckinSpec: _check_missed,
+    SilenceSpec: _check_silence,
     CombineSpec: _check_combine,
 }
 
@@ -1293,7 +1373,7 @@ def rule_codes(spec) -> tuple[str, ...]:
         return rule_codes(spec.of)
     if isinstance(spec, ScoreBandsSpec):
         return tuple(i.code for i in spec.items)
-    if isinstance(spec, MissedCheckinSpec):
+    if isinstance(spec, (MissedCheckinSpec, SilenceSpec)):
         return spec.codes
     if isinstance(spec, CombineSpec):
         return tuple(dict.fromkeys(c for child in spec.of for c in rule_codes(child.spec)))

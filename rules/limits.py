@@ -10,6 +10,8 @@ When several rules watch the same code, the strictest limit wins.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
 
 from .model import ChangeSpec, NOfMSpec, RuleDefinition, Severity, ZonesSpec
 from .parameters import Parameters
@@ -79,3 +81,77 @@ def zone_limits(rules: Iterable[tuple[RuleDefinition, Parameters]]) -> dict[str,
             # limits still hold; the plan editor's own checks show the team the contradiction.
             result[code] = ZoneLimits(red_low=red_low, red_high=red_high)
     return result
+
+
+@dataclass(frozen=True)
+class LimitSource:
+    """One limit one rule sets: 'general.spo2_red sets red_low 92 for spo2'."""
+
+    code: str
+    name: str  # red_low, yellow_low, yellow_high, red_high
+    value: float
+    rule_key: str
+
+    @property
+    def low(self) -> bool:
+        return self.name.endswith("_low")
+
+
+def limit_sources(rules: Iterable[tuple[RuleDefinition, Parameters]]) -> list[LimitSource]:
+    """Every limit the rules set, unmerged (zone_limits keeps only the strictest)."""
+    return [LimitSource(code, name, value, rule.key) for rule, params in rules for code, name, value in
+            _limits_of(rule, params)]
+
+
+@dataclass(frozen=True)
+class LimitConflict:
+    """A limit of the plan that cannot stand: it contradicts another limit of the plan
+    ("order": a yellow limit inside the red zone, yellow zones that cover the normal range),
+    or it is looser than the safety net ("looser")."""
+
+    kind: Literal["order", "looser"]
+    limit: LimitSource  # the plan's limit at fault
+    against: LimitSource  # the limit it contradicts
+
+
+def _beyond(a: LimitSource, b: LimitSource) -> bool:
+    """Whether limit a reaches as far as limit b or further out (lower on the low side)."""
+    return a.value <= b.value if a.low else a.value >= b.value
+
+
+def limit_conflicts(plan: list[LimitSource], safety: list[LimitSource]) -> list[LimitConflict]:
+    """What is wrong with the plan's limits, each limit at fault once.
+
+    Within the plan, per side of a measurement: a yellow limit at or beyond a red limit (its
+    yellow zone would lie inside the red zone), and low limits at or above high ones. Against
+    the safety net: a red limit beyond the safety net's red limit, a yellow limit at or beyond
+    it, and a yellow limit beyond the safety net's yellow limit. A stricter limit is always
+    allowed."""
+    found: list[LimitConflict] = []
+    seen: set[LimitSource] = set()
+
+    def add(kind, limit, against):
+        if limit not in seen:
+            seen.add(limit)
+            found.append(LimitConflict(kind, limit, against))
+
+    for p in plan:
+        colour = p.name.split("_")[0]
+        for q in plan:
+            if q.code != p.code or q is p:
+                continue
+            if q.low == p.low and colour == "yellow" and q.name.startswith("red") and _beyond(p, q):
+                add("order", p, q)
+            elif p.low and not q.low and p.value >= q.value:
+                add("order", p, q)
+        for s in safety:
+            if s.code != p.code or s.low != p.low:
+                continue
+            safety_red = s.name.startswith("red")
+            if safety_red and colour == "red" and s.value != p.value and _beyond(p, s):
+                add("looser", p, s)
+            elif safety_red and colour == "yellow" and _beyond(p, s):
+                add("looser", p, s)
+            elif not safety_red and colour == "yellow" and s.value != p.value and _beyond(p, s):
+                add("looser", p, s)
+    return found

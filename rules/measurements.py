@@ -110,25 +110,8 @@ def parse_decimal(text: str) -> float:
         raise ValueError(text) from exc
 
 
-# What people type after the number: "70,4 kg", "37,8 °C", "96 %", "72 slag".
-_UNIT_WORDS = {
-    "mmHg": ("mmhg", "mm hg"),
-    "/min": ("/min", "per min", "slag", "bpm", "pust"),
-    "%": ("%", "prosent"),
-    "kg": ("kg", "kilo"),
-    "°C": ("°c", "° c", "°", "grader", "c"),
-    "mmol/L": ("mmol/l", "mmol"),
-}
-
-
-def parse_value(code: str, text: str) -> float:
-    """A number typed for this measurement, with or without its unit after it."""
-    cleaned = (text or "").strip().lower()
-    for word in sorted(_UNIT_WORDS.get(CATALOGUE[code].unit, ()), key=len, reverse=True):
-        if cleaned.endswith(word):
-            cleaned = cleaned[: -len(word)].strip()
-            break
-    return parse_decimal(cleaned)
+# A number typed with a unit after it ("70,4 kg", "165 lb", "101,3 °F") is read by
+# rules.units.parse_entry, which also knows the other units a measurement may be given in.
 
 
 def check_plausible(code: str, value: float) -> None:

@@ -267,6 +267,21 @@ class MissedCheckinSpec(_Spec):
         return tuple(check_code_pattern(c) for c in v)
 
 
+class SilenceSpec(_Spec):
+    """Nothing at all reported for a while: an inactive patient (VKP 5.3). Unlike a missed
+    check-in it needs no schedule, and it grows with the silence: rules with longer ``after``
+    escalate it."""
+
+    kind: Literal["silence"] = "silence"
+    codes: tuple[str, ...] = Field(min_length=1)  # any of these counts; 'checkin.*' patterns allowed
+    what: LocalText  # "registrering" / "report"
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(check_code_pattern(c) for c in v)
+
+
 class Child(_Spec):
     """One named part of all_of / any_of. Its parameters are nested under ``id``."""
 
@@ -288,7 +303,8 @@ class CombineSpec(_Spec):
 
 
 Spec = Annotated[
-    Union[ZonesSpec, ScoreBandsSpec, ChangeSpec, QuestionnaireSpec, NOfMSpec, MissedCheckinSpec, CombineSpec],
+    Union[ZonesSpec, ScoreBandsSpec, ChangeSpec, QuestionnaireSpec, NOfMSpec, MissedCheckinSpec, SilenceSpec,
+          CombineSpec],
     Field(discriminator="kind"),
 ]
 Child.model_rebuild()
@@ -366,6 +382,10 @@ class NOfMParams(_Params):
     n: int = Field(ge=1)
     m: int | None = Field(default=None, ge=1)
     within: timedelta | None = None
+    # A single reading that meets the condition is not noise until proven so (clinical.md): the
+    # patient is asked to measure again, and when no newer reading has come this long after it,
+    # the rule fires on that reading alone. None: only N confirmations fire.
+    confirm_within: timedelta | None = None
 
     @model_validator(mode="after")
     def _window(self) -> "NOfMParams":
@@ -375,6 +395,8 @@ class NOfMParams(_Params):
             raise ValueError(f"n ({self.n}) cannot be larger than m ({self.m})")
         if self.within is not None and self.within <= timedelta(0):
             raise ValueError("within must be positive")
+        if self.confirm_within is not None and self.confirm_within <= timedelta(0):
+            raise ValueError("confirm_within must be positive")
         return self
 
 
@@ -388,6 +410,16 @@ class MissedParams(_Params):
     def _spans(self) -> "MissedParams":
         if self.grace < timedelta(0) or self.open_before < timedelta(0):
             raise ValueError("grace and open_before cannot be negative")
+        return self
+
+
+class SilenceParams(_Params):
+    after: timedelta  # how long without any report before the rule fires
+
+    @model_validator(mode="after")
+    def _positive(self) -> "SilenceParams":
+        if self.after <= timedelta(0):
+            raise ValueError("after must be positive")
         return self
 
 
@@ -469,6 +501,14 @@ class RuleDefinition(BaseModel):
         from .parameters import resolve_parameters
 
         return resolve_parameters(self, {})
+
+    @property
+    def layer(self) -> str:
+        """"safety" for a rule of the safety net (key 'safety.…', rules/defaults/safety.yaml),
+        applied to every patient whatever the plan says; its explanations speak of the safety
+        net, not the plan. "plan" for every other rule. (Read off the key rather than stored,
+        so the stored definitions of earlier versions stay byte for byte the same.)"""
+        return "safety" if self.key.startswith("safety.") else "plan"
 
     @property
     def alert_key(self) -> str:

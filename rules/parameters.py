@@ -33,6 +33,8 @@ from .model import (
     ScoreBandsSpec,
     ScoreParams,
     Severity,
+    SilenceParams,
+    SilenceSpec,
     ZonesParams,
     ZonesSpec,
 )
@@ -60,6 +62,8 @@ def _leaf_model(spec) -> type[BaseModel]:
         return QuestionnaireParams
     if isinstance(spec, MissedCheckinSpec):
         return MissedParams
+    if isinstance(spec, SilenceSpec):
+        return SilenceParams
     raise TypeError(spec)
 
 

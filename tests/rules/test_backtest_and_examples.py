@@ -48,9 +48,10 @@ def test_backtest_tick_decides_when_due_work_is_picked_up():
 def test_backtest_with_patient_parameters_and_last_n_days():
     rule = default_rules()["copd.spo2_low"]
     readings = [obs("spo2", v, at(12 * i)) for i, v in enumerate([91, 90, 93, 95, 92, 93, 96, 97])]
-    assert backtest_days(rule, None, readings, at(90), days=4) == []
-    alerts = backtest_days(rule, {"yellow_low": 94}, readings, at(90), days=4)
-    assert [a.started_at for a in alerts] == [at(12)]
+    assert backtest_days(rule, {"yellow_low": 88}, readings, at(90), days=4) == []
+    alerts = backtest_days(rule, {"yellow_low": 94, "n": 2, "m": 3}, readings, at(90), days=4)
+    # The first reading below 94 had no re-measurement within 15 minutes: it stands on its own.
+    assert [a.started_at for a in alerts] == [at(0) + timedelta(minutes=15)]
     assert alerts[0].ended_at == at(84)  # the first time fewer than 2 of the last 3 are below 94
 
 

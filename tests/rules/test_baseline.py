@@ -3,7 +3,8 @@
 import pytest
 
 from conftest import T0, at, obs
-from rules.baseline import SAFETY_LIMITS, NotEnoughReadings, compute_baseline, propose_limits
+from rules.baseline import NotEnoughReadings, compute_baseline, propose_limits
+from rules.safety import SCALE2_RED_LOW, safety_limits
 from rules.zones import ZoneLimits
 
 
@@ -36,8 +37,8 @@ def test_proposal_is_median_plus_minus_k_iqr_rounded_outward():
 def test_proposal_is_never_more_lenient_than_the_safety_limits():
     readings = _trial("spo2", [86, 88, 85, 87, 89, 86, 84, 90])
     p = propose_limits("spo2", readings)
-    assert p.limits.red_low == SAFETY_LIMITS["spo2"].red_low == 84
-    assert p.limits.yellow_low >= p.limits.red_low
+    assert p.limits.red_low == safety_limits()["spo2"].red_low == 92  # scale 1, whatever the median
+    assert p.limits.yellow_low > p.limits.red_low
     assert p.limits.yellow_high is None and p.limits.red_high is None  # SpO2: low side only
     assert "red_low" in p.adjusted
     assert "Adjusted to the safety limits" in p.explanation.en and "red below" in p.explanation.en
@@ -49,8 +50,13 @@ def test_a_red_limit_is_never_inside_the_range_that_is_normal_for_anybody():
     p = propose_limits("pulse", _trial("pulse", [70, 72, 74, 71, 73, 72, 70, 74]))
     assert (p.limits.red_low, p.limits.red_high) == (51, 90)
     assert p.limits.yellow_high == 80  # yellow still follows the patient's own normal
-    # A COPD patient around 93 %: yellow below 91, red below 88 (the hypercapnic target band's floor).
-    p = propose_limits("spo2", _trial("spo2", [93, 94, 92, 93, 95, 93, 94, 92]))
+    # A patient around 97 %: red below 94 at most (never inside 94–98 %), not 88 as on scale 2.
+    p = propose_limits("spo2", _trial("spo2", [97, 98, 97, 96, 97, 98, 97, 96]))
+    assert 92 <= p.limits.red_low <= 94 and p.limits.red_low < p.limits.yellow_low < 97
+    # A COPD patient around 93 % on scale 2 by a recorded decision: red below 88 (the floor of the
+    # 88–92 % target band), yellow below his own normal.
+    scale2 = ZoneLimits(red_low=SCALE2_RED_LOW)
+    p = propose_limits("spo2", _trial("spo2", [93, 94, 92, 93, 95, 93, 94, 92]), safety=scale2)
     assert p.limits.red_low == 88 and p.limits.yellow_low < 93
     # A wide spread is left alone: its red limits are already outside the normal range.
     p = propose_limits("pulse", _trial("pulse", [60, 80, 70, 95, 55, 85, 65, 75]))

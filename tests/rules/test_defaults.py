@@ -8,7 +8,7 @@ from rules.cli import main as cli_main
 from rules.model import RuleDefinition
 from rules.ruleset import DEFAULTS_DIR, default_rules, load_default_rulesets, load_ruleset, run_examples
 
-EXPECTED_SETS = {"general_vitals", "copd", "heart_failure", "diabetes", "missed"}
+EXPECTED_SETS = {"general_vitals", "copd", "heart_failure", "diabetes", "missed", "safety"}
 
 
 def test_all_expected_default_sets_ship():

@@ -36,7 +36,7 @@ def test_unknown_key_is_reported_with_the_known_ones():
         resolve_parameters(_spo2_rule(), {"yelow_low": 94})
     key, why = info.value.problems[0]
     assert key == "yelow_low"
-    assert "known: n, m, within, red_low, yellow_low" in why
+    assert "known: n, m, within, confirm_within, red_low, yellow_low" in why
 
 
 def test_locked_parameter_cannot_be_changed_but_may_be_repeated():
@@ -121,7 +121,8 @@ def test_each_parameter_has_the_type_and_code_a_form_parses_it_by():
 
     rules = default_rules()
     spo2_low = rules["copd.spo2_low"].spec
-    assert parameter_types(spo2_low) == {"n": int, "m": int, "within": timedelta, "red_low": float,
+    assert parameter_types(spo2_low) == {"n": int, "m": int, "within": timedelta, "confirm_within": timedelta,
+                                         "red_low": float,
                                          "yellow_low": float, "yellow_high": float, "red_high": float}
     assert parameter_codes(spo2_low)["yellow_low"] == "spo2" and "n" in parameter_codes(spo2_low)
     drop = rules["copd.spo2_drop"].spec
