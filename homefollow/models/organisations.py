@@ -31,6 +31,9 @@ class Team(SQLModel, table=True):
     # escalation policies route them.
     phone: str | None = Field(default=None, max_length=32)
     on_call_phone: str | None = Field(default=None, max_length=32)
+    # What patients are told to call when the team is closed (a 24/7 response centre); None:
+    # legevakt 116 117.
+    out_of_hours_phone: str | None = Field(default=None, max_length=32)
     email: str | None = Field(default=None, max_length=200)
     time_zone: str = Field(default="Europe/Oslo", max_length=64)
     # {"mon": ["08:00", "15:30"], ...}; a missing day means closed.

@@ -38,6 +38,13 @@ class Patient(SQLModel, table=True):
     # When follow-up last resumed after a pause (a discharge from hospital): check-ins missed
     # while paused are not held against the patient.
     resumed_at: datetime | None = utc_column(nullable=True)
+    # A pause (status paused): since when and why ("admission", "holiday"), when it ends by
+    # itself (None: when a discharge or a clinician resumes it), and when the team is asked
+    # whether a pause without an end still holds (services.pauses).
+    paused_at: datetime | None = utc_column(nullable=True)
+    pause_reason: str | None = Field(default=None, max_length=20)
+    paused_until: datetime | None = utc_column(nullable=True, index=True)
+    pause_review_at: datetime | None = utc_column(nullable=True, index=True)
     # SMS reminders for scheduled measurements not done in time: services.reminders.Settings
     # as JSON, and when the reminder sweep must next look at this patient.
     reminders: dict = json_column()

@@ -22,6 +22,7 @@ class ReportSource(str, Enum):
     SMS = "sms"
     DEVICE = "device"
     API = "api"
+    STAFF = "staff"  # a nurse who registered a reading for the patient (a call, a home visit)
     DEMO = "demo"
 
 
@@ -46,6 +47,10 @@ class Report(SQLModel, table=True):
     # advice given, and what the page shows again if reopened.
     instructions: list = json_column(default_factory=list)
     team_alerted: bool = Field(default=False)  # the report opened or updated an alert
+    # A single reading outside a limit that must be confirmed: the patient is asked to measure
+    # again by this time, and without a new reading the team is told then (rules: n_of_m with
+    # confirm_within).
+    remeasure_by: datetime | None = utc_column(nullable=True)
     comment: str | None = Field(default=None, max_length=1000)  # e.g. why a task was not done
 
 

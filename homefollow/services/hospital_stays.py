@@ -4,7 +4,8 @@ An admission of a followed patient pauses follow-up (no missed-check-in alerts o
 while in hospital), records the stay as service use for the outcome figures, puts an item in
 the team's triage queue and tells the team whom to call. A discharge resumes follow-up (check-ins
 missed while in hospital are not held against the patient) and puts a follow-up item, due within
-24 hours, in the queue. The caller commits.
+24 hours, in the queue. Both go through services.pauses; when no discharge comes, the team is
+asked after a few days whether the patient is still admitted. The caller commits.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from ..notifications import outbox
 from ..outcomes.cohorts import link_person
 from ..outcomes.imports import person_key
 from ..notifications.sms_commands import message_text
-from . import alerts, evaluation, reminders
+from . import alerts, pauses
 
 ADMITTED_KEY = "stay.admitted"
 DISCHARGED_KEY = "stay.discharged"
@@ -127,10 +128,11 @@ def admit(session: Session, clock: Clock, *, patient: Patient, source: str, sour
     session.flush()
     if patient.status == PatientStatus.ENDED.value:
         return StayOutcome(stay, patient, followed=False, queue_item=None)
-    if patient.status == PatientStatus.ACTIVE.value:
-        patient.status = PatientStatus.PAUSED.value
-        reminders.schedule_next(session, clock, patient)  # none while paused
-        session.add(patient)
+    # Paused without an end (a holiday pause becomes this one): the discharge resumes it, and
+    # the team is asked after a few days if no discharge comes (services.pauses).
+    if patient.in_follow_up:
+        pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None, actor_account_id=None,
+                     actor_kind="api")
     where = _where(hospital, ward)
     item = alerts.add_to_queue(
         session, clock, patient, key=ADMITTED_KEY,
@@ -185,11 +187,7 @@ def discharge(session: Session, clock: Clock, *, patient: Patient, source: str, 
     if patient.status == PatientStatus.ENDED.value:
         return StayOutcome(stay, patient, followed=False, queue_item=None)
     if patient.status == PatientStatus.PAUSED.value:
-        patient.status = PatientStatus.ACTIVE.value
-        patient.resumed_at = now
-        session.add(patient)
-        reminders.schedule_next(session, clock, patient)
-        evaluation.evaluate_patient(session, clock, patient)  # restarts the rules' timers from now
+        pauses.resume(session, clock, patient, actor_account_id=None, actor_kind="api")
     due = max(discharged_at, now) + FOLLOW_UP_WITHIN
     item = alerts.add_to_queue(
         session, clock, patient, key=DISCHARGED_KEY,

@@ -1,0 +1,63 @@
+"""Pausing and resuming a patient's follow-up from the patient page (services.pauses)."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from homefollow import get_clock
+from homefollow.db import get_session
+from homefollow.services import pauses
+from homefollow.services.access import Need, require_patient
+from homefollow.web import current_principal, format_local_date
+
+from . import bp
+from .patient_forms import PauseForm
+from .patients import _patient_page
+from .views import staff_only
+
+
+@bp.post("/patients/<int:patient_id>/pause")
+@staff_only
+def pause_follow_up(patient_id: int):
+    db, clock = get_session(), get_clock()
+    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="pause.submit",
+                             ip=request.remote_addr)
+    form = PauseForm()
+    if form.validate_on_submit():
+        patient = access.patient
+        try:
+            day = form.pause_until.value
+            until = pauses.until_from(clock, patient, day) if day else None
+            pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
+                         actor_account_id=current_user.id, actor_kind=current_user.kind)
+        except pauses.PauseError as exc:
+            db.rollback()
+            form.show_problem(exc)
+        else:
+            db.commit()
+            if until:
+                flash(_("Follow-up is paused until and including %(day)s. It resumes by itself the day after.",
+                        day=format_local_date(day)), "success")
+            else:
+                flash(_("Follow-up is paused without an end date. The team is asked in %(days)s days whether it "
+                        "still holds.", days=pauses.REVIEW_AFTER.days), "success")
+            return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#pause-title")
+    return _patient_page(patient_id, pause_form=form, status=400)
+
+
+@bp.post("/patients/<int:patient_id>/resume")
+@staff_only
+def resume_follow_up(patient_id: int):
+    db, clock = get_session(), get_clock()
+    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="resume.submit",
+                             ip=request.remote_addr)
+    if pauses.resume(db, clock, access.patient, actor_account_id=current_user.id, actor_kind=current_user.kind):
+        db.commit()
+        flash(_("Follow-up has resumed. Reminders and alerts for missed measurements start again from now."),
+              "success")
+    else:
+        db.rollback()
+        flash(_("Follow-up was not paused."), "warning")
+    return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#pause-title")
