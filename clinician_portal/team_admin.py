@@ -188,8 +188,10 @@ def team_phones(team_id: int):
     summary = []
     if request.method == "GET":
         form.phone.data, form.on_call_phone.data = team.phone or "", team.on_call_phone or ""
+        form.out_of_hours_phone.data = team.out_of_hours_phone or ""
     elif form.validate_on_submit():
-        phones, problems = ts.check_phones(form.phone.data or "", form.on_call_phone.data or "")
+        phones, problems = ts.check_phones(form.phone.data or "", form.on_call_phone.data or "",
+                                           form.out_of_hours_phone.data or "")
         if not problems:
             ts.save_phones(db, clock, team, principal, phones, request.remote_addr)
             return _saved(team, _("The phone numbers are saved."))

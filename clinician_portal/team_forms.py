@@ -48,6 +48,7 @@ for _day in WEEKDAY_KEYS:
 class PhonesForm(FlaskForm):
     phone = StringField(_l("Team phone (for patients, in opening hours)"))
     on_call_phone = StringField(_l("On-call phone"))
+    out_of_hours_phone = StringField(_l("Phone for patients when the team is closed"))
 
 
 class RotaRowForm(Form):

@@ -143,8 +143,8 @@ def test_an_admin_saves_the_phones_in_any_norwegian_notation(app, session, world
     team = reload(session, world.team_a.id)
     assert (team.phone, team.on_call_phone) == ("+4777620001", "+4790000001")
     [event] = audits(session, "team.phones.change")
-    assert event.detail == {"old": {"phone": "+4777620000", "on_call_phone": "+4790000000"},
-                            "new": {"phone": "+4777620001", "on_call_phone": "+4790000001"}}
+    assert event.detail == {"old": {"phone": "+4777620000", "on_call_phone": "+4790000000", "out_of_hours_phone": None},
+                            "new": {"phone": "+4777620001", "on_call_phone": "+4790000001", "out_of_hours_phone": None}}
 
 
 @pytest.mark.parametrize(("phone", "on_call", "field", "message"), [

@@ -240,10 +240,13 @@ def norwegian_phone(text: str) -> str | None:
     return number
 
 
-def check_phones(phone: str, on_call_phone: str) -> tuple[dict | None, list[Problem]]:
+def check_phones(phone: str, on_call_phone: str, out_of_hours_phone: str = "") -> tuple[dict | None, list[Problem]]:
+    """The team's phone (patients call it in opening hours), its on-call phone (paged) and the
+    number patients are told to call when the team is closed (empty: legevakt 116 117)."""
     problems: list[Problem] = []
     result: dict[str, str | None] = {}
-    for name, text, required in (("phone", phone, False), ("on_call_phone", on_call_phone, True)):
+    for name, text, required in (("phone", phone, False), ("on_call_phone", on_call_phone, True),
+                                 ("out_of_hours_phone", out_of_hours_phone, False)):
         text = (text or "").strip()
         if not text:
             if required:
@@ -259,8 +262,9 @@ def check_phones(phone: str, on_call_phone: str) -> tuple[dict | None, list[Prob
 
 def save_phones(session: Session, clock: Clock, team: Team, actor: Principal, phones: dict,
                 ip: str | None = None) -> None:
-    old = {"phone": team.phone, "on_call_phone": team.on_call_phone}
+    old = {"phone": team.phone, "on_call_phone": team.on_call_phone, "out_of_hours_phone": team.out_of_hours_phone}
     team.phone, team.on_call_phone = phones["phone"], phones["on_call_phone"]
+    team.out_of_hours_phone = phones.get("out_of_hours_phone")
     _save(session, clock, team, actor, "phones", old, phones, ip)
 
 

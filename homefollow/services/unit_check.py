@@ -1,0 +1,121 @@
+"""Units at entry, where the database is needed: the patient's reference value that a number
+typed without a unit is checked against (rules.units.interpret, which is pure), the record of
+what unit a value was typed in, and the team's queue item for an SMS reading whose unit we had
+to ask about.
+
+The reference is the median of the patient's own readings of that measurement in the last 30
+days; without any, for weight, the dry weight in the plan (`hf.weight_above_dry`'s
+`baseline_value`); otherwise there is none, and a number possible in the stored unit is taken
+in the stored unit (see rules/units.py).
+"""
+
+from __future__ import annotations
+
+import statistics
+from datetime import timedelta
+
+from sqlmodel import Session, select
+
+from rules import units
+from rules.text import Text, both, moment
+
+from ..clock import Clock
+from ..i18n import t
+from ..models import Alert, AlertEvent, Measurement, Patient, Report
+from ..notifications import sms_commands
+from . import alerts, audit, plans
+
+REFERENCE_WINDOW = timedelta(days=30)
+DRY_WEIGHT_RULE = "hf.weight_above_dry"
+QUEUE_KEY = "sms.unit_unclear"  # one open queue item per patient (alerts.add_to_queue)
+
+
+def reference_value(session: Session, clock: Clock, patient_id: int, code: str) -> float | None:
+    """The value this patient's readings of `code` are usually near, or None."""
+    recent = session.exec(select(Measurement.value).where(
+        Measurement.patient_id == patient_id, Measurement.code == code,
+        Measurement.measured_at >= clock.now() - REFERENCE_WINDOW)).all()
+    if recent:
+        return float(statistics.median(recent))
+    if code == "weight":
+        content, _version = plans.current_content(session, patient_id)
+        for rule in content.rules:
+            dry = rule.parameters.get("baseline_value") if rule.key == DRY_WEIGHT_RULE else None
+            if isinstance(dry, (int, float)) and dry > 0:
+                return float(dry)
+    return None
+
+
+def interpret(session: Session, clock: Clock, patient_id: int, code: str,
+              entry: units.Entry) -> units.Interpretation:
+    """What a value typed by or for this patient means (rules.units.interpret). The reference is
+    looked up only when it can matter: no unit typed, and the measurement has other units."""
+    reference = None
+    if entry.unit is None and units.has_other_units(code):
+        reference = reference_value(session, clock, patient_id, code)
+    return units.interpret(code, entry, reference)
+
+
+def record_units(session: Session, clock: Clock, report: Report, readings: list[units.Reading], *,
+                 asked: bool, actor_account_id: int | None, actor_kind: str, channel: str,
+                 ip: str | None = None) -> None:
+    """Keep, in the audit log, the unit a value was typed in when it was converted or the
+    patient was asked which unit was meant. Commits."""
+    if not asked and not any(r.converted for r in readings):
+        return
+    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="report.units",
+                 patient_id=report.patient_id, object_type="report", object_id=report.id, ip=ip, channel=channel,
+                 asked=asked, typed={r.code: {"number": r.number, "unit": r.unit, "value": r.value} for r in readings})
+    session.commit()
+
+
+def sms_question(session: Session, clock: Clock, patient_id: int,
+                 command: sms_commands.Report) -> sms_commands.AskUnit | None:
+    """The first value of an SMS report, typed without a unit, that must be asked about for
+    this patient (rules.units.interpret with the patient's reference), or None."""
+    for item, values in command.values.items():
+        for code, value in values.items():
+            if code not in command.with_unit and units.has_other_units(code):
+                meaning = interpret(session, clock, patient_id, code, units.Entry(value))
+                if meaning.ask:
+                    return sms_commands.AskUnit(item, code, value, meaning.choices)
+    return None
+
+
+def ask_by_sms(session: Session, clock: Clock, patient: Patient, question: sms_commands.AskUnit, *, body: str,
+               message_id: str, actor_account_id: int | None, actor_kind: str) -> Alert:
+    """An SMS reading not stored because its unit is asked about: a yellow item in the team's
+    queue (no page), quoting what was sent, so nothing is lost if the patient never answers.
+    The same SMS delivered again by Twilio changes nothing. Commits."""
+    earlier = alerts.open_alert_for(session, patient.id, QUEUE_KEY)
+    if earlier is not None and message_id and session.exec(
+            select(AlertEvent.data).where(AlertEvent.alert_id == earlier.id)
+            .order_by(AlertEvent.id.desc()).limit(1)).first().get("sms") == message_id:
+        return earlier
+    quoted = " ".join("".join(c for c in body if c.isprintable() or c.isspace()).split())[:160]
+    short = quoted if len(quoted) <= 40 else quoted[:39].rstrip() + "…"
+    when = clock.now()
+
+    def meanings(loc: str) -> str:
+        canonical = units.canonical_unit(question.code).key
+        return ", ".join(f"{units.typed_number(r.number, loc)} {r.unit}"
+                         + (f" = {units.value_number(r, loc)} {canonical}" if r.converted else "")
+                         for r in question.choices)
+
+    item = alerts.add_to_queue(
+        session, clock, patient, key=QUEUE_KEY,
+        title=both(lambda loc: t(loc, "Reading by SMS not recorded: unit unclear")),
+        value_text=Text(nb=f"«{short}»", en=f'"{short}"'),
+        threshold_text=both(lambda loc: t(loc, "Not recorded")),
+        explanation=both(lambda loc: t(
+            loc, "The patient sent \"%(sms)s\" by SMS on %(when)s. It was not recorded: the unit was unclear "
+                 "(%(meanings)s). The patient was asked to send it again with the unit. Check that a new "
+                 "reading arrived, or call the patient.",
+            sms=quoted, when=moment(when, patient.time_zone, loc), meanings=meanings(loc))),
+        code=question.code, typed=question.number, sms=message_id)
+    session.flush()
+    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="sms.unit_asked",
+                 patient_id=patient.id, object_type="alert", object_id=item.id, code=question.code,
+                 typed=question.number)
+    session.commit()
+    return item
