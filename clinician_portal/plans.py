@@ -19,6 +19,7 @@ from homefollow.services import evaluation, plan_editor, plans, teams
 from homefollow.services.access import Need, require_patient
 from homefollow.web import current_principal, locale_code
 from rules.measurements import CATALOGUE, ITEMS
+from rules.schedule import local_date_of
 
 from . import bp
 from .views import staff_only
@@ -58,9 +59,13 @@ def plan_overview(patient_id: int):
     db = get_session()
     plan = plans.current_plan(db, patient_id)
     content = plans.PlanContent.model_validate(plan.content) if plan else plans.PlanContent()
+    locale = locale_code()
     return render_template("clinic/plan_edit.html", patient=access.patient, plan=plan, content=content,
                            sections=plan_editor.SECTIONS, ITEMS=ITEMS, QUESTIONNAIRES=QUESTIONNAIRES,
-                           rules=plan_editor.active_rules(db), locale=locale_code())
+                           rules=plan_editor.active_rules(db), locale=locale,
+                           problems=plan_editor.standing_problems(db, content, locale) if plan else [],
+                           safety_limits=plan_editor.safety_limits(db, content),
+                           parameter_text=plan_editor.parameter_text)
 
 
 @bp.route("/patients/<int:patient_id>/plan/edit/<section>", methods=["GET", "POST"])
@@ -110,7 +115,10 @@ def plan_section(patient_id: int, section: str):
         row_count=plan_editor.row_count, blank_rows=plan_editor.BLANK_ROWS, ITEMS=ITEMS, CATALOGUE=CATALOGUE,
         QUESTIONNAIRES=QUESTIONNAIRES, LIMIT_LABELS=plan_editor.LIMIT_LABELS, EVENT_FIELDS=plan_editor.EVENT_FIELDS,
         WEEKDAYS=plan_editor.WEEKDAY_NAMES, fmt_number=plan_editor.fmt_number,
-        parameter_label=plan_editor.parameter_label, parameter_hint=plan_editor.parameter_hint, locale=locale), status
+        parameter_label=plan_editor.parameter_label, parameter_hint=plan_editor.parameter_hint,
+        parameter_text=plan_editor.parameter_text, locale=locale,
+        safety_limits=plan_editor.safety_limits(db, content) if section == "safety" else [],
+        staff_name=current_user.name, today=local_date_of(clock.now(), patient.time_zone)), status
 
 
 @bp.get("/patients/<int:patient_id>/plan/versions")

@@ -329,7 +329,8 @@ def plan_template_save(template_id: int):
     try:
         new_content = plans.PlanContent.model_validate(new_content.model_dump(mode="json"))
         plan_templates.update_template(db, clock, template, name=form.name.data, description=form.description.data or "",
-                                       content=new_content, actor_account_id=current_user.id, how="form")
+                                       content=new_content, actor_account_id=current_user.id, how="form",
+                                       locale=locale_code())
     except plan_templates.TemplateInvalid as exc:
         db.rollback()
         return _template_page(template, form=form, problems=exc.problems, status=400)
@@ -364,7 +365,8 @@ def plan_template_yaml(template_id: int):
     try:
         content = plan_templates.parse_yaml_content(text)
         plan_templates.update_template(db, clock, template, name=template.name, description=template.description,
-                                       content=content, actor_account_id=current_user.id, how="yaml")
+                                       content=content, actor_account_id=current_user.id, how="yaml",
+                                       locale=locale_code())
     except plan_templates.TemplateInvalid as exc:
         db.rollback()
         form.content_yaml.errors = [_("This is not a valid plan. Nothing was saved. The problems are listed below.")]
@@ -518,7 +520,7 @@ def plan_calibrate(patient_id: int):
                 values[name] = value
         # Judge the limits as they will be: the current ones with the nurse's changes.
         merged = {n: values.get(n, getattr(c.current, n)) for n in plan_templates.LIMIT_NAMES}
-        for problem in plan_templates.limit_problems(c.code, merged):
+        for problem in plan_templates.limit_problems(c.code, merged, c.safety):
             target = problem.name if problem.name in values else next(iter(values), None)
             if target is None:
                 continue

@@ -63,9 +63,10 @@ def test_the_proposal_is_shown_beside_its_readings_and_the_current_limits(nurse,
     text = text_of(page)
     assert "Målinger i prøveperioden (14): 95% , 96% , 94% ," in text
     assert "Median 95% Spredning (kvartilbredde) 0,75% (minst 1% brukt) Lavest og høyest 94% – 97%" in text
-    # Current limits (red below 88, yellow below 92) beside the proposal (yellow 93; red 95 − 3 × 1
-    # would be 92, but a red limit stays out of the range normal for anybody, ≥ 88 on scale 2).
-    assert "Rød under 88% 88%" in text and "Gul under 92% 93%" in text
+    # Current limits (red below 92, yellow below 93) beside the proposal (yellow 95 − 1.5 × 1 → 93;
+    # red 95 − 3 × 1 = 92: no lower than the safety net's 92, no higher than 94, the floor of the
+    # range normal for anybody on scale 1).
+    assert "Rød under 92% 92%" in text and "Gul under 93% 93%" in text
     # No blood pressure readings: a clear message instead of a proposal.
     assert "For få målinger til et forslag: 0 i prøveperioden, minst 7 trengs." in text
     html = page.get_data(as_text=True)
@@ -91,11 +92,11 @@ def test_accepting_the_proposal_writes_a_new_plan_version(nurse, trial, session)
 
 def test_the_nurse_adjusts_a_number_and_an_empty_field_keeps_the_limit(nurse, trial, session):
     response = nurse.submit(url_for(trial), {"use_spo2": "y", "limit_spo2_red_low": "", "plan_version": "1",
-                                             "limit_spo2_yellow_low": "91", "reason": "Justert"})
+                                             "limit_spo2_yellow_low": "94", "reason": "Justert"})
     assert response.status_code == 302
     session.expire_all()
-    assert _rule(session, trial.patient_a1, "copd.spo2_red").parameters["red_low"] == 88  # unchanged
-    assert _rule(session, trial.patient_a1, "copd.spo2_low").parameters["yellow_low"] == 91
+    assert _rule(session, trial.patient_a1, "copd.spo2_red").parameters["red_low"] == 92  # unchanged
+    assert _rule(session, trial.patient_a1, "copd.spo2_low").parameters["yellow_low"] == 94
 
 
 @pytest.mark.parametrize("data, message", [
@@ -129,13 +130,14 @@ def test_a_plan_changed_meanwhile_is_not_overwritten(nurse, trial, session, cloc
     from homefollow.services.plan_changes import change_plan
 
     change_plan(session, clock, patient=trial.patient_a1, content=content.model_copy(update={"goals": ["Nytt mål"]}),
-                author_account_id=trial.admin_a.id, reason="annen endring")
+                author_account_id=trial.admin_a.id, reason="annen endring", checked=False)
     response = nurse.client.post(page_url, data={"csrf_token": token, "plan_version": "1", "use_spo2": "y",
                                                  "limit_spo2_red_low": "92", "limit_spo2_yellow_low": "93",
                                                  "reason": "Kalibrering"})
     assert response.status_code == 409 and "endret av noen andre" in text_of(response)
     session.expire_all()
-    assert _rule(session, trial.patient_a1, "copd.spo2_red").parameters["red_low"] == 88
+    assert _rule(session, trial.patient_a1, "copd.spo2_red").parameters["red_low"] == 92
+    assert _rule(session, trial.patient_a1, "copd.spo2_low").parameters["yellow_low"] == 93
 
 
 def test_before_the_trial_period_is_over_nothing_is_proposed(nurse, world, session, clock):

@@ -114,7 +114,7 @@ def test_validation_errors_are_specific_tied_to_fields_and_keep_what_was_typed(a
     response = save(web, world.patient_a1, "measurements", data)
     assert response.status_code == 400
     page, html = text_of(response), response.get_data(as_text=True)
-    assert "Den gule nedre grensen må være over den røde nedre grensen (88 %)" in page
+    assert "Den gule nedre grensen må være over den røde nedre grensen (92 %)" in page
     assert "Skriv klokkeslett som TT:MM" in page
     assert "Skriv et helt antall minutter" in page
     assert "Skriv et tall, for eksempel 92 eller 70,5." in page
@@ -176,7 +176,7 @@ def test_add_another_row_keeps_what_was_typed_and_offers_one_more(app, session, 
 def test_rules_preview_counts_alerts_with_the_backtest_for_current_and_proposed_parameters(app, session, clock, world):
     patient = world.patient_a1
     clock.advance(days=2)
-    for day, value in enumerate([91, 95, 91, 95, 91, 95]):
+    for day, value in enumerate([92, 95, 92, 95, 92, 95]):
         report_measurement(session, clock, patient=patient, item_key="spo2", values={"spo2": value},
                            idempotency_key=f"d{day}", reported_by_account_id=None, actor_kind="patient")
         clock.advance(days=1)
@@ -216,7 +216,7 @@ def test_rule_parameters_are_read_as_a_nurse_writes_them_and_shown_back_in_words
         "rules.2.baseline_start": "01.10.2026", "rules.2.baseline_end": "14.10.2026", "rules.5.key": "hf.swelling"}))
     assert response.status_code == 302, text_of(response)
     rules = {r.key: r.parameters for r in plans.current_content(session, patient.id)[0].rules}
-    assert rules["copd.spo2_low"] == {"yellow_low": 92, "n": 2, "m": 3, "within": "P2D"}
+    assert rules["copd.spo2_low"] == {"yellow_low": 93, "n": 2, "m": 3, "within": "P2D"}
     assert rules["hf.weight_above_dry"]["amount"] == 1.5
     # A trial period "to 14.10" includes that day: it ends at midnight after it, Oslo time.
     assert rules["hf.weight_above_dry"]["baseline_start"] == "2026-09-30T22:00:00+00:00"
@@ -292,7 +292,7 @@ def test_print_view_has_the_whole_plan_for_patient_and_gp(app, session, world):
     page = text_of(response)
     assert response.status_code == 200 and 'class="clinic printable"' in response.get_data(as_text=True)
     assert "Å gå tur med hunden." in page and "Start beredskapskuren." in page
-    assert "KOLS-forverring" in page and "Vurderer antibiotika." in page and "under 88" in page
+    assert "KOLS-forverring" in page and "Vurderer antibiotika." in page and "under 92" in page
 
 
 @pytest.mark.parametrize("tail", ["edit", "edit/rules", "versions", "print"])
@@ -347,16 +347,21 @@ def test_old_plans_without_anticipated_events_stay_valid(session, world):
 
 def test_rules_and_measurements_are_added_from_the_empty_row_and_removed_with_the_checkbox(app, session, world):
     web = nurse(app)
-    data = form_data(session, world.patient_a1, "rules", **{"rules.0.remove": "1", "rules.5.key": "general.pulse_red"})
+    pulse_row = {"measurements.3.item": "pulse", "measurements.3.schedule.times": "08:00",
+                 "measurements.3.schedule.weekdays": "0,2,4", "measurements.3.patient_actions.red": "Ring 113."}
+    refused = save(web, world.patient_a1, "measurements", form_data(session, world.patient_a1, "measurements",
+                                                                     **pulse_row))
+    assert refused.status_code == 400  # a pulse at set times, and nothing notices when it does not come
+    assert "Puls er planlagt til faste tider, men ingen regel merker når den ikke kommer" in text_of(refused)
+    data = form_data(session, world.patient_a1, "rules", **{"rules.0.remove": "1", "rules.5.key": "general.pulse_red",
+                                                            "rules.6.key": "missed.pulse"})
     assert save(web, world.patient_a1, "rules", data).status_code == 302
-    data = form_data(session, world.patient_a1, "measurements", **{
-        "measurements.3.item": "pulse", "measurements.3.schedule.times": "08:00",
-        "measurements.3.schedule.weekdays": "0,2,4", "measurements.3.patient_actions.red": "Ring 113."})
+    data = form_data(session, world.patient_a1, "measurements", **pulse_row)
     assert save(web, world.patient_a1, "measurements", data).status_code == 302
     content, version = plans.current_content(session, world.patient_a1.id)
     assert version == 3
     assert [r.key for r in content.rules] == ["copd.spo2_low", "hf.weight_above_dry", "general.bp_red",
-                                              "general.bp_yellow", "general.pulse_red"]
+                                              "general.bp_yellow", "general.pulse_red", "missed.pulse"]
     pulse = content.measurement("pulse")
     assert pulse.schedule.weekdays == (0, 2, 4) and pulse.patient_actions.red == "Ring 113."
     page = text_of(web.get(url(world.patient_a1, "versions")))

@@ -58,7 +58,7 @@ def test_every_shipped_template_is_a_valid_plan_whose_rules_resolve(session, clo
         assert any(code in limits for m in template.content.measurements for code in ("spo2", "weight", "bp_systolic",
                                                                                        "glucose", "pulse", "temperature"))
     copd = plan_templates.current_limits(session, shipped["copd"].content)["spo2"]
-    assert (copd.red_low, copd.yellow_low) == (84, 88)  # NEWS2 scale 2 and the BTS 88–92 % band
+    assert (copd.red_low, copd.yellow_low) == (92, 94)  # NEWS2 scale 1 and the BTS 94–98 % band
 
 
 def test_sync_adds_the_shipped_templates_once_and_a_second_sync_changes_nothing(session, clock):
@@ -120,11 +120,11 @@ def test_admin_changes_goals_times_and_limits_with_the_form(session, admin, sync
     response = admin.submit(url, {"name": "KOLS Tromsø", "description": "Vår variant", "what_matters": "",
                                   "goals": "Gå til butikken\nKortspill på torsdager",
                                   "schedule_spo2": "07:30, 19.00", "schedule_pulse": "08:00", "schedule_temperature": "",
-                                  "limit_spo2_red_low": "86", "limit_spo2_yellow_low": "90",
+                                  "limit_spo2_red_low": "93", "limit_spo2_yellow_low": "95",
                                   "limit_pulse_red_low": "", "limit_pulse_red_high": "", "limit_pulse_yellow_low": "",
                                   "limit_pulse_yellow_high": "", "limit_temperature_red_low": "",
                                   "limit_temperature_red_high": "", "limit_temperature_yellow_low": "",
-                                  "limit_temperature_yellow_high": "38,5"},
+                                  "limit_temperature_yellow_high": "37,8"},
                             action=url)
     assert response.status_code == 302, text_of(response)
     session.expire_all()
@@ -134,15 +134,15 @@ def test_admin_changes_goals_times_and_limits_with_the_form(session, admin, sync
     assert content.goals == ["Gå til butikken", "Kortspill på torsdager"]
     assert [t.strftime("%H:%M") for t in content.measurement("spo2").schedule.times] == ["07:30", "19:00"]
     limits = plan_templates.current_limits(session, content)
-    assert (limits["spo2"].red_low, limits["spo2"].yellow_low) == (86, 90)
-    assert limits["temperature"].yellow_high == 38.5
+    assert (limits["spo2"].red_low, limits["spo2"].yellow_low) == (93, 95)  # stricter than the safety net
+    assert limits["temperature"].yellow_high == 37.8
     assert _audit(session, "plan_template.change")[0].detail["how"] == "form"
 
 
 @pytest.mark.parametrize("field, value, message", [
     ("schedule_spo2", "klokka åtte", "Skriv klokkeslettene som 08:00"),
     ("limit_spo2_yellow_low", "nitti", "Skriv et tall"),
-    ("limit_spo2_yellow_low", "80", "rekkefølge"),  # below the red limit 84
+    ("limit_spo2_yellow_low", "80", "rekkefølge"),  # below the red limit 92
     ("limit_spo2_red_low", "70", "sikkerhetsgrensen"),
     ("name", "", "Gi malen et navn."),
 ])
@@ -150,7 +150,7 @@ def test_bad_form_input_is_refused_with_a_clear_error_and_kept(session, admin, s
     copy = _team_copy(session, admin, synced)
     url = f"/clinic/plan-templates/{copy.id}"
     data = {"name": "KOLS", "goals": "", "schedule_spo2": "08:00", "schedule_pulse": "08:00",
-            "limit_spo2_red_low": "84", "limit_spo2_yellow_low": "88"}
+            "limit_spo2_red_low": "92", "limit_spo2_yellow_low": "94"}
     data[field] = value
     response = admin.submit(url, data, action=url)
     assert response.status_code == 400

@@ -61,7 +61,7 @@ def test_the_template_is_kept_on_later_plan_versions_until_another_is_applied(se
     content, _version = plans.current_content(session, patient.id)
     content.what_matters = "Å gå tur med hunden"
     change_plan(session, clock, patient=patient, content=content, author_account_id=world.nurse_a.id,
-                reason="edited by hand")
+                reason="edited by hand", checked=False)
     assert plans.current_plan(session, patient.id).template_id == copd.id
     assert [p.id for p in rule_tools.patients_on_template(session, copd.id)] == [world.patient_a1.id,
                                                                                   world.patient_b1.id]
@@ -90,11 +90,11 @@ def test_the_admin_backtests_a_rule_version_on_the_templates_patients_of_their_o
     url = f"/clinic/plan-templates/{copd.id}/backtest"
     assert f'href="{url}"' in template_page.get_data(as_text=True)
     form = admin.get(url)
-    assert form.status_code == 200 and 'value="copd.spo2_low:1"' in form.get_data(as_text=True)
+    assert form.status_code == 200 and 'value="copd.spo2_low:2"' in form.get_data(as_text=True)
 
     expected = rule_tools.backtest_patient(session, clock, world.patient_a1, "copd.spo2_low", days=30)
     assert expected.alerts  # the low readings would have raised alerts
-    result = admin.get(f"{url}?rule=copd.spo2_low:1&days=30")
+    result = admin.get(f"{url}?rule=copd.spo2_low:2&days=30")
     text = text_of(result)
     assert result.status_code == 200
     assert "1 pasient på malen" in text and f"{len(expected.alerts)} varsler i alt" in text
@@ -109,8 +109,8 @@ def test_the_admin_backtests_a_rule_version_on_the_templates_patients_of_their_o
 @pytest.mark.parametrize(("query", "message"), [
     ("rule=nope:1", "Velg en av regelversjonene i listen."),
     ("rule=", "Velg en av regelversjonene i listen."),
-    ("rule=copd.spo2_low:1&days=5", "Velg en av periodene i listen."),
-    ("rule=copd.spo2_low:1&days=x", "Velg en av periodene i listen."),
+    ("rule=copd.spo2_low:2&days=5", "Velg en av periodene i listen."),
+    ("rule=copd.spo2_low:2&days=x", "Velg en av periodene i listen."),
 ])
 def test_bad_choices_get_a_clear_error_and_show_nothing(app, session, on_templates, query, message):
     _world, copd, _heart = on_templates
@@ -130,12 +130,12 @@ def test_who_may_backtest_on_a_template(app, session, clock, on_templates):
     session.commit()
     nurse = WebClient(app.test_client())
     nurse.login_staff("nurse.a@example.no")  # a member, not an admin
-    assert nurse.get(f"/clinic/plan-templates/{copd.id}/backtest?rule=copd.spo2_low:1").status_code == 403
+    assert nurse.get(f"/clinic/plan-templates/{copd.id}/backtest?rule=copd.spo2_low:2").status_code == 403
     other = WebClient(app.test_client())
     other.login_staff(admin_b.email)
     assert other.get(f"/clinic/plan-templates/{team_copy.id}/backtest").status_code == 404
     # Team B's admin sees the shared template's patients of team B only.
-    result = other.get(f"/clinic/plan-templates/{copd.id}/backtest?rule=copd.spo2_low:1&days=30")
+    result = other.get(f"/clinic/plan-templates/{copd.id}/backtest?rule=copd.spo2_low:2&days=30")
     assert world.patient_b1.name in text_of(result) and world.patient_a1.name not in text_of(result)
     assert {a.patient_id for a in session.exec(select(AuditEvent).where(AuditEvent.action == "view.backtest"))} \
         == {world.patient_b1.id}
@@ -173,7 +173,7 @@ def test_the_migration_fills_in_the_template_from_the_audit_records(tmp_path, cl
         clock.advance(minutes=1)
         content, _version = plans.current_content(session, world.patient_a1.id)
         change_plan(session, clock, patient=world.patient_a1, content=content, author_account_id=world.nurse_a.id,
-                    reason="later")
+                    reason="later", checked=False)
         before = {(p.patient_id, p.version): p.template_id for p in session.exec(select(CarePlan))}
         ids = (world.patient_a1.id, copd.id)
     assert sorted(v for v in before.values() if v) == [ids[1], ids[1]]

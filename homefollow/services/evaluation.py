@@ -1,9 +1,11 @@
 """Running a patient's rules: on every report (same transaction) and from the scheduler.
 
-The plan names the rules and the patient's own parameters; the rule book gives each rule's
-active version; the engine in rules/ does the judging. Here we load what the engine needs,
-store the states it returns (so a restart never forgets a pending condition) and turn its
-findings into alerts.
+Two layers: the safety net (rules/defaults/safety.yaml: limits and answers no plan may
+silence), evaluated for every patient whatever the plan says, and the plan's own rules with
+the patient's parameters. The rule book gives each rule's active version; the engine in
+rules/ does the judging. Here we load what the engine needs, store the states it returns (so
+a restart never forgets a pending condition) and turn its findings into alerts — a safety
+finding only when no plan finding of the same severity already speaks for the same readings.
 """
 
 from __future__ import annotations
@@ -18,16 +20,19 @@ from sqlmodel import Session, select
 
 from rules import (EvaluationContext, Observation, ParameterError, Parameters, RuleDefinition, RuleState,
                    evaluate_all, resolve_parameters, rule_codes, zone_limits)
+from rules.codes import code_info, format_value, matches
 from rules.limits import fixed_baseline_limit, zones_of
-from rules.model import MissedCheckinSpec
+from rules.model import MissedCheckinSpec, SilenceSpec
+from rules.text import Text, both
 from rules.measurements import ITEMS
 from rules.zones import Zone, ZoneLimits
 
 from ..clock import Clock
-from ..models import AlertStatus, Measurement, Patient, PatientStatus, RuleState as RuleStateRow, RuleVersion, Team
+from ..i18n import N_, t
+from ..models import AlertStatus, Measurement, Patient, PatientStatus, RuleState as RuleStateRow, Team
 from ..questionnaires import QUESTIONNAIRES
 from . import alert_log, alerts, plans, rulebook
-from .plans import PlanContent
+from .plans import PlanContent, SafetyDecision
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +45,16 @@ RETRY_AFTER = timedelta(minutes=2)
 
 @dataclass(frozen=True)
 class AssignedRule:
-    version: RuleVersion
+    version: rulebook.InForce
     definition: RuleDefinition
     parameters: Parameters
+    # A recorded clinical decision that changed a safety limit this rule's readings are judged
+    # by: added to the explanation of every alert the rule raises.
+    decision_note: Text | None = None
+
+    @property
+    def safety(self) -> bool:
+        return self.definition.layer == "safety"
 
 
 class PlanRulesInvalid(ValueError):
@@ -61,11 +73,11 @@ def derived_parameters(definition: RuleDefinition, content: PlanContent) -> dict
         return {}
     entries = [(m.schedule, m.grace_minutes, ITEMS[m.item].codes) for m in content.measurements if m.schedule]
     entries += [(q.schedule, q.grace_minutes, QUESTIONNAIRES[q.key].codes) for q in content.questionnaires]
-    matches = [(schedule, grace) for schedule, grace, codes in entries
-               if all(any(_matches(p, c) for c in codes) for p in spec.codes)]
-    if len(matches) != 1:
+    found = [(schedule, grace) for schedule, grace, codes in entries
+             if all(any(matches(p, c) for c in codes) for p in spec.codes)]
+    if len(found) != 1:
         return {}
-    schedule, grace = matches[0]
+    schedule, grace = found[0]
     return {"schedule": schedule.model_dump(mode="json"), "grace": timedelta(minutes=grace)}
 
 
@@ -74,7 +86,7 @@ def derived_parameters(definition: RuleDefinition, content: PlanContent) -> dict
 _RESOLVED: dict[tuple[str, bytes], Parameters] = {}
 
 
-def _resolve(version: RuleVersion, definition: RuleDefinition, overrides: dict) -> Parameters:
+def _resolve(version: rulebook.InForce, definition: RuleDefinition, overrides: dict) -> Parameters:
     key = (version.digest, orjson.dumps(overrides, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str))
     if key not in _RESOLVED:
         if len(_RESOLVED) > 50_000:
@@ -84,33 +96,127 @@ def _resolve(version: RuleVersion, definition: RuleDefinition, overrides: dict) 
 
 
 def assigned_rules(session: Session, content: PlanContent, *, strict: bool = True,
-                   versions: dict[str, RuleVersion] | None = None) -> list[AssignedRule]:
-    """The plan's rules at their active versions with the patient's parameters.
+                   versions: dict[str, rulebook.InForce] | None = None, safety: bool = True) -> list[AssignedRule]:
+    """The rules that judge this patient at their active versions: the safety net (unless
+    safety=False), then the plan's rules with the patient's parameters.
 
     Raises PlanRulesInvalid listing every problem, so a plan editor can show them all. With
     strict=False a rule that cannot be used (e.g. retired under a stored plan) is logged and
-    left out, so the patient's other rules still run."""
+    left out, so the patient's other rules still run; a safety rule whose recorded decision no
+    longer fits its active version runs with its defaults rather than not at all."""
     if versions is None:
-        versions = rulebook.active_versions(session, [r.key for r in content.rules])
+        versions = rulebook.in_force(session, [r.key for r in content.rules], prefix=SAFETY_PREFIX if safety else None)
     assigned, problems = [], []
+    safety_codes = {key: set(rule_codes(rulebook.definition_of(v).spec)) for key, v in versions.items()
+                    if key.startswith(SAFETY_PREFIX)}
+    if safety:
+        assigned += _safety_rules(content, versions, safety_codes, problems)
     for entry in content.rules:
         version = versions.get(entry.key)
         if version is None:
             problems.append((entry.key, "", "no active version of this rule"))
             continue
         definition = rulebook.definition_of(version)
+        if definition.layer == "safety":
+            problems.append((entry.key, "", "the safety net applies to every patient; change one of its limits "
+                                            "by recording a clinical decision, not by adding its rule to the plan"))
+            continue
         overrides = {**derived_parameters(definition, content), **entry.parameters}
         try:
             parameters = _resolve(version, definition, overrides)
         except ParameterError as exc:
             problems.extend((entry.key, name, reason) for name, reason in exc.problems)
             continue
-        assigned.append(AssignedRule(version, definition, parameters))
+        assigned.append(AssignedRule(version, definition, parameters,
+                                     _decision_note(content, definition, safety_codes)))
     if problems and strict:
         raise PlanRulesInvalid(problems)
     if problems:
         log.error("plan rules left out: %s", PlanRulesInvalid(problems))
     return assigned
+
+
+# ---- the safety net ---------------------------------------------------------------------------
+
+SAFETY_PREFIX = "safety."
+
+
+def _longest_gap(content: PlanContent) -> int | None:
+    """The most days the plan lets pass between two days it asks for something (1 for a daily
+    plan, 3 for Monday–Wednesday–Friday, 7 for a weekly CAT alone); None when it asks for nothing
+    on a schedule, and silence is then no finding."""
+    schedules = [m.schedule for m in content.measurements if m.schedule]
+    schedules += [q.schedule for q in content.questionnaires] + [t.schedule for t in content.tasks if t.schedule]
+    days = sorted({d for s in schedules for d in s.weekdays})
+    if not days:
+        return None
+    return max((b - a) % 7 or 7 for a, b in zip(days, days[1:] + days[:1]))
+
+
+def _silence_parameters(definition: RuleDefinition, gap: int) -> dict:
+    """A plan that asks for something only some days is not silent on the others: the
+    inactive-patient rules wait as many days longer as the plan's longest gap exceeds a day."""
+    return {"after": definition.defaults["after"] + timedelta(days=gap - 1)} if gap > 1 else {}
+
+
+def _safety_rules(content: PlanContent, versions: dict[str, rulebook.InForce], safety_codes: dict[str, set[str]],
+                  problems: list) -> list[AssignedRule]:
+    overrides = content.safety_overrides()
+    gap = _longest_gap(content)
+    out = []
+    for key, version in sorted(versions.items()):
+        if not key.startswith(SAFETY_PREFIX):
+            continue
+        definition = rulebook.definition_of(version)
+        derived = {}
+        if isinstance(definition.spec, SilenceSpec):
+            if gap is None:
+                continue
+            derived = _silence_parameters(definition, gap)
+        try:
+            parameters = _resolve(version, definition, {**derived, **overrides.get(key, {})})
+        except ParameterError as exc:
+            problems.extend((key, name, reason) for name, reason in exc.problems)
+            parameters = definition.defaults
+        out.append(AssignedRule(version, definition, parameters, _decision_note(content, definition, safety_codes)))
+    return out
+
+
+def _decision_note(content: PlanContent, definition: RuleDefinition,
+                   safety_codes: dict[str, set[str]]) -> Text | None:
+    """The recorded decisions that changed a safety limit on what this rule reads, in words."""
+    if not content.safety_decisions:
+        return None
+    codes = set(rule_codes(definition.spec))
+    relevant = [d for d in content.safety_decisions
+                if d.rule == definition.key or safety_codes.get(d.rule, set()) & codes]
+    if not relevant:
+        return None
+    return both(lambda loc: " ".join(decision_text(d, loc, safety_codes.get(d.rule, ())) for d in relevant))
+
+
+def decision_text(decision: SafetyDecision, locale: str, codes) -> str:
+    """'The safety net is changed for this patient (oxygen saturation: red_low 84) by a clinical
+    decision of Ingrid Berg, physician, on 03.12.2026: «…».' — codes: what the rule reads."""
+    measured = [c for c in sorted(codes) if "*" not in c]
+    what = ", ".join(code_info(c).name(locale).lower() for c in measured)
+    limits = ", ".join(_limit_words(name, value, measured[0] if len(measured) == 1 else None, locale)
+                       for name, value in decision.parameters.items())
+    return t(locale, N_("The safety net is changed for this patient (%(what)s: %(limits)s) by a clinical decision of "
+                        "%(who)s on %(when)s: «%(reason)s»."),
+             what=what, limits=limits, who=decision.decided_by, when=decision.decided_on.strftime("%d.%m.%Y"),
+             reason=decision.reason)
+
+
+_LIMIT_WORDS = {"red_low": N_("red below"), "red_high": N_("red above"), "yellow_low": N_("yellow below"),
+                "yellow_high": N_("yellow above")}
+
+
+def _limit_words(name: str, value, code: str | None, locale: str) -> str:
+    """'red below 84 %' for a limit; other parameters as 'name value'."""
+    if name in _LIMIT_WORDS and isinstance(value, (int, float)) and code is not None:
+        return f"{t(locale, _LIMIT_WORDS[name])} {format_value(code, float(value), locale)}"
+    return f"{name} {value}"
 
 
 def personal_zone_limits(assigned: list[AssignedRule]) -> dict[str, ZoneLimits]:
@@ -123,7 +229,7 @@ def zone_conditions(assigned: list[AssignedRule]) -> dict[str, dict[str, list[Ru
     found: dict[str, dict[str, list[RuleDefinition]]] = {}
     for a in assigned:
         spec = a.definition.spec
-        if (isinstance(spec, MissedCheckinSpec) or zones_of(a.definition, a.parameters) is not None
+        if (isinstance(spec, (MissedCheckinSpec, SilenceSpec)) or zones_of(a.definition, a.parameters) is not None
                 or fixed_baseline_limit(a.definition, a.parameters) is not None):
             continue  # missed check-ins judge no reading; limits are shown as numbers
         codes = set(rule_codes(spec))
@@ -137,14 +243,11 @@ def watched_codes(assigned: list[AssignedRule]) -> set[str]:
     return {code for a in assigned for code in rule_codes(a.definition.spec) if "*" not in code}
 
 
-def _matches(pattern: str, code: str) -> bool:
-    return code.startswith(pattern[:-1]) if pattern.endswith(".*") else code == pattern
-
-
 def watches(assigned: list[AssignedRule], codes: set[str]) -> bool:
     """Whether any of the patient's rules reads any of these codes (patterns like 'checkin.*'
-    included) — except missed-check-in rules, which only say whether something came in."""
-    return any(_matches(p, c) for a in assigned if not isinstance(a.definition.spec, MissedCheckinSpec)
+    included) — except missed-check-in and silence rules, which only say whether something
+    came in."""
+    return any(matches(p, c) for a in assigned if not isinstance(a.definition.spec, (MissedCheckinSpec, SilenceSpec))
                for p in rule_codes(a.definition.spec) for c in codes)
 
 
@@ -168,8 +271,14 @@ def _observations_of(session: Session, patient_ids: list[int], since: datetime,
     return found
 
 
-def context_for(patient: Patient) -> EvaluationContext:
-    return EvaluationContext(tz=patient.time_zone, active_since=patient.followed_since)
+def context_for(patient: Patient, now: datetime | None = None) -> EvaluationContext:
+    """While follow-up is paused (a holiday, an admission) nothing is expected of the patient:
+    no missed check-in, no silence counts until it resumes (resumed_at). Readings that do come
+    are judged as always."""
+    active_since = patient.followed_since
+    if now is not None and patient.status == PatientStatus.PAUSED.value:
+        active_since = max(active_since, now)
+    return EvaluationContext(tz=patient.time_zone, active_since=active_since)
 
 
 @dataclass(frozen=True)
@@ -192,7 +301,7 @@ class _Inputs:
 def _load(session: Session, patients: list[Patient], now: datetime) -> list[_Inputs]:
     ids = [p.id for p in patients]
     contents = plans.current_contents(session, ids)
-    versions = rulebook.active_versions(session, {r.key for c in contents.values() for r in c.rules})
+    versions = rulebook.in_force(session, {r.key for c in contents.values() for r in c.rules}, prefix=SAFETY_PREFIX)
     assigned = {pid: assigned_rules(session, content, strict=False, versions=versions)
                 for pid, content in contents.items()}
     rows: dict[int, dict[str, tuple[int, dict]]] = {pid: {} for pid in ids}
@@ -268,18 +377,18 @@ def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites) 
         inputs.observations,
         {key: RuleState.model_validate(state) for key, (_id, state) in rows.items()},
         now,
-        context_for(patient),
+        context_for(patient, now),
     )
     for a in assigned:
         key = a.definition.key
         result = results[key]
+        state = result.state.model_dump(mode="json")
         values = {"rule_version_id": a.version.id, "status": result.state.status.value,
-                  "state": result.state.model_dump(mode="json"), "next_due_at": result.state.next_due_at,
-                  "updated_at": now}
-        if key in rows:
-            writes.updates.append({"row_id": rows[key][0], **values})
-        else:
+                  "state": state, "next_due_at": result.state.next_due_at, "updated_at": now}
+        if key not in rows:
             writes.inserts.append({"patient_id": patient.id, "rule_key": key, **values})
+        elif not _same_state(rows[key][1], state):
+            writes.updates.append({"row_id": rows[key][0], **values})
         if not result.findings and result.stopped_firing:
             open_alert = alerts.open_alert_for(session, patient.id, a.definition.alert_key)
             if open_alert is not None:
@@ -289,9 +398,20 @@ def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites) 
     return results, [_Finding(patient, a, result) for a, result in _most_severe_per_alert(assigned, results)]
 
 
+def _same_state(stored: dict, new: dict) -> bool:
+    """Whether a rule's new state says nothing the stored one does not: only the time of the
+    evaluation differs. Such a state is not written again (most rules on most reports, among
+    them the safety net's rules on measurements the report is not about), so rule_state's
+    updated_at is when the state last changed."""
+    return len(stored) == len(new) and all(v == stored.get(k) for k, v in new.items() if k != "evaluated_at")
+
+
 def _most_severe_per_alert(assigned: list[AssignedRule], results: dict) -> list:
     """One finding per alert key: when a red and a yellow rule of a group both fire on the same
-    reading, the alert carries the red one's explanation."""
+    reading, the alert carries the red one's explanation. A safety-net finding is left out when
+    a finding of the plan, at least as severe, already rests on one of its readings: the team is
+    told about that report once, in the plan's words (a check-in's other answers are on the
+    alert page with it)."""
     best: dict[str, tuple[AssignedRule, object]] = {}
     for a in assigned:
         result = results[a.definition.key]
@@ -300,7 +420,14 @@ def _most_severe_per_alert(assigned: list[AssignedRule], results: dict) -> list:
         key = a.definition.alert_key
         if key not in best or result.findings[0].severity.rank > best[key][1].findings[0].severity.rank:
             best[key] = (a, result)
-    return list(best.values())
+    plan_refs: dict[int, set[str]] = {1: set(), 2: set()}  # severity rank → readings behind plan findings
+    for a, result in best.values():
+        if not a.safety:
+            finding = result.findings[0]
+            for rank in range(1, finding.severity.rank + 1):
+                plan_refs[rank].update(finding.observation_refs)
+    return [(a, result) for a, result in best.values()
+            if not (a.safety and plan_refs[result.findings[0].severity.rank] & set(result.findings[0].observation_refs))]
 
 
 def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: frozenset[str] = frozenset(),
@@ -320,7 +447,10 @@ def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: f
         a, finding = f.assigned, f.result.findings[0]
         last = latest.get((f.patient.id, a.definition.alert_key))
         news = bool(new_refs & set(finding.observation_refs))
-        changed = last is None or last.explanation != finding.explanation.as_dict()
+        explanation = finding.explanation
+        if a.decision_note is not None:
+            explanation = Text(f"{explanation.nb} {a.decision_note.nb}", f"{explanation.en} {a.decision_note.en}")
+        changed = last is None or last.explanation != explanation.as_dict()
         if not (f.result.started_firing or news or changed):
             continue
         raised += 1
@@ -333,7 +463,7 @@ def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: f
             severity=Zone(finding.severity.value),
             value_text=finding.value_text,
             threshold_text=finding.threshold_text,
-            explanation=finding.explanation,
+            explanation=explanation,
             report_id=report_id if news else None,
         )
         if last is None or last.status == AlertStatus.RESOLVED.value:

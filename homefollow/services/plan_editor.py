@@ -38,7 +38,7 @@ from ..clock import Clock
 from ..i18n import N_, t
 from ..models import Account, CarePlan, Patient
 from ..questionnaires import QUESTIONNAIRES
-from . import evaluation, plan_changes, plans, rule_tools, rulebook
+from . import evaluation, plan_changes, plan_safety, plans, rule_tools, rulebook
 from .plans import PlanContent
 
 SECTIONS: dict[str, str] = {
@@ -47,6 +47,7 @@ SECTIONS: dict[str, str] = {
     "checkins": N_("Check-ins and self-care tasks"),
     "events": N_("Anticipated events"),
     "rules": N_("Rules and personal parameters"),
+    "safety": N_("Safety net: limits no plan may silence"),
     "contacts": N_("Contacts, responsibilities and next review"),
 }
 
@@ -76,6 +77,8 @@ PARAMETER_LABELS = {
     "n": N_("readings needed (N)"),
     "m": N_("of the last (M)"),
     "within": N_("within"),
+    "confirm_within": N_("one reading alone counts when no new one comes within"),
+    "after": N_("after"),
     "grace": N_("grace period"),
     "lookback_days": N_("days looked back"),
     "max_spread": N_("largest spread allowed in the trial period"),
@@ -118,17 +121,50 @@ class RuleInfo:
         return self.definition.title.get(locale)
 
 
-def active_rules(session: Session) -> dict[str, RuleInfo]:
-    """Every rule with an active version, for the rules section and for reading limits."""
+def active_rules(session: Session, layer: str = "plan") -> dict[str, RuleInfo]:
+    """Every rule with an active version, for the rules section and for reading limits: the
+    rules a plan may list (layer "plan"), or the safety net's (layer "safety")."""
     found = {}
     for key, version in sorted(rulebook.active_versions(session).items()):
         definition = rulebook.definition_of(version)
+        if definition.layer != layer:
+            continue
         defaults = definition.defaults.as_json()
         editable = tuple(n for n in definition.overridable
                          if not isinstance(defaults.get(n), (dict, list)))
         found[key] = RuleInfo(key, definition, defaults, editable,
                               parameter_types(definition.spec), parameter_codes(definition.spec))
     return found
+
+
+# ---- the safety net ----------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class SafetyLimit:
+    """One parameter of the safety net a clinical decision may change for a patient."""
+
+    choice: str  # "safety.spo2_red:red_low", the form's value
+    rule: RuleInfo
+    name: str
+    default: Any  # the rule's value for everyone
+    value: Any  # the value for this patient
+    decision: plans.SafetyDecision | None
+
+    def label(self, locale: str) -> str:
+        return f"{self.rule.title(locale)}: {parameter_label(self.name, locale, self.rule)}"
+
+
+def safety_limits(session: Session, content: PlanContent) -> list[SafetyLimit]:
+    """Every parameter of the safety net a decision may change, with its value for this patient
+    and the decision that set it, if any."""
+    decided = {(d.rule, name): d for d in content.safety_decisions for name in d.parameters}
+    out = []
+    for key, info in active_rules(session, layer="safety").items():
+        for name in info.editable:
+            decision = decided.get((key, name))
+            value = decision.parameters[name] if decision else info.defaults.get(name)
+            out.append(SafetyLimit(f"{key}:{name}", info, name, info.defaults.get(name), value, decision))
+    return out
 
 
 def _limit_owners(content: PlanContent, rules_: Mapping[str, RuleInfo]) -> dict[tuple[str, str], int]:
@@ -345,8 +381,11 @@ class Outcome:
 
 
 class _Builder:
-    def __init__(self, values: Mapping[str, str], locale: str):
+    def __init__(self, values: Mapping[str, str], locale: str, today: date | None = None,
+                 author_account_id: int | None = None):
         self.values, self.locale = values, locale
+        self.today = today or date.max
+        self.author_account_id = author_account_id
         self.errors: dict[str, str] = {}
 
     def get(self, name: str) -> str:
@@ -354,6 +393,7 @@ class _Builder:
 
     def error(self, name: str, message: str, **params) -> None:
         self.errors.setdefault(name, t(self.locale, message, **params))
+        return None
 
     def number(self, name: str, text: str, plausible_for: str | None = None) -> float | None:
         """A number as typed (comma or point), within the plausible range of a measurement
@@ -407,10 +447,11 @@ def _is_blank(values: Mapping[str, str], prefix: str, names) -> bool:
 
 
 def build(section: str, content: PlanContent, values: Mapping[str, str], rules_: Mapping[str, RuleInfo],
-          locale: str) -> Outcome:
+          locale: str, safety_rules_: Mapping[str, RuleInfo] | None = None, today: date | None = None,
+          author_account_id: int | None = None) -> Outcome:
     """The plan with this section replaced by what the form holds, or the problems, each tied
     to its field. `content` is the newest plan; other sections are kept as they are."""
-    b = _Builder(values, locale)
+    b = _Builder(values, locale, today, author_account_id)
     doc = _base_document(content)
     renumber: dict[str, dict[int, int]] = {}  # list name → form row → document index
 
@@ -479,6 +520,8 @@ def build(section: str, content: PlanContent, values: Mapping[str, str], rules_:
                 _check_rule_parameters(b, p, info, parameters)
             renumber.setdefault("rules", {})[i] = len(doc["rules"])
             doc["rules"].append({"key": key, "parameters": parameters})
+    elif section == "safety":
+        _build_safety_decisions(b, doc, content, values, safety_rules_ or {})
     elif section == "contacts":
         doc["contacts"] = []
         for i in rows("contacts"):
@@ -565,6 +608,51 @@ def _read_parameter(b: _Builder, field_name: str, text: str, kind: type | None, 
             return None
         return int(number)
     return int(number) if number.is_integer() else number
+
+
+def _build_safety_decisions(b: _Builder, doc: dict, content: PlanContent, values: Mapping[str, str],
+                            safety_rules_: Mapping[str, RuleInfo]) -> None:
+    """Recorded decisions are kept unless ticked for removal (a decision is never edited in
+    place: who decided what, and why, stays as it was); filled-in new rows are added."""
+    doc["safety_decisions"] = [d.model_dump(mode="json") for i, d in enumerate(content.safety_decisions)
+                               if not b.get(f"safety_decisions.{i}.remove")]
+    taken = {(d["rule"], name) for d in doc["safety_decisions"] for name in d["parameters"]}
+    for j in range(row_count(values, "new_decisions")):
+        p = f"new_decisions.{j}"
+        if _is_blank(values, p, ("limit", "value", "reason")):
+            continue
+        rule_key, _sep, name = b.get(f"{p}.limit").partition(":")
+        info = safety_rules_.get(rule_key)
+        if info is None or name not in info.editable:
+            b.error(f"{p}.limit", N_("Choose the limit the decision changes."))
+            continue
+        if (rule_key, name) in taken:
+            b.error(f"{p}.limit", N_("This limit already has a decision. Remove that one first if it no longer holds."))
+            continue
+        text = b.get(f"{p}.value")
+        value = (_read_parameter(b, f"{p}.value", text, info.types.get(name), info.codes.get(name)) if text
+                 else b.error(f"{p}.value", N_("Write the new value.")))
+        reason = b.get(f"{p}.reason")
+        if len(reason) < 10:
+            b.error(f"{p}.reason", N_("Write why, such as the diagnosis and the blood gas it rests on (at least 10 "
+                                      "characters)."))
+        elif len(reason) > 500:
+            b.error(f"{p}.reason", N_("Please shorten this to at most %(max)s characters."), max=500)
+        who = b.get(f"{p}.decided_by")
+        if len(who) < 2 or len(who) > 200:
+            b.error(f"{p}.decided_by", N_("Write the name and role of the clinician who decided, such as "
+                                          "Ingrid Berg, physician."))
+        decided_on = parse_date(b.get(f"{p}.decided_on"))
+        if decided_on is None or decided_on.year < 2000:
+            b.error(f"{p}.decided_on", N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
+        elif decided_on > b.today:
+            b.error(f"{p}.decided_on", N_("A decision cannot be dated in the future."))
+        if value is None or b.errors:
+            continue
+        taken.add((rule_key, name))
+        doc["safety_decisions"].append({"rule": rule_key, "parameters": {name: value}, "reason": reason,
+                                        "decided_by": who, "decided_by_account_id": b.author_account_id,
+                                        "decided_on": decided_on.isoformat()})
 
 
 def _check_rule_parameters(b: _Builder, prefix: str, info: RuleInfo, parameters: dict) -> None:
@@ -706,6 +794,40 @@ def check_rules(session: Session, content: PlanContent, values: Mapping[str, str
     return errors, general
 
 
+def check_safety(session: Session, content: PlanContent, current: PlanContent, values: Mapping[str, str],
+                 rules_: Mapping[str, RuleInfo], locale: str) -> tuple[dict[str, str], list[str]]:
+    """What plan_safety finds wrong that this change brings (problems the plan already had do
+    not block an unrelated change; the plan page lists them), tied to fields where the section
+    has them."""
+    found = plan_safety.new_problems(session, content, current, locale)
+    if not found:
+        return {}, []
+    owners = {(content.rules[i].key, name): f"limits.{code}.{name}"
+              for (code, name), i in _limit_owners(content, rules_).items()}
+    rule_rows = {values.get(f"rules.{i}.key"): i for i in range(row_count(values, "rules"))}
+    item_rows = {values.get(f"{p}.{k}"): f"{p}.{k}" for p, k in
+                 [(f"measurements.{i}", "item") for i in range(row_count(values, "measurements"))]
+                 + [(f"questionnaires.{i}", "key") for i in range(row_count(values, "questionnaires"))]}
+    errors, general = {}, []
+    for problem in found:
+        candidates = [owners.get((problem.rule, problem.parameter)),
+                      f"rules.{rule_rows[problem.rule]}.{problem.parameter}" if problem.rule in rule_rows else None,
+                      f"rules.{rule_rows[problem.rule]}.key" if problem.rule in rule_rows else None,
+                      item_rows.get(problem.item)]
+        target = next((c for c in candidates if c and c in values), None)
+        if target and target not in errors:
+            errors[target] = problem.message
+        else:
+            general.append(problem.message)
+    return errors, general
+
+
+def standing_problems(session: Session, content: PlanContent, locale: str) -> list[str]:
+    """What the plan in force lacks or contradicts (a plan saved before the checks), for the
+    plan page: each must be fixed in its section."""
+    return [p.message for p in plan_safety.problems(session, content, locale)]
+
+
 # ---- saving ------------------------------------------------------------------------------------
 
 @dataclass
@@ -720,7 +842,8 @@ def save_section(session: Session, clock: Clock, *, patient: Patient, section: s
     anything is wrong; every problem comes back tied to its field."""
     current, version = plans.current_content(session, patient.id)
     rules_ = active_rules(session)
-    outcome = build(section, current, values, rules_, locale)
+    outcome = build(section, current, values, rules_, locale, active_rules(session, layer="safety"),
+                    today=local_date_of(clock.now(), patient.time_zone), author_account_id=author_account_id)
     reason = (values.get("reason") or "").strip()
     if not reason:
         outcome.errors["reason"] = t(locale, N_("Write why the plan is changed. The reason is kept with the version."))
@@ -732,6 +855,10 @@ def save_section(session: Session, clock: Clock, *, patient: Patient, section: s
             "Your changes are still here: check them and save again."), version=version))
     if outcome.content is not None and not outcome.errors:
         errors, general = check_rules(session, outcome.content, values, rules_, locale)
+        outcome.errors.update(errors)
+        outcome.general.extend(general)
+    if outcome.content is not None and not outcome.errors and not outcome.general:
+        errors, general = check_safety(session, outcome.content, current, values, rules_, locale)
         outcome.errors.update(errors)
         outcome.general.extend(general)
     if outcome.ok and outcome.content.model_dump(mode="json") == current.model_dump(mode="json"):
@@ -909,6 +1036,19 @@ def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[
     for key in old_rules:
         if key not in new_rules:
             lines.append(tr(N_("Rule removed: %(rule)s"), rule=rule_title(key)))
+
+    def decision_words(d):
+        limits = ", ".join(f"{parameter_label(n, locale)} {parameter_text(v, locale, name=n)}" for n, v in d.parameters.items())
+        return tr(N_("%(rule)s, %(limits)s (decided by %(who)s on %(when)s: «%(reason)s»)"), rule=d.rule, limits=limits,
+                  who=d.decided_by, when=d.decided_on.strftime("%d.%m.%Y"), reason=d.reason)
+
+    old_decisions = [d.model_dump(mode="json") for d in old.safety_decisions]
+    new_decisions = [d.model_dump(mode="json") for d in new.safety_decisions]
+    lines += [tr(N_("Safety net changed by a clinical decision: %(what)s"), what=decision_words(d))
+              for d, dumped in zip(new.safety_decisions, new_decisions) if dumped not in old_decisions]
+    lines += [tr(N_("Clinical decision removed; the safety net's own limit applies again: %(what)s"),
+                 what=decision_words(d))
+              for d, dumped in zip(old.safety_decisions, old_decisions) if dumped not in new_decisions]
 
     def questionnaire_name(key):
         return tr(QUESTIONNAIRES[key].title) if key in QUESTIONNAIRES else key

@@ -24,14 +24,14 @@ from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from rules import LimitProposal, NotEnoughReadings, Observation, ZoneLimits, code_info
-from rules.baseline import SAFETY_LIMITS
+from rules.safety import safety_limits
 from rules.limits import zones_of  # the one definition of "a rule that judges readings against limits"
 from rules.measurements import ITEMS
 from rules.model import Severity
 
 from ..clock import Clock
 from ..models import CarePlan, Patient, PlanTemplate
-from . import audit, evaluation, rule_tools
+from . import audit, evaluation, plan_safety, rule_tools
 from .plan_changes import change_plan
 from .plans import PlanContent, current_content
 
@@ -219,12 +219,16 @@ def copy_to_team(session: Session, clock: Clock, template: PlanTemplate, *, team
 
 
 def update_template(session: Session, clock: Clock, template: PlanTemplate, *, name: str, description: str,
-                    content: PlanContent, actor_account_id: int, how: str) -> PlanTemplate:
+                    content: PlanContent, actor_account_id: int, how: str, locale: str = "nb") -> PlanTemplate:
     """Save a team template's text and content. Raises TemplateInvalid (nothing saved) when
-    its rules do not resolve. Commits."""
+    its rules do not resolve, or when the change leaves something unwatched or makes a limit
+    contradict another or the safety net (plan_safety: what a plan must satisfy). Commits."""
     if template.team_id is None:
         raise PermissionError("shared templates change only through the shipped files")
     check_rules(session, content)
+    unsafe = plan_safety.new_problems(session, content, content_of(template), locale)
+    if unsafe:
+        raise TemplateInvalid([p.message for p in unsafe])
     template.name, template.description = name, description
     template.content = content.model_dump(mode="json")
     template.updated_at, template.updated_by_account_id = clock.now(), actor_account_id
@@ -257,7 +261,7 @@ def limit_slots(session: Session, content: PlanContent) -> dict[str, dict[str, l
     {"spo2": {"red_low": ["copd.spo2_red"], "yellow_low": ["copd.spo2_low"]}}. A limit the rule
     does not let a plan override is not offered."""
     slots: dict[str, dict[str, list[str]]] = {}
-    for a in evaluation.assigned_rules(session, content, strict=False):
+    for a in evaluation.assigned_rules(session, content, strict=False, safety=False):
         found = zones_of(a.definition, a.parameters)
         if found is None:
             continue
@@ -299,9 +303,11 @@ class LimitProblem:
     bound: float | None = None
 
 
-def limit_problems(code: str, values: dict[str, float | None]) -> list[LimitProblem]:
+def limit_problems(code: str, values: dict[str, float | None],
+                   safety: ZoneLimits | None = None) -> list[LimitProblem]:
     """What is wrong with a set of limits for one code (None = not set): outside the plausible
-    range, out of order, or a red limit more lenient than the safety limit."""
+    range, out of order, or a red limit more lenient than the safety limit (the patient's, with
+    any recorded decision; by default the safety net's own)."""
     info = code_info(code)
     problems = []
     for name, value in values.items():
@@ -311,7 +317,7 @@ def limit_problems(code: str, values: dict[str, float | None]) -> list[LimitProb
     for (low_name, low), (high_name, high) in zip(present, present[1:]):
         if low > high or (low == high and (low_name, high_name) == ("yellow_low", "yellow_high")):
             problems.append(LimitProblem(high_name, "order"))
-    safety = SAFETY_LIMITS.get(code, ZoneLimits())
+    safety = safety if safety is not None else safety_limits().get(code, ZoneLimits())
     if values.get("red_low") is not None and safety.red_low is not None and values["red_low"] < safety.red_low:
         problems.append(LimitProblem("red_low", "safety", safety.red_low))
     if values.get("red_high") is not None and safety.red_high is not None and values["red_high"] > safety.red_high:
@@ -373,6 +379,7 @@ class CodeCalibration:
     readings: list[Observation]  # the trial period's readings of this code
     proposal: LimitProposal | None
     too_few: NotEnoughReadings | None
+    safety: ZoneLimits = ZoneLimits()  # the safety net's limits for this patient
 
     @property
     def names(self) -> list[str]:
@@ -405,6 +412,7 @@ def calibration(session: Session, clock: Clock, patient: Patient) -> Calibration
     slots = limit_slots(session, content)
     limits = current_limits(session, content)
     observations = [o for o in evaluation.observations(session, patient.id, start) if o.at < end]
+    safety = rule_tools.safety_limits_of(session, patient)
     codes = []
     for measurement in content.measurements:
         for code in ITEMS[measurement.item].codes:
@@ -416,7 +424,8 @@ def calibration(session: Session, clock: Clock, patient: Patient) -> Calibration
             except NotEnoughReadings as exc:
                 too_few = exc
             codes.append(CodeCalibration(code, measurement.item, slots[code], limits.get(code, ZoneLimits()),
-                                         [o for o in observations if o.code == code], proposal, too_few))
+                                         [o for o in observations if o.code == code], proposal, too_few,
+                                         safety.get(code, ZoneLimits())))
     return Calibration(patient, start, end, trial_over, version, codes)
 
 

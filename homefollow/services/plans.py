@@ -94,6 +94,22 @@ class AssignedRule(BaseModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
 
 
+class SafetyDecision(BaseModel):
+    """A limit of the safety net changed for this patient: a clinical decision with who, when
+    and why (e.g. SpO2 scale 2, red below 84 %, for documented hypercapnic respiratory failure).
+    Shown with the plan and in every alert the changed limit raises. Only a decision can make
+    the safety net looser; a plan's own rules may only be stricter (services.plan_safety)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rule: str = Field(pattern=r"^safety\.[a-z0-9_]+$")  # the safety rule whose parameters change
+    parameters: dict[str, Any] = Field(min_length=1)  # e.g. {"red_low": 84}
+    reason: str = Field(min_length=10, max_length=500)
+    decided_by: str = Field(min_length=2, max_length=200)  # the clinician's name and role
+    decided_by_account_id: int | None = None  # who recorded it
+    decided_on: date
+
+
 class Contact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -144,6 +160,7 @@ class PlanContent(BaseModel):
     # Optional and defaulted, so plans stored before they existed stay valid.
     anticipated_events: list[AnticipatedEvent] = Field(default_factory=list)
     responsibilities: list[Responsibility] = Field(default_factory=list)
+    safety_decisions: list[SafetyDecision] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _one_entry_each(self) -> "PlanContent":
@@ -154,7 +171,17 @@ class PlanContent(BaseModel):
             keys = [e.key for e in entries]
             if len(keys) != len(set(keys)):
                 raise ValueError(f"each {name} may appear only once in a plan")
+        decided = [(d.rule, name) for d in self.safety_decisions for name in d.parameters]
+        if len(decided) != len(set(decided)):
+            raise ValueError("each limit of the safety net may have only one decision in a plan")
         return self
+
+    def safety_overrides(self) -> dict[str, dict[str, Any]]:
+        """The safety rules' parameters as the recorded decisions set them, by rule key."""
+        found: dict[str, dict[str, Any]] = {}
+        for decision in self.safety_decisions:
+            found.setdefault(decision.rule, {}).update(decision.parameters)
+        return found
 
     def measurement(self, item: str) -> PlanMeasurement | None:
         return next((m for m in self.measurements if m.item == item), None)

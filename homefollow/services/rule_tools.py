@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 from sqlmodel import Session, select
 
 from rules import BacktestAlert, LimitProposal, RuleDefinition, backtest_days, propose_limits, resolve_parameters
+from rules.zones import ZoneLimits
 
 from ..clock import Clock
 from ..models import Patient, PatientStatus
@@ -120,4 +121,12 @@ def propose_personal_limits(session: Session, clock: Clock, patient: Patient, co
     default_start, default_end = trial_period(patient, clock.now())
     start, end = start or default_start, end or default_end
     readings = [o for o in evaluation.observations(session, patient.id, start) if o.code == code]
-    return propose_limits(code, readings, start=start, end=end, tz=patient.time_zone)
+    return propose_limits(code, readings, start=start, end=end, tz=patient.time_zone,
+                          safety=safety_limits_of(session, patient).get(code, ZoneLimits()))
+
+
+def safety_limits_of(session: Session, patient: Patient) -> dict[str, ZoneLimits]:
+    """The safety net's limits for this patient: its own, with the plan's recorded decisions."""
+    content, _version = current_content(session, patient.id)
+    return evaluation.personal_zone_limits([a for a in evaluation.assigned_rules(session, content, strict=False)
+                                            if a.safety])

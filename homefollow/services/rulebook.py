@@ -37,7 +37,7 @@ class RuleBookError(Exception):
         self.problems = problems or []
 
 
-def definition_of(version: RuleVersion) -> RuleDefinition:
+def definition_of(version: RuleVersion | InForce) -> RuleDefinition:
     parsed = _PARSED.get(version.digest)
     if parsed is None:
         parsed = _PARSED[version.digest] = parse_rule(version.definition)
@@ -52,6 +52,38 @@ def active_versions(session: Session, keys=None) -> dict[str, RuleVersion]:
             return {}
         query = query.where(RuleVersion.key.in_(keys))
     return {v.key: v for v in session.exec(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class InForce:
+    """An active rule version as an evaluation needs it: no ORM object (every report and sweep
+    batch reads a few dozen), and its definition parsed once by digest (definition_of)."""
+
+    id: int
+    key: str
+    version: int
+    digest: str
+
+
+def in_force(session: Session, keys, *, prefix: str | None = None) -> dict[str, InForce]:
+    """The active versions of these rules and of every rule whose key starts with `prefix` (the
+    safety net's), as plain rows; the definitions of digests not yet parsed are read and parsed
+    in one more query."""
+    keys = list(keys)
+    if not keys and prefix is None:
+        return {}
+    wanted = RuleVersion.key.in_(keys)
+    if prefix is not None:
+        wanted = wanted | RuleVersion.key.startswith(prefix)
+    found = {key: InForce(id_, key, version, digest) for id_, key, version, digest in session.execute(
+        select(RuleVersion.id, RuleVersion.key, RuleVersion.version, RuleVersion.digest)
+        .where(RuleVersion.status == RuleVersionStatus.ACTIVE.value, wanted))}
+    unparsed = {v.id for v in found.values() if v.digest not in _PARSED}
+    if unparsed:
+        for digest, definition in session.execute(select(RuleVersion.digest, RuleVersion.definition)
+                                                  .where(RuleVersion.id.in_(unparsed))):
+            _PARSED[digest] = parse_rule(definition)
+    return found
 
 
 def versions_of(session: Session, key: str) -> list[RuleVersion]:

@@ -37,14 +37,14 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
     nurse.get_by_label("Begrunnelse for endringen").fill("Lavere mål etter samtale med lege")
     nurse.get_by_role("button", name="Lagre en ny versjon").click()
     expect(nurse.locator(".error-summary")).to_contain_text(
-        "Den gule nedre grensen må være over den røde nedre grensen (88 %)")
+        "Den gule nedre grensen må være over den røde nedre grensen (92 %)")
     expect(nurse.get_by_label("Oksygenmetning, gul nedre grense (%)")).to_have_value("87")
     expect(nurse.get_by_label("Begrunnelse for endringen")).to_have_value("Lavere mål etter samtale med lege")
     check_accessibility(nurse, "clinic-plan-measurements-error")
 
-    nurse.get_by_label("Oksygenmetning, gul nedre grense (%)").fill("93")
+    nurse.get_by_label("Oksygenmetning, gul nedre grense (%)").fill("94")
     nurse.get_by_role("button", name="Lagre en ny versjon").click()
-    expect(nurse.locator(".notice")).to_contain_text("Versjon 2 av planen er lagret")
+    expect(nurse.locator(".notice--success")).to_contain_text("Versjon 2 av planen er lagret")
 
     # The rules preview, then the versions and the print view.
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/edit/rules")
@@ -52,7 +52,7 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
     expect(nurse.locator("body")).to_contain_text("Endringen ville ikke ha endret antall varsler de siste 30 dagene: 0 varsler.")
     check_accessibility(nurse, "clinic-plan-rules-preview")
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/versions")
-    expect(nurse.locator("main")).to_contain_text("Oksygenmetning, gul nedre grense: 92 % → 93 %")
+    expect(nurse.locator("main")).to_contain_text("Oksygenmetning, gul nedre grense: 93 % → 94 %")
     check_accessibility(nurse, "clinic-plan-versions")
     nurse.goto(f"{base}/clinic/patients/{patient_id}/plan/print")
     check_accessibility(nurse, "clinic-plan-print")
@@ -63,4 +63,4 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
     patient.get_by_label("Passord").fill(PASSWORD)
     patient.get_by_role("button", name="Logg inn").click()
     patient.goto(f"{base}/plan")
-    expect(patient.locator("main")).to_contain_text("under 93")
+    expect(patient.locator("main")).to_contain_text("under 94")

@@ -59,12 +59,12 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
     page.goto(f"{base}/clinic/patients/{patient.id}/plan/calibrate")
     expect(page.get_by_role("heading", level=1)).to_have_text("Personlige grenser for Astrid A1")
     check_accessibility(page, "clinic-plan-calibrate")
-    page.get_by_label("Ny grense: Oksygenmetning, Rød under").fill("90")
-    page.get_by_label("Ny grense: Oksygenmetning, Gul under").fill("92")
+    page.get_by_label("Ny grense: Oksygenmetning, Rød under").fill("92")
+    page.get_by_label("Ny grense: Oksygenmetning, Gul under").fill("93")
     page.get_by_role("button", name="Lagre grensene i planen").click()
     expect(page.locator(".error-summary")).to_contain_text("Si hvorfor grensene endres.")
     check_accessibility(page, "clinic-plan-calibrate-error")
-    expect(page.get_by_label("Ny grense: Oksygenmetning, Gul under")).to_have_value("92")
+    expect(page.get_by_label("Ny grense: Oksygenmetning, Gul under")).to_have_value("93")
     page.get_by_label("Hvorfor grensene endres").fill("Grenser fra prøveperioden")
     page.get_by_role("button", name="Lagre grensene i planen").click()
     expect(page.locator("main")).to_contain_text("De nye grensene står i planen, versjon 3")
@@ -73,7 +73,7 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
     assert version == 3
     limits = plan_templates.current_limits(session, content)
     session.commit()
-    assert (limits["spo2"].red_low, limits["spo2"].yellow_low) == (90, 92)
+    assert (limits["spo2"].red_low, limits["spo2"].yellow_low) == (92, 93)
 
     # What would the SpO2 rule have raised for the team's patients on its KOLS template?
     page.get_by_role("link", name="Planmaler").click()
