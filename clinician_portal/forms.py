@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from homefollow.models import Outcome
+from homefollow.services import messages
 
 OUTCOME_LABELS = {
     Outcome.ADVICE_GIVEN.value: _l("Advice given"),
@@ -27,7 +28,7 @@ class StaffLoginForm(FlaskForm):
 
 
 class MessageForm(FlaskForm):
-    body = TextAreaField(_l("Message to the patient"), filters=[lambda text: text.strip() if text else text],
+    body = TextAreaField(_l("Message to the patient"), filters=[messages.clean],
                          validators=[DataRequired(_l("Write a message.")),
                                      Length(max=2000, message=_l("A message can be at most 2000 characters."))])
 

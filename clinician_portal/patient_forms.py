@@ -9,6 +9,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
 from homefollow.services.patient_record import NOTE_MAX_LENGTH
+from homefollow.services.pauses import MAX_DAYS, REASONS, REVIEW_AFTER, last_day
 
 # Clinical Frailty Scale (Rockwood), version 2.0 wording.
 FRAILTY_LABELS = {
@@ -115,3 +116,39 @@ class ServiceUseChangeForm(ServiceUseForm):
 class ServiceUseDeleteForm(FlaskForm):
     reason = TextAreaField(_l("Why is it deleted"), filters=[_strip],
                            validators=[Length(min=3, max=500, message=_l("Give a reason of 3 to 500 characters."))])
+
+
+# --- pauses (homefollow.services.pauses) -----------------------------------------------------
+
+PAUSE_PROBLEMS = {
+    "unknown": _l("Choose why follow-up is paused."),
+    "required": _l("A holiday needs a last day."),
+    "past": _l("The last day cannot be before today."),
+    "too_far": _l("A pause can end at most %(days)s days from today. Choose an earlier last day.", days=MAX_DAYS),
+    "not_followed": _l("Follow-up is not running for this patient, so it cannot be paused."),
+    "set_by_team": _l("Choose why follow-up is paused."),
+}
+
+
+class PauseForm(FlaskForm):
+    # Field names unique on the patient page, where several forms share the ids.
+    pause_reason = RadioField(_l("Why"), validate_choice=False,
+                              validators=[InputRequired(PAUSE_PROBLEMS["unknown"])])
+    pause_until = StringField(_l("Last day of the pause"), validators=[_date(optional=True)])
+    review_days, max_days = REVIEW_AFTER.days, MAX_DAYS  # for the hint
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.pause_reason.choices = [SelectChoice(k, _l(v)) for k, v in REASONS.items()]
+
+    @classmethod
+    def for_patient(cls, patient):
+        """Filled in with the pause in place, so changing its end is one edit."""
+        if patient.status != "paused":
+            return cls()
+        day = last_day(patient)
+        return cls(data={"pause_reason": patient.pause_reason, "pause_until": day.strftime("%d.%m.%Y") if day else ""})
+
+    def show_problem(self, error) -> None:
+        field = self.pause_reason if error.field == "reason" else self.pause_until
+        field.errors = list(field.errors) + [PAUSE_PROBLEMS[error.code]]

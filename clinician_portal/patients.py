@@ -29,7 +29,7 @@ from rules.zones import classify
 from . import bp
 from .figures import MEASURE_LABELS, patient_figures
 from .forms import OUTCOME_LABELS, MessageForm
-from .patient_forms import FRAILTY_LABELS, FrailtyForm, NoteForm
+from .patient_forms import FRAILTY_LABELS, FrailtyForm, NoteForm, PauseForm
 from .views import staff_only
 
 STATUS_LABELS = {
@@ -79,6 +79,8 @@ AUDIT_ACTIONS = {
     "pathway.trial_end": _l("Ended the trial period"),
     "pathway.evaluation": _l("Recorded an evaluation"),
     "pathway.end": _l("Ended follow-up"),
+    "patient.pause": _l("Paused follow-up"),
+    "patient.resume": _l("Resumed follow-up"),
 }
 AUDIT_ROLES = ("team_admin", "coordinator")
 
@@ -190,7 +192,7 @@ def set_frailty(patient_id: int):
 
 
 def _patient_page(patient_id: int, message_form: MessageForm | None = None, note_form: NoteForm | None = None,
-                  frailty_form: FrailtyForm | None = None, status: int = 200):
+                  frailty_form: FrailtyForm | None = None, pause_form: PauseForm | None = None, status: int = 200):
     db, clock = get_session(), get_clock()
     principal = current_principal()
     access = require_patient(db, clock, principal, patient_id, need=Need.VIEW, action="view.patient",
@@ -198,6 +200,8 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
     patient = access.patient
     now = clock.now()
     content, version = plans.current_content(db, patient.id)
+    # First: reading the messages resolves the 'unread message' queue item (not listed below).
+    new_message_ids = set(messages.mark_read_by_team(db, clock, patient.id, principal.account_id))
     open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
                           .order_by(Alert.opened_at)).all()
     team = db.get(Team, patient.team_id)
@@ -207,12 +211,12 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
     shown = min(max(request.args.get("show", TIMELINE_STEP, type=int) or TIMELINE_STEP, TIMELINE_STEP), TIMELINE_MAX)
     entries, more = patient_record.timeline(db, patient, shown)
     thread = messages.thread(db, patient.id, limit=50)
-    messages.mark_read_by_team(db, clock, patient.id)
     if frailty_form is None:
         frailty_form = FrailtyForm(data={"score": str(patient.frailty_score or "")})
     return render_template(
         "clinic/patient.html", patient=patient, plan=content, plan_version=version, open_alerts=open_alerts,
         team=team, thread=thread, authors=messages.author_names(db, thread), message_form=message_form or MessageForm(),
+        new_messages=[m for m in thread if m.id in new_message_ids],
         note_form=note_form or NoteForm(), frailty_form=frailty_form, frailty_labels=FRAILTY_LABELS,
         age=patient_record.age_on(patient.birth_date, local_date_of(now, patient.time_zone)),
         grants=[(g, a) for g, a in relatives.grants_of(db, patient.id) if g.is_valid(now)],
@@ -222,7 +226,7 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
         can_see_audit=_may_see_audit(principal, patient), pathway=pathway.standing_of(db, clock, patient),
         adherence=[checklist.adherence(db, clock, patient, content, days=d) for d in (7, 30)],
         service_use=_service_use_table(db, clock, patient), measure_labels=MEASURE_LABELS,
-        window=WINDOW_DAYS), status
+        window=WINDOW_DAYS, pause_form=pause_form or PauseForm.for_patient(patient), ITEMS=ITEMS), status
 
 
 def _service_use_table(db, clock, patient: Patient):

@@ -14,7 +14,7 @@ from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.escalation import parse_policy
 from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Patient, Report
-from homefollow.services import alerts, audit, plans, reporting
+from homefollow.services import alerts, audit, messages, plans, reporting
 from homefollow.services.system import scheduler_status
 from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.web import current_principal, format_local_datetime, safe_next, sign_out, take_stashed_form
@@ -106,7 +106,8 @@ def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, resto
     return render_template("clinic/alert.html", alert=alert, patient=patient, events=events, actors=actors,
                            report=report, reporter=reporter, team_action=team_action, recent=recent, pages=pages, plan=content,
                            ack_form=ActionForm(), resolve_form=resolve_form, restored=restored,
-                           snooze_form=_snooze_form(alert, snooze_form), outcome_labels=OUTCOME_LABELS), status
+                           snooze_form=_snooze_form(alert, snooze_form), outcome_labels=OUTCOME_LABELS,
+                           message_item=alert.rule_key == messages.ALERT_KEY), status
 
 
 @bp.post("/alerts/<int:alert_id>/acknowledge")

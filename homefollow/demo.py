@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Callable
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
 from sqlmodel import Session, select
@@ -24,12 +25,12 @@ from .models import (Account, AccountKind, Alert, AlertStatus, Notification, Not
                      Outcome, Patient, RelativeAccess, ReportSource, Role, ServicePerson, Team, TeamMembership)
 from .models import Message, PatientNote, PlanTemplate, ReportKind
 from .questionnaires import QUESTIONNAIRES
-from .services import alerts, checklist, reporting
+from .services import alerts, checklist, messages, reporting
 from .services.accounts import hash_password
 from .services.evaluation import sweep_due_rules
 from .services.plan_changes import change_plan
 from .services.plans import (AssignedRule, Contact, PlanContent, PlanMeasurement, PlanQuestionnaire, PlanTask,
-                             ZoneActions)
+                             SafetyDecision, ZoneActions)
 from .services.plan_templates import sync_defaults as sync_plan_templates
 from .services.rulebook import sync_defaults
 
@@ -56,6 +57,9 @@ class DemoPatient:
     skip_probability: float = 0.08
     usual_answers: dict[str, dict[str, int]] | None = None  # questionnaire -> the patient's usual answers
     template: str | None = None  # the shipped plan template the team started the plan from, then adapted
+    # Readings outside the plan's schedule: (days ago, local time, item, values) — what the
+    # patient measured on their own, such as a SpO2 the plan does not ask for.
+    extra: tuple[tuple[int, str, str, dict[str, float]], ...] = ()
 
 
 def _daily(*hours: str) -> Schedule:
@@ -87,6 +91,13 @@ GENERAL_INSTRUCTIONS = {
 }
 
 
+def _scale2(diagnosis: str, days_ago: int, now: datetime) -> SafetyDecision:
+    """SpO2 on NEWS2 scale 2 (red below 84 %): a recorded decision for confirmed hypercapnic
+    respiratory failure, by the team's physician."""
+    return SafetyDecision(rule="safety.spo2_red", parameters={"red_low": 84}, reason=diagnosis,
+                          decided_by="Ingrid Berg, lege", decided_on=(now - timedelta(days=days_ago)).date())
+
+
 def _patients(now: datetime) -> list[DemoPatient]:
     trial_start = (now - timedelta(days=HISTORY_DAYS)).isoformat()
     trial_end = (now - timedelta(days=14)).isoformat()
@@ -114,14 +125,19 @@ def _patients(now: datetime) -> list[DemoPatient]:
                 ],
                 rules=[
                     _rule("hf.weight_above_dry", baseline_value=68.0),  # dry weight set at discharge
+                    _rule("hf.weight_red", baseline_value=68.0),
                     _rule("hf.weight_gain_3d"),
+                    _rule("hf.weight_gain_7d"),
                     _rule("hf.weight_missed"),  # follows the weighing time in the plan
-                    _rule("general.bp_red", red_low=85, red_high=180),
+                    _rule("general.bp_red", red_high=180),
                     _rule("general.bp_yellow", yellow_low=95, yellow_high=160, n=1, m=1),
-                    _rule("general.pulse_red", red_low=40, red_high=120),
+                    _rule("missed.blood_pressure"),
+                    _rule("general.pulse_red", red_high=120),
                     _rule("general.pulse_yellow", yellow_low=50, yellow_high=100),
+                    _rule("missed.pulse"),
                     _rule("hf.swelling"),
                     _rule("hf.breathless_rest"),
+                    _rule("missed.questionnaire"),
                 ],
                 questionnaires=[PlanQuestionnaire(key="daily_checkin", schedule=_daily("09:00"))],
                 tasks=[PlanTask(key="morning_medicine", text="Ta morgenmedisinen", schedule=_daily("08:00")),
@@ -138,6 +154,9 @@ def _patients(now: datetime) -> list[DemoPatient]:
                         (1, "weight", 0): {"weight": 70.6},
                         (1, "daily_checkin", 0): {"general": 1, "swelling": 1},
                         (6, "walk", 0): {"done": 0}, (5, "walk", 0): {"done": 0}},
+            # Short of breath in the evening, she tried her daughter's oximeter: her plan has no
+            # SpO2, the safety net still makes 85 % red and pages the team.
+            extra=((1, "20:40", "spo2", {"spo2": 85}),),
         ),
         DemoPatient(
             name="Ola Pedersen", login="+4791000002", birth=date(1948, 11, 2), template="copd",
@@ -156,19 +175,25 @@ def _patients(now: datetime) -> list[DemoPatient]:
                                     patient_actions=_actions("Fint.", "Du har feber. Ring teamet i dag.", RED_CALL)),
                 ],
                 rules=[
-                    _rule("copd.spo2_red", red_low=88),
+                    _rule("copd.spo2_red", red_low=88),  # scale 2 by the recorded decision below
                     _rule("copd.spo2_low", yellow_low=92),  # confirmed by 2 of the last 3 readings
                     # 3 points below his own median in the first two weeks (the trial period)
                     _rule("copd.spo2_drop", baseline_start=trial_start, baseline_end=trial_end),
+                    _rule("missed.spo2"),
                     _rule("general.pulse_red", red_high=125),
                     _rule("general.pulse_yellow", yellow_high=105),
-                    _rule("general.temperature_red", red_low=35.0, red_high=39.5),
+                    _rule("missed.pulse"),
+                    _rule("general.temperature_red"),
                     _rule("general.temperature_yellow", yellow_low=35.5, yellow_high=38.0, n=1, m=1),
                     _rule("copd.cat", at_least=18),  # his usual CAT is 14
+                    _rule("missed.cat_weekly"),
                     _rule("copd.symptoms_yellow"),
                     _rule("copd.symptoms_red"),
                     _rule("copd.rescue_repeated"),
+                    _rule("missed.questionnaire"),
                 ],
+                safety_decisions=[_scale2("Kronisk hyperkapnisk respirasjonssvikt: pCO2 7,1 kPa i arteriell "
+                                          "blodgass ved utskrivning. Målområde 88–92 %.", 40, now)],
                 questionnaires=[PlanQuestionnaire(key="daily_checkin", schedule=_daily("10:00")),
                                 PlanQuestionnaire(key="cat", schedule=Schedule(times=(time(10, 0),), weekdays=(0,)),
                                                   grace_minutes=24 * 60)],
@@ -199,12 +224,14 @@ def _patients(now: datetime) -> list[DemoPatient]:
                                     patient_actions=_actions("Fint.", "Drikk godt og ring teamet i dag.", RED_CALL)),
                 ],
                 rules=[
-                    _rule("general.bp_red", red_low=90, red_high=190),
+                    _rule("general.bp_red", red_high=190),
                     _rule("general.bp_yellow", yellow_low=100, yellow_high=170),
-                    _rule("general.temperature_red", red_low=35.0, red_high=39.0),
+                    _rule("missed.blood_pressure"),
+                    _rule("general.temperature_red"),
                     _rule("general.temperature_yellow", yellow_low=35.5, yellow_high=38.0, n=1, m=1),
+                    _rule("missed.temperature"),
                     _rule("general.news2_medium"),  # a partial home score: no SpO2 or pulse here
-                    _rule("missed.measurement", schedule={"times": ["09:00"]}, grace="PT4H"),
+                    _rule("general.news2_high"),
                 ],
                 instructions=GENERAL_INSTRUCTIONS,
                 next_review=date.today() + timedelta(days=10),
@@ -226,9 +253,8 @@ def _patients(now: datetime) -> list[DemoPatient]:
                                         "Fint. Fortsett som før.",
                                         "Blodsukkeret er utenfor målområdet. Følg planen for høyt/lavt blodsukker og mål igjen om to timer.",
                                         "Er blodsukkeret lavt: spis eller drikk noe søtt nå. " + RED_CALL)),
-                    PlanMeasurement(item="weight", schedule=Schedule(times=(time(8, 0),), weekdays=(0,))),
                 ],
-                rules=[_rule("diabetes.glucose_red"), _rule("diabetes.glucose_yellow")],
+                rules=[_rule("diabetes.glucose_red"), _rule("diabetes.glucose_yellow"), _rule("missed.glucose")],
                 next_review=date.today() + timedelta(days=60),
             ),
             baseline={"glucose": 7.2, "weight": 81.0},
@@ -250,10 +276,13 @@ def _patients(now: datetime) -> list[DemoPatient]:
                 rules=[
                     _rule("copd.spo2_red", red_low=85),
                     _rule("copd.spo2_low", yellow_low=88),  # target band 88–92 %
+                    _rule("missed.spo2"),
                     _rule("hf.weight_above_dry", baseline_value=82.0),
                     _rule("hf.weight_gain_3d"),
                     _rule("hf.weight_missed"),
                 ],
+                safety_decisions=[_scale2("KOLS med kronisk hyperkapni (pCO2 6,9 kPa, stabil). Målområde 88–92 % "
+                                          "etter vurdering hos lungelege.", 60, now)],
                 instructions={**COPD_INSTRUCTIONS, **HF_INSTRUCTIONS},
                 next_review=date.today() + timedelta(days=30),
             ),
@@ -432,7 +461,8 @@ def _other_team_patient(session: Session, clock: FixedClock, people: dict) -> tu
         plan=PlanContent(what_matters="Å kunne strikke til oldebarna.", measurements=[
             PlanMeasurement(item="blood_pressure", schedule=_daily("10:00"),
                             patient_actions=_actions("Fint.", "Hvil og mål igjen.", RED_CALL))],
-            rules=[_rule("general.bp_red", red_high=180), _rule("general.bp_yellow", yellow_high=165, n=1, m=1)]),
+            rules=[_rule("general.bp_red", red_high=180), _rule("general.bp_yellow", yellow_high=165, n=1, m=1),
+                   _rule("missed.blood_pressure")]),
         baseline={"bp_systolic": 150, "bp_diastolic": 84}, noise={"bp_systolic": 8, "bp_diastolic": 5},
         deviations={(1, "blood_pressure", 0): {"bp_systolic": 184, "bp_diastolic": 96}},
     )
@@ -476,6 +506,13 @@ def _history(patient: Patient, spec: DemoPatient, real_now: datetime, relative: 
                     values = deviation or {"done": 0 if rng.random() < 0.05 else 1}
                 events.append(_Event(at, patient, kind, key, values,
                                      f"demo-{patient.id}-{day.isoformat()}-{key}-{slot_index}", reporter))
+    for days_ago, local_time, item, values in spec.extra:
+        day = today - timedelta(days=days_ago)
+        at = datetime.combine(day, time.fromisoformat(local_time), tzinfo=ZoneInfo(TZ))
+        if at < real_now - timedelta(minutes=5):
+            events.append(_Event(at, patient, ReportKind.MEASUREMENT, item, values,
+                                 f"demo-{patient.id}-{day.isoformat()}-extra-{item}", None))
+    events.sort(key=lambda e: e.at)
     return events
 
 
@@ -569,11 +606,12 @@ def _add_messages(session: Session, real_now: datetime, nurse: Account, patients
                      "furosemid i dag slik planen sier, så ringer jeg deg i morgen formiddag. Hilsen Kari",
                 created_at=two_days_ago + timedelta(minutes=45), read_by_team_at=two_days_ago + timedelta(minutes=45),
                 read_by_patient_at=two_days_ago + timedelta(hours=2)),
-        Message(patient_id=ola.id, author_account_id=ola.account_id, from_team=False,
-                body="Kan dere komme på besøk en annen dag enn torsdag? Da er det kortspill.",
-                created_at=real_now - timedelta(hours=3)),
     ])
     session.commit()
+    # Ola's question goes the way a real one does: into the triage queue as an unread message.
+    messages.send_from_patient_side(session, FixedClock(real_now - timedelta(hours=3)), patient=ola,
+                                    author_account_id=ola.account_id, actor_kind="patient",
+                                    body="Kan dere komme på besøk en annen dag enn torsdag? Da er det kortspill.")
 
 
 # The team's Clinical Frailty Scale assessments (1 very fit … 9 terminally ill).

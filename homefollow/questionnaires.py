@@ -2,9 +2,12 @@
 
 Every answer is a number the rules read (codes 'checkin.<topic>', 'cat.item1'…'cat.item8' and
 'cat.total'). Check-in answers are coded 0 = as usual, 1 = worse than usual, 2 = much worse (for
-breathlessness: at rest); 'checkin.confusion' is 1 for new confusion or drowsiness — the
-coding the default rule sets expect (docs/rules.md). Texts are catalogue msgids (English),
-translated where they are shown.
+breathlessness: at rest; for cough: the phlegm has changed colour), cough 3 = blood in the
+phlegm; 'checkin.confusion', 'checkin.chest_pain' and 'checkin.fainting' are 1 for yes — the
+coding the default rule sets and the safety net expect (docs/rules.md). The red flags of the
+safety net (chest pain, breathless at rest, fainting, blood in the phlegm, new confusion) are
+asked of everyone who answers the daily check-in, whatever the plan watches. Texts are
+catalogue msgids (English), translated where they are shown.
 """
 
 from __future__ import annotations
@@ -79,9 +82,16 @@ DAILY_CHECKIN = Questionnaire(
                  _three(N_("No more than usual"), N_("More than usual"), N_("Much more than usual")),
                  relative_text=N_("Is there swelling in %(name)s's legs or feet?"), topic=N_("Swelling")),
         Question("cough", "checkin.cough", N_("How are your cough and phlegm?"),
-                 _three(N_("As usual"), N_("More cough or more phlegm than usual"),
-                        N_("The phlegm has changed colour, or there is blood in it")),
+                 (*_three(N_("As usual"), N_("More cough or more phlegm than usual"),
+                          N_("The phlegm has changed colour")),
+                  Option(3, N_("There is blood in the phlegm"))),
                  relative_text=N_("How are %(name)s's cough and phlegm?"), topic=N_("Cough and phlegm")),
+        Question("chest_pain", "checkin.chest_pain", N_("Do you have pain or pressure in your chest?"),
+                 (Option(0, N_("No")), Option(1, N_("Yes, I have pain or pressure in my chest"))),
+                 relative_text=N_("Does %(name)s have pain or pressure in the chest?"), topic=N_("Chest pain")),
+        Question("fainting", "checkin.fainting", N_("Have you fainted, or nearly fainted, since yesterday?"),
+                 (Option(0, N_("No")), Option(1, N_("Yes, I fainted or nearly fainted"))),
+                 relative_text=N_("Has %(name)s fainted, or nearly fainted, since yesterday?"), topic=N_("Fainting")),
         Question("confusion", "checkin.confusion", N_("Is the patient more confused or drowsy than usual?"),
                  (Option(0, N_("No")), Option(1, N_("Yes, more confused or drowsy than usual"))),
                  relative_text=N_("Is %(name)s more confused or drowsy than usual?"), relative_only=True,

@@ -26,6 +26,7 @@ from .notifications.outbox import DispatchResult, Senders, dispatch_due
 from .notifications.sms import LogSmsSender, TwilioSmsSender
 from .services.escalation import EscalationSweep, escalate_after_failures, sweep_due_escalations
 from .services.evaluation import SweepResult, sweep_due_rules
+from .services.pauses import PauseSweep, sweep_due_pauses
 from .services.reminders import ReminderSweep, sweep_due_reminders
 
 log = logging.getLogger(__name__)
@@ -71,17 +72,20 @@ class SweepReport:
     rules: SweepResult = field(default_factory=SweepResult)
     escalations: EscalationSweep = field(default_factory=EscalationSweep)
     reminders: ReminderSweep = field(default_factory=ReminderSweep)
+    pauses: PauseSweep = field(default_factory=PauseSweep)
     outbox: DispatchResult = field(default_factory=DispatchResult)
 
 
 def run_sweeps(engine: Engine, clock: Clock, senders: Senders) -> SweepReport:
     """One pass over all due work. Safe to run concurrently in several processes.
 
-    Rules first: a check-in missed a moment ago becomes an alert, its first page is planned at
-    once, and it goes out in the same pass. A page that failed for good moves its escalation
+    Pauses whose end has passed resume first (and the team is asked about pauses without an
+    end). Then rules: a check-in missed a moment ago becomes an alert, its first page is planned
+    at once, and it goes out in the same pass. A page that failed for good moves its escalation
     on before the pass ends."""
     report = SweepReport()
     with Session(engine, expire_on_commit=False) as session:
+        report.pauses = sweep_due_pauses(session, clock)
         report.rules = sweep_due_rules(session, clock)
         report.escalations = sweep_due_escalations(session, clock)
         report.reminders = sweep_due_reminders(session, clock)
@@ -118,6 +122,9 @@ def run_forever(app: Flask) -> None:
             report = run_sweeps(engine, clock, senders)
             if report.rules.evaluated or report.rules.failed:
                 log.info("rules: %s patients evaluated, %s failed", report.rules.evaluated, report.rules.failed)
+            p = report.pauses
+            if p.resumed or p.asked or p.failed:
+                log.info("pauses: %s resumed, %s asked about, %s failed", p.resumed, p.asked, p.failed)
             o = report.outbox
             if o.sent or o.retried or o.failed or o.released:
                 log.info("outbox: %s sent, %s retried, %s failed, %s leases released", o.sent, o.retried, o.failed,

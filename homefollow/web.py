@@ -23,6 +23,7 @@ from rules.text import Text, item_values, value_with_unit
 
 from .db import get_session
 from .i18n import LOCALES, TRANSLATIONS_DIR
+from .services import pauses
 from .services.access import AccessDenied, Principal, principal_for
 from .services.accounts import display_phone, load_account, normalise_login
 from .services.reporting import report_summary, report_title
@@ -94,6 +95,9 @@ def init_app(app: Flask) -> None:
     app.context_processor(_template_globals)
     app.jinja_env.filters["local_dt"] = format_local_datetime
     app.jinja_env.filters["local_date"] = format_local_date
+    app.jinja_env.filters["long_date"] = format_long_date
+    app.jinja_env.filters["pause_last_day"] = pauses.last_day
+    app.jinja_env.filters["pause_reason"] = pause_reason_label
     app.jinja_env.filters["bilingual"] = bilingual
     app.jinja_env.filters["tel"] = tel_href
     app.jinja_env.filters["phone"] = display_phone
@@ -345,6 +349,20 @@ def format_local_date(value) -> str:
 
     locale = locale_code()
     return format_date(value, "d. MMM yyyy" if locale == "nb" else "d MMM yyyy", locale=locale)
+
+
+def format_long_date(value) -> str:
+    """'søndag 20. desember 2026': a date as patients say it."""
+    if value is None:
+        return ""
+    from babel.dates import format_date
+
+    locale = locale_code()
+    return format_date(value, "EEEE d. MMMM yyyy" if locale == "nb" else "EEEE d MMMM yyyy", locale=locale)
+
+
+def pause_reason_label(reason: str | None) -> str:
+    return _(pauses.REASONS[reason]) if reason in pauses.REASONS else (reason or "")
 
 
 def bilingual(value: dict | Text | None) -> str:

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("patient", __name__, template_folder="templates")
 
-from . import checkins, pages, relatives, signin, views  # noqa: E402,F401  (registers the routes)
+from . import checkins, pages, pauses, relatives, signin, views  # noqa: E402,F401  (registers the routes)

@@ -4,13 +4,17 @@ and what to do, in the user's language."""
 from __future__ import annotations
 
 import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Callable
 
-from flask_babel import format_decimal, lazy_gettext as _l, gettext as _
+from flask_babel import format_decimal, get_locale, lazy_gettext as _l, gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired
 
-from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, check_item_plausible, check_plausible, parse_value
+from rules import units
+from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, check_item_plausible
 
 
 class LoginForm(FlaskForm):
@@ -62,6 +66,69 @@ def plausibility_message(error: ImplausibleValue, typed: str | None = None) -> s
              "Please check the number, and measure again if needed.", **params)
 
 
+# The units a value can be typed in, as people say them ("Du skrev 165 pund. Det er 74,8 kilo.").
+UNIT_NAMES = {
+    "kg": _l("kilograms"),
+    "lb": _l("pounds"),
+    "°C": _l("degrees Celsius"),
+    "°F": _l("degrees Fahrenheit"),
+    "mmol/L": _l("mmol/L"),
+    "mg/dL": _l("mg/dL"),
+}
+
+
+@dataclass(frozen=True)
+class UnitQuestion:
+    """A value whose unit the patient must confirm before it is stored: typed in another unit
+    than the one we store ("165 lb"), or without a unit when another fits clearly better
+    (rules.units.interpret)."""
+
+    code: str
+    typed: str  # the text as typed, kept in a hidden field
+    interpretation: units.Interpretation
+
+    def _number(self) -> str:
+        return units.typed_number(self.interpretation.entry.number, str(get_locale()))
+
+    def _typed(self, reading: units.Reading) -> str:
+        return f"{self._number()} {UNIT_NAMES[reading.unit]}"
+
+    def _converted(self, reading: units.Reading) -> str:
+        return f"{units.value_number(reading, str(get_locale()))} {UNIT_NAMES[CATALOGUE[self.code].unit]}"
+
+    def _send(self, reading: units.Reading) -> str:
+        return _("Yes, send %(value)s", value=f"{units.value_number(reading, str(get_locale()))}\u00a0"
+                                             f"{CATALOGUE[self.code].unit}")
+
+    def sentences(self) -> list[str]:
+        """What the patient reads: what was typed, what it is in our unit, and the question."""
+        choices = self.interpretation.choices
+        first = choices[0]
+        if self.interpretation.entry.unit is not None:  # "165 lb": show the conversion back
+            return [_("You wrote %(typed)s. That is %(converted)s.", typed=self._typed(first),
+                      converted=self._converted(first)), _("Is that right?")]
+        if len(choices) == 1:  # "101": impossible in °C, possible in °F
+            return [_("You wrote %(number)s. That cannot be %(unit)s.", number=self._number(),
+                      unit=UNIT_NAMES[CATALOGUE[self.code].unit]),
+                    _("Did you mean %(typed)s? That is %(converted)s.", typed=self._typed(first),
+                      converted=self._converted(first))]
+        return [_("Did you mean %(first)s, or %(second)s?", first=self._label(choices[0]),
+                  second=self._label(choices[1])),
+                _("Press the one you meant. Nothing is sent before you do.")]
+
+    def _label(self, reading: units.Reading) -> str:
+        if reading.converted:
+            return f"{self._typed(reading)} ({self._converted(reading)})"
+        return self._typed(reading)
+
+    def buttons(self) -> list[tuple[str, str]]:
+        """(unit key, label) for each answer that sends the value."""
+        choices = self.interpretation.choices
+        if len(choices) == 1:
+            return [(choices[0].unit, self._send(choices[0]))]
+        return [(r.unit, self._label(r)) for r in choices]
+
+
 class MeasurementForm(FlaskForm):
     """Base for one report page; `measurement_form(item_key)` adds a field per value."""
 
@@ -69,39 +136,76 @@ class MeasurementForm(FlaskForm):
     idempotency_key = HiddenField()
     # Set when the patient confirms a report identical to one sent a moment ago.
     confirm_repeat = HiddenField()
+    # The unit the patient confirmed (a rules.units key) for the value typed as `unit_for`: it
+    # holds only while that value is unchanged. The answer buttons of a UnitQuestion post it.
+    unit = HiddenField()
+    unit_for = HiddenField()
+
+    # The patient's usual value of a measurement (homefollow.services.unit_check), which a
+    # number typed without a unit is checked against. Set by the view; none by default.
+    reference_for: Callable[[str], float | None] = staticmethod(lambda code: None)
+    question: UnitQuestion | None = None  # set by validate()
 
     def parsed_values(self) -> dict[str, float]:
         return {code: self._parsed[code] for code in ITEMS[self.item_key].codes}
 
+    def readings(self) -> list[units.Reading]:
+        """What was typed and how it was taken, for the record."""
+        return list(self._readings.values())
+
+    @property
+    def unit_asked(self) -> bool:
+        """True when the patient answered a question about the unit (or confirmed a conversion)."""
+        return bool(self._confirmed)
+
     def validate(self, extra_validators=None) -> bool:
+        """True when every value is understood. Then `question` may still be set: a unit to
+        confirm before anything is stored."""
         self._parsed: dict[str, float] = {}
+        self._readings: dict[str, units.Reading] = {}
+        self._confirmed: set[str] = set()
+        self.question: UnitQuestion | None = None
+        self._only_text()
         self._split_blood_pressure()
         ok = super().validate(extra_validators)
         for code in ITEMS[self.item_key].codes:
             field = self[code]
             if field.errors:
                 continue
-            try:
-                value = parse_value(code, field.data)
-            except ValueError:
-                field.errors.append(_("Write a number, for example %(example)s.",
-                                      example=format_decimal(EXAMPLES[code], format="#,##0.#")))
+            example = format_decimal(EXAMPLES[code], format="#,##0.#")
+            if code in self._garbled:
+                field.errors.append(_("Write a number, for example %(example)s.", example=example))
                 ok = False
                 continue
             try:
-                check_plausible(code, value)
+                entry = units.parse_entry(code, field.data)
+            except units.UnknownUnit as exc:
+                field.errors.append(_("We did not understand \"%(word)s\" after the number. Write only the number, "
+                                      "for example %(example)s.", word=exc.word, example=example))
+                ok = False
+                continue
+            except ValueError:
+                field.errors.append(_("Write a number, for example %(example)s.", example=example))
+                ok = False
+                continue
+            try:
+                meaning = self._meaning(code, entry, field.data.strip())
             except ImplausibleValue as exc:
                 field.errors.append(plausibility_message(exc, field.data))
                 ok = False
                 continue
-            if CATALOGUE[code].decimals == 0 and value != int(value):
+            if CATALOGUE[code].decimals == 0 and entry.number != int(entry.number):
                 # A pulse of 72,5 is a slip; rounding it silently would store a number nobody typed.
                 field.errors.append(_("%(name)s is a whole number. Write it without a comma, for example "
                                       "%(example)s.", name=str(FIELD_LABELS[code]), example=EXAMPLES[code]))
                 ok = False
                 continue
-            self._parsed[code] = value
-        if ok:
+            if meaning.ask or (meaning.reading.converted and code not in self._confirmed):
+                self.question = UnitQuestion(code, field.data.strip(), meaning)
+                continue
+            self._readings[code] = meaning.reading
+            self._parsed[code] = meaning.reading.value
+        if ok and self.question is None:
             try:
                 check_item_plausible(self.item_key, self._parsed)
             except ImplausibleValue as exc:
@@ -109,6 +213,30 @@ class MeasurementForm(FlaskForm):
                 ok = False
         return ok
 
+    def _meaning(self, code: str, entry: units.Entry, typed: str) -> units.Interpretation:
+        """The unit the patient confirmed for exactly this text, else what the text means."""
+        chosen = (self.unit.data or "").strip() if (self.unit_for.data or "").strip() == typed else ""
+        if chosen and entry.unit in (None, chosen) and chosen in {u.key for u in units.units_of(code)}:
+            self._confirmed.add(code)
+            return units.Interpretation(units.Entry(entry.number, chosen), (units.reading(code, entry.number, chosen),))
+        return units.interpret(code, entry, self.reference_for(code) if entry.unit is None else None)
+
+    def _only_text(self) -> None:
+        """A value field holds printable text. Anything else (a file sent in its place, control
+        characters) is no number: it is refused, and not shown back as it came."""
+        self._garbled: set[str] = set()
+        for code in ITEMS[self.item_key].codes:
+            field = self[code]
+            if isinstance(field.data, str):  # NFKC: a non-breaking space from a phone is a space
+                field.data = unicodedata.normalize("NFKC", field.data)
+            if field.data is None or (isinstance(field.data, str) and field.data.isprintable()):
+                continue
+            self._garbled.add(code)
+            text = field.data if isinstance(field.data, str) else ""
+            field.data = "".join(c for c in text if c.isprintable())
+        for field in (self.unit, self.unit_for, self.idempotency_key, self.confirm_repeat):
+            if not isinstance(field.data, str):
+                field.data = ""
 
     def _split_blood_pressure(self) -> None:
         """'135/85' typed in the upper field, the lower left empty: the way the monitor shows it."""

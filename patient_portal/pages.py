@@ -21,6 +21,7 @@ from homefollow.models import CarePlan, ReportKind, Team
 from homefollow.questionnaires import QUESTIONNAIRES
 from homefollow.services import checklist, evaluation, messages, plans, reporting, teams
 from homefollow.services.access import Need
+from homefollow.web import locale_code
 from rules.measurements import ITEMS
 from rules.zones import classify
 
@@ -29,10 +30,15 @@ from .views import acting_patient, patient_side
 
 PERIODS = (7, 30, 90)
 
+# "The care team is closed now and opens again Monday at 08:00. If it is urgent, call …":
+# templates write a WhomToCall (teams.whom_to_call) in words with `call | call_advice`.
+bp.add_app_template_filter(lambda call: teams.call_advice(call, locale_code()), "call_advice")
+
 
 class MessageForm(FlaskForm):
-    body = TextAreaField(filters=[lambda text: text.strip() if text else text],
-                         validators=[DataRequired(), Length(max=2000)])
+    # Cleaned first (control characters out, trimmed), so a text of only those is empty;
+    # up to 2000 characters are accepted, as the service stores.
+    body = TextAreaField(filters=[messages.clean], validators=[DataRequired(), Length(max=2000)])
     idempotency_key = HiddenField()
 
 
@@ -57,7 +63,7 @@ def my_plan():
     return render_template("patient/plan.html", access=access, plan=plan, content=content, team=team,
                            members=teams.members(db, team.id), limits=limits, ITEMS=ITEMS,
                            conditions=evaluation.zone_conditions(assigned),
-                           QUESTIONNAIRES=QUESTIONNAIRES, team_open=teams.is_open(team, get_clock().now()))
+                           QUESTIONNAIRES=QUESTIONNAIRES, call=teams.whom_to_call(team, get_clock().now()))
 
 
 @bp.get("/history")
@@ -117,7 +123,8 @@ def messages_page():
             messages.send_from_patient_side(db, clock, patient=access.patient, author_account_id=current_user.id,
                                             actor_kind=current_user.kind, body=form.body.data,
                                             idempotency_key=form.idempotency_key.data[:100])
-            flash(_("Your message is sent. The team reads messages in opening hours."), "success")
+            call = teams.whom_to_call(db.get(Team, access.patient.team_id), clock.now())
+            flash(_("The message is sent to the team.") + " " + teams.call_advice(call, locale_code()), "success")
             return redirect(url_for("patient.messages_page"))
         form.body.errors = [_("Write a message, at most 2000 characters.")]
     thread = messages.thread(db, access.patient.id)
@@ -125,7 +132,7 @@ def messages_page():
     team = db.get(Team, access.patient.team_id)
     return render_template("patient/messages.html", access=access, form=form, thread=thread, team=team,
                            authors=messages.author_names(db, thread),
-                           team_open=teams.is_open(team, clock.now())), 400 if form.errors else 200
+                           call=teams.whom_to_call(team, clock.now())), 400 if form.errors else 200
 
 
 @bp.get("/plan/versions")

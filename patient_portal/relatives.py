@@ -25,6 +25,7 @@ from homefollow.services.accounts import normalise_phone
 from rules.schedule import local_to_utc
 
 from . import bp
+from .pauses import AwayForm
 from .views import acting_patient, patient_side
 
 
@@ -159,4 +160,5 @@ def settings():
             changed_by_account_id=current_user.id)
         flash(_("Your settings are saved."), "success")
         return redirect(url_for("patient.settings"))
-    return render_template("patient/settings.html", access=access, form=form), 400 if form.errors else 200
+    return render_template("patient/settings.html", access=access, form=form,
+                           away_form=AwayForm.for_patient(patient)), 400 if form.errors else 200

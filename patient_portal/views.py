@@ -13,7 +13,7 @@ from flask_login import current_user, login_fresh, login_required, login_user
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.models import AccountKind, Report, ReportKind, Team
-from homefollow.services import audit, checklist, plans, reporting, teams
+from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
 from homefollow.services.accounts import authenticate
 from homefollow.web import current_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
@@ -79,7 +79,7 @@ def _follow_up_stopped(exc: FollowUpStopped):
     patient = exc.patient
     team = get_session().get(Team, patient.team_id)
     return render_template("patient/stopped.html", patient=patient, team=team,
-                           team_open=teams.is_open(team, get_clock().now())), 200 if request.method == "GET" else 409
+                           call=teams.whom_to_call(team, get_clock().now())), 200 if request.method == "GET" else 409
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -191,9 +191,13 @@ def report(item_key: str):
     form = form_class(data=stashed) if stashed else form_class()
     if not form.idempotency_key.data:
         form.idempotency_key.data = uuid.uuid4().hex
+    db, clock = get_session(), get_clock()
+    form.reference_for = lambda code: unit_check.reference_value(db, clock, access.patient.id, code)
+    # "No, I want to write it again" on a question about the unit: nothing is stored, the form
+    # comes back with what was typed.
+    retype = request.method == "POST" and bool(request.form.get("retype"))
     repeat_of = None
-    if form.validate_on_submit():
-        db, clock = get_session(), get_clock()
+    if form.validate_on_submit() and form.question is None and not retype:
         values, key = form.parsed_values(), form.idempotency_key.data[:100]
         if not form.confirm_repeat.data:
             repeat_of = reporting.recent_same_report(db, clock, patient_id=access.patient.id, item_key=item_key,
@@ -208,10 +212,17 @@ def report(item_key: str):
             except ImplausibleValue as exc:  # the service re-checks what the form checked
                 form[exc.code].errors.append(plausibility_message(exc, form[exc.code].data))
             else:
+                if not outcome.replayed:
+                    unit_check.record_units(db, clock, outcome.report, form.readings(), asked=form.unit_asked,
+                                            actor_account_id=current_user.id, actor_kind=current_user.kind,
+                                            channel="portal", ip=request.remote_addr)
                 return redirect(url_for("patient.report_result", report_id=outcome.report.id))
+    if retype:
+        form.unit.data = form.unit_for.data = ""
     return render_template("patient/report.html", access=access, form=form, item=ITEMS[item_key],
                            codes=ITEMS[item_key].codes, unit_hint=unit_hint, input_mode=input_mode,
-                           restored=bool(stashed), repeat_of=repeat_of)
+                           restored=bool(stashed), repeat_of=repeat_of, retype=retype,
+                           question=None if retype else form.question)
 
 
 @bp.get("/report/result/<int:report_id>")
@@ -228,4 +239,4 @@ def report_result(report_id: int):
     return render_template("patient/result.html", access=access, outcome=outcome, report=report,
                            title=report_title(report.kind, report.item_key, content),
                            again_url=report_url(report.kind, report.item_key),
-                           team=team, team_open=teams.is_open(team, get_clock().now()))
+                           team=team, call=teams.whom_to_call(team, get_clock().now()))

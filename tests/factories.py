@@ -1,8 +1,8 @@
 """Small builders for test data, and a standard 'world' most tests start from.
 
 World: team A (nurse, coordinator and team admin; on-call phone +4790000000, open Mon–Fri
-08:00–15:30) with patients A1 (plan: SpO2, weight, blood pressure) and
-A2; team B (nurse) with patient B1; A1 has a relative who may view and report, one who may
+08:00–15:30) with patients A1 (plan: SpO2, weight, blood pressure, daily) and A2 (the same
+limits, measured when needed); team B (nurse) with patient B1 (as A2); A1 has a relative who may view and report, one who may
 only view, and one whose access was revoked.
 """
 
@@ -63,8 +63,13 @@ def make_staff(session: Session, clock: FixedClock, email: str, name: str, team:
 
 
 def standard_plan(**changes) -> PlanContent:
-    """SpO2 red < 88 / yellow < 92, weight 2 kg over a dry weight of 68, systolic blood
-    pressure yellow > 160 / red > 180 — yellow alerts on the first reading (1 of 1)."""
+    """SpO2 red < 92 (the safety net's limit) / yellow < 93, weight 2 kg over a dry weight of
+    68, systolic blood pressure yellow > 160 / red > 180 — yellow alerts on the first reading
+    (1 of 1). Test values: SpO2 86 red, 92 yellow, 95 green.
+
+    It has no missed-measurement rules, so moving the clock in a test raises nothing it did not
+    ask for: make_patient saves it without the checks a clinician's plan must pass
+    (services.plan_safety has its own tests)."""
     content = PlanContent(
         what_matters="Å gå tur med hunden.",
         goals=["Gå tur hver dag"],
@@ -79,14 +84,22 @@ def standard_plan(**changes) -> PlanContent:
                             patient_actions=ZoneActions(green="Fint.", yellow="Hvil og mål igjen.", red="Ring nå.")),
         ],
         rules=[
-            AssignedRule(key="copd.spo2_red", parameters={"red_low": 88}),
-            AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 92, "n": 1, "m": 1}),
+            AssignedRule(key="copd.spo2_red", parameters={"red_low": 92}),
+            AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 93, "n": 1, "m": 1}),
             AssignedRule(key="hf.weight_above_dry", parameters={"baseline_value": 68.0}),
             AssignedRule(key="general.bp_red", parameters={"red_high": 180}),
             AssignedRule(key="general.bp_yellow", parameters={"yellow_high": 160, "n": 1, "m": 1}),
         ],
     )
     return content.model_copy(update=changes)
+
+
+def unscheduled_plan() -> PlanContent:
+    """The standard plan with every measurement taken when needed: nothing is expected on a
+    schedule, so silence is no finding."""
+    content = standard_plan()
+    return content.model_copy(update={"measurements": [m.model_copy(update={"schedule": None})
+                                                       for m in content.measurements]})
 
 
 def make_patient(session: Session, clock: FixedClock, team: Team, name: str, login: str | None,
@@ -99,7 +112,7 @@ def make_patient(session: Session, clock: FixedClock, team: Team, name: str, log
     session.flush()
     if plan is not None:
         change_plan(session, clock, patient=patient, content=plan, author_account_id=author.id if author else None,
-                    reason="test")
+                    reason="test", checked=False)
     return patient
 
 
@@ -140,8 +153,10 @@ def build_world(session: Session, clock: FixedClock) -> World:
                          phone="+4790000102")
     nurse_b = make_staff(session, clock, "nurse.b@example.no", "Berit Nurse", team_b, "nurse", phone="+4790000103")
     a1 = make_patient(session, clock, team_a, "Astrid A1", "+4791000001", standard_plan(), nurse_a)
-    a2 = make_patient(session, clock, team_a, "Arne A2", "+4791000002", standard_plan(), nurse_a)
-    b1 = make_patient(session, clock, team_b, "Bjørn B1", "+4791000003", standard_plan(), nurse_b)
+    # A2 and B1 measure when needed, not on a schedule: a test that moves the clock days ahead
+    # then finds no silent patient paged (the safety net's inactive-patient rule).
+    a2 = make_patient(session, clock, team_a, "Arne A2", "+4791000002", unscheduled_plan(), nurse_a)
+    b1 = make_patient(session, clock, team_b, "Bjørn B1", "+4791000003", unscheduled_plan(), nurse_b)
     relative = make_account(session, clock, "relative", "+4791000011", "Marit Datter", phone="+4791000011")
     viewer = make_account(session, clock, "relative", "+4791000012", "Sverre Sønn", phone="+4791000012")
     revoked = make_account(session, clock, "relative", "+4791000013", "Rolf Revoked", phone="+4791000013")

@@ -66,7 +66,7 @@ def test_every_clinician_route_about_another_teams_data_gives_nothing(app, sessi
                     today=date(2026, 3, 10), actor_account_id=world.nurse_a.id)
     values = {"patient_id": world.patient_a1.id, "alert_id": alert.id, "team_id": world.team_a.id,
               "account_id": world.nurse_a.id, "template_id": template.id, "section": "goals",
-              "person_id": person.id, "step": "end", "use_id": use.id}
+              "person_id": person.id, "step": "end", "use_id": use.id, "item_key": "spo2"}
     before = (alert.status, template.name, world.nurse_a.is_active)
     other = _signed_in_staff(app, "nurse.b@example.no")
     token = other.csrf_token("/clinic/")

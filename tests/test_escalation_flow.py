@@ -133,7 +133,11 @@ def test_a_yellow_alert_at_night_waits_for_the_team_to_open(engine, session, clo
         sweep_at(engine, clock, senders, at, session)
     assert fake_twilio.messages == []  # nobody woken for yellow; it waits in the queue
     sweep_at(engine, clock, senders, oslo(2026, 3, 16, 8, 0), session)  # Monday 08:00
-    assert len(fake_twilio.to("+4790000101")) == 1
+    # The weight, and the weekend's silence (nothing reported since Friday): both yellow, both now.
+    paged = {a.rule_key for a in session.exec(select(Alert)) if a.short_code in
+             " ".join(m.body for m in fake_twilio.to("+4790000101"))}
+    assert paged == {"hf.weight", "safety.inactive"}
+    assert len(fake_twilio.to("+4790000101")) == 2
 
 
 def test_a_page_to_a_number_that_cannot_be_reached_moves_on_at_once(engine, session, clock, world, fake_twilio,
@@ -195,7 +199,7 @@ def test_a_yellow_alert_can_first_ask_the_patient_to_measure_again_red_never_wai
     session.add(team)
     session.commit()
     clock.set(oslo(2026, 3, 10, 10, 0))
-    reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 91},
+    reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 92},
                                  idempotency_key="y", reported_by_account_id=None, actor_kind="patient")
     sweep_at(engine, clock, senders, oslo(2026, 3, 10, 10, 0), session)
     assert texts_to(fake_twilio, "+4791000001") == [
@@ -322,7 +326,7 @@ def test_one_reminder_for_a_measurement_not_done_at_the_patients_chosen_delay(en
     patient = world.patient_a1
     patient.reminders = {"enabled": True, "delay_minutes": 45}
     change_plan(session, clock, patient=patient, content=standard_plan(), author_account_id=world.nurse_a.id,
-                reason="reminders")
+                reason="reminders", checked=False)
     assert patient.reminder_due_at == oslo(2026, 3, 10, 8, 45)  # SpO2 and weight at 08:00, + 45 min
     reporting.report_measurement(session, clock, patient=patient, item_key="weight", values={"weight": 68},
                                  idempotency_key="early", reported_by_account_id=None, actor_kind="patient")

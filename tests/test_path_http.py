@@ -35,7 +35,7 @@ def test_patient_reports_red_and_nurse_triages_it(app, session, clock, world):
     nurse.login_staff("nurse.a@example.no")
     queue = text_of(nurse.get("/clinic/"))
     assert "Astrid A1" in queue and "Oksygenmetning i rød sone (KOLS)" in queue
-    assert "86%" in queue and "< 88%" in queue and "12 minutter" in queue
+    assert "86%" in queue and "< 92%" in queue and "12 minutter" in queue
 
     alert = session.exec(select(Alert)).one()
     assert nurse.submit(f"/clinic/alerts/{alert.id}", {}, action=f"/clinic/alerts/{alert.id}/acknowledge").status_code == 302
@@ -57,7 +57,7 @@ def test_patient_reports_red_and_nurse_triages_it(app, session, clock, world):
 
 def test_today_shows_done_and_missed_and_a_friendly_word_when_all_is_done(app, clock, world):
     patient = WebClient(app.test_client())
-    patient.login_patient("+4791000002")
+    patient.login_patient("+4791000001")
     clock.advance(hours=4)  # 13:00 in Oslo: the 08:00 and 09:00 items are late
     page = text_of(patient.get("/today"))
     assert page.count("Glemt – registrer nå") == 3  # SpO2 08:00, weight 08:00, BP 09:00
@@ -339,19 +339,26 @@ def test_behind_a_proxy_each_user_is_counted_by_their_own_address(engine, clock,
 
 
 def test_a_measurement_the_plan_has_no_limits_for_says_so_and_who_to_call(app, session, clock, world):
-    """A pulse of 130 where the plan watches no pulse: "registered" alone would read as "fine"."""
+    """A weight where no rule watches weight (the safety net has no weight limit, weight depends
+    on the patient): "registered" alone would read as "fine"."""
+    from homefollow.services.plan_changes import change_plan
+    from tests.factories import standard_plan
+
+    plan = standard_plan()
+    change_plan(session, clock, patient=world.patient_a1, author_account_id=None, reason="no weight rule", checked=False,
+                content=plan.model_copy(update={"rules": [r for r in plan.rules if not r.key.startswith("hf.")]}))
     patient = WebClient(app.test_client())
     patient.login_patient("+4791000001")
-    response = patient.submit("/report/pulse", {"pulse": "130"})
+    response = patient.submit("/report/weight", {"weight": "90"})
     assert response.status_code == 302
     result = patient.get(response.headers["Location"])
     page, html = text_of(result), result.get_data(as_text=True)
-    assert "Takk, det er registrert" in page and "130 /min" in page.replace("\u00a0", " ")
+    assert "Takk, det er registrert" in page and "90,0 kg" in page.replace("\u00a0", " ")
     assert "Planen din har ingen grenser for denne målingen, så teamet får ikke beskjed om den." in page
     assert 'href="tel:+4777620000"' in html  # the team is open on a Tuesday at 09:00
     assert session.exec(select(Alert)).all() == []  # no rule, no alert: the page does not pretend
 
     clock.advance(hours=12)  # 21:00: the team is closed, so the emergency clinic is offered
-    response = patient.submit("/report/pulse", {"pulse": "128"})
+    response = patient.submit("/report/weight", {"weight": "90,5"})
     html = patient.get(response.headers["Location"]).get_data(as_text=True)
     assert 'href="tel:116117"' in html and 'href="tel:+4777620000"' not in html

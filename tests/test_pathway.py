@@ -145,7 +145,7 @@ def test_after_withdrawal_or_ending_the_scheduler_sends_nothing_and_raises_no_mi
         content = standard_plan()
         content.rules = [AssignedRule(key="hf.weight_missed")]
         change_plan(session, clock, patient=patient, content=content, author_account_id=world.nurse_a.id,
-                    reason="test")
+                    reason="test", checked=False)
         refer(session, clock, patient, date(2026, 3, 1), world.nurse_a.id)
         consent(session, clock, patient, date(2026, 3, 2), world.nurse_a.id)
     a1 = world.patient_a1

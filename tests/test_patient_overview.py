@@ -76,7 +76,8 @@ def test_adherence_and_missed_today_agree_with_the_checklist(session, clock, wor
         assert rows[patient.id].adherence == expected
     a1 = rows[world.patient_a1.id].adherence
     assert a1.total_expected == 14 * 4 and sum(a1.done.values()) == 2
-    assert rows[world.patient_a1.id].missed_today == 2 and rows[world.patient_a2.id].missed_today == 3
+    # A2 measures when needed: nothing is expected of him, so nothing is missed.
+    assert rows[world.patient_a1.id].missed_today == 2 and rows[world.patient_a2.id].missed_today == 0
 
 
 def test_overview_sorts_by_a_column_link_in_both_directions(app, session, clock, world):
@@ -171,7 +172,7 @@ def test_patient_page_shows_the_essentials_relatives_and_contacts(app, session, 
     session.add(a1)
     change_plan(session, clock, patient=a1, author_account_id=world.nurse_a.id, reason="contacts",
                 content=standard_plan(contacts=[Contact(name="Hjemmesykepleien Nord", role="hjemmesykepleien",
-                                                        phone="+4777600000")]))
+                                                        phone="+4777600000")]), checked=False)
     session.commit()
     page = text_of(_staff(app).get(f"/clinic/patients/{world.patient_a1.id}"))
     assert "81 år" in page and "Hjertesvikt, KOLS" in page and "Dr. Fastlege" in page

@@ -14,6 +14,8 @@ from homefollow.services import alerts, reporting
 from rules.measurements import ImplausibleValue
 from rules.zones import Zone
 
+from .factories import standard_plan
+
 
 def report(session, clock, patient, item, values, key, by=None):
     return reporting.report_measurement(session, clock, patient=patient, item_key=item, values=values,
@@ -36,10 +38,10 @@ def test_red_value_opens_an_alert_and_pages_the_nurse_in_opening_hours(session, 
     assert outcome.instructions == ["Ring 113 ved alvorlig pustebesvær."]
     alert = session.exec(select(Alert)).one()
     assert (alert.severity, alert.status, alert.rule_key, alert.team_id) == ("red", "open", "copd.spo2", world.team_a.id)
-    assert alert.explanation["nb"].startswith("Oksygenmetning 86% 10. mars 09:00 er under planens grense for rød sone (88%).")
-    assert "copd.spo2_red versjon 1" in alert.explanation["nb"]
+    assert alert.explanation["nb"].startswith("Oksygenmetning 86% 10. mars 09:00 er under planens grense for rød sone (92%).")
+    assert "copd.spo2_red versjon 2" in alert.explanation["nb"]
     assert alert.title == {"nb": "Oksygenmetning i rød sone (KOLS)", "en": "Oxygen saturation in the red zone (COPD)"}
-    assert alert.threshold_text == {"nb": "< 88%", "en": "< 88%"}
+    assert alert.threshold_text == {"nb": "< 92%", "en": "< 92%"}
     page = session.exec(select(Notification)).one()  # Tuesday 09:00: the team's nurse, by SMS
     assert page.recipient == "+4790000101" and page.channel == "sms" and page.status == "pending"
     assert alert.short_code in page.body
@@ -51,18 +53,18 @@ def test_red_value_opens_an_alert_and_pages_the_nurse_in_opening_hours(session, 
 
 
 def test_repeated_finding_updates_the_open_alert_instead_of_opening_another(session, clock, world):
-    report(session, clock, world.patient_a1, "spo2", {"spo2": 91}, "k1")
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 92}, "k1")
     clock.advance(hours=10)
-    report(session, clock, world.patient_a1, "spo2", {"spo2": 90}, "k2")
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 92}, "k2")
     alert = session.exec(select(Alert)).one()
     assert alert.occurrences == 2
-    assert alert.value_text["nb"] == "90%"
+    assert alert.value_text["nb"] == "92%" and alert.last_report_id is not None
     assert alert.last_seen_at == clock.now()
     assert len(session.exec(select(Notification)).all()) == 1  # paged once, not twice
 
 
 def test_a_more_severe_finding_raises_the_alert_and_pages_again(session, clock, world):
-    report(session, clock, world.patient_a1, "spo2", {"spo2": 91}, "k1")
+    report(session, clock, world.patient_a1, "spo2", {"spo2": 92}, "k1")
     alert = session.exec(select(Alert)).one()
     alerts.acknowledge(session, clock, alert.id, world.nurse_a.id)
     clock.advance(hours=1)
@@ -112,9 +114,29 @@ def test_implausible_values_are_refused_and_nothing_is_stored(session, clock, wo
     assert session.exec(select(Report)).all() == []
 
 
-def test_a_measurement_without_limits_in_the_plan_has_no_zone(session, clock, world):
+def test_a_dangerous_value_the_plan_does_not_watch_is_red_by_the_safety_net(session, clock, world):
     outcome = report(session, clock, world.patient_a1, "glucose", {"glucose": 25.0}, "k1")
-    assert outcome.zone is None and outcome.instructions == []
+    assert outcome.zone == Zone.RED and outcome.report.team_alerted
+    assert outcome.instructions and "113" in outcome.instructions[0]  # the safety net's own advice
+    alert = session.exec(select(Alert)).one()
+    assert (alert.rule_key, alert.severity) == ("safety.glucose", "red")
+    assert "sikkerhetsnettets grense for rød sone (19,9\u00a0mmol/L)" in alert.explanation["nb"]
+    assert session.exec(select(Notification)).one().recipient == "+4790000101"  # paged like any red
+
+
+def test_an_ordinary_value_the_plan_does_not_watch_is_green_by_the_safety_net(session, clock, world):
+    outcome = report(session, clock, world.patient_a1, "glucose", {"glucose": 7.0}, "k1")
+    assert outcome.zone == Zone.GREEN and outcome.instructions == []
+    assert session.exec(select(Alert)).all() == []
+
+
+def test_a_measurement_nothing_watches_has_no_zone(session, clock, world):
+    from homefollow.services.plan_changes import change_plan
+
+    change_plan(session, clock, patient=world.patient_a2, content=standard_plan(rules=[]), checked=False,
+                author_account_id=world.nurse_a.id, reason="no rules")
+    outcome = report(session, clock, world.patient_a2, "weight", {"weight": 90.0}, "k1")
+    assert outcome.zone is None and outcome.instructions == []  # the safety net has no weight limits
     assert session.exec(select(Alert)).all() == []
 
 

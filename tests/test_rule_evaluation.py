@@ -30,18 +30,20 @@ def with_rules(session, clock, world, *rules, patient=None, **plan_changes):
     content = standard_plan(**plan_changes)
     content.rules = list(rules)
     change_plan(session, clock, patient=patient, content=content, author_account_id=world.nurse_a.id,
-                reason="test")
+                reason="test", checked=False)
     return patient
 
 
 def next_version(key, session, **changes):
-    """Version 2 of a shipped rule, with its examples brought up to date (they name the version)."""
+    """The next version of a shipped rule, with its examples brought up to date (they name the
+    version)."""
     data = rulebook.definition_of(rulebook.find_version(session, key)).model_dump(mode="json")
+    now, new = data["version"], data["version"] + 1
     for example in data["examples"]:
         for expectation in example["expect"]:
-            expectation["explanation_contains"] = [t.replace("versjon 1", "versjon 2")
+            expectation["explanation_contains"] = [t.replace(f"versjon {now}", f"versjon {new}")
                                                    for t in expectation["explanation_contains"]]
-    data.update(version=2, **changes)
+    data.update(version=new, **changes)
     return parse_rule(data)
 
 
@@ -59,17 +61,18 @@ def state_of(session, patient, key) -> RuleState:
 # ---- on each report ------------------------------------------------------------------------
 
 def test_yellow_confirmed_by_two_of_three_shows_yellow_at_once_but_alerts_on_the_second(session, clock, world):
-    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 92}))
-    first = report(session, clock, patient, "spo2", {"spo2": 91}, "a")
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low"))
+    first = report(session, clock, patient, "spo2", {"spo2": 93}, "a")
     assert first.zone == Zone.YELLOW and first.instructions == ["Start beredskapskuren."]
-    assert session.exec(select(Alert)).all() == []  # one low reading is not yet confirmed
+    assert session.exec(select(Alert)).all() == []  # one low reading is not yet confirmed …
     assert not first.report.team_alerted
-    clock.advance(hours=10)
-    second = report(session, clock, patient, "spo2", {"spo2": 90}, "b")
+    assert first.report.remeasure_by == clock.now() + timedelta(minutes=15)  # … the patient measures again
+    clock.advance(minutes=10)
+    second = report(session, clock, patient, "spo2", {"spo2": 93}, "b")
     alert = session.exec(select(Alert)).one()
-    assert second.report.team_alerted
+    assert second.report.team_alerted and second.report.remeasure_by is None
     assert alert.explanation["nb"].startswith("Oksygenmetning: 2 av de siste 3 målingene er under planens grense "
-                                              "for gul sone (92%)")
+                                              "for gul sone (94%)")
 
 
 def test_a_trend_rule_makes_a_reading_yellow_with_the_plans_instruction(session, clock, world):
@@ -81,7 +84,7 @@ def test_a_trend_rule_makes_a_reading_yellow_with_the_plans_instruction(session,
     assert outcome.zone == Zone.YELLOW
     assert outcome.instructions == ["Ta en ekstra vanndrivende og ring teamet."]
     alert = session.exec(select(Alert)).one()
-    assert alert.rule_key == "hf.weight_gain_3d"
+    assert alert.rule_key == "hf.weight"  # the weight rules share one alert
     assert alert.explanation["nb"].startswith("Vekt 70,3\u00a0kg 12. mars er 2,3\u00a0kg over 68,0\u00a0kg 10. mars; "
                                               "planen tillater 2,0\u00a0kg på 3 dager.")
 
@@ -112,8 +115,9 @@ def test_a_milder_reading_does_not_hide_why_an_alert_is_red(session, clock, worl
     assert "165" in repeated[0].data["explanation"]["nb"]
 
 
-def test_a_measurement_no_rule_watches_has_no_zone(session, clock, world):
-    assert report(session, clock, world.patient_a1, "temperature", {"temperature": 39.9}, "t").zone is None
+def test_a_fever_no_plan_rule_watches_is_red_by_the_safety_net(session, clock, world):
+    assert report(session, clock, world.patient_a1, "temperature", {"temperature": 39.9}, "t").zone == Zone.RED
+    assert session.exec(select(Alert)).one().rule_key == "safety.temperature"
 
 
 # ---- the scheduler's sweep: time-based rules ----------------------------------------------
@@ -150,12 +154,13 @@ def test_a_missed_weighing_becomes_an_alert_when_its_grace_period_ends(session, 
 def test_missed_check_in_deadlines_follow_local_time_across_dst(session, clock, world, day, deadline_utc):
     clock.set(day - timedelta(hours=2))  # the evening before, before the clocks change
     weight_missed_plan(session, clock, world)
+    missed = select(Alert).where(Alert.rule_key == "hf.weight_missed")
     clock.set(deadline_utc - timedelta(minutes=1))
     evaluation.sweep_due_rules(session, clock)
-    assert session.exec(select(Alert)).all() == []
+    assert session.exec(missed).all() == []
     clock.set(deadline_utc)
     evaluation.sweep_due_rules(session, clock)
-    assert "kl. 08:00" in session.exec(select(Alert)).one().explanation["nb"]
+    assert "kl. 08:00" in session.exec(missed).one().explanation["nb"]
 
 
 def test_a_pending_condition_survives_a_restart_and_fires_after_its_hold_time(engine, session, clock, world):
@@ -167,8 +172,9 @@ def test_a_pending_condition_survives_a_restart_and_fires_after_its_hold_time(en
         "expect": [{"at": "2026-03-10T09:59:00+01:00", "status": "pending"},
                    {"at": "2026-03-10T10:00:00+01:00", "status": "firing"}]}])
     rulebook.activate(session, clock, rulebook.add_version(session, clock, held))
-    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_red", parameters={"red_low": 88}))
-    outcome = report(session, clock, patient, "spo2", {"spo2": 86}, "low")
+    # A personal red limit stricter than the safety net's (which never waits: 91 % would page at once).
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_red", parameters={"red_low": 94}))
+    outcome = report(session, clock, patient, "spo2", {"spo2": 93}, "low")
     assert outcome.zone == Zone.RED  # the patient is told at once; only the alert waits
     assert state_of(session, patient, "copd.spo2_red").status == "pending"
     assert session.exec(select(Alert)).all() == []
@@ -181,7 +187,7 @@ def test_a_pending_condition_survives_a_restart_and_fires_after_its_hold_time(en
         clock.advance(minutes=1)
         assert evaluation.sweep_due_rules(restarted, clock).evaluated == 1
         alert = restarted.exec(select(Alert)).one()
-        assert (alert.patient_id, alert.severity, alert.rule_version) == (patient_id, "red", 2)
+        assert (alert.patient_id, alert.severity, alert.rule_version) == (patient_id, "red", 3)
 
 
 def test_two_sweeps_at_once_evaluate_a_due_patient_once(engine, session, clock, world):
@@ -321,7 +327,7 @@ def test_a_plan_with_a_bad_parameter_is_refused_with_every_problem_named(session
                      AssignedRule(key="no.such_rule")]
     with pytest.raises(evaluation.PlanRulesInvalid) as info:
         change_plan(session, clock, patient=world.patient_a1, content=content, author_account_id=world.nurse_a.id,
-                    reason="typo")
+                    reason="typo", checked=False)
     problems = {(key, name) for key, name, _reason in info.value.problems}
     assert problems == {("copd.spo2_low", "yellow_low"), ("copd.spo2_low", "n"), ("no.such_rule", "")}
     reasons = " ".join(reason for _k, _n, reason in info.value.problems)
@@ -335,13 +341,13 @@ def test_personal_parameters_are_versioned_with_who_when_and_why(session, clock,
     content = standard_plan()
     content.rules[1] = AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 94, "n": 1, "m": 1})
     change_plan(session, clock, patient=world.patient_a1, content=content, author_account_id=world.admin_a.id,
-                reason="Målområde 94–98 % etter legevurdering")
+                reason="Målområde 94–98 % etter legevurdering", checked=False)
     plans = session.exec(select(CarePlan).where(CarePlan.patient_id == world.patient_a1.id)
                          .order_by(CarePlan.version)).all()
     assert [p.version for p in plans] == [1, 2]
     assert (plans[1].created_by_account_id, plans[1].created_at, plans[1].change_reason) == (
         world.admin_a.id, clock.now(), "Målområde 94–98 % etter legevurdering")
-    assert plans[0].content["rules"][1]["parameters"]["yellow_low"] == 92  # the old version is untouched
+    assert plans[0].content["rules"][1]["parameters"]["yellow_low"] == 93  # the old version is untouched
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "plan.change",
                                                  AuditEvent.actor_account_id == world.admin_a.id)).one()
     assert report(session, clock, world.patient_a1, "spo2", {"spo2": 93}, "k").zone == Zone.YELLOW
@@ -356,7 +362,7 @@ def test_alerts_record_the_rule_version_that_fired(session, clock, world):
     report(session, clock, world.patient_a1, "spo2", {"spo2": 85}, "v2")
     versions = [(a.rule_version, rulebook.definition_of(session.get(RuleVersion, a.rule_version_id)).version)
                 for a in session.exec(select(Alert).order_by(Alert.id))]
-    assert versions == [(1, 1), (2, 2)]
+    assert versions == [(2, 2), (3, 3)]
 
 
 def test_a_version_whose_examples_fail_cannot_be_activated(session, clock, world):
@@ -364,13 +370,13 @@ def test_a_version_whose_examples_fail_cannot_be_activated(session, clock, world
     with pytest.raises(rulebook.RuleBookError) as info:
         rulebook.activate(session, clock, broken)
     assert info.value.problems and "FAIL" in info.value.problems[0]
-    assert rulebook.find_version(session, "copd.spo2_red").version == 1
+    assert rulebook.find_version(session, "copd.spo2_red").version == 2
 
 
 def test_a_stored_version_cannot_be_changed(session, clock, world):
     definition = rulebook.definition_of(rulebook.find_version(session, "copd.spo2_red"))
     changed = parse_rule({**definition.model_dump(mode="json"), "parameters": {"red_low": 80}})
-    with pytest.raises(rulebook.RuleBookError, match="versions are immutable, so store the change as version 2"):
+    with pytest.raises(rulebook.RuleBookError, match="versions are immutable, so store the change as version 3"):
         rulebook.add_version(session, clock, changed)
 
 
@@ -390,15 +396,16 @@ def spo2_history(session, clock, patient, values):
 
 
 def test_a_stricter_limit_in_a_backtest_would_have_raised_more_alerts(session, clock, world):
-    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 90}))
-    spo2_history(session, clock, patient, [95, 93, 93, 95, 89, 89, 95, 95, 93, 93])
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 93}))
+    spo2_history(session, clock, patient, [96, 94, 94, 96, 92, 92, 96, 96, 94, 94])
     as_planned = rule_tools.backtest_patient(session, clock, patient, "copd.spo2_low", days=30)
     stricter = rule_tools.backtest_patient(session, clock, patient, "copd.spo2_low", days=30,
-                                           parameters={"yellow_low": 94})
-    # Below 90 (2 of 3): only 89, 89. Below 94: 93, 93 … 89, 89 is one long episode, then 93, 93.
-    assert as_planned.parameters == {"yellow_low": 90.0} and len(as_planned.alerts) == 1
+                                           parameters={"yellow_low": 95})
+    # Below 93: only 92, 92. Below 95: 94, 94 … 92, 92 is one long episode, then 94, 94. (One reading a day:
+    # no re-measurement within 15 minutes, so each episode starts 15 minutes after its first reading.)
+    assert as_planned.parameters == {"yellow_low": 93.0} and len(as_planned.alerts) == 1
     assert len(stricter.alerts) == 2
-    assert "2 av de siste 3 målingene" in stricter.alerts[0].first.explanation.nb
+    assert "Ingen ny måling innen 15 minutter" in stricter.alerts[0].first.explanation.nb
 
 
 def test_calibration_proposes_personal_limits_from_the_trial_period(session, clock, world):
@@ -446,13 +453,13 @@ examples:
 
 
 def test_flask_rules_backtest_and_calibrate(app, session, clock, world):
-    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 92}))
-    spo2_history(session, clock, patient, [95, 91, 90, 95, 94, 95, 93, 94, 95, 94])
+    patient = with_rules(session, clock, world, AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 94}))
+    spo2_history(session, clock, patient, [96, 93, 93, 96, 95, 96, 95, 95, 96, 95])
     runner = app.test_cli_runner()
     result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--patient", str(patient.id),
                                  "--days", "30"])
     assert result.exit_code == 0, result.output
-    assert ": 1 alert\n" in result.output and "copd.spo2_low v1 over 30 days: 1 alert for 1 patient." in result.output
+    assert ": 1 alert\n" in result.output and "copd.spo2_low v2 over 30 days: 1 alert for 1 patient." in result.output
     result = runner.invoke(args=["rules", "backtest", "--rule", "copd.spo2_low", "--set", "yellow_low=96"])
     # Every patient whose plan uses the rule (all three in this world), with another limit.
     assert result.exit_code == 0 and "for 3 patients." in result.output

@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
+from rules import units
 from rules.measurements import ITEMS
 
 from ..outcomes.imports import NATIONAL_ID_SYSTEMS, person_key, valid_national_id
@@ -82,6 +83,9 @@ class ObservationIn(BaseModel):
     measured_at: AwareDatetime
     item: Literal["blood_pressure", "pulse", "spo2", "weight", "temperature", "glucose"]
     values: dict[str, float] = Field(min_length=1, max_length=2)
+    # The UCUM unit of a value, by its code ({"weight": "[lb_av]"}); the canonical unit if not given.
+    units: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=20)]] | None = Field(
+        default=None, max_length=2)
 
     @model_validator(mode="after")
     def _codes(self):
@@ -183,9 +187,30 @@ def plain_discharge(raw: bytes) -> Discharge:
 
 
 def plain_observation(raw: bytes) -> Observation:
+    """Values are converted to the canonical units here (rules.units), so the rest of the
+    system only ever sees kg, °C and mmol/L."""
     o = _validated(ObservationIn, raw)
-    return Observation(o.id, _who(o.patient), o.measured_at, o.item,
-                       tuple((code, o.values[code]) for code in ITEMS[o.item].codes))
+    given = o.units or {}
+    codes = ITEMS[o.item].codes
+    problems = [(f"units.{code}", f"{o.item} has no value {code}") for code in given if code not in codes]
+    values = []
+    for code in codes:
+        try:
+            values.append((code, _canonical(code, o.values[code], given.get(code), f"units.{code}")))
+        except PayloadError as exc:
+            problems += exc.problems
+    if problems:
+        raise PayloadError(problems)
+    return Observation(o.id, _who(o.patient), o.measured_at, o.item, tuple(values))
+
+
+def _canonical(code: str, value: float, ucum: str | None, field: str) -> float:
+    """A value sent in this UCUM unit (None: the canonical one), in the canonical unit."""
+    unit = units.by_ucum(code, ucum) if ucum is not None else units.canonical_unit(code)
+    if unit is None:
+        accepted = " or ".join(u.ucum[0] for u in units.units_of(code))
+        raise PayloadError([(field, f"unit '{ucum}' is not accepted for {code}; use {accepted} (UCUM)")])
+    return unit.to_canonical(value)
 
 
 # ---- FHIR R4 ---------------------------------------------------------------------------------
@@ -193,16 +218,19 @@ def plain_observation(raw: bytes) -> Observation:
 ADMISSION_CLASSES = {"IMP": True, "ACUTE": True, "NONAC": False}  # v3 ActCode -> acute
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
-MG_PER_DL_PER_MMOL_PER_L = 18.016  # glucose
-# LOINC code -> (item, measurement code, accepted UCUM units with the factor to the canonical unit)
+# LOINC code -> (item, measurement code). The units each accepts, and how they convert, are in
+# rules.units (by UCUM code): glucose in mmol/L or mg/dL under any of its four codes (2339-0
+# and 41653-7 are mass concentrations, 15074-8 and 14743-9 molar; the unit sent decides).
 OBSERVATION_CODES = {
-    "8867-4": ("pulse", "pulse", {"/min": 1.0, "{beats}/min": 1.0}),
-    "59408-5": ("spo2", "spo2", {"%": 1.0}),
-    "2708-6": ("spo2", "spo2", {"%": 1.0}),
-    "29463-7": ("weight", "weight", {"kg": 1.0, "g": 0.001}),
-    "8310-5": ("temperature", "temperature", {"Cel": 1.0}),
-    "15074-8": ("glucose", "glucose", {"mmol/L": 1.0}),
-    "2339-0": ("glucose", "glucose", {"mg/dL": 1 / MG_PER_DL_PER_MMOL_PER_L}),
+    "8867-4": ("pulse", "pulse"),
+    "59408-5": ("spo2", "spo2"),
+    "2708-6": ("spo2", "spo2"),
+    "29463-7": ("weight", "weight"),
+    "8310-5": ("temperature", "temperature"),
+    "15074-8": ("glucose", "glucose"),
+    "14743-9": ("glucose", "glucose"),
+    "2339-0": ("glucose", "glucose"),
+    "41653-7": ("glucose", "glucose"),
 }
 BP_PANEL = "85354-9"
 BP_COMPONENTS = {"8480-6": "bp_systolic", "8462-4": "bp_diastolic"}
@@ -301,13 +329,10 @@ def fhir_encounter(data) -> Admission | Discharge:
     raise PayloadError([("status", f"'{encounter.status}' is not supported; use in-progress or finished")])
 
 
-def _quantity(q, units: dict[str, float], field: str) -> float:
+def _quantity(q, code: str, field: str) -> float:
     if q is None or q.value is None:
         raise PayloadError([(field, "a valueQuantity with a value is needed")])
-    unit = q.code or q.unit
-    if unit not in units:
-        raise PayloadError([(field + ".code", f"unit '{unit}' is not accepted here; use {' or '.join(units)} (UCUM)")])
-    return float(q.value) * units[unit]
+    return _canonical(code, float(q.value), q.code or q.unit or "", field + ".code")
 
 
 def _loinc_codes(concept) -> list[str]:
@@ -330,7 +355,7 @@ def fhir_observation(data) -> Observation:
         for component in observation.component or []:
             for code in _loinc_codes(component.code):
                 if code in BP_COMPONENTS:
-                    values[BP_COMPONENTS[code]] = _quantity(component.valueQuantity, {"mm[Hg]": 1.0},
+                    values[BP_COMPONENTS[code]] = _quantity(component.valueQuantity, BP_COMPONENTS[code],
                                                             f"component[{code}].valueQuantity")
         missing = [f"{loinc} ({name})" for loinc, name in BP_COMPONENTS.items() if name not in values]
         if missing:
@@ -341,6 +366,6 @@ def fhir_observation(data) -> Observation:
     if not known:
         raise PayloadError([("code.coding", f"no supported LOINC code (got {', '.join(codes) or 'none'}); supported: "
                                             + ", ".join(SUPPORTED_LOINC))])
-    item, code, units = OBSERVATION_CODES[known[0]]
-    return Observation(sender_id, who, measured_at, item, ((code, _quantity(observation.valueQuantity, units,
+    item, code = OBSERVATION_CODES[known[0]]
+    return Observation(sender_id, who, measured_at, item, ((code, _quantity(observation.valueQuantity, code,
                                                                             "valueQuantity")),))

@@ -18,6 +18,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
+from rules import units
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, parse_decimal
 
 from ..i18n import N_, t
@@ -32,8 +33,14 @@ class Acknowledge:
 
 @dataclass(frozen=True)
 class Report:
-    # item key (rules.measurements.ITEMS) → {measurement code: value}, in message order
+    # item key (rules.measurements.ITEMS) → {measurement code: value}, in message order, in the
+    # canonical units (a value typed in pounds, °F or mg/dL is converted)
     values: dict[str, dict[str, float]] = field(hash=False)
+    # Values typed with a unit after them ("VEKT 165 LB", "TEMP 37,8 C"), by measurement code,
+    # for measurements that have other units than the canonical one (rules.units): what was
+    # typed and how it was taken. A value not in here was typed without a unit, and the
+    # webhook checks it against the patient's usual value before storing it.
+    with_unit: dict[str, units.Reading] = field(default_factory=dict, hash=False)
 
     @property
     def items(self) -> tuple[str, ...]:
@@ -55,6 +62,27 @@ class Help:
     pass
 
 
+@dataclass(frozen=True)
+class FreeText:
+    """Words for the care team, not a command or a reading ("Jeg har vondt i brystet siden i går
+    kveld"): the webhook stores it as a message to the team when the sender may write for a
+    patient. See free_text() for where the line to a reading is drawn."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class AskUnit:
+    """A value typed without a unit that fits another unit clearly better (rules.units.interpret):
+    "TEMP 101" (impossible in °C, 38.3 °C in °F), or "VEKT 165" from a patient around 74 kg.
+    Nothing is stored; the reply asks which unit was meant."""
+
+    item: str
+    code: str
+    number: float  # as typed
+    choices: tuple[units.Reading, ...]  # what it can mean, the canonical unit first
+
+
 ErrorKey = Literal["empty", "unknown_word", "missing_number", "missing_keyword", "bp_format", "implausible",
                    "duplicate", "missing_code"]
 
@@ -69,7 +97,7 @@ class Unknown:
     value: float | None = None
 
 
-Command = Union[Acknowledge, Report, Stop, Start, Help, Unknown]
+Command = Union[Acknowledge, Report, Stop, Start, Help, FreeText, AskUnit, Unknown]
 
 # -- outcomes the webhook reports back for a reply -------------------------------------------
 
@@ -84,8 +112,22 @@ class AckOutcome:
 @dataclass(frozen=True)
 class ReportOutcome:
     items: tuple[str, ...]  # item keys stored
-    zone: Literal["green", "yellow", "red"]
+    zone: Literal["green", "yellow", "red", "none"]  # none: no rule judges these values
     instruction: str | None = None  # the patient's plan instruction for that zone, if any
+    converted: tuple[units.Reading, ...] = ()  # values typed in another unit: echoed with the conversion
+    # Yellow or red while the team is closed: whom to call now, in words (services.teams.call_advice).
+    advice: str | None = None
+    # A single yellow reading that must be confirmed: measure again within this many minutes.
+    remeasure_minutes: int | None = None
+
+
+@dataclass(frozen=True)
+class MessageOutcome:
+    """A text stored as a message to the team. `advice`: whom to call now, in words
+    (services.teams.call_advice); None when the sender's follow-up is not running, so nobody
+    reads it."""
+
+    advice: str | None
 
 
 # -- vocabulary ------------------------------------------------------------------------------
@@ -161,7 +203,8 @@ def parse_sms(text: str) -> Command:
         return Unknown("empty")
     words = s.upper().split()
     first = words[0].strip(".!,")
-    if s.strip(" .!") == "?" or first in HELP_WORDS:
+    # "Hjelp" alone asks how to send readings; "Hjelp, jeg får ikke puste" is words for the team.
+    if s.strip(" .!") == "?" or (first in HELP_WORDS and len(words) == 1):
         return Help()
     # Opt-out is honoured even with words after it ("Stopp takk").
     if first in STOP_WORDS:
@@ -177,7 +220,38 @@ def parse_sms(text: str) -> Command:
     bare = s.strip(" .!")
     if len(words) == 1 and bare.upper() not in KEYWORDS and looks_like_code(bare):
         return Acknowledge(bare.upper())
-    return _parse_report(s)
+    message = free_text(s)
+    if message is not None:
+        return message
+    command = _parse_report(s)
+    # "Puls 72 og jeg er svimmel": a reading with words the parser does not know is words for
+    # the team, not a reading to correct.
+    if isinstance(command, Unknown) and command.error_key == "unknown_word" and len(_plain_words(s)) >= 2:
+        return FreeText(s)
+    return command
+
+
+def _plain_words(s: str) -> list[_Tok]:
+    """Words that are neither a measurement keyword nor a unit."""
+    unit_words = frozenset().union(*UNITS.values())
+    return [tok for tok in _tokens(s) if tok.kind == "word" and tok.upper not in KEYWORDS
+            and tok.upper not in unit_words]
+
+
+def free_text(text: str) -> FreeText | None:
+    """The text as words for the team, or None when it tries to be a reading or a command.
+
+    The line: at least two words, and the first word (or number) is not a measurement keyword
+    or a number. "Jeg har vondt i brystet", "Vekten min er 74" and "Hei! Har dere tid?" are
+    messages; "BT 135/8", "VEKT sytti", "135/85" and "blåbær 5" try to be readings and get the
+    precise error reply; a single word ("Takk") is not a message. parse_sms also takes a
+    reading followed by two or more other words ("O2 93 og tungpust") as a message."""
+    s = _normalise(text)
+    toks = [tok for tok in _tokens(s) if tok.kind != "other"]
+    words = [tok for tok in toks if tok.kind == "word"]
+    if toks and toks[0].kind == "word" and toks[0].upper not in KEYWORDS and len(words) >= 2:
+        return FreeText(s)
+    return None
 
 
 def _tokens(s: str) -> list[_Tok]:
@@ -189,9 +263,22 @@ def _short(fragment: str, limit: int = 24) -> str:
     return fragment if len(fragment) <= limit else fragment[: limit - 1].rstrip() + "…"
 
 
+def _unit_after(toks: list[_Tok], i: int, code: str) -> tuple[str | None, int]:
+    """The unit typed from token i on ("LB", "mg/dl", "°F", "grader"): its key, or None for no
+    unit (or a word that names none, such as "grader"), and the index after it."""
+    for k in (3, 2, 1):
+        part = toks[i:i + k]
+        if len(part) == k and all(t.kind in ("word", "other") for t in part):
+            found = units.unit_of_word(code, "".join(t.text for t in part))
+            if found is not False:
+                return (found.key if found is not None else None), i + k
+    return None, i
+
+
 def _parse_report(s: str) -> Command:
     toks = _tokens(s)
     values: dict[str, dict[str, float]] = {}
+    with_unit: dict[str, units.Reading] = {}
     i = 0
     while i < len(toks):
         tok = toks[i]
@@ -211,18 +298,32 @@ def _parse_report(s: str) -> Command:
             return Unknown("bp_format" if item == "blood_pressure" else "missing_number", detail=fragment, item=item)
         numbers = [parse_decimal(part) for part in nxt.text.split("/")]
         reading = dict(zip(ITEMS[item].codes, numbers, strict=True))
+        i += 2
+        code = ITEMS[item].codes[0]
+        if len(numbers) == 1 and units.has_other_units(code):
+            unit_key, i = _unit_after(toks, i, code)
+            fragment = _short(s[tok.start: toks[i - 1].end])
+            try:
+                meaning = units.interpret(code, units.Entry(numbers[0], unit_key))
+            except ImplausibleValue as exc:
+                return Unknown("implausible", detail=fragment, item=item, code=exc.code, reason=exc.reason,
+                               value=exc.value)
+            if meaning.ask:
+                return AskUnit(item, code, numbers[0], meaning.choices)
+            reading = {code: meaning.reading.value}
+            if unit_key is not None:
+                with_unit[code] = meaning.reading
         try:
             check_item_plausible(item, reading)
         except ImplausibleValue as exc:
             return Unknown("implausible", detail=fragment, item=item, code=exc.code, reason=exc.reason,
                            value=exc.value)
         values[item] = reading
-        i += 2
         while i < len(toks) and toks[i].upper in UNITS[item]:
             i += 1
     if not values:  # only punctuation, e.g. "!!"
         return Unknown("unknown_word", detail=_short(s))
-    return Report(values)
+    return Report(values, with_unit)
 
 
 # -- texts -----------------------------------------------------------------------------------
@@ -242,6 +343,8 @@ TEXTS: dict[str, str] = {
     'ack.already_resolved': N_("Alert %(code)s has already been resolved."),
     'ack.not_allowed': N_("This number cannot acknowledge alert %(code)s. Sign in to HomeFollow."),
     'report.green': N_("Thank you! We have recorded %(items)s. Carry on as usual."),
+    'report.none': N_("Thank you! We have recorded %(items)s. Your plan has no limits for it, so the team is not told. In an emergency: call 113."),
+    'report.remeasure': N_("Thank you! We have recorded %(items)s. It is outside your limit: measure again within %(minutes)s minutes and send it. If not, the team is told."),
     'report.yellow': N_("Thank you! We have recorded %(items)s. %(instruction)s"),
     'report.yellow.plan': N_("Thank you! We have recorded %(items)s. Follow your plan. Your team will look at the reading."),
     'report.red': N_("We have recorded %(items)s. %(instruction)s In an emergency: call 113."),
@@ -271,6 +374,20 @@ TEXTS: dict[str, str] = {
     'stay.admitted': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; the ward can be reached at %(phone)s. Queue code %(code)s."),
     'stay.admitted.no_phone': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; contact the ward to hand over. Queue code %(code)s."),
     'unknown_sender': N_("This number is not registered in HomeFollow. Ask your care team for help."),
+    # A value typed without a unit that fits another unit better (AskUnit): nothing is stored.
+    'unit.ask': N_("Did you mean %(first)s or %(second)s? Send %(first_example)s or %(second_example)s. Nothing has been recorded yet."),
+    'unit.ask.one': N_("%(number)s cannot be %(unit)s. Did you mean %(choice)s? Then send %(example)s. Nothing has been recorded yet."),
+    # Units in replies, in words that keep an SMS in GSM-7 ("°" would not).
+    'unit.kg': N_("kg"),
+    'unit.lb': N_("pounds"),
+    'unit.°C': N_("degrees Celsius"),
+    'unit.°F': N_("degrees Fahrenheit"),
+    'unit.mmol/L': N_("mmol/L"),
+    'unit.mg/dL': N_("mg/dL"),
+    # A free text from a patient or relative, stored as a message to the team; %(advice)s is
+    # services.teams.call_advice (open or closed now, whom to call if it is urgent).
+    'message.sent': N_("Your message has been sent to the care team. Messages are not for emergencies. %(advice)s In an emergency: call 113."),
+    'message.not_followed': N_("HomeFollow is not following you up now, so nobody reads this message. Call your GP or legevakt on 116117. In an emergency: call 113."),
 }
 
 EXAMPLES: dict[str, dict[str, str]] = {
@@ -308,8 +425,49 @@ def message_text(key: str, locale: str, **facts: object) -> str:
     return t(_lang(locale), TEXTS[key], **facts)
 
 
-def _items_phrase(items: tuple[str, ...], lang: str) -> str:
-    names = [ITEMS[i].name(lang).lower() for i in items]
+def _typed(reading: units.Reading, lang: str) -> str:
+    """'165 pounds': the number as typed, in the unit it was taken in."""
+    return f"{units.typed_number(reading.number, lang)} {message_text('unit.' + reading.unit, lang)}"
+
+
+def _stored(reading: units.Reading, lang: str) -> str:
+    """'74.8 kg': the value as stored, in the canonical unit."""
+    unit_key = units.canonical_unit(reading.code).key
+    return f"{units.value_number(reading, lang)} {message_text('unit.' + unit_key, lang)}"
+
+
+def _with_conversion(reading: units.Reading, lang: str) -> str:
+    """'165 pounds (74.8 kg)'; a reading in the canonical unit: '165 kg'."""
+    return f"{_typed(reading, lang)} ({_stored(reading, lang)})" if reading.converted else _typed(reading, lang)
+
+
+def _ask_unit_text(question: AskUnit, lang: str) -> str:
+    keyword = EXAMPLES[question.item][lang].split()[0]
+
+    def example(reading: units.Reading) -> str:
+        short = units.unit(question.code, reading.unit).short.upper()
+        return f"{keyword} {units.typed_number(question.number, lang)} {short}"
+
+    if len(question.choices) == 1:  # impossible in the canonical unit
+        choice = question.choices[0]
+        return message_text("unit.ask.one", lang, number=units.typed_number(question.number, lang),
+                            unit=message_text("unit." + units.canonical_unit(question.code).key, lang),
+                            choice=_with_conversion(choice, lang), example=example(choice))
+    first, second = question.choices[:2]
+    return message_text("unit.ask", lang, first=_with_conversion(first, lang), second=_with_conversion(second, lang),
+                        first_example=example(first), second_example=example(second))
+
+
+def _items_phrase(items: tuple[str, ...], lang: str, converted: tuple[units.Reading, ...] = ()) -> str:
+    """'blodtrykk og puls'; a value typed in another unit with its conversion: 'vekt 74,8 kg (165 pund)'."""
+    by_code = {r.code: r for r in converted}
+    names = []
+    for i in items:
+        name = ITEMS[i].name(lang).lower()
+        reading = next((by_code[c] for c in ITEMS[i].codes if c in by_code), None)
+        if reading is not None:
+            name += f" {_stored(reading, lang)} ({_typed(reading, lang)})"
+        names.append(name)
     if len(names) <= 1:
         return "".join(names)
     return ", ".join(names[:-1]) + (" og " if lang == "nb" else " and ") + names[-1]
@@ -332,21 +490,31 @@ def reply_text(subject: Command | AckOutcome | ReportOutcome | str, locale: str,
         if lang == "en":  # keep English replies in GSM-7: "…" would make them UCS-2
             filled["detail"] = str(filled["detail"]).replace("…", "...")
         return message_text(key, lang, **filled)
+    if isinstance(subject, MessageOutcome):
+        if subject.advice is None:
+            return message_text("message.not_followed", lang)
+        return message_text("message.sent", lang, advice=subject.advice)
+    if isinstance(subject, AskUnit):
+        return _ask_unit_text(subject, lang)
     if isinstance(subject, AckOutcome):
         if subject.status == "acknowledged" and subject.ack_timeout_minutes is None:
             raise ValueError("an acknowledged reply needs ack_timeout_minutes")
         return message_text(f"ack.{subject.status}", lang, code=subject.short_code,
                             minutes=subject.ack_timeout_minutes, **facts)
     if isinstance(subject, ReportOutcome):
-        items = _items_phrase(subject.items, lang)
-        if subject.zone == "green":
-            return message_text("report.green", lang, items=items)
+        items = _items_phrase(subject.items, lang, subject.converted)
+        if subject.zone in ("green", "none"):
+            return message_text(f"report.{subject.zone}", lang, items=items)
+        if subject.remeasure_minutes is not None:
+            return message_text("report.remeasure", lang, items=items, minutes=max(subject.remeasure_minutes, 1))
         instruction = (subject.instruction or "").strip()
         text = message_text(f"report.{subject.zone}", lang, items=items, instruction=instruction)
+        advice = f" {subject.advice}" if subject.advice else ""
         # A plan instruction too long for two segments is not cut mid-sentence: point to the plan.
-        if not instruction or sms_segments(text) > 2:
+        # Whom to call when the team is closed is never left out.
+        if not instruction or sms_segments(text + advice) > 2:
             text = message_text(f"report.{subject.zone}.plan", lang, items=items)
-        return text
+        return text + advice
     raise TypeError(f"no reply for {type(subject).__name__}: pass the outcome (AckOutcome, ReportOutcome) "
                     "after carrying out the command")
 
@@ -364,13 +532,17 @@ __all__ = [
     "TEXTS",
     "AckOutcome",
     "Acknowledge",
+    "AskUnit",
     "Command",
+    "FreeText",
     "Help",
+    "MessageOutcome",
     "Report",
     "ReportOutcome",
     "Start",
     "Stop",
     "Unknown",
+    "free_text",
     "looks_like_code",
     "message_text",
     "page_text",

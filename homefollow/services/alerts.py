@@ -266,9 +266,10 @@ def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id:
     return alert
 
 
-def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int, outcome: Outcome,
-            note: str) -> Alert:
-    """Open or acknowledged → resolved with an outcome. Commits."""
+def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int | None, outcome: Outcome,
+            note: str, **event_data) -> Alert:
+    """Open or acknowledged → resolved with an outcome. Commits. `event_data` goes into the
+    log's event (e.g. reason="message_read" when reading the messages resolved it)."""
     now = clock.now()
     result = session.execute(
         update(Alert)
@@ -280,7 +281,7 @@ def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int
         session.rollback()
         raise AlertStateError("already_resolved")
     alert = session.get(Alert, alert_id, populate_existing=True)
-    add_event(session, clock, alert, "resolved", actor_account_id, outcome=outcome.value, note=note)
+    add_event(session, clock, alert, "resolved", actor_account_id, outcome=outcome.value, note=note, **event_data)
     alert.escalation_due_at = None
     session.add(alert)
     session.commit()

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
+from rules import units
+
 from ..api.payloads import Admission, Discharge, Event, Observation, content_hash
 from ..clock import Clock
 from ..models import ApiEvent, ApiToken, Organisation, Patient, ReportSource, Team
@@ -98,8 +100,11 @@ def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient
             session, clock, patient=patient, item_key=event.item, values=dict(event.values),
             idempotency_key=f"api:{token.organisation_id}:{event.id}", reported_by_account_id=None, actor_kind="api",
             source=ReportSource.DEVICE, measured_at=event.measured_at, ip=ip)
+        # The values as stored: converted to the canonical units, rounded; `units` names them (UCUM).
         return {"id": event.id, "report_id": outcome.report.id, "item": event.item, "values": outcome.values,
-                "zone": outcome.zone.value if outcome.zone else None, "team_alerted": outcome.report.team_alerted}
+                "units": {code: units.canonical_unit(code).ucum[0] for code in outcome.values},
+                "zone": outcome.zone.value if outcome.zone else None, "team_alerted": outcome.report.team_alerted,
+                "remeasure_by": outcome.report.remeasure_by.isoformat() if outcome.report.remeasure_by else None}
     if isinstance(event, Admission):
         outcome = hospital_stays.admit(session, clock, patient=patient, source=token.source, source_id=event.id,
                                        admitted_at=event.admitted_at, hospital=_hospital(session, token, event.hospital),

@@ -1,10 +1,12 @@
 """The clinician's overview of all patients of their teams: a traffic light, the last report,
-adherence, today's missed check-ins, open alerts, status and the next plan review per patient.
+adherence, today's missed check-ins, open alerts, unread messages from the patient's side,
+status and the next plan review per patient.
 
 Built in a fixed number of queries whatever the number of patients (a test pins it): one each
 for the patients, their teams, their plans, the reports of the adherence window, the open
-alerts and the last report with its values. Adherence and "missed" are counted by
-services.checklist from the loaded reports, so they mean exactly what they mean elsewhere.
+alerts, the unread messages and the last report with its values. Adherence and "missed" are
+counted by services.checklist from the loaded reports, so they mean exactly what they mean
+elsewhere.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from rules.schedule import local_date_of, local_day_bounds
 
 from ..clock import Clock
 from ..models import Alert, AlertStatus, Patient, PatientStatus, Report, Team
-from . import checklist, plans, reporting
+from . import checklist, messages, plans, reporting
 
 ADHERENCE_DAYS = 14
 LIGHTS = ("red", "yellow", "green")
@@ -35,6 +37,7 @@ class PatientRow:
     team_name: str
     light: str  # worst unresolved alert: red, yellow, else green
     open_alerts: int
+    unread_messages: int  # from the patient or a relative, not yet read by the team
     last_report: Report | None
     last_values: dict[str, float]
     adherence: checklist.Adherence
@@ -110,6 +113,7 @@ def _rows(session: Session, clock: Clock, patients: list[Patient]) -> list[Patie
                 for p in patients)
     reported = checklist.reported_of_patients(session, ids, start, now + timedelta(days=1))
     alerts = _open_alerts(session, ids)
+    unread = messages.unread_for_team(session, ids)
     last = _last_reports(session, ids)
     rows = []
     for p in patients:
@@ -121,6 +125,7 @@ def _rows(session: Session, clock: Clock, patients: list[Patient]) -> list[Patie
         report, values = last.get(p.id, (None, {}))
         rows.append(PatientRow(
             patient=p, team_name=team_names.get(p.team_id, ""), light=light, open_alerts=sum(severities.values()),
+            unread_messages=unread.get(p.id, 0),
             last_report=report, last_values=values,
             adherence=checklist.adherence_of(content, p.time_zone, reported[p.id], now, ADHERENCE_DAYS,
                                               since=p.followed_since),

@@ -12,12 +12,13 @@ from sqlmodel import Session, select
 
 from babel.numbers import format_decimal
 
+from rules import rule_codes
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, round_value
 from rules.text import item_values
 from rules.zones import Zone, classify_item
 
 from ..clock import Clock
-from ..i18n import t
+from ..i18n import N_, t
 from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportKind, ReportSource
 from ..questionnaires import QUESTIONNAIRES
 from . import audit, evaluation, plans
@@ -130,9 +131,11 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
     zone, instruction_keys = _zone_and_instructions(result, values if kind == ReportKind.MEASUREMENT else {},
                                                     new_refs, set(values))
     report.zone = zone.value if zone else None
-    report.instructions = _instructions(content, item_key if kind == ReportKind.MEASUREMENT else None, zone,
-                                        instruction_keys)
+    report.instructions = _instructions(session, content, item_key if kind == ReportKind.MEASUREMENT else None,
+                                        zone, instruction_keys, reported_by_account_id)
     report.team_alerted = result.alerted
+    if zone == Zone.YELLOW and not result.alerted:
+        report.remeasure_by = _remeasure_by(result, set(values))
     session.add(report)
 
     audit.record(session, clock, actor_account_id=reported_by_account_id, actor_kind=actor_kind,
@@ -163,13 +166,49 @@ def _zone_and_instructions(result, measured: dict[str, float], new_refs: frozens
     return zone, [key for z, key in keys if z == zone]
 
 
-def _instructions(content: plans.PlanContent, item_key: str | None, zone: Zone | None,
-                  rule_keys: list[str]) -> list[str]:
+def _remeasure_by(result, codes: set[str]) -> datetime | None:
+    """When a single yellow reading must be confirmed (a rule waits for a re-measurement of one
+    of these codes), the time by which the patient is asked to measure again; without a new
+    reading by then the team is told (rules: n_of_m confirm_within)."""
+    waits = []
+    for a in result.assigned:
+        detail = result.results[a.definition.key].state.detail
+        if detail.get("confirm_by") and codes & set(rule_codes(a.definition.spec)):
+            waits.append(datetime.fromisoformat(detail["confirm_by"]))
+    return min(waits) if waits else None
+
+
+# What the patient is told when the safety net raises an alert and the plan has no words of
+# its own for it (the plan's instructions, by the rule's instruction key, come first).
+SAFETY_INSTRUCTIONS = {
+    "safety.red": N_("This value is dangerous. Call the care team now, or the emergency clinic (legevakt) on "
+                     "116 117 when the team is closed. Call 113 if you have severe breathing problems or chest "
+                     "pain, or feel very unwell."),
+    "safety.checkin_red": N_("Call 113 now if you have chest pain, are very breathless at rest, have fainted or "
+                             "are confused. Otherwise call the care team now, or the emergency clinic (legevakt) "
+                             "on 116 117 when the team is closed."),
+    "safety.yellow": N_("This value is outside what is safe. The care team has been told and will contact you. "
+                        "If you get worse, call the care team, or the emergency clinic (legevakt) on 116 117 when "
+                        "the team is closed."),
+    "safety.checkin_worse": N_("You are worse than usual. The care team has been told and will contact you today. "
+                               "If you get worse, call the care team, or the emergency clinic (legevakt) on 116 117 "
+                               "when the team is closed."),
+}
+
+
+def _instructions(session: Session, content: plans.PlanContent, item_key: str | None, zone: Zone | None,
+                  rule_keys: list[str], account_id: int | None) -> list[str]:
     if zone is None:
         return []
     texts = [content.instruction(f"{item_key}.{zone.value}")] if item_key else []
     texts += [content.instruction(key) for key in rule_keys]
-    return list(dict.fromkeys(t for t in texts if t))  # in order, without repeats
+    texts = [text for text in texts if text]
+    if not texts:  # the plan has no words for this: the safety net's own advice
+        safety = [key for key in rule_keys if key in SAFETY_INSTRUCTIONS]
+        if safety:
+            account = session.get(Account, account_id) if account_id else None
+            texts = [t(account.locale if account else "nb", SAFETY_INSTRUCTIONS[key]) for key in safety]
+    return list(dict.fromkeys(texts))  # in order, without repeats
 
 
 FUTURE_TOLERANCE = timedelta(minutes=15)

@@ -1,11 +1,12 @@
 """Messages that arrive by SMS: a nurse acknowledging a page, a patient reporting a value,
-STOP / START / HELP. Each gets a reply. The sender is known only by phone number, so what a
-number may do is decided here: acknowledging is for members of the alert's team, reporting for
-the patient (or a relative the patient let report)."""
+STOP / START / HELP, and anything else a patient or relative writes, which becomes a message
+to the team (services.messages). Each gets a reply. The sender is known only by phone number,
+so what a number may do is decided here: acknowledging is for members of the alert's team,
+reporting and writing for the patient (or a relative the patient let report)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import delete
 from sqlmodel import Session, select
@@ -15,12 +16,15 @@ from rules.zones import Zone
 
 from ..clock import Clock
 from ..escalation import parse_policy
-from ..models import Account, AccountKind, Alert, AlertStatus, Patient, ReportSource, SmsOptOut, TeamMembership
-from ..notifications.sms_commands import (Acknowledge, AckOutcome, Help, Report, ReportOutcome, Start, Stop, Unknown,
-                                          parse_sms, reply_text)
+from ..models import (Account, AccountKind, Alert, AlertStatus, Patient, ReportSource, SmsOptOut, Team,
+                      TeamMembership)
+from ..notifications.sms_commands import (Acknowledge, AckOutcome, FreeText, Help, MessageOutcome, Report,
+                                          ReportOutcome, Start, Stop, Unknown, free_text, parse_sms, reply_text)
 from ..notifications import outbox
-from . import access, alerts, audit, reporting
+from . import access, alerts, audit, messages, reporting, teams
 from .accounts import normalise_phone
+from ..notifications.sms_commands import AskUnit
+from . import unit_check
 
 
 @dataclass(frozen=True)
@@ -66,14 +70,29 @@ def handle(session: Session, clock: Clock, *, from_number: str, body: str, messa
         _audit(session, clock, sender, "sms.start")
         session.commit()
         return reply_text(command, locale)
+    if isinstance(command, Unknown) and command.error_key == "missing_code" and sender.staff is None:
+        command = free_text(body) or command  # "Ok, jeg har det bra": only staff acknowledge alerts
+    if isinstance(command, FreeText):
+        return reply_text(_message(session, clock, sender, command, message_id, locale), locale)
     if isinstance(command, (Help, Unknown)):
         return reply_text(command, locale)
     if isinstance(command, Acknowledge):
         return reply_text(_acknowledge(session, clock, sender, command.short_code), locale)
+    if isinstance(command, Report) and sender.patient is not None:
+        # A value typed without a unit that fits another unit better for this patient ("VEKT 165"
+        # from a patient around 74 kg): ask, store nothing.
+        command = unit_check.sms_question(session, clock, sender.patient.id, command) or command
+    if isinstance(command, AskUnit):
+        if sender.patient is None:
+            return reply_text("unknown_sender", locale)
+        unit_check.ask_by_sms(session, clock, sender.patient, command, body=body, message_id=message_id,
+                              actor_account_id=sender.reporter_account_id, actor_kind=sender.actor_kind)
+        return reply_text(command, locale)
     if isinstance(command, Report):
         if sender.patient is None:
             return reply_text("unknown_sender", locale)
-        return reply_text(_report(session, clock, sender, command, message_id), locale)
+        outcome = _report(session, clock, sender, command, message_id)
+        return reply_text(_when_team_closed(session, clock, sender, outcome, locale), locale)
     raise TypeError(command)  # pragma: no cover - parse_sms returns only the kinds above
 
 
@@ -110,9 +129,51 @@ def _report(session: Session, clock: Clock, sender: Sender, command: Report, mes
                 actor_kind=sender.actor_kind, source=ReportSource.SMS))
         except ImplausibleValue as exc:  # parse_sms checks plausibility; this is the service's own check
             return Unknown("implausible", detail=item_key, item=item_key, code=exc.code, reason=exc.reason)
-    zone = Zone.worst(o.zone for o in outcomes) or Zone.GREEN
+        if not outcomes[-1].replayed:
+            unit_check.record_units(session, clock, outcomes[-1].report,
+                                    [r for code, r in command.with_unit.items() if code in values], asked=False,
+                                    actor_account_id=sender.reporter_account_id, actor_kind=sender.actor_kind,
+                                    channel="sms")
+    zone = Zone.worst(o.zone for o in outcomes)
     worst = next((o for o in outcomes if o.zone == zone), outcomes[0])
-    return ReportOutcome(tuple(command.values), zone.value, worst.instruction or None)
+    # A single yellow reading that must be confirmed: the patient is asked for a new one.
+    waits = [o.report.remeasure_by for o in outcomes if o.report.remeasure_by is not None]
+    remeasure = int((min(waits) - clock.now()).total_seconds() // 60) if zone == Zone.YELLOW and waits \
+        and not any(o.report.team_alerted for o in outcomes) else None
+    # No zone: nothing judges these values (no limits in the plan, none in the safety net) — the
+    # reply says so rather than "carry on as usual".
+    return ReportOutcome(tuple(command.values), zone.value if zone else "none", worst.instruction or None,
+                         converted=tuple(r for r in command.with_unit.values() if r.converted),
+                         remeasure_minutes=remeasure)
+
+
+def _message(session: Session, clock: Clock, sender: Sender, command: FreeText, message_id: str,
+             locale: str) -> MessageOutcome | Unknown | str:
+    """Words from a patient or a relative who may report: a message to the team, in its
+    queue like one written in the portal (once per Twilio message id, so a redelivered webhook
+    stores it once). The reply says it was sent and whom to call now."""
+    if sender.patient is None:
+        if sender.staff is not None:  # a nurse answering a page in words
+            return Unknown("missing_code", detail=messages.preview(command.text, 24))
+        return "unknown_sender"
+    patient = sender.patient
+    if not patient.in_follow_up:  # nobody reads it: say so, and whom to call
+        return MessageOutcome(None)
+    messages.send_from_patient_side(session, clock, patient=patient, author_account_id=sender.reporter_account_id,
+                                    actor_kind=sender.actor_kind, body=command.text,
+                                    idempotency_key=f"sms:{message_id}"[:100] if message_id else None, channel="sms")
+    call = teams.whom_to_call(session.get(Team, patient.team_id), clock.now())
+    return MessageOutcome(teams.call_advice(call, locale, sms=True))
+
+
+def _when_team_closed(session: Session, clock: Clock, sender: Sender, outcome, locale: str):
+    """A yellow or red reading while the team cannot be called (closed, or no phone for
+    patients): the reply also says whom to call (teams.whom_to_call)."""
+    if isinstance(outcome, ReportOutcome) and outcome.zone in ("yellow", "red"):
+        call = teams.whom_to_call(session.get(Team, sender.patient.team_id), clock.now())
+        if call.kind != teams.CALL_TEAM:
+            return replace(outcome, advice=teams.call_advice(call, locale, sms=True))
+    return outcome
 
 
 def _locale(session: Session, sender: Sender) -> str:

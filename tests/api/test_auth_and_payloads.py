@@ -161,9 +161,9 @@ def test_fhir_observation_with_an_unknown_loinc_code_or_unit(api, hospital):
     body = problem_of(api.post("/api/fhir/Observation", json=obs, headers=hospital.headers), 422)
     assert "no supported LOINC code" in fields(body)["code.coding"]
     wrong_unit = dict(obs, code={"coding": [{"system": "http://loinc.org", "code": "8310-5"}]},
-                      valueQuantity={"value": 99.1, "code": "[degF]"})
+                      valueQuantity={"value": 310.4, "code": "K"})  # [degF] is converted (tests/api/test_units.py)
     body = problem_of(api.post("/api/fhir/Observation", json=wrong_unit, headers=hospital.headers), 422)
-    assert "Cel" in fields(body)["valueQuantity.code"]
+    assert "Cel" in fields(body)["valueQuantity.code"] and "[degF]" in fields(body)["valueQuantity.code"]
     not_fhir = dict(obs, status="so-so")
     body = problem_of(api.post("/api/fhir/Observation", json=not_fhir, headers=hospital.headers), 422)
     assert "status" in fields(body)

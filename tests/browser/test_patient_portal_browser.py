@@ -30,7 +30,7 @@ def plan_with_checkins(session, clock, world):
         contacts=[Contact(name="Dr. Lars Eide", role="fastlege", phone="+4777600000")],
     )
     change_plan(session, clock, patient=world.patient_a1, content=content, author_account_id=world.nurse_a.id,
-                reason="check-ins")
+                reason="check-ins", checked=False)
     session.commit()
 
 
@@ -62,7 +62,7 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     page.get_by_role("link", name=re.compile("Daglig egenvurdering")).click()
 
     # The check-in, one question per page
-    expect(page.get_by_text("spørsmål 1 av 4")).to_be_visible()
+    expect(page.get_by_text("spørsmål 1 av 6")).to_be_visible()
     check_page(page, "portal-checkin-question")
     page.get_by_role("button", name="Neste").click()  # nothing chosen
     expect(page.locator(".error-summary")).to_contain_text("Velg ett av svarene.")
@@ -74,6 +74,12 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     page.get_by_label("Ikke mer enn vanlig").check()
     page.get_by_role("button", name="Neste").click()
     page.get_by_label("Som vanlig").check()
+    page.get_by_role("button", name="Neste").click()
+    # The red flags everyone is asked about: chest pain, fainting.
+    expect(page.locator("h1")).to_contain_text("Har du vondt eller trykk i brystet?")
+    page.get_by_label("Nei", exact=True).check()
+    page.get_by_role("button", name="Neste").click()
+    page.get_by_label("Nei", exact=True).check()
     page.get_by_role("button", name="Send svarene").click()
     expect(page.get_by_role("heading", level=1)).to_have_text(re.compile(r"^Gul sone"))
     check_page(page, "portal-checkin-result")
@@ -148,7 +154,7 @@ def test_the_relatives_main_path_on_a_phone(live_server, phone, desktop, session
     # The check-in asks her about Astrid, including new confusion
     page.goto(f"{base}/checkin/daily_checkin/1")
     expect(page.locator("h1")).to_contain_text("Hvordan har Astrid A1 det i dag")
-    expect(page.get_by_text("spørsmål 1 av 5")).to_be_visible()
+    expect(page.get_by_text("spørsmål 1 av 7")).to_be_visible()
     check_page(page, "relative-checkin-question")
 
     page.goto(f"{base}/history")

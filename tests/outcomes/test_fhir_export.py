@@ -26,7 +26,7 @@ def _reports(session, clock, patient):
     measure("weight", {"weight": 69.4}, 40)  # under dry weight + 2 kg: no alert
     measure("temperature", {"temperature": 37.8}, 35)
     measure("glucose", {"glucose": 6.4}, 30)
-    measure("spo2", {"spo2": 90}, 20)  # below the plan's yellow limit of 92: an alert
+    measure("spo2", {"spo2": 92}, 20)  # below the plan's yellow limit of 93: an alert
     reporting.report_questionnaire(session, clock, patient=patient, questionnaire_key="daily_checkin",
                                    answers={"general": 1, "breathless": 0, "swelling": 2, "cough": 0},
                                    idempotency_key="checkin-1", reported_by_account_id=None, actor_kind="patient")
@@ -47,7 +47,7 @@ def test_the_bundle_is_valid_fhir_and_holds_the_record(session, clock, world):
     assert parsed.type == "collection" and len(parsed.entry) == len(bundle["entry"])
     resources = _by_type(bundle)
     assert {k: len(v) for k, v in resources.items()} == {"Patient": 1, "Observation": 6, "QuestionnaireResponse": 1,
-                                                         "CarePlan": 1, "Flag": 1}
+                                                         "CarePlan": 1, "Flag": 2}  # SpO2, and the check-in
     assert resources["Patient"][0]["name"] == [{"text": "Astrid A1"}]
     patient_ref = f"urn:uuid:{resources['Patient'][0]['id']}"
     observations = {o["code"]["coding"][0]["code"]: o for o in resources["Observation"]}
@@ -60,7 +60,7 @@ def test_the_bundle_is_valid_fhir_and_holds_the_record(session, clock, world):
     values = {code: (o["valueQuantity"]["value"], o["valueQuantity"]["code"]) for code, o in observations.items()
               if code != "85354-9"}
     assert values == {"8867-4": (72, "/min"), "29463-7": (69.4, "kg"), "8310-5": (37.8, "Cel"),
-                      "15074-8": (6.4, "mmol/L"), "59408-5": (90, "%")}
+                      "15074-8": (6.4, "mmol/L"), "59408-5": (92, "%")}
     assert observations["15074-8"]["category"][0]["coding"][0]["code"] == "laboratory"
     assert observations["59408-5"]["category"][0]["coding"][0]["code"] == "vital-signs"
 
@@ -78,8 +78,8 @@ def test_the_bundle_is_valid_fhir_and_holds_the_record(session, clock, world):
     assert [a["detail"]["code"]["coding"][0]["code"] for a in plan["activity"]] == ["59408-5", "29463-7", "85354-9"]
     assert plan["activity"][0]["detail"]["description"] == "Measure oxygen saturation at 08:00, 18:00"
 
-    alert = session.exec(select(Alert).where(Alert.patient_id == patient.id)).one()
-    flag = resources["Flag"][0]
+    alert = session.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.rule_key == "copd.spo2")).one()
+    flag = next(f for f in resources["Flag"] if f["code"]["coding"][0]["code"] == "copd.spo2")
     assert flag["code"]["coding"][0]["code"] == alert.rule_key and flag["status"] == "active"
     assert flag["extension"][0]["valueCodeableConcept"]["coding"][0]["code"] == "PM"  # yellow
     assert flag["period"]["start"] == alert.opened_at.isoformat(timespec="seconds")

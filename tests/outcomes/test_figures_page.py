@@ -143,9 +143,10 @@ def test_the_figures_page_and_its_csv_files(app, session, clock, world):
     outcomes_of_alerts = _csv(client.get(f"/clinic/figures/alert_outcomes.csv?{base}"))
     assert {k: (v["alerts"], v["share"]) for k, v in outcomes_of_alerts.items()} == \
         {"admitted": ("1", "50.0"), "advice_given": ("1", "50.0")}
-    # The standard plan asks for 4 measurements a day: 30 days for A1 + 12 for A2 = 168; none done.
+    # The standard plan asks for 4 measurements a day: 30 days for A1 = 120 (A2 measures when
+    # needed: nothing is expected of him); none done.
     adherence = _csv(client.get(f"/clinic/figures/adherence.csv?{base}"))
-    assert adherence["measurement"] == {"kind": "measurement", "expected": "168", "done": "0", "rate": "0.0"}
+    assert adherence["measurement"] == {"kind": "measurement", "expected": "120", "done": "0", "rate": "0.0"}
     caseload = _csv(client.get(f"/clinic/figures/caseload.csv?{base}"))
     assert caseload["Team A"] == {"team": "Team A", "patients": "2", "nurses": "1", "per_nurse": "2.0",
                                   "benchmark": "80"}
