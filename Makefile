@@ -8,7 +8,7 @@ CATALOGUES := $(wildcard homefollow/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 PYTEST_ARGS ?=
 
-.PHONY: run test install install-test translations messages scheduler screenshots clean
+.PHONY: run test install install-test translations messages scheduler screenshots hazard-log clean
 
 run: install translations  ## Migrate, load demo data, serve web + scheduler on :5000
 	HOMEFOLLOW_DEMO=1 $(FLASK) db upgrade
@@ -41,6 +41,9 @@ translations: $(COMPILED)
 messages: install  ## Extract strings and update the nb and en catalogues (developers)
 	$(BIN)/pybabel extract -F babel.cfg -k _l -k t:2 -k N_ --no-location --sort-output -o homefollow/translations/messages.pot $(SOURCES)
 	$(BIN)/pybabel update --no-fuzzy-matching --ignore-obsolete -i homefollow/translations/messages.pot -d homefollow/translations
+
+hazard-log: install  ## Render docs/safety/hazard-log.md from docs/safety/hazards.yaml and check every control's tests
+	$(BIN)/python -m tools.hazard_log
 
 screenshots: install-test translations  ## Phone-size screenshots of the main pages into docs/screenshots/
 	$(BIN)/python -m tests.browser.screenshots
