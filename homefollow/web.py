@@ -479,6 +479,7 @@ def event_label(kind: str) -> str:
         "assigned": _("Assigned"),
         "resolved": _("Resolved"),
         "condition_cleared": _("Condition no longer present"),
+        "unit_asked": _("The patient was asked which unit was meant"),
     }
     return labels.get(kind, kind)  # tests/test_i18n.py checks every kind written has a label
 

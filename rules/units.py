@@ -23,8 +23,11 @@ clearly better (`interpret`):
   the units differ by a large factor, "nearer" is always clear: for weight the other unit is
   only nearer once the number is 1.49 times the reference, for glucose 4.24 times.
 
-Without a reference, a number possible in the stored unit is taken in the stored unit: there
-is nothing to compare it with, and nearly every reading is typed in the stored unit. A unit
+Without a reference, a number possible in the stored unit is taken in the stored unit (there
+is nothing to compare it with, and nearly every reading is typed in the stored unit) unless it
+is unusual in the stored unit and possible in another (`UNUSUAL_WITHOUT_REFERENCE`: a first
+glucose of 36 is as likely 36 mg/dL = 2.0 mmol/L, a severe low, as 36 mmol/L; a first weight
+of 165 as likely pounds as kilos): then it is asked about. A unit
 typed after the number is never questioned (the converted value is shown back instead), and
 a value typed with the stored unit is never asked about.
 
@@ -101,6 +104,11 @@ UNITS: dict[str, tuple[Unit, ...]] = {
              lambda mg: mg / MG_PER_DL_PER_MMOL_PER_L, lambda mmol: mmol * MG_PER_DL_PER_MMOL_PER_L),
     ),
 }
+
+# Above these values (stored unit), a number typed without a unit by a patient with no reference
+# value is asked about when another unit fits it too: such readings are rare in the stored unit
+# (glucose over 25 mmol/L, weight over 140 kg) and ordinary in the other.
+UNUSUAL_WITHOUT_REFERENCE: dict[str, float] = {"glucose": 25.0, "weight": 140.0}
 
 # Words that say "degrees" without saying which: they state no unit, so 101 grader is asked
 # about like 101 alone.
@@ -249,10 +257,14 @@ class Interpretation:
         return self.choices[0]
 
 
-def interpret(code: str, entry: Entry, reference: float | None = None) -> Interpretation:
+def interpret(code: str, entry: Entry, reference: float | None = None, *,
+              patient_known: bool = True) -> Interpretation:
     """What a typed value means, given the patient's reference value for the measurement
     (None when there is none). Raises ImplausibleValue when it can mean no real reading: for
-    a unit typed, the converted value's problem; without one, the canonical unit's."""
+    a unit typed, the converted value's problem; without one, the canonical unit's.
+
+    `patient_known=False` (an SMS parsed before its sender is looked up): only a number that fits
+    no unit but another is asked about here; the caller asks again once it knows the patient."""
     if entry.unit is not None:
         return Interpretation(entry, (reading(code, entry.number, entry.unit),))
     typed_units = [u for u in UNITS[code] if u.canonical or u.words]
@@ -269,6 +281,9 @@ def interpret(code: str, entry: Entry, reference: float | None = None) -> Interp
     if canonical is None:
         return Interpretation(entry, tuple(possible))
     if reference is None or not reference > 0 or not math.isfinite(reference):
+        unusual = UNUSUAL_WITHOUT_REFERENCE.get(code)
+        if patient_known and unusual is not None and canonical.value > unusual:
+            return Interpretation(entry, tuple(possible))
         return Interpretation(entry, (canonical,))
     nearer = [r for r in possible[1:] if _distance(r.value, reference) < _distance(canonical.value, reference)]
     return Interpretation(entry, (canonical, *nearer))
@@ -293,6 +308,7 @@ __all__ = [
     "LB_IN_KG",
     "MG_PER_DL_PER_MMOL_PER_L",
     "NO_UNIT_WORDS",
+    "UNUSUAL_WITHOUT_REFERENCE",
     "UNITS",
     "Entry",
     "Interpretation",

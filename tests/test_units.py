@@ -242,7 +242,7 @@ def test_glucose_36_without_a_unit_from_a_patient_around_7_is_asked_about(app, s
 
 
 def test_the_question_reads_plainly_in_norwegian(app, session, world):
-    """Needs the nb strings of .i18n-pending/units.json in the catalogue."""
+    """The words a patient reads, from the nb catalogue."""
     patient = signed_in(app, A1)
     page = text_of(patient.submit("/report/weight", {"weight": "165 lb"}))
     assert "Du skrev 165 pund. Det er 74,8 kilo. Stemmer det?" in page
@@ -321,6 +321,35 @@ def test_an_unclear_number_by_sms_is_not_stored_but_asked_about_and_queued(hook_
     assert stored(session) == [("weight", 74.8)]
 
 
+def test_an_unclear_number_by_sms_that_is_dangerous_either_way_is_red_and_paged(hook_app, session, diabetic):
+    """Glucose 36 from a patient around 7: 36 mmol/L and 36 mg/dL (2.0 mmol/L) are both red."""
+    from homefollow.models import Notification
+
+    reply = sms(hook_app, "+4791000020", "BS 36", sid="SMg1")
+    assert "BS 36 MMOL" in reply.upper() and "BS 36 MG" in reply.upper()
+    assert len(stored(session)) == 5  # nothing new stored: the unit is asked about
+    item = session.exec(select(Alert).where(Alert.rule_key == unit_check.QUEUE_KEY)).one()
+    assert (item.severity, item.status) == ("red", "open")
+    assert item.escalation_policy is not None
+    assert "call the patient now" in item.explanation["en"]
+    pages = session.exec(select(Notification).where(Notification.alert_id == item.id)).all()
+    assert pages, "a red item is paged"
+    assert sms(hook_app, "+4791000020", "BS 36", sid="SMg1") == reply  # redelivered: nothing changes
+    session.expire_all()
+    assert len(session.exec(select(Notification).where(Notification.alert_id == item.id)).all()) == len(pages)
+    kinds = [e.kind for e in session.exec(select(AlertEvent).where(AlertEvent.alert_id == item.id))]
+    assert kinds[0] == "opened" and kinds.count("unit_asked") == 1
+
+
+def test_a_first_glucose_of_36_by_sms_is_asked_about_and_a_usual_number_is_not(hook_app, session, world):
+    """A1 has never measured glucose: 36 is unusual as mmol/L and a severe low as mg/dL."""
+    reply = sms(hook_app, A1, "BS 36", sid="SMf1")
+    assert stored(session) == [] and "BS 36 MG" in reply.upper()
+    assert session.exec(select(Alert).where(Alert.rule_key == unit_check.QUEUE_KEY)).one().severity == "red"
+    sms(hook_app, A1, "BS 12", sid="SMf2")
+    assert stored(session) == [("glucose", 12.0)]
+
+
 def test_a_temperature_of_101_by_sms_is_asked_about_not_refused(hook_app, session, world):
     reply = sms(hook_app, A1, "TEMP 101", sid="SM1")
     assert "TEMP 101 F" in reply and "38,3" in reply and stored(session) == []
@@ -338,7 +367,7 @@ def test_glucose_36_mg_by_sms_is_a_severe_low_and_red(hook_app, session, diabeti
 
 
 def test_sms_replies_about_units_in_norwegian(hook_app, session, world):
-    """Needs the nb strings of .i18n-pending/units.json in the catalogue."""
+    """The words a patient reads, from the nb catalogue."""
     assert sms(hook_app, A1, "VEKT 165", sid="SM1") == ("Mente du 165 kg eller 165 pund (74,8 kg)? Send VEKT 165 KG "
                                                          "eller VEKT 165 LB. Ingenting er registrert ennå.")
     assert "Vi har registrert vekt 74,8 kg (165 pund)." in sms(hook_app, A1, "VEKT 165 LB", sid="SM2")

@@ -304,7 +304,7 @@ def _parse_report(s: str) -> Command:
             unit_key, i = _unit_after(toks, i, code)
             fragment = _short(s[tok.start: toks[i - 1].end])
             try:
-                meaning = units.interpret(code, units.Entry(numbers[0], unit_key))
+                meaning = units.interpret(code, units.Entry(numbers[0], unit_key), patient_known=False)
             except ImplausibleValue as exc:
                 return Unknown("implausible", detail=fragment, item=item, code=exc.code, reason=exc.reason,
                                value=exc.value)

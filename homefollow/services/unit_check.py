@@ -18,12 +18,13 @@ from sqlmodel import Session, select
 
 from rules import units
 from rules.text import Text, both, moment
+from rules.zones import Zone, classify
 
 from ..clock import Clock
 from ..i18n import t
 from ..models import Alert, AlertEvent, Measurement, Patient, Report
 from ..notifications import sms_commands
-from . import alerts, audit, plans
+from . import alert_log, alerts, audit, plans, rule_tools
 
 REFERENCE_WINDOW = timedelta(days=30)
 DRY_WEIGHT_RULE = "hf.weight_above_dry"
@@ -84,17 +85,23 @@ def sms_question(session: Session, clock: Clock, patient_id: int,
 
 def ask_by_sms(session: Session, clock: Clock, patient: Patient, question: sms_commands.AskUnit, *, body: str,
                message_id: str, actor_account_id: int | None, actor_kind: str) -> Alert:
-    """An SMS reading not stored because its unit is asked about: a yellow item in the team's
-    queue (no page), quoting what was sent, so nothing is lost if the patient never answers.
-    The same SMS delivered again by Twilio changes nothing. Commits."""
+    """An SMS reading not stored because its unit is asked about: an item in the team's queue,
+    quoting what was sent, so nothing is lost if the patient never answers. When any meaning of
+    the number is red by the patient's safety net (glucose 36: 36 mmol/L or 2.0 mmol/L, both
+    dangerous) the item is red and paged like any red alert; otherwise it is yellow and waits
+    in the queue. The same SMS delivered again by Twilio changes nothing. Commits."""
     earlier = alerts.open_alert_for(session, patient.id, QUEUE_KEY)
-    if earlier is not None and message_id and session.exec(
-            select(AlertEvent.data).where(AlertEvent.alert_id == earlier.id)
-            .order_by(AlertEvent.id.desc()).limit(1)).first().get("sms") == message_id:
+    if earlier is not None and message_id and any(
+            data.get("sms") == message_id for data in session.exec(
+                select(AlertEvent.data).where(AlertEvent.alert_id == earlier.id))):
         return earlier
     quoted = " ".join("".join(c for c in body if c.isprintable() or c.isspace()).split())[:160]
     short = quoted if len(quoted) <= 40 else quoted[:39].rstrip() + "…"
     when = clock.now()
+    limits = rule_tools.safety_limits_of(session, patient).get(question.code)
+    dangerous = limits is not None and any(
+        (found := classify(question.code, r.value, limits)) is not None and found.zone == Zone.RED
+        for r in question.choices)
 
     def meanings(loc: str) -> str:
         canonical = units.canonical_unit(question.code).key
@@ -102,18 +109,32 @@ def ask_by_sms(session: Session, clock: Clock, patient: Patient, question: sms_c
                          + (f" = {units.value_number(r, loc)} {canonical}" if r.converted else "")
                          for r in question.choices)
 
-    item = alerts.add_to_queue(
-        session, clock, patient, key=QUEUE_KEY,
-        title=both(lambda loc: t(loc, "Reading by SMS not recorded: unit unclear")),
-        value_text=Text(nb=f"«{short}»", en=f'"{short}"'),
-        threshold_text=both(lambda loc: t(loc, "Not recorded")),
-        explanation=both(lambda loc: t(
-            loc, "The patient sent \"%(sms)s\" by SMS on %(when)s. It was not recorded: the unit was unclear "
-                 "(%(meanings)s). The patient was asked to send it again with the unit. Check that a new "
-                 "reading arrived, or call the patient.",
-            sms=quoted, when=moment(when, patient.time_zone, loc), meanings=meanings(loc))),
-        code=question.code, typed=question.number, sms=message_id)
-    session.flush()
+    title = both(lambda loc: t(loc, "Reading by SMS not recorded: unit unclear"))
+    value_text = Text(nb=f"«{short}»", en=f'"{short}"')
+    threshold_text = both(lambda loc: t(loc, "Not recorded"))
+
+    def explanation(loc: str) -> str:
+        text = t(loc, "The patient sent \"%(sms)s\" by SMS on %(when)s. It was not recorded: the unit was unclear "
+                      "(%(meanings)s). The patient was asked to send it again with the unit. Check that a new "
+                      "reading arrived, or call the patient.",
+                 sms=quoted, when=moment(when, patient.time_zone, loc), meanings=meanings(loc))
+        if dangerous:
+            text += " " + t(loc, "Either meaning may be dangerous: call the patient now.")
+        return text
+
+    if dangerous:
+        item = alerts.raise_finding(session, clock, patient, alerts.RaisedFinding(
+            alert_key=QUEUE_KEY, rule_key=QUEUE_KEY, rule_version=1, rule_version_id=None, title=title,
+            severity=Zone.RED, value_text=value_text, threshold_text=threshold_text,
+            explanation=both(explanation)))
+        session.flush()
+        alert_log.add_event(session, clock, item, "unit_asked", code=question.code, typed=question.number,
+                            sms=message_id)
+    else:
+        item = alerts.add_to_queue(session, clock, patient, key=QUEUE_KEY, title=title, value_text=value_text,
+                                   threshold_text=threshold_text, explanation=both(explanation),
+                                   code=question.code, typed=question.number, sms=message_id)
+        session.flush()
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="sms.unit_asked",
                  patient_id=patient.id, object_type="alert", object_id=item.id, code=question.code,
                  typed=question.number)

@@ -124,10 +124,17 @@ def test_a_temperature_impossible_in_celsius_but_possible_in_fahrenheit_is_asked
         assert units.interpret("temperature", units.Entry(number)).ask
 
 
-def test_without_a_reference_a_number_possible_in_the_stored_unit_is_taken_in_it():
-    for code, number in (("weight", 165), ("glucose", 36), ("temperature", 37.8)):
+def test_without_a_reference_an_ordinary_number_is_taken_in_the_stored_unit():
+    for code, number in (("weight", 82), ("weight", 140), ("glucose", 12.5), ("glucose", 25), ("temperature", 37.8)):
         meaning = units.interpret(code, units.Entry(number))
         assert not meaning.ask and meaning.reading.unit == CATALOGUE[code].unit and meaning.reading.value == number
+
+
+def test_without_a_reference_an_unusual_number_that_another_unit_fits_is_asked_about():
+    asked = units.interpret("glucose", units.Entry(36))  # a first reading: 36 mmol/L, or a severe low?
+    assert asked.ask and [(r.unit, r.value) for r in asked.choices] == [("mmol/L", 36.0), ("mg/dL", 2.0)]
+    asked = units.interpret("weight", units.Entry(165))
+    assert asked.ask and [(r.unit, r.value) for r in asked.choices] == [("kg", 165.0), ("lb", 74.8)]
 
 
 def test_a_number_impossible_in_every_unit_is_refused_with_the_stored_units_problem():
