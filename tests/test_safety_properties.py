@@ -10,8 +10,10 @@
 
 from __future__ import annotations
 
+import html
 import itertools
 import math
+import re
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
@@ -178,6 +180,17 @@ def _text(value: float) -> str:
     return f"{value:g}".replace(".", ",")
 
 
+def _answer_unit_question(web, url, fields, response):
+    """A first unusual number (glucose over 25 with no earlier reading) is asked about on the
+    web: answer with the number as typed, in the usual unit (the first choice offered)."""
+    page = response.get_data(as_text=True)
+    if response.status_code != 200 or 'name="unit_for"' not in page:
+        return response
+    unit_for = re.search(r'name="unit_for" value="([^"]*)"', page).group(1)
+    unit = re.search(r'name="unit" value="([^"]*)"', page).group(1)
+    return web.submit(url, {**fields, "unit_for": html.unescape(unit_for), "unit": html.unescape(unit)})
+
+
 def _submit(channel, app, session, clock, world, patient, phone, relative_login, item, values, token):
     if channel in ("patient_web", "relative_web"):
         web = WebClient(app.test_client())
@@ -187,7 +200,7 @@ def _submit(channel, app, session, clock, world, patient, phone, relative_login,
         if channel == "relative_web":
             assert web.get("/choose").status_code == 302  # her one patient: chosen at once
         fields = {code: _text(v) for code, v in values.items()}
-        response = web.submit(f"/report/{item}", fields)
+        response = _answer_unit_question(web, f"/report/{item}", fields, web.submit(f"/report/{item}", fields))
         assert response.status_code == 302, response.get_data(as_text=True)[:2000]
     elif channel == "sms":
         body = (f"BT {values['bp_systolic']:g}/{values['bp_diastolic']:g}" if item == "blood_pressure"
@@ -201,7 +214,8 @@ def _submit(channel, app, session, clock, world, patient, phone, relative_login,
     else:
         web = staff_client(app, "nurse.a@example.no")
         fields = {code: _text(v) for code, v in values.items()}
-        response = web.submit(f"/clinic/patients/{patient.id}/report/{item}", fields)
+        url = f"/clinic/patients/{patient.id}/report/{item}"
+        response = _answer_unit_question(web, url, fields, web.submit(url, fields))
         assert response.status_code == 302, response.get_data(as_text=True)[:2000]
 
 
