@@ -14,7 +14,7 @@ from sqlmodel import select
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.models import Organisation, ServicePerson, Team
-from homefollow.services import audit, triage
+from homefollow.services import audit, teams, triage
 from homefollow.services import pathway as pw
 from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.services.patient_record import account_names
@@ -61,11 +61,23 @@ MESSAGES = {
     "number_range": _l("Choose from %(low)s to %(high)s."),
     "deadlines_order": _l("The deadlines must come in order: consent, then the mapping conversation, then the plan."),
     "trial_max_below_min": _l("The longest trial period cannot be shorter than the shortest."),
+    "no_out_of_hours_route": _l("%(team)s cannot take on patients yet: nobody would be paged about a red alert "
+                                "outside opening hours."),
 }
 
 
 def problem_text(code: str, params: dict) -> str:
+    if code == "no_out_of_hours_route":  # what is wrong, then what to fix (teams.RouteProblem)
+        return " ".join([str(MESSAGES[code]) % {"team": params["team"]},
+                         *(_(problem.msgid, **problem.params) for problem in params["route"])])
     return str(MESSAGES[code]) % params if params else str(MESSAGES[code])
+
+
+def _route_notice(db, team: Team) -> dict:
+    """For the templates' route_notice: what keeps the team from taking on patients (nothing
+    when it has an out-of-hours route), and whether this user can fix it."""
+    return {"route_team": team, "route_problems": teams.out_of_hours_route_problems(db, team),
+            "route_can_edit": current_principal().has_role(team.id, "team_admin")}
 
 
 # The form of each step (the step's name is in the URL), its date field and what is said when saved.
@@ -168,8 +180,11 @@ def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | N
             mapping.what_matters.data, mapping.goals.data = standing.pathway.what_matters, standing.pathway.goals
             mapping.risks.data = standing.pathway.risks
     names = account_names(db, {e.get("by") for e in standing.pathway.evaluations}) if standing else {}
+    team = db.get(Team, patient.team_id)
+    # Only the consent of a referred patient starts follow-up, and only that is refused.
+    route = _route_notice(db, team) if patient.status == "referred" else {}
     return render_template(
-        "clinic/pathway.html", patient=patient, team=db.get(Team, patient.team_id), standing=standing, forms=forms,
+        "clinic/pathway.html", patient=patient, team=team, standing=standing, forms=forms, **route,
         summary=summary or [], step_labels=STEP_LABELS, current_labels=CURRENT_LABELS, scope_labels=SCOPE_LABELS,
         given_by_labels=GIVEN_BY_LABELS, end_reason_labels=END_REASON_LABELS, frailty_labels=FRAILTY_LABELS,
         date_hint=DATE_HINT, evaluators=names,
@@ -262,4 +277,4 @@ def refer_candidate(person_id: int):
                     "before that.", name=patient.name), "success")
             return redirect(url_for("clinician.patient_pathway", patient_id=patient.id))
     return render_template("clinic/refer_candidate.html", person=person, team=team, form=form, summary=summary,
-                           date_hint=DATE_HINT), 400 if summary else 200
+                           date_hint=DATE_HINT, **_route_notice(db, team)), 400 if summary else 200

@@ -10,7 +10,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from homefollow import get_clock
+from homefollow import get_clock, transactions
 from homefollow.db import get_session
 from homefollow.models import ReportSource
 from homefollow.services import reporting, unit_check
@@ -42,18 +42,22 @@ def staff_report(patient_id: int, item_key: str):
     form.reference_for = lambda code: unit_check.reference_value(db, clock, patient.id, code)
     retype = posting and bool(request.form.get("retype"))
     if form.validate_on_submit() and form.question is None and not retype:
-        try:
+        def store():
             outcome = reporting.report_measurement(
                 db, clock, patient=patient, item_key=item_key, values=form.parsed_values(),
                 idempotency_key=form.idempotency_key.data[:100], reported_by_account_id=current_user.id,
                 actor_kind="staff", source=ReportSource.STAFF, ip=request.remote_addr)
-        except ImplausibleValue as exc:  # the service re-checks what the form checked
-            form[exc.code].errors.append(plausibility_message(exc, form[exc.code].data))
-        else:
             if not outcome.replayed:
                 unit_check.record_units(db, clock, outcome.report, form.readings(), asked=form.unit_asked,
                                         actor_account_id=current_user.id, actor_kind="staff", channel="staff",
                                         ip=request.remote_addr)
+            return outcome
+
+        try:  # a race lost to the scheduler is run again; the idempotency key stores the value once
+            outcome = transactions.run_in_transaction(db, store, what="staff report")
+        except ImplausibleValue as exc:  # the service re-checks what the form checked
+            form[exc.code].errors.append(plausibility_message(exc, form[exc.code].data))
+        else:
             flash(_registered_text(outcome, item_key), "warning" if outcome.zone and outcome.zone.value != "green"
                   else "success")
             return redirect(url_for("clinician.patient_detail", patient_id=patient.id) + "#charts-title")

@@ -10,7 +10,7 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from homefollow import get_clock
+from homefollow import get_clock, transactions
 from homefollow.db import get_session
 from homefollow.escalation import parse_policy
 from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Patient, Report
@@ -117,7 +117,8 @@ def acknowledge(alert_id: int):
     alert = _alert_for_action(alert_id, "alert.acknowledge")
     if ActionForm().validate_on_submit():
         try:
-            alerts.acknowledge(db, clock, alert.id, current_user.id)
+            transactions.run_in_transaction(db, lambda: alerts.acknowledge(db, clock, alert.id, current_user.id),
+                                            what="acknowledgement")
             flash(_("Alert acknowledged. Resolve it when you have followed it up."), "success")
         except alerts.AlertStateError:
             flash(_("This alert was already acknowledged or resolved by someone else."), "warning")
@@ -212,11 +213,13 @@ def teams():
     """The user's teams: members, opening hours, the on-call rota and how alerts are paged;
     team admins get links to edit them (clinician_portal/team_admin.py)."""
     from homefollow.services import team_settings
+    from homefollow.services import teams as teams_service
 
     principal = current_principal()
     db, clock = get_session(), get_clock()
     views = team_settings.overview(db, clock, principal)
+    route_problems = {v.team.id: teams_service.out_of_hours_route_problems(db, v.team) for v in views}
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.teams",
                  ip=request.remote_addr)
     db.commit()
-    return render_template("clinic/teams.html", views=views)
+    return render_template("clinic/teams.html", views=views, route_problems=route_problems)

@@ -19,6 +19,7 @@ scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
 accounts_cli = AppGroup("accounts", help="Accounts.")
 rules_cli = AppGroup("rules", help="Rule versions: sync, test, add, activate, backtest, calibrate.")
 templates_cli = AppGroup("templates", help="Plan templates shared by every team.")
+teams_cli = AppGroup("teams", help="Care teams: can each be reached about red alerts out of hours?")
 
 
 def _engine():
@@ -124,12 +125,19 @@ def scheduler_run() -> None:
 @click.option("--team", "team_name", required=True, help="Team name; created if it does not exist.")
 @click.option("--role", type=click.Choice(["nurse", "coordinator", "physician", "gp", "team_admin"]), multiple=True,
               default=["team_admin"])
-def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...]) -> None:
+@click.option("--on-call-phone", default=None,
+              help="A new team's on-call phone, answered around the clock (without it the team cannot take on "
+                   "patients until an admin sets one).")
+def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...], on_call_phone: str | None) -> None:
     """Create a staff account (the first admin of a new installation)."""
     from . import get_clock
     from .models import Account, Team, TeamMembership
-    from .services.accounts import hash_password, normalise_login
+    from .services.accounts import hash_password, normalise_login, normalise_phone
 
+    if on_call_phone is not None:
+        on_call_phone = normalise_phone(on_call_phone)
+        if on_call_phone is None:
+            raise click.ClickException("The on-call phone is not a valid Norwegian number (e.g. 900 00 000).")
     password = os.environ.get("HOMEFOLLOW_NEW_PASSWORD") or getpass.getpass("Password (at least 12 characters): ")
     if len(password) < 12:
         raise click.ClickException("The password must be at least 12 characters.")
@@ -139,9 +147,12 @@ def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...]) -
             raise click.ClickException(f"An account for {email} exists already.")
         team = session.exec(select(Team).where(Team.name == team_name)).first()
         if team is None:
-            team = Team(name=team_name, created_at=now)
+            team = Team(name=team_name, on_call_phone=on_call_phone, created_at=now)
             session.add(team)
             session.flush()
+        elif on_call_phone is not None:
+            raise click.ClickException(f"Team {team_name!r} exists already: its admins set its phones in the "
+                                       "clinician portal (Teams).")
         account = Account(kind="staff", login=normalise_login(email), email=email, name=name,
                           password_hash=hash_password(password), created_at=now)
         session.add(account)
@@ -149,25 +160,79 @@ def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...]) -
         for r in role:
             session.add(TeamMembership(team_id=team.id, account_id=account.id, role=r, created_at=now))
         session.commit()
+        route = _route_warning(session, team)
     click.echo(f"Created staff account {email} in team {team_name!r} with roles {', '.join(role)}.")
+    if route:
+        click.echo(route, err=True)
+
+
+def _route_warning(session: Session, team) -> str | None:
+    """The warning for a team that nobody would be paged for about a red alert outside opening
+    hours (services.teams.out_of_hours_route_problems), or None."""
+    from .services.teams import out_of_hours_route_problems
+
+    problems = out_of_hours_route_problems(session, team)
+    if not problems:
+        return None
+    lines = [f"Warning: team {team.name!r} (id {team.id}) has no reachable out-of-hours route: it cannot refer "
+             "patients or start their follow-up until it has one."]
+    lines += [f"  {problem}" for problem in problems]
+    lines.append(f"  A team admin fixes it under Teams in the clinician portal: /clinic/teams/{team.id}/phones")
+    return "\n".join(lines)
+
+
+@teams_cli.command("check")
+def teams_check() -> None:
+    """List the teams nobody would be paged for about a red alert outside opening hours (no
+    on-call phone and no policy of their own, or every such number replied STOP). Exits with 1
+    when there is any."""
+    from sqlalchemy import func
+
+    from .models import Team
+    from .services.teams import teams_without_route
+
+    with Session(_engine()) as session:
+        found = teams_without_route(session)
+        total = session.exec(select(func.count()).select_from(Team)).one()
+        for team, problems in found:
+            click.echo(f"{team.name} (id {team.id}): no reachable out-of-hours route; "
+                       f"fix it at /clinic/teams/{team.id}/phones")
+            for problem in problems:
+                click.echo(f"  {problem}")
+    if found:
+        click.echo(f"{_count(len(found), 'team')} of {total} without a reachable out-of-hours route.", err=True)
+        raise SystemExit(1)
+    click.echo(f"Every team ({total}) has a reachable out-of-hours route.")
 
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1")
 @click.option("--port", default=5000, type=int)
 def serve(host: str, port: int) -> None:
-    """Web server and scheduler together, for `make run`. Ctrl-C stops both."""
+    """Web server and scheduler together, for `make run`. Ctrl-C or SIGTERM stops both."""
     from werkzeug.serving import run_simple
 
-    scheduler = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"])
+    def stop(_signum, _frame):
+        raise KeyboardInterrupt  # as Ctrl-C: the server returns, and the scheduler is stopped below
+
+    # The scheduler runs in its own session, so Ctrl-C in the terminal reaches this process only,
+    # which then stops the scheduler with one SIGTERM (a second signal would make it abandon a
+    # send in progress instead of letting it finish).
+    scheduler = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"],
+                                 start_new_session=True)
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, stop)
     try:
         run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
     finally:
-        scheduler.send_signal(signal.SIGINT)
+        for signum in (signal.SIGTERM, signal.SIGHUP):
+            signal.signal(signum, signal.SIG_IGN)  # while waiting for the scheduler to finish its send
+        scheduler.terminate()
         try:
-            scheduler.wait(timeout=10)
+            scheduler.wait(timeout=15)  # it gives a send in progress 8 s
         except subprocess.TimeoutExpired:
             scheduler.kill()
+            scheduler.wait()
 
 
 @rules_cli.command("sync")
@@ -377,7 +442,7 @@ def templates_sync() -> None:
 
 
 def register_cli(app: Flask) -> None:
-    for group in (db_cli, demo_cli, scheduler_cli, accounts_cli, rules_cli, templates_cli):
+    for group in (db_cli, demo_cli, scheduler_cli, accounts_cli, rules_cli, templates_cli, teams_cli):
         app.cli.add_command(group)
     app.cli.add_command(serve)
     from .api_cli import api_cli

@@ -27,6 +27,11 @@ def _int(name: str, default: int) -> int:
     return int(value) if value not in (None, "") else default
 
 
+def _float(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value not in (None, "") else default
+
+
 def from_environment() -> dict:
     demo = _bool("HOMEFOLLOW_DEMO")
     return {
@@ -50,6 +55,10 @@ def from_environment() -> dict:
         "SMTP_STARTTLS": _bool("SMTP_STARTTLS"),
         "SMTP_FROM": os.environ.get("SMTP_FROM", "HomeFollow <no-reply@homefollow.invalid>"),
         "SCHEDULER_TICK_SECONDS": _int("SCHEDULER_TICK_SECONDS", 15),
+        "SCHEDULER_STOP_GRACE_SECONDS": _int("SCHEDULER_STOP_GRACE_SECONDS", 8),
+        # Per-message timeout towards Twilio and SMTP, and messages in flight per channel.
+        "SEND_TIMEOUT_SECONDS": _float("SEND_TIMEOUT_SECONDS", 5.0),
+        "SEND_CONCURRENCY": _int("SEND_CONCURRENCY", 4),
         "STAFF_SESSION_MINUTES": _int("STAFF_SESSION_MINUTES", 30),
         "PATIENT_SESSION_DAYS": _int("PATIENT_SESSION_DAYS", 90),
     }

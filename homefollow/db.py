@@ -7,6 +7,7 @@ commit explicitly at the end of each use case.
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
 import orjson
@@ -14,7 +15,34 @@ import psycopg
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session, create_engine
+
+# The database cannot serve us now: the server is stopped or unreachable, the connection was
+# lost, the pool has no free connection, or a deadlock's bounded retries ran out. SQLAlchemy
+# wraps the drivers' errors in its own; the drivers' own are listed for code that talks to a
+# driver directly. The web answers 503 (homefollow.web), the scheduler tries again next tick.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, DisconnectionError, PoolTimeout,
+                        psycopg.OperationalError, psycopg.InterfaceError,
+                        sqlite3.OperationalError, sqlite3.InterfaceError)
+
+
+def database_unavailable(error: BaseException | None) -> bool:
+    """Whether `error`, or an error it was raised from, means the database cannot serve us."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, DATABASE_UNAVAILABLE):
+            return True
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def short_error(error: BaseException) -> str:
+    """The first line of a database error, for a log line without the SQL and the traceback."""
+    text_ = str(getattr(error, "orig", None) or error).strip()
+    return f"{type(error).__name__}: {text_.splitlines()[0] if text_ else ''}"
 
 
 def normalise_url(url: str) -> str:
@@ -33,9 +61,18 @@ def _json_dumps(value) -> str:
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
+# Seconds to wait for a new PostgreSQL connection. A request or a tick that cannot reach the
+# database fails after this long (the web answers 503, the scheduler tries again next tick)
+# instead of hanging on an unreachable host.
+CONNECT_TIMEOUT_SECONDS = 5
+
+
 def make_engine(url: str, **kwargs) -> Engine:
+    """The engine for `url`. Connections are tested when taken from the pool (pool_pre_ping),
+    so after the database was stopped or restarted, the web and the scheduler simply connect
+    again: the first request or tick after it has returned succeeds, with no restart."""
     url = normalise_url(url)
-    kwargs = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads, **kwargs}
+    kwargs = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads, "pool_pre_ping": True, **kwargs}
     if url.startswith("sqlite"):
         path = make_url(url).database
         if path and path != ":memory:":
@@ -43,12 +80,14 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
+    connect_args = {"cursor_factory": psycopg.RawCursor}
+    if "connect_timeout" not in make_url(url).query:
+        connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     # PostgreSQL's own $1 placeholders, passed through as they are (psycopg's RawCursor). With
     # psycopg's default %(name)s style, every statement is rewritten on the client by a regex
     # pass; a sweep's multi-row INSERTs (thousands of parameters, never cached) spent about a
     # tenth of the sweep there (benchmarks/sweep_bench.py).
-    return create_engine(url, pool_pre_ping=True, paramstyle="numeric_dollar",
-                         connect_args={"cursor_factory": psycopg.RawCursor}, **kwargs)
+    return create_engine(url, paramstyle="numeric_dollar", connect_args=connect_args, **kwargs)
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from babel.dates import format_datetime as babel_format_datetime
-from flask import Flask, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, Response, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import Babel, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_limiter import Limiter
@@ -21,7 +22,7 @@ from werkzeug.routing import IntegerConverter
 from rules.measurements import CATALOGUE
 from rules.text import Text, item_values, value_with_unit
 
-from .db import get_session
+from .db import DATABASE_UNAVAILABLE, database_unavailable, get_session, short_error
 from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services import pauses
 from .services.access import AccessDenied, Principal, principal_for
@@ -51,6 +52,13 @@ CSP = {
 STASHABLE_ENDPOINTS = {"patient.report", "clinician.resolve"}
 # Where the kept values are shown again, when that is not the page that was posted to.
 STASH_RETURN = {"clinician.resolve": lambda: url_for("clinician.alert_detail", **request.view_args)}
+
+
+# When the database is unavailable (db.DATABASE_UNAVAILABLE) a request gets the outage page,
+# which needs no database, and this Retry-After.
+RETRY_AFTER_SECONDS = 60
+# Fields never written back into the outage page: passwords and one-time codes.
+SECRET_FIELD = re.compile(r"password|code|otp|secret|token", re.IGNORECASE)
 
 
 class IdConverter(IntegerConverter):
@@ -88,6 +96,8 @@ def init_app(app: Flask) -> None:
 
     app.before_request(_staff_inactivity_timeout)
     app.register_error_handler(CSRFError, _csrf_error)
+    for error_class in DATABASE_UNAVAILABLE:
+        app.register_error_handler(error_class, _outage_response)
     app.register_error_handler(AccessDenied, lambda _e: _error_page(404))
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
@@ -105,6 +115,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["item_values"] = lambda values, item_key: item_values(item_key, values, locale_code())
     app.jinja_env.filters["since"] = time_since
     app.jinja_env.filters["event_label"] = event_label
+    app.jinja_env.filters["failure_reason"] = failure_reason
     app.jinja_env.filters["measurement_name"] = lambda code: CATALOGUE[code].name(locale_code())
     app.jinja_env.filters["delivery_status"] = delivery_status
     app.jinja_env.filters["role_label"] = role_label
@@ -301,7 +312,11 @@ def _error_page(code: int, message: str | None = None):
         500: _("Nothing you did caused this. Please try again in a moment."),
     }
     code = code if code in titles else 500
-    return render_template("errors.html", code=code, title=titles[code], message=message or texts.get(code, "")), code
+    try:
+        return render_template("errors.html", code=code, title=titles[code],
+                               message=message or texts.get(code, "")), code
+    except DATABASE_UNAVAILABLE as exc:  # the page's frame looks up the signed-in user
+        return _outage_response(exc)
 
 
 def _is_api() -> bool:
@@ -309,6 +324,8 @@ def _is_api() -> bool:
 
 
 def _http_error(error: HTTPException):
+    if database_unavailable(getattr(error, "original_exception", None)):  # raised inside another error handler
+        return _outage_response(error.original_exception)
     if _is_api():  # machines get problem+json, not a page
         from .api import http_problem
 
@@ -319,6 +336,8 @@ def _http_error(error: HTTPException):
 def _unexpected_error(error: Exception):
     if isinstance(error, HTTPException):  # pragma: no cover - handled by the HTTPException handler
         return _http_error(error)
+    if database_unavailable(error):  # e.g. a service wrapped the driver's error in its own
+        return _outage_response(error)
     current_app.logger.exception("unhandled error")
     if current_app.config.get("PROPAGATE_UNEXPECTED_ERRORS"):
         raise error
@@ -327,6 +346,57 @@ def _unexpected_error(error: Exception):
 
         return problem(500, "Something went wrong on our side. Nothing you sent caused it; try again later.")
     return _error_page(500)
+
+
+# ---- the database is unavailable --------------------------------------------------------
+
+def _outage_response(error: BaseException):
+    """503 with Retry-After. People get a page that needs no database and that keeps what
+    they typed, so one press sends it again; the API gets problem+json."""
+    current_app.logger.error("database unavailable: %s %s: %s", request.method, request.path, short_error(error))
+    if _is_api():
+        from .api import database_unavailable as api_answer
+
+        return api_answer(RETRY_AFTER_SECONDS)
+    # From here on the request is anonymous: looking up the signed-in user (for the language,
+    # the page's frame) would need the database again.
+    g._login_user = login_manager.anonymous_user()
+    g.pop("principal", None)
+    try:
+        html = _outage_page()
+    except Exception:  # a last resort that needs nothing at all
+        current_app.logger.exception("the outage page could not be rendered")
+        html = OUTAGE_FALLBACK
+    return Response(html, 503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)}, mimetype="text/html")
+
+
+def _outage_page() -> str:
+    """Rendered straight from the template, without the context processors: they may look
+    things up in the database. The template stands alone for the same reason."""
+    kept, resend = [], request.method == "POST" and not request.files
+    if request.method == "POST":
+        for name, value in request.form.items(multi=True):
+            if name == "csrf_token":
+                continue  # a fresh one is generated from the session cookie
+            if SECRET_FIELD.search(name):
+                resend = False  # the person types it again on the form's own page
+                continue
+            kept.append((name, value))
+    query = request.query_string.decode("latin-1")
+    url = request.script_root + "/" + request.path.lstrip("/") + ("?" + query if query else "")  # never //host
+    template = current_app.jinja_env.get_template("outage.html")
+    return template.render(locale=locale_code(), posted=request.method == "POST", resend=resend, kept=kept, url=url)
+
+
+# Only when even the outage page cannot be rendered (no translations, no templates).
+OUTAGE_FALLBACK = """<!doctype html>
+<html lang="nb"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>HomeFollow virker ikke akkurat nå</title></head>
+<body><h1>HomeFollow virker ikke akkurat nå</h1>
+<p>Vent ett minutt og prøv igjen.</p>
+<p>Hvis det haster, ring <a href="tel:113">113</a> eller legevakten på <a href="tel:116117">116 117</a>.</p>
+</body></html>
+"""
 
 
 # ---- template helpers --------------------------------------------------------------------
@@ -480,8 +550,30 @@ def event_label(kind: str) -> str:
         "resolved": _("Resolved"),
         "condition_cleared": _("Condition no longer present"),
         "unit_asked": _("The patient was asked which unit was meant"),
+        "page_failed": _("Page could not be delivered"),
+        "red_repeating": _("Every step done, nobody acknowledged: the fallback is paged every 15 minutes "
+                           "and the team admins are told"),
     }
     return labels.get(kind, kind)  # tests/test_i18n.py checks every kind written has a label
+
+
+def failure_reason(error: str | None) -> str:
+    """Why a page failed, in words, from the provider's reply kept on the outbox row."""
+    error = error or ""
+    reasons = (
+        ("21610", _("the number has replied STOP to all SMS")),
+        ("opted out", _("the number has replied STOP to all SMS")),
+        ("21211", _("not a valid phone number")),
+        ("21614", _("not a mobile number")),
+        ("21612", _("the number cannot be reached")),
+        ("21214", _("the number cannot be reached")),
+        ("recipient refused", _("the e-mail address was refused")),
+        ("gave up", _("the provider did not answer after many attempts")),
+        ("undelivered", _("the phone did not receive it")),
+        ("provider reported failed", _("the phone did not receive it")),
+    )
+    words = next((text for needle, text in reasons if needle in error), _("delivery failed"))
+    return f"{words} ({error})" if error else words
 
 
 def tel_href(number: str | None) -> str:

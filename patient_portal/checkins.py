@@ -13,7 +13,7 @@ from wtforms import HiddenField, RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length
 
-from homefollow import get_clock
+from homefollow import get_clock, transactions
 from homefollow.db import get_session
 from homefollow.models import QuestionnaireDraft
 from homefollow.questionnaires import QUESTIONNAIRES
@@ -105,12 +105,16 @@ def _next_unanswered(questions, answers: dict, after: int) -> int | None:
 
 def _complete(access, questionnaire, draft: QuestionnaireDraft):
     db, clock = get_session(), get_clock()
-    outcome = reporting.report_questionnaire(
-        db, clock, patient=access.patient, questionnaire_key=questionnaire.key, answers=draft.answers,
-        idempotency_key=draft.idempotency_key, reported_by_account_id=current_user.id,
-        actor_kind=current_user.kind, ip=request.remote_addr)
-    db.delete(draft)
-    db.commit()
+
+    def store():
+        outcome = reporting.report_questionnaire(
+            db, clock, patient=access.patient, questionnaire_key=questionnaire.key, answers=draft.answers,
+            idempotency_key=draft.idempotency_key, reported_by_account_id=current_user.id,
+            actor_kind=current_user.kind, ip=request.remote_addr)
+        db.delete(draft)
+        return outcome
+
+    outcome = transactions.run_in_transaction(db, store, what="check-in")  # the idempotency key stores it once
     return redirect(url_for("patient.report_result", report_id=outcome.report.id))
 
 
@@ -127,10 +131,12 @@ def task(key: str):
     if not form.idempotency_key.data:
         form.idempotency_key.data = uuid.uuid4().hex
     if form.validate_on_submit():
-        outcome = reporting.report_task(
-            get_session(), get_clock(), patient=access.patient, task_key=key, done=form.done.data == "yes",
+        db = get_session()
+        outcome = transactions.run_in_transaction(db, lambda: reporting.report_task(
+            db, get_clock(), patient=access.patient, task_key=key, done=form.done.data == "yes",
             comment=form.comment.data, idempotency_key=form.idempotency_key.data[:100],
-            reported_by_account_id=current_user.id, actor_kind=current_user.kind, ip=request.remote_addr)
+            reported_by_account_id=current_user.id, actor_kind=current_user.kind, ip=request.remote_addr),
+            what="task report")
         if outcome.zone and outcome.zone.value in ("yellow", "red"):
             return redirect(url_for("patient.report_result", report_id=outcome.report.id))
         flash(_("Thank you, it is registered."), "success")

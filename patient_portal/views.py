@@ -10,7 +10,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_fresh, login_required, login_user
 
-from homefollow import get_clock
+from homefollow import get_clock, transactions
 from homefollow.db import get_session
 from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
@@ -205,17 +205,21 @@ def report(item_key: str):
         if repeat_of is not None:
             form.confirm_repeat.data = "yes"  # pressing Send again means: yes, it is a new reading
         else:
-            try:
+            def store():
                 outcome = reporting.report_measurement(
                     db, clock, patient=access.patient, item_key=item_key, values=values, idempotency_key=key,
                     reported_by_account_id=current_user.id, actor_kind=current_user.kind, ip=request.remote_addr)
-            except ImplausibleValue as exc:  # the service re-checks what the form checked
-                form[exc.code].errors.append(plausibility_message(exc, form[exc.code].data))
-            else:
                 if not outcome.replayed:
                     unit_check.record_units(db, clock, outcome.report, form.readings(), asked=form.unit_asked,
                                             actor_account_id=current_user.id, actor_kind=current_user.kind,
                                             channel="portal", ip=request.remote_addr)
+                return outcome
+
+            try:  # a race lost to the scheduler is run again; the idempotency key stores the value once
+                outcome = transactions.run_in_transaction(db, store, what="patient report")
+            except ImplausibleValue as exc:  # the service re-checks what the form checked
+                form[exc.code].errors.append(plausibility_message(exc, form[exc.code].data))
+            else:
                 return redirect(url_for("patient.report_result", report_id=outcome.report.id))
     if retype:
         form.unit.data = form.unit_for.data = ""

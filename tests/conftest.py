@@ -196,3 +196,32 @@ def fake_smtp():
     server = FakeSmtp()
     yield server
     server.stop()
+
+
+# ---- the fault-injection table (tests/test_red_path_faults.py) ----------------------------------
+# Each case leaves a row in its report's user_properties, which reach this process also from
+# xdist workers; the table is printed at the end of the run, whatever the output options.
+
+_fault_rows: list[dict] = []
+_fault_outcomes: dict[str, str] = {}
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _fault_outcomes[report.nodeid] = report.outcome
+    elif report.when == "teardown":
+        for name, row in report.user_properties:
+            if name == "red_path_row":
+                _fault_rows.append({**row, "outcome": _fault_outcomes.get(report.nodeid, "error")})
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _fault_rows:
+        return
+    terminalreporter.write_sep("=", "red path: fault injection (intents / received / duplicates / lost)")
+    terminalreporter.write_line(f"{'case':<40} {'db':<10} {'intents':>7} {'received':>8} {'dupl.':>5} {'lost':>4} "
+                                f"{'red page s':>10}  result")
+    for r in _fault_rows:
+        latency = "-" if r["red_latency"] is None else f"{r['red_latency']:.2f}"
+        terminalreporter.write_line(f"{r['case']:<40} {r['backend']:<10} {r['intents']:>7} {r['received']:>8} "
+                                    f"{r['duplicates']:>5} {r['lost']:>4} {latency:>10}  {r['outcome']}")

@@ -12,12 +12,14 @@ from twilio.request_validator import RequestValidator
 
 from homefollow.links import public_url
 from homefollow.models import Alert, Notification, Report, SmsOptOut, Team
-from homefollow.notifications.email import LogEmailSender
-from homefollow.notifications.outbox import Senders
+from homefollow.notifications.email import LogEmailSender, SmtpEmailSender
+from homefollow.notifications.outbox import Senders, forget_opt_outs
 from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.scheduler import run_sweeps
-from homefollow.services import alerts, reporting
+from homefollow.services import alerts, messages, reporting
+from homefollow.services.alert_log import events_of
 from homefollow.services.plan_changes import change_plan
+from homefollow.web import failure_reason
 from tests.factories import standard_plan
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
@@ -76,8 +78,11 @@ def test_red_at_ten_pages_on_call_then_the_coordinator_and_stops_at_the_acknowle
     code = session.exec(select(Alert)).one().short_code
 
     sweep_at(engine, clock, senders, oslo(2026, 3, 10, 10, 0), session)
-    assert texts_to(fake_twilio, "+4790000101") == [
-        f"HomeFollow: nytt RØDT varsel i Team A. Kode {code}. Svar OK {code} for å kvittere."]
+    [text] = texts_to(fake_twilio, "+4790000101")
+    page, ref = text.split("\nRef: ")
+    assert page == f"HomeFollow: nytt RØDT varsel i Team A. Kode {code}. Svar OK {code} for å kvittere."
+    # The page carries its outbox row's token, to look it up at Twilio if its fate is ever unknown.
+    assert ref == session.exec(select(Notification.ref).where(Notification.recipient == "+4790000101")).one()
     assert fake_twilio.to("+4790000102") == []
 
     sweep_at(engine, clock, senders, oslo(2026, 3, 10, 10, 14), session)
@@ -272,17 +277,19 @@ def test_a_patient_reports_by_sms_and_is_told_the_zone(hook_app, session, clock,
 
 
 def test_stop_and_start_are_honoured(hook_app, engine, session, clock, world, fake_twilio, senders):
-    sms(hook_app, "+4790000101", "STOPP")
-    assert session.exec(select(SmsOptOut.phone)).all() == ["+4790000101"]
-    clock.set(oslo(2026, 3, 10, 10, 0))
-    red_spo2(session, clock, world.patient_a1)
-    sweep_at(engine, clock, senders, oslo(2026, 3, 10, 10, 0), session)
-    assert fake_twilio.to("+4790000101") == []  # no SMS after STOP: her e-mail instead
-    assert session.exec(select(Notification).where(Notification.channel == "email")).one().recipient == \
-        "nurse.a@example.no"
-    sms(hook_app, "+4790000101", "START", sid="SM3")
+    # A patient's STOP (staff and on-call phones: tests/test_duty_stop.py).
+    sms(hook_app, "+4791000001", "STOPP")
+    assert session.exec(select(SmsOptOut.phone)).all() == ["+4791000001"]
+    messages.send_from_team(session, clock, patient=world.patient_a1, author_account_id=world.nurse_a.id, body="Hei")
+    sweep_at(engine, clock, senders, clock.now(), session)
+    assert fake_twilio.to("+4791000001") == []  # no SMS after STOP
+    sms(hook_app, "+4791000001", "START", sid="SM3")
     session.commit()
     assert session.exec(select(SmsOptOut)).all() == []
+    forget_opt_outs(session)  # the test's session read the opt-outs before the START
+    messages.send_from_team(session, clock, patient=world.patient_a1, author_account_id=world.nurse_a.id, body="Hei")
+    sweep_at(engine, clock, senders, clock.now(), session)
+    assert len(fake_twilio.to("+4791000001")) == 1
 
 
 def test_an_undelivered_page_moves_on_at_once(hook_app, engine, session, clock, world, fake_twilio, senders):
@@ -348,3 +355,67 @@ def test_reminders_keep_quiet_hours(session, clock, world):
                          datetime(2026, 3, 10).date(), OSLO)
     # 07:00 + 1 h = 08:00 (quiet hours just ended); 20:30 + 1 h = 21:30 is quiet until tomorrow: none
     assert [d.remind_at for d in due] == [oslo(2026, 3, 10, 8, 0)]
+
+
+# ---- the red path (issue 18) -------------------------------------------------------------
+
+def test_sms_and_email_both_failing_for_good_page_the_coordinator_in_the_same_tick(
+        hook_app, engine, session, clock, world, fake_twilio, fake_smtp):
+    """The nurse's SMS is refused (21610) and then her e-mail too (550): the coordinator is paged
+    in the same scheduler tick, not when the step's 15 minutes run out; each failure is logged."""
+    senders = Senders(sms=TwilioSmsSender(ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, api_base_url=fake_twilio.base_url),
+                      email=SmtpEmailSender(fake_smtp.host, fake_smtp.port, "hf@example.no"))
+    on_call(session, world, world.nurse_a)
+    fake_twilio.script["+4790000101"] = ["opted_out"]
+    fake_smtp.script["nurse.a@example.no"] = ["rcpt:550"]
+    clock.set(oslo(2026, 3, 10, 10, 0))
+    red_spo2(session, clock, world.patient_a1)
+    report = sweep_at(engine, clock, senders, oslo(2026, 3, 10, 10, 0), session)
+    assert report.outbox.failed == 2
+    assert len(fake_twilio.to("+4790000102")) == 1  # the coordinator, at 10:00
+    assert len(fake_twilio.to("+4790000000")) == 1  # red goes by SMS: the on-call phone when hers failed
+    alert = session.exec(select(Alert)).one()
+    failures = [e for e in events_of(session, alert.id) if e.kind == "page_failed"]
+    assert sorted((e.data["channel"], e.data["recipient"]) for e in failures) == [
+        ("email", "nurse.a@example.no"), ("sms", "+4790000101")]
+    assert "21610" in next(e.data["error"] for e in failures if e.data["channel"] == "sms")
+    with hook_app.test_request_context():  # the alert page shows the reason in words (bokmål)
+        assert failure_reason(next(e.data["error"] for e in failures if e.data["channel"] == "sms")).startswith(
+            "nummeret har svart STOPP")
+
+
+def test_an_unacknowledged_red_keeps_paging_the_fallback_and_the_admins_are_told(
+        engine, session, clock, world, fake_twilio, senders):
+    on_call(session, world, world.nurse_a)
+    clock.set(oslo(2026, 3, 10, 10, 0))
+    red_spo2(session, clock, world.patient_a1)
+    at = oslo(2026, 3, 10, 10, 0)
+    while at <= oslo(2026, 3, 10, 14, 0):
+        sweep_at(engine, clock, senders, at, session)
+        at += timedelta(minutes=5)
+    alert = session.exec(select(Alert)).one()
+    fallback = [m for m in fake_twilio.to("+4790000000")]
+    # Two rounds of nurse + coordinator (10:00–10:45), then the on-call phone every 15 minutes.
+    assert len(fallback) >= 12
+    admin_texts = [m.body for m in fake_twilio.to("+4790000102") if "Ref:" not in m.body]
+    assert len(admin_texts) == 1 and alert.short_code in admin_texts[0]
+    assert any(e.kind == "red_repeating" for e in events_of(session, alert.id))
+    # Acknowledged: the repeats stop.
+    alerts.acknowledge(session, clock, alert.id, world.nurse_a.id)
+    before = len(fake_twilio.to("+4790000000"))
+    sweep_at(engine, clock, senders, at + timedelta(minutes=20), session)
+    assert len(fake_twilio.to("+4790000000")) == before
+
+
+def test_a_red_page_to_people_without_a_mobile_number_also_goes_to_the_on_call_phone(
+        engine, session, clock, world, fake_twilio, senders):
+    for account in (world.nurse_a, world.admin_a):
+        account.phone = None
+        session.add(account)
+    session.commit()
+    clock.set(oslo(2026, 3, 10, 10, 0))
+    red_spo2(session, clock, world.patient_a1)
+    sweep_at(engine, clock, senders, oslo(2026, 3, 10, 10, 0), session)
+    assert len(fake_twilio.to("+4790000000")) == 1
+    emails = session.exec(select(Notification).where(Notification.channel == "email")).all()
+    assert [e.recipient for e in emails] == ["nurse.a@example.no"]  # e-mail in addition, not instead

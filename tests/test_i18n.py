@@ -62,6 +62,8 @@ def test_every_alert_event_kind_written_has_words_in_the_event_log(app):
         written |= set(re.findall(r'add_event\(\s*\w+,\s*\w+,\s*[\w.]+,\s*"([a-z_]+)"', source))
         # add_events(session, clock, [(alert, "kind", {…}) …]): many at once
         written |= set(re.findall(r'add_events\(\s*\w+,\s*\w+,\s*\[\(\s*[\w.]+,\s*"([a-z_]+)"', source))
+        # events.append((alert, "kind", {…})): collected for one add_events call
+        written |= set(re.findall(r'events\.append\(\(\s*[\w.]+,\s*"([a-z_]+)"', source))
     assert {"opened", "page_queued", "ack_expired", "snoozed"} <= written
     with app.test_request_context("/"):
         unlabelled = {kind for kind in written if event_label(kind) == kind}

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 
 from rules.measurements import ImplausibleValue
 
-from .. import get_clock
+from .. import get_clock, transactions
 from ..db import get_session
 from ..outcomes_cli import person_secret
 from ..services import api_calls, api_tokens
@@ -32,7 +32,7 @@ OPENAPI_PATH = Path(__file__).with_name("openapi.yaml")
 JSON_TYPES = ("application/json", "application/fhir+json")
 TITLES = {400: "Bad request", 401: "Not authenticated", 403: "Not allowed", 404: "Not found",
           405: "Method not allowed", 409: "Conflict", 413: "Request too large", 415: "Unsupported media type",
-          422: "Unprocessable content", 429: "Too many requests", 500: "Internal error"}
+          422: "Unprocessable content", 429: "Too many requests", 500: "Internal error", 503: "Service unavailable"}
 
 
 class ApiProblem(Exception):
@@ -67,6 +67,13 @@ def http_problem(exc: HTTPException) -> Response:
     if status == 429:
         headers["Retry-After"] = "60"
     return problem(status, detail, headers=headers)
+
+
+def database_unavailable(retry_after: int) -> Response:
+    """The database cannot be reached (homefollow.web catches the error wherever it is raised)."""
+    return problem(503, "The database is not reachable just now, so the request may not have been stored. Send it "
+                        "again after Retry-After seconds; an event with an id already stored is not stored twice.",
+                   headers={"Retry-After": str(retry_after)})
 
 
 # ---- authentication and limits ---------------------------------------------------------------
@@ -146,8 +153,10 @@ def _accept(parse, *, plain: bool):
         raise ApiProblem(422, "The request has problems; nothing was stored.", exc.problems) from None
     session, clock = get_session(), get_clock()
     try:
-        answer = api_calls.accept(session, clock, token=g.api_token, event=event, secret=person_secret(),
-                                  ip=request.remote_addr)
+        # A race lost to the scheduler is run again; the event id stores it once.
+        answer = transactions.run_in_transaction(session, lambda: api_calls.accept(
+            session, clock, token=g.api_token, event=event, secret=person_secret(), ip=request.remote_addr),
+            what="API event")
     except api_calls.UnknownPatient:
         raise ApiProblem(404, "No patient followed by a team your organisation takes part in has this identifier.",
                          [("patient" if plain else "subject", "unknown patient")]) from None

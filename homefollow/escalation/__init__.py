@@ -3,6 +3,7 @@ database, no clock reads). See docs/escalation.md."""
 
 from .oncall import ROLES, OnCallSchedule, Override, Rotation, Shift, shift_on, who_is_on_call
 from .policy import (
+    RED_REPEAT_MINUTES,
     AlertFacts,
     Contact,
     EscalationPolicy,
@@ -30,6 +31,7 @@ from .policy import (
 )
 
 __all__ = [
+    "RED_REPEAT_MINUTES",
     "ROLES",
     "AlertFacts",
     "Contact",

@@ -44,6 +44,9 @@ ACK_TIMEOUT_RANGE = (5, 24 * 60)
 MAX_SNOOZE = {"red": 4 * 60, "yellow": 7 * 24 * 60}
 REMEASURE_WAIT_RANGE = (5, 4 * 60)
 FALLBACK_CHANNELS: tuple[Channel, ...] = ("sms", "email")
+# After a red alert's last step, its fallback is paged again this often until a person
+# acknowledges it: red never ends in silence, in or out of hours.
+RED_REPEAT_MINUTES = 15
 
 _E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
@@ -390,13 +393,14 @@ class RecipientRun(BaseModel):
 class StepRun(BaseModel):
     """The step (or fallback, or re-measure request) whose wait is running."""
 
-    slot: str  # "s2", "s2fb" (fallback for step 2), "rm", "end", "ack1"
+    slot: str  # "s2", "s2fb" (fallback for step 2), "rm", "end", "ack1", "rep1"
     round: int
     step_index: int | None
     kind: Literal["page", "fallback", "remeasure"]
     fired_at: AwareDatetime
     recipients: list[RecipientRun] = []
     done: bool = False  # everyone unreachable, or answered by a re-measurement: wait cut short
+    sms_fallback: bool = False  # red: nobody of the step could get an SMS, so the fallback was paged too
 
 
 class EscalationState(BaseModel):
@@ -416,6 +420,7 @@ class EscalationState(BaseModel):
     ack_expiries: int = 0
     end_fallback_sent: bool = False
     episode_pages: list[str] = []  # dedup keys of staff pages in this episode
+    repeats: int = 0  # red: times the fallback was paged again after the last step (slots rep1, rep2, …)
 
 
 @dataclass(frozen=True)
@@ -443,7 +448,7 @@ class PageIntent:
 
 
 PlanStatus = Literal["resolved", "snoozed", "acknowledged", "remeasure", "escalating", "waiting_for_hours",
-                     "exhausted"]
+                     "repeating", "exhausted"]
 
 
 @dataclass(frozen=True)
@@ -453,6 +458,7 @@ class Plan:
     next_due_at: datetime | None
     status: PlanStatus
     returned_to_queue: bool = False  # the acknowledgement timed out now: set the alert open again
+    tell_admins: bool = False  # a red alert's chain ended unacknowledged now: tell the team's admins
 
 
 def dedup_key(alert_id: int, episode: int, severity: str, repeat_round: int, slot: str, recipient: str,
@@ -528,6 +534,7 @@ class _Planner:
                  now: datetime, failed: Collection[str]):
         self.policy, self.alert, self.team, self.st, self.now, self.failed = policy, alert, team, state, now, failed
         self.intents: list[PageIntent] = []
+        self.tell_admins = False
 
     @property
     def severity(self) -> Severity:
@@ -569,12 +576,31 @@ class _Planner:
             self.st.current = StepRun(slot=f"s{index}", round=self.st.round, step_index=index, kind="page",
                                       fired_at=self.now)
         else:
-            recipients = resolve(step.target, step.channels, self.team, self.now)
+            channels = step.channels
+            if self.severity == "red" and "sms" in channels:
+                channels = ("sms", *(c for c in channels if c != "sms"))  # red goes by SMS first
+            recipients = resolve(step.target, channels, self.team, self.now)
             if recipients:
                 self.st.current = self.fire(f"s{index}", "page", index, recipients)
+                self.red_by_sms()
             else:  # nobody on call, nobody with the role, no usable address
                 self.st.current = self.fire(f"s{index}fb", "fallback", index, self.fallback_recipients())
         self.st.next_at = self.now + step.wait.minutes(self.severity)
+
+    def red_by_sms(self) -> None:
+        """Red always goes by SMS: when nobody of the running step can get one (no mobile
+        number, or every SMS failed for good), the fallback is paged by SMS at once, in
+        addition to the e-mails."""
+        run = self.st.current
+        if (self.severity != "red" or run is None or run.kind != "page" or run.sms_fallback
+                or run.step_index is None):
+            return
+        for r in run.recipients:
+            sms = [i for i, (channel, _address) in enumerate(r.channels) if channel == "sms"]
+            if sms and not (sms[0] < r.tried and self.key(run, r, sms[0]) in self.failed):
+                return  # this recipient has an SMS out or still to try
+        run.sms_fallback = True
+        self.fire(f"s{run.step_index}fb", "fallback", run.step_index, self.fallback_recipients())
 
     def remaining_outlook(self) -> Literal["now", "later", "never"]:
         """Whether a step from the cursor to the end of the last round applies at this moment,
@@ -589,6 +615,9 @@ class _Planner:
     def advance(self) -> None:
         st, steps = self.st, self.policy.steps
         while not st.exhausted and st.next_at is not None and st.next_at <= self.now:
+            if st.repeats:
+                self.repeat_red()
+                break
             if st.step >= len(steps):
                 if st.round >= self.policy.repeat:
                     self.exhaust()
@@ -597,6 +626,9 @@ class _Planner:
             outlook = self.remaining_outlook()
             if outlook == "never":
                 self.exhaust()
+                break
+            if outlook == "later" and self.severity == "red":
+                self.exhaust()  # red does not wait for opening hours: it repeats now
                 break
             if outlook == "later":
                 # Nothing from here on applies at this hour: keep the place and look again when
@@ -614,7 +646,21 @@ class _Planner:
                 self.run_step(index)
 
     def exhaust(self) -> None:
+        """The chain is used up. A yellow alert stays in the queue; a red one keeps paging."""
+        if self.severity == "red":
+            self.repeat_red()
+            return
         self.st.exhausted, self.st.next_at, self.st.waiting_for_hours = True, None, False
+
+    def repeat_red(self) -> None:
+        """Page the fallback again now, and again every RED_REPEAT_MINUTES until acknowledged."""
+        st = self.st
+        st.repeats += 1
+        st.waiting_for_hours = False
+        st.current = self.fire(f"rep{st.repeats}", "fallback", None, self.fallback_recipients())
+        st.next_at = self.now + timedelta(minutes=RED_REPEAT_MINUTES)
+        if st.repeats == 1:
+            self.tell_admins = True
 
     def fail_over(self) -> None:
         """Permanently failed pages of the running step: next channel at once; if nobody of
@@ -626,6 +672,9 @@ class _Planner:
             while r.tried < len(r.channels) and self.key(run, r, r.tried - 1) in self.failed:
                 self.emit(run, r, r.tried)
                 r.tried += 1
+        self.red_by_sms()
+        if run.slot.startswith("rep"):
+            return  # a repeat keeps its interval even when it failed: no tight loop of failing pages
         if all(self.key(run, r, r.tried - 1) in self.failed for r in run.recipients):
             self.cut_wait()
 
@@ -714,9 +763,11 @@ def plan(policy: EscalationPolicy, alert: AlertFacts, team: TeamContext, state: 
         status = "remeasure"
     elif st.waiting_for_hours:
         status = "waiting_for_hours"
+    elif st.repeats:
+        status = "repeating"
     else:
         status = "escalating"
-    return Plan(st, tuple(p.intents), None if st.exhausted else st.next_at, status, returned)
+    return Plan(st, tuple(p.intents), None if st.exhausted else st.next_at, status, returned, p.tell_admins)
 
 
 __all__ = [
@@ -734,6 +785,7 @@ __all__ = [
     "Plan",
     "PolicyError",
     "QueueOnly",
+    "RED_REPEAT_MINUTES",
     "RecipientRun",
     "Remeasure",
     "RoleTarget",

@@ -5,7 +5,7 @@ from .api import ApiEvent, ApiToken
 from .alerts import Alert, AlertEvent, AlertStatus, Outcome
 from .audit import AuditEvent
 from .organisations import Organisation, OrganisationKind, Role, Team, TeamMembership
-from .outbox import Channel, Notification, NotificationStatus, SmsOptOut
+from .outbox import Channel, Notification, NotificationStatus, Priority, SmsOptOut
 from .patients import Patient, PatientStatus, RelativeAccess
 from .plans import CarePlan
 from .messages import Message
@@ -19,7 +19,7 @@ from .system import Heartbeat
 __all__ = [
     "Account", "AccountKind", "ApiEvent", "ApiToken", "LoginCode", "Message", "QuestionnaireDraft", "ReportKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
     "Channel", "Heartbeat", "Measurement", "Notification", "NotificationStatus", "Organisation",
-    "OrganisationKind", "Outcome", "Patient", "PatientStatus", "RelativeAccess", "Report",
+    "OrganisationKind", "Outcome", "Patient", "Priority", "PatientStatus", "RelativeAccess", "Report",
     "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "SmsOptOut", "Team",
     "TeamMembership", "PatientNote", "PlanTemplate", "ServiceKind", "ServicePerson", "ServiceUse",
     "CarePathway", "EndReason",

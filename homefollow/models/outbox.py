@@ -24,8 +24,16 @@ class NotificationStatus(str, Enum):
     FAILED = "failed"
 
 
+class Priority(int, Enum):
+    """Sending order within a pass: a slow provider must never hold back a red page."""
+
+    RED = 0  # red alert pages, and notices to admins that paging is in trouble
+    YELLOW = 1  # yellow alert pages
+    OTHER = 2  # reminders, re-measure requests, replies, sign-in codes
+
+
 class Notification(SQLModel, table=True):
-    __table_args__ = (Index("ix_notification_status_due", "status", "due_at"),)
+    __table_args__ = (Index("ix_notification_status_due", "status", "priority", "due_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     dedup_key: str = Field(max_length=200, unique=True)
@@ -49,6 +57,15 @@ class Notification(SQLModel, table=True):
     # The body holds a secret (a sign-in code): it is blanked once delivery has ended, so
     # nobody reading the outbox later sees it.
     secret: bool = Field(default=False)
+    priority: int = Field(default=Priority.OTHER.value)
+    # A token carried in the SMS text ("Ref: …"), so that a message whose fate is unknown can
+    # be looked up at the provider before it is sent again (outbox.reconcile).
+    ref: str | None = Field(default=None, max_length=16)
+    # The last attempt may have reached the provider (the sender died after claiming it, or the
+    # provider did not answer in time): look before sending again.
+    fate_unknown: bool = Field(default=False)
+    # Who holds the claim: a sender checks it is still theirs just before talking to the provider.
+    claimed_by: str | None = Field(default=None, max_length=40)
 
 
 class SmsOptOut(SQLModel, table=True):

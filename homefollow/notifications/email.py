@@ -34,7 +34,7 @@ class SmtpEmailSender:
     name = "smtp"
 
     def __init__(self, host: str, port: int, sender: str, username: str | None = None,
-                 password: str | None = None, starttls: bool = False, timeout: float = 10.0):
+                 password: str | None = None, starttls: bool = False, timeout: float = 5.0):
         self.host, self.port, self.sender = host, port, sender
         self.username, self.password, self.starttls, self.timeout = username, password, starttls, timeout
 
@@ -54,6 +54,10 @@ class SmtpEmailSender:
                     smtp.login(self.username, self.password or "")
                 smtp.send_message(message)
         except smtplib.SMTPRecipientsRefused as exc:
+            # 4xx ("451 try again later", a full mailbox) is transient; only 5xx is for good.
+            codes = [code for code, _text in exc.recipients.values()]
+            if codes and all(400 <= code < 500 for code in codes):
+                raise TransientError(f"recipient deferred: {exc.recipients}") from exc
             raise PermanentError(f"recipient refused: {exc.recipients}") from exc
         except smtplib.SMTPResponseException as exc:
             if 500 <= exc.smtp_code < 600:

@@ -1,14 +1,24 @@
-"""The outbox: enqueue in the caller's transaction; deliver later, at least once.
+"""The outbox: enqueue in the caller's transaction; deliver later.
 
 Delivery claims one row at a time with a compare-and-set update that must touch exactly one
 row, so two sender processes never take the same message. A claimed row carries a lease; if
-the process dies before recording the result, the lease expires and the row is sent again.
-A row is marked sent only after the provider accepted it.
+the process dies before recording the result, the lease expires and the row goes back to the
+queue with its fate unknown. A row is marked sent only after the provider accepted it.
+
+At most once where the provider lets us look: an SMS that carries a ref token and whose fate
+is unknown (a sender died after claiming it, or the provider did not answer in time) is looked
+up at the provider first and sent again only if it is not there. Messages without a token, and
+e-mail, are delivered at least once. docs/escalation.md ("Delivery guarantees") has the figures.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -17,14 +27,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from ..clock import Clock
-from ..models import Channel, Notification, NotificationStatus, SmsOptOut
+from ..models import Channel, Notification, NotificationStatus, Priority, SmsOptOut
 from .email import EmailSender
 from .errors import PermanentError, TransientError
 from .sms import SmsSender
 
 log = logging.getLogger(__name__)
 
-LEASE = timedelta(minutes=2)
+LEASE = timedelta(seconds=30)  # the default claim; Senders.lease derives it from the send timeout
 MAX_ATTEMPTS = 8
 BATCH = 100
 
@@ -59,18 +69,33 @@ def message(
     patient_id: int | None = None,
     due_at: datetime | None = None,
     secret: bool = False,
+    duty: bool = False,
+    priority: Priority = Priority.OTHER,
+    with_ref: bool = False,
 ) -> dict:
-    """An outbox row, not yet added (enqueue or add_new add it)."""
+    """An outbox row, not yet added (enqueue or add_new add it). `duty`: a page to staff or an
+    on-call phone about an alert, which a STOP recorded for the number does not refuse (duty
+    pages cannot be switched off by STOP: services.sms_inbox)."""
     now = clock.now()
     row = {"dedup_key": dedup_key, "channel": channel.value, "recipient": recipient, "subject": subject, "body": body,
            "due_at": due_at or now, "created_at": now, "alert_id": alert_id, "patient_id": patient_id,
-           "secret": secret, "status": NotificationStatus.PENDING.value, "last_error": None}
-    if channel == Channel.SMS and recipient in opted_out_numbers(session):
+           "secret": secret, "status": NotificationStatus.PENDING.value, "last_error": None,
+           "priority": priority.value, "ref": None, "fate_unknown": False}
+    if with_ref and channel == Channel.SMS:
+        # A token in the text lets a message of unknown fate be looked up before it is sent
+        # again (at most once, where the provider lets us look).
+        row["ref"] = new_ref()
+        row["body"] = f"{body}\nRef: {row['ref']}"
+    if channel == Channel.SMS and not duty and recipient in opted_out_numbers(session):
         # The number replied STOP: the message is refused at once, so escalation moves on to the
         # next channel or step instead of waiting for the provider to refuse it.
         row["status"] = NotificationStatus.FAILED.value
         row["last_error"] = "recipient opted out (STOP)"
     return row
+
+
+def new_ref() -> str:
+    return secrets.token_hex(5).upper()
 
 
 def add_new(session: Session, rows: list[dict]) -> list[Notification]:
@@ -106,6 +131,16 @@ class Senders:
     sms: SmsSender
     email: EmailSender
     status_callback_url: str | None = None  # Twilio delivery callbacks
+    concurrency: int = 4  # messages in flight at once, per channel
+    pass_seconds: float = 7.0  # a pass takes no new message after this; the next tick goes on
+    timeout: float = 5.0  # the senders' own per-message timeout (bounds the lease)
+    stop: threading.Event = field(default_factory=threading.Event)  # set on shutdown: start no new send
+
+    @property
+    def lease(self) -> timedelta:
+        """How long a claim holds: long enough for one send and its bookkeeping, short enough
+        that a message whose sender died goes out again soon."""
+        return timedelta(seconds=max(10.0, 3 * self.timeout + 5))
 
 
 @dataclass
@@ -115,25 +150,42 @@ class DispatchResult:
     failed: int = 0
     skipped: int = 0  # claimed by another process first
     released: int = 0  # expired leases returned to the queue
+    reconciled: int = 0  # found at the provider, so not sent again
+    deferred: int = 0  # left for the next pass (this pass ran out of time)
     failed_ids: list[int] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, **counts: int) -> None:
+        with self.lock:
+            for name, n in counts.items():
+                setattr(self, name, getattr(self, name) + n)
+
+    def failed_for_good(self, notification_id: int) -> None:
+        with self.lock:
+            self.failed += 1
+            self.failed_ids.append(notification_id)
 
 
 def release_expired_leases(session: Session, clock: Clock) -> int:
+    """Claims whose sender died or stalled go back to the queue. The sender may have reached the
+    provider before it stopped, so the message's fate is unknown: it is looked up before it is
+    sent again."""
     result = session.execute(
         update(Notification)
         .where(Notification.status == NotificationStatus.SENDING.value, Notification.lease_until < clock.now())
-        .values(status=NotificationStatus.PENDING.value, lease_until=None)
+        .values(status=NotificationStatus.PENDING.value, lease_until=None, claimed_by=None, fate_unknown=True)
     )
     session.commit()
     return result.rowcount
 
 
-def claim(session: Session, clock: Clock, notification_id: int) -> Notification | None:
+def claim(session: Session, clock: Clock, notification_id: int, lease: timedelta = LEASE) -> Notification | None:
     """Take one due message for sending; None unless this process's update hit the row.
 
     The transaction ends before the caller talks to the provider, so no database lock is
     held during a slow network call."""
     now = clock.now()
+    owner = uuid.uuid4().hex[:16]
     result = session.execute(
         update(Notification)
         .where(
@@ -141,32 +193,84 @@ def claim(session: Session, clock: Clock, notification_id: int) -> Notification 
             Notification.status == NotificationStatus.PENDING.value,
             Notification.due_at <= now,
         )
-        .values(status=NotificationStatus.SENDING.value, lease_until=now + LEASE,
-                attempts=Notification.attempts + 1)
+        .values(status=NotificationStatus.SENDING.value, lease_until=now + lease,
+                attempts=Notification.attempts + 1, claimed_by=owner)
     )
     claimed = session.get(Notification, notification_id, populate_existing=True) if result.rowcount == 1 else None
     session.commit()
     return claimed
 
 
-def dispatch_due(engine: Engine, clock: Clock, senders: Senders, *, limit: int = BATCH) -> DispatchResult:
+def _still_mine(session: Session, clock: Clock, n: Notification, lease: timedelta) -> bool:
+    """Just before talking to the provider: renew the claim, or learn that it was lost (this
+    process stalled past its lease and another sender took the message over)."""
+    result = session.execute(
+        update(Notification)
+        .where(Notification.id == n.id, Notification.status == NotificationStatus.SENDING.value,
+               Notification.claimed_by == n.claimed_by)
+        .values(lease_until=clock.now() + lease)
+    )
+    session.commit()
+    return result.rowcount == 1
+
+
+def due_messages(session: Session, clock: Clock, limit: int = BATCH,
+                 max_priority: Priority = Priority.OTHER) -> list[tuple[int, str]]:
+    """(id, channel) of due messages: red pages first, then yellow, then the rest; oldest first.
+    `max_priority`: only messages at least this urgent (Priority.RED: red pages only)."""
+    return [tuple(row) for row in session.execute(
+        select(Notification.id, Notification.channel)
+        .where(Notification.status == NotificationStatus.PENDING.value, Notification.due_at <= clock.now(),
+               Notification.priority <= max_priority.value)
+        .order_by(Notification.priority, Notification.due_at, Notification.id)
+        .limit(limit)
+    ).all()]
+
+
+def dispatch_due(engine: Engine, clock: Clock, senders: Senders, *, limit: int = BATCH,
+                 max_priority: Priority = Priority.OTHER) -> DispatchResult:
+    """One sending pass. Each channel has its own lane of `senders.concurrency` threads, so a
+    hanging SMS provider never holds back e-mail and the reverse; within a lane messages start in
+    priority order. A message not started before `senders.pass_seconds` waits for the next pass,
+    so a pass ends within pass_seconds plus one send timeout whatever the providers do."""
     result = DispatchResult()
     with Session(engine, expire_on_commit=False) as session:
         result.released = release_expired_leases(session, clock)
-        due_ids = session.exec(
-            select(Notification.id)
-            .where(Notification.status == NotificationStatus.PENDING.value, Notification.due_at <= clock.now())
-            .order_by(Notification.due_at, Notification.id)
-            .limit(limit)
-        ).all()
+        due = due_messages(session, clock, limit, max_priority)
         session.commit()  # end the read transaction before the first network call
-        for notification_id in due_ids:
-            notification = claim(session, clock, notification_id)
-            if notification is None:
-                result.skipped += 1
-                continue
-            _deliver(session, clock, senders, notification, result)
+    if not due:
+        return result
+    deadline = time.monotonic() + senders.pass_seconds
+    lanes: dict[str, list[int]] = {}
+    for notification_id, channel in due:
+        lanes.setdefault(channel, []).append(notification_id)
+    pools = [ThreadPoolExecutor(max_workers=max(1, min(senders.concurrency, len(ids))),
+                                thread_name_prefix=f"send-{channel}") for channel, ids in lanes.items()]
+    try:
+        futures = [pool.submit(_send_one, engine, clock, senders, notification_id, deadline, result)
+                   for pool, ids in zip(pools, lanes.values()) for notification_id in ids]
+        for future in futures:
+            future.result()
+    finally:
+        for pool in pools:
+            pool.shutdown(wait=True)
     return result
+
+
+def _send_one(engine: Engine, clock: Clock, senders: Senders, notification_id: int, deadline: float,
+              result: DispatchResult) -> None:
+    if time.monotonic() > deadline or senders.stop.is_set():
+        result.add(deferred=1)
+        return
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            notification = claim(session, clock, notification_id, senders.lease)
+            if notification is None:
+                result.add(skipped=1)
+                return
+            _deliver(session, clock, senders, notification, result)
+    except Exception:  # a database hiccup for one message: its lease returns it to the queue
+        log.exception("sending notification %s failed", notification_id)
 
 
 def deliver_now(engine: Engine, clock: Clock, senders: Senders, notification_id: int) -> bool:
@@ -175,7 +279,7 @@ def deliver_now(engine: Engine, clock: Clock, senders: Senders, notification_id:
     whether the provider accepted it."""
     result = DispatchResult()
     with Session(engine, expire_on_commit=False) as session:
-        notification = claim(session, clock, notification_id)
+        notification = claim(session, clock, notification_id, senders.lease)
         if notification is not None:
             _deliver(session, clock, senders, notification, result)
     return result.sent == 1
@@ -185,41 +289,55 @@ SECRET_REMOVED = "(removed after sending)"
 
 
 def _deliver(session: Session, clock: Clock, senders: Senders, n: Notification, result: DispatchResult) -> None:
+    sms = n.channel == Channel.SMS.value
     try:
-        if n.channel == Channel.SMS.value:
+        if n.fate_unknown and sms and n.ref:
+            # An earlier attempt may have reached the provider: look before sending again.
+            found = senders.sms.find(n.recipient, n.ref, n.created_at - timedelta(minutes=5))
+            if found is not None:
+                _finish(session, n, status=NotificationStatus.SENT, sent_at=clock.now(), provider=found.provider,
+                        provider_ref=found.ref, last_error=None, fate_unknown=False)
+                result.add(sent=1, reconciled=1)
+                log.info("notification %s: an earlier attempt was accepted (%s); not sent again", n.id, found.ref)
+                return
+        if not _still_mine(session, clock, n, senders.lease):
+            result.add(skipped=1)
+            return
+        if sms:
             accepted = senders.sms.send(n.recipient, n.body, status_callback=senders.status_callback_url)
         else:
             accepted = senders.email.send(n.recipient, n.subject or "", n.body)
     except PermanentError as exc:
         _finish(session, n, status=NotificationStatus.FAILED, last_error=str(exc)[:500])
-        result.failed += 1
-        result.failed_ids.append(n.id)
+        result.failed_for_good(n.id)
         log.warning("notification %s failed permanently: %s", n.id, exc)
         return
     except TransientError as exc:
+        unknown = n.fate_unknown or exc.maybe_sent
         if n.attempts >= MAX_ATTEMPTS:
             _finish(session, n, status=NotificationStatus.FAILED, last_error=f"gave up: {exc}"[:500])
-            result.failed += 1
-            result.failed_ids.append(n.id)
+            result.failed_for_good(n.id)
         else:
+            wait = max(backoff(n.attempts), timedelta(seconds=exc.retry_after or 0))
             _finish(session, n, status=NotificationStatus.PENDING, last_error=str(exc)[:500],
-                    due_at=clock.now() + backoff(n.attempts))
-            result.retried += 1
+                    due_at=clock.now() + wait, fate_unknown=unknown)
+            result.add(retried=1)
         log.info("notification %s: transient failure, attempt %s: %s", n.id, n.attempts, exc)
         return
     _finish(session, n, status=NotificationStatus.SENT, sent_at=clock.now(), provider=accepted.provider,
-            provider_ref=accepted.ref, last_error=None)
-    result.sent += 1
+            provider_ref=accepted.ref, last_error=None, fate_unknown=False)
+    result.add(sent=1)
 
 
 def _finish(session: Session, n: Notification, *, status: NotificationStatus, **values) -> None:
-    """Record the outcome, but only while we still hold the claim (status 'sending')."""
+    """Record the outcome, but only while we still hold the claim (status 'sending', ours)."""
     if n.secret and status != NotificationStatus.PENDING:
         values["body"] = SECRET_REMOVED
     session.execute(
         update(Notification)
-        .where(Notification.id == n.id, Notification.status == NotificationStatus.SENDING.value)
-        .values(status=status.value, lease_until=None, **values)
+        .where(Notification.id == n.id, Notification.status == NotificationStatus.SENDING.value,
+               Notification.claimed_by == n.claimed_by)
+        .values(status=status.value, lease_until=None, claimed_by=None, **values)
     )
     session.commit()
 

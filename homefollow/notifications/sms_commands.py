@@ -336,6 +336,17 @@ def _parse_report(s: str) -> Command:
 TEXTS: dict[str, str] = {
     'stop': N_("You will get no more SMS from HomeFollow. Send START to get SMS again. In an emergency: call 113."),
     'start': N_("SMS from HomeFollow are on again. Send STOP to stop them."),
+    # STOP from staff or a team's on-call phone (services.sms_inbox): duty pages go on. Twilio
+    # itself blocks a number that sent its own keyword STOP until it sends START, hence the last
+    # sentence.
+    'stop.duty': N_("This number gets duty pages from HomeFollow (%(team)s), and STOP cannot switch them off: ask "
+                    "the team admin to change the rota or the on-call number. Send START to get duty pages again."),
+    # To the team's admins (always Norwegian), after such a STOP; %(name)s is the staff member's
+    # name, or this for a number that is no one's.
+    'admin.on_call_phone': N_("The on-call phone"),
+    'admin.duty_stop': N_("HomeFollow: %(name)s (%(phone)s) sent STOP. Duty pages still go to the number, but the "
+                          "SMS provider may block them until it sends START. Change the rota or the on-call number "
+                          "of %(team)s: %(url)s"),
     'help': N_("Send readings like this: BP 135/85 P 72, WEIGHT 74.2, O2 93, TEMP 37.8, BS 6.4. STOP stops SMS. Out-of-hours clinic: 116117. In an emergency: call 113."),
     'ack.acknowledged': N_("Acknowledged: alert %(code)s. Resolve it in HomeFollow within %(minutes)s min, or it returns to the queue."),
     'ack.unknown_code': N_("No open alert has the code %(code)s. Check the code and reply OK and the code."),

@@ -16,6 +16,7 @@ from sqlmodel import Session, select
 from rules.text import Text
 from rules.zones import Zone
 
+from .. import transactions
 from ..clock import Clock
 from ..escalation import parse_policy, snooze_problems
 from ..models import Alert, AlertStatus, Outcome, Patient, Team
@@ -68,22 +69,25 @@ def open_alert_for(session: Session, patient_id: int, rule_key: str, *, for_upda
         Alert.rule_key == rule_key,
         Alert.status != AlertStatus.RESOLVED.value,
     )
-    if for_update:
-        query = query.with_for_update()
+    if for_update:  # as the last writer committed it (the lock order: homefollow.transactions)
+        query = query.with_for_update().execution_options(populate_existing=True)
     return session.exec(query).first()
 
 
 def latest_alerts_for(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
     """The most recent alert of each (patient id, alert key) pair, resolved or not, in two
-    queries: the unresolved alerts (locked until commit on PostgreSQL, so concurrent findings
-    update them one after the other), then the newest resolved alert of each other pair. An
-    unresolved alert is always the most recent one: there is never more than one."""
+    queries: the unresolved alerts (locked until commit on PostgreSQL, in id order, and reloaded
+    as the last writer committed them, so concurrent findings and the escalation sweep update
+    them one after the other; see homefollow.transactions), then the newest resolved alert of
+    each other pair. An unresolved alert is always the most recent one: there is never more
+    than one."""
     if not keys:
         return {}
     patient_ids, rule_keys = {p for p, _k in keys}, {k for _p, k in keys}
     found = {(a.patient_id, a.rule_key): a for a in session.exec(
         select(Alert).where(Alert.patient_id.in_(patient_ids), Alert.rule_key.in_(rule_keys),
-                            Alert.status != AlertStatus.RESOLVED.value).with_for_update())
+                            Alert.status != AlertStatus.RESOLVED.value)
+        .order_by(Alert.id).with_for_update().execution_options(populate_existing=True))
         if (a.patient_id, a.rule_key) in keys}
     rest = keys - found.keys()
     if rest:
@@ -251,6 +255,8 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
 def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id: int) -> Alert:
     """Open → acknowledged. Commits. Raises AlertStateError if someone else got there first."""
     now = clock.now()
+    # The compare-and-set update is also the alert's row lock, taken before anything else (the
+    # lock order: homefollow.transactions).
     result = session.execute(
         update(Alert)
         .where(Alert.id == alert_id, Alert.status == AlertStatus.OPEN.value)
@@ -299,7 +305,7 @@ def snooze(session: Session, clock: Clock, alert_id: int, actor_account_id: int,
 
     Raises SnoozeRefused (nothing changed) when the reason is missing, the end is not in the
     future, or the snooze is longer than the policy allows."""
-    alert = session.get(Alert, alert_id)
+    alert = transactions.lock_alert(session, alert_id)  # plan from the committed state, not a stale one
     if alert is None or alert.status == AlertStatus.RESOLVED.value:
         raise AlertStateError("already_resolved")
     problems = snooze_problems(parse_policy(alert.escalation_policy), alert.severity, clock.now(), until, reason) \

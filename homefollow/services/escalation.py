@@ -15,15 +15,17 @@ from datetime import timedelta
 from sqlalchemy import update
 from sqlmodel import Session, select
 
+from .. import transactions
 from ..clock import Clock
-from ..escalation import (AlertFacts, Contact, EscalationPolicy, EscalationState, OnCallSchedule, OpeningHours,
-                          PolicyError, TeamContext, parse_policy, plan)
-from ..i18n import t
+from ..escalation import (RED_REPEAT_MINUTES, AlertFacts, Contact, EscalationPolicy, EscalationState, OnCallSchedule,
+                          OpeningHours, PolicyError, TeamContext, parse_policy, plan)
+from ..i18n import N_, t
 from ..links import public_url
-from ..models import (Account, Alert, AlertStatus, Channel, Notification, NotificationStatus, Patient, Team,
+from ..models import (Account, Alert, AlertStatus, Channel, Notification, NotificationStatus, Patient, Priority, Team,
                       TeamMembership)
 from ..notifications import outbox
 from ..notifications.sms_commands import message_text, page_text
+from .admin_notices import tell_team_admins
 from .alert_log import add_event, add_events
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,12 @@ log = logging.getLogger(__name__)
 SWEEP_LEASE_SECONDS = 120
 # A page refused at once (an opted-out number) makes the planner move on at once; this bounds it.
 MAX_REPLANS = 5
+
+# To the team's admins (Norwegian, like every page), when a red alert's chain ended with nobody
+# acknowledging: the fallback now repeats, and somebody should look at the rota and the numbers.
+RED_UNANSWERED = N_("HomeFollow: RED alert %(code)s in %(team)s has gone through every step with nobody "
+                    "acknowledging. The fallback number is paged every %(minutes)s minutes until someone "
+                    "answers. Check the on-call rota and the phone numbers.")
 
 
 def default_policy(team: Team) -> EscalationPolicy | None:
@@ -163,6 +171,11 @@ def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False,
             alert.acknowledged_at = None
             alert.acknowledged_by_account_id = None
             add_event(session, clock, alert, "ack_expired")
+        if result.tell_admins:
+            told = tell_team_admins(session, clock, team, key=f"red-unanswered:{alert.id}:e{state.episode}",
+                                    text=t("nb", RED_UNANSWERED, code=alert.short_code, team=team.name,
+                                           minutes=RED_REPEAT_MINUTES), alert_id=alert.id)
+            add_event(session, clock, alert, "red_repeating", admins_told=told)
         if not refused:
             break
         failed |= refused
@@ -191,10 +204,17 @@ def record_pages(session: Session, clock: Clock, pages: list[QueuedPage]) -> Non
     waiting = [page for page in pages if page.notification is None]
     for page, notification in zip(waiting, outbox.add_new(session, [w.message for w in waiting]), strict=True):
         page.notification = notification
-    add_events(session, clock, [(page.alert, "page_queued", {
-        "notification_id": page.notification.id, "page_kind": page.intent.kind, "channel": page.intent.channel,
-        "recipient": page.intent.recipient, "step": page.intent.step_index, "round": page.intent.repeat_round,
-        "status": page.notification.status}) for page in pages])
+    events = []
+    for page in pages:
+        n = page.notification
+        events.append((page.alert, "page_queued", {
+            "notification_id": n.id, "page_kind": page.intent.kind, "channel": page.intent.channel,
+            "recipient": page.intent.recipient, "step": page.intent.step_index, "round": page.intent.repeat_round,
+            "status": n.status}))
+        if n.status == NotificationStatus.FAILED.value:  # refused at once (a number that sent STOP)
+            events.append((page.alert, "page_failed", {"notification_id": n.id, "channel": n.channel,
+                                                       "recipient": n.recipient, "error": n.last_error or ""}))
+    add_events(session, clock, events)
 
 
 def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent, *,
@@ -210,10 +230,14 @@ def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: 
         address = intent.address
         body = page_text(alert.severity, team.name, alert.short_code, "nb")
         subject = body.split(".")[0]
+    duty = intent.kind != "remeasure"
     row = outbox.message(
         session, clock, dedup_key=intent.dedup_key, channel=Channel(intent.channel), recipient=address or "",
         body=body if intent.channel == "sms" else _email_body(body, alert), subject=subject,
-        alert_id=alert.id, patient_id=patient.id if intent.kind == "remeasure" else None,
+        alert_id=alert.id, patient_id=None if duty else patient.id,
+        # Duty pages: a STOP recorded for a staff or on-call number does not refuse them; red first;
+        # a ref token so that a page of unknown fate is looked up before it is sent again.
+        duty=duty, priority=Priority.RED if alert.severity == "red" else Priority.YELLOW, with_ref=duty,
     )
     if new:
         return QueuedPage(alert, intent, row)
@@ -240,7 +264,8 @@ class EscalationSweep:
 
 
 def claim_alert(session: Session, clock: Clock, alert_id: int) -> bool:
-    """The update that moves the due time a lease ahead succeeds for one process only."""
+    """The update that moves the due time a lease ahead succeeds for one process only. Commits,
+    so other processes see the claim; the step itself runs in a transaction of its own."""
     now = clock.now()
     result = session.execute(
         update(Alert)
@@ -252,20 +277,32 @@ def claim_alert(session: Session, clock: Clock, alert_id: int) -> bool:
 
 
 def sweep_due_escalations(session: Session, clock: Clock, limit: int = 500) -> EscalationSweep:
-    """Next steps, ended re-measure waits, acknowledgement timeouts and ended snoozes."""
+    """Next steps, ended re-measure waits, acknowledgement timeouts and ended snoozes.
+
+    Each alert's step is claimed (committed), then runs in a transaction of its own that first
+    locks the alert and reloads it (the lock order: homefollow.transactions): a report or an
+    acknowledgement committed meanwhile is planned from, never overwritten, and the step's pages
+    are inserted only while the alert is held. A step that loses a race anyway (a deadlock,
+    SQLite busy) is run again; one that keeps failing is left to the lease."""
     result = EscalationSweep()
     due = session.exec(
         select(Alert.id).where(Alert.escalation_due_at <= clock.now(), Alert.status != AlertStatus.RESOLVED.value)
         .order_by(Alert.escalation_due_at).limit(limit)
     ).all()
     session.commit()
+
+    def step(alert_id: int) -> None:
+        alert = transactions.lock_alert(session, alert_id)
+        if alert is not None and alert.status != AlertStatus.RESOLVED.value:  # resolved since the claim: done
+            escalate(session, clock, alert)
+
     for alert_id in due:
-        if not claim_alert(session, clock, alert_id):
+        if not transactions.run_in_transaction(session, lambda: claim_alert(session, clock, alert_id),
+                                               what=f"claiming alert {alert_id}"):
             result.skipped += 1
             continue
         try:
-            escalate(session, clock, session.get(Alert, alert_id, populate_existing=True))
-            session.commit()
+            transactions.run_in_transaction(session, lambda: step(alert_id), what=f"escalating alert {alert_id}")
             result.planned += 1
         except Exception:  # one alert's failure must not stop the others; the lease retries it
             session.rollback()
@@ -274,12 +311,29 @@ def sweep_due_escalations(session: Session, clock: Clock, limit: int = 500) -> E
     return result
 
 
+def record_failures(session: Session, clock: Clock, notifications: list[Notification]) -> None:
+    """A page_failed event on each failed page's alert, with the provider's reason: the alert
+    page shows it in words (web.failure_reason). Does not commit."""
+    for n in notifications:
+        alert = session.get(Alert, n.alert_id) if n.alert_id else None
+        if alert is not None:
+            add_event(session, clock, alert, "page_failed", notification_id=n.id, channel=n.channel,
+                      recipient=n.recipient, error=n.last_error or "")
+
+
 def escalate_after_failures(session: Session, clock: Clock, notification_ids: list[int]) -> None:
-    """Pages that failed for good (invalid number, refused): their alerts move on at once."""
-    alert_ids = set(session.exec(select(Notification.alert_id).where(Notification.id.in_(notification_ids),
-                                                                   Notification.alert_id.is_not(None))).all())
-    for alert_id in sorted(alert_ids):
-        alert = session.get(Alert, alert_id)
-        if alert is not None and alert.status != AlertStatus.RESOLVED.value:
-            escalate(session, clock, alert)
-            session.commit()
+    """Pages that failed for good (invalid number, refused): their alerts move on at once, and
+    each failure is written in the alert's log."""
+    failed = session.exec(select(Notification).where(Notification.id.in_(notification_ids),
+                                                     Notification.alert_id.is_not(None))).all()
+    session.commit()
+    for alert_id in sorted({n.alert_id for n in failed}):
+        def step(alert_id: int = alert_id) -> None:
+            alert = transactions.lock_alert(session, alert_id)  # the lock order: alert, then outbox rows
+            if alert is None:
+                return
+            record_failures(session, clock, [n for n in failed if n.alert_id == alert_id])
+            if alert.status != AlertStatus.RESOLVED.value:
+                escalate(session, clock, alert)
+        transactions.run_in_transaction(session, step)
+        session.commit()

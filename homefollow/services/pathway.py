@@ -30,7 +30,7 @@ from rules.schedule import local_date_of, local_to_utc
 from ..clock import Clock
 from ..models import (CarePathway, CarePlan, EndReason, Organisation, Patient, PatientStatus, RuleState,
                       ServicePerson, Team)
-from . import audit, evaluation, reminders
+from . import audit, evaluation, reminders, teams
 from .access import Principal
 from .patient_record import FRAILTY_SCORES
 from .plan_editor import parse_date
@@ -303,6 +303,15 @@ def _raise(problems: list[Problem]) -> None:
         raise PathwayError(problems)
 
 
+def _route(problems: list[Problem], session: Session, team: Team) -> None:
+    """A team that cannot be reached about a red alert outside opening hours takes on no
+    patients: neither a new one nor the start of anyone's follow-up (teams.out_of_hours_route_problems).
+    The problem names the team and what to fix; the portal links to the team's phones page."""
+    route = teams.out_of_hours_route_problems(session, team)
+    if route:
+        problems.append(("", "no_out_of_hours_route", {"team": team.name, "team_id": team.id, "route": route}))
+
+
 def _open(pathway: CarePathway | None) -> CarePathway:
     """The pathway, if there is one that has not ended."""
     if pathway is None:
@@ -341,7 +350,8 @@ def record_referral(session: Session, clock: Clock, patient: Patient, *, referre
 def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, municipality_id: int | None,
                     referred_on: str, referred_by: str, actor_id: int, ip: str | None = None) -> Patient:
     """A candidate becomes a patient at the referral step, linked to their service-use history.
-    Nothing is sent to them until consent is recorded. Commits."""
+    Nothing is sent to them until consent is recorded. Refused while the team has no reachable
+    out-of-hours route. Commits."""
     if person.patient_id is not None:
         raise PathwayError([("", "already_referred", {})])
     team = session.get(Team, person.team_id)
@@ -352,6 +362,7 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
             problems.append(("municipality", "choose_municipality", {}))
     on = _date(problems, "referred_on", referred_on, local_date_of(clock.now(), team.time_zone))
     by = _text(problems, "referred_by", referred_by, NAME_MAX)
+    _route(problems, session, team)
     _raise(problems)
     now = clock.now()
     patient = Patient(team_id=team.id, municipality_id=municipality_id, name=person.name or "?",
@@ -371,7 +382,8 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
 def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_on: str, scope: list[str],
                    given_by: str, representative: str, actor_id: int, ip: str | None = None) -> None:
     """What was consented to, by whom and when. Follow-up may start: a referred patient
-    becomes active. Commits."""
+    becomes active, which is refused while the team has no reachable out-of-hours route.
+    Commits."""
     pathway = _open(pathway_of(session, patient.id))
     problems: list[Problem] = []
     on = _date(problems, "consent_on", consent_on, _today(clock, patient), not_before=pathway.referred_on,
@@ -382,6 +394,8 @@ def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_
     if given_by not in GIVEN_BY:
         problems.append(("given_by", "choose_given_by", {}))
     name = _text(problems, "representative", representative, NAME_MAX, required=given_by == "representative")
+    if patient.status == PatientStatus.REFERRED.value:  # this consent starts the follow-up
+        _route(problems, session, session.get(Team, patient.team_id))
     _raise(problems)
     pathway.consent_on, pathway.consent_scope, pathway.consent_given_by = on, scope, given_by
     pathway.consent_representative = name if given_by == "representative" else ""

@@ -17,6 +17,7 @@ from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, ro
 from rules.text import item_values
 from rules.zones import Zone, classify_item
 
+from .. import transactions
 from ..clock import Clock
 from ..i18n import N_, t
 from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportKind, ReportSource
@@ -90,6 +91,9 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
             values: dict[str, float], idempotency_key: str, reported_by_account_id: int | None, actor_kind: str,
             source: ReportSource = ReportSource.PORTAL, measured_at: datetime | None = None, ip: str | None = None,
             comment: str | None = None) -> ReportOutcome:
+    # The patient first (homefollow.transactions, the lock order): reports for one patient are
+    # judged one after the other, and a repeated submission waits for the first and finds it.
+    transactions.lock_patient(session, patient.id)
     existing = _existing(session, patient.id, idempotency_key)
     if existing is not None:
         return outcome_of(session, existing, replayed=True)

@@ -2,7 +2,11 @@
 STOP / START / HELP, and anything else a patient or relative writes, which becomes a message
 to the team (services.messages). Each gets a reply. The sender is known only by phone number,
 so what a number may do is decided here: acknowledging is for members of the alert's team,
-reporting and writing for the patient (or a relative the patient let report)."""
+reporting and writing for the patient (or a relative the patient let report).
+
+STOP from a patient or a relative is honoured (notifications.outbox refuses SMS to the number);
+STOP from staff or a number a team pages on duty is not: duty pages go on, the sender is told
+so, and the team's admins are told (_duty_stop)."""
 
 from __future__ import annotations
 
@@ -16,13 +20,15 @@ from rules.zones import Zone
 
 from ..clock import Clock
 from ..escalation import parse_policy
+from ..links import public_url
 from ..models import (Account, AccountKind, Alert, AlertStatus, Patient, ReportSource, SmsOptOut, Team,
                       TeamMembership)
 from ..notifications.sms_commands import (Acknowledge, AckOutcome, FreeText, Help, MessageOutcome, Report,
-                                          ReportOutcome, Start, Stop, Unknown, free_text, parse_sms, reply_text)
+                                          ReportOutcome, Start, Stop, Unknown, free_text, message_text, parse_sms,
+                                          reply_text)
 from ..notifications import outbox
-from . import access, alerts, audit, messages, reporting, teams
-from .accounts import normalise_phone
+from . import access, admin_notices, alerts, audit, messages, reporting, teams
+from .accounts import display_phone, normalise_phone
 from ..notifications.sms_commands import AskUnit
 from . import unit_check
 
@@ -58,6 +64,9 @@ def handle(session: Session, clock: Clock, *, from_number: str, body: str, messa
     sender = identify(session, clock, phone)
     locale = _locale(session, sender)
     if isinstance(command, Stop):
+        duty = teams.duty_teams(session, phone)  # an active staff member's teams among them
+        if duty:
+            return _duty_stop(session, clock, sender, phone, duty, message_id, locale)
         if session.get(SmsOptOut, phone) is None:
             session.add(SmsOptOut(phone=phone, opted_out_at=clock.now()))
         outbox.forget_opt_outs(session)
@@ -94,6 +103,40 @@ def handle(session: Session, clock: Clock, *, from_number: str, body: str, messa
         outcome = _report(session, clock, sender, command, message_id)
         return reply_text(_when_team_closed(session, clock, sender, outcome, locale), locale)
     raise TypeError(command)  # pragma: no cover - parse_sms returns only the kinds above
+
+
+def _duty_stop(session: Session, clock: Clock, sender: Sender, phone: str, duty: list[Team], message_id: str,
+               locale: str) -> str:
+    """STOP from staff or from a number a team pages on duty: no opt-out is recorded, so the
+    pages go on (also to a number that opted out before: outbox.message(duty=True)); each team's
+    admins are told, once per team and inbound message; the reply says what to do instead. A
+    number that is also a patient's or a relative's has its opt-out recorded as for them: it
+    stops the SMS to the patient side, never a duty page. Commits."""
+    if _patient_side(session, phone) and session.get(SmsOptOut, phone) is None:
+        session.add(SmsOptOut(phone=phone, opted_out_at=clock.now()))
+        outbox.forget_opt_outs(session)
+    name = sender.staff.name if sender.staff is not None else message_text("admin.on_call_phone", "nb")
+    key = f"duty-stop:{message_id or clock.now().isoformat()}"
+    number = display_phone(phone).replace("\u00a0", " ")  # plain spaces keep the SMS in GSM-7
+    for team in duty:
+        text = message_text("admin.duty_stop", "nb", name=name, phone=number, team=team.name,
+                            url=public_url(f"/clinic/teams/{team.id}/phones"))
+        admin_notices.tell_team_admins(session, clock, team, key=key, text=text)
+    audit.record(session, clock, actor_account_id=sender.staff.id if sender.staff else sender.reporter_account_id,
+                 actor_kind="staff" if sender.staff else sender.actor_kind, action="sms.stop.duty",
+                 patient_id=sender.patient.id if sender.patient else None, object_type="team",
+                 object_id=duty[0].id, teams=[team.id for team in duty])
+    session.commit()
+    return reply_text("stop.duty", locale, team=", ".join(team.name for team in duty))
+
+
+def _patient_side(session: Session, phone: str) -> bool:
+    """Whether the number is a patient's or a relative's (whose STOP is always honoured)."""
+    if session.exec(select(Patient.id).where(Patient.phone == phone)).first() is not None:
+        return True
+    return session.exec(select(Account.id).where(
+        Account.phone == phone, Account.kind.in_((AccountKind.PATIENT.value, AccountKind.RELATIVE.value)),
+        Account.is_active.is_(True))).first() is not None
 
 
 def _acknowledge(session: Session, clock: Clock, sender: Sender, code: str) -> AckOutcome:

@@ -1,5 +1,7 @@
-"""Teams: opening hours, and whom a patient calls now (the team, its out-of-hours phone, or
-legevakt 116 117) — one answer for every page and SMS that tells a patient whom to call."""
+"""Teams: opening hours, whom a patient calls now (the team, its out-of-hours phone, or
+legevakt 116 117) — one answer for every page and SMS that tells a patient whom to call — and
+whether the team can be reached about a red alert outside opening hours (its out-of-hours
+route), which a team must have before it takes on patients."""
 
 from __future__ import annotations
 
@@ -17,7 +19,8 @@ from rules.schedule import local_date_of
 from ..escalation import OpeningHours, next_opening_change
 from ..escalation import is_open as _open_at
 from ..i18n import N_, t
-from ..models import Account, Organisation, Team, TeamMembership
+from ..models import Account, AccountKind, Organisation, Team, TeamMembership
+from ..notifications import outbox
 from .accounts import display_phone
 
 log = logging.getLogger(__name__)
@@ -159,3 +162,132 @@ def members(session: Session, team_id: int) -> list[Member]:
     for account, role, organisation in rows:
         found.setdefault(account.id, (account, [], organisation))[1].append(role)
     return [Member(a.name, tuple(r), org, a.phone) for a, r, org in found.values()]
+
+
+# ---- the out-of-hours route -------------------------------------------------------------------
+
+ROUTE_NO_POLICY, ROUTE_NO_NUMBER, ROUTE_OPTED_OUT = "no_policy", "no_number", "opted_out"
+
+_ROUTE_PROBLEMS = {
+    ROUTE_NO_POLICY: N_("The team has no on-call phone and no escalation policy of its own, so nobody is paged "
+                        "about red alerts outside opening hours. Set the team's on-call phone."),
+    ROUTE_NO_NUMBER: N_("The team's escalation policy pages no fixed phone and no member with a mobile number about "
+                        "red alerts outside opening hours. Add the on-call phone or a 24/7 response centre to it."),
+    ROUTE_OPTED_OUT: N_("Every number paged about red alerts outside opening hours has replied STOP (%(numbers)s). "
+                        "Change the on-call phone, or send START from that phone."),
+}
+
+
+@dataclass(frozen=True)
+class RouteProblem:
+    """Why a team cannot be reached about a red alert outside opening hours. `str()` is the
+    English text; views translate `msgid` with `params`, services use `text(locale)`."""
+
+    code: str  # ROUTE_NO_POLICY, ROUTE_NO_NUMBER or ROUTE_OPTED_OUT
+    numbers: tuple[str, ...] = ()  # E.164: the numbers that replied STOP
+
+    @property
+    def msgid(self) -> str:
+        return _ROUTE_PROBLEMS[self.code]
+
+    @property
+    def params(self) -> dict[str, str]:
+        return {"numbers": ", ".join(display_phone(n) for n in self.numbers)}
+
+    def text(self, locale: str = "en") -> str:
+        return t(locale, self.msgid, **self.params)
+
+    def __str__(self) -> str:
+        return self.text("en").replace("\u00a0", " ")  # for terminals and logs
+
+
+def out_of_hours_numbers(session: Session, team: Team) -> list[str] | None:
+    """The numbers the team's effective policy (its own, or the standard one) pages by SMS about
+    a red alert outside opening hours: fixed phones and the mobiles of the active members it
+    names, in its out-of-hours red steps and its fallback. None: the team has no policy at all.
+
+    Whoever a rota has on call is not counted: a rota can have a gap at 3 a.m. (the planner
+    then pages the fallback, which is counted)."""
+    from ..escalation import PersonTarget, PhoneTarget, PolicyError, RoleTarget
+    from .escalation import team_policy
+
+    try:
+        policy = team_policy(team)
+    except PolicyError:  # a stored on-call phone the standard policy refuses: it pages nobody
+        log.exception("team %s: no valid escalation policy", team.id)
+        return []
+    if policy is None:
+        return None
+    targets = [step.target for step in policy.steps
+               if step.pages and "red" in step.severities and step.when != "in_opening_hours"
+               and "sms" in step.channels]
+    targets += list(policy.fallback)  # the fallback pages by SMS first
+    mobiles: dict[int, str] = {}
+    roles: dict[str, list[int]] = {}
+    for role, account_id, phone in session.exec(
+            select(TeamMembership.role, Account.id, Account.phone)
+            .join(Account, Account.id == TeamMembership.account_id)
+            .where(TeamMembership.team_id == team.id, Account.is_active.is_(True))):
+        roles.setdefault(role, []).append(account_id)
+        if phone:
+            mobiles[account_id] = phone
+    numbers: list[str] = []
+    for target in targets:
+        if isinstance(target, PhoneTarget):
+            numbers.append(target.number)
+        elif isinstance(target, PersonTarget):
+            numbers += [mobiles[target.account_id]] if target.account_id in mobiles else []
+        elif isinstance(target, RoleTarget):
+            numbers += [mobiles[i] for i in roles.get(target.role, ()) if i in mobiles]
+    return list(dict.fromkeys(numbers))
+
+
+def out_of_hours_route_problems(session: Session, team: Team) -> list[RouteProblem]:
+    """Empty when the team has a reachable out-of-hours route: its effective policy exists and
+    pages, about red alerts outside opening hours, at least one fixed phone or member's mobile
+    that has not replied STOP. Otherwise what to fix. A team with problems takes on no patients
+    (services.pathway), and /healthz, the Teams page and `flask teams check` name it."""
+    numbers = out_of_hours_numbers(session, team)
+    if numbers is None:
+        return [RouteProblem(ROUTE_NO_POLICY)]
+    if not numbers:
+        return [RouteProblem(ROUTE_NO_NUMBER)]
+    opted_out = outbox.opted_out_numbers(session)
+    if all(number in opted_out for number in numbers):
+        return [RouteProblem(ROUTE_OPTED_OUT, tuple(numbers))]
+    return []
+
+
+def teams_without_route(session: Session) -> list[tuple[Team, list[RouteProblem]]]:
+    """Every team that lacks a reachable out-of-hours route, by name."""
+    found = []
+    for team in session.exec(select(Team).order_by(Team.name, Team.id)):
+        problems = out_of_hours_route_problems(session, team)
+        if problems:
+            found.append((team, problems))
+    return found
+
+
+# ---- duty numbers -----------------------------------------------------------------------------
+
+def duty_teams(session: Session, phone: str) -> list[Team]:
+    """The teams whose duty pages can reach this number (E.164): it is a team's on-call phone,
+    a fixed number in a team's own escalation policy, or the mobile of an active staff member
+    of the team. A STOP from such a number does not switch off duty pages (services.sms_inbox)."""
+    from ..escalation import PhoneTarget
+    from .escalation import team_policy
+
+    staff_teams = set(session.exec(
+        select(TeamMembership.team_id).join(Account, Account.id == TeamMembership.account_id)
+        .where(Account.phone == phone, Account.kind == AccountKind.STAFF.value, Account.is_active.is_(True))
+    ).all())
+    found = []
+    for team in session.exec(select(Team).order_by(Team.id)):
+        if team.id in staff_teams or team.on_call_phone == phone:
+            found.append(team)
+            continue
+        policy = team_policy(team) if team.escalation_policy else None
+        if policy is not None and any(isinstance(target, PhoneTarget) and target.number == phone
+                                      for target in [*(s.target for s in policy.steps), *policy.fallback]):
+            found.append(team)
+    return found

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import case, func
 from sqlmodel import Session, select
 
+from .. import transactions
 from ..clock import Clock
 from ..models import Account, Alert, AlertStatus, Organisation, Patient, Team, TeamMembership
 from . import alerts, audit
@@ -69,7 +70,7 @@ def parse_filters(args: Mapping[str, str], team_ids: Collection[int],
 @dataclass(frozen=True)
 class EscalationStep:
     """How far paging has gone, for the queue: kind is one of none (the team has no policy:
-    queue only), waiting (nothing paged yet), step, fallback, remeasure, ack_fallback, done."""
+    queue only), waiting (nothing paged yet), step, fallback, remeasure, ack_fallback, repeating, done."""
 
     kind: str
     step: int = 0  # 1-based
@@ -95,6 +96,8 @@ def escalation_step(alert: Alert) -> EscalationStep:
         return EscalationStep("remeasure", steps=steps)
     if slot.startswith("ack"):
         return EscalationStep("ack_fallback", steps=steps)
+    if slot.startswith("rep"):  # red, chain used up: the fallback is paged again and again
+        return EscalationStep("repeating", steps=steps)
     if isinstance(index, int):
         return EscalationStep("fallback" if slot.endswith("fb") else "step", step=index + 1, steps=steps,
                               round=round_)
@@ -220,7 +223,7 @@ def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id:
     or alerts.AlertStateError when the alert is already resolved."""
     if assignee_account_id not in {i for i, _n in team_members(session, alert.team_id)}:
         raise NotATeamMember(assignee_account_id)
-    session.refresh(alert)
+    session.refresh(alert, with_for_update=True)  # the alert's row lock (homefollow.transactions)
     if alert.status == AlertStatus.RESOLVED.value:
         raise alerts.AlertStateError("already_resolved")
     previous = alert.assigned_to_account_id
@@ -255,17 +258,23 @@ def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *,
         if alert.severity != "yellow":
             result.red_refused.append(alert.id)
             continue
-        try:
-            alerts.acknowledge(session, clock, alert.id, actor_account_id)
+        try:  # each in its own transaction, run again if it loses a race to the scheduler
+            transactions.run_in_transaction(session, lambda: _acknowledge_one(
+                session, clock, alert, actor_account_id=actor_account_id, actor_kind=actor_kind, ip=ip),
+                what="acknowledgement")
         except alerts.AlertStateError:
             result.already.append(alert.id)
             continue
-        audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind,
-                     action="alert.acknowledged", patient_id=alert.patient_id, object_type="alert",
-                     object_id=alert.id, ip=ip, bulk=True)
-        session.commit()  # before the next acknowledge, which rolls back on a lost race
         result.acknowledged.append(alert.id)
     return result
+
+
+def _acknowledge_one(session: Session, clock: Clock, alert: Alert, *, actor_account_id: int, actor_kind: str,
+                     ip: str | None) -> None:
+    alerts.acknowledge(session, clock, alert.id, actor_account_id)
+    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind,
+                 action="alert.acknowledged", patient_id=alert.patient_id, object_type="alert",
+                 object_id=alert.id, ip=ip, bulk=True)
 
 
 def alerts_by_id(session: Session, alert_ids: Collection[int]) -> list[Alert]:

@@ -40,8 +40,8 @@ def alert(severity="red", at=T0, **facts) -> AlertFacts:
 # -- repeats and exhaustion -------------------------------------------------------------------
 
 @pytest.mark.parametrize("repeat", [0, 1, 3])
-def test_repeats_are_bounded_and_the_alert_stays_in_the_queue(repeat):
-    tl = Timeline(make_policy(repeat=repeat), alert())
+def test_yellow_repeats_are_bounded_and_the_alert_stays_in_the_queue(repeat):
+    tl = Timeline(make_policy(repeat=repeat), alert("yellow"))
     tl.run_until(T0 + timedelta(days=2), step=timedelta(minutes=5))
     rounds = sorted({s.intent.repeat_round for s in tl.sent})
     assert rounds == list(range(repeat + 1))
@@ -49,6 +49,28 @@ def test_repeats_are_bounded_and_the_alert_stays_in_the_queue(repeat):
     # Never dropped: exhausted means nobody more is paged, the alert is still unresolved.
     assert tl.last.status == "exhausted" and tl.last.next_due_at is None
     assert tl.alert.resolved_at is None
+
+
+@pytest.mark.parametrize("repeat", [0, 2])
+def test_red_never_ends_in_silence_the_fallback_repeats_until_acknowledged(repeat):
+    tl = Timeline(make_policy(repeat=repeat), alert())
+    end_of_chain = T0 + timedelta(minutes=30 * (repeat + 1))  # two steps of 15 minutes per round
+    plans = []
+    while tl.clock.now() < end_of_chain + timedelta(hours=2):
+        tl.tick()
+        plans.append(tl.last)
+        tl.clock.advance(minutes=5)
+    chain = [s for s in tl.sent if s.at < end_of_chain]
+    assert len(chain) == 3 * (repeat + 1)
+    repeats = [s for s in tl.sent if s.at >= end_of_chain]
+    assert [(s.at - end_of_chain, s.intent.kind, s.intent.recipient) for s in repeats] == [
+        (timedelta(minutes=15 * n), "fallback", f"tel{ON_CALL_PHONE}") for n in range(8)]
+    assert repeats[0].intent.dedup_key == f"esc:7:e1:red:r{repeat}:rep1:tel{ON_CALL_PHONE}:sms"
+    assert [p.tell_admins for p in plans].count(True) == 1  # the admins are told once, at the first repeat
+    assert tl.last.status == "repeating"
+    tl.acknowledge()
+    tl.run_until(tl.clock.now() + timedelta(minutes=29))
+    assert tl.sent[-1] is repeats[-1]  # acknowledged: quiet until the ack timeout
 
 
 def test_each_round_resolves_on_call_again():
@@ -88,8 +110,37 @@ def test_fallback_recipients_are_deduplicated():
     assert [i.recipient for i in intents] == [f"tel{ON_CALL_PHONE}", "acct41"]
 
 
-def test_everything_failed_to_the_end_pages_the_fallback_once():
+def test_red_page_that_fails_by_sms_pages_the_fallback_by_sms_at_once():
     tl = Timeline(make_policy(), alert())
+    for minute in range(0, 20):
+        tl.clock.set(T0 + timedelta(minutes=minute))
+        for intent in tl.tick():
+            if intent.kind != "fallback":
+                tl.fail(intent)  # every number and address is wrong
+    kinds = [(s.local, s.intent.kind, s.intent.recipient, s.intent.channel) for s in tl.sent]
+    nurse = f"acct{nurse_on_duty(T0)}"
+    assert kinds == [
+        ("10:00", "page", nurse, "sms"), ("10:01", "page", nurse, "email"),
+        ("10:01", "fallback", f"tel{ON_CALL_PHONE}", "sms"),
+        ("10:02", "page", "acct41", "sms"), ("10:02", "page", "acct42", "sms"),
+        ("10:03", "page", "acct41", "email"), ("10:03", "page", "acct42", "email"),
+        ("10:03", "fallback", f"tel{ON_CALL_PHONE}", "sms"),
+        ("10:04", "fallback", f"tel{ON_CALL_PHONE}", "sms"), ("10:19", "fallback", f"tel{ON_CALL_PHONE}", "sms"),
+    ]
+    assert tl.last.status == "repeating"
+
+
+def test_red_step_whose_people_have_no_mobile_number_also_pages_the_fallback():
+    no_phones = make_team(contacts={k: Contact(email=v.email) for k, v in make_team().contacts.items()})
+    intents = Timeline(make_policy(), alert(), team=no_phones).tick()
+    assert [(i.kind, i.channel, i.recipient) for i in intents] == [
+        ("page", "email", f"acct{nurse_on_duty(T0)}"), ("fallback", "sms", f"tel{ON_CALL_PHONE}")]
+    yellow = Timeline(make_policy(), alert("yellow"), team=no_phones).tick()
+    assert [(i.kind, i.channel) for i in yellow] == [("page", "email")]
+
+
+def test_everything_failed_to_the_end_pages_the_fallback_once():
+    tl = Timeline(make_policy(), alert("yellow"))
     for minute in range(0, 120):
         tl.clock.set(T0 + timedelta(minutes=minute))
         for intent in tl.tick():
@@ -104,7 +155,7 @@ def test_everything_failed_to_the_end_pages_the_fallback_once():
         ("10:03", "page", "acct41", "email"), ("10:03", "page", "acct42", "email"),
         ("10:04", "fallback", f"tel{ON_CALL_PHONE}", "sms"),
     ]
-    assert tl.sent[-1].intent.dedup_key == f"esc:7:e1:red:r0:end:tel{ON_CALL_PHONE}:sms"
+    assert tl.sent[-1].intent.dedup_key == f"esc:7:e1:yellow:r0:end:tel{ON_CALL_PHONE}:sms"
     assert tl.last.status == "exhausted"
 
 
@@ -116,7 +167,7 @@ def test_severity_raise_restarts_at_step_zero_with_red_timings():
     tl.acknowledge()  # a yellow acknowledgement must not hold back the red
     tl.clock.advance(minutes=5)
     tl.update(severity="red", raised_at=tl.clock.now())
-    tl.run_until(T0 + timedelta(minutes=60))
+    tl.run_until(T0 + timedelta(minutes=54))
     nurse = f"acct{nurse_on_duty(T0)}"
     assert [(s.local, s.intent.severity, s.intent.recipient) for s in tl.sent] == [
         ("10:00", "yellow", nurse),
@@ -159,7 +210,7 @@ def test_ack_timeout_on_red_with_nothing_left_pages_the_fallback():
     assert tl.returned == [T0 + timedelta(minutes=46)]
     assert [(s.local, s.intent.kind, s.intent.recipient) for s in tl.sent[3:]] == [
         ("10:46", "fallback", f"tel{ON_CALL_PHONE}")]
-    assert tl.sent[3].intent.dedup_key == f"esc:7:e1:red:r0:ack1:tel{ON_CALL_PHONE}:sms"
+    assert tl.sent[3].intent.dedup_key == f"esc:7:e1:red:r0:rep1:tel{ON_CALL_PHONE}:sms"
 
 
 def test_ack_timeout_on_yellow_with_nothing_left_only_returns_to_the_queue():
@@ -234,9 +285,10 @@ def test_failed_sms_moves_to_the_next_channel_at_once_and_keeps_the_step_deadlin
     [sms] = tl.tick()
     tl.clock.set(T0 + timedelta(minutes=3))
     tl.fail(sms)  # the delivery callback said undelivered
-    [email] = tl.tick()
+    email, fallback = tl.tick()
     assert (email.recipient, email.channel, email.address, email.step_index) == (
         sms.recipient, "email", f"nurse{sms.account_id}@example.no", 0)
+    assert (fallback.kind, fallback.channel) == ("fallback", "sms")  # red also goes by SMS
     assert tl.last.next_due_at == T0 + timedelta(minutes=15)
 
 
@@ -245,7 +297,7 @@ def test_recipient_unreachable_on_every_channel_makes_the_next_step_due_at_once(
     [sms] = tl.tick()
     tl.clock.set(T0 + timedelta(minutes=2))
     tl.fail(sms)
-    [email] = tl.tick()
+    email, _fallback = tl.tick()
     tl.clock.set(T0 + timedelta(minutes=4))
     tl.fail(email)
     assert [(i.recipient, i.step_index) for i in tl.tick()] == [("acct41", 1), ("acct42", 1)]
@@ -280,7 +332,7 @@ def test_phone_step_failure_goes_to_the_next_step():
     [page] = tl.tick()
     tl.clock.set(T0 + timedelta(minutes=1))
     tl.fail(page)
-    assert [i.step_index for i in tl.tick()] == [1]
+    assert [(i.kind, i.step_index) for i in tl.tick()] == [("fallback", 0), ("page", 1)]
 
 
 # -- yellow re-measure ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from homefollow.escalation import AlertFacts
 
 from .helpers import (
     HOURS_POLICY,
+    ON_CALL_PHONE,
     OSLO,
     RESPONSE_CENTRE,
     UTC,
@@ -86,16 +87,19 @@ def test_the_same_timeline_across_the_dst_change_nights(start, coordinator_local
 def test_outside_opening_hours_the_response_centre_is_paged():
     evening = oslo(2026, 3, 10, 20, 0)
     tl = Timeline(make_policy(HOURS_POLICY), red_alert(evening))
-    tl.run_until(evening + timedelta(hours=3))
-    assert tl.pages() == [("20:00", f"tel{RESPONSE_CENTRE}", "sms")]
+    tl.run_until(evening + timedelta(hours=1))
+    # Nobody acknowledges: after the last step the fallback is paged every 15 minutes.
+    assert tl.pages() == [("20:00", f"tel{RESPONSE_CENTRE}", "sms"), ("20:15", f"tel{ON_CALL_PHONE}", "sms"),
+                          ("20:30", f"tel{ON_CALL_PHONE}", "sms"), ("20:45", f"tel{ON_CALL_PHONE}", "sms"),
+                          ("21:00", f"tel{ON_CALL_PHONE}", "sms")]
     assert tl.sent[0].intent.address == RESPONSE_CENTRE
-    assert tl.last.status == "exhausted"
+    assert tl.last.status == "repeating"
 
 
 def test_in_opening_hours_the_team_is_paged_and_not_the_response_centre():
     morning = oslo(2026, 3, 10, 9, 0)
     tl = Timeline(make_policy(HOURS_POLICY), red_alert(morning))
-    tl.run_until(morning + timedelta(hours=1))
+    tl.run_until(morning + timedelta(minutes=29))
     nurse = nurse_on_duty(morning)
     assert tl.pages() == [("09:00", f"acct{nurse}", "sms"), ("09:15", "acct41", "sms"), ("09:15", "acct42", "sms")]
 
@@ -103,14 +107,31 @@ def test_in_opening_hours_the_team_is_paged_and_not_the_response_centre():
 def test_weekend_and_dst_sunday_go_to_the_response_centre():
     sunday_noon = oslo(2026, 3, 29, 12, 0)  # the spring DST Sunday; the team is closed
     tl = Timeline(make_policy(HOURS_POLICY), red_alert(sunday_noon))
-    tl.run_until(sunday_noon + timedelta(minutes=30))
+    tl.run_until(sunday_noon + timedelta(minutes=14))
     assert tl.pages() == [("12:00", f"tel{RESPONSE_CENTRE}", "sms")]
 
 
 def test_chain_that_crosses_closing_time_switches_route():
     before_closing = oslo(2026, 3, 10, 15, 20)  # closes 15:30
     tl = Timeline(make_policy(HOURS_POLICY), red_alert(before_closing))
-    tl.run_until(before_closing + timedelta(hours=1))
+    tl.run_until(before_closing + timedelta(minutes=45))
     nurse = nurse_on_duty(before_closing)
-    # 15:20 nurse; at 15:35 the coordinator step no longer applies, the response centre does.
-    assert tl.pages() == [("15:20", f"acct{nurse}", "sms"), ("15:35", f"tel{RESPONSE_CENTRE}", "sms")]
+    # 15:20 nurse; at 15:35 the coordinator step no longer applies, the response centre does;
+    # at 15:50 the chain is used up and the fallback (the on-call phone) is paged again.
+    assert tl.pages() == [("15:20", f"acct{nurse}", "sms"), ("15:35", f"tel{RESPONSE_CENTRE}", "sms"),
+                          ("15:50", f"tel{ON_CALL_PHONE}", "sms"), ("16:05", f"tel{ON_CALL_PHONE}", "sms")]
+
+
+def test_friday_afternoon_red_keeps_paging_through_the_weekend_until_acknowledged():
+    """The issue's case: red on a Friday at 15:00 with nobody acknowledging gave four SMS and
+    then silence all weekend. Now the fallback is paged every 15 minutes until someone answers."""
+    friday = oslo(2026, 3, 13, 15, 0)
+    tl = Timeline(make_policy(HOURS_POLICY), red_alert(friday))
+    tl.run_until(friday + timedelta(hours=24), step=timedelta(minutes=5))
+    gaps = [b.at - a.at for a, b in zip(tl.sent, tl.sent[1:])]
+    assert max(gaps) <= timedelta(minutes=15)
+    assert tl.last.status == "repeating" and tl.last.next_due_at <= tl.clock.now() + timedelta(minutes=15)
+    tl.acknowledge()
+    sent = len(tl.sent)
+    tl.run_until(tl.clock.now() + timedelta(minutes=29))
+    assert len(tl.sent) == sent  # an acknowledgement stops the repeats (until its timeout)
