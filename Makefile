@@ -7,8 +7,15 @@ SOURCES := homefollow patient_portal clinician_portal rules
 CATALOGUES := $(wildcard homefollow/translations/*/LC_MESSAGES/messages.po)
 COMPILED := $(CATALOGUES:.po=.mo)
 PYTEST_ARGS ?=
+# Every package, transitive ones included, is pinned with its hashes in the lock files, and pip
+# refuses anything else (see docs/security.md, supply chain).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes
+LOCK_VENV := .venv-lock
+# pip-compile reads only PyPI, so that the hashes are the published ones, whatever pip.conf says.
+PIP_COMPILE := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" \
+	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --index-url https://pypi.org/simple
 
-.PHONY: run test install install-test translations messages scheduler screenshots hazard-log clean
+.PHONY: run test install install-test lock translations messages scheduler screenshots hazard-log clean
 
 run: install translations  ## Migrate, load demo data, serve web + scheduler on :5000
 	HOMEFOLLOW_DEMO=1 $(FLASK) db upgrade
@@ -26,11 +33,21 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(VENV)/.installed: requirements.txt | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(PIP_INSTALL) -r requirements.txt
 	touch $@
 
 $(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	$(PIP_INSTALL) -r requirements-test.txt
+	touch $@
+
+lock: $(LOCK_VENV)/.installed  ## Rewrite the hash-locked requirements*.txt from requirements*.in (developers)
+	$(PIP_COMPILE) --output-file requirements.txt requirements.in
+	$(PIP_COMPILE) --output-file requirements-test.txt requirements-test.in
+	$(PIP_COMPILE) --allow-unsafe --output-file requirements-lock.txt requirements-lock.in
+
+$(LOCK_VENV)/.installed: requirements-lock.txt
+	test -x $(LOCK_VENV)/bin/python || $(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-lock.txt
 	touch $@
 
 translations: $(COMPILED)
@@ -52,4 +69,4 @@ scheduler: install  ## Only the scheduler process
 	$(FLASK) scheduler run
 
 clean:
-	rm -rf $(VENV) instance test-artifacts
+	rm -rf $(VENV) $(LOCK_VENV) instance test-artifacts
