@@ -250,6 +250,11 @@ def refer_candidate(person_id: int):
                      ip=request.remote_addr, attempted="pathway.refer")
         db.commit()
         raise AccessDenied(person_id)
+    if request.method == "GET":  # the page shows the person's name and history: a read (issue 19)
+        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                     action="view.candidate_refer", patient_id=person.patient_id, object_type="service_person",
+                     object_id=person.id, ip=request.remote_addr)
+        db.commit()
     team = db.get(Team, person.team_id)
     form = ReferCandidateForm()
     form.municipality.choices = choices(

@@ -19,6 +19,7 @@ from wtforms.validators import InputRequired
 
 from homefollow import get_clock
 from homefollow.db import get_session
+from homefollow.models import AccountKind
 from homefollow.services import audit, staff_auth
 from homefollow.services.accounts import authenticate, normalise_login
 from homefollow.services.staff_auth import CodeResult, Pending
@@ -72,8 +73,8 @@ def login():
     login_error = None
     if form.validate_on_submit():
         db, clock = get_session(), get_clock()
-        account = authenticate(db, clock, form.email.data, form.password.data)
-        if account is not None and account.is_staff:
+        account = authenticate(db, clock, form.email.data, form.password.data, kinds=(AccountKind.STAFF.value,))
+        if account is not None:
             session[PENDING_KEY] = Pending.start(account, clock).to_dict()
             session[NEXT_KEY] = safe_next(request.args.get("next"), "") or None
             audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.password_ok",
@@ -124,10 +125,12 @@ def _code_error(form: TotpForm, result: CodeResult, account, step: str) -> None:
     audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login_failed",
                  ip=get_remote_address(), step=step, reason=result.value)
     db.commit()
+    # One answer for a wrong and a replayed code (issue 19): only the format, which says nothing
+    # about the secret, gets its own message. The audit record keeps the reason.
     form.code.errors.append({
         CodeResult.MALFORMED: _("The code is six digits. Write it like 123456."),
-        CodeResult.REPLAYED: _("This code has already been used. Wait until the app shows a new code and write that."),
-    }.get(result, _("The code is wrong. Check that you use the code for HomeFollow and that it has not changed.")))
+    }.get(result, _("The code is wrong or has been used already. Wait until the app shows a new code and "
+                    "write that.")))
 
 
 @bp.route("/login/code", methods=["GET", "POST"])

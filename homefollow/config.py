@@ -14,6 +14,12 @@ INSTANCE_DIR = PROJECT_DIR / "instance"
 # Used only when HOMEFOLLOW_DEMO=1. Production refuses to start with it.
 DEMO_SECRET_KEY = "homefollow-demo-secret-key-do-not-use-in-production"
 
+# API calls a minute per token (API_RATE_LIMIT_PER_MINUTE). One device hub for 1,000 patients sends
+# about 4,000 readings in a 30-minute morning peak, 133 a minute; 600 leaves 4.5 times that (see
+# docs/api.md, "Rate limits"). Failed authentications are also limited per address.
+API_RATE_LIMIT_PER_MINUTE = 600
+API_ADDRESS_RATE_LIMIT_PER_MINUTE = 600
+
 
 def _bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
@@ -25,6 +31,13 @@ def _bool(name: str, default: bool = False) -> bool:
 def _int(name: str, default: int) -> int:
     value = os.environ.get(name)
     return int(value) if value not in (None, "") else default
+
+
+def _positive(name: str, default: int) -> int:
+    value = _int(name, default)
+    if value < 1:
+        raise ValueError(f"{name} must be a whole number of at least 1, not {value}")
+    return value
 
 
 def _float(name: str, default: float) -> float:
@@ -43,6 +56,8 @@ def from_environment() -> dict:
         "FORCE_HTTPS": _bool("FORCE_HTTPS", default=False),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),
         "TRUSTED_PROXIES": _int("TRUSTED_PROXIES", 0),
+        "API_RATE_LIMIT": f"{_positive('API_RATE_LIMIT_PER_MINUTE', API_RATE_LIMIT_PER_MINUTE)} per minute",
+        "API_ADDRESS_RATE_LIMIT": f"{API_ADDRESS_RATE_LIMIT_PER_MINUTE} per minute",
         "TWILIO_ACCOUNT_SID": os.environ.get("TWILIO_ACCOUNT_SID"),
         "TWILIO_AUTH_TOKEN": os.environ.get("TWILIO_AUTH_TOKEN"),
         "TWILIO_FROM_NUMBER": os.environ.get("TWILIO_FROM_NUMBER"),

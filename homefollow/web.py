@@ -12,7 +12,7 @@ from flask_babel import Babel, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
-from flask_login import LoginManager, current_user, logout_user
+from flask_login import LoginManager, current_user, logout_user, user_logged_in
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
@@ -23,8 +23,10 @@ from rules.measurements import CATALOGUE
 from rules.text import Text, item_values, value_with_unit
 
 from .db import DATABASE_UNAVAILABLE, database_unavailable, get_session, short_error
+from . import input_guard
 from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services import pauses
+from .services import sign_in_sessions
 from .services.access import AccessDenied, Principal, principal_for
 from .services.accounts import display_phone, load_account, normalise_login
 from .services.reporting import report_summary, report_title
@@ -81,6 +83,7 @@ def init_app(app: Flask) -> None:
     babel.init_app(app, locale_selector=select_locale)
     login_manager.init_app(app)
     login_manager.user_loader(_load_user)
+    user_logged_in.connect(_session_started, app)
     login_manager.unauthorized_handler(_unauthorized)
     login_manager.needs_refresh_handler(_needs_refresh)
     talisman.init_app(
@@ -89,12 +92,15 @@ def init_app(app: Flask) -> None:
         session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
         content_security_policy=CSP,
         referrer_policy="same-origin",
+        frame_options="DENY",  # as strict as the CSP's frame-ancestors 'none'
         permissions_policy={"geolocation": "()", "camera": "()", "microphone": "()"},
     )
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", False)
     limiter.init_app(app)
 
     app.before_request(_staff_inactivity_timeout)
+    app.before_request(_reject_hostile_input)
+    app.after_request(_no_store)
     app.register_error_handler(CSRFError, _csrf_error)
     for error_class in DATABASE_UNAVAILABLE:
         app.register_error_handler(error_class, _outage_response)
@@ -132,7 +138,72 @@ def init_app(app: Flask) -> None:
 # ---- who is signed in --------------------------------------------------------------------
 
 def _load_user(user_id: str):
-    return load_account(get_session(), user_id)
+    """The id in the session and in the "keep me signed in" cookie is
+    `<account id>:<session version>:<sign-in session token>`. Unless the token names an active
+    sign-in session of that account (sign_in_sessions), the request is not signed in and the
+    cookie's sign-in is forgotten at once."""
+    from . import get_clock
+
+    account_part, _sep, token = user_id.rpartition(":")
+    db, clock = get_session(), get_clock()
+    try:
+        account_id = int(account_part.split(":")[0])
+    except ValueError:
+        account_id = None
+    row = None
+    if account_id is not None and token:
+        row = sign_in_sessions.valid(db, clock, account_id, token, session_max_age())
+    account = load_account(db, account_part) if row is not None else None
+    if account is None:
+        _forget_sign_in()
+        return None
+    sign_in_sessions.touch(db, clock, row)  # at most once a minute; the account reloads after it
+    g.sign_in_token = token
+    return account
+
+
+def session_max_age() -> timedelta:
+    """No sign-in session outlives the "keep me signed in" cookie."""
+    return timedelta(days=current_app.config["PATIENT_SESSION_DAYS"])
+
+
+def _forget_sign_in() -> None:
+    """A cookie whose sign-in session was ended (or is unknown): clear the session but the
+    language, delete the "keep me signed in" cookie, and say so on the sign-in page."""
+    locale = session.get("locale")
+    stashed = session.get("stashed_form")
+    session.clear()
+    if locale:
+        session["locale"] = locale
+    if stashed:
+        session["stashed_form"] = stashed
+    session["_remember"] = "clear"  # Flask-Login deletes the remember cookie and does not try it
+    g.sign_in_ended = True
+
+
+def _session_started(_app, user, **_extra) -> None:
+    """Every login_user() starts a sign-in session: its token goes into the id that Flask-Login
+    keeps in the session and writes into the "keep me signed in" cookie. A sign-in again on the
+    same device (to make a kept session fresh) ends the one it replaces."""
+    from . import get_clock
+
+    db, clock = get_session(), get_clock()
+    previous = g.pop("sign_in_token", None)
+    if previous:
+        sign_in_sessions.revoke_token(db, clock, previous, "signed_in_again")
+    token, _row = sign_in_sessions.start(db, clock, user, remember=session.get("_remember") == "set",
+                                         user_agent=request.headers.get("User-Agent"), ip=get_remote_address())
+    db.commit()
+    session["_user_id"] = f"{user.get_id()}:{token}"
+    g.sign_in_token = token
+
+
+def current_sign_in_id() -> str | None:
+    """The id (digest) of this request's sign-in session, when signed in."""
+    if not current_user.is_authenticated:
+        return None
+    token = g.get("sign_in_token")
+    return sign_in_sessions.digest(token) if token else None
 
 
 def current_principal() -> Principal | None:
@@ -148,22 +219,54 @@ def failed_sign_ins_only(response) -> bool:
     return response.status_code != 302
 
 
-def sign_in_limits(login_field: str):
+# Sign-in throttling (issue 19). The counters are shared by every sign-in form and channel
+# (patient password, SMS code, staff password), so trying an account on the other portal or by
+# the other channel does not get a fresh allowance: a limit's storage key is its scope, its key
+# and the limit itself, the same on every route that uses these constants.
+SIGN_IN_PER_ADDRESS = "100 per hour"
+SIGN_IN_PER_ACCOUNT = "50 per hour"
+SIGN_IN_PER_ACCOUNT_AND_ADDRESS = "10 per 15 minutes"
+
+
+def _audit_sign_in_throttled(_limit) -> None:
+    """A throttled sign-in attempt is a failed sign-in too: audited with the address and the
+    identifier tried (never the password)."""
+    from . import get_clock
+    from .services import audit
+
+    db = get_session()
+    audit.record(db, get_clock(), actor_account_id=None, actor_kind="anonymous",
+                 action="auth.login_failed", ip=get_remote_address(), login=(g.get("sign_in_login") or "")[:200],
+                 step=request.endpoint, reason="throttled")
+    db.commit()
+
+
+def sign_in_limits(login_field: str | None = None, login_of=None):
     """Throttling for a sign-in form: per account from one address (someone guessing), per
     account from anywhere (guessing spread over many addresses, high enough that a stranger
-    cannot easily lock a patient out), and per address."""
+    cannot easily lock a patient out), and per address. The account is the normalised
+    identifier in `login_field`, or what `login_of()` returns (the SMS code's number)."""
+
+    def login():
+        value = login_of() if login_of is not None else normalise_login(request.form.get(login_field, ""))
+        g.sign_in_login = value or ""
+        return g.sign_in_login
 
     def account():
-        return "login:" + normalise_login(request.form.get(login_field, ""))
+        return "login:" + login()
 
     def account_and_address():
         return account() + "@" + (get_remote_address() or "")
 
     def decorate(view):
-        view = limiter.limit("100 per hour", methods=["POST"])(view)
-        view = limiter.limit("50 per hour", key_func=account, methods=["POST"], deduct_when=failed_sign_ins_only)(view)
-        return limiter.limit("10 per 15 minutes", key_func=account_and_address, methods=["POST"],
-                             deduct_when=failed_sign_ins_only)(view)
+        view = limiter.shared_limit(SIGN_IN_PER_ADDRESS, scope="sign-in:address", methods=["POST"],
+                                    on_breach=_audit_sign_in_throttled)(view)
+        view = limiter.shared_limit(SIGN_IN_PER_ACCOUNT, scope="sign-in:account", key_func=account,
+                                    methods=["POST"], deduct_when=failed_sign_ins_only,
+                                    on_breach=_audit_sign_in_throttled)(view)
+        return limiter.shared_limit(SIGN_IN_PER_ACCOUNT_AND_ADDRESS, scope="sign-in:account-address",
+                                    key_func=account_and_address, methods=["POST"],
+                                    deduct_when=failed_sign_ins_only, on_breach=_audit_sign_in_throttled)(view)
 
     return decorate
 
@@ -172,6 +275,13 @@ def sign_out() -> None:
     """End the session and forget "keep me signed in" on this device. Only the chosen
     language survives. (Clearing the session after logout_user would also drop Flask-Login's
     note to delete the remember cookie, and the phone would stay signed in.)"""
+    from . import get_clock
+
+    token = g.pop("sign_in_token", None)
+    if token:  # the copied cookie stops working too, not only this browser's
+        db = get_session()
+        sign_in_sessions.revoke_token(db, get_clock(), token, "signed_out")
+        db.commit()
     locale = session.get("locale")
     session.clear()
     if locale:
@@ -184,6 +294,9 @@ def _unauthorized():
     if request.method == "POST" and stash_form():
         flash(_("You were signed out. What you wrote is kept: sign in again to send it."), "warning")
         target = _return_path()
+    elif g.get("sign_in_ended"):
+        flash(_("You have been signed out. Please sign in again."), "info")
+        target = request.full_path if request.method == "GET" else request.path
     else:
         flash(_("Please sign in to continue."), "info")
         target = request.full_path if request.method == "GET" else request.path
@@ -214,6 +327,11 @@ def _staff_inactivity_timeout():
     limit = timedelta(minutes=current_app.config["STAFF_SESSION_MINUTES"]).total_seconds()
     if last is not None and now - last > limit:
         kept = request.method == "POST" and stash_form()
+        token = g.pop("sign_in_token", None)
+        if token:
+            db = get_session()
+            sign_in_sessions.revoke_token(db, get_clock(), token, "inactivity")
+            db.commit()
         logout_user()
         session.pop("last_seen", None)
         flash(_("You were signed out after a period of inactivity. Please sign in again."), "info")
@@ -294,6 +412,28 @@ def locale_code() -> str:
     return str(get_locale() or "nb")
 
 
+# ---- hostile input and caching (issue 19) -------------------------------------------------
+
+def _reject_hostile_input():
+    """The one guard for every form and query string (homefollow.input_guard); the API's JSON is
+    checked by its pydantic payloads instead."""
+    if input_guard.is_exempt() or request.path.startswith("/hooks/"):
+        return None
+    try:
+        input_guard.check_request()
+    except input_guard.HostileInput as exc:
+        return _error_page(400, exc.reason)
+    return None
+
+
+def _no_store(response):
+    """Nothing HomeFollow answers is cached by a browser or a proxy, except its static files:
+    pages, the FHIR export, CSV downloads and API answers carry personal data."""
+    if request.endpoint != "static" and not request.path.startswith("/static/"):
+        response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # ---- errors ------------------------------------------------------------------------------
 
 def _error_page(code: int, message: str | None = None):
@@ -330,6 +470,8 @@ def _http_error(error: HTTPException):
         from .api import http_problem
 
         return http_problem(error)
+    if error.code == 429 and getattr(error, "response", None) is not None:
+        return error.response  # a limit's own page (on_breach), e.g. too many invitations
     return _error_page(error.code or 500)
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import time
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, fresh_login_required
@@ -22,6 +22,7 @@ from homefollow.services import relatives as relatives_service
 from homefollow.services import reminders
 from homefollow.services.access import Need
 from homefollow.services.accounts import normalise_phone
+from homefollow.web import limiter
 from rules.schedule import local_to_utc
 
 from . import bp
@@ -70,12 +71,33 @@ def own_patient():
 @patient_side
 def relatives():
     access = own_patient()
-    current = [(grant, account) for grant, account in relatives_service.grants_of(get_session(), access.patient.id)
+    db = get_session()
+    current = [(grant, account) for grant, account in relatives_service.grants_of(db, access.patient.id)
                if grant.revoked_at is None]
-    return render_template("patient/relatives.html", access=access, current=current, now=get_clock().now())
+    names = relatives_service.invited_names(db, [grant.id for grant, _account in current])
+    return render_template("patient/relatives.html", access=access, current=current, now=get_clock().now(),
+                           names=names)
+
+
+# Invitations each send an SMS to a number the patient types: a few a day is plenty for a
+# family, and bounds both SMS cost and probing (issue 19).
+INVITATIONS_PER_DAY = "5 per day"
+
+
+def _inviter_key() -> str:
+    return f"relative-invite:{getattr(current_user, 'id', None)}"
+
+
+def _too_many_invitations(_limit):
+    return make_response(render_template(
+        "errors.html", code=429, title=_("Too many invitations"),
+        message=_("You can invite at most 5 relatives a day. Please try again tomorrow, or call your care team.")),
+        429)
 
 
 @bp.route("/relatives/invite", methods=["GET", "POST"])
+@limiter.limit(INVITATIONS_PER_DAY, key_func=_inviter_key, methods=["POST"],
+               deduct_when=lambda _response: bool(g.get("invitation_sent")), on_breach=_too_many_invitations)
 @patient_side
 @fresh_login_required
 def invite_relative():
@@ -101,6 +123,7 @@ def invite_relative():
                     relation=form.relation.data.strip(), can_view=form.can_view.data,
                     can_report=form.can_report.data, receives_alerts=form.receives_alerts.data, valid_until=until,
                     invited_by_account_id=current_user.id)
+                g.invitation_sent = True
                 if replaced:
                     flash(_("%(name)s already had access. What they may do is now changed to what you chose.",
                             name=form.name.data.strip()), "success")
@@ -124,15 +147,17 @@ def revoke_relative():
     if grant is None or grant.patient_id != access.patient.id or grant.revoked_at is not None:
         abort(404)
     relative = db.get(Account, grant.relative_account_id)
+    relative_name = relatives_service.invited_names(db, [grant.id]).get(grant.id, relative.name)
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
         relatives_service.revoke(db, get_clock(), grant, revoked_by_account_id=current_user.id)
-        flash(_("The access is removed. %(name)s can no longer see or do anything for you.", name=relative.name),
+        flash(_("The access is removed. %(name)s can no longer see or do anything for you.", name=relative_name),
               "success")
         return redirect(url_for("patient.relatives"))
     form.grant_id.data = grant.id
-    return render_template("patient/revoke.html", access=access, form=form, grant=grant, relative=relative)
+    return render_template("patient/revoke.html", access=access, form=form, grant=grant, relative=relative,
+                           relative_name=relative_name)
 
 
 HOURS = list(range(0, 24))

@@ -24,7 +24,7 @@ from homefollow.notifications.outbox import deliver_now
 from homefollow.scheduler import senders_from_config
 from homefollow.services import audit, login_codes
 from homefollow.services.accounts import normalise_phone
-from homefollow.web import failed_sign_ins_only, limiter, safe_next
+from homefollow.web import failed_sign_ins_only, limiter, safe_next, sign_in_limits
 
 from . import bp
 from .relatives import own_patient
@@ -47,9 +47,6 @@ class NewPhoneForm(FlaskForm):
 def _phone_key() -> str:
     return "code:" + (normalise_phone(request.form.get("phone", "")) or request.form.get("phone", "")[:40])
 
-
-def _session_phone_key() -> str:
-    return "code-check:" + (session.get("code_phone") or "")
 
 
 def _send_now(sms) -> None:
@@ -93,9 +90,18 @@ def code_error(result: login_codes.CodeCheck) -> str:
     return _("The code is wrong. Check the SMS and try again.")
 
 
+def sign_in_code_error(result: login_codes.CodeCheck) -> str:
+    """Signing in, a wrong code and a spent one get the same answer: an unknown number has no
+    code at all, so a different message for a known number's wrong code would tell which
+    numbers are registered (issue 19). Only the format has its own message."""
+    if result == login_codes.CodeCheck.MALFORMED:
+        return code_error(result)
+    return _("The code is wrong or can no longer be used. Check the SMS, or ask for a new code.")
+
+
 @bp.route("/login/code/check", methods=["GET", "POST"])
 @limiter.limit("60 per hour", methods=["POST"], deduct_when=failed_sign_ins_only)
-@limiter.limit("10 per 15 minutes", key_func=_session_phone_key, methods=["POST"], deduct_when=failed_sign_ins_only)
+@sign_in_limits(login_of=lambda: session.get("code_phone") or "")
 def login_code_check():
     phone = session.get("code_phone")
     if phone is None:
@@ -112,7 +118,12 @@ def login_code_check():
                          ip=get_remote_address(), method="sms_code")
             db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
-        form.code.errors.append(code_error(result))
+        db.rollback()
+        audit.record(db, clock, actor_account_id=None, actor_kind="anonymous", action="auth.login_failed",
+                     ip=get_remote_address(), login=phone[:200], step="sms_code", portal="patient",
+                     reason=result.value)
+        db.commit()
+        form.code.errors.append(sign_in_code_error(result))
     return render_template("patient/login_code_check.html", form=form, phone=phone), 400 if form.errors else 200
 
 

@@ -15,7 +15,7 @@ from homefollow.db import get_session
 from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
-from homefollow.services.accounts import authenticate
+from homefollow.services.accounts import authenticate, normalise_login
 from homefollow.web import current_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
 from rules.measurements import ITEMS, ImplausibleValue
 
@@ -92,18 +92,23 @@ def login():
     login_error = None
     if form.validate_on_submit():
         db, clock = get_session(), get_clock()
-        account = authenticate(db, clock, form.login.data, form.password.data)
-        if account is not None and account.kind in PATIENT_SIDE:
+        # Staff accounts are not usable here, and the page says nothing different for them:
+        # unknown number, wrong password, deactivated or staff account all get the same answer,
+        # the same work (one argon2 verification) and an audit record (issue 19).
+        account = authenticate(db, clock, form.login.data, form.password.data, kinds=PATIENT_SIDE)
+        if account is not None:
             login_user(account, remember=form.remember.data)
             session.pop("acting_patient_id", None)
             audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
                          ip=request.remote_addr)
             db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
-        if account is not None:
-            login_error = _("This is a staff account. Staff sign in at the clinician portal.")
-        else:
-            login_error = _("The mobile number or the password is wrong. Please try again.")
+        db.rollback()
+        audit.record(db, clock, actor_account_id=None, actor_kind="anonymous", action="auth.login_failed",
+                     ip=request.remote_addr, login=normalise_login(form.login.data)[:200], step="password",
+                     portal="patient")
+        db.commit()
+        login_error = _("The mobile number or the password is wrong. Please try again.")
     return render_template("patient/login.html", form=form, login_error=login_error)
 
 
@@ -121,11 +126,17 @@ def choose():
     """A relative picks whose follow-up to see (most have exactly one)."""
     if current_user.kind != AccountKind.RELATIVE.value:
         return redirect(url_for("patient.today"))
-    options = patients_of_relative(get_session(), get_clock(), current_user.id)
+    db, clock = get_session(), get_clock()
+    options = patients_of_relative(db, clock, current_user.id)
     if request.method == "POST":
         chosen = request.form.get("patient_id", type=int)
+        if chosen is None or not 0 < chosen < 2**31:
+            abort(404)
+        # Granted or denied, the audit record names the patient chosen (issue 19).
+        require_patient(db, clock, current_principal(), chosen, need=Need.ANY, action="view.choose",
+                        ip=request.remote_addr)
         grant = next((g for p, g in options if p.id == chosen), None)
-        if grant is None:
+        if grant is None:  # pragma: no cover - require_patient refused already
             abort(404)
         return _act_for(chosen, grant)
     if len(options) == 1:
@@ -232,10 +243,22 @@ def report(item_key: str):
 @bp.get("/report/result/<int:report_id>")
 @patient_side
 def report_result(report_id: int):
-    access = acting_patient(Need.VIEW, "view.report_result")
-    db = get_session()
+    db, clock = get_session(), get_clock()
+    principal = current_principal()
     report = db.get(Report, report_id)
-    if report is None or report.patient_id != access.patient.id:
+    acting_id = (principal.own_patient_id if principal.kind == AccountKind.PATIENT.value
+                 else session.get("acting_patient_id"))
+    if report is None or (acting_id is not None and report.patient_id != acting_id):
+        # Another patient's report (or none): the denial names the patient it belongs to, not
+        # the caller's own, which was logged as a granted read before (issue 19).
+        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                     action="access.denied", patient_id=report.patient_id if report else None,
+                     object_type="report", object_id=report_id, ip=request.remote_addr,
+                     attempted="view.report_result", need=Need.VIEW.value)
+        db.commit()
+        raise AccessDenied(report_id)
+    access = acting_patient(Need.VIEW, "view.report_result")
+    if report.patient_id != access.patient.id:  # pragma: no cover - checked above
         raise AccessDenied(report_id)
     outcome = reporting.outcome_of(db, report)
     team = db.get(Team, access.patient.team_id)

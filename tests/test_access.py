@@ -125,10 +125,14 @@ def test_patients_and_relatives_cannot_enter_the_clinician_portal(app, world):
         assert client.get(f"/clinic/patients/{world.patient_a1.id}").status_code == 403
 
 
-def test_staff_are_sent_to_their_own_portal(app, world):
+def test_a_staff_account_is_not_usable_on_the_patient_portal_and_the_page_says_nothing_about_it(app, world):
+    """The right staff password gets the same answer as a wrong one (issue 19: it used to say
+    "this is a staff account", confirming the password)."""
     client = WebClient(app.test_client())
     response = client.submit("/login", {"login": "nurse.a@example.no", "password": "correct horse battery"})
-    assert response.status_code == 200 and "klinikerportalen" in text_of(response)
+    assert response.status_code == 200 and "Mobilnummeret eller passordet er feil" in text_of(response)
+    assert "konto for ansatte" not in text_of(response)
+    assert client.get("/today").status_code == 302
 
 
 def test_relative_who_may_report_can_report_on_the_patients_behalf(app, session, world):

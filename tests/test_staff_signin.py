@@ -116,7 +116,7 @@ def test_a_replayed_code_is_refused(app, session, clock, world):
     password_step(second)
     response = second.submit("/clinic/login/code", {"code": code})
     assert response.status_code == 400
-    assert "Denne koden er allerede brukt" in text_of(response)
+    assert "Koden er feil eller er allerede brukt" in text_of(response)
     assert second.get("/clinic/").status_code == 302
     # An earlier step than the last one used is refused too.
     earlier = code_for(staff_totp_secret(NURSE), clock, -1)

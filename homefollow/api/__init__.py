@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from functools import lru_cache, wraps
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from werkzeug.exceptions import HTTPException
 from rules.measurements import ImplausibleValue
 
 from .. import get_clock, transactions
+from ..config import API_ADDRESS_RATE_LIMIT_PER_MINUTE, API_RATE_LIMIT_PER_MINUTE
 from ..db import get_session
 from ..outcomes_cli import person_secret
 from ..services import api_calls, api_tokens
@@ -61,12 +63,30 @@ def http_problem(exc: HTTPException) -> Response:
     """Errors raised outside the views (unknown path, wrong method, too large, rate limit)."""
     status = exc.code or 500
     detail = {404: "There is no such API endpoint.", 405: "This endpoint does not take that method.",
-              413: "The request is larger than 1 MiB.",
-              429: "Too many requests for this token. Wait a minute and try again."}.get(status, TITLES.get(status, ""))
+              413: "The request is larger than 1 MiB."}.get(status, TITLES.get(status, ""))
     headers = {"Allow": ", ".join(exc.valid_methods)} if status == 405 and getattr(exc, "valid_methods", None) else {}
     if status == 429:
-        headers["Retry-After"] = "60"
+        retry_after, what = _rate_limit_breached()
+        detail = f"Too many requests: {what}. Wait Retry-After seconds and send again; nothing was stored."
+        headers["Retry-After"] = str(retry_after)
     return problem(status, detail, headers=headers)
+
+
+def _rate_limit_breached() -> tuple[int, str]:
+    """Seconds until the breached limit's window ends (1 to 60), and which limit it was."""
+    from ..web import limiter
+
+    try:
+        breached = limiter.current_limit
+        seconds = int(breached.reset_at - time.time()) if breached is not None else 60
+        amount = str(breached.limit) if breached is not None else ""
+        key = breached.key if breached is not None else ""
+    except Exception:  # the storage went away between the hit and here: say a minute
+        return 60, "the limit of this token"
+    what = (f"this token's limit of {amount}" if "api-token:" in key else
+            f"the limit of {amount} failed authentications from this address" if "api-addr:" in key else
+            f"the limit of {amount}")
+    return min(max(seconds, 1), 60), what
 
 
 def database_unavailable(retry_after: int) -> Response:
@@ -90,16 +110,22 @@ def _per_token() -> str:
 
 
 def _token_limit() -> str:
-    return current_app.config.get("API_RATE_LIMIT", "120 per minute")
+    return current_app.config.get("API_RATE_LIMIT", f"{API_RATE_LIMIT_PER_MINUTE} per minute")
 
 
 def _address_limit() -> str:
-    return current_app.config.get("API_ADDRESS_RATE_LIMIT", "600 per minute")
+    return current_app.config.get("API_ADDRESS_RATE_LIMIT", f"{API_ADDRESS_RATE_LIMIT_PER_MINUTE} per minute")
+
+
+def _refused(response: Response) -> bool:
+    return response.status_code == 401
 
 
 def api_call(scope: str):
     """A view for token holders with `scope`: 401 without a valid token, 403 without the scope,
-    and a limit on calls per token (and per address, against guessing)."""
+    a limit on calls per token (API_RATE_LIMIT: each token its own count, so a device hub is not
+    slowed by others behind the same address), and a limit on refused authentications per
+    address, against guessing tokens."""
 
     def decorate(view):
         @wraps(view)
@@ -118,8 +144,11 @@ def api_call(scope: str):
 
         from ..web import limiter
 
-        wrapped = limiter.limit(_token_limit, key_func=_per_token)(wrapped)
-        return limiter.limit(_address_limit, key_func=lambda: "api-addr:" + (get_remote_address() or ""))(wrapped)
+        # Shared: one count per token (and per address) over every API route, not one per route.
+        wrapped = limiter.shared_limit(_token_limit, scope="api", key_func=_per_token)(wrapped)
+        return limiter.shared_limit(_address_limit, scope="api-refused",
+                                    key_func=lambda: "api-addr:" + (get_remote_address() or ""),
+                                    deduct_when=_refused)(wrapped)
 
     return decorate
 
@@ -132,7 +161,7 @@ def _json_body() -> tuple[bytes, dict]:
     raw = request.get_data(cache=True)
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # RecursionError: nested too deep
         raise ApiProblem(400, f"The body is not valid JSON: {exc}", [("body", "malformed JSON")]) from None
     if not isinstance(data, dict):
         raise ApiProblem(422, "The body must be a JSON object.", [("body", "not an object")])

@@ -15,11 +15,12 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
 from rules import units
 from rules.measurements import ITEMS
 
+from ..input_guard import in_range
 from ..outcomes.imports import NATIONAL_ID_SYSTEMS, person_key, valid_national_id
 
 
@@ -35,6 +36,9 @@ PRINTABLE = r"^[^\x00-\x1f\x7f]+$"
 ShortText = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=PRINTABLE)]
 LocalId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=PRINTABLE)]
 Code = Annotated[str, StringConstraints(min_length=1, max_length=20, pattern=PRINTABLE)]
+# A time with an offset in the years input_guard allows: converting it to UTC cannot overflow.
+Instant = Annotated[AwareDatetime, AfterValidator(in_range)]
+Reading = Annotated[float, Field(allow_inf_nan=False)]
 
 
 class PatientRef(BaseModel):
@@ -57,7 +61,7 @@ class AdmissionIn(BaseModel):
 
     id: SenderId
     patient: PatientRef
-    admitted_at: AwareDatetime
+    admitted_at: Instant
     hospital: ShortText | None = None
     ward: ShortText | None = None
     ward_phone: Annotated[str, StringConstraints(pattern=r"^\+?[0-9 ]{3,20}$")] | None = None
@@ -70,8 +74,8 @@ class DischargeIn(BaseModel):
 
     id: SenderId
     patient: PatientRef
-    discharged_at: AwareDatetime
-    admitted_at: AwareDatetime | None = None
+    discharged_at: Instant
+    admitted_at: Instant | None = None
     hospital: ShortText | None = None
 
 
@@ -80,11 +84,11 @@ class ObservationIn(BaseModel):
 
     id: SenderId
     patient: PatientRef
-    measured_at: AwareDatetime
+    measured_at: Instant
     item: Literal["blood_pressure", "pulse", "spo2", "weight", "temperature", "glucose"]
-    values: dict[str, float] = Field(min_length=1, max_length=2)
+    values: dict[str, Reading] = Field(min_length=1, max_length=2)
     # The UCUM unit of a value, by its code ({"weight": "[lb_av]"}); the canonical unit if not given.
-    units: dict[str, Annotated[str, StringConstraints(min_length=1, max_length=20)]] | None = Field(
+    units: dict[str, Code] | None = Field(
         default=None, max_length=2)
 
     @model_validator(mode="after")
@@ -292,7 +296,10 @@ def _subject(resource) -> Who:
 
 def _aware(value, field: str) -> datetime:
     if isinstance(value, datetime) and value.tzinfo is not None:
-        return value
+        try:
+            return in_range(value)
+        except (ValueError, OverflowError) as exc:
+            raise PayloadError([(field, str(exc))]) from None
     raise PayloadError([(field, "a date and time with a time zone offset is needed")])
 
 

@@ -15,6 +15,8 @@ from .reports import Measurement, QuestionnaireDraft, Report, ReportKind, Report
 from .rules import RuleState, RuleVersion, RuleVersionStatus
 from .service_use import ServiceKind, ServicePerson, ServiceUse
 from .system import Heartbeat
+from .webhooks import ProcessedWebhook
+from .sessions import SignInSession
 
 __all__ = [
     "Account", "AccountKind", "ApiEvent", "ApiToken", "LoginCode", "Message", "QuestionnaireDraft", "ReportKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
@@ -22,5 +24,5 @@ __all__ = [
     "OrganisationKind", "Outcome", "Patient", "Priority", "PatientStatus", "RelativeAccess", "Report",
     "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "SmsOptOut", "Team",
     "TeamMembership", "PatientNote", "PlanTemplate", "ServiceKind", "ServicePerson", "ServiceUse",
-    "CarePathway", "EndReason",
+    "CarePathway", "EndReason", "ProcessedWebhook", "SignInSession",
 ]

@@ -64,12 +64,18 @@ def normalise_login(text: str) -> str:
     return normalise_phone(text) or text.lower()
 
 
-def authenticate(session: Session, clock: Clock, login: str, password: str) -> Account | None:
+def authenticate(session: Session, clock: Clock, login: str, password: str,
+                 kinds: tuple[str, ...] | None = None) -> Account | None:
+    """The account whose login and password these are, or None. `kinds` limits which kinds of
+    account this portal accepts: any other account (a staff account on the patient portal),
+    like an unknown login, a deactivated account or a wrong password, is simply None. Every
+    path verifies exactly one argon2 hash, so the time taken does not tell them apart either."""
     account = session.exec(select(Account).where(Account.login == normalise_login(login))).first()
     if account is None or not account.password_hash:
         _verify(_DUMMY_HASH, password)
         return None
-    if not account.is_active or not _verify(account.password_hash, password):
+    password_ok = _verify(account.password_hash, password)
+    if not password_ok or not account.is_active or (kinds is not None and account.kind not in kinds):
         return None
     if _hasher.check_needs_rehash(account.password_hash):
         account.password_hash = hash_password(password)

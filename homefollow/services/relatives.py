@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from ..clock import Clock
 from ..links import public_url
-from ..models import Account, AccountKind, Channel, Patient, RelativeAccess
+from ..models import Account, AccountKind, AuditEvent, Channel, Patient, RelativeAccess
 from ..notifications import outbox
 from ..notifications.sms_commands import message_text
 from . import audit, reminders
@@ -27,15 +27,19 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
            invited_by_account_id: int) -> tuple[RelativeAccess, bool]:
     """Give a relative access. Their account is made if they have none (they sign in with a code
     sent to their phone); an earlier grant for the same person is replaced. Returns the grant and
-    whether it replaced one (the page then says that what they may do has changed). Commits."""
+    whether it replaced one (the page then says that what they may do has changed). Commits.
+
+    A number that already belongs to an account that is not a relative's (another patient) is
+    invited exactly like any other: the grant row is made and the SMS is sent, so the inviter
+    cannot tell (issue 19: this was a 500, an oracle for who is followed up). Nothing is merged:
+    the access policy gives a patient account its own record only, so such a grant lets the
+    invitee see and do nothing until the accounts are linked deliberately (docs/security.md)."""
     now = clock.now()
     account = session.exec(select(Account).where(Account.login == phone)).first()
     if account is None:
         account = Account(kind=AccountKind.RELATIVE.value, login=phone, phone=phone, name=name, created_at=now)
         session.add(account)
         session.flush()
-    elif account.kind != AccountKind.RELATIVE.value:
-        raise ValueError("that number belongs to an account that cannot be a relative")
     replaced = False
     for old in session.exec(select(RelativeAccess).where(RelativeAccess.patient_id == patient.id,
                                                          RelativeAccess.relative_account_id == account.id,
@@ -54,9 +58,22 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
                    patient_id=patient.id)
     audit.record(session, clock, actor_account_id=invited_by_account_id, actor_kind="patient",
                  action="relative.grant", patient_id=patient.id, object_type="relative_access", object_id=grant.id,
-                 relative=account.id, can_view=can_view, can_report=can_report, receives_alerts=receives_alerts)
+                 relative=account.id, can_view=can_view, can_report=can_report, receives_alerts=receives_alerts,
+                 name=name, linked=account.kind == AccountKind.RELATIVE.value)
     session.commit()
     return grant, replaced
+
+
+def invited_names(session: Session, grant_ids: list[int]) -> dict[int, str]:
+    """The name each grant's inviter typed (kept in the grant's audit record): the inviter's
+    list shows that, never the name an existing account has on file, which would tell whose
+    number it is."""
+    if not grant_ids:
+        return {}
+    rows = session.exec(select(AuditEvent).where(AuditEvent.action == "relative.grant",
+                                                 AuditEvent.object_type == "relative_access",
+                                                 AuditEvent.object_id.in_(grant_ids))).all()
+    return {row.object_id: str((row.detail or {}).get("name") or "") for row in rows if (row.detail or {}).get("name")}
 
 
 def first_name(patient: Patient) -> str:

@@ -25,7 +25,7 @@ from sqlmodel import Session, select
 
 from ..clock import Clock
 from ..models import Account, AccountKind, Organisation, Role, Team, TeamMembership
-from . import audit
+from . import audit, sign_in_sessions
 from .access import AccessDenied, Principal
 from .accounts import hash_password, normalise_login, normalise_phone
 from .staff_auth import has_second_factor
@@ -221,6 +221,7 @@ def reset_second_factor(session: Session, clock: Clock, team: Team, actor: Princ
     """Lost or new phone: the member sets up the app again at the next sign-in; signed out now."""
     _not_self(actor, account, "self_reset")
     _forget_second_factor(session, account)
+    sign_in_sessions.revoke_all(session, clock, account.id, "totp_reset")
     _audit(session, clock, actor, "account.totp_reset", team, account, ip)
     session.commit()
 
@@ -241,6 +242,7 @@ def deactivate(session: Session, clock: Clock, team: Team, actor: Principal, acc
     account.is_active = False
     account.session_version += 1  # signed out everywhere at once
     session.add(account)
+    sign_in_sessions.revoke_all(session, clock, account.id, "deactivated")
     _audit(session, clock, actor, "account.deactivated", team, account, ip)
     session.commit()
 
@@ -296,6 +298,7 @@ def set_password(session: Session, clock: Clock, account: Account, password: str
     account.password_hash = hash_password(password)
     account.session_version += 1
     session.add(account)
+    sign_in_sessions.revoke_all(session, clock, account.id, "password_changed")
     audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="account.password_set",
                  object_type="account", object_id=account.id, ip=ip)
     session.commit()

@@ -51,7 +51,7 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     expect(field).to_have_attribute("inputmode", "numeric")
     field.fill("000000" if code != "000000" else "111111")
     page.get_by_role("button", name="Logg inn").click()
-    expect(page.locator(".error-summary")).to_contain_text("Koden er feil. Se i SMS-en og prøv igjen.")
+    expect(page.locator(".error-summary")).to_contain_text("Koden er feil eller kan ikke lenger brukes.")
     check_page(page, "portal-code-wrong")
     page.get_by_label("Koden fra SMS-en").fill(code)
     page.get_by_role("button", name="Logg inn").click()

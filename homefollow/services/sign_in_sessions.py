@@ -1,0 +1,157 @@
+"""Sign-in sessions on the server: every signed-in cookie names a row here, and a row that is
+revoked (or missing) signs the cookie out at its next request.
+
+The token is random (256 bits) and travels in the Flask session (signed) and in Flask-Login's
+"keep me signed in" cookie (HMAC-signed); the table keeps only its SHA-256, so a copy of the
+table opens nothing. Services flush; the caller commits, except `touch`, which writes at most
+once a minute per session and commits its own small update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from ..clock import Clock
+from ..models import Account, AccountKind, SignInSession
+from . import audit
+
+# last_seen_at is written at most this often per session (a page view is not a write).
+TOUCH_EVERY = timedelta(minutes=1)
+
+REASONS = ("signed_out", "ended_by_user", "ended_all_others", "signed_out_everywhere", "password_changed",
+           "totp_reset", "deactivated", "inactivity", "expired")
+
+
+class NotYourSession(Exception):
+    """The session does not exist or belongs to someone else (the caller answers 404)."""
+
+
+def digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def portal_of(account: Account) -> str:
+    return "staff" if account.kind == AccountKind.STAFF.value else "patient"
+
+
+def start(session: Session, clock: Clock, account: Account, *, remember: bool, user_agent: str | None,
+          ip: str | None) -> tuple[str, SignInSession]:
+    """A new session for `account`: returns the token for the cookie and the row (flushed)."""
+    token = secrets.token_urlsafe(32)
+    now = clock.now()
+    row = SignInSession(id=digest(token), account_id=account.id, portal=portal_of(account), created_at=now,
+                        last_seen_at=now, user_agent=summarise_user_agent(user_agent), ip=(ip or None) and ip[:64],
+                        remember=bool(remember))
+    session.add(row)
+    session.flush()
+    return token, row
+
+
+def valid(session: Session, clock: Clock, account_id: int, token: str, max_age: timedelta) -> SignInSession | None:
+    """The session row behind `token` while it is the account's, not revoked and not older than
+    `max_age` (the longest a "keep me signed in" cookie lives)."""
+    if not token:
+        return None
+    row = session.get(SignInSession, digest(token))
+    if row is None or row.account_id != account_id or row.revoked_at is not None:
+        return None
+    if clock.now() - row.created_at > max_age:
+        return None
+    return row
+
+
+def touch(session: Session, clock: Clock, row: SignInSession) -> None:
+    """Record that the session was used, at most once per TOUCH_EVERY. Commits (the request has
+    written nothing yet when the user is loaded)."""
+    now = clock.now()
+    if now - row.last_seen_at < TOUCH_EVERY:
+        return
+    session.execute(update(SignInSession).where(SignInSession.id == row.id).values(last_seen_at=now))
+    session.commit()
+
+
+def revoke(session: Session, clock: Clock, session_id: str, reason: str) -> bool:
+    """Revoke one session by its id (the digest). True when it was active."""
+    result = session.execute(update(SignInSession)
+                             .where(SignInSession.id == session_id, SignInSession.revoked_at.is_(None))
+                             .values(revoked_at=clock.now(), revoked_reason=reason))
+    return result.rowcount == 1
+
+
+def revoke_token(session: Session, clock: Clock, token: str | None, reason: str) -> bool:
+    return bool(token) and revoke(session, clock, digest(token), reason)
+
+
+def revoke_all(session: Session, clock: Clock, account_id: int, reason: str, *, except_id: str | None = None) -> int:
+    """Revoke every active session of the account (but `except_id`). Returns how many."""
+    query = update(SignInSession).where(SignInSession.account_id == account_id, SignInSession.revoked_at.is_(None))
+    if except_id is not None:
+        query = query.where(SignInSession.id != except_id)
+    return session.execute(query.values(revoked_at=clock.now(), revoked_reason=reason)).rowcount or 0
+
+
+def active(session: Session, clock: Clock, account_id: int, max_age: timedelta) -> list[SignInSession]:
+    """The account's sessions that still work, most recently used first."""
+    since = clock.now() - max_age
+    rows = session.exec(select(SignInSession)
+                        .where(SignInSession.account_id == account_id, SignInSession.revoked_at.is_(None),
+                               SignInSession.created_at > since)
+                        .order_by(SignInSession.last_seen_at.desc(), SignInSession.created_at.desc()))
+    return list(rows)
+
+
+def end_one(session: Session, clock: Clock, account: Account, session_id: str, *, current_id: str | None,
+            ip: str | None = None) -> None:
+    """The signed-in person ends one of their own sessions. Someone else's, or an unknown id,
+    raises NotYourSession (the caller answers 404 and audits the refusal). Commits."""
+    row = session.get(SignInSession, session_id) if session_id else None
+    if row is None or row.account_id != account.id:
+        audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind,
+                     action="access.denied", object_type="sign_in_session", ip=ip, reason="not_own_session")
+        session.commit()
+        raise NotYourSession()
+    if revoke(session, clock, row.id, "ended_by_user"):
+        audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.session_ended",
+                     object_type="account", object_id=account.id, ip=ip, sign_in_session=row.id[:12],
+                     this_device=row.id == current_id)
+    session.commit()
+
+
+def end_others(session: Session, clock: Clock, account: Account, *, current_id: str | None,
+               ip: str | None = None) -> int:
+    """End every session of the account but this one. Commits."""
+    count = revoke_all(session, clock, account.id, "ended_all_others", except_id=current_id)
+    audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind,
+                 action="auth.sessions_ended_others", object_type="account", object_id=account.id, ip=ip, count=count)
+    session.commit()
+    return count
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("SamsungBrowser", "Samsung Internet"), ("Firefox/", "Firefox"),
+             ("Chrome/", "Chrome"), ("CriOS", "Chrome"), ("Safari/", "Safari"))
+_SYSTEMS = (("iPhone", "iPhone"), ("iPad", "iPad"), ("Android", "Android"), ("Windows", "Windows"),
+            ("Mac OS X", "Mac"), ("Macintosh", "Mac"), ("CrOS", "ChromeOS"), ("Linux", "Linux"))
+_PRINTABLE = re.compile(r"[^\x20-\x7e]")
+
+
+def summarise_user_agent(user_agent: str | None) -> str | None:
+    """'Firefox on Windows' from a User-Agent header; what people recognise, not a fingerprint."""
+    if not user_agent:
+        return None
+    browser = next((name for needle, name in _BROWSERS if needle in user_agent), None)
+    system = next((name for needle, name in _SYSTEMS if needle in user_agent), None)
+    if browser and system:
+        return f"{browser} on {system}"
+    if browser or system:
+        return browser or system
+    return _PRINTABLE.sub("", user_agent)[:60] or None
+
+
+def is_recent(row: SignInSession, now: datetime) -> bool:
+    return now - row.last_seen_at < TOUCH_EVERY * 2
