@@ -15,6 +15,7 @@ from flask_limiter.util import get_remote_address
 from flask_login import LoginManager, current_user, logout_user, user_logged_in
 from flask_talisman import Talisman
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from markupsafe import Markup
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.routing import IntegerConverter
@@ -109,6 +110,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/locale", "set_locale", _set_locale, methods=["POST"])
     app.context_processor(_template_globals)
+    app.jinja_env.finalize = _without_control_characters
     app.jinja_env.filters["local_dt"] = format_local_datetime
     app.jinja_env.filters["local_date"] = format_local_date
     app.jinja_env.filters["long_date"] = format_long_date
@@ -424,6 +426,15 @@ def _reject_hostile_input():
     except input_guard.HostileInput as exc:
         return _error_page(400, exc.reason)
     return None
+
+
+def _without_control_characters(value):
+    """Every value a template prints: an error that repeats what was typed ("you wrote …") never
+    puts a NUL or another control character back into the page."""
+    if isinstance(value, str) and input_guard.CONTROL.search(value):
+        cleaned = input_guard.CONTROL.sub("", value)
+        return Markup(cleaned) if isinstance(value, Markup) else cleaned
+    return value
 
 
 def _no_store(response):

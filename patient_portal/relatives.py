@@ -17,6 +17,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
 from homefollow import get_clock
 from homefollow.db import get_session
+from homefollow.input_guard import MAX_YEAR, MIN_YEAR, row_id
 from homefollow.models import Account, RelativeAccess
 from homefollow.services import relatives as relatives_service
 from homefollow.services import reminders
@@ -39,6 +40,11 @@ class InviteForm(FlaskForm):
     can_report = BooleanField(_l("May report measurements and answers for me"))
     receives_alerts = BooleanField(_l("Gets an SMS when the team follows up a red measurement"))
     valid_until = DateField(_l("Until (you may leave this empty)"), validators=[Optional()])
+
+    def validate_valid_until(self, field):
+        if field.data is not None and not MIN_YEAR <= field.data.year <= MAX_YEAR:
+            raise ValidationError(_l("The date must be between the years %(low)d and %(high)d.",
+                                     low=MIN_YEAR, high=MAX_YEAR))
 
 
 class RevokeForm(FlaskForm):
@@ -143,7 +149,7 @@ def revoke_relative():
     form = RevokeForm()
     db = get_session()
     grant_id = form.grant_id.data if request.method == "POST" else request.args.get("grant_id", "")
-    grant = db.get(RelativeAccess, int(grant_id)) if str(grant_id).isdigit() else None
+    grant = db.get(RelativeAccess, row_id(grant_id)) if row_id(grant_id) else None
     if grant is None or grant.patient_id != access.patient.id or grant.revoked_at is not None:
         abort(404)
     relative = db.get(Account, grant.relative_account_id)

@@ -173,6 +173,25 @@ def test_inviting_a_number_that_has_an_account_looks_like_any_invitation(app, se
         assert "Astrid" not in text_of(invitee.get("/today"))
 
 
+def test_a_grant_to_another_patients_number_sends_that_patient_no_alerts(app, session, clock, world):
+    """Inviting another patient's number, with "receives alerts" ticked, must not make that
+    patient a recipient of the inviter's red alerts: the grant is inert until linked."""
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    response = patient.submit("/relatives/invite", {"name": "Arne", "phone": "+4791000002", "relation": "nabo",
+                                                    "can_view": "y", "receives_alerts": "y"})
+    assert response.status_code == 302
+    invited = patient.submit("/relatives/invite", {"name": "Per Hjelper", "phone": "+4793456789",
+                                                   "relation": "sønn", "can_view": "y", "receives_alerts": "y"})
+    assert invited.status_code == 302
+    reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 80},
+                                 idempotency_key="red-for-relatives", reported_by_account_id=world.patient_a1.account_id,
+                                 actor_kind="patient")
+    session.commit()
+    told = {n.recipient for n in session.exec(select(Notification).where(Notification.dedup_key.like("relative-alert:%")))}
+    assert told == {"+4793456789"}  # the real relative is told, the other patient is not
+
+
 def test_invitations_are_limited_per_patient_with_a_translated_message(app, session, world):
     patient = WebClient(app.test_client())
     patient.login_patient("+4791000001")

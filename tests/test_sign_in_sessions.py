@@ -61,7 +61,7 @@ def test_a_copied_staff_cookie_gets_the_sign_in_page_after_sign_out(app, session
     assert nurse.get(patient_page).status_code == 200
     copied = cookies_of(nurse)
     [row] = rows(session, world.nurse_a.id)
-    assert (row.portal, row.user_agent, row.remember, row.revoked_at) == ("staff", "Firefox on Windows", False, None)
+    assert (row.portal, row.user_agent, row.remember, row.revoked_at) == ("staff", "Firefox · Windows", False, None)
 
     sign_out(nurse, "/clinic/", "/clinic/logout")
     thief = replay(app, copied)
@@ -85,7 +85,7 @@ def test_a_copied_patient_cookie_gets_the_sign_in_page_after_sign_out(app, sessi
         response = thief.get(page)
         assert response.status_code == 302 and "/login" in response.location, page
     [row] = rows(session, world.patient_a1.account_id)
-    assert (row.portal, row.user_agent, row.revoked_reason) == ("patient", "Safari on iPhone", "signed_out")
+    assert (row.portal, row.user_agent, row.revoked_reason) == ("patient", "Safari · iPhone", "signed_out")
 
 
 def test_a_copied_remember_me_cookie_dies_with_sign_out(app, session, world):
@@ -197,16 +197,16 @@ def test_staff_see_their_sessions_and_end_another_one(app, session, world):
     page = laptop.get("/clinic/account/sessions")
     assert page.status_code == 200
     text = text_of(page)
-    assert "Firefox on Windows" in text and "Safari on iPhone" in text and "Denne enheten" in text
+    assert "Firefox · Windows" in text and "Safari · iPhone" in text and "Denne enheten" in text
     assert 'href="/clinic/account/sessions"' in laptop.get("/clinic/").get_data(as_text=True)  # from the header
 
-    phone_row = next(r for r in rows(session, world.nurse_a.id) if r.user_agent == "Safari on iPhone")
+    phone_row = next(r for r in rows(session, world.nurse_a.id) if r.user_agent == "Safari · iPhone")
     response = laptop.submit("/clinic/account/sessions", {"session_id": phone_row.id},
                              action="/clinic/account/sessions/end")
     assert response.status_code == 302
     assert phone.get("/clinic/").status_code == 302  # the phone is signed out
     assert laptop.get("/clinic/").status_code == 200  # this device is not
-    assert "Safari on iPhone" not in text_of(laptop.get("/clinic/account/sessions"))
+    assert "Safari · iPhone" not in text_of(laptop.get("/clinic/account/sessions"))
     ended = session.exec(select(AuditEvent).where(AuditEvent.action == "auth.session_ended")).one()
     assert ended.actor_account_id == world.nurse_a.id
 

@@ -21,7 +21,7 @@ class SignInSession(SQLModel, table=True):
     portal: str = Field(max_length=20)  # "staff" (/clinic) or "patient" (patients and relatives)
     created_at: datetime = utc_column()
     last_seen_at: datetime = utc_column()
-    user_agent: str | None = Field(default=None, max_length=120)  # a summary: "Firefox on Windows"
+    user_agent: str | None = Field(default=None, max_length=120)  # a summary: "Firefox · Windows"
     ip: str | None = Field(default=None, max_length=64)
     remember: bool = Field(default=False)
     revoked_at: datetime | None = utc_column(nullable=True)

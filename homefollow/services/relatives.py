@@ -102,7 +102,10 @@ def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_
     rows = session.exec(
         select(RelativeAccess, Account).join(Account, Account.id == RelativeAccess.relative_account_id)
         .where(RelativeAccess.patient_id == patient.id, RelativeAccess.receives_alerts.is_(True),
-               RelativeAccess.revoked_at.is_(None), Account.is_active.is_(True))
+               RelativeAccess.revoked_at.is_(None), Account.is_active.is_(True),
+               # A grant to another patient's account gives nothing until the accounts are
+               # linked deliberately: no alerts either (issue 19).
+               Account.kind == AccountKind.RELATIVE.value)
     ).all()
     sent = 0
     for grant, account in rows:

@@ -141,13 +141,14 @@ _PRINTABLE = re.compile(r"[^\x20-\x7e]")
 
 
 def summarise_user_agent(user_agent: str | None) -> str | None:
-    """'Firefox on Windows' from a User-Agent header; what people recognise, not a fingerprint."""
+    """'Firefox · Windows' from a User-Agent header: what people recognise, not a fingerprint,
+    and no words, so it reads the same in every language."""
     if not user_agent:
         return None
     browser = next((name for needle, name in _BROWSERS if needle in user_agent), None)
     system = next((name for needle, name in _SYSTEMS if needle in user_agent), None)
     if browser and system:
-        return f"{browser} on {system}"
+        return f"{browser} · {system}"
     if browser or system:
         return browser or system
     return _PRINTABLE.sub("", user_agent)[:60] or None
