@@ -2,7 +2,8 @@
 
 Run with `make screenshots`. A fresh SQLite database in a temporary directory gets the demo data
 as of a fixed moment, so the pictures only change when the pages do. The patient pages are taken
-at phone size (360 × 740, full page), the clinician pages at desktop size.
+at phone size (360 × 740, full page), the clinician pages at desktop size (1280 × 800; the
+triage queue also as the laptop's first screen, 20b).
 """
 
 from __future__ import annotations
@@ -59,7 +60,9 @@ def patient_pages(s: Shooter, page) -> None:
     s.shot(page, "04-report-implausible")
     page.goto(f"{base}/report/weight")
     s.shot(page, "05-report-weight")
-    page.get_by_label("Vekt").fill("71,4")
+    page.goto(f"{base}/report/blood_pressure")  # the blood-pressure form at 360 px, whatever it becomes
+    s.shot(page, "05b-report-blood-pressure")
+    page.locator("main form input:not([type=hidden])").first.fill("71,4")  # the weight
     page.get_by_role("button", name="Send").click()
     s.shot(page, "06-result-yellow")
     page.goto(f"{base}/checkin/daily_checkin")
@@ -103,6 +106,10 @@ def sign_in_staff(s: Shooter, page, email: str) -> None:
 def clinician_pages(s: Shooter, page) -> None:
     sign_in_staff(s, page, "kari.nilsen@demo.homefollow.no")
     s.shot(page, "20-clinic-queue")
+    # The queue as a 1280 × 800 laptop shows it: no sideways scrolling, "Tildel meg" in view.
+    page.screenshot(path=str(s.out / "20b-clinic-queue-1280x800.png"), full_page=False)
+    s.count += 1
+    print("  20b-clinic-queue-1280x800.png", flush=True)
     page.locator("table a[href*='/alerts/']").first.click()
     s.shot(page, "21-clinic-alert")
     page.locator("h1 a").click()  # the patient
@@ -123,7 +130,9 @@ def clinician_pages(s: Shooter, page) -> None:
     s.shot(page, "27-clinic-plan-templates")
     page.get_by_role("link", name="KOLS").first.click()
     page.get_by_role("link", name="Tilbaketest på malens pasienter").click()
-    page.get_by_label("Regelversjon").select_option(value="copd.spo2_low:1")
+    rule = page.get_by_label("Regelversjon")
+    rule.select_option(value=next(v for v in rule.locator("option").evaluate_all("os => os.map(o => o.value)")
+                                  if v.startswith("copd.spo2_low:")))
     page.get_by_role("button", name="Kjør tilbaketesten").click()
     s.shot(page, "29-clinic-template-backtest")
     page.goto(f"{s.base}/clinic/teams")
