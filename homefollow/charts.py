@@ -11,8 +11,11 @@ presentation attributes only (fill=, stroke=, font-size=) and escapes every text
 
 Sizes: the SVG is drawn in a viewBox `width` units wide and scales to its container
 (width="100%"). All sizes are multiples of `u = width / 320`, one CSS pixel when the chart
-is shown 320 px wide — a 360 px phone minus the page's side padding. Text is 14u, so it is
-at least 14 px whenever the chart is at least 320 px wide, and grows on larger screens.
+is shown 320 px wide — a 360 px phone minus the page's side padding. Text is 20u, so it is
+at least 20 px — the patient portal's body text — whenever the chart is at least 320 px wide,
+and grows on larger screens (issue 20: 14 px axis text beside 20 px body text was too small).
+The plot keeps room on the right (RIGHT_PAD_EM): the newest reading, drawn at the end of the
+period, and its zone rings are never cut off by the edge of the SVG.
 
 Zones are never shown by colour alone: a reading in the yellow zone gets a ring round its
 marker, one in the red zone a double ring, and every marker's <title> says the zone in words.
@@ -46,7 +49,8 @@ BAND_FILL = {"green": "#e3f4e7", "yellow": "#fff3c4", "red": "#fde8ea"}
 ZONE_EDGE = {"green": "#1e6b34", "yellow": "#8a6100", "red": "#a4001d"}
 
 MIN_RENDERED_WIDTH = 320  # CSS px, see the module docstring
-MIN_TEXT_PX = 14
+MIN_TEXT_PX = 20  # the patient portal's body text (html font-size 125 %)
+RIGHT_PAD_EM = 1.5  # room right of the plot, in text heights: a red point's double ring fits
 FONT_FAMILY = 'system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", Arial, sans-serif'
 
 
@@ -195,7 +199,7 @@ def render_chart(
     limits: Mapping[str, ZoneLimits] | None = None,
     description: str | None = None,
     width: int = 640,
-    height: int = 320,
+    height: int = 400,
 ) -> Markup:
     """One measurement's history over [start, end] as an SVG line chart.
 
@@ -255,7 +259,7 @@ def render_chart(
     ticks, y0, y1, decimals = _value_axis(values, band_code, max_ticks)
     tick_labels = [number(float(t), decimals, locale) for t in ticks]
     left = max(_text_width(t, font) for t in tick_labels) + 0.6 * font
-    frame = _Frame(left, plot_top, width - 0.8 * font, plot_bottom,
+    frame = _Frame(left, plot_top, width - RIGHT_PAD_EM * font, plot_bottom,
                    _utc(start).timestamp(), _utc(end).timestamp(), y0, y1)
 
     out.append(_bands(frame, band_code, band_limits, u))
@@ -454,7 +458,8 @@ def _time_ticks(f: _Frame, width: float, tz: str, locale: str, font: float, u: f
     end = datetime.fromtimestamp(f.t1, ZoneInfo("UTC"))
     chosen: list[tuple[datetime, str]] = []
     for kind, step in _TIME_STEPS:
-        ticks = [(t, day(t, tz, locale)) for t in _time_ticks_at(start, end, tz, kind, step)]
+        ticks = [(t, _month(t, tz, locale) if kind == "month" else day(t, tz, locale))
+                 for t in _time_ticks_at(start, end, tz, kind, step)]
         chosen = ticks
         widest = max((_text_width(label, font) for _, label in ticks), default=0)
         gaps = [f.x(b) - f.x(a) for (a, _), (b, _) in zip(ticks, ticks[1:])]
@@ -470,6 +475,14 @@ def _time_ticks(f: _Frame, width: float, tz: str, locale: str, font: float, u: f
         parts.append(f'<text x="{_n(tx)}" y="{_n(f.bottom + 1.4 * font)}" text-anchor="middle">{_text(label)}</text>')
     parts.append("</g>")
     return "\n".join(parts)
+
+
+def _month(at: datetime, tz: str, locale: str) -> str:
+    """A month tick's label, the month's short name ("feb.", "Feb"): a first of the month needs
+    no day number, and the short name leaves room for text at body size on a phone."""
+    from babel.dates import format_date
+
+    return format_date(at.astimezone(ZoneInfo(tz)).date(), "MMM", locale=_lang(locale))
 
 
 def _marker_radius(count: int, plot_width: float, u: float) -> float:

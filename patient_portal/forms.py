@@ -11,10 +11,10 @@ from typing import Callable
 from flask_babel import format_decimal, get_locale, lazy_gettext as _l, gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
-from wtforms.validators import InputRequired
+from wtforms.validators import InputRequired, Optional
 
 from rules import units
-from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, check_item_plausible
+from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, SplitNumber, check_item_plausible
 
 
 class LoginForm(FlaskForm):
@@ -64,6 +64,19 @@ def plausibility_message(error: ImplausibleValue, typed: str | None = None) -> s
                  "Please check the number, and measure again if needed.", **params)
     return _("You wrote %(typed)s. %(name)s cannot be higher than %(max)s %(unit)s. "
              "Please check the number, and measure again if needed.", **params)
+
+
+def split_number_message(error: SplitNumber, code: str) -> str:
+    """'You wrote "7 2" with a space inside the number. Did you mean 72 or 7,2? …': the
+    patient says what was meant; the digits are never joined silently."""
+    groups = error.text.split()
+    if CATALOGUE[code].decimals and len(groups) == 2 and all(g.isdigit() for g in groups):
+        return _("You wrote \"%(typed)s\" with a space inside the number. Did you mean %(joined)s or %(decimal)s? "
+                 "Write the number again without the space.", typed=error.text, joined="".join(groups),
+                 decimal=format_decimal(float(f"{groups[0]}.{groups[1]}"), format="0.###"))
+    return _("You wrote \"%(typed)s\" with a space inside the number. What did you mean? Write the number again "
+             "without the space, for example %(example)s.", typed=error.text,
+             example=format_decimal(EXAMPLES[code], format="#,##0.#"))
 
 
 # The units a value can be typed in, as people say them ("Du skrev 165 pund. Det er 74,8 kilo.").
@@ -133,6 +146,9 @@ class MeasurementForm(FlaskForm):
     """Base for one report page; `measurement_form(item_key)` adds a field per value."""
 
     item_key: str = ""
+    # Values of other measurement items that may be typed on this page too, each its own
+    # report (the pulse on the blood-pressure page: one cuff gives both). Left empty, nothing.
+    also_items: tuple[str, ...] = ()
     idempotency_key = HiddenField()
     # Set when the patient confirms a report identical to one sent a moment ago.
     confirm_repeat = HiddenField()
@@ -146,8 +162,21 @@ class MeasurementForm(FlaskForm):
     reference_for: Callable[[str], float | None] = staticmethod(lambda code: None)
     question: UnitQuestion | None = None  # set by validate()
 
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The value fields of the page: the item's, then those of `also_items`."""
+        return ITEMS[self.item_key].codes + tuple(c for item in self.also_items for c in ITEMS[item].codes)
+
     def parsed_values(self) -> dict[str, float]:
         return {code: self._parsed[code] for code in ITEMS[self.item_key].codes}
+
+    def also_values(self) -> dict[str, dict[str, float]]:
+        """The other items typed on this page (item key -> values); an item left empty is absent."""
+        return {item: {code: self._parsed[code] for code in ITEMS[item].codes}
+                for item in self.also_items if all(code in self._parsed for code in ITEMS[item].codes)}
+
+    def readings_of(self, item_key: str) -> list[units.Reading]:
+        return [r for code, r in self._readings.items() if code in ITEMS[item_key].codes]
 
     def readings(self) -> list[units.Reading]:
         """What was typed and how it was taken, for the record."""
@@ -168,10 +197,11 @@ class MeasurementForm(FlaskForm):
         self._only_text()
         self._split_blood_pressure()
         ok = super().validate(extra_validators)
-        for code in ITEMS[self.item_key].codes:
+        for code in self.codes:
             field = self[code]
-            if field.errors:
-                continue
+            if field.errors or (code not in ITEMS[self.item_key].codes and code not in self._garbled
+                                and not (field.data or "").strip()):
+                continue  # an error already, or an optional value left empty
             example = format_decimal(EXAMPLES[code], format="#,##0.#")
             if code in self._garbled:
                 field.errors.append(_("Write a number, for example %(example)s.", example=example))
@@ -179,6 +209,10 @@ class MeasurementForm(FlaskForm):
                 continue
             try:
                 entry = units.parse_entry(code, field.data)
+            except SplitNumber as exc:
+                field.errors.append(split_number_message(exc, code))
+                ok = False
+                continue
             except units.UnknownUnit as exc:
                 field.errors.append(_("We did not understand \"%(word)s\" after the number. Write only the number, "
                                       "for example %(example)s.", word=exc.word, example=example))
@@ -208,6 +242,8 @@ class MeasurementForm(FlaskForm):
         if ok and self.question is None:
             try:
                 check_item_plausible(self.item_key, self._parsed)
+                for item, values in self.also_values().items():
+                    check_item_plausible(item, values)
             except ImplausibleValue as exc:
                 self[exc.code].errors.append(plausibility_message(exc, self[exc.code].data))
                 ok = False
@@ -225,7 +261,7 @@ class MeasurementForm(FlaskForm):
         """A value field holds printable text. Anything else (a file sent in its place, control
         characters) is no number: it is refused, and not shown back as it came."""
         self._garbled: set[str] = set()
-        for code in ITEMS[self.item_key].codes:
+        for code in self.codes:
             field = self[code]
             if isinstance(field.data, str):  # NFKC: a non-breaking space from a phone is a space
                 field.data = unicodedata.normalize("NFKC", field.data)
@@ -252,13 +288,24 @@ _BP_PAIR = re.compile(r"^\s*(\d{2,3})\s*/\s*(\d{2,3})\s*$")
 _FORM_CLASSES: dict[str, type[MeasurementForm]] = {}
 
 
+# Other items a report page also takes, left empty when not measured: the blood-pressure
+# monitor shows the pulse too, so it is typed on the same page (and still has its own page).
+ALSO_ITEMS: dict[str, tuple[str, ...]] = {"blood_pressure": ("pulse",)}
+OPTIONAL_LABELS = {"pulse": _l("Pulse (if the monitor shows it)")}
+
+
 def measurement_form(item_key: str) -> type[MeasurementForm]:
     if item_key not in _FORM_CLASSES:
         fields = {
             code: StringField(FIELD_LABELS[code], validators=[InputRequired(_l("Write the number you measured."))])
             for code in ITEMS[item_key].codes
         }
-        _FORM_CLASSES[item_key] = type(f"{item_key.title()}Form", (MeasurementForm,), {"item_key": item_key, **fields})
+        also = ALSO_ITEMS.get(item_key, ())
+        for item in also:
+            for code in ITEMS[item].codes:
+                fields[code] = StringField(OPTIONAL_LABELS.get(code, FIELD_LABELS[code]), validators=[Optional()])
+        _FORM_CLASSES[item_key] = type(f"{item_key.title()}Form", (MeasurementForm,),
+                                       {"item_key": item_key, "also_items": also, **fields})
     return _FORM_CLASSES[item_key]
 
 

@@ -209,33 +209,42 @@ def report(item_key: str):
     retype = request.method == "POST" and bool(request.form.get("retype"))
     repeat_of = None
     if form.validate_on_submit() and form.question is None and not retype:
-        values, key = form.parsed_values(), form.idempotency_key.data[:100]
+        # The item of the page first, then what else was typed on it (the pulse beside the blood
+        # pressure): each its own report, judged on its own.
+        items, key = {item_key: form.parsed_values(), **form.also_values()}, form.idempotency_key.data[:100]
         if not form.confirm_repeat.data:
-            repeat_of = reporting.recent_same_report(db, clock, patient_id=access.patient.id, item_key=item_key,
-                                                     values=values, idempotency_key=key)
+            repeats = [reporting.recent_same_report(
+                db, clock, patient_id=access.patient.id, item_key=item, values=values,
+                idempotency_key=reporting.item_idempotency_key(key, item, first=item == item_key))
+                for item, values in items.items()]
+            repeat_of = repeats[0] if all(repeats) else None  # the same numbers again, every one
         if repeat_of is not None:
             form.confirm_repeat.data = "yes"  # pressing Send again means: yes, it is a new reading
         else:
-            def store():
-                outcome = reporting.report_measurement(
-                    db, clock, patient=access.patient, item_key=item_key, values=values, idempotency_key=key,
-                    reported_by_account_id=current_user.id, actor_kind=current_user.kind, ip=request.remote_addr)
+            def record_units(outcome, item):
                 if not outcome.replayed:
-                    unit_check.record_units(db, clock, outcome.report, form.readings(), asked=form.unit_asked,
+                    unit_check.record_units(db, clock, outcome.report, form.readings_of(item), asked=form.unit_asked,
                                             actor_account_id=current_user.id, actor_kind=current_user.kind,
                                             channel="portal", ip=request.remote_addr)
-                return outcome
+
+            def store():
+                return reporting.report_measurements(
+                    db, clock, patient=access.patient, items=items, idempotency_key=key,
+                    reported_by_account_id=current_user.id, actor_kind=current_user.kind, ip=request.remote_addr,
+                    after_each=record_units)
 
             try:  # a race lost to the scheduler is run again; the idempotency key stores the value once
-                outcome = transactions.run_in_transaction(db, store, what="patient report")
+                outcomes = transactions.run_in_transaction(db, store, what="patient report")
             except ImplausibleValue as exc:  # the service re-checks what the form checked
                 form[exc.code].errors.append(plausibility_message(exc, form[exc.code].data))
             else:
-                return redirect(url_for("patient.report_result", report_id=outcome.report.id))
+                first, *others = reporting.worst_first(outcomes)
+                return redirect(url_for("patient.report_result", report_id=first.report.id,
+                                        also=[o.report.id for o in others] or None))
     if retype:
         form.unit.data = form.unit_for.data = ""
     return render_template("patient/report.html", access=access, form=form, item=ITEMS[item_key],
-                           codes=ITEMS[item_key].codes, unit_hint=unit_hint, input_mode=input_mode,
+                           codes=form.codes, unit_hint=unit_hint, input_mode=input_mode,
                            restored=bool(stashed), repeat_of=repeat_of, retype=retype,
                            question=None if retype else form.question)
 
@@ -263,7 +272,15 @@ def report_result(report_id: int):
     outcome = reporting.outcome_of(db, report)
     team = db.get(Team, access.patient.team_id)
     content, _version = plans.current_content(db, access.patient.id)
-    return render_template("patient/result.html", access=access, outcome=outcome, report=report,
+    # Other measurements sent with it on the same page (the pulse beside the blood pressure),
+    # each with its own zone. Only this patient's measurements are shown; another id is ignored.
+    also = []
+    for other_id in request.args.getlist("also", type=int)[:3]:
+        other = db.get(Report, other_id) if 0 < other_id < 2**31 else None
+        if other is not None and other.patient_id == report.patient_id and other.kind == ReportKind.MEASUREMENT.value \
+                and other.id != report.id:
+            also.append((reporting.outcome_of(db, other), report_title(other.kind, other.item_key, content)))
+    return render_template("patient/result.html", access=access, outcome=outcome, report=report, also=also,
                            title=report_title(report.kind, report.item_key, content),
                            again_url=report_url(report.kind, report.item_key),
                            team=team, call=teams.whom_to_call(team, get_clock().now()))

@@ -990,6 +990,9 @@ class _Slots:
     forward_deadlines: tuple[float, ...]  # slot + grace, POSIX time, ascending
     back: tuple[datetime, ...]  # newest first
     back_ts: tuple[float, ...]  # POSIX time of each slot in ``back``
+    # For the first slot of its local day, the POSIX time that day starts (else None): a
+    # reading earlier the same day counts for it (checklist: weight at 06:50 for a 13:00 slot).
+    back_day_start: tuple[float | None, ...] = ()
 
 
 @lru_cache(maxsize=4096)
@@ -1001,10 +1004,17 @@ def _missed_slots(schedule: Schedule, tz: str, today: date, grace: timedelta, lo
     POSIX times let the rule compare with floats instead of building a datetime per slot."""
     first = today - timedelta(days=grace.days + 1)
     forward = tuple(slot for k in range(8 + grace.days + 1) for slot in slots_on(schedule, first + timedelta(days=k), tz))
-    back = tuple(slot for k in range(lookback_days + 1)
-                 for slot in reversed(slots_on(schedule, today - timedelta(days=k), tz)))
+    back: list[datetime] = []
+    day_starts: list[float | None] = []
+    for k in range(lookback_days + 1):
+        day_slots = slots_on(schedule, today - timedelta(days=k), tz)
+        first = min(day_slots) if day_slots else None
+        start = local_day_bounds(today - timedelta(days=k), tz)[0].timestamp()
+        for slot in reversed(day_slots):
+            back.append(slot)
+            day_starts.append(start if slot == first else None)
     return _Slots(forward, tuple((slot + grace).timestamp() for slot in forward),
-                  back, tuple(slot.timestamp() for slot in back))
+                  tuple(back), tuple(slot.timestamp() for slot in back), tuple(day_starts))
 
 
 def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> Check:
@@ -1028,14 +1038,18 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
     exact = False
     open_from = now_ts - grace.total_seconds()  # slots after this are not yet due
     active_ts = active.timestamp() if active is not None else None
-    answered_since = latest.timestamp() + params.open_before.total_seconds() if latest is not None else None
-    for slot, slot_ts in zip(slots.back, slots.back_ts):
+    latest_ts = latest.timestamp() if latest is not None else None
+    open_before = params.open_before.total_seconds()
+    for slot, slot_ts, day_start in zip(slots.back, slots.back_ts, slots.back_day_start):
         if slot_ts > open_from:
             continue  # not yet due
         if active_ts is not None and slot_ts < active_ts:
             exact = True
             break
-        if answered_since is not None and answered_since >= slot_ts:  # latest >= slot − open_before
+        # A reading counts for a slot from open_before before it; for the day's first slot
+        # from the start of that local day too (services.checklist, the same rule).
+        opens = slot_ts - open_before if day_start is None else min(slot_ts - open_before, day_start)
+        if latest_ts is not None and latest_ts >= opens:
             exact = True
             break
         missed.append(slot)

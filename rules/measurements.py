@@ -97,10 +97,25 @@ class ImplausibleValue(ValueError):
 
 
 _NUMBER = re.compile(r"^[+-]?\d+(?:[.,]\d+)?$")
+# Digits on both sides of a space: "7 2" is 72 or 7,2 or two numbers — never guessed.
+_SPLIT_DIGITS = re.compile(r"\d\s+\d")
+
+
+class SplitNumber(ValueError):
+    """Digits separated by a space inside one number ("7 2"): what was meant is asked, not
+    guessed (joining them silently made "7 2" a weight of 72 kg). `text` is as typed."""
+
+    def __init__(self, text: str):
+        super().__init__(f"digits separated by a space: {text!r}")
+        self.text = text
 
 
 def parse_decimal(text: str) -> float:
-    """Parse a number typed by a person: comma or point as decimal mark, spaces ignored."""
+    """Parse a number typed by a person: comma or point as decimal mark. Spaces around the
+    number and beside the decimal mark are ignored ("70 ,4"); a space between two digits is
+    refused with SplitNumber (a ValueError), so every channel that reads a number refuses it."""
+    if _SPLIT_DIGITS.search(text or ""):
+        raise SplitNumber(text.strip())
     cleaned = (text or "").strip().replace(" ", "").replace("\u00a0", "")
     if not _NUMBER.match(cleaned):
         raise ValueError(text)

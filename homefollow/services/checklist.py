@@ -25,7 +25,9 @@ class SlotStatus(str, Enum):
 
 
 # A report counts for a slot from this long before it — the same window the missed-check-in
-# rules use (open_before), so "done" here and "not missed" there agree.
+# rules use (open_before), so "done" here and "not missed" there agree. The day's first slot
+# of an item opens at the start of the local day as well: a weight taken at 06:50 counts for
+# a 13:00 slot (rules.engine's missed-check-in rule counts it the same way).
 OPEN_BEFORE = timedelta(hours=6)
 
 
@@ -33,6 +35,7 @@ OPEN_BEFORE = timedelta(hours=6)
 class Slot:
     due_at: datetime
     status: SlotStatus
+    done_at: datetime | None = None  # when the report that filled it was taken ("Gjort kl. 07:42")
 
 
 @dataclass(frozen=True)
@@ -64,7 +67,8 @@ def scheduled(content: PlanContent) -> list[tuple[ReportKind, str, Schedule, int
 
 def today_items(session: Session, clock: Clock, patient: Patient, content: PlanContent) -> list[TodayItem]:
     """The patient's local today. Each slot takes the earliest report not yet counted that was
-    taken no more than OPEN_BEFORE before it: a late morning reading fills the morning slot, and a
+    taken no more than OPEN_BEFORE before it — for the day's first slot, any time earlier that
+    local day: a late morning reading fills the morning slot, an early one counts too, and a
     second morning reading does not fill the evening."""
     now = clock.now()
     local_today = local_date_of(now, patient.time_zone)
@@ -181,18 +185,24 @@ def _items_on(content: PlanContent, local_date, tz: str, reported: dict, now: da
 
 def _slots(due: list[datetime], reports: list[tuple[datetime, bool]], now: datetime,
            grace: timedelta) -> tuple[Slot, ...]:
+    """`due` are the slots of one local day, `reports` that day's reports (oldest first)."""
     unused = list(reports)
     slots = []
+    first = min(due) if due else None
     for at in due:
-        taken = next((r for r in unused if r[0] >= at - OPEN_BEFORE), None)
+        # The day's first slot opens when the day does (the reports are of this day only).
+        opens = None if at == first else at - OPEN_BEFORE
+        taken = next((r for r in unused if opens is None or r[0] >= opens), None)
+        done_at = None
         if taken is not None:
             unused.remove(taken)
             status = SlotStatus.DONE if taken[1] else SlotStatus.NOT_DONE
+            done_at = taken[0]
         elif now > at + grace:
             status = SlotStatus.MISSED
-        elif now >= at - OPEN_BEFORE:
+        elif now >= at - OPEN_BEFORE:  # shown as "later" until then, though a reading would count
             status = SlotStatus.NOT_YET
         else:
             status = SlotStatus.LATER
-        slots.append(Slot(at, status))
+        slots.append(Slot(at, status, done_at))
     return tuple(slots)

@@ -66,6 +66,39 @@ def report_measurement(
                    actor_kind=actor_kind, source=source, measured_at=measured_at, ip=ip)
 
 
+def report_measurements(session: Session, clock: Clock, *, patient: Patient, items: dict[str, dict[str, float]],
+                        idempotency_key: str, reported_by_account_id: int | None, actor_kind: str,
+                        source: ReportSource = ReportSource.PORTAL, ip: str | None = None,
+                        after_each=None) -> list[ReportOutcome]:
+    """Several measurement items read off one device at once — blood pressure and pulse from one
+    cuff, as the SMS "BT 135/85 P 72" sends them — each stored as its own report and judged on
+    its own by the plan and the safety net: a red pulse beside a normal blood pressure is red
+    and paged. Each is stored once for a repeated submission: the first item under
+    `idempotency_key`, the others under `item_idempotency_key`. `after_each(outcome, item_key)`
+    runs after each report (recording the units typed). Commits after each report."""
+    outcomes = []
+    for n, (item_key, values) in enumerate(items.items()):
+        outcome = report_measurement(session, clock, patient=patient, item_key=item_key, values=values,
+                                     idempotency_key=item_idempotency_key(idempotency_key, item_key, first=n == 0),
+                                     reported_by_account_id=reported_by_account_id, actor_kind=actor_kind,
+                                     source=source, ip=ip)
+        if after_each is not None:
+            after_each(outcome, item_key)
+        outcomes.append(outcome)
+    return outcomes
+
+
+def item_idempotency_key(key: str, item_key: str, *, first: bool) -> str:
+    """The idempotency key of one item of a submission of several (report_measurements)."""
+    return key[:100] if first else f"{key[:100 - len(item_key) - 1]}:{item_key}"
+
+
+def worst_first(outcomes: list[ReportOutcome]) -> list[ReportOutcome]:
+    """The outcomes with the most urgent zone first (red before yellow before green before none),
+    else in the order given: the result page leads with what the patient must act on."""
+    return sorted(outcomes, key=lambda o: -(o.zone.rank if o.zone is not None else -1))
+
+
 def report_questionnaire(session: Session, clock: Clock, *, patient: Patient, questionnaire_key: str,
                          answers: dict[str, int], idempotency_key: str, reported_by_account_id: int | None,
                          actor_kind: str, source: ReportSource = ReportSource.PORTAL,

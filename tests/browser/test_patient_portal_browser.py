@@ -93,6 +93,17 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
     page.get_by_role("button", name="Send").click()
     expect(page.locator("main")).to_contain_text("Ikke gjort, registrert")
 
+    # Blood pressure and pulse from one cuff: one page, one press, both with their zones
+    page.goto(f"{base}/report/blood_pressure")
+    expect(page.get_by_label("Puls (hvis apparatet viser den)")).to_have_attribute("inputmode", "numeric")
+    page.get_by_label("Øverste tall (systolisk)").fill("135")
+    page.get_by_label("Nederste tall (diastolisk)").fill("85")
+    page.get_by_label("Puls (hvis apparatet viser den)").fill("72")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator("main")).to_contain_text("135/85")
+    expect(page.locator("main")).to_contain_text("72")
+    check_page(page, "portal-bp-pulse-result")
+
     # Meny → Min plan, Mine målinger, Meldinger, Pårørende, Innstillinger
     page.get_by_role("link", name="Meny").click()
     check_page(page, "portal-menu")
@@ -112,6 +123,10 @@ def test_the_patients_main_path_on_a_phone(live_server_sms, phone, fake_twilio, 
 
     page.goto(f"{base}/messages")
     check_page(page, "portal-messages")
+    page.get_by_role("button", name="Send meldingen").click()  # empty: the error is at the form, in view
+    expect(page.locator(".error-summary")).to_contain_text("Skriv en melding")  # top of the page
+    expect(page.locator("#body-error")).to_be_in_viewport()  # and at the form, with the cursor in the field
+    expect(page.get_by_label("Skriv til teamet")).to_be_focused()
     page.get_by_label("Skriv til teamet").fill("Kan dere ringe meg i morgen?")
     page.get_by_role("button", name="Send meldingen").click()
     expect(page.locator(".notice--success")).to_contain_text("Meldingen er sendt")
@@ -175,6 +190,9 @@ def test_the_relatives_main_path_on_a_phone(live_server, phone, desktop, session
     patient.get_by_role("button", name="Ja, fjern tilgangen").click()
     expect(patient.locator(".notice--success")).to_contain_text("Marit Datter kan ikke lenger se")
     page.goto(f"{base}/today")
-    expect(page.get_by_role("heading", level=1)).to_have_text("Vi fant ikke siden")
-    expect(page.locator("body")).not_to_contain_text("Astrid")
+    # The relative is told that the access has ended (issue 20), with the first name they knew
+    # and nothing more: no surname, no health data.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Tilgangen din er avsluttet")
+    expect(page.locator("body")).not_to_contain_text("A1")
+    expect(page.locator("main").get_by_role("button", name="Logg ut")).to_be_visible()
     check_page(page, "relative-revoked")
