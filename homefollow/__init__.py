@@ -8,7 +8,7 @@ from datetime import timedelta
 from flask import Flask, current_app
 
 from .clock import Clock, SystemClock
-from .config import DEMO_SECRET_KEY, INSTANCE_DIR, from_environment
+from .config import DEFAULT_PUBLIC_BASE_URL, DEMO_SECRET_KEY, INSTANCE_DIR, from_environment
 
 
 class UnsafeConfiguration(RuntimeError):
@@ -41,7 +41,9 @@ def create_app(config: dict | None = None) -> Flask:
     app.extensions["homefollow.clock"] = app.config.get("CLOCK") or SystemClock()
     from . import links
 
-    links.configure(app.config["PUBLIC_BASE_URL"])
+    if not app.config.get("PUBLIC_BASE_URL") and not _is_production(app):
+        app.config["PUBLIC_BASE_URL"] = DEFAULT_PUBLIC_BASE_URL  # the demo and tests only
+    links.configure(app.config.get("PUBLIC_BASE_URL") or DEFAULT_PUBLIC_BASE_URL)  # production: refused below
 
     if app.config["ARGON2_TIME_COST"]:
         from .services.accounts import configure_hasher
@@ -69,6 +71,7 @@ def create_app(config: dict | None = None) -> Flask:
     app.register_blueprint(clinician_bp, url_prefix="/clinic")
     register_cli(app)
     _check_no_demo_accounts(app)
+    _check_public_base_url(app)
     return app
 
 
@@ -86,6 +89,19 @@ def _check_secret_key(app: Flask) -> None:
         raise UnsafeConfiguration("SECRET_KEY is not set. Set it, or set HOMEFOLLOW_DEMO=1 for a demo.")
     if _is_production(app) and (key == DEMO_SECRET_KEY or len(key) < 32):
         raise UnsafeConfiguration("Refusing to start: SECRET_KEY is the demo key or shorter than 32 characters.")
+
+
+def _check_public_base_url(app: Flask) -> None:
+    """Links in SMS and e-mail (a relative's invitation, a set-password link) must reach the
+    service: production does not fall back to http://127.0.0.1:5000."""
+    if not _is_production(app):
+        return
+    url = app.config.get("PUBLIC_BASE_URL") or ""
+    if not url:
+        raise UnsafeConfiguration("Refusing to start: PUBLIC_BASE_URL is not set. Set it to the address users reach "
+                                  "HomeFollow at (e.g. https://homefollow.example.no), or set HOMEFOLLOW_DEMO=1 for a demo.")
+    if not url.startswith(("https://", "http://")):
+        raise UnsafeConfiguration(f"Refusing to start: PUBLIC_BASE_URL must start with https:// (got {url!r}).")
 
 
 def _check_no_demo_accounts(app: Flask) -> None:

@@ -13,6 +13,10 @@ INSTANCE_DIR = PROJECT_DIR / "instance"
 
 # Used only when HOMEFOLLOW_DEMO=1. Production refuses to start with it.
 DEMO_SECRET_KEY = "homefollow-demo-secret-key-do-not-use-in-production"
+# The address links in SMS and e-mail point to when PUBLIC_BASE_URL is unset: only for the demo
+# and tests. Production refuses to start without PUBLIC_BASE_URL (an invitation SMS pointing at
+# 127.0.0.1 reaches nobody).
+DEFAULT_PUBLIC_BASE_URL = "http://127.0.0.1:5000"
 
 # API calls a minute per token (API_RATE_LIMIT_PER_MINUTE). One device hub for 1,000 patients sends
 # about 4,000 readings in a 30-minute morning peak, 133 a minute; 600 leaves 4.5 times that (see
@@ -51,7 +55,9 @@ def from_environment() -> dict:
         "DEMO": demo,
         "SECRET_KEY": os.environ.get("SECRET_KEY") or (DEMO_SECRET_KEY if demo else None),
         "DATABASE_URL": os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_DIR / 'homefollow.sqlite'}",
-        "PUBLIC_BASE_URL": os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:5000").rstrip("/"),
+        # None when unset: the app factory uses the default for the demo and tests, and refuses
+        # to start in production.
+        "PUBLIC_BASE_URL": (os.environ.get("PUBLIC_BASE_URL") or "").strip().rstrip("/") or None,
         "SESSION_COOKIE_SECURE": _bool("SESSION_COOKIE_SECURE", default=not demo),
         "FORCE_HTTPS": _bool("FORCE_HTTPS", default=False),
         "RATELIMIT_STORAGE_URI": os.environ.get("RATELIMIT_STORAGE_URI", "memory://"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Callable
 from zoneinfo import ZoneInfo
 
@@ -592,11 +592,25 @@ def _plausible_values(rng: random.Random, item: str, spec: DemoPatient) -> dict[
     return values
 
 
+def _daytime(real_now: datetime, days_ago: int, local_time: str) -> datetime:
+    """A moment at a plausible hour, `days_ago` local days before today in the demo's time zone
+    (UTC), whatever the hour the demo is loaded at: nobody writes to the team at 01:30."""
+    day = real_now.astimezone(ZoneInfo(TZ)).date() - timedelta(days=days_ago)
+    return datetime.combine(day, time.fromisoformat(local_time), tzinfo=ZoneInfo(TZ)).astimezone(timezone.utc)
+
+
+def _recent_daytime(real_now: datetime, local_time: str) -> datetime:
+    """Today at this local time if that has passed (by 10 minutes), else yesterday's."""
+    today = _daytime(real_now, 0, local_time)
+    return today if today <= real_now - timedelta(minutes=10) else _daytime(real_now, 1, local_time)
+
+
 def _add_messages(session: Session, real_now: datetime, nurse: Account, patients: list[Patient]) -> None:
-    """A short exchange with Astrid (read) and a question from Ola the team has not read yet."""
+    """A short exchange with Astrid (read) and a question from Ola the team has not read yet, at
+    daytime hours (Oslo time) whenever the demo is loaded."""
     by_name = {p.name: p for p in patients}
     astrid, ola = by_name["Astrid Johansen"], by_name["Ola Pedersen"]
-    two_days_ago = real_now - timedelta(days=2)
+    two_days_ago = _daytime(real_now, 2, "10:15")
     session.add_all([
         Message(patient_id=astrid.id, author_account_id=astrid.account_id, from_team=False,
                 body="Jeg har litt mer hevelse i beina i dag. Er det noe jeg bør gjøre?",
@@ -609,7 +623,7 @@ def _add_messages(session: Session, real_now: datetime, nurse: Account, patients
     ])
     session.commit()
     # Ola's question goes the way a real one does: into the triage queue as an unread message.
-    messages.send_from_patient_side(session, FixedClock(real_now - timedelta(hours=3)), patient=ola,
+    messages.send_from_patient_side(session, FixedClock(_recent_daytime(real_now, "09:40")), patient=ola,
                                     author_account_id=ola.account_id, actor_kind="patient",
                                     body="Kan dere komme på besøk en annen dag enn torsdag? Da er det kortspill.")
 
@@ -626,10 +640,10 @@ def _add_notes(session: Session, real_now: datetime, nurse: Account, patients: l
         PatientNote(patient_id=by_name["Astrid Johansen"].id, author_account_id=nurse.id,
                     body="Ringte Astrid. Mer hevelse i beina, vekten opp 1,5 kg. Tar ekstra furosemid i dag, "
                          "ny vekt i morgen tidlig. Datteren er informert.",
-                    created_at=real_now - timedelta(days=1, hours=2)),
+                    created_at=_daytime(real_now, 1, "11:20")),
         PatientNote(patient_id=by_name["Johan Karlsen"].id, author_account_id=nurse.id,
                     body="Hjemmebesøk: bor alene, klarer seg med hjelp til innkjøp. CFS vurdert til 6.",
-                    created_at=real_now - timedelta(days=6)),
+                    created_at=_daytime(real_now, 6, "13:30")),
     ])
     session.commit()
 

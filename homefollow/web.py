@@ -28,7 +28,7 @@ from . import input_guard
 from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services import pauses
 from .services import sign_in_sessions
-from .services.access import AccessDenied, Principal, principal_for
+from .services.access import AccessDenied, AccessEnded, Principal, patients_of_relative, principal_for
 from .services.accounts import display_phone, load_account, normalise_login
 from .services.reporting import report_summary, report_title
 from .services.teams import WEEKDAY_KEYS
@@ -106,6 +106,7 @@ def init_app(app: Flask) -> None:
     for error_class in DATABASE_UNAVAILABLE:
         app.register_error_handler(error_class, _outage_response)
     app.register_error_handler(AccessDenied, lambda _e: _error_page(404))
+    app.register_error_handler(AccessEnded, _access_ended)
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(Exception, _unexpected_error)
     app.add_url_rule("/locale", "set_locale", _set_locale, methods=["POST"])
@@ -464,9 +465,31 @@ def _error_page(code: int, message: str | None = None):
     }
     code = code if code in titles else 500
     try:
-        return render_template("errors.html", code=code, title=titles[code],
+        return render_template("errors.html", code=code, title=titles[code], home_url=_portal_home(),
                                message=message or texts.get(code, "")), code
     except DATABASE_UNAVAILABLE as exc:  # the page's frame looks up the signed-in user
+        return _outage_response(exc)
+
+
+def _portal_home() -> str:
+    """The start page of the portal this request is in: staff under /clinic never get a link
+    into the patients' portal."""
+    if request.path == "/clinic" or request.path.startswith("/clinic/"):
+        return url_for("clinician.queue")
+    return url_for("patient.today")
+
+
+def _access_ended(error: AccessEnded):
+    """A relative whose access ended while signed in: say so, whom to ask and how to sign out,
+    instead of "page not found". Only the first name, which they knew (audited by
+    access.require_patient: access.denied with grant_ended)."""
+    from . import get_clock
+
+    try:
+        others = bool(current_user.is_authenticated
+                      and patients_of_relative(get_session(), get_clock(), current_user.id))
+        return render_template("access_ended.html", first_name=error.first_name, others=others), 403
+    except DATABASE_UNAVAILABLE as exc:
         return _outage_response(exc)
 
 

@@ -39,7 +39,8 @@ def free_port() -> int:
 def app_env(database_url: str, twilio_base_url: str | None = None, **extra: str) -> dict[str, str]:
     """The environment of a production-like process: no demo, no settings from the caller's shell."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SMTP_", "HOMEFOLLOW_"))}
-    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, SCHEDULER_TICK_SECONDS="1")
+    env.update(DATABASE_URL=database_url, SECRET_KEY=SECRET_KEY, SCHEDULER_TICK_SECONDS="1",
+               PUBLIC_BASE_URL="https://homefollow.test")  # production refuses to start without it
     if twilio_base_url:
         env.update(TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
                    TWILIO_API_BASE_URL=twilio_base_url)

@@ -165,9 +165,11 @@ def test_revoked_relative_is_out_at_once(app, session, clock, world):
     session.add(grant)
     session.commit()
     response = relative.get("/today")
-    assert response.status_code == 404
-    assert "Astrid" not in response.get_data(as_text=True)
-    assert relative.get("/report/spo2").status_code == 404
+    # Not a bare 404: "your access has ended", with the first name she knew and nothing more
+    # (issue 20; tests/test_error_pages.py).
+    assert response.status_code == 403 and "Tilgangen din er avsluttet" in response.get_data(as_text=True)
+    assert "Astrid A1" not in text_of(response) and " A1" not in text_of(response)
+    assert relative.get("/report/spo2").status_code == 403
 
 
 def test_a_relative_whose_access_expired_is_out(app, session, clock, world):
@@ -181,7 +183,7 @@ def test_a_relative_whose_access_expired_is_out(app, session, clock, world):
     relative.login_patient("+4791000011")
     assert relative.get("/today", follow_redirects=True).status_code == 200
     clock.advance(hours=2)
-    assert relative.get("/today").status_code == 404
+    assert relative.get("/today").status_code == 403  # "your access has ended" (issue 20)
 
 
 def test_relative_with_revoked_access_sees_no_one(app, world):

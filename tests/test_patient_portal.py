@@ -229,11 +229,13 @@ def test_a_revoked_relative_is_out_at_once(app, session, world):
                               action="/relatives/revoke")
     assert response.status_code == 302
     assert "Tilgangen er fjernet. Marit Datter kan ikke lenger" in text_of(patient.get("/relatives"))
-    # Her very next request, in the session she already has, shows nothing.
+    # Her very next request, in the session she already has, shows nothing of Astrid's: only
+    # that her access has ended (issue 20), with the first name she knew.
     for url in ("/today", "/history", "/report/weight"):
         response = daughter.get(url, follow_redirects=True)
-        assert response.status_code == 404, url
-        assert "Astrid" not in response.get_data(as_text=True)
+        assert response.status_code == 403, url
+        assert "Tilgangen din er avsluttet" in response.get_data(as_text=True)
+        assert "Astrid A1" not in text_of(response) and " A1" not in text_of(response)
     assert session.exec(select(AuditEvent).where(AuditEvent.action == "relative.revoke")).one().object_id == grant_id
 
 
@@ -262,7 +264,8 @@ def test_access_that_has_run_out_is_gone(app, session, clock, world):
     daughter.login_patient("+4791000011")
     assert daughter.get("/today", follow_redirects=True).status_code == 200
     clock.advance(hours=1, minutes=1)
-    assert daughter.get("/today", follow_redirects=True).status_code == 404
+    ended = daughter.get("/today", follow_redirects=True)
+    assert ended.status_code == 403 and "Tilgangen din er avsluttet" in ended.get_data(as_text=True)
 
 
 def test_only_the_patient_manages_relatives(app, world):

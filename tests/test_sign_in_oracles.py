@@ -222,8 +222,11 @@ def test_choosing_a_patient_one_may_not_act_for_is_denied_and_audited(app, sessi
     revoked = WebClient(app.test_client())
     revoked.login_patient("+4791000013")  # Rolf: his grant for A1 is revoked
     token = revoked.csrf_token("/choose")
-    for patient_id in (world.patient_a1.id, world.patient_b1.id):
-        assert revoked.client.post("/choose", data={"patient_id": patient_id, "csrf_token": token}).status_code == 404
+    # His former patient: "your access has ended" (issue 20); a patient he never helped: not found.
+    ended = revoked.client.post("/choose", data={"patient_id": world.patient_a1.id, "csrf_token": token})
+    assert ended.status_code == 403 and "Tilgangen din er avsluttet" in text_of(ended)
+    never = revoked.client.post("/choose", data={"patient_id": world.patient_b1.id, "csrf_token": token})
+    assert never.status_code == 404 and "Bjørn" not in text_of(never)
     denied = audit_events(session, "access.denied")
     assert [(d.actor_account_id, d.patient_id, d.detail["attempted"]) for d in denied] == [
         (world.revoked.id, world.patient_a1.id, "view.choose"), (world.revoked.id, world.patient_b1.id, "view.choose")]

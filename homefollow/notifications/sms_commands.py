@@ -382,6 +382,13 @@ TEXTS: dict[str, str] = {
     # Sent when the alert opens, before anyone has answered: say that the team was told, not
     # that it is already following up.
     'relative_alert': N_("HomeFollow: A measurement from %(name)s needs follow-up and the care team has been told. Sign in to see more."),
+    # The same when the team is closed (services.relatives.relative_alert_text): never "the team
+    # follows up" at night. Who has been told instead, then what to do (.call or .call.phone).
+    'relative_alert.closed': N_("HomeFollow: A measurement from %(name)s needs follow-up. The care team is closed now, so the team's on-call service has been told."),
+    # Closed, and the team has no out-of-hours route: nobody sees it before the team opens.
+    'relative_alert.closed.unrouted': N_("HomeFollow: A measurement from %(name)s needs follow-up. The care team is closed now and will not see it until it opens."),
+    'relative_alert.call': N_("If it is serious, call 113. If you are unsure, call the emergency clinic (legevakt) on 116117."),
+    'relative_alert.call.phone': N_("If it is serious, call 113. If you are unsure, call the out-of-hours phone on %(number)s."),
     'stay.admitted': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; the ward can be reached at %(phone)s. Queue code %(code)s."),
     'stay.admitted.no_phone': N_("HomeFollow: A patient followed by %(team)s has been admitted to %(where)s. The patient has a plan with you; contact the ward to hand over. Queue code %(code)s."),
     'unknown_sender': N_("This number is not registered in HomeFollow. Ask your care team for help."),

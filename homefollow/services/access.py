@@ -27,6 +27,19 @@ class AccessDenied(Exception):
     """Shown to the user as 404, so the existence of another patient is not revealed."""
 
 
+class AccessEnded(AccessDenied):
+    """A relative whose grant for this patient was revoked or ran out, on a page of the patient
+    they were helping (a session that was open when it ended). Shown as "your access has ended"
+    with whom to ask, not as 404: they knew the patient, and the page tells nothing more than
+    the first name (web._access_ended)."""
+
+    def __init__(self, patient_id: int, first_name: str, reason: str):
+        super().__init__(patient_id)
+        self.patient_id = patient_id
+        self.first_name = first_name
+        self.reason = reason  # "revoked" or "expired"
+
+
 @dataclass(frozen=True)
 class Principal:
     account_id: int
@@ -113,6 +126,23 @@ def valid_grant(session: Session, clock: Clock, relative_account_id: int, patien
     return next((g for g in grants if g.is_valid(now)), None)
 
 
+def ended_grant(session: Session, clock: Clock, principal: Principal, patient_id: int) -> RelativeAccess | None:
+    """For a relative with no valid grant for this patient: their latest grant for the patient,
+    which was revoked or has run out; None when they never had one (a probe for another
+    patient stays a plain 404)."""
+    if principal.kind != AccountKind.RELATIVE.value:
+        return None
+    grants = session.exec(
+        select(RelativeAccess).where(RelativeAccess.relative_account_id == principal.account_id,
+                                     RelativeAccess.patient_id == patient_id)
+        .order_by(RelativeAccess.created_at.desc(), RelativeAccess.id.desc())
+    ).all()
+    now = clock.now()
+    if not grants or any(g.is_valid(now) for g in grants):
+        return None
+    return grants[0]
+
+
 def patients_of_relative(session: Session, clock: Clock, relative_account_id: int) -> list[tuple[Patient, RelativeAccess]]:
     rows = session.exec(
         select(Patient, RelativeAccess)
@@ -137,6 +167,7 @@ def require_patient(
     """Return the access if allowed, else raise AccessDenied. Audits and commits either way."""
     access = access_to_patient(session, clock, principal, patient_id)
     allowed = access is not None and access.allows(need)
+    ended = ended_grant(session, clock, principal, patient_id) if access is None else None
     audit.record(
         session,
         clock,
@@ -147,8 +178,14 @@ def require_patient(
         patient_id=patient_id if access is not None or session.get(Patient, patient_id) else None,
         ip=ip,
         **({} if allowed else {"attempted": action, "need": need.value}),
+        # A relative whose access ended is shown so: which grant, and why.
+        **({"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}),
     )
     session.commit()
+    if ended is not None:
+        patient = session.get(Patient, patient_id)
+        raise AccessEnded(patient_id, patient.name.split()[0] if patient and patient.name else "",
+                          "revoked" if ended.revoked_at else "expired")
     if not allowed:
         raise AccessDenied(patient_id)
     return access

@@ -27,7 +27,7 @@ from ..i18n import t
 from ..models import Account, AccountKind, AlertStatus, Channel, Message, Outcome, Patient
 from ..notifications import outbox
 from ..notifications.sms_commands import message_text
-from . import alerts, audit
+from . import alerts, audit, reminders
 
 MAX_LENGTH = 2000
 ALERT_KEY = "message.unread"  # the queue item for unread messages from the patient's side
@@ -124,7 +124,8 @@ def _queue_for_team(session: Session, clock: Clock, patient: Patient, message: M
 
 def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_account_id: int, body: str) -> Message:
     """A message from staff to the patient; the patient gets an SMS that there is one (not what
-    it says), unless follow-up has not started or has stopped. An answer settles the patient's
+    it says), unless follow-up has not started or has stopped. The SMS keeps the patient's quiet
+    hours: written at night, it is held in the outbox until they end, never dropped. An answer settles the patient's
     'unread message' item when nothing the patient's side wrote is left unread. Commits."""
     message = Message(patient_id=patient.id, author_account_id=author_account_id, from_team=True,
                       body=clean(body)[:MAX_LENGTH], created_at=clock.now(), read_by_team_at=clock.now())
@@ -134,7 +135,7 @@ def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_a
         account = session.get(Account, patient.account_id) if patient.account_id else None
         outbox.enqueue(session, clock, dedup_key=f"message:{message.id}:sms", channel=Channel.SMS,
                        recipient=patient.phone, body=message_text("new_message", account.locale if account else "nb"),
-                       patient_id=patient.id)
+                       patient_id=patient.id, due_at=reminders.send_after(patient, clock.now()))
     audit.record(session, clock, actor_account_id=author_account_id, actor_kind="staff", action="message.create",
                  patient_id=patient.id, object_type="message", object_id=message.id)
     item = alerts.open_alert_for(session, patient.id, ALERT_KEY, for_update=True)

@@ -8,10 +8,10 @@ from sqlmodel import Session, select
 
 from ..clock import Clock
 from ..links import public_url
-from ..models import Account, AccountKind, AuditEvent, Channel, Patient, RelativeAccess
+from ..models import Account, AccountKind, AuditEvent, Channel, Patient, RelativeAccess, Team
 from ..notifications import outbox
 from ..notifications.sms_commands import message_text
-from . import audit, reminders
+from . import audit, reminders, teams
 
 
 def grants_of(session: Session, patient_id: int) -> list[tuple[RelativeAccess, Account]]:
@@ -55,7 +55,7 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
     outbox.enqueue(session, clock, dedup_key=f"invitation:{grant.id}", channel=Channel.SMS, recipient=phone,
                    body=message_text("invitation", account.locale, name=first_name(patient),
                                      url=public_url("/login/code")),
-                   patient_id=patient.id)
+                   patient_id=patient.id, due_at=reminders.relative_send_after(patient, now))  # not at night
     audit.record(session, clock, actor_account_id=invited_by_account_id, actor_kind="patient",
                  action="relative.grant", patient_id=patient.id, object_type="relative_access", object_id=grant.id,
                  relative=account.id, can_view=can_view, can_report=can_report, receives_alerts=receives_alerts,
@@ -92,10 +92,34 @@ def revoke(session: Session, clock: Clock, grant: RelativeAccess, *, revoked_by_
     session.commit()
 
 
+def relative_alert_text(session: Session, patient: Patient, now: datetime, locale: str) -> str:
+    """The relative's red-alert SMS, true at this moment. In opening hours: the care team has
+    been told. When the team is closed it says so, who has been told instead (the team's
+    out-of-hours route: its on-call phone or response centre, docs/escalation.md), or that
+    nobody sees it before the team opens when the team has no such route; and what to do:
+    113 if it is serious, else legevakt 116117 (or the team's out-of-hours phone)."""
+    name = first_name(patient)
+    team = session.get(Team, patient.team_id) if patient.team_id else None
+    if team is None:
+        return " ".join((message_text("relative_alert.closed.unrouted", locale, name=name),
+                         message_text("relative_alert.call", locale)))
+    call = teams.whom_to_call(team, now)
+    if call.open:
+        return message_text("relative_alert", locale, name=name)
+    routed = not teams.out_of_hours_route_problems(session, team)
+    head = message_text("relative_alert.closed" if routed else "relative_alert.closed.unrouted", locale, name=name)
+    if call.kind == teams.CALL_OUT_OF_HOURS:
+        tail = message_text("relative_alert.call.phone", locale, number=call.number_text(sms=True))
+    else:
+        tail = message_text("relative_alert.call", locale)
+    return f"{head} {tail}"
+
+
 def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_id: int) -> int:
-    """An SMS to each relative the patient lets receive alerts, when the team starts following
-    up a red finding. It says that, not what was measured. None once follow-up has stopped.
-    Does not commit. Returns how many."""
+    """An SMS to each relative the patient lets receive alerts, when a red finding opens (or an
+    alert is raised to red). It says that, not what was measured, and who has been told now
+    (relative_alert_text). Red: sent at once, also in quiet hours. None once follow-up has
+    stopped. Does not commit. Returns how many."""
     if not patient.in_follow_up:
         return 0
     now = clock.now()
@@ -113,7 +137,7 @@ def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_
             continue
         if outbox.enqueue(session, clock, dedup_key=f"relative-alert:{alert_id}:{grant.id}", channel=Channel.SMS,
                           recipient=account.phone,
-                          body=message_text("relative_alert", account.locale, name=first_name(patient)),
+                          body=relative_alert_text(session, patient, now, account.locale),
                           alert_id=alert_id, patient_id=patient.id):
             sent += 1
     return sent

@@ -17,7 +17,7 @@ from rules.schedule import local_date_of, local_to_utc, slots_on
 
 from ..clock import Clock
 from ..models import Account, Channel, Patient, PatientStatus
-from ..notifications import outbox
+from ..notifications import outbox, quiet_hours
 from ..notifications.sms_commands import message_text
 from . import checklist
 from .checklist import SlotStatus
@@ -39,13 +39,24 @@ class Settings(BaseModel):
     quiet_end: time = time(8, 0)  # … until here (local time)
 
     def in_quiet_hours(self, local: time) -> bool:
-        if self.quiet_start <= self.quiet_end:
-            return self.quiet_start <= local < self.quiet_end
-        return local >= self.quiet_start or local < self.quiet_end
+        return quiet_hours.in_quiet_hours(local, self.quiet_start, self.quiet_end)
 
 
 def settings_of(patient: Patient) -> Settings:
     return Settings.model_validate(patient.reminders or {})
+
+
+def send_after(patient: Patient, now: datetime) -> datetime:
+    """When an SMS to the patient that can wait may go: now, or when the patient's quiet hours
+    end (their own setting, in their time zone). For the outbox's not-before time (due_at)."""
+    settings = settings_of(patient)
+    return quiet_hours.send_after(now, patient.time_zone, settings.quiet_start, settings.quiet_end)
+
+
+def relative_send_after(patient: Patient, now: datetime) -> datetime:
+    """The same for a relative of the patient: the standard quiet hours (21:00–08:00), in the
+    patient's time zone."""
+    return quiet_hours.send_after(now, patient.time_zone)
 
 
 @dataclass(frozen=True)
@@ -114,10 +125,15 @@ def send_due(session: Session, clock: Clock, patient: Patient) -> int:
     account = session.get(Account, patient.account_id) if patient.account_id else None
     sent = 0
     for remind_at in times[-1:]:  # after a pause in sweeping, one SMS, not a burst of old ones
+        # A sweep that runs late (after an outage) may find an evening reminder once quiet hours
+        # have begun: it waits for them to end, unless that is another day (it would only confuse).
+        due_at = send_after(patient, now)
+        if local_date_of(due_at, patient.time_zone) != local_date_of(remind_at, patient.time_zone):
+            continue
         queued = outbox.enqueue(session, clock, dedup_key=f"reminder:{patient.id}:{remind_at.isoformat()}",
                                 channel=Channel.SMS, recipient=patient.phone,
                                 body=message_text("reminder", account.locale if account else "nb"),
-                                patient_id=patient.id)
+                                patient_id=patient.id, due_at=due_at)
         sent += queued is not None
     return sent
 
