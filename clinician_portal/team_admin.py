@@ -11,7 +11,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from homefollow import get_clock
+from homefollow import get_clock, plan_text
 from homefollow.db import get_session
 from homefollow.services.team_settings import Situation
 from homefollow.services import team_settings as ts
@@ -129,6 +129,8 @@ def situation_text(situation: Situation) -> str:
 
 bp.add_app_template_filter(situation_text, "situation_text")
 bp.add_app_template_global(ts.situations, "policy_situations")
+# The plan's words for templates (schedules, the team's Norwegian marked as such): homefollow.plan_text.
+bp.record_once(plan_text.register)
 
 
 def _admin_team(team_id: int, what: str):

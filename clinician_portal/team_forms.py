@@ -66,9 +66,11 @@ class RotaForm(FlaskForm):
     rota = FieldList(FormField(RotaRowForm))
 
 
-TARGET_CHOICES = [("", _l("(not used)")), ("on_call", _l("The person on call for the role")),
-                  ("role", _l("Everyone with the role")), ("person", _l("A named person")),
-                  ("phone", _l("A fixed phone number")), ("queue_only", _l("Nobody: wait in the triage queue"))]
+# Short, complete labels: a select is as wide as the form allows, and a long label was cut off
+# ("Den som har vakt for r…"). The help text above the steps says what role and person mean.
+TARGET_CHOICES = [("", _l("(not used)")), ("on_call", _l("On call, by role")),
+                  ("role", _l("Everyone in a role")), ("person", _l("A named person")),
+                  ("phone", _l("A fixed number")), ("queue_only", _l("Nobody (queue only)"))]
 
 
 class TargetRowForm(Form):

@@ -137,7 +137,9 @@ def test_a_nurse_assigns_an_alert_to_herself_and_to_a_colleague_but_not_outside_
     audited = session.exec(select(AuditEvent).where(AuditEvent.action == "alert.assigned")).all()
     assert [(a.object_id, a.patient_id) for a in audited] == [(alert_id, world.patient_a1.id)] * 2
     log = text_of(nurse.get(f"/clinic/alerts/{alert_id}"))
-    assert "Tildelt – Nora Nurse: Ada Admin" in log and "Send melding til pasienten" in log
+    # Each name once, in a sentence (it read "Tildelt – Nora Nurse: Nora Nurse").
+    assert "Nora Nurse tok varselet" in log and "Tildelt Ada Admin av Nora Nurse" in log
+    assert "Nora Nurse: Nora Nurse" not in log and "Send melding til pasienten" in log
 
 
 def test_acknowledge_the_selected_yellow_alerts_one_event_and_audit_each_never_red(app, session, clock, world):

@@ -19,7 +19,7 @@ from rules.zones import Zone
 from .. import transactions
 from ..clock import Clock
 from ..escalation import parse_policy, snooze_problems
-from ..models import Alert, AlertStatus, Outcome, Patient, Team
+from ..models import Alert, AlertEvent, AlertStatus, Outcome, Patient, Team
 from . import escalation, relatives
 from .alert_log import add_event, add_events, events_of  # noqa: F401  (events_of: part of this service's API)
 
@@ -45,6 +45,38 @@ class RaisedFinding:
     threshold_text: Text
     explanation: Text
     report_id: int | None = None
+    # The readings the finding rests on (the rule engine's observation refs, "m:<id>"): the
+    # alert counts an occurrence only when one of them is new to it, so evaluating the same
+    # readings again (a scheduler tick, a changed explanation) does not count twice.
+    refs: tuple[str, ...] = ()
+
+
+def _occurrence_refs(finding: RaisedFinding) -> set[str]:
+    """What identifies this finding's occurrence: its readings, else its report, else nothing
+    (a finding without readings, such as a missed check-in, is raised only when it says
+    something new, and then counts)."""
+    if finding.refs:
+        return set(finding.refs)
+    return {f"report:{finding.report_id}"} if finding.report_id is not None else set()
+
+
+_COUNTED_KINDS = ("opened", "repeated", "severity_raised")
+
+
+def _is_new_occurrence(session: Session, alert: Alert, finding: RaisedFinding) -> bool:
+    """Whether the finding rests on a reading (or report) the alert has not counted yet."""
+    refs = _occurrence_refs(finding)
+    if not refs:
+        return True
+    seen: set[str] = set()
+    for data in session.exec(select(AlertEvent.data).where(AlertEvent.alert_id == alert.id,
+                                                           AlertEvent.kind.in_(_COUNTED_KINDS))):
+        seen.update((data or {}).get("refs") or ())
+        if (data or {}).get("report_id") is not None:
+            seen.add(f"report:{data['report_id']}")
+    if alert.last_report_id is not None:
+        seen.add(f"report:{alert.last_report_id}")
+    return bool(refs - seen)
 
 
 def _new_short_codes(session: Session, count: int) -> list[str]:
@@ -201,7 +233,8 @@ def open_alerts(session: Session, clock: Clock, findings: list[tuple[Patient, Ra
         return None
     add_events(session, clock, [(alert, "opened", {
         "severity": alert.severity, "rule_key": finding.rule_key, "rule_version": finding.rule_version,
-        "report_id": finding.report_id, "explanation": alert.explanation}) for alert, (_p, finding) in zip(opened, findings)])
+        "report_id": finding.report_id, "refs": sorted(_occurrence_refs(finding)),
+        "explanation": alert.explanation}) for alert, (_p, finding) in zip(opened, findings)])
     pages: list = []
     for alert, (patient, finding) in zip(opened, findings):
         escalation.escalate(session, clock, alert, new=True, pages=pages, policy=policies[patient.team_id])
@@ -213,14 +246,20 @@ def open_alerts(session: Session, clock: Clock, findings: list[tuple[Patient, Ra
 
 def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, finding: RaisedFinding) -> None:
     raised = finding.severity.rank > Zone(alert.severity).rank
-    alert.occurrences += 1
+    # An honest count: distinct readings (or occurrences) behind the alert, not evaluations.
+    # Only the count and the "repeated" event depend on it; paging (escalate below) does not.
+    new_occurrence = _is_new_occurrence(session, alert, finding)
+    if new_occurrence:
+        alert.occurrences += 1
     alert.last_seen_at = clock.now()
+    refs = sorted(_occurrence_refs(finding))
     if finding.severity.rank < Zone(alert.severity).rank:
         # A yellow reading after a red one: the alert keeps showing why it is red; the event
         # log and the patient's readings show the newer, milder value.
-        add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
-                  rule_version=finding.rule_version, report_id=finding.report_id,
-                  severity=finding.severity.value, explanation=finding.explanation.as_dict())
+        if new_occurrence:
+            add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
+                      rule_version=finding.rule_version, report_id=finding.report_id, refs=refs,
+                      severity=finding.severity.value, explanation=finding.explanation.as_dict())
         escalation.escalate(session, clock, alert)
         return
     alert.value_text = finding.value_text.as_dict()
@@ -242,12 +281,13 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
         alert.snoozed_at = alert.snoozed_until = alert.snooze_reason = None  # a raise is new: no snooze holds it
         add_event(session, clock, alert, "severity_raised", previous=previous, severity=alert.severity,
                   rule_key=finding.rule_key, rule_version=finding.rule_version, report_id=finding.report_id,
-                  explanation=alert.explanation)
+                  refs=refs, explanation=alert.explanation)
         if alert.severity == Zone.RED.value:
             relatives.notify_of_red_alert(session, clock, patient, alert.id)
-    else:
+    elif new_occurrence:
         add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
-                  rule_version=finding.rule_version, report_id=finding.report_id, explanation=alert.explanation)
+                  rule_version=finding.rule_version, report_id=finding.report_id, refs=refs,
+                  explanation=alert.explanation)
     session.add(alert)
     escalation.escalate(session, clock, alert)
 

@@ -465,6 +465,7 @@ def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: f
             threshold_text=finding.threshold_text,
             explanation=explanation,
             report_id=report_id if news else None,
+            refs=tuple(finding.observation_refs),
         )
         if last is None or last.status == AlertStatus.RESOLVED.value:
             opening.append((f.patient, to_raise))

@@ -222,6 +222,10 @@ def parameter_hint(rule: RuleInfo, name: str, locale: str) -> str:
 
 def parameter_text(value, locale: str, tz: str = PLAN_TZ, name: str = "") -> str:
     """A parameter value as a nurse reads it: dates as local dates, durations in hours."""
+    if isinstance(value, dict):  # a schedule the plan gives a missed-check-in rule: "kl. 09:00", not the dict
+        from ..plan_text import schedule_words
+
+        return schedule_words(value, locale)
     if isinstance(value, str) and value.startswith("P"):  # an ISO 8601 duration: PT3H
         try:
             return duration(_DURATION.validate_python(value), locale)
