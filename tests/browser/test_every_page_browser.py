@@ -269,13 +269,18 @@ ALL_SWEEPS = {"signed-out", "patient", "relative", "nurse", "admin"}
 swept: set[str] = set()  # the sweeps that ran, whatever order the runner chose
 
 
-def _run(sweep: Sweep, steps) -> None:
+def _run(sweep: Sweep, steps) -> list[str]:
+    """Run a sweep's steps; returns the problems found (axe violations, sideways scrolling)."""
     try:
         steps(sweep)
     finally:
         sweep.close()
         swept.add(sweep.who)
-    assert not sweep.problems, f"{len(sweep.problems)} problems:\n\n" + "\n\n".join(sweep.problems)
+    return sweep.problems
+
+
+def _report(problems: list[str]) -> str:
+    return f"{len(problems)} problems:\n\n" + "\n\n".join(problems)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -302,7 +307,9 @@ def test_every_signed_out_page(demo_server, browser):
             sweep.judge_after_form()  # /login/code/check
             staff_password_step(page, demo_server.url, "kari.nilsen@demo.homefollow.no")
             sweep.judge_after_form()  # /clinic/login/code
-        _run(Sweep(demo_server, browser, context, "signed-out"), steps)
+        problems = _run(Sweep(demo_server, browser, context, "signed-out"), steps)
+        assert not problems, _report(problems)
+        assert {"patient.login", "clinician.login", "patient.login_code_check"} <= set(visited)
     finally:
         context.close()
 
@@ -325,7 +332,9 @@ def test_every_page_of_a_patient(demo_server, browser):
             page.get_by_label("Nytt mobilnummer").fill("91999999")
             page.get_by_role("button", name="Send en kode til det nye nummeret").click()
             sweep.judge_after_form()  # /settings/phone/check
-        _run(Sweep(demo_server, browser, context, "patient"), steps)
+        problems = _run(Sweep(demo_server, browser, context, "patient"), steps)
+        assert not problems, _report(problems)
+        assert {"patient.today", "patient.report_result", "patient.my_plan"} <= set(visited)
     finally:
         context.close()
 
@@ -342,7 +351,8 @@ def test_a_red_result_page_reflows_at_200_percent_zoom(demo_server, browser):
             page.get_by_role("button", name="Send").click()
             sweep.judge_after_form()  # a red result: "Ring 113" first
             sweep.at_200_percent_zoom()
-        _run(Sweep(demo_server, browser, context, "red-result"), steps)
+        problems = _run(Sweep(demo_server, browser, context, "red-result"), steps)
+        assert not problems, _report(problems)
     finally:
         context.close()
 
@@ -351,7 +361,10 @@ def test_every_page_of_a_relative(demo_server, browser):
     context = _context(browser, WIDE)
     try:
         sign_in_patient(context.new_page(), demo_server.url, "91000011")  # Marit, Astrid's daughter
-        _run(Sweep(demo_server, browser, context, "relative"), lambda sweep: sweep.crawl("/", "/choose", "/today"))
+        problems = _run(Sweep(demo_server, browser, context, "relative"),
+                        lambda sweep: sweep.crawl("/", "/choose", "/today"))
+        assert not problems, _report(problems)
+        assert "patient.today" in visited
     finally:
         context.close()
 
@@ -364,7 +377,9 @@ def test_every_page_of_a_nurse(demo_server, browser):
         def steps(sweep):
             sweep.crawl("/clinic/", "/clinic/patients", "/clinic/pathway", "/clinic/candidates", "/clinic/figures",
                         "/clinic/teams", "/clinic/account/sessions")
-        _run(Sweep(demo_server, browser, context, "nurse"), steps)
+        problems = _run(Sweep(demo_server, browser, context, "nurse"), steps)
+        assert not problems, _report(problems)
+        assert {"clinician.queue", "clinician.alert_detail", "clinician.patient_detail"} <= set(visited)
     finally:
         context.close()
 
@@ -373,8 +388,10 @@ def test_every_page_of_a_team_admin(demo_server, browser):
     context = _context(browser, WIDE)
     try:
         sign_in_staff(context.new_page(), demo_server.url, "ole.hansen@demo.homefollow.no")
-        _run(Sweep(demo_server, browser, context, "admin"),
-             lambda sweep: sweep.crawl("/clinic/teams", "/clinic/admin/outbox", "/clinic/plan-templates"))
+        problems = _run(Sweep(demo_server, browser, context, "admin"),
+                        lambda sweep: sweep.crawl("/clinic/teams", "/clinic/admin/outbox", "/clinic/plan-templates"))
+        assert not problems, _report(problems)
+        assert {"clinician.teams", "clinician.outbox", "clinician.plan_templates_list"} <= set(visited)
     finally:
         context.close()
 
