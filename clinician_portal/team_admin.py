@@ -13,6 +13,7 @@ from flask_babel import lazy_gettext as _l
 
 from homefollow import get_clock, plan_text
 from homefollow.db import get_session
+from homefollow.form_errors import leaf_fields
 from homefollow.services.team_settings import Situation
 from homefollow.services import team_settings as ts
 from homefollow.services.access import AccessDenied
@@ -84,23 +85,10 @@ def problem_text(code: str, params: dict) -> str:
     return str(MESSAGES[code]) % params if params else str(MESSAGES[code])
 
 
-def _leaf_fields(form):
-    """Every input of a form, nested rows included, by id ('steps-0-wait_red')."""
-    for f in form:
-        if f.type == "FieldList":
-            for entry in f.entries:
-                if entry.type == "FormField":
-                    yield from _leaf_fields(entry.form)
-                else:
-                    yield entry
-        else:
-            yield f
-
-
 def attach(form, problems: list[ts.Problem], words=None) -> list[tuple[str, str]]:
     """Puts each problem on its field (shown beside it); returns (field id, text) for the summary.
     `words(code, params)` words a problem; by default, this module's problem_text."""
-    by_id = {f.id: f for f in _leaf_fields(form)}
+    by_id = {f.id: f for f in leaf_fields(form)}
     summary = []
     for name, code, params in problems:
         text = (words or problem_text)(code, params)
