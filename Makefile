@@ -23,7 +23,7 @@ run: install translations  ## Migrate, load demo data, serve web + scheduler on 
 	HOMEFOLLOW_DEMO=1 $(FLASK) serve --host 127.0.0.1 --port 5000
 
 test: install-test translations  ## The whole suite, on SQLite and (when reachable) PostgreSQL
-	@test -x /usr/bin/chromium || { echo "Debian's chromium is needed for the browser tests: apt-get install chromium (or run .ci/run)"; exit 1; }
+	@.ci/setup
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 install: $(VENV)/.installed
