@@ -15,22 +15,25 @@ LOCK_VENV := .venv-lock
 PIP_COMPILE := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" \
 	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --index-url https://pypi.org/simple
 
-.PHONY: run test install install-test lock translations messages scheduler screenshots hazard-log clean
+.PHONY: run test machine install install-test lock translations messages scheduler screenshots hazard-log clean
 
 run: install translations  ## Migrate, load demo data, serve web + scheduler on :5000
 	HOMEFOLLOW_DEMO=1 $(FLASK) db upgrade
 	HOMEFOLLOW_DEMO=1 $(FLASK) demo load
 	HOMEFOLLOW_DEMO=1 $(FLASK) serve --host 127.0.0.1 --port 5000
 
-test: install-test translations  ## The whole suite, on SQLite and (when reachable) PostgreSQL
-	@.ci/setup
+test: machine install-test translations  ## Set-up, then the whole suite on SQLite and PostgreSQL
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+machine:  ## What the tests need beyond Python packages: PostgreSQL and chromium (.ci/setup)
+	@.ci/setup
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.test-installed
 
 $(BIN)/python:
-	$(PYTHON) -m venv $(VENV)
+	@test -n "$(PYTHON)" || { echo "Python 3.11 is needed: apt-get install python3"; exit 1; }
+	$(PYTHON) -m venv $(VENV) || { rm -rf $(VENV); echo "Python's venv module is missing: apt-get install python3-venv"; exit 1; }
 
 $(VENV)/.installed: requirements.txt | $(BIN)/python
 	$(PIP_INSTALL) -r requirements.txt
