@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from rules import units
@@ -72,20 +71,36 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
     earlier = _earlier(session, token, kind, event.id)
     if earlier is not None:
         answer = _replay(earlier, digest)
-        session.commit()  # the token's last use
+        session.commit()
         return answer
 
-    body = _carry_out(session, clock, token, patient, event, ip)
-    record = ApiEvent(organisation_id=token.organisation_id, kind=kind, sender_id=event.id, content_hash=digest,
-                      patient_id=patient.id, token_id=token.id, response=body, created_at=clock.now())
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:  # the same id arrived at the same moment; the other call won
-        session.rollback()
+    body, replayed = _carry_out(session, clock, token, patient, event, ip)
+    if replayed:
+        # A call with this id stored the reading while this one waited for the patient (the
+        # report and its event are committed together): its answer.
+        earlier = _earlier(session, token, kind, event.id)
+        if earlier is not None:
+            return _replay(earlier, digest)
+    stored = session.execute(
+        _insert_new(session, ApiEvent).values(organisation_id=token.organisation_id, kind=kind, sender_id=event.id,
+                                     content_hash=digest, patient_id=patient.id, token_id=token.id, response=body,
+                                     created_at=clock.now())
+        .returning(ApiEvent.id)).first()
+    if stored is None:
+        # The same id was used at the same moment for something else (another patient, or an
+        # admission of the same stay): the other call won; a Conflict leaves this uncommitted.
         return _replay(_earlier(session, token, kind, event.id), digest)
     session.commit()
     return Answer(body, replayed=False)
+
+
+def _insert_new(session: Session, model):
+    """INSERT … ON CONFLICT DO NOTHING, in the session's dialect (PostgreSQL or SQLite): no
+    savepoint around an insert that may meet an existing key."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
 
 
 def _hospital(session: Session, token: ApiToken, named: str | None) -> str:
@@ -93,18 +108,20 @@ def _hospital(session: Session, token: ApiToken, named: str | None) -> str:
 
 
 def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient, event: Event,
-               ip: str | None) -> dict:
+               ip: str | None) -> tuple[dict, bool]:
+    """The answer's body, and whether the event had been stored already (an observation)."""
     detail = {"organisation_id": token.organisation_id, "token_id": token.id, "sender_id": event.id}
     if isinstance(event, Observation):
         outcome = reporting.report_measurement(
             session, clock, patient=patient, item_key=event.item, values=dict(event.values),
             idempotency_key=f"api:{token.organisation_id}:{event.id}", reported_by_account_id=None, actor_kind="api",
-            source=ReportSource.DEVICE, measured_at=event.measured_at, ip=ip)
+            source=ReportSource.DEVICE, measured_at=event.measured_at, ip=ip, commit=False)
         # The values as stored: converted to the canonical units, rounded; `units` names them (UCUM).
         return {"id": event.id, "report_id": outcome.report.id, "item": event.item, "values": outcome.values,
                 "units": {code: units.canonical_unit(code).ucum[0] for code in outcome.values},
                 "zone": outcome.zone.value if outcome.zone else None, "team_alerted": outcome.report.team_alerted,
-                "remeasure_by": outcome.report.remeasure_by.isoformat() if outcome.report.remeasure_by else None}
+                "remeasure_by": outcome.report.remeasure_by.isoformat() if outcome.report.remeasure_by else None
+                }, outcome.replayed
     if isinstance(event, Admission):
         outcome = hospital_stays.admit(session, clock, patient=patient, source=token.source, source_id=event.id,
                                        admitted_at=event.admitted_at, hospital=_hospital(session, token, event.hospital),
@@ -119,4 +136,4 @@ def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient
         action = "api.discharge"
     audit.record(session, clock, actor_account_id=None, actor_kind="api", action=action, patient_id=patient.id,
                  object_type="service_use", object_id=outcome.stay.id, ip=ip, **detail)
-    return {"id": event.id, **outcome.answer(session.get(Team, patient.team_id))}
+    return {"id": event.id, **outcome.answer(session.get(Team, patient.team_id))}, False
