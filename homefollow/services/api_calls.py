@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from sqlalchemy import exists
 from sqlmodel import Session, select
 
 from rules import units
 
 from ..api.payloads import Admission, Discharge, Event, Observation, content_hash
 from ..clock import Clock
-from ..models import ApiEvent, ApiToken, Organisation, Patient, ReportSource, Team
-from . import api_tokens, audit, hospital_stays, reporting
+from ..models import (Account, ApiEvent, ApiToken, Organisation, Patient, ReportSource, ServicePerson, Team,
+                      TeamMembership)
+from . import audit, hospital_stays, reporting
 
 
 class UnknownPatient(LookupError):
@@ -39,14 +41,24 @@ KINDS = {Admission: "admission", Discharge: "discharge", Observation: "observati
 
 
 def _find_patient(session: Session, clock: Clock, token: ApiToken, person: str, action: str, ip: str | None) -> Patient:
-    patient = hospital_stays.linked_patient(session, person)
-    if patient is None or patient.team_id not in api_tokens.teams_of_organisation(session, token.organisation_id):
+    patient, addressable = _linked_patient(session, person, token.organisation_id)
+    if patient is None or not addressable:
         audit.record(session, clock, actor_account_id=None, actor_kind="api", action="access.denied",
                      patient_id=patient.id if patient else None, ip=ip, attempted=action,
                      organisation_id=token.organisation_id, token_id=token.id)
         session.commit()
         raise UnknownPatient()
     return patient
+
+
+def _linked_patient(session: Session, person: str, organisation_id: int) -> tuple[Patient | None, bool]:
+    """hospital_stays.linked_patient, and whether the organisation takes part in the patient's
+    team (api_tokens.teams_of_organisation), in one query."""
+    takes_part = exists().where(TeamMembership.team_id == Patient.team_id, Account.id == TeamMembership.account_id,
+                                Account.organisation_id == organisation_id, Account.is_active.is_(True))
+    row = session.execute(select(Patient, takes_part).join(ServicePerson, ServicePerson.patient_id == Patient.id)
+                          .where(ServicePerson.person_key == person).order_by(Patient.id).limit(1)).first()
+    return (row[0], row[1]) if row is not None else (None, False)
 
 
 def _earlier(session: Session, token: ApiToken, kind: str, sender_id: str) -> ApiEvent | None:
