@@ -22,7 +22,7 @@ from sqlmodel import Session, func, select
 
 from homefollow import create_app
 from homefollow.escalation import parse_policy
-from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Report, Team
+from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Patient, Report, Team
 from homefollow.services import alerts, reporting
 from homefollow.services.escalation import SWEEP_LEASE_SECONDS, sweep_due_escalations
 from tests.conftest import T0, app_config
@@ -234,3 +234,45 @@ def test_an_escalation_step_racing_an_acknowledgement_keeps_the_acknowledgement(
     tally.lost = tally.races - held  # acknowledgements undone by the race
     tally.report(request, backend, received=held)
     assert (tally.duplicates, tally.unhandled) == (0, [])
+
+
+def test_two_reports_of_one_patient_at_once_both_land(engine, backend, clock, world, retries, request):
+    """Two red readings of one patient sent at the same moment (the web form and a device hub):
+    the second waits for the first on the patient's row (transactions.lock_patient) instead of
+    deadlocking with it on the rule states (issue 22). Each is stored once and judged red, the
+    patient has an open alert, and neither needed a retry: no retry wrapper is used here."""
+    tally = Tally("two reports of one patient", "report vs report")
+    landed = 0
+    for n in range(RACES[backend]):
+        clock.set(T0)
+        with Session(engine) as s:
+            patient = make_patient(s, clock, s.get(Team, world.team_a.id), f"Twice {n}", f"+4793{n:06d}",
+                                   standard_plan(), s.get(Account, world.nurse_a.id))
+            s.commit()
+            patient_id, account_id = patient.id, patient.account_id
+
+        def send(value: float, key: str):
+            def run():
+                with Session(engine, expire_on_commit=False) as s:
+                    return reporting.report_measurement(
+                        s, clock, patient=s.get(Patient, patient_id), item_key="spo2", values={"spo2": value},
+                        idempotency_key=key, reported_by_account_id=account_id, actor_kind="patient")
+            return run
+
+        results = _race(send(86, "form"), send(85, "hub"))
+        tally.races += 1
+        tally.unhandled += [f"race {n}: {r!r}"[:300] for r in results if isinstance(r, Exception)]
+        with Session(engine) as s:
+            reports = s.exec(select(Report).where(Report.patient_id == patient_id)).all()
+            open_alerts = s.exec(select(Alert).where(Alert.patient_id == patient_id,
+                                                     Alert.status != AlertStatus.RESOLVED.value)).all()
+        if sorted(r.idempotency_key for r in reports) == ["form", "hub"] and all(r.zone == "red" for r in reports):
+            landed += 1
+        else:
+            tally.lost += 1
+        if len({a.rule_key for a in open_alerts}) != len(open_alerts) or not open_alerts:
+            tally.duplicates += 1
+    tally.retried = retries.count
+    tally.report(request, backend, received=landed)
+    assert (tally.lost, tally.duplicates, tally.unhandled, tally.retried) == (0, 0, [], 0)
+    assert landed == tally.races

@@ -22,7 +22,7 @@ from rules.measurements import ImplausibleValue
 
 from .. import get_clock, transactions
 from ..config import API_ADDRESS_RATE_LIMIT_PER_MINUTE, API_RATE_LIMIT_PER_MINUTE
-from ..db import get_session
+from ..db import get_engine, get_session
 from ..outcomes_cli import person_secret
 from ..services import api_calls, api_tokens
 from ..services.hospital_stays import StayError
@@ -140,7 +140,17 @@ def api_call(scope: str):
             if scope not in row.scopes:
                 raise ApiProblem(403, f"This token does not have the scope {scope}.")
             g.api_token = row
-            return view(*args, **kwargs)
+            # Read now: a rollback in the view expires the row, and reading it again would
+            # start a transaction.
+            token_id, last_used_at = row.id, row.last_used_at
+            try:
+                return view(*args, **kwargs)
+            finally:
+                # After the call's own transaction, never inside it (api_tokens.note_use). A
+                # call that left its transaction open (a refused event: teardown rolls it back)
+                # leaves the note to the next call.
+                if not get_session().in_transaction():
+                    api_tokens.note_use(get_engine(), get_clock(), token_id, last_used_at)
 
         from ..web import limiter
 

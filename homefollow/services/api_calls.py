@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import exists
 from sqlmodel import Session, select
 
 from rules import units
 
 from ..api.payloads import Admission, Discharge, Event, Observation, content_hash
 from ..clock import Clock
-from ..models import ApiEvent, ApiToken, Organisation, Patient, ReportSource, Team
-from . import api_tokens, audit, hospital_stays, reporting
+from ..models import (Account, ApiEvent, ApiToken, Organisation, Patient, ReportSource, ServicePerson, Team,
+                      TeamMembership)
+from . import audit, hospital_stays, reporting
 
 
 class UnknownPatient(LookupError):
@@ -40,14 +41,24 @@ KINDS = {Admission: "admission", Discharge: "discharge", Observation: "observati
 
 
 def _find_patient(session: Session, clock: Clock, token: ApiToken, person: str, action: str, ip: str | None) -> Patient:
-    patient = hospital_stays.linked_patient(session, person)
-    if patient is None or patient.team_id not in api_tokens.teams_of_organisation(session, token.organisation_id):
+    patient, addressable = _linked_patient(session, person, token.organisation_id)
+    if patient is None or not addressable:
         audit.record(session, clock, actor_account_id=None, actor_kind="api", action="access.denied",
                      patient_id=patient.id if patient else None, ip=ip, attempted=action,
                      organisation_id=token.organisation_id, token_id=token.id)
         session.commit()
         raise UnknownPatient()
     return patient
+
+
+def _linked_patient(session: Session, person: str, organisation_id: int) -> tuple[Patient | None, bool]:
+    """hospital_stays.linked_patient, and whether the organisation takes part in the patient's
+    team (api_tokens.teams_of_organisation), in one query."""
+    takes_part = exists().where(TeamMembership.team_id == Patient.team_id, Account.id == TeamMembership.account_id,
+                                Account.organisation_id == organisation_id, Account.is_active.is_(True))
+    row = session.execute(select(Patient, takes_part).join(ServicePerson, ServicePerson.patient_id == Patient.id)
+                          .where(ServicePerson.person_key == person).order_by(Patient.id).limit(1)).first()
+    return (row[0], row[1]) if row is not None else (None, False)
 
 
 def _earlier(session: Session, token: ApiToken, kind: str, sender_id: str) -> ApiEvent | None:
@@ -72,20 +83,36 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
     earlier = _earlier(session, token, kind, event.id)
     if earlier is not None:
         answer = _replay(earlier, digest)
-        session.commit()  # the token's last use
+        session.commit()
         return answer
 
-    body = _carry_out(session, clock, token, patient, event, ip)
-    record = ApiEvent(organisation_id=token.organisation_id, kind=kind, sender_id=event.id, content_hash=digest,
-                      patient_id=patient.id, token_id=token.id, response=body, created_at=clock.now())
-    try:
-        with session.begin_nested():
-            session.add(record)
-    except IntegrityError:  # the same id arrived at the same moment; the other call won
-        session.rollback()
+    body, replayed = _carry_out(session, clock, token, patient, event, ip)
+    if replayed:
+        # A call with this id stored the reading while this one waited for the patient (the
+        # report and its event are committed together): its answer.
+        earlier = _earlier(session, token, kind, event.id)
+        if earlier is not None:
+            return _replay(earlier, digest)
+    stored = session.execute(
+        _insert_new(session, ApiEvent).values(organisation_id=token.organisation_id, kind=kind, sender_id=event.id,
+                                     content_hash=digest, patient_id=patient.id, token_id=token.id, response=body,
+                                     created_at=clock.now())
+        .returning(ApiEvent.id)).first()
+    if stored is None:
+        # The same id was used at the same moment for something else (another patient, or an
+        # admission of the same stay): the other call won; a Conflict leaves this uncommitted.
         return _replay(_earlier(session, token, kind, event.id), digest)
     session.commit()
     return Answer(body, replayed=False)
+
+
+def _insert_new(session: Session, model):
+    """INSERT … ON CONFLICT DO NOTHING, in the session's dialect (PostgreSQL or SQLite): no
+    savepoint around an insert that may meet an existing key."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    return dialect.insert(model).on_conflict_do_nothing()
 
 
 def _hospital(session: Session, token: ApiToken, named: str | None) -> str:
@@ -93,18 +120,20 @@ def _hospital(session: Session, token: ApiToken, named: str | None) -> str:
 
 
 def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient, event: Event,
-               ip: str | None) -> dict:
+               ip: str | None) -> tuple[dict, bool]:
+    """The answer's body, and whether the event had been stored already (an observation)."""
     detail = {"organisation_id": token.organisation_id, "token_id": token.id, "sender_id": event.id}
     if isinstance(event, Observation):
         outcome = reporting.report_measurement(
             session, clock, patient=patient, item_key=event.item, values=dict(event.values),
             idempotency_key=f"api:{token.organisation_id}:{event.id}", reported_by_account_id=None, actor_kind="api",
-            source=ReportSource.DEVICE, measured_at=event.measured_at, ip=ip)
+            source=ReportSource.DEVICE, measured_at=event.measured_at, ip=ip, commit=False)
         # The values as stored: converted to the canonical units, rounded; `units` names them (UCUM).
         return {"id": event.id, "report_id": outcome.report.id, "item": event.item, "values": outcome.values,
                 "units": {code: units.canonical_unit(code).ucum[0] for code in outcome.values},
                 "zone": outcome.zone.value if outcome.zone else None, "team_alerted": outcome.report.team_alerted,
-                "remeasure_by": outcome.report.remeasure_by.isoformat() if outcome.report.remeasure_by else None}
+                "remeasure_by": outcome.report.remeasure_by.isoformat() if outcome.report.remeasure_by else None
+                }, outcome.replayed
     if isinstance(event, Admission):
         outcome = hospital_stays.admit(session, clock, patient=patient, source=token.source, source_id=event.id,
                                        admitted_at=event.admitted_at, hospital=_hospital(session, token, event.hospital),
@@ -119,4 +148,4 @@ def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient
         action = "api.discharge"
     audit.record(session, clock, actor_account_id=None, actor_kind="api", action=action, patient_id=patient.id,
                  object_type="service_use", object_id=outcome.stay.id, ip=ip, **detail)
-    return {"id": event.id, **outcome.answer(session.get(Team, patient.team_id))}
+    return {"id": event.id, **outcome.answer(session.get(Team, patient.team_id))}, False

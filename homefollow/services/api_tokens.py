@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy import Engine, or_, update
 from sqlmodel import Session, select
 
 from ..clock import Clock
@@ -62,16 +63,37 @@ def create(session: Session, clock: Clock, *, organisation_id: int, name: str, s
 
 
 def authenticate(session: Session, clock: Clock, token: str) -> ApiToken | None:
-    """The valid (known, unexpired, unrevoked) token, or None. Notes when it was last used."""
+    """The valid (known, unexpired, unrevoked) token, or None. Reads only: its last use is
+    noted apart from the call's transaction (note_use)."""
     if not token.startswith(TOKEN_PREFIX) or len(token) > 100:
         return None
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_token(token))).first()
     now = clock.now()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         return None
-    row.last_used_at = now
-    session.add(row)
     return row
+
+
+# How precisely a token's last use is kept. Writing it on every call made every call of one
+# token take the same row lock first and hold it for the whole call, so a device hub's calls
+# ran one at a time (issue 22).
+LAST_USE_PRECISION = timedelta(minutes=1)
+
+
+def note_use(engine: Engine, clock: Clock, token_id: int, last_used_at: datetime | None) -> None:
+    """Note that the token was used now, unless its last use (as authenticate read it) is less
+    than LAST_USE_PRECISION ago: in a transaction of its own (the caller's must be over; on
+    SQLite it would hold the write lock), one statement long, which writes only if no other
+    call wrote a recent last use meanwhile."""
+    now = clock.now()
+    if last_used_at is not None and now - LAST_USE_PRECISION < last_used_at <= now:
+        return
+    table = ApiToken.__table__
+    with engine.begin() as conn:
+        conn.execute(update(table).where(table.c.id == token_id,
+                                         or_(table.c.last_used_at.is_(None),
+                                             table.c.last_used_at <= now - LAST_USE_PRECISION))
+                     .values(last_used_at=now))
 
 
 def revoke(session: Session, clock: Clock, token_id: int) -> ApiToken:

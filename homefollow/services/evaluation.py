@@ -298,9 +298,11 @@ class _Inputs:
     observations: list[Observation]
 
 
-def _load(session: Session, patients: list[Patient], now: datetime) -> list[_Inputs]:
+def _load(session: Session, patients: list[Patient], now: datetime,
+          contents: dict[int, PlanContent] | None = None) -> list[_Inputs]:
     ids = [p.id for p in patients]
-    contents = plans.current_contents(session, ids)
+    if contents is None:
+        contents = plans.current_contents(session, ids)
     versions = rulebook.in_force(session, {r.key for c in contents.values() for r in c.rules}, prefix=SAFETY_PREFIX)
     assigned = {pid: assigned_rules(session, content, strict=False, versions=versions)
                 for pid, content in contents.items()}
@@ -343,13 +345,14 @@ class _StateWrites:
 
 
 def evaluate_patient(session: Session, clock: Clock, patient: Patient, *, new_refs: frozenset[str] = frozenset(),
-                     report_id: int | None = None) -> PatientEvaluation:
+                     report_id: int | None = None, content: PlanContent | None = None) -> PatientEvaluation:
     """Evaluate all the patient's rules now, store their states and raise alerts. Does not commit.
+    `content`: the patient's current plan when the caller has read it already.
 
     A finding updates the patient's alert when the rule starts firing, when it rests on one of
     the readings just reported (`new_refs`), or when what it says has changed (a second missed
     check-in) — not on every sweep while a condition simply persists."""
-    [inputs] = _load(session, [patient], clock.now())
+    [inputs] = _load(session, [patient], clock.now(), None if content is None else {patient.id: content})
     writes = _StateWrites()
     results, findings = _run(session, clock, inputs, writes)
     writes.write(session)

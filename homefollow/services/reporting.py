@@ -7,7 +7,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, select
 
 from babel.numbers import format_decimal
@@ -51,8 +50,10 @@ def report_measurement(
     source: ReportSource = ReportSource.PORTAL,
     measured_at: datetime | None = None,
     ip: str | None = None,
+    commit: bool = True,
 ) -> ReportOutcome:
-    """Store one measurement, run the patient's rules on it and tell what the plan says. Commits.
+    """Store one measurement, run the patient's rules on it and tell what the plan says. Commits
+    (commit=False: the caller does, with what it stores beside the report).
 
     Raises rules.measurements.ImplausibleValue for values that cannot be real readings; the
     caller shows the message and keeps the form. A repeated idempotency key returns the
@@ -63,7 +64,7 @@ def report_measurement(
     check_item_plausible(item_key, values)
     return _submit(session, clock, patient=patient, kind=ReportKind.MEASUREMENT, item_key=item_key, values=values,
                    idempotency_key=idempotency_key, reported_by_account_id=reported_by_account_id,
-                   actor_kind=actor_kind, source=source, measured_at=measured_at, ip=ip)
+                   actor_kind=actor_kind, source=source, measured_at=measured_at, ip=ip, commit=commit)
 
 
 def report_measurements(session: Session, clock: Clock, *, patient: Patient, items: dict[str, dict[str, float]],
@@ -123,7 +124,7 @@ def report_task(session: Session, clock: Clock, *, patient: Patient, task_key: s
 def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKind, item_key: str,
             values: dict[str, float], idempotency_key: str, reported_by_account_id: int | None, actor_kind: str,
             source: ReportSource = ReportSource.PORTAL, measured_at: datetime | None = None, ip: str | None = None,
-            comment: str | None = None) -> ReportOutcome:
+            comment: str | None = None, commit: bool = True) -> ReportOutcome:
     # The patient first (homefollow.transactions, the lock order): reports for one patient are
     # judged one after the other, and a repeated submission waits for the first and finds it.
     transactions.lock_patient(session, patient.id)
@@ -151,20 +152,18 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
         plan_version=plan_version,
         comment=comment,
     )
-    try:
-        with session.begin_nested():
-            session.add(report)
-    except IntegrityError:
-        # The same submission arrived twice at the same moment; the other one won.
-        session.rollback()
-        return outcome_of(session, _existing(session, patient.id, idempotency_key), replayed=True)
+    # No savepoint for a repeated submission racing this one: it waits for the patient's lock
+    # above and then finds this report.
+    session.add(report)
+    session.flush()
     measurements = [Measurement(report_id=report.id, patient_id=patient.id, code=code, value=value,
                                 measured_at=report.measured_at) for code, value in values.items()]
     session.add_all(measurements)
     session.flush()
 
     new_refs = frozenset(f"m:{m.id}" for m in measurements)
-    result = evaluation.evaluate_patient(session, clock, patient, new_refs=new_refs, report_id=report.id)
+    result = evaluation.evaluate_patient(session, clock, patient, new_refs=new_refs, report_id=report.id,
+                                         content=content)
     zone, instruction_keys = _zone_and_instructions(result, values if kind == ReportKind.MEASUREMENT else {},
                                                     new_refs, set(values))
     report.zone = zone.value if zone else None
@@ -178,7 +177,10 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
     audit.record(session, clock, actor_account_id=reported_by_account_id, actor_kind=actor_kind,
                  action="report.create", patient_id=patient.id, object_type="report", object_id=report.id,
                  ip=ip, kind=kind.value, item=item_key, source=source.value)
-    session.commit()
+    if commit:
+        session.commit()
+    else:
+        session.flush()
     return ReportOutcome(report, values, zone, report.instructions, replayed=False)
 
 

@@ -49,6 +49,30 @@ def test_expired_and_revoked_tokens_are_refused(api, hospital, session, clock):
     assert len(session.exec(select(Report)).all()) == 2
 
 
+def test_a_tokens_last_use_is_written_at_most_once_a_minute_outside_the_call(api, hospital, session, clock):
+    """The last use is a note, not part of the call: written after it, once a minute at most, so
+    a hub's calls do not queue on the token's row (issue 22)."""
+    def last_use():
+        session.commit()  # a fresh read
+        return session.get(ApiToken, hospital.token_id).last_used_at
+
+    assert last_use() is None
+    assert api.post("/api/observations", json=PULSE, headers=hospital.headers).status_code == 201
+    first = last_use()
+    assert first == clock.now()
+    clock.advance(seconds=30)
+    assert api.post("/api/observations", json=dict(PULSE, id="p-2"), headers=hospital.headers).status_code == 201
+    assert last_use() == first
+    clock.advance(seconds=31)
+    assert api.post("/api/observations", json=dict(PULSE, id="p-3"), headers=hospital.headers).status_code == 201
+    assert last_use() == clock.now()
+    # A refused call (its transaction left to the teardown) is used too, and noted by the next one.
+    clock.advance(minutes=2)
+    problem_of(api.post("/api/observations", json=dict(PULSE, values={"pulse": 81}), headers=hospital.headers), 409)
+    assert api.post("/api/observations", json=dict(PULSE, id="p-4"), headers=hospital.headers).status_code == 201
+    assert last_use() == clock.now()
+
+
 def test_a_token_without_the_scope_is_403(api, hospital, session, clock):
     only_obs = api_tokens.create(session, clock, organisation_id=hospital.organisation.id, name="hub", source="UNN",
                                  scopes=["observations:write"])

@@ -7,8 +7,10 @@ from sqlmodel import select
 
 from homefollow.models import Alert, ApiEvent, Measurement, Notification, Patient, Report, ServiceUse
 from homefollow.notifications.outbox import dispatch_due
+from homefollow.outcomes_cli import person_secret
 from homefollow.outcomes.cohorts import figures_for
 from homefollow.services.evaluation import claim_due_patients
+from homefollow.services.hospital_stays import identify_patient
 from homefollow.services.reminders import send_due
 from tests.api.conftest import A1_LOCAL
 from tests.api.test_auth_and_payloads import ADMISSION, PULSE, fields, problem_of
@@ -185,3 +187,17 @@ def test_fhir_observations_with_loinc_codes_are_evaluated_by_the_plan(api, hospi
     stored = {m.code: m.value for m in session.exec(select(Measurement))}
     assert stored == {"spo2": 86.0, "bp_systolic": 142.0, "bp_diastolic": 91.0, "glucose": 7.0}
     assert {r.source for r in session.exec(select(Report))} == {"device"}
+
+
+def test_an_id_used_for_another_patient_is_409_and_stores_no_reading(api, hospital, session, clock, world, app):
+    """The reading and its event commit together: a 409 leaves nothing behind (before issue 22
+    the second patient's reading was committed, and then the call was answered 409)."""
+    with app.app_context():
+        secret = person_secret()
+    identify_patient(session, clock, patient_id=world.patient_a2.id, source="UNN", local_id="5552222",
+                     national_id=None, secret=secret)
+    assert api.post("/api/observations", json=PULSE, headers=hospital.headers).status_code == 201
+    other = dict(PULSE, patient={"local_id": "5552222"})
+    problem_of(api.post("/api/observations", json=other, headers=hospital.headers), 409)
+    assert [r.patient_id for r in session.exec(select(Report)).all()] == [world.patient_a1.id]
+    assert not session.exec(select(Measurement).where(Measurement.patient_id == world.patient_a2.id)).all()
