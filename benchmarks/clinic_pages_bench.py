@@ -1,16 +1,23 @@
-"""How fast the clinician portal's busiest pages render on a realistic database.
+"""How fast the clinician portal's busiest pages render for a team of 100 and a team of 1,000
+on the same realistic database (issue 22: a page must not grow with the team).
 
 Run by hand:  .venv/bin/python benchmarks/clinic_pages_bench.py
-              [--database-url postgresql://postgres@127.0.0.1:5432/hf_bench_clinic] [--runs 21]
+              [--database-url postgresql://postgres@127.0.0.1:5432/bench_ppage_clinic] [--runs 11]
 
-Builds a database with 10,000 patients in 10 teams (three municipalities), 1,000,000
-measurements with their reports (bulk inserts, with progress), and 5,000 open alerts spread
-over the teams; signs in one nurse of one team, then times, in the same run and interleaved,
-GET of the triage queue (/clinic/), the patient overview (/clinic/patients; skipped with a note
-when it answers 404) and a trivial page (/healthz, asked anonymously) through the app's WSGI stack (Flask's test
-client, no network). Prints the median of each and its ratio to the trivial page, ending with
-a one-line summary. SQLite by default (a temporary file); a PostgreSQL URL's database is
+Builds a database with 10,000 patients: team 1 has 1,000 of them, team 2 has 100, the rest are
+spread over further teams (three municipalities); 1,000,000 measurements with their reports over
+the last 90 days (bulk inserts, with progress); 5,000 open alerts, one each for patients
+1-5,000 (so team 1 has 1,000 and team 2 has 100, a seventh of them red); for the figures page a plan for every patient (weight at
+08:00, SpO2 at 08:00 and 18:00), a service person with 8 events around inclusion and 20,000
+resolved alerts over the last year. Signs in one nurse of team 1 and one of team 2, then times,
+interleaved in the same run, GET of the triage queue (/clinic/), the patient overview
+(/clinic/patients) and the figures page (/clinic/figures?team=…) for each team, and /healthz
+(anonymous) as a trivial page, through the app's WSGI stack (Flask's test client, no network).
+Prints per page the team-100 and team-1000 medians, their ratio and the HTML sizes, ending
+with a one-line summary. SQLite by default (a temporary file); a PostgreSQL URL's database is
 created, and dropped at the end. Nothing here asserts on timing.
+
+`run()` (one nurse, pages against /healthz) is also used by benchmarks/figures_bench.py.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from tests.factories import staff_totp_secret  # noqa: E402  (the same second fa
 NOW = datetime(2026, 6, 2, 9, 0, tzinfo=timezone.utc)
 CHUNK = 20_000
 NURSE = "bench.nurse@example.no"
+SMALL_NURSE = "bench.nurse.small@example.no"  # a nurse of team 2 (100 patients)
+SIZES = (1_000, 100)  # teams 1 and 2
 PASSWORD = "bench password 1234"
 CODES = (("weight", 74.0), ("spo2", 95.0), ("pulse", 72.0), ("systolic", 135.0))
 
@@ -48,8 +57,19 @@ def progress(label: str, done: int, total: int) -> None:
     print(f"\r  {label}: {done:,}/{total:,}", end="" if done < total else "\n", flush=True)
 
 
-def build(engine, patients: int, measurements: int, open_alerts: int, teams: int) -> None:
+def team_layout(patients: int, teams: int, sizes: tuple[int, ...] = ()) -> list[int]:
+    """Team id of each patient (index pid - 1): the first teams have `sizes` patients, the
+    others share the rest in turn."""
+    layout = [t + 1 for t, n in enumerate(sizes) for _ in range(n)][:patients]
+    rest = max(1, teams - len(sizes))
+    layout += [len(sizes) + i % rest + 1 for i in range(patients - len(layout))]
+    return layout
+
+
+def build(engine, patients: int, measurements: int, open_alerts: int, teams: int, sizes: tuple[int, ...] = ()
+          ) -> list[int]:
     then = NOW - timedelta(days=90)
+    team_of = team_layout(patients, teams, sizes)
     with engine.begin() as conn:
         conn.execute(insert(Team), [{"id": t + 1, "name": f"Team {t + 1:02d}", "time_zone": "Europe/Oslo",
                                      "opening_hours": {}, "created_at": then} for t in range(teams)])
@@ -59,10 +79,17 @@ def build(engine, patients: int, measurements: int, open_alerts: int, teams: int
                                         "password_hash": hash_password(PASSWORD), "created_at": then,
                                         "totp_secret": staff_totp_secret(NURSE), "totp_enabled_at": then}])
         conn.execute(insert(TeamMembership), [{"team_id": 1, "account_id": 1, "role": "nurse", "created_at": then}])
+        if len(sizes) > 1:
+            conn.execute(insert(Account), [{"id": 2, "kind": "staff", "login": SMALL_NURSE, "name": "Bench Nurse Small",
+                                            "email": SMALL_NURSE, "password_hash": hash_password(PASSWORD),
+                                            "created_at": then, "totp_secret": staff_totp_secret(SMALL_NURSE),
+                                            "totp_enabled_at": then}])
+            conn.execute(insert(TeamMembership), [{"team_id": 2, "account_id": 2, "role": "nurse",
+                                                   "created_at": then}])
         for start in range(0, patients, CHUNK):
             n = min(CHUNK, patients - start)
             conn.execute(insert(Patient), [
-                {"id": start + i + 1, "team_id": (start + i) % teams + 1, "municipality_id": (start + i) % 3 + 1,
+                {"id": start + i + 1, "team_id": team_of[start + i], "municipality_id": (start + i) % 3 + 1,
                  "name": f"Pasient {start + i + 1}", "time_zone": "Europe/Oslo", "diagnoses": [], "status": "active",
                  "is_demo": False, "created_at": then, "monitoring_since": then, "reminders": {}} for i in range(n)])
             progress("patients", start + n, patients)
@@ -89,7 +116,7 @@ def build(engine, patients: int, measurements: int, open_alerts: int, teams: int
             at = NOW - timedelta(minutes=5 + i % 600)
             severity = "red" if i % 7 == 0 else "yellow"
             text = {"nb": "Vekt 74 kg", "en": "Weight 74 kg"}
-            rows.append({"patient_id": pid, "team_id": (pid - 1) % teams + 1, "rule_key": f"bench.{i // patients}",
+            rows.append({"patient_id": pid, "team_id": team_of[pid - 1], "rule_key": f"bench.{i // patients}",
                          "rule_version": 1, "title": {"nb": "Vekt over grensen", "en": "Weight above the limit"},
                          "severity": severity, "status": "acknowledged" if i % 5 == 0 else "open",
                          "acknowledged_by_account_id": 1 if i % 5 == 0 else None,
@@ -101,12 +128,13 @@ def build(engine, patients: int, measurements: int, open_alerts: int, teams: int
                          "last_report_id": pid})
         conn.execute(insert(Alert), rows)
         progress("open alerts", open_alerts, open_alerts)
+    return team_of
 
 
-def sign_in(client) -> None:
+def sign_in(client, login: str = NURSE) -> None:
     from tests.webclient import WebClient
 
-    WebClient(client).login_staff(NURSE, PASSWORD)
+    WebClient(client).login_staff(login, PASSWORD)
     response = client.get("/clinic/")
     if response.status_code != 200:
         raise SystemExit(f"signing in the nurse failed: /clinic/ answered {response.status_code}")
@@ -148,6 +176,97 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--teams", type=int, default=10)
     parser.add_argument("--runs", type=int, default=21)
     return parser
+
+
+def _database(url: str | None):
+    """(url, backend, cleanup): a temporary SQLite file by default; a PostgreSQL database is
+    created afresh and dropped by cleanup()."""
+    tmp = None
+    if url is None:
+        tmp = tempfile.TemporaryDirectory()
+        url = f"sqlite:///{tmp.name}/bench.sqlite"
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "postgresql":
+        import psycopg
+
+        with psycopg.connect(_admin_conninfo(parsed), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+
+    def cleanup() -> None:
+        if backend == "postgresql":
+            import psycopg
+
+            with psycopg.connect(_admin_conninfo(parsed), autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+        if tmp is not None:
+            tmp.cleanup()
+    return url, backend, cleanup
+
+
+def _app(url: str, engine):
+    return create_app({"TESTING": True, "SECRET_KEY": "bench-secret-key-that-is-long-enough-0123456789",
+                       "DATABASE_URL": url, "ENGINE": engine, "CLOCK": FixedClock(NOW),
+                       "SESSION_COOKIE_SECURE": False, "RATELIMIT_STORAGE_URI": "memory://",
+                       "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "DEMO": False})
+
+
+PAGES = (("queue", "/clinic/"), ("overview", "/clinic/patients"), ("figures", "/clinic/figures?team={team}"))
+
+
+def compare_teams(args) -> None:
+    """Team 2 (100 patients) against team 1 (1,000) on the same database, interleaved."""
+    from benchmarks.figures_bench import add_figures_data
+
+    configure_hasher(time_cost=1, memory_cost=8)
+    url, backend, cleanup = _database(args.database_url)
+    try:
+        engine = make_engine(url)
+        upgrade(engine)
+        print(f"clinic_pages_bench on {backend}: {args.patients:,} patients (teams of {SIZES[1]:,} and {SIZES[0]:,}, "
+              f"the rest in {args.teams - len(SIZES)} more teams), {args.measurements:,} measurements, "
+              f"{args.alerts:,} open alerts")
+        started = timer.perf_counter()
+        team_of = build(engine, args.patients, args.measurements, args.alerts, args.teams, SIZES)
+        add_figures_data(engine, args, team_of)
+        if backend == "postgresql":
+            with engine.begin() as conn:
+                conn.exec_driver_sql("ANALYZE")
+        print(f"  built in {timer.perf_counter() - started:.1f} s")
+        app = _app(url, engine)
+        nurses = {1: app.test_client(), 2: app.test_client()}
+        sign_in(nurses[1], NURSE)
+        sign_in(nurses[2], SMALL_NURSE)
+        anonymous = app.test_client()
+        requests = [("healthz", 0, anonymous, "/healthz")]
+        requests += [(page, team, nurses[team], url.format(team=team)) for page, url in PAGES for team in (2, 1)]
+        times = {(page, team): [] for page, team, _c, _u in requests}
+        size = {}
+        for page, team, client, address in requests:  # warm-up, and the HTML size
+            response = client.get(address)
+            if response.status_code != 200:
+                print(f"  {address} for team {team} answered {response.status_code}")
+            size[page, team] = len(response.get_data())
+        for run_ in range(args.runs):
+            for page, team, client, address in requests:
+                t0 = timer.perf_counter()
+                client.get(address)
+                times[page, team].append(timer.perf_counter() - t0)
+            progress("runs", run_ + 1, args.runs)
+        median = {key: statistics.median(values) for key, values in times.items()}
+        print(f"  /healthz median {median['healthz', 0] * 1000:.1f} ms ({args.runs} runs, medians below)")
+        print(f"  {'page':<9} {'team 100':>10} {'team 1000':>10} {'ratio':>6} {'HTML 100':>9} {'HTML 1000':>10}")
+        summary = []
+        for page, _url in PAGES:
+            small, big = median[page, 2], median[page, 1]
+            print(f"  {page:<9} {small * 1000:8.1f} ms {big * 1000:7.1f} ms {big / small:5.2f}× "
+                  f"{size[page, 2] / 1000:6.0f} kB {size[page, 1] / 1000:7.0f} kB")
+            summary.append(f"{page} {small * 1000:.0f}/{big * 1000:.0f} ms ×{big / small:.2f}")
+        print(f"clinic_pages_bench {backend} {args.measurements:,} reports: team 100/1000: " + "; ".join(summary))
+        engine.dispose()
+    finally:
+        cleanup()
 
 
 def run(name: str, args, urls: tuple[str, ...], extra=None) -> None:
@@ -210,7 +329,9 @@ def run(name: str, args, urls: tuple[str, ...], extra=None) -> None:
 
 
 def main() -> None:
-    run("clinic_pages_bench", arguments().parse_args(), ("/clinic/", "/clinic/patients"))
+    parser = arguments()
+    parser.set_defaults(runs=11, teams=11)
+    compare_teams(parser.parse_args())
 
 
 if __name__ == "__main__":

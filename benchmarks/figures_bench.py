@@ -31,7 +31,11 @@ RESOLVED_ALERTS = 20_000
 OUTCOMES = ("advice_given", "plan_adjusted", "home_visit", "referred_to_gp", "admitted", "measurement_error")
 
 
-def add_figures_data(engine, args) -> None:
+def add_figures_data(engine, args, team_of: list[int] | None = None) -> None:
+    """`team_of`: each patient's team (index pid - 1), as clinic_pages_bench.build laid them out."""
+    def team(pid: int) -> int:
+        return team_of[pid - 1] if team_of else (pid - 1) % args.teams + 1
+
     then = NOW - timedelta(days=90)  # every patient's inclusion (clinic_pages_bench)
     content = PlanContent(measurements=[
         PlanMeasurement(item="weight", schedule=Schedule(times=(time(8, 0),))),
@@ -43,7 +47,7 @@ def add_figures_data(engine, args) -> None:
             ids = range(start + 1, min(start + CHUNK, args.patients) + 1)
             conn.execute(insert(CarePlan), [{"patient_id": pid, "version": 1, "content": content, "created_at": then,
                                              "change_reason": "bench"} for pid in ids])
-            conn.execute(insert(ServicePerson), [{"id": pid, "team_id": (pid - 1) % args.teams + 1,
+            conn.execute(insert(ServicePerson), [{"id": pid, "team_id": team(pid),
                                                   "person_key": f"local:bench:{pid}", "name": f"Pasient {pid}",
                                                   "patient_id": pid, "palliative": False, "created_at": then,
                                                   "updated_at": then} for pid in ids])
@@ -62,7 +66,7 @@ def add_figures_data(engine, args) -> None:
         for i in range(RESOLVED_ALERTS):
             pid = i % args.patients + 1
             opened = NOW - timedelta(days=1 + i % 360, minutes=i % 97)
-            rows.append({"patient_id": pid, "team_id": (pid - 1) % args.teams + 1, "rule_key": f"bench.rule{i % 12}",
+            rows.append({"patient_id": pid, "team_id": team(pid), "rule_key": f"bench.rule{i % 12}",
                          "rule_version": 1, "title": {"nb": f"Regel {i % 12}", "en": f"Rule {i % 12}"},
                          "severity": "red" if i % 7 == 0 else "yellow", "status": "resolved",
                          "short_code": f"R{i:06d}", "opened_at": opened, "severity_since": opened,

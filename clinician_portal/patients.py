@@ -119,26 +119,34 @@ def patients():
     descending = {"asc": False, "desc": True}.get(direction)
     if descending is None:
         descending = overview.DEFAULT_DESCENDING.get(sort, False)
-    rows = overview.patient_rows(db, clock, principal.team_ids, filters, sort, descending)
+    page = overview.overview_page(db, clock, principal.team_ids, filters, sort, descending,
+                                  page=request.args.get("page", 1, type=int) or 1)
     teams = db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)).all()
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                 action="view.patients", ip=request.remote_addr, patients=len(rows))
+                 action="view.patients", ip=request.remote_addr, patients=len(page.rows), matching=page.total,
+                 page=page.page)
     db.commit()
-    return render_template("clinic/patients.html", rows=rows, teams=teams, filters=filters, sort=sort,
-                           descending=descending, status_labels=STATUS_LABELS, light_labels=LIGHT_LABELS,
+    return render_template("clinic/patients.html", rows=page.rows, paging=page, teams=teams, filters=filters,
+                           sort=sort, descending=descending, status_labels=STATUS_LABELS, light_labels=LIGHT_LABELS,
                            sort_labels=SORT_LABELS, now=clock.now(), adherence_days=overview.ADHERENCE_DAYS,
-                           sort_url=_sort_url)
+                           sort_url=_sort_url, page_url=_page_url)
 
 
 def _sort_url(column: str, sort: str, descending: bool) -> str:
     """The column header's link: the same filters, this column, the other direction when it
     is already the sort column."""
-    args = {k: v for k, v in request.args.items() if k not in ("sort", "dir") and v}
+    args = {k: v for k, v in request.args.items() if k not in ("sort", "dir", "page") and v}
     if column == sort:
         direction = "asc" if descending else "desc"
     else:
         direction = "desc" if overview.DEFAULT_DESCENDING.get(column) else "asc"
     return url_for("clinician.patients", **args, sort=column, dir=direction)
+
+
+def _page_url(page: int) -> str:
+    """Another page of the overview: the same filters and sort."""
+    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    return url_for("clinician.patients", **args, page=page)
 
 
 # --- patient page ------------------------------------------------------------------------------

@@ -30,13 +30,20 @@ def queue_page():
     municipalities = triage.municipalities_of(db, principal.team_ids)
     filters, dropped = triage.parse_filters(request.args, principal.team_ids, {i for i, _n in municipalities})
     queue = triage.load_queue(db, clock, team_ids=principal.team_ids, account_id=principal.account_id,
-                              filters=filters, teams=teams, municipalities=municipalities)
+                              filters=filters, teams=teams, municipalities=municipalities,
+                              page=request.args.get("page", 1, type=int) or 1)
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.queue",
-                 ip=request.remote_addr, alerts=len(queue.rows), **({"filters": request.args.to_dict()} if filters.any else {}))
+                 ip=request.remote_addr, alerts=len(queue.rows), page=queue.page,
+                 **({"filters": request.args.to_dict()} if filters.any else {}))
     db.commit()
     return render_template("clinic/queue.html", queue=queue, rows=queue.rows, counts=queue.counts,
                            ack_form=ActionForm(), now=clock.now(), dropped=dropped, here=request.full_path.rstrip("?"),
-                           me=principal.account_id)
+                           me=principal.account_id, page_url=_page_url)
+
+
+def _page_url(page: int) -> str:
+    """Another page of the queue: the same filters."""
+    return url_for("clinician.queue", **{k: v for k, v in request.args.items() if k != "page" and v}, page=page)
 
 
 def _back() -> str:

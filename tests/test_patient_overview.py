@@ -156,9 +156,53 @@ def test_overview_query_count_does_not_grow_with_the_number_of_patients(app, ses
     add_patients(70, 100)
     with _counting(engine) as large:
         page = nurse.get("/clinic/patients")
-    assert len(_rows(page.get_data(as_text=True))) == 80
+    assert len(_rows(page.get_data(as_text=True))) == overview.PAGE_SIZE  # 80 patients: the first page
     assert len(large) == len(small), (len(small), len(large))
     assert len(small) <= 20, small
+
+
+def test_the_overview_pages_show_every_patient_once_in_the_unpaged_order(app, session, clock, world):
+    """Paging reads full rows only for the page's patients; the pages together are exactly
+    the unpaged overview, row for row, for every sort (correctness against the old path)."""
+    made = [make_patient(session, clock, world.team_a, f"Pasient {i:03d}", None, standard_plan(), world.nurse_a)
+            for i in range(60)]
+    session.commit()
+    for i, patient in enumerate(made[:12]):  # red, yellow and green; some without any report
+        _report(session, clock, patient, "spo2", {"spo2": 85 if i % 3 == 0 else 91 if i % 3 == 1 else 97}, f"s{i}")
+    clock.advance(minutes=5)
+    _report(session, clock, made[30], "weight", {"weight": 68}, "late")
+    teams = {world.team_a.id}
+    for sort in overview.SORTS:
+        for descending in (False, True):
+            whole = overview.patient_rows(session, clock, teams, sort=sort, descending=descending)
+            pages = [overview.overview_page(session, clock, teams, sort=sort, descending=descending, page=n,
+                                            page_size=25) for n in (1, 2, 3)]
+            assert [p.total for p in pages] == [62] * 3 and [p.pages for p in pages] == [3] * 3
+            assert [r for p in pages for r in p.rows] == whole, (sort, descending)
+    first = overview.overview_page(session, clock, teams, page=1, page_size=25)
+    # Red first, and the counts cover the patients on the other pages too.
+    whole = overview.patient_rows(session, clock, teams)
+    assert first.rows[0].light == "red" and first.lights["red"] > 0
+    assert first.lights == {light: sum(r.light == light for r in whole) for light in overview.LIGHTS}
+    assert (first.first, first.last) == (1, 25)
+    assert overview.overview_page(session, clock, teams, page=99, page_size=25).page == 3  # past the end: the last
+
+
+def test_the_overview_is_paged_with_plain_links_that_keep_the_filters(app, session, clock, world):
+    for i in range(55):
+        make_patient(session, clock, world.team_a, f"Pasient {i:03d}", None, standard_plan(), world.nurse_a)
+    session.commit()
+    nurse = _staff(app)
+    page = nurse.get("/clinic/patients?q=pasient&sort=name&dir=desc")
+    html = page.get_data(as_text=True).replace("&amp;", "&")
+    assert len(_rows(html)) == 50 and "1–50" in text_of(page) and "55" in text_of(page)
+    link = re.search(r'href="(/clinic/patients\?[^"]*page=2[^"]*)"', html).group(1)
+    assert "q=pasient" in link and "sort=name" in link and "dir=desc" in link
+    second = nurse.get(link)
+    assert [r.split()[2] for r in _rows(second.get_data(as_text=True))] == [f"{i:03d}" for i in range(4, -1, -1)]
+    assert "51–55" in text_of(second)
+    # The sort links start again at the first page.
+    assert "page=" not in re.search(r'href="([^"]*sort=light[^"]*)"', second.get_data(as_text=True)).group(1)
 
 
 # --- patient page ---------------------------------------------------------------------------------

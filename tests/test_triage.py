@@ -249,6 +249,37 @@ def test_the_queue_runs_the_same_few_queries_for_10_or_80_alerts(app, engine, se
     with_10 = _statements_for_queue(app, engine, nurse)
     add_alerts(patients[10:])
     with_80 = _statements_for_queue(app, engine, nurse)
-    assert text_of(nurse.get("/clinic/")).count("Pasient") >= 80
+    assert text_of(nurse.get("/clinic/")).count("Pasient") >= triage.PAGE_SIZE  # 80 alerts: the first page
     assert with_80 == with_10
-    assert with_80 <= 12  # 8 on PostgreSQL, 9 on SQLite today
+    assert with_80 <= 12  # paging added one statement: the count of the filtered selection
+
+
+def test_the_queue_is_paged_red_first_and_says_what_waits_on_other_pages(app, session, clock, world):
+    """60 yellow alerts older than 55 red ones: the reds fill page 1 and start page 2, and every
+    page counts the alerts it does not show, per severity."""
+    for i in range(60):
+        make_alert(session, clock, world.patient_a1, "yellow", minutes_ago=600 + i)
+    for i in range(55):
+        make_alert(session, clock, world.patient_a2, "red", minutes_ago=10 + i)
+    first = triage.load_queue(session, clock, team_ids={world.team_a.id}, account_id=world.nurse_a.id,
+                              filters=triage.QueueFilters())
+    assert (first.page, first.pages, first.first, first.last) == (1, 3, 1, 50)
+    assert {r.alert.severity for r in first.rows} == {"red"} and first.elsewhere == {"red": 5, "yellow": 60}
+    second = triage.load_queue(session, clock, team_ids={world.team_a.id}, account_id=world.nurse_a.id,
+                               filters=triage.QueueFilters(), page=2)
+    assert [r.alert.severity for r in second.rows] == ["red"] * 5 + ["yellow"] * 45
+    assert second.elsewhere == {"red": 50, "yellow": 15} and second.counts == {"red": 55, "yellow": 60}
+    pages = [triage.load_queue(session, clock, team_ids={world.team_a.id}, account_id=world.nurse_a.id,
+                               filters=triage.QueueFilters(), page=n).rows for n in (1, 2, 3)]
+    assert len({r.alert.id for rows in pages for r in rows}) == 115  # every alert on exactly one page
+    # The page: plain links keep the filters; the counts of the other pages are on the page.
+    nurse = nurse_client(app)
+    page = nurse.get("/clinic/?status=open&page=2")
+    html, text = page.get_data(as_text=True).replace("&amp;", "&"), text_of(page)
+    assert "51–100" in text and "115" in text and "50" in text and "15" in text
+    assert 'href="/clinic/?status=open&page=3"' in html and 'href="/clinic/?status=open&page=1"' in html
+    assert nurse.get("/clinic/?page=999").status_code == 200 and nurse.get("/clinic/?page=x").status_code == 200
+    # A filtered selection is paged on its own count.
+    reds = triage.load_queue(session, clock, team_ids={world.team_a.id}, account_id=world.nurse_a.id,
+                             filters=triage.QueueFilters(severity="red"), page=2)
+    assert len(reds.rows) == 5 and reds.elsewhere == {"red": 50, "yellow": 0}

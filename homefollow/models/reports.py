@@ -30,7 +30,9 @@ class Report(SQLModel, table=True):
     """One submission. The idempotency key (from the form, the SMS id or the sender's id)
     makes a repeated submission return the first one instead of storing twice."""
 
-    __table_args__ = (UniqueConstraint("patient_id", "idempotency_key"),)
+    # (patient, time, id): a patient's newest report and a window of their reports by index
+    __table_args__ = (UniqueConstraint("patient_id", "idempotency_key"),
+                      Index("ix_report_patient_measured", "patient_id", "measured_at", "id"))
 
     id: int | None = Field(default=None, primary_key=True)
     patient_id: int = Field(foreign_key="patient.id", index=True)

@@ -7,6 +7,12 @@ for the patients, their teams, their plans, the reports of the adherence window,
 alerts, the unread messages and the last report with its values. Adherence and "missed" are
 counted by services.checklist from the loaded reports, so they mean exactly what they mean
 elsewhere.
+
+Paged (`overview_page`): what the sort and filters need is read for every patient of the
+teams — names, status, team, open alerts by severity, and for the "last report" sort the time
+of the newest report (through the index on report (patient_id, measured_at, id)) — and the
+rest only for the page's patients. Sorting by adherence, missed today or plan review needs
+those for every patient, so those sorts compute every row as before (slower for a large team).
 """
 
 from __future__ import annotations
@@ -24,6 +30,9 @@ from ..models import Alert, AlertStatus, Patient, PatientStatus, Report, Team
 from . import checklist, messages, plans, reporting
 
 ADHERENCE_DAYS = 14
+PAGE_SIZE = 50
+# Sorts whose key needs the whole row (plan, reports) of every patient, not just the page's.
+FULL_SORTS = ("adherence", "missed", "review")
 LIGHTS = ("red", "yellow", "green")
 _LIGHT_RANK = {"red": 0, "yellow": 1, "green": 2}
 SORTS = ("name", "light", "last_report", "adherence", "missed", "alerts", "status", "review", "team")
@@ -54,27 +63,135 @@ class Filters:
     query: str = ""
 
 
+@dataclass(frozen=True)
+class OverviewPage:
+    rows: list[PatientRow]
+    total: int  # patients matching the filters, on every page
+    lights: dict[str, int]  # of those, how many are red, yellow, green
+    page: int  # 1-based
+    pages: int
+    page_size: int
+
+    @property
+    def first(self) -> int:  # 1-based position of the page's first row (0 when empty)
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.rows)
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    """What filtering and the cheap sorts need of one patient."""
+
+    id: int
+    name: str
+    status: str
+    team_name: str
+    light: str
+    open_alerts: int
+    last_at: object = None  # measured_at of the newest report, read only for that sort
+
+
 def patient_rows(session: Session, clock: Clock, team_ids, filters: Filters = Filters(), sort: str = "light",
                  descending: bool | None = None) -> list[PatientRow]:
-    """The patients of these teams, filtered and sorted. A filter for a team outside
+    """Every patient of these teams, filtered and sorted (unpaged). A filter for a team outside
     `team_ids` yields nothing rather than another team's patients."""
+    return _overview(session, clock, team_ids, filters, sort, descending, None, None).rows
+
+
+def overview_page(session: Session, clock: Clock, team_ids, filters: Filters = Filters(), sort: str = "light",
+                  descending: bool | None = None, page: int = 1, page_size: int = PAGE_SIZE) -> OverviewPage:
+    """One page of `patient_rows`: the same order, full rows only for the page's patients
+    (except for FULL_SORTS). A page past the end shows the last one."""
+    return _overview(session, clock, team_ids, filters, sort, descending, page, page_size)
+
+
+def _overview(session: Session, clock: Clock, team_ids, filters: Filters, sort: str, descending: bool | None,
+              page: int | None, page_size: int | None) -> OverviewPage:
+    if sort not in SORTS:
+        sort = "light"
+    if descending is None:
+        descending = DEFAULT_DESCENDING.get(sort, False)
     teams = set(team_ids)
     if filters.team_id is not None:
         teams &= {filters.team_id}
-    if not teams:
-        return []
-    statement = select(Patient).where(Patient.team_id.in_(teams))
+    candidates = _candidates(session, teams, filters, with_last=sort == "last_report") if teams else []
+    lights = {light: sum(c.light == light for c in candidates) for light in LIGHTS}
+    paged = page is not None and page_size is not None
+    pages = max(1, -(-len(candidates) // page_size)) if paged else 1
+    page = min(max(page or 1, 1), pages)
+    if sort in FULL_SORTS or not paged:
+        rows = _rows(session, clock, _patients(session, [c.id for c in candidates]))
+        rows = sort_rows(rows, sort, descending)
+        if paged:
+            rows = rows[(page - 1) * page_size:page * page_size]
+    else:
+        chosen = _ordered(candidates, _CANDIDATE_KEYS[sort], descending, lambda c: (c.name.casefold(), c.id))
+        chosen = chosen[(page - 1) * page_size:page * page_size]
+        rows = _rows(session, clock, _patients(session, [c.id for c in chosen]))
+    return OverviewPage(rows, len(candidates), lights, page, pages, page_size or max(len(rows), 1))
+
+
+def _candidates(session: Session, teams: set[int], filters: Filters, with_last: bool) -> list[_Candidate]:
+    """Every patient of `teams` that passes the filters, with light and open alerts (two or three
+    queries, a few columns each)."""
+    statement = (select(Patient.id, Patient.name, Patient.status, Team.name)
+                 .join(Team, Team.id == Patient.team_id).where(Patient.team_id.in_(teams)))
     if filters.status:
         statement = statement.where(Patient.status == filters.status)
-    patients = list(session.exec(statement.order_by(Patient.name, Patient.id)))
+    found = session.exec(statement).all()
     if filters.query.strip():
         # In Python: SQLite's lower() leaves æ, ø and å alone.
         needle = filters.query.strip().casefold()
-        patients = [p for p in patients if needle in p.name.casefold()]
-    rows = _rows(session, clock, patients)
+        found = [f for f in found if needle in f[1].casefold()]
+    ids = [f[0] for f in found]
+    alerts = _open_alerts(session, ids)
+    last = _last_report_times(session, ids) if with_last else {}
+    candidates = []
+    for patient_id, name, status, team_name in found:
+        severities = alerts.get(patient_id, {})
+        candidates.append(_Candidate(patient_id, name, status, team_name, _light(severities),
+                                     sum(severities.values()), last.get(patient_id)))
     if filters.light:
-        rows = [r for r in rows if r.light == filters.light]
-    return sort_rows(rows, sort, descending)
+        candidates = [c for c in candidates if c.light == filters.light]
+    return candidates
+
+
+def _patients(session: Session, ids: list[int]) -> list[Patient]:
+    if not ids:
+        return []
+    by_id = {p.id: p for p in _in_chunks(session, ids, lambda chunk: select(Patient).where(Patient.id.in_(chunk)))}
+    return [by_id[i] for i in ids]
+
+
+def _in_chunks(session: Session, ids: list, statement, size: int = 1000) -> list:
+    """Run `statement(chunk)` for the ids a thousand at a time: within every database's limit
+    on bound parameters, one query for a page or a team of up to a thousand."""
+    return [row for start in range(0, len(ids), size) for row in session.exec(statement(ids[start:start + size]))]
+
+
+def _light(severities: dict[str, int]) -> str:
+    return "red" if severities.get("red") else "yellow" if severities.get("yellow") else "green"
+
+
+_CANDIDATE_KEYS = {
+    "name": lambda c: c.name.casefold(),
+    "light": lambda c: _LIGHT_RANK[c.light],
+    "last_report": lambda c: c.last_at,
+    "alerts": lambda c: c.open_alerts,
+    "status": lambda c: c.status,
+    "team": lambda c: c.team_name.casefold(),
+}
+
+
+def _ordered(items: list, key, descending: bool, by_name) -> list:
+    """By name first, then stably by `key`; empty values (None) always last."""
+    by_name_ = sorted(items, key=by_name)
+    present = [i for i in by_name_ if key(i) is not None]
+    empty = [i for i in by_name_ if key(i) is None]
+    return sorted(present, key=key, reverse=descending) + empty
 
 
 def sort_rows(rows: list[PatientRow], sort: str, descending: bool | None = None) -> list[PatientRow]:
@@ -94,11 +211,7 @@ def sort_rows(rows: list[PatientRow], sort: str, descending: bool | None = None)
         "review": lambda r: r.next_review,
         "team": lambda r: r.team_name.casefold(),
     }
-    key = keys[sort]
-    by_name = sorted(rows, key=lambda r: (r.patient.name.casefold(), r.patient.id))
-    present = [r for r in by_name if key(r) is not None]
-    empty = [r for r in by_name if key(r) is None]
-    return sorted(present, key=key, reverse=descending) + empty
+    return _ordered(rows, keys[sort], descending, lambda r: (r.patient.name.casefold(), r.patient.id))
 
 
 def _rows(session: Session, clock: Clock, patients: list[Patient]) -> list[PatientRow]:
@@ -119,7 +232,7 @@ def _rows(session: Session, clock: Clock, patients: list[Patient]) -> list[Patie
     for p in patients:
         content = contents[p.id]
         severities = alerts.get(p.id, {})
-        light = "red" if severities.get("red") else "yellow" if severities.get("yellow") else "green"
+        light = _light(severities)
         today = checklist.today_items_of(content, p.time_zone, reported[p.id], now)
         missed = sum(s.status == checklist.SlotStatus.MISSED for item in today for s in item.slots)
         report, values = last.get(p.id, (None, {}))
@@ -136,19 +249,31 @@ def _rows(session: Session, clock: Clock, patients: list[Patient]) -> list[Patie
 
 def _open_alerts(session: Session, patient_ids: list[int]) -> dict[int, dict[str, int]]:
     counts: dict[int, dict[str, int]] = {}
-    for patient_id, severity, n in session.exec(
+    for patient_id, severity, n in _in_chunks(session, patient_ids, lambda chunk: (
             select(Alert.patient_id, Alert.severity, func.count(Alert.id))
-            .where(Alert.patient_id.in_(patient_ids), Alert.status != AlertStatus.RESOLVED.value)
-            .group_by(Alert.patient_id, Alert.severity)):
+            .where(Alert.patient_id.in_(chunk), Alert.status != AlertStatus.RESOLVED.value)
+            .group_by(Alert.patient_id, Alert.severity))):
         counts.setdefault(patient_id, {})[severity] = n
     return counts
 
 
+def _newest_report_id():
+    """The id of the patient's newest report: one probe of the index on report (patient_id,
+    measured_at, id) per patient, on SQLite and PostgreSQL alike (a correlated LIMIT 1)."""
+    return (select(Report.id).where(Report.patient_id == Patient.id)
+            .order_by(Report.measured_at.desc(), Report.id.desc()).limit(1).correlate(Patient).scalar_subquery())
+
+
+def _last_report_times(session: Session, patient_ids: list[int]) -> dict:
+    newest = (select(Report.measured_at).where(Report.patient_id == Patient.id)
+              .order_by(Report.measured_at.desc(), Report.id.desc()).limit(1).correlate(Patient).scalar_subquery())
+    return {pid: at for pid, at in _in_chunks(session, patient_ids, lambda chunk: (
+        select(Patient.id, newest).where(Patient.id.in_(chunk)))) if at is not None}
+
+
 def _last_reports(session: Session, patient_ids: list[int]) -> dict[int, tuple[Report, dict[str, float]]]:
     """Each patient's newest report with its values (two queries)."""
-    ranked = (select(Report.id.label("id"), func.row_number().over(
-        partition_by=Report.patient_id, order_by=(Report.measured_at.desc(), Report.id.desc())).label("n"))
-              .where(Report.patient_id.in_(patient_ids)).subquery())
-    reports = session.exec(select(Report).join(ranked, ranked.c.id == Report.id).where(ranked.c.n == 1)).all()
+    reports = session.exec(select(Report).where(
+        Report.id.in_(select(_newest_report_id()).where(Patient.id.in_(patient_ids))))).all()
     return {r.patient_id: (r, values) for r, values in reporting._with_values(session, reports)}
 

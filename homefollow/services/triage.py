@@ -24,7 +24,7 @@ from .alert_log import add_event
 
 SEVERITIES = ("red", "yellow")
 STATUSES = ("open", "acknowledged", "snoozed", "mine")
-QUEUE_LIMIT = 500
+PAGE_SIZE = 50  # rows a page; red first, so page 1 always starts with the reds
 
 
 @dataclass(frozen=True)
@@ -121,11 +121,29 @@ class Queue:
     teams: list[tuple[int, str]]
     municipalities: list[tuple[int, str]]
     filters: QueueFilters
-    truncated: bool = False
+    selected: dict[str, int] = field(default_factory=dict)  # per severity, with every filter applied
+    page: int = 1  # 1-based
+    pages: int = 1
+    page_size: int = PAGE_SIZE
 
     @property
     def total(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def first(self) -> int:  # 1-based position of the page's first row (0 when empty)
+        return (self.page - 1) * self.page_size + 1 if self.rows else 0
+
+    @property
+    def last(self) -> int:
+        return (self.page - 1) * self.page_size + len(self.rows)
+
+    @property
+    def elsewhere(self) -> dict[str, int]:
+        """Alerts of this selection on other pages, per severity: said on every page, so paging
+        never hides that a red alert is waiting."""
+        shown = {s: sum(r.alert.severity == s for r in self.rows) for s in SEVERITIES}
+        return {s: self.selected.get(s, 0) - shown[s] for s in SEVERITIES}
 
 
 def teams_of(session: Session, team_ids: Collection[int]) -> list[tuple[int, str]]:
@@ -157,9 +175,11 @@ def _scope(query, team_ids: Collection[int], filters: QueueFilters):
 
 def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], account_id: int,
                filters: QueueFilters, teams: list[tuple[int, str]] | None = None,
-               municipalities: list[tuple[int, str]] | None = None, limit: int = QUEUE_LIMIT) -> Queue:
-    """Open alerts of the teams: red before yellow, then the longest waiting first (waiting
-    since the alert got its current severity)."""
+               municipalities: list[tuple[int, str]] | None = None, page: int = 1,
+               page_size: int = PAGE_SIZE) -> Queue:
+    """One page of the open alerts of the teams: red before yellow, then the longest waiting
+    first (waiting since the alert got its current severity). A page past the end shows the
+    last one."""
     teams = teams_of(session, team_ids) if teams is None else teams
     municipalities = municipalities_of(session, team_ids) if municipalities is None else municipalities
     if not team_ids:
@@ -172,9 +192,30 @@ def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], acc
     counts = {s: 0 for s in SEVERITIES}
     counts.update({severity: n for severity, n in counted})
 
-    query = _scope(select(Alert, Patient, Organisation.name)
-                   .join(Patient, Patient.id == Alert.patient_id)
-                   .outerjoin(Organisation, Organisation.id == Patient.municipality_id), team_ids, filters)
+    selected = {s: 0 for s in SEVERITIES}
+    selected.update({severity: n for severity, n in session.exec(
+        _narrow(_scope(select(Alert.severity, func.count(Alert.id)).join(Patient, Patient.id == Alert.patient_id),
+                       team_ids, filters), filters, account_id, now).group_by(Alert.severity)).all()})
+    pages = max(1, -(-sum(selected.values()) // page_size))
+    page = min(max(page, 1), pages)
+
+    query = _narrow(_scope(select(Alert, Patient, Organisation.name)
+                           .join(Patient, Patient.id == Alert.patient_id)
+                           .outerjoin(Organisation, Organisation.id == Patient.municipality_id), team_ids, filters),
+                    filters, account_id, now)
+    red_first = case((Alert.severity == "red", 0), else_=1)
+    found = session.exec(query.order_by(red_first, Alert.severity_since, Alert.id)
+                         .offset((page - 1) * page_size).limit(page_size)).all()
+    rows = [QueueRow(alert, patient, municipality, escalation_step(alert),
+                     bool(alert.snoozed_until and alert.snoozed_until > now))
+            for alert, patient, municipality in found]
+    names = account_names(session, {r.alert.acknowledged_by_account_id for r in rows}
+                          | {r.alert.assigned_to_account_id for r in rows})
+    return Queue(rows, counts, names, teams, municipalities, filters, selected, page, pages, page_size)
+
+
+def _narrow(query, filters: QueueFilters, account_id: int, now):
+    """The severity and status filters (the counts above the table leave them out)."""
     if filters.severity:
         query = query.where(Alert.severity == filters.severity)
     if filters.status == "open":
@@ -185,15 +226,7 @@ def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], acc
         query = query.where(Alert.snoozed_until.is_not(None), Alert.snoozed_until > now)
     elif filters.status == "mine":
         query = query.where(Alert.assigned_to_account_id == account_id)
-    red_first = case((Alert.severity == "red", 0), else_=1)
-    found = session.exec(query.order_by(red_first, Alert.severity_since, Alert.id).limit(limit + 1)).all()
-    truncated = len(found) > limit
-    rows = [QueueRow(alert, patient, municipality, escalation_step(alert),
-                     bool(alert.snoozed_until and alert.snoozed_until > now))
-            for alert, patient, municipality in found[:limit]]
-    names = account_names(session, {r.alert.acknowledged_by_account_id for r in rows}
-                          | {r.alert.assigned_to_account_id for r in rows})
-    return Queue(rows, counts, names, teams, municipalities, filters, truncated)
+    return query
 
 
 def account_names(session: Session, account_ids: Collection[int | None]) -> dict[int, str]:
