@@ -14,6 +14,7 @@ import orjson
 import psycopg
 from flask import Flask, current_app, g
 from sqlalchemy import Engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -115,6 +116,14 @@ def _configure_sqlite(engine: Engine) -> None:
 def is_postgresql(engine_or_session) -> bool:
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "postgresql"
+
+
+def insert_unless_taken(session: Session, model, *, index: tuple, where=None):
+    """INSERT … ON CONFLICT (index) [WHERE …] DO NOTHING, for the session's database (SQLite
+    3.35+ or PostgreSQL): a row that would break that unique index is skipped, and RETURNING
+    returns only the rows inserted. `where` names a partial index by its predicate."""
+    dialect = postgresql if is_postgresql(session) else sqlite
+    return dialect.insert(model).on_conflict_do_nothing(index_elements=list(index), index_where=where)
 
 
 def init_app(app: Flask) -> None:

@@ -22,11 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, update
 from sqlmodel import Session, select
 
 from ..clock import Clock
+from ..db import insert_unless_taken
 from ..models import Channel, Notification, NotificationStatus, Priority, SmsOptOut
 from .email import EmailSender
 from .errors import PermanentError, TransientError
@@ -73,7 +73,7 @@ def message(
     priority: Priority = Priority.OTHER,
     with_ref: bool = False,
 ) -> dict:
-    """An outbox row, not yet added (enqueue or add_new add it). `duty`: a page to staff or an
+    """An outbox row, not yet added (add adds it). `duty`: a page to staff or an
     on-call phone about an alert, which a STOP recorded for the number does not refuse (duty
     pages cannot be switched off by STOP: services.sms_inbox)."""
     now = clock.now()
@@ -98,32 +98,24 @@ def new_ref() -> str:
     return secrets.token_hex(5).upper()
 
 
-def add_new(session: Session, rows: list[dict]) -> list[Notification]:
-    """Add message() rows in one INSERT, without looking up their keys: for keys that name
-    something created in this transaction (a new alert's pages), which no other transaction
-    can have used. Rows in, objects back: building SQLModel objects field by field cost a sweep
-    that opens hundreds of alerts a tenth of its time (benchmarks/sweep_bench.py)."""
+def enqueue(session: Session, clock: Clock, **fields) -> Notification | None:
+    """Add one message (fields as for message()) to the outbox unless one with the same key
+    exists (None then). Does not commit."""
+    added = add(session, [message(session, clock, **fields)])
+    return added[0] if added else None
+
+
+def add(session: Session, rows: list[dict]) -> list[Notification]:
+    """The one way into the outbox: message() rows in one INSERT, skipping any whose key is
+    taken (ON CONFLICT DO NOTHING — also by a concurrent transaction, which it waits for), and
+    the rows added back, in no particular order. Does not commit.
+
+    Rows in, objects back: building SQLModel objects field by field cost a sweep that opens
+    hundreds of alerts a tenth of its time (benchmarks/sweep_bench.py)."""
     if not rows:
         return []
-    return list(session.scalars(insert(Notification).returning(Notification, sort_by_parameter_order=True), rows))
-
-
-def enqueue(session: Session, clock: Clock, **fields) -> Notification | None:
-    """Add a message (fields as for message()) to the outbox unless one with the same key
-    exists. Does not commit."""
-    return add_unless_queued(session, message(session, clock, **fields))
-
-
-def add_unless_queued(session: Session, row: dict) -> Notification | None:
-    """Add this message() row unless one with its key exists (None then). Does not commit."""
-    if session.exec(select(Notification.id).where(Notification.dedup_key == row["dedup_key"])).first() is not None:
-        return None
-    try:
-        with session.begin_nested():  # a concurrent transaction may insert the same key
-            [notification] = add_new(session, [row])
-    except IntegrityError:
-        return None
-    return notification
+    return list(session.scalars(
+        insert_unless_taken(session, Notification, index=("dedup_key",)).returning(Notification), rows))
 
 
 @dataclass

@@ -9,8 +9,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import case, func, insert, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import case, func, text, update
 from sqlmodel import Session, select
 
 from rules.text import Text
@@ -18,6 +17,7 @@ from rules.zones import Zone
 
 from .. import transactions
 from ..clock import Clock
+from ..db import insert_unless_taken
 from ..escalation import parse_policy, snooze_problems
 from ..models import Alert, AlertEvent, AlertStatus, Outcome, Patient, Team
 from . import escalation, relatives
@@ -115,12 +115,7 @@ def latest_alerts_for(session: Session, keys: set[tuple[int, str]]) -> dict[tupl
     than one."""
     if not keys:
         return {}
-    patient_ids, rule_keys = {p for p, _k in keys}, {k for _p, k in keys}
-    found = {(a.patient_id, a.rule_key): a for a in session.exec(
-        select(Alert).where(Alert.patient_id.in_(patient_ids), Alert.rule_key.in_(rule_keys),
-                            Alert.status != AlertStatus.RESOLVED.value)
-        .order_by(Alert.id).with_for_update().execution_options(populate_existing=True))
-        if (a.patient_id, a.rule_key) in keys}
+    found = lock_open_alerts(session, keys)
     rest = keys - found.keys()
     if rest:
         newest = (select(Alert.id, func.row_number().over(
@@ -133,33 +128,66 @@ def latest_alerts_for(session: Session, keys: set[tuple[int, str]]) -> dict[tupl
     return found
 
 
-_NOT_LOOKED_UP = object()
+def raise_finding(session: Session, clock: Clock, patient: Patient, finding: RaisedFinding) -> Alert:
+    """raise_findings for one finding."""
+    return raise_findings(session, clock, [(patient, finding)])[0]
 
 
-def raise_finding(session: Session, clock: Clock, patient: Patient, finding: RaisedFinding,
-                  latest=_NOT_LOOKED_UP) -> Alert:
-    """Open an alert for a yellow or red finding, or update the open one. Does not commit.
+def raise_findings(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFinding]],
+                   latest: dict[tuple[int, str], Alert] | None = None) -> list[Alert]:
+    """Open an alert for each yellow or red finding, or update (and, when it is more severe,
+    raise) the one open for its patient and alert key; then page by each alert's policy, all
+    pages in one INSERT. The one path for a report's findings and a sweep batch's alike. Returns
+    the alerts in the findings' order. Does not commit.
 
-    `latest`: the caller's result of latest_alerts_for for this patient and key, to save a query."""
-    if finding.severity == Zone.GREEN:
+    `latest`: the caller's latest_alerts_for these keys, to save the query that locks the open
+    alerts. A new alert goes in with INSERT … ON CONFLICT DO NOTHING on the index that allows
+    one open alert per patient and key; when that inserts nothing, another transaction opened
+    it a moment ago, and that alert is updated instead."""
+    if any(finding.severity == Zone.GREEN for _p, finding in findings):
         raise ValueError("green findings do not raise alerts")
-    if latest is _NOT_LOOKED_UP:
-        alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
-    else:
-        alert = latest if latest is not None and latest.status != AlertStatus.RESOLVED.value else None
-    if alert is None:
-        opened = open_alerts(session, clock, [(patient, finding)])
-        if opened:
-            return opened[0]
-        # Another transaction opened it a moment ago: update that one instead.
-        alert = open_alert_for(session, patient.id, finding.alert_key, for_update=True)
-    if alert is None:  # the conflict was a short code taken a moment ago: once more, with new codes
-        opened = open_alerts(session, clock, [(patient, finding)])
-        if not opened:
-            raise AlertStateError("could_not_open")
-        return opened[0]
-    _update(session, clock, patient, alert, finding)
-    return alert
+    keys = {(patient.id, finding.alert_key) for patient, finding in findings}
+    if latest is None:
+        latest = lock_open_alerts(session, keys)
+    open_ = {key: alert for key, alert in latest.items() if alert.status != AlertStatus.RESOLVED.value}
+    to_open: dict[tuple[int, str], tuple[Patient, RaisedFinding]] = {}
+    for patient, finding in findings:
+        if (patient.id, finding.alert_key) not in open_:
+            to_open.setdefault((patient.id, finding.alert_key), (patient, finding))
+    opened = _open(session, clock, list(to_open.values()))
+    meanwhile = to_open.keys() - opened.keys()
+    if meanwhile:
+        open_ |= lock_open_alerts(session, meanwhile)
+    fresh = set(opened)  # opened by the first finding of its key; any other one updates it
+    raised: list[Alert] = []
+    for patient, finding in findings:
+        key = (patient.id, finding.alert_key)
+        if key in fresh:
+            fresh.discard(key)
+            raised.append(opened[key])
+            continue
+        alert = opened.get(key) or open_.get(key)
+        if alert is None:
+            # PostgreSQL only (SQLite lets one writer in at a time): the alert that kept ours out
+            # was opened and resolved by others between our two statements. The transaction
+            # fails (nothing of it is stored) rather than drop the finding.
+            raise AlertStateError("resolved_while_opening")
+        _update(session, clock, patient, alert, finding)
+        raised.append(alert)
+    escalation.escalate(session, clock, *{alert.id: alert for alert in raised}.values())
+    return raised
+
+
+def lock_open_alerts(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Alert]:
+    """The unresolved alert of each (patient id, alert key) pair that has one, locked until
+    commit in id order and reloaded as the last writer committed it (homefollow.transactions)."""
+    if not keys:
+        return {}
+    return {(a.patient_id, a.rule_key): a for a in session.exec(
+        select(Alert).where(Alert.patient_id.in_({p for p, _k in keys}), Alert.rule_key.in_({k for _p, k in keys}),
+                            Alert.status != AlertStatus.RESOLVED.value)
+        .order_by(Alert.id).with_for_update().execution_options(populate_existing=True))
+        if (a.patient_id, a.rule_key) in keys}
 
 
 def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, title: Text, value_text: Text,
@@ -170,19 +198,16 @@ def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, 
     alert = open_alert_for(session, patient.id, key, for_update=True)
     now = clock.now()
     if alert is None:
-        alert = Alert(patient_id=patient.id, team_id=patient.team_id, rule_key=key, title=title.as_dict(),
-                      severity=Zone.YELLOW.value, short_code=_new_short_code(session), opened_at=now,
-                      severity_since=now, last_seen_at=now, value_text=value_text.as_dict(),
-                      threshold_text=threshold_text.as_dict(), explanation=explanation.as_dict())
-        try:
-            with session.begin_nested():
-                session.add(alert)
-        except IntegrityError:  # opened by a concurrent transaction a moment ago
-            alert = open_alert_for(session, patient.id, key, for_update=True)
-        else:
+        row = _alert_row(patient, key=key, title=title, severity=Zone.YELLOW, value_text=value_text,
+                         threshold_text=threshold_text, explanation=explanation, now=now,
+                         short_code=_new_short_code(session))
+        inserted = _insert_unless_open(session, [row])
+        if inserted:
+            [alert] = inserted
             add_event(session, clock, alert, "opened", severity=alert.severity, rule_key=key,
                       explanation=alert.explanation, **event_data)
             return alert
+        alert = open_alert_for(session, patient.id, key, for_update=True)  # opened meanwhile by another
     alert.occurrences += 1
     alert.last_seen_at = now
     alert.title, alert.value_text = title.as_dict(), value_text.as_dict()
@@ -193,61 +218,65 @@ def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, 
     return alert
 
 
-def open_alerts(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFinding]]) -> list[Alert] | None:
-    """Open a new alert for each finding (the caller found none unresolved for its patient and
-    key) and queue its pages. Many at once, as the sweep needs: the alerts go in with one INSERT,
-    their pages with another. None, with nothing opened, when a concurrent transaction opened
-    one of them a moment ago: the caller then goes one by one (raise_finding updates that one)."""
-    if not findings:
+def _alert_row(patient: Patient, *, key: str, title: Text, severity: Zone, value_text: Text, threshold_text: Text,
+               explanation: Text, now, short_code: str, **columns) -> dict:
+    return {"patient_id": patient.id, "team_id": patient.team_id, "rule_key": key, "title": title.as_dict(),
+            "severity": severity.value, "short_code": short_code, "opened_at": now, "severity_since": now,
+            "last_seen_at": now, "value_text": value_text.as_dict(), "threshold_text": threshold_text.as_dict(),
+            "explanation": explanation.as_dict(), **columns}
+
+
+def _insert_unless_open(session: Session, rows: list[dict]) -> list[Alert]:
+    """Insert these alerts in one statement, except those whose patient and key have an open
+    alert already (the partial unique index uq_alert_open_per_rule); the inserted ones back.
+
+    Rows in, objects back (RETURNING loads them): building a SQLModel object sets its ~30
+    fields one instrumented attribute at a time, which made up a tenth of a sweep that opens
+    hundreds of alerts (benchmarks/sweep_bench.py)."""
+    if not rows:
         return []
+    # The index's own predicate, as text: SQLite matches a partial index by its words.
+    statement = insert_unless_taken(session, Alert, index=("patient_id", "rule_key"),
+                                    where=text("status <> 'resolved'"))
+    return list(session.scalars(statement.returning(Alert), rows))
+
+
+def _open(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFinding]]
+          ) -> dict[tuple[int, str], Alert]:
+    """Open a new alert for each finding whose patient and key have none open, with the team's
+    policy frozen onto it, and tell the relatives of a red one; by (patient id, key). Those
+    opened by another transaction a moment ago are left out, for the caller to update."""
+    if not findings:
+        return {}
     now = clock.now()
     codes = _new_short_codes(session, len(findings))
-    policies = {team_id: escalation.team_policy(session.get(Team, team_id))
+    policies = {team_id: escalation.frozen_policy(escalation.team_policy(session.get(Team, team_id)))
                 for team_id in {patient.team_id for patient, _f in findings}}
-    rows = [{
-        "patient_id": patient.id,
-        "team_id": patient.team_id,
-        "rule_key": finding.alert_key,
-        "rule_version": finding.rule_version,
-        "rule_version_id": finding.rule_version_id,
-        "title": finding.title.as_dict(),
-        "severity": finding.severity.value,
-        "short_code": code,
-        "opened_at": now,
-        "severity_since": now,
-        "last_seen_at": now,
-        "value_text": finding.value_text.as_dict(),
-        "threshold_text": finding.threshold_text.as_dict(),
-        "explanation": finding.explanation.as_dict(),
-        "last_report_id": finding.report_id,
-        # Frozen in the INSERT, not set by an UPDATE after it.
-        "escalation_policy": escalation.frozen_policy(policies[patient.team_id]),
-    } for (patient, finding), code in zip(findings, codes)]
-    # Rows in, objects back (RETURNING loads them): building a SQLModel object sets its ~30
-    # fields one instrumented attribute at a time, which made up a tenth of a sweep that opens
-    # hundreds of alerts (benchmarks/sweep_bench.py).
-    try:
-        with session.begin_nested():
-            opened = list(session.scalars(insert(Alert).returning(Alert, sort_by_parameter_order=True), rows))
-    except IntegrityError:
-        return None
+    opened = {(alert.patient_id, alert.rule_key): alert for alert in _insert_unless_open(session, [
+        _alert_row(patient, key=finding.alert_key, title=finding.title, severity=finding.severity,
+                   value_text=finding.value_text, threshold_text=finding.threshold_text,
+                   explanation=finding.explanation, now=now, short_code=code,
+                   rule_version=finding.rule_version, rule_version_id=finding.rule_version_id,
+                   last_report_id=finding.report_id,
+                   # Frozen in the INSERT, not set by an UPDATE after it.
+                   escalation_policy=policies[patient.team_id])
+        for (patient, finding), code in zip(findings, codes)])}
+    news = [(opened[(patient.id, finding.alert_key)], patient, finding) for patient, finding in findings
+            if (patient.id, finding.alert_key) in opened]
     add_events(session, clock, [(alert, "opened", {
         "severity": alert.severity, "rule_key": finding.rule_key, "rule_version": finding.rule_version,
         "report_id": finding.report_id, "refs": sorted(_occurrence_refs(finding)),
-        "explanation": alert.explanation}) for alert, (_p, finding) in zip(opened, findings)])
-    pages: list = []
-    for alert, (patient, finding) in zip(opened, findings):
-        escalation.escalate(session, clock, alert, new=True, pages=pages, policy=policies[patient.team_id])
+        "explanation": alert.explanation}) for alert, _patient, finding in news])
+    for alert, patient, finding in news:
         if finding.severity == Zone.RED:
             relatives.notify_of_red_alert(session, clock, patient, alert.id)
-    escalation.record_pages(session, clock, pages)
     return opened
 
 
 def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, finding: RaisedFinding) -> None:
     raised = finding.severity.rank > Zone(alert.severity).rank
     # An honest count: distinct readings (or occurrences) behind the alert, not evaluations.
-    # Only the count and the "repeated" event depend on it; paging (escalate below) does not.
+    # Only the count and the "repeated" event depend on it; paging (raise_findings escalates) does not.
     new_occurrence = _is_new_occurrence(session, alert, finding)
     if new_occurrence:
         alert.occurrences += 1
@@ -260,7 +289,6 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
             add_event(session, clock, alert, "repeated", occurrences=alert.occurrences, rule_key=finding.rule_key,
                       rule_version=finding.rule_version, report_id=finding.report_id, refs=refs,
                       severity=finding.severity.value, explanation=finding.explanation.as_dict())
-        escalation.escalate(session, clock, alert)
         return
     alert.value_text = finding.value_text.as_dict()
     alert.threshold_text = finding.threshold_text.as_dict()
@@ -289,7 +317,6 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
                   rule_version=finding.rule_version, report_id=finding.report_id, refs=refs,
                   explanation=alert.explanation)
     session.add(alert)
-    escalation.escalate(session, clock, alert)
 
 
 def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id: int) -> Alert:

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
+import orjson
 from sqlalchemy import update
 from sqlmodel import Session, select
 
@@ -130,28 +131,43 @@ def frozen_policy(policy: EscalationPolicy | None) -> dict | None:
     return policy.model_dump(mode="json") if policy else None
 
 
-def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False, pages: list | None = None,
-             policy: EscalationPolicy | None = None) -> None:
-    """Run the planner for this alert now and carry out what it says. Does not commit.
+def escalate(session: Session, clock: Clock, *alerts: Alert) -> None:
+    """Run the planner for these alerts now and carry out what it says; their pages go into
+    the outbox in one INSERT. Does not commit.
 
     Called whenever something changes (opened, raised, repeated, acknowledged, resolved,
-    snoozed, a page failed) and by the sweep when the alert's escalation is due. `new`: the
-    alert was opened in this transaction, so none of its pages can exist yet. `pages`: collect
-    the queued pages there for one record_pages over many alerts, instead of recording them now.
-    `policy`: the alert's frozen policy, parsed, when the caller has it (it has just frozen it)."""
-    if alert.escalation_policy is None:
-        alert.escalation_due_at = None
+    snoozed, a page failed) and by the sweep when an alert's escalation is due."""
+    paged = [alert for alert in alerts if alert.escalation_policy is not None]
+    for alert in alerts:
+        if alert.escalation_policy is None:  # a queue item nobody is paged for
+            alert.escalation_due_at = None
+    if not paged:
         return
-    if policy is None:
-        policy = parse_policy(alert.escalation_policy)
+    # The pages each alert has already; an alert never planned (just opened) has none.
+    queued_keys: dict[int, set[str]] = {}
+    failed: dict[int, set[str]] = {}
+    planned_before = [alert.id for alert in paged if alert.escalation_state is not None]
+    if planned_before:
+        for alert_id, key, status in session.exec(
+                select(Notification.alert_id, Notification.dedup_key, Notification.status)
+                .where(Notification.alert_id.in_(planned_before))):
+            queued_keys.setdefault(alert_id, set()).add(key)
+            if status == NotificationStatus.FAILED.value:
+                failed.setdefault(alert_id, set()).add(key)
+    pages: list[QueuedPage] = []
+    for alert in paged:
+        pages += _plan_and_page(session, clock, alert, queued_keys.get(alert.id, set()), failed.get(alert.id, set()))
+    record_pages(session, clock, pages)
+
+
+def _plan_and_page(session: Session, clock: Clock, alert: Alert, queued_keys: set[str],
+                   failed: set[str]) -> list[QueuedPage]:
+    """One alert's planning: its new state and due time on the alert, its pages to queue."""
+    policy = _parsed_policy(session, alert.escalation_policy)
     team = session.get(Team, alert.team_id)
     patient = session.get(Patient, alert.patient_id)
     context = team_context(session, team)
     state = EscalationState.model_validate(alert.escalation_state) if alert.escalation_state else None
-    failed = set() if new else set(session.exec(
-        select(Notification.dedup_key).where(Notification.alert_id == alert.id,
-                                             Notification.status == NotificationStatus.FAILED.value)
-    ).all())
     now = clock.now()
     queued: list[QueuedPage] = []
     for _attempt in range(MAX_REPLANS):
@@ -159,13 +175,12 @@ def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False,
         state = result.state
         refused = set()
         for intent in result.intents:
-            if any(page.intent.dedup_key == intent.dedup_key for page in queued):
-                continue  # planned again after a refusal: queued once
-            page = _page(session, clock, alert, patient, team, intent, new=new)
-            if page is not None:
-                queued.append(page)
-                if page.message["status"] == NotificationStatus.FAILED.value:
-                    refused.add(intent.dedup_key)
+            if intent.dedup_key in queued_keys or any(page.intent.dedup_key == intent.dedup_key for page in queued):
+                continue  # queued before, or planned again after a refusal: queued once
+            page = _page(session, clock, alert, patient, team, intent)
+            queued.append(page)
+            if page.message["status"] == NotificationStatus.FAILED.value:
+                refused.add(intent.dedup_key)
         if result.returned_to_queue:
             alert.status = AlertStatus.OPEN.value
             alert.acknowledged_at = None
@@ -178,14 +193,21 @@ def escalate(session: Session, clock: Clock, alert: Alert, *, new: bool = False,
             add_event(session, clock, alert, "red_repeating", admins_told=told)
         if not refused:
             break
-        failed |= refused
+        failed = failed | refused
     alert.escalation_state = state.model_dump(mode="json")
     alert.escalation_due_at = result.next_due_at
     session.add(alert)
-    if pages is None:
-        record_pages(session, clock, queued)
-    else:
-        pages.extend(queued)
+    return queued
+
+
+def _parsed_policy(session: Session, frozen: dict) -> EscalationPolicy:
+    """An alert's frozen policy, parsed once per session: the alerts a sweep opens for one team
+    carry the same policy, and parsing it is most of planning a new alert."""
+    cache = session.info.setdefault("parsed_policies", {})
+    key = orjson.dumps(frozen, option=orjson.OPT_SORT_KEYS)
+    if key not in cache:
+        cache[key] = parse_policy(frozen)
+    return cache[key]
 
 
 @dataclass
@@ -193,20 +215,20 @@ class QueuedPage:
     alert: Alert
     intent: object  # homefollow.escalation.NotificationIntent
     message: dict  # its outbox row (outbox.message)
-    notification: Notification | None = None  # None: a new alert's page, added by record_pages
 
 
 def record_pages(session: Session, clock: Clock, pages: list[QueuedPage]) -> None:
-    """Add the new alerts' pages to the outbox (one INSERT for all), then a page_queued event on
-    each page's alert, naming its outbox row."""
+    """Add the pages to the outbox (one INSERT for all), then a page_queued event on each
+    page's alert, naming its outbox row. A page whose key a concurrent transaction took a
+    moment ago is that transaction's to record."""
     if not pages:
         return
-    waiting = [page for page in pages if page.notification is None]
-    for page, notification in zip(waiting, outbox.add_new(session, [w.message for w in waiting]), strict=True):
-        page.notification = notification
+    added = {n.dedup_key: n for n in outbox.add(session, [page.message for page in pages])}
     events = []
     for page in pages:
-        n = page.notification
+        n = added.get(page.message["dedup_key"])
+        if n is None:
+            continue
         events.append((page.alert, "page_queued", {
             "notification_id": n.id, "page_kind": page.intent.kind, "channel": page.intent.channel,
             "recipient": page.intent.recipient, "step": page.intent.step_index, "round": page.intent.repeat_round,
@@ -217,10 +239,8 @@ def record_pages(session: Session, clock: Clock, pages: list[QueuedPage]) -> Non
     add_events(session, clock, events)
 
 
-def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent, *,
-          new: bool) -> QueuedPage | None:
-    """The outbox row for this intent; None if one with its key is queued already. A new alert's
-    pages are added by record_pages, the others at once."""
+def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent) -> QueuedPage:
+    """The outbox row for this intent, for record_pages to add."""
     if intent.kind == "remeasure":
         address = patient.phone
         locale = _patient_locale(session, patient)
@@ -239,10 +259,7 @@ def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: 
         # a ref token so that a page of unknown fate is looked up before it is sent again.
         duty=duty, priority=Priority.RED if alert.severity == "red" else Priority.YELLOW, with_ref=duty,
     )
-    if new:
-        return QueuedPage(alert, intent, row)
-    notification = outbox.add_unless_queued(session, row)
-    return QueuedPage(alert, intent, row, notification) if notification is not None else None
+    return QueuedPage(alert, intent, row)
 
 
 def _email_body(text: str, alert: Alert) -> str:

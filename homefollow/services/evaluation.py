@@ -29,7 +29,7 @@ from rules.zones import Zone, ZoneLimits
 
 from ..clock import Clock
 from ..i18n import N_, t
-from ..models import AlertStatus, Measurement, Patient, PatientStatus, RuleState as RuleStateRow, Team
+from ..models import Measurement, Patient, PatientStatus, RuleState as RuleStateRow, Team
 from ..questionnaires import QUESTIONNAIRES
 from . import alert_log, alerts, plans, rulebook
 from .plans import PlanContent, SafetyDecision
@@ -440,12 +440,11 @@ def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: f
     did (a second missed check-in). A condition that merely persists after a nurse resolved its
     alert does not reopen it; the next reading or the next missed check-in will.
 
-    The findings of a whole sweep batch are raised together: the latest alerts are read in two
-    queries, and the new ones are opened with their pages in one go. Returns how many alerts
-    were opened or updated."""
+    The findings of a whole sweep batch are raised together (alerts.raise_findings): the
+    latest alerts are read in two queries, and the new ones are opened with their pages in one
+    go. Returns how many alerts were opened or updated."""
     latest = alerts.latest_alerts_for(session, {(f.patient.id, f.assigned.definition.alert_key) for f in findings})
-    opening: list[tuple[Patient, alerts.RaisedFinding]] = []
-    raised = 0
+    to_raise: list[tuple[Patient, alerts.RaisedFinding]] = []
     for f in findings:
         a, finding = f.assigned, f.result.findings[0]
         last = latest.get((f.patient.id, a.definition.alert_key))
@@ -456,8 +455,7 @@ def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: f
         changed = last is None or last.explanation != explanation.as_dict()
         if not (f.result.started_firing or news or changed):
             continue
-        raised += 1
-        to_raise = alerts.RaisedFinding(
+        to_raise.append((f.patient, alerts.RaisedFinding(
             alert_key=a.definition.alert_key,
             rule_key=a.definition.key,
             rule_version=a.definition.version,
@@ -469,17 +467,9 @@ def _raise(session: Session, clock: Clock, findings: list[_Finding], new_refs: f
             explanation=explanation,
             report_id=report_id if news else None,
             refs=tuple(finding.observation_refs),
-        )
-        if last is None or last.status == AlertStatus.RESOLVED.value:
-            opening.append((f.patient, to_raise))
-        else:
-            alerts.raise_finding(session, clock, f.patient, to_raise, latest=last)
-    if alerts.open_alerts(session, clock, opening) is None:
-        # One of them was opened by a concurrent transaction a moment ago: one by one, so that
-        # one is updated instead.
-        for patient, to_raise in opening:
-            alerts.raise_finding(session, clock, patient, to_raise)
-    return raised
+        )))
+    alerts.raise_findings(session, clock, to_raise, latest=latest)
+    return len(to_raise)
 
 
 # ---- the scheduler's sweep ------------------------------------------------------------------
