@@ -66,6 +66,11 @@ MESSAGES = {
 }
 
 
+def _located(problems: list[pw.Problem]) -> list[tuple[tuple, str, dict]]:
+    """The pathway service names a problem's field; a location is that name alone ('' : the form)."""
+    return [((name,) if name else (), code, params) for name, code, params in problems]
+
+
 def problem_text(code: str, params: dict) -> str:
     if code == "no_out_of_hours_route":  # what is wrong, then what to fix (teams.RouteProblem)
         return " ".join([str(MESSAGES[code]) % {"team": params["team"]},
@@ -155,7 +160,7 @@ def record_step(patient_id: int, step: str):
         _record(step, form, db, clock, access.patient, current_principal().account_id, request.remote_addr)
     except pw.PathwayError as exc:
         db.rollback()
-        return _pathway_page(patient_id, {step: form}, attach(form, exc.problems, problem_text))
+        return _pathway_page(patient_id, {step: form}, attach(form, _located(exc.problems), problem_text))
     flash(str(SAVED[step]), "success")
     return redirect(url_for("clinician.patient_pathway", patient_id=patient_id))
 
@@ -231,7 +236,7 @@ def team_pathway_deadlines(team_id: int):
         if not problems:
             pw.save_deadlines(db, clock, team, principal, deadlines, request.remote_addr)
             return _saved(team, _("The pathway deadlines are saved."))
-        summary = attach(form, problems, problem_text)
+        summary = attach(form, _located(problems), problem_text)
     return render_template("clinic/team_pathway_deadlines.html", team=team, form=form, summary=summary,
                            defaults=pw.Deadlines()), 400 if summary else 200
 
@@ -276,7 +281,7 @@ def refer_candidate(person_id: int):
                                          actor_id=principal.account_id, ip=request.remote_addr)
         except pw.PathwayError as exc:
             db.rollback()
-            summary = attach(form, exc.problems, problem_text)
+            summary = attach(form, _located(exc.problems), problem_text)
         else:
             flash(_("%(name)s is referred. Record the consent when it is given: nothing is sent to the patient "
                     "before that.", name=patient.name), "success")

@@ -4,7 +4,6 @@ Teams page shows them everything read-only); staff of other teams get 404."""
 
 from __future__ import annotations
 
-from dataclasses import fields as dc_fields
 from types import SimpleNamespace
 
 from flask import abort, flash, redirect, render_template, request, url_for
@@ -13,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 
 from homefollow import get_clock, plan_text
 from homefollow.db import get_session
-from homefollow.form_errors import leaf_fields
+from homefollow.form_errors import attach_errors
 from homefollow.services.team_settings import Situation
 from homefollow.services import team_settings as ts
 from homefollow.services.access import AccessDenied
@@ -24,6 +23,7 @@ from homefollow.web import current_principal, target_label
 from . import bp
 from .team_forms import DAY_NAMES, choices, PEOPLE_PER_SHIFT, OpeningHoursForm, PhonesForm, PolicyForm, RotaForm
 from .views import staff_only
+from rules.schedule import local_date_of
 
 BLANK_STEP_ROWS = 2
 BLANK_FALLBACK_ROWS = 1
@@ -41,7 +41,7 @@ MESSAGES = {
     "person_twice": _l("This person is already in this rotation."),
     "shift_without_person": _l("Choose who takes this shift, or empty the whole row to remove it."),
     "shift_without_weekdays": _l("Choose at least one weekday the shift starts on."),
-    "date_format": _l("Write the date as YYYY-MM-DD, for example 2026-03-02 (you wrote %(value)s)."),
+    "date_format": _l("Write the date as YYYY-MM-DD or DD.MM.YYYY, for example 2026-03-02 (you wrote %(value)s)."),
     "choose_handover": _l("Choose how the shift is handed over."),
     "shifts_overlap": _l("This shift overlaps shift %(other)s for the same role (from %(day)s %(time)s). Only one "
                          "person can be on call for a role at a time: change the times or the weekdays."),
@@ -85,18 +85,12 @@ def problem_text(code: str, params: dict) -> str:
     return str(MESSAGES[code]) % params if params else str(MESSAGES[code])
 
 
-def attach(form, problems: list[ts.Problem], words=None) -> list[tuple[str, str]]:
-    """Puts each problem on its field (shown beside it); returns (field id, text) for the summary.
-    `words(code, params)` words a problem; by default, this module's problem_text."""
-    by_id = {f.id: f for f in leaf_fields(form)}
-    summary = []
-    for name, code, params in problems:
-        text = (words or problem_text)(code, params)
-        target = by_id.get(name)
-        if target is not None:
-            target.errors = list(target.errors or []) + [text]
-        summary.append((name if target is not None else "", text))
-    return summary
+def attach(form, problems, words=None) -> list[tuple[str, str]]:
+    """Puts each (location, code, params) problem on the field its location names (shown beside
+    it); returns (field id, text) for the summary. `words(code, params)` words a problem; by
+    default, this module's problem_text."""
+    words = words or problem_text
+    return attach_errors(form, [(loc, words(code, params)) for loc, code, params in problems])
 
 
 def situation_text(situation: Situation) -> str:
@@ -157,8 +151,7 @@ def team_opening_hours(team_id: int):
             opens, closes = (team.opening_hours or {}).get(day) or ("", "")
             getattr(form, f"{day}_opens").data, getattr(form, f"{day}_closes").data = opens, closes
     elif form.validate_on_submit():
-        hours, problems = ts.check_opening_hours(
-            {d: (getattr(form, f"{d}_opens").data or "", getattr(form, f"{d}_closes").data or "") for d in WEEKDAY_KEYS})
+        hours, problems = ts.check_opening_hours(form.data)
         if not problems:
             ts.save_opening_hours(db, clock, team, principal, hours, request.remote_addr)
             return _saved(team, _("The opening hours are saved."))
@@ -180,8 +173,7 @@ def team_phones(team_id: int):
         form.phone.data, form.on_call_phone.data = team.phone or "", team.on_call_phone or ""
         form.out_of_hours_phone.data = team.out_of_hours_phone or ""
     elif form.validate_on_submit():
-        phones, problems = ts.check_phones(form.phone.data or "", form.on_call_phone.data or "",
-                                           form.out_of_hours_phone.data or "")
+        phones, problems = ts.check_phones(form.data)
         if not problems:
             ts.save_phones(db, clock, team, principal, phones, request.remote_addr)
             return _saved(team, _("The phone numbers are saved."))
@@ -199,7 +191,7 @@ def team_on_call(team_id: int):
     db, clock = get_session(), get_clock()
     summary = []
     if request.method == "GET":
-        rows = ts.rota_rows(team.on_call_schedule) + [ts.RotaRow() for _i in range(BLANK_ROTA_ROWS)]
+        rows = ts.rota_rows(team.on_call_schedule) + [{} for _i in range(BLANK_ROTA_ROWS)]
         form = RotaForm(data={"rota": [_rota_data(r) for r in rows]})
     else:
         form = RotaForm()
@@ -209,14 +201,8 @@ def team_on_call(team_id: int):
             person.choices = choices
             person.label.text = _("Person %(n)s in turn", n=j + 1)
     if request.method == "POST" and form.validate_on_submit():
-        rows = [ts.RotaRow(role=e.form.role.data or "", people=[p.data or "" for p in e.form.people],
-                           weekdays=list(e.form.weekdays.data or []), shift_start=e.form.shift_start.data or "",
-                           shift_end=e.form.shift_end.data or "", start_date=e.form.start_date.data or "",
-                           handover=e.form.handover.data or "") for e in form.rota]
-        from rules.schedule import local_date_of
-
         today = local_date_of(clock.now(), team.time_zone)
-        rotations, problems = ts.check_rota(rows, ts.team_member_ids(db, team.id), team.time_zone, today)
+        rotations, problems = ts.check_rota(form.data["rota"], ts.team_member_ids(db, team.id), team.time_zone, today)
         if not problems:
             ts.save_rota(db, clock, team, principal, rotations, request.remote_addr)
             return _saved(team, _("The on-call rota is saved."))
@@ -226,30 +212,12 @@ def team_on_call(team_id: int):
                            overrides=len(overrides)), 400 if summary else 200
 
 
-def _rota_data(row: ts.RotaRow) -> dict:
-    people = list(row.people) + [""] * max(0, PEOPLE_PER_SHIFT - len(row.people))
-    return {"role": row.role, "people": people, "weekdays": row.weekdays, "shift_start": row.shift_start,
-            "shift_end": row.shift_end, "start_date": row.start_date, "handover": row.handover}
+def _rota_data(row: dict) -> dict:
+    people = list(row.get("people", []))
+    return row | {"people": people + [""] * max(0, PEOPLE_PER_SHIFT - len(people))}
 
 
 # ---- the escalation policy -----------------------------------------------------------------
-
-def _row_data(row) -> dict:
-    return {f.name: getattr(row, f.name) for f in dc_fields(row)}
-
-
-def _policy_input(form: PolicyForm) -> ts.PolicyInput:
-    def target(entry, cls):
-        values = {f.name: entry.form[f.name].data for f in dc_fields(cls)}
-        return cls(**{k: (v if v is not None else ([] if isinstance(v, list) else "")) for k, v in values.items()})
-
-    return ts.PolicyInput(
-        name=form.name.data or "", steps=[target(e, ts.StepRow) for e in form.steps],
-        fallback=[target(e, ts.TargetRow) for e in form.fallback], repeat=form.repeat.data or "0",
-        ack_yellow=form.ack_yellow.data or "", ack_red=form.ack_red.data or "",
-        snooze_yellow=form.snooze_yellow.data or "", snooze_red=form.snooze_red.data or "",
-        remeasure_wait=form.remeasure_wait.data or "", remeasure_rules=form.remeasure_rules.data or "")
-
 
 @bp.route("/teams/<int:team_id>/escalation", methods=["GET", "POST"])
 @staff_only
@@ -260,19 +228,16 @@ def team_escalation(team_id: int):
     if request.method == "GET":
         current = team_policy(team)
         values = ts.policy_input(current) if current else _starting_values(team)
-        steps = values.steps + [ts.StepRow(severities=["yellow", "red"], channels=["sms"])
-                                for _i in range(BLANK_STEP_ROWS)]
-        fallback = values.fallback + [ts.TargetRow() for _i in range(BLANK_FALLBACK_ROWS)]
-        data = _row_data(values) | {"steps": [_row_data(s) for s in steps],
-                                    "fallback": [_row_data(f) for f in fallback]}
-        form = PolicyForm(data=data)
+        blank_step = {"kind": "", "severities": ["yellow", "red"], "channels": ["sms"]}
+        form = PolicyForm(data=values | {"steps": values["steps"] + [blank_step] * BLANK_STEP_ROWS,
+                                         "fallback": values["fallback"] + [{"kind": ""}] * BLANK_FALLBACK_ROWS})
     else:
         form = PolicyForm()
     choices = _member_choices(team.id)
     for entry in list(form.steps) + list(form.fallback):
         entry.form.person.choices = choices
     if request.method == "POST" and form.validate_on_submit():
-        policy, problems = ts.check_policy(_policy_input(form), ts.team_member_ids(db, team.id))
+        policy, problems = ts.check_policy(form.data, ts.team_member_ids(db, team.id))
         if problems:
             summary = attach(form, problems)
         elif request.form.get("action") == "save":
@@ -285,13 +250,13 @@ def team_escalation(team_id: int):
                            custom_policy=bool(team.escalation_policy)), 400 if summary else 200
 
 
-def _starting_values(team) -> ts.PolicyInput:
+def _starting_values(team) -> dict:
     """For a team with no policy and no on-call phone: the standard shape with its phone
     numbers left empty, for the admin to fill in (it cannot be saved without them)."""
     placeholder = "+4700000000"
     standard = default_policy(SimpleNamespace(on_call_phone=placeholder, on_call_schedule=team.on_call_schedule))
     values = ts.policy_input(standard)
-    for row in values.steps + values.fallback:
-        if row.kind == "phone" and row.number == placeholder:
-            row.number = ""
+    for row in values["steps"] + values["fallback"]:
+        if row["kind"] == "phone" and row["number"] == placeholder:
+            row["number"] = ""
     return values

@@ -209,8 +209,8 @@ def test_an_admin_saves_a_rota_of_day_and_night_shifts(app, session, clock, worl
      "Skriv klokkeslettet som TT:MM, for eksempel 08:00 (du skrev 25:00)."),
     ({"people": "N", "weekdays": [0], "start": "08:00", "end": ""}, "rota-0-shift_end",
      "Skriv begge klokkeslettene"),
-    ({"people": "N", "weekdays": [0], "start": "08:00", "end": "16:00", "start_date": "9.3.2026"},
-     "rota-0-start_date", "Skriv datoen som ÅÅÅÅ-MM-DD"),
+    ({"people": "N", "weekdays": [0], "start": "08:00", "end": "16:00", "start_date": "31.02.2026"},
+     "rota-0-start_date", "Skriv datoen som ÅÅÅÅ-MM-DD eller DD.MM.ÅÅÅÅ"),
     ({"people": "B", "weekdays": [0], "start": "08:00", "end": "16:00"}, "rota-0-people-0",
      "Velg et medlem av teamet."),
 ])
@@ -238,13 +238,30 @@ def test_overlapping_shifts_for_one_role_are_refused(app, session, world):
     assert 'value="15:00"' in response.get_data(as_text=True)
 
 
+@pytest.mark.parametrize(("row", "where", "code"), [
+    ({"start_date": "01.01.0001"}, ("rota", 0, "start_date"), "date_format"),
+    ({"shift_start": "08:00\x00"}, ("rota", 0, "shift_start"), "time_format"),
+    ({"shift_end": "1" * 10_000}, ("rota", 0, "shift_end"), "time_format"),
+    ({"people": ["1", "\x00"]}, ("rota", 0, "people", 1), "not_a_member"),
+    ({"people": ["1", "1"]}, ("rota", 0, "people", 1), "person_twice"),
+    ({"weekdays": ["7", "x"]}, ("rota", 0, "weekdays"), "shift_without_weekdays"),
+])
+def test_hostile_rota_values_are_refused_at_their_field(row, where, code):
+    from datetime import date
+
+    typed = {"role": "nurse", "people": ["1"], "weekdays": ["0"], "shift_start": "08:00", "shift_end": "16:00"} | row
+    rotations, problems = ts.check_rota([typed], {1}, "Europe/Oslo", date(2026, 3, 10))
+    assert rotations is None and [(loc, c) for loc, c, _p in problems] == [(where, code)]
+    assert all("\x00" not in str(p) and len(str(p)) < 200 for _l, _c, p in problems)
+
+
 def test_the_overlap_check_wraps_around_the_week():
-    rows = [ts.RotaRow(people=["1"], weekdays=["6"], shift_start="22:00", shift_end="08:00"),
-            ts.RotaRow(people=["2"], weekdays=["0"], shift_start="07:00", shift_end="15:00")]
+    rows = [{"role": "nurse", "people": ["1"], "weekdays": ["6"], "shift_start": "22:00", "shift_end": "08:00"},
+            {"role": "nurse", "people": ["2"], "weekdays": ["0"], "shift_start": "07:00", "shift_end": "15:00"}]
     from datetime import date
 
     _rotations, problems = ts.check_rota(rows, {1, 2}, "Europe/Oslo", date(2026, 3, 10))
-    assert problems == [("rota-1-shift_start", "shifts_overlap", {"other": 1, "day": "mon", "time": "07:00"})]
+    assert problems == [(("rota", 1, "shift_start"), "shifts_overlap", {"other": 1, "day": "mon", "time": "07:00"})]
 
 
 # ---- the escalation policy -----------------------------------------------------------------

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import phonenumbers
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
+from .. import values
 from ..clock import Clock
 from ..models import Account
 
@@ -27,33 +27,13 @@ def hash_password(password: str) -> str:
 
 
 def normalise_phone(text: str, region: str = "NO") -> str | None:
-    """'912 34 567' or '+47 912 34 567' → '+4791234567'; None if it is not a valid number."""
-    try:
-        number = phonenumbers.parse(text or "", region)
-    except phonenumbers.NumberParseException:
-        return None
-    if not phonenumbers.is_valid_number(number):
-        return None
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    """'912 34 567' or '+47 912 34 567' → '+4791234567'; None if it is not a valid number
+    (homefollow.values.parse_phone reads it)."""
+    return values.optional_phone(text, region)
 
 
-def display_phone(number: str | None) -> str:
-    """'+4791000001' → '910 00 001' (Norwegian numbers in national form, others international)."""
-    if not number:
-        return ""
-    try:
-        parsed = phonenumbers.parse(number, "NO")
-    except phonenumbers.NumberParseException:
-        return number
-    if parsed.country_code == 47 and phonenumbers.number_type(parsed) == phonenumbers.PhoneNumberType.MOBILE:
-        # Mobiles are written 3-2-3 in Norway (and in our hints); libphonenumber pairs them.
-        digits = str(parsed.national_number)
-        text = f"{digits[:3]} {digits[3:5]} {digits[5:]}"
-    else:
-        style = (phonenumbers.PhoneNumberFormat.NATIONAL if parsed.country_code == 47
-                 else phonenumbers.PhoneNumberFormat.INTERNATIONAL)
-        text = phonenumbers.format_number(parsed, style)
-    return text.replace(" ", "\u00a0")  # never broken over two lines
+# '+4791000001' → '910 00 001' (Norwegian numbers in national form, others international).
+display_phone = values.format_phone
 
 
 def normalise_login(text: str) -> str:

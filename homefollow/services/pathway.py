@@ -27,14 +27,15 @@ from sqlmodel import Session, select
 
 from rules.schedule import local_date_of, local_to_utc
 
+from ..values import BadValue, parse_date
 from ..clock import Clock
 from ..models import (CarePathway, CarePlan, EndReason, Organisation, Patient, PatientStatus, RuleState,
                       ServicePerson, Team)
 from . import audit, evaluation, reminders, teams
 from .access import Principal
 from .patient_record import FRAILTY_SCORES
-from .plan_editor import parse_date
-from .team_settings import Problem
+
+Problem = tuple[str, str, dict]  # (form field name, problem code, parameters of the message)
 
 CONSENT_SCOPES = ("follow_up", "share_gp", "share_municipality", "share_hospital", "relatives")
 GIVEN_BY = ("patient", "representative")
@@ -272,10 +273,12 @@ def _date(problems: list[Problem], name: str, text: str | None, today: date, *, 
     if not text:
         problems.append((name, "date_missing", {}))
         return None
-    value = parse_date(text)
-    if value is None:
-        problems.append((name, "date_format", {"value": text}))
-    elif value > today:
+    try:
+        value = parse_date(text)
+    except BadValue as exc:
+        problems.append((name, "date_format", {"value": exc.text}))
+        return None
+    if value > today:
         problems.append((name, "date_in_future", {}))
     elif not_before is not None and value < not_before:
         problems.append((name, before_name, {"date": not_before.isoformat()}))

@@ -1,44 +1,41 @@
 """Team settings that team admins edit in the portal: opening hours, the team's phones, the
 on-call rota and the escalation policy; and the overview the Teams page shows.
 
-Input comes as plain strings (what a form posted) and problems go back as
-(field name, code, params): the portal turns each code into a translated message next to the
-field. Nothing here knows about requests. The formats themselves, and their last word on
-validity, belong to homefollow.escalation (OpeningHours, OnCallSchedule, parse_policy).
+Input comes as the forms' data (plain strings, rows as lists) and is read by the pydantic
+models in services/team_models.py, which own the rules; problems go back as (location, code,
+params), where the location names the form field (homefollow.form_errors): the portal words each
+code next to its field. Nothing here knows about requests. The stored formats, and their last word
+on validity, belong to homefollow.escalation (OpeningHours, OnCallSchedule, parse_policy).
 Every change writes an audit row with the old and the new value.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-import phonenumbers
 from pydantic import ValidationError
 from sqlmodel import Session, select
 
 from ..clock import Clock
 from ..escalation import (EscalationPolicy, OnCallSchedule, OpeningHours, PolicyError, parse_policy, shift_on,
                           who_is_on_call)
-from ..escalation.oncall import ROLES
-from ..escalation.policy import SEVERITIES, applies
+from ..escalation.policy import applies
 from ..escalation.policy import TeamContext as _PlannerTeam
 from ..models import Account, Team, TeamMembership
 from .access import AccessDenied, Principal
-from .accounts import normalise_phone
 from .escalation import team_context, team_policy
 from .teams import WEEKDAY_KEYS, Member, members
 from . import audit
+from .. import values
+from .team_models import OpeningDay, PhonesInput, PolicyInput, Problem, RotaInput, problems_of
 from rules.schedule import local_date_of
-
-Problem = tuple[str, str, dict]  # (form field name, problem code, parameters of the message)
 
 ON_CALL_ROLES = ("nurse", "coordinator", "physician")  # shown on the Teams page
 DAYS_AHEAD = 7
-_HHMM = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
 
 
 class Forbidden(Exception):
@@ -183,43 +180,26 @@ def record_denied(session: Session, clock: Clock, actor: Principal, team_id: int
     session.commit()
 
 
-def parse_time(text: str | None) -> time | None:
-    """'08:00', '8:00' or '08.00' → time; None if it is not a time of day."""
-    match = _HHMM.match((text or "").strip())
-    return time(int(match.group(1)), int(match.group(2))) if match else None
-
-
 # ---- opening hours -------------------------------------------------------------------------
 
-def check_opening_hours(days: Mapping[str, tuple[str, str]]) -> tuple[dict | None, list[Problem]]:
-    """{"mon": ("08:00", "15:30"), …} as typed → the team's JSON; a day with both empty is closed."""
+def check_opening_hours(form: Mapping[str, Any]) -> tuple[dict | None, list[Problem]]:
+    """The form's mon_opens, mon_closes, … → the team's JSON; a day with both empty is closed."""
     problems: list[Problem] = []
     hours: dict[str, list[str]] = {}
     for day in WEEKDAY_KEYS:
-        opens_text, closes_text = (s.strip() for s in days.get(day, ("", "")))
-        if not opens_text and not closes_text:
+        try:
+            typed = OpeningDay(opens=form.get(f"{day}_opens"), closes=form.get(f"{day}_closes"))
+        except ValidationError as exc:
+            problems += [((f"{day}_{loc[0]}",), code, params) for loc, code, params in problems_of(exc)]
             continue
-        opens, closes = parse_time(opens_text), parse_time(closes_text)
-        bad = False
-        for name, text, value in ((f"{day}_opens", opens_text, opens), (f"{day}_closes", closes_text, closes)):
-            if not text:
-                problems.append((name, "time_missing", {}))
-                bad = True
-            elif value is None:
-                problems.append((name, "time_format", {"value": text}))
-                bad = True
-        if bad:
-            continue
-        if closes <= opens:
-            problems.append((f"{day}_closes", "closes_before_opens", {}))
-            continue
-        hours[day] = [opens.strftime("%H:%M"), closes.strftime("%H:%M")]
+        if typed.hours():
+            hours[day] = typed.hours()
     if problems:
         return None, problems
     try:
         OpeningHours.model_validate(hours)  # the planner's own check; the ones above are stricter
     except ValidationError as exc:
-        return None, [("mon_opens", "policy_other", {"reason": str(exc)})]
+        return None, [(("mon_opens",), "policy_other", {"reason": str(exc)})]
     return hours, []
 
 
@@ -232,32 +212,13 @@ def save_opening_hours(session: Session, clock: Clock, team: Team, actor: Princi
 
 # ---- phones --------------------------------------------------------------------------------
 
-def norwegian_phone(text: str) -> str | None:
-    """'77 62 00 00' → '+4777620000'; None unless it is a valid Norwegian number."""
-    number = normalise_phone(text.strip(), "NO")
-    if number is None or phonenumbers.parse(number).country_code != 47:
-        return None
-    return number
-
-
-def check_phones(phone: str, on_call_phone: str, out_of_hours_phone: str = "") -> tuple[dict | None, list[Problem]]:
-    """The team's phone (patients call it in opening hours), its on-call phone (paged) and the
-    number patients are told to call when the team is closed (empty: legevakt 116 117)."""
-    problems: list[Problem] = []
-    result: dict[str, str | None] = {}
-    for name, text, required in (("phone", phone, False), ("on_call_phone", on_call_phone, True),
-                                 ("out_of_hours_phone", out_of_hours_phone, False)):
-        text = (text or "").strip()
-        if not text:
-            if required:
-                problems.append((name, "on_call_phone_required", {}))
-            result[name] = None
-            continue
-        number = norwegian_phone(text)
-        if number is None:
-            problems.append((name, "phone_invalid", {"value": text}))
-        result[name] = number
-    return (None, problems) if problems else (result, [])
+def check_phones(form: Mapping[str, Any]) -> tuple[dict | None, list[Problem]]:
+    """The form's phone, on_call_phone and out_of_hours_phone → E.164 numbers (PhonesInput)."""
+    try:
+        typed = PhonesInput.model_validate(dict(form))
+    except ValidationError as exc:
+        return None, problems_of(exc)
+    return typed.model_dump(), []
 
 
 def save_phones(session: Session, clock: Clock, team: Team, actor: Principal, phones: dict,
@@ -270,124 +231,29 @@ def save_phones(session: Session, clock: Clock, team: Team, actor: Principal, ph
 
 # ---- the on-call rota ----------------------------------------------------------------------
 
-@dataclass
-class RotaRow:
-    """One rotation as typed: people take turns on shifts that start on the chosen weekdays."""
-
-    role: str = "nurse"
-    people: list[str] = field(default_factory=list)  # account ids as strings, in turn order
-    weekdays: list[str] = field(default_factory=list)  # "0" (Monday) … "6"
-    shift_start: str = ""
-    shift_end: str = ""
-    start_date: str = ""
-    handover: str = "daily"
-
-    def is_blank(self) -> bool:
-        return not any(p for p in self.people) and not self.weekdays and not self.shift_start.strip() \
-            and not self.shift_end.strip()
-
-
-def rota_rows(schedule: dict | None) -> list[RotaRow]:
-    """The stored rotations as form rows."""
+def rota_rows(schedule: dict | None) -> list[dict]:
+    """The stored rotations as the rota form's rows."""
     if not schedule:
         return []
     parsed = OnCallSchedule.model_validate(schedule)
-    return [RotaRow(role=r.role, people=[str(p) for p in r.people], weekdays=[str(d) for d in r.weekdays],
-                    shift_start=r.shift_start.strftime("%H:%M"), shift_end=r.shift_end.strftime("%H:%M"),
-                    start_date=r.start_date.isoformat(), handover=r.handover) for r in parsed.rotations]
+    return [{"role": r.role, "people": [str(p) for p in r.people], "weekdays": [str(d) for d in r.weekdays],
+             "shift_start": values.format_time(r.shift_start), "shift_end": values.format_time(r.shift_end),
+             "start_date": r.start_date.isoformat(), "handover": r.handover} for r in parsed.rotations]
 
 
-def _week_minutes(start: time, end: time, weekdays: Sequence[int]) -> list[tuple[int, int]]:
-    """A rotation's shifts as [from, to) minutes of a week starting Monday 00:00 local;
-    a shift past Sunday midnight wraps to Monday."""
-    week = 7 * 24 * 60
-    length = (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
-    if length <= 0:
-        length += 24 * 60  # ends the next day; equal times: 24 hours
-    spans = []
-    for day in weekdays:
-        begin = day * 24 * 60 + start.hour * 60 + start.minute
-        stop = begin + length
-        spans.append((begin, min(stop, week)))
-        if stop > week:
-            spans.append((0, stop - week))
-    return spans
-
-
-def _first_overlap(a: list[tuple[int, int]], b: list[tuple[int, int]]) -> int | None:
-    starts = [max(x[0], y[0]) for x in a for y in b if max(x[0], y[0]) < min(x[1], y[1])]
-    return min(starts) if starts else None
-
-
-def check_rota(rows: Sequence[RotaRow], member_ids: set[int], time_zone: str,
+def check_rota(rows: list[dict], member_ids: set[int], time_zone: str,
                today: date) -> tuple[list[dict] | None, list[Problem]]:
-    """Form rows → the rotations of an OnCallSchedule (blank rows are dropped). Refused: a row
-    without a person, weekday or times, a person not in the team, and two rows for the same
-    role whose shifts overlap (only the first would ever count, so it is surely a mistake)."""
-    problems: list[Problem] = []
-    rotations: list[tuple[int, dict, list[tuple[int, int]]]] = []
-    for i, row in enumerate(rows):
-        if row.is_blank():
-            continue
-        prefix = f"rota-{i}-"
-        row_problems: list[Problem] = []
-        if row.role not in ROLES:
-            row_problems.append((prefix + "role", "choose_role", {}))
-        people: list[int] = []
-        for j, text in enumerate(row.people):
-            if not text:
-                continue
-            if not text.isdigit() or int(text) not in member_ids:
-                row_problems.append((f"{prefix}people-{j}", "not_a_member", {}))
-            elif int(text) in people:
-                row_problems.append((f"{prefix}people-{j}", "person_twice", {}))
-            else:
-                people.append(int(text))
-        if not people and not any(p[0].startswith(prefix + "people") for p in row_problems):
-            row_problems.append((prefix + "people-0", "shift_without_person", {}))
-        weekdays = sorted({int(d) for d in row.weekdays if d.isdigit() and int(d) < 7})
-        if not weekdays:
-            row_problems.append((prefix + "weekdays", "shift_without_weekdays", {}))
-        times = []
-        for name in ("shift_start", "shift_end"):
-            text = getattr(row, name).strip()
-            value = parse_time(text)
-            if not text:
-                row_problems.append((prefix + name, "time_missing", {}))
-            elif value is None:
-                row_problems.append((prefix + name, "time_format", {"value": text}))
-            times.append(value)
-        start_date = today
-        if row.start_date.strip():
-            try:
-                start_date = date.fromisoformat(row.start_date.strip())
-            except ValueError:
-                row_problems.append((prefix + "start_date", "date_format", {"value": row.start_date}))
-        if row.handover not in ("daily", "weekly"):
-            row_problems.append((prefix + "handover", "choose_handover", {}))
-        problems += row_problems
-        if row_problems:
-            continue
-        data = {"role": row.role, "people": people, "start_date": start_date.isoformat(),
-                "shift_start": times[0].strftime("%H:%M"), "shift_end": times[1].strftime("%H:%M"),
-                "weekdays": weekdays, "handover": row.handover}
-        rotations.append((i, data, _week_minutes(times[0], times[1], weekdays)))
-    for n, (i, data, spans) in enumerate(rotations):
-        for k, other, other_spans in rotations[:n]:
-            if other["role"] != data["role"]:
-                continue
-            at = _first_overlap(spans, other_spans)
-            if at is not None:
-                problems.append((f"rota-{i}-shift_start", "shifts_overlap",
-                                 {"other": k + 1, "day": WEEKDAY_KEYS[at // (24 * 60)],
-                                  "time": f"{at % (24 * 60) // 60:02d}:{at % 60:02d}"}))
-    if problems:
-        return None, problems
+    """The rota form's rows → the rotations of an OnCallSchedule (blank rows are dropped). The
+    rules are RotaRow's and RotaInput's (services/team_models.py)."""
     try:
-        OnCallSchedule.model_validate({"time_zone": time_zone, "rotations": [r[1] for r in rotations]})
+        typed = RotaInput.model_validate({"rota": rows}, context={"member_ids": member_ids, "today": today})
+    except ValidationError as exc:
+        return None, problems_of(exc)
+    try:
+        OnCallSchedule.model_validate({"time_zone": time_zone, "rotations": typed.rotations()})
     except ValidationError as exc:  # the escalation package's own check, should it ever be stricter
-        return None, [("rota-0-role", "policy_other", {"reason": str(exc)})]
-    return [r[1] for r in rotations], []
+        return None, [(("rota", 0, "role"), "policy_other", {"reason": str(exc)})]
+    return typed.rotations(), []
 
 
 def save_rota(session: Session, clock: Clock, team: Team, actor: Principal, rotations: list[dict],
@@ -419,109 +285,33 @@ def team_member_ids(session: Session, team_id: int) -> set[int]:
 
 # ---- the escalation policy -----------------------------------------------------------------
 
-TARGET_KINDS = ("queue_only", "on_call", "role", "person", "phone")
-WHEN = ("always", "in_opening_hours", "outside_opening_hours")
-
-
-@dataclass
-class TargetRow:
-    kind: str = ""  # "" = an unused row
-    role: str = "nurse"
-    person: str = ""
-    number: str = ""
-    label: str = ""
-
-
-@dataclass
-class StepRow(TargetRow):
-    channels: list[str] = field(default_factory=list)
-    severities: list[str] = field(default_factory=list)
-    when: str = "always"
-    wait_yellow: str = ""
-    wait_red: str = ""
-
-
-@dataclass
-class PolicyInput:
-    name: str = ""
-    steps: list[StepRow] = field(default_factory=list)
-    fallback: list[TargetRow] = field(default_factory=list)
-    repeat: str = "0"
-    ack_yellow: str = ""
-    ack_red: str = ""
-    snooze_yellow: str = ""
-    snooze_red: str = ""
-    remeasure_wait: str = ""
-    remeasure_rules: str = ""
-
-
-def _target_row(target: Any, row: TargetRow) -> None:
-    row.kind = target.kind
+def _target_row(target: Any) -> dict:
+    row = {"kind": target.kind, "role": "nurse", "person": "", "number": "", "label": ""}
     if target.kind in ("on_call", "role"):
-        row.role = target.role
+        row["role"] = target.role
     elif target.kind == "person":
-        row.person = str(target.account_id)
+        row["person"] = str(target.account_id)
     elif target.kind == "phone":
-        row.number, row.label = target.number, target.label
+        row["number"], row["label"] = target.number, target.label
+    return row
 
 
-def policy_input(policy: EscalationPolicy) -> PolicyInput:
-    """A policy as form values (the team's own or the standard one, to start from)."""
-    steps = []
-    for step in policy.steps:
-        row = StepRow(channels=list(step.channels), severities=list(step.severities), when=step.when,
-                      wait_yellow="" if step.wait.yellow is None else str(step.wait.yellow),
-                      wait_red="" if step.wait.red is None else str(step.wait.red))
-        _target_row(step.target, row)
-        steps.append(row)
-    fallback = []
-    for target in policy.fallback:
-        row = TargetRow()
-        _target_row(target, row)
-        fallback.append(row)
+def _minutes_text(value: int | None) -> str:
+    return "" if value is None else str(value)
+
+
+def policy_input(policy: EscalationPolicy) -> dict:
+    """A policy as the policy form's data (the team's own or the standard one, to start from)."""
+    steps = [_target_row(step.target) | {
+        "channels": list(step.channels), "severities": list(step.severities), "when": step.when,
+        "wait_yellow": _minutes_text(step.wait.yellow), "wait_red": _minutes_text(step.wait.red)}
+        for step in policy.steps]
     remeasure = policy.yellow_remeasure
-    return PolicyInput(
-        name=policy.name, steps=steps, fallback=fallback, repeat=str(policy.repeat),
-        ack_yellow=str(policy.ack_timeout.yellow), ack_red=str(policy.ack_timeout.red),
-        snooze_yellow=str(policy.snooze_max.yellow), snooze_red=str(policy.snooze_max.red),
-        remeasure_wait=str(remeasure.wait) if remeasure else "",
-        remeasure_rules=", ".join(remeasure.rule_keys) if remeasure else "")
-
-
-def _minutes(text: str, name: str, problems: list[Problem]) -> int | None:
-    text = (text or "").strip()
-    if not text:
-        return None
-    if not re.fullmatch(r"\d{1,5}", text):
-        problems.append((name, "whole_minutes", {"value": text}))
-        return None
-    return int(text)
-
-
-def _target_data(row: TargetRow, prefix: str, member_ids: set[int], problems: list[Problem]) -> dict | None:
-    if row.kind not in TARGET_KINDS:
-        problems.append((prefix + "kind", "choose_target", {}))
-        return None
-    if row.kind in ("on_call", "role"):
-        if row.role not in ROLES:
-            problems.append((prefix + "role", "choose_role", {}))
-            return None
-        return {"kind": row.kind, "role": row.role}
-    if row.kind == "person":
-        if not row.person.isdigit() or int(row.person) not in member_ids:
-            problems.append((prefix + "person", "not_a_member", {}))
-            return None
-        return {"kind": "person", "account_id": int(row.person)}
-    if row.kind == "phone":
-        if not row.number.strip():
-            problems.append((prefix + "number", "number_missing", {}))
-            return None
-        number = norwegian_phone(row.number)
-        if number is None:
-            problems.append((prefix + "number", "phone_invalid", {"value": row.number.strip()}))
-            return None
-        return {"kind": "phone", "number": number, "label": row.label.strip()[:100]}
-    return {"kind": "queue_only"}
+    return {"name": policy.name, "steps": steps, "fallback": [_target_row(t) for t in policy.fallback],
+            "repeat": str(policy.repeat), "ack_yellow": str(policy.ack_timeout.yellow),
+            "ack_red": str(policy.ack_timeout.red), "snooze_yellow": str(policy.snooze_max.yellow),
+            "snooze_red": str(policy.snooze_max.red), "remeasure_wait": str(remeasure.wait) if remeasure else "",
+            "remeasure_rules": ", ".join(remeasure.rule_keys) if remeasure else ""}
 
 
 # parse_policy's reasons (English, with the facts in them) → our codes and their parameters.
@@ -545,97 +335,60 @@ _REASONS: list[tuple[re.Pattern, str]] = [
 _PER_SEVERITY_FIELDS = {"ack_timeout": "ack", "snooze_max": "snooze"}
 
 
-def _policy_problem(path: str, reason: str, step_rows: list[int], fallback_rows: list[int]) -> Problem:
-    code, params = "policy_other", {"reason": reason}
-    for pattern, name in _REASONS:
-        match = pattern.search(reason)
-        if match:
-            code, params = name, match.groupdict()
-            break
+def _reason_code(reason: str) -> tuple[str, dict]:
+    for pattern, code in _REASONS:
+        if match := pattern.search(reason):
+            return code, match.groupdict()
+    return "policy_other", {"reason": reason}
+
+
+def _row(parts: list[str], rows: list[int]) -> int:
+    """The form row of parse_policy's n-th step or fallback (unused rows are not in the policy)."""
+    if len(parts) > 1 and parts[1].isdigit() and int(parts[1]) < len(rows):
+        return rows[int(parts[1])]
+    return rows[0] if rows else 0
+
+
+def _step_location(parts: list[str], severity: str, step_rows: list[int]) -> tuple:
+    row = _row(parts, step_rows)
+    rest = parts[2] if len(parts) > 2 and parts[1].isdigit() else "kind"
+    if rest == "wait":
+        return ("steps", row, f"wait_{severity}")
+    if rest == "target":
+        return ("steps", row, "number" if "number" in parts else "kind")
+    return ("steps", row, rest)
+
+
+def _policy_location(path: str, severity: str, typed: PolicyInput) -> tuple:
+    """Where on the form parse_policy's path ('steps.1.wait', 'fallback', 'ack_timeout') is."""
     parts = path.split(".")
-    severity = params.get("severity", "red")
-    if parts[0] == "steps" and len(parts) > 1 and parts[1].isdigit():
-        prefix = f"steps-{step_rows[int(parts[1])]}-"
-        rest = parts[2] if len(parts) > 2 else "kind"
-        if rest == "wait":
-            return prefix + f"wait_{severity}", code, params
-        if rest == "target":
-            return prefix + ("number" if "number" in parts else "kind"), code, params
-        return prefix + rest, code, params
     if parts[0] == "steps":
-        return f"steps-{step_rows[0] if step_rows else 0}-kind", code, params
+        return _step_location(parts, severity, typed.used_steps())
     if parts[0] == "fallback":
-        row = fallback_rows[int(parts[1])] if len(parts) > 1 and parts[1].isdigit() else \
-            (fallback_rows[0] if fallback_rows else 0)
-        return f"fallback-{row}-" + ("number" if "number" in parts else "kind"), code, params
+        return ("fallback", _row(parts, typed.used_fallback()), "number" if "number" in parts else "kind")
     if parts[0] in _PER_SEVERITY_FIELDS:
-        return f"{_PER_SEVERITY_FIELDS[parts[0]]}_{severity}", code, params
+        return (f"{_PER_SEVERITY_FIELDS[parts[0]]}_{severity}",)
     if parts[0] == "yellow_remeasure":
-        return ("remeasure_wait" if "wait" in parts else "remeasure_rules"), code, params
-    return parts[0], code, params
+        return ("remeasure_wait" if "wait" in parts else "remeasure_rules",)
+    return (parts[0],)
 
 
-def check_policy(form: PolicyInput, member_ids: set[int]) -> tuple[EscalationPolicy | None, list[Problem]]:
-    """Form values → a policy validated by parse_policy; every problem at once, each tied to
-    the field it is about. Rows whose target is left empty are not steps."""
-    problems: list[Problem] = []
-    steps, step_rows = [], []
-    for i, row in enumerate(form.steps):
-        if not row.kind:
-            continue
-        prefix = f"steps-{i}-"
-        target = _target_data(row, prefix, member_ids, problems)
-        waits = {s: _minutes(getattr(row, f"wait_{s}"), f"{prefix}wait_{s}", problems) for s in SEVERITIES}
-        if row.when not in WHEN:
-            problems.append((prefix + "when", "choose_when", {}))
-        step_rows.append(i)
-        # A target already refused above stands in as a paging one, so no second message follows.
-        steps.append({"target": target or {"kind": "role", "role": "nurse"},
-                      "channels": [c for c in ("sms", "email") if c in row.channels],
-                      "severities": [s for s in SEVERITIES if s in row.severities], "when": row.when,
-                      "wait": {s: w for s, w in waits.items() if w is not None}})
-    fallback, fallback_rows = [], []
-    for i, row in enumerate(form.fallback):
-        if not row.kind:
-            continue
-        target = _target_data(row, f"fallback-{i}-", member_ids, problems)
-        if target is not None:
-            fallback.append(target)
-            fallback_rows.append(i)
-    numbers = {}
-    for name in ("ack_yellow", "ack_red", "snooze_yellow", "snooze_red", "remeasure_wait"):
-        numbers[name] = _minutes(getattr(form, name), name, problems)
-    repeat = (form.repeat or "0").strip()
-    if repeat not in ("0", "1", "2", "3"):
-        problems.append(("repeat", "choose_repeat", {}))
-    name = form.name.strip()
-    if not name or len(name) > 100:
-        problems.append(("name", "name_length", {}))
-    data: dict[str, Any] = {
-        "name": name or "-", "repeat": int(repeat) if repeat in ("0", "1", "2", "3") else 0,
-        "steps": steps,
-        "fallback": fallback,
-        "ack_timeout": {"yellow": numbers["ack_yellow"], "red": numbers["ack_red"]},
-        "snooze_max": {"yellow": numbers["snooze_yellow"], "red": numbers["snooze_red"]},
-    }
-    rules = [k.strip() for k in re.split(r"[,\s]+", form.remeasure_rules or "") if k.strip()]
-    if numbers["remeasure_wait"] is not None or rules:
-        if numbers["remeasure_wait"] is None and not any(p[0] == "remeasure_wait" for p in problems):
-            problems.append(("remeasure_wait", "remeasure_wait_missing", {}))
-        data["yellow_remeasure"] = {"wait": numbers["remeasure_wait"] or 5, "rule_keys": rules}
+def check_policy(form: Mapping[str, Any], member_ids: set[int]) -> tuple[EscalationPolicy | None, list[Problem]]:
+    """The policy form's data → a policy validated by parse_policy; every problem at once, each
+    tied to the field it is about. Rows whose target is left empty are not steps. What is typed
+    is checked first (PolicyInput), then the policy as a whole."""
     try:
-        policy = parse_policy(data)
+        typed = PolicyInput.model_validate(dict(form), context={"member_ids": member_ids})
+    except ValidationError as exc:
+        return None, _unique(problems_of(exc))
+    try:
+        return parse_policy(typed.data(member_ids)), []
     except PolicyError as exc:
-        policy = None
-        typed = {p[0] for p in problems}  # a field already explained keeps its first message
+        problems = []
         for path, reason in exc.problems:
-            problem = _policy_problem(path, reason, step_rows, fallback_rows)
-            if problem[0] in typed and problem[1] in ("minutes_missing", "policy_other"):
-                continue
-            problems.append(problem)
-    if problems:
+            code, params = _reason_code(reason)
+            problems.append((_policy_location(path, params.get("severity", "red"), typed), code, params))
         return None, _unique(problems)
-    return policy, []
 
 
 def _unique(problems: list[Problem]) -> list[Problem]:
@@ -659,11 +412,7 @@ def save_policy(session: Session, clock: Clock, team: Team, actor: Principal, po
 
 __all__ = [
     "Forbidden",
-    "PolicyInput",
     "Problem",
-    "RotaRow",
-    "StepRow",
-    "TargetRow",
     "TeamOverview",
     "check_opening_hours",
     "check_phones",
