@@ -49,7 +49,8 @@ def _select(label, description="") -> SelectField:
 
 class ScheduleForm(Form):
     times = StringField(_l("Times of day"), description=TIMES_HINT)
-    weekdays = CheckboxesField(_l("Weekdays"), choices=choices((str(i), _l(name)) for i, name in enumerate(WEEKDAY_NAMES)))
+    weekdays = CheckboxesField(_l("Weekdays"),
+                               choices=choices((str(i), _l(name)) for i, name in enumerate(WEEKDAY_NAMES)))
 
 
 class QuestionnaireScheduleForm(ScheduleForm):

@@ -72,29 +72,38 @@ def plan_section(patient_id: int, section: str):
     action = request.form.get("action", "save") if posting else "more"
     if action == "more":
         plan_forms.add_rows(form, current_user.name, today)
-    summary, preview = [], None
-    if action in ("save", "preview"):
-        summary = plan_forms.refuse_hostile(form)
-    if action == "save" and not summary:
-        result = plan_editor.save_section(db, clock, patient=patient, section=section, data=plan_forms.values(form),
-                                          author_account_id=current_user.id, locale=locale,
-                                          base_version=plan_forms.base_version(form))
-        if result.plan is not None:
-            flash(_("Version %(version)s of the plan is saved. The patient sees it now.",
-                    version=result.plan.version), "success")
-            return redirect(url_for("clinician.plan_overview", patient_id=patient.id))
-        summary = plan_forms.attach(form, result.outcome.problems)
-    elif action == "preview" and section == "rules" and not summary:
-        summary, preview = _preview(form, patient, content, rules_, locale)
-    plan_forms.prepare(form, section, content, rules_, plan_editor._limit_owners(content, rules_),
-                       plan_editor.safety_limits(db, content) if section == "safety" else [], locale)
+    saved, summary, preview = _act(action, form, patient, section, content, rules_, locale)
+    if saved is not None:
+        flash(_("Version %(version)s of the plan is saved. The patient sees it now.", version=saved.version), "success")
+        return redirect(url_for("clinician.plan_overview", patient_id=patient.id))
+    safety_limits = plan_editor.safety_limits(db, content) if section == "safety" else []
+    plan_forms.prepare(form, section, content, rules_, plan_editor._limit_owners(content, rules_), safety_limits,
+                       locale)
     return render_template(
         "clinic/plan_section.html", patient=patient, section=section, title=_(plan_editor.SECTIONS[section]),
         form=form, summary=summary, preview=preview, version=version, content=content, locale=locale,
         ITEMS=ITEMS, QUESTIONNAIRES=QUESTIONNAIRES,
-        safety_limits=plan_editor.safety_limits(db, content) if section == "safety" else [],
-        parameter_label=plan_editor.parameter_label, parameter_text=plan_editor.parameter_text), \
+        safety_limits=safety_limits, parameter_label=plan_editor.parameter_label,
+        parameter_text=plan_editor.parameter_text), \
         400 if summary else 200
+
+
+def _act(action: str, form, patient, section: str, content, rules_, locale: str):
+    """Save or preview what the form holds: (the saved plan, or None; the problems' summary;
+    the preview)."""
+    if action not in ("save", "preview"):
+        return None, [], None
+    summary = plan_forms.refuse_hostile(form)
+    if summary:
+        return None, summary, None
+    if action == "preview":
+        return (None, *_preview(form, patient, content, rules_, locale)) if section == "rules" else (None, [], None)
+    result = plan_editor.save_section(get_session(), get_clock(), patient=patient, section=section,
+                                      data=plan_forms.values(form), author_account_id=current_user.id,
+                                      locale=locale, base_version=plan_forms.base_version(form))
+    if result.plan is not None:
+        return result.plan, [], None
+    return None, plan_forms.attach(form, result.outcome.problems), None
 
 
 def _preview(form, patient, content, rules_, locale):

@@ -524,8 +524,9 @@ def _build_checkins(d: _Draft) -> None:
         if not key or row.get("remove"):
             continue
         loc = ("questionnaires", i)
-        d.add("questionnaires", i, {"key": key, "schedule": d.b.schedule((*loc, "schedule"), row.get("schedule"), True),
-                                    "grace_minutes": d.b.minutes((*loc, "grace_minutes"), row.get("grace_minutes"), 240)})
+        d.add("questionnaires", i, {
+            "key": key, "schedule": d.b.schedule((*loc, "schedule"), row.get("schedule"), required=True),
+            "grace_minutes": d.b.minutes((*loc, "grace_minutes"), row.get("grace_minutes"), 240)})
     d.doc["tasks"] = []
     keys: set[str] = set()
     for i, row in _rows(d.data, "tasks"):
@@ -1034,7 +1035,8 @@ def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[
                      _questionnaire_changes, _task_changes, _event_changes):
         describe(w, old, new)
     for key in sorted(set(old.instructions) | set(new.instructions)):
-        w.changed(w.tr(N_("Instruction %(key)s"), key=key), _q(old.instructions.get(key)), _q(new.instructions.get(key)))
+        w.changed(w.tr(N_("Instruction %(key)s"), key=key), _q(old.instructions.get(key)),
+                  _q(new.instructions.get(key)))
 
     def contact_words(c):
         return f"{c.name} ({c.role}{', ' + c.phone if c.phone else ''})"
@@ -1109,7 +1111,8 @@ def _parameter_changes(w: _Words, key: str, title: str, before: Mapping, after: 
         default = info.defaults.get(name) if info else None
         a, z = before.get(name, default), after.get(name, default)
         if a != z:
-            w.lines.append(w.tr(N_("Rule %(rule)s, %(parameter)s"), rule=title, parameter=parameter_label(name, w.locale))
+            w.lines.append(w.tr(N_("Rule %(rule)s, %(parameter)s"), rule=title,
+                                parameter=parameter_label(name, w.locale))
                            + f": {parameter_text(a, w.locale, name=name) or '–'} → "
                              f"{parameter_text(z, w.locale, name=name) or '–'}")
 
@@ -1151,7 +1154,8 @@ def _task_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
     for task in new.tasks:
         before = old.task(task.key)
         if before is None:
-            w.lines.append(w.tr(N_("Task added: %(name)s, %(when)s"), name=_q(task.text), when=w.schedule(task.schedule)))
+            w.lines.append(w.tr(N_("Task added: %(name)s, %(when)s"), name=_q(task.text),
+                                when=w.schedule(task.schedule)))
             continue
         w.changed(w.tr(N_("Task %(name)s, text"), name=_q(before.text)), _q(before.text), _q(task.text))
         w.changed(w.tr(N_("Task %(name)s, times"), name=_q(task.text)), w.schedule(before.schedule),
