@@ -18,30 +18,16 @@ from homefollow.questionnaires import QUESTIONNAIRES
 from homefollow.services import evaluation, plan_editor, plans, teams
 from homefollow.services.access import Need, require_patient
 from homefollow.web import current_principal, locale_code
-from rules.measurements import CATALOGUE, ITEMS
+from rules.measurements import ITEMS
 from rules.schedule import local_date_of
 
-from . import bp
+from . import bp, plan_forms
 from .views import staff_only
 
 
 def _access(patient_id: int, need: Need, action: str):
     return require_patient(get_session(), get_clock(), current_principal(), patient_id, need=need, action=action,
                            ip=request.remote_addr)
-
-
-def _form_values() -> dict[str, str]:
-    """The posted fields; a row's weekday checkboxes become one comma-separated value (each
-    list starts with an empty hidden field, so unticking them all is seen)."""
-    values = {}
-    for key in request.form:
-        if key in ("csrf_token", "action", "base_version"):
-            continue
-        if key.endswith(".weekdays"):
-            values[key] = ",".join(v for v in request.form.getlist(key) if v)
-        else:
-            values[key] = request.form.get(key, "")
-    return values
 
 
 @bp.app_template_global()
@@ -80,45 +66,54 @@ def plan_section(patient_id: int, section: str):
     patient = access.patient
     content, version = plans.current_content(db, patient.id)
     rules_ = plan_editor.active_rules(db)
-    errors, general, preview, status = {}, [], None, 200
-    if not posting:
-        values = plan_editor.initial_values(section, content, rules_, locale)
-        values["reason"] = ""
-        grow = True
-    else:
-        values = _form_values()
-        action = request.form.get("action", "save")
-        grow = action == "more"
-        base = request.form.get("base_version", "")
-        if action == "save":
-            result = plan_editor.save_section(db, clock, patient=patient, section=section, values=values,
-                                              author_account_id=current_user.id, locale=locale,
-                                              base_version=int(base) if base.isdigit() else None)
-            if result.plan is not None:
-                flash(_("Version %(version)s of the plan is saved. The patient sees it now.",
-                        version=result.plan.version), "success")
-                return redirect(url_for("clinician.plan_overview", patient_id=patient.id))
-            errors, general, status = result.outcome.errors, result.outcome.general, 400
-        elif action == "preview" and section == "rules":
-            outcome = plan_editor.build(section, content, values, rules_, locale)
-            errors, general = outcome.errors, outcome.general
-            if outcome.ok:
-                errors, general = plan_editor.check_rules(db, outcome.content, values, rules_, locale)
-            if errors or general:
-                status = 400
-            else:
-                preview = plan_editor.preview_rules(db, clock, patient, content, outcome.content, locale)
+    today = local_date_of(clock.now(), patient.time_zone)
+    form_class = plan_forms.section_form(section, rules_)
+    form = form_class() if posting else form_class(data=plan_editor.initial_data(section, content, rules_, locale))
+    action = request.form.get("action", "save") if posting else "more"
+    if action == "more":
+        plan_forms.add_rows(form, current_user.name, today)
+    saved, summary, preview = _act(action, form, patient, section, content, rules_, locale)
+    if saved is not None:
+        flash(_("Version %(version)s of the plan is saved. The patient sees it now.", version=saved.version), "success")
+        return redirect(url_for("clinician.plan_overview", patient_id=patient.id))
+    safety_limits = plan_editor.safety_limits(db, content) if section == "safety" else []
+    plan_forms.prepare(form, section, content, rules_, plan_editor._limit_owners(content, rules_), safety_limits,
+                       locale)
     return render_template(
         "clinic/plan_section.html", patient=patient, section=section, title=_(plan_editor.SECTIONS[section]),
-        values=values, errors=errors, general=general, preview=preview, grow=grow, version=version,
-        content=content, rules=rules_, limit_owners=plan_editor._limit_owners(content, rules_),
-        row_count=plan_editor.row_count, blank_rows=plan_editor.BLANK_ROWS, ITEMS=ITEMS, CATALOGUE=CATALOGUE,
-        QUESTIONNAIRES=QUESTIONNAIRES, LIMIT_LABELS=plan_editor.LIMIT_LABELS, EVENT_FIELDS=plan_editor.EVENT_FIELDS,
-        WEEKDAYS=plan_editor.WEEKDAY_NAMES, fmt_number=plan_editor.fmt_number,
-        parameter_label=plan_editor.parameter_label, parameter_hint=plan_editor.parameter_hint,
-        parameter_text=plan_editor.parameter_text, locale=locale,
-        safety_limits=plan_editor.safety_limits(db, content) if section == "safety" else [],
-        staff_name=current_user.name, today=local_date_of(clock.now(), patient.time_zone)), status
+        form=form, summary=summary, preview=preview, version=version, content=content, locale=locale,
+        ITEMS=ITEMS, QUESTIONNAIRES=QUESTIONNAIRES,
+        safety_limits=safety_limits, parameter_label=plan_editor.parameter_label,
+        parameter_text=plan_editor.parameter_text), \
+        400 if summary else 200
+
+
+def _act(action: str, form, patient, section: str, content, rules_, locale: str):
+    """Save or preview what the form holds: (the saved plan, or None; the problems' summary;
+    the preview)."""
+    if action not in ("save", "preview"):
+        return None, [], None
+    summary = plan_forms.refuse_hostile(form)
+    if summary:
+        return None, summary, None
+    if action == "preview":
+        return (None, *_preview(form, patient, content, rules_, locale)) if section == "rules" else (None, [], None)
+    result = plan_editor.save_section(get_session(), get_clock(), patient=patient, section=section,
+                                      data=plan_forms.values(form), author_account_id=current_user.id,
+                                      locale=locale, base_version=plan_forms.base_version(form))
+    if result.plan is not None:
+        return result.plan, [], None
+    return None, plan_forms.attach(form, result.outcome.problems), None
+
+
+def _preview(form, patient, content, rules_, locale):
+    """The rules' effect over the last 30 days, or the problems of the proposal."""
+    db, data = get_session(), plan_forms.values(form)
+    outcome = plan_editor.build("rules", content, data, rules_, locale)
+    problems = outcome.problems or plan_editor.check_rules(db, outcome.content, data, rules_, locale)
+    if problems:
+        return plan_forms.attach(form, problems), None
+    return [], plan_editor.preview_rules(db, get_clock(), patient, content, outcome.content, locale)
 
 
 @bp.get("/patients/<int:patient_id>/plan/versions")

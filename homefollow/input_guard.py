@@ -16,7 +16,7 @@ It refuses, with a translated 400 page that names the problem and changes nothin
 Narrower limits (a note's length, a plausible pulse) remain each form's own validators. The
 views in OWN_FIELD_ERRORS answer control characters, files and impossible dates with field
 errors on their own form (each is tested: tests/test_units.py, test_message_queue.py,
-test_pauses_web.py, test_whom_to_call.py, test_plan_templates.py); for them the guard checks
+test_pauses_web.py, test_whom_to_call.py, test_plan_templates.py, test_plan_editor.py); for them the guard checks
 only the length, so that the person gets the field error next to the field. Of those, only the
 views in OWN_FILE_ERRORS also answer a file in a text field themselves; the others get the
 guard's 400 for a file (their forms' filters expect text: tests/test_hostile_input.py).
@@ -34,7 +34,7 @@ from flask_babel import gettext as _
 FILE_FIELDS = {("clinician.plan_template_yaml", "upload")}
 # Views that answer hostile values with their own field errors (see the module's docstring).
 OWN_FIELD_ERRORS = {"patient.report", "patient.messages_page", "patient.away", "clinician.pause_follow_up",
-                    "clinician.team_phones", "clinician.plan_template_yaml"}
+                    "clinician.team_phones", "clinician.plan_template_yaml", "clinician.plan_section"}
 # Of OWN_FIELD_ERRORS, the views that answer a file in a text field with a field error too
 # (tests/test_units.py, test_plan_templates.py).
 OWN_FILE_ERRORS = {"patient.report", "clinician.plan_template_yaml"}

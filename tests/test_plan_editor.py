@@ -5,6 +5,8 @@ read as words, and only the patient's own team gets in."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from sqlmodel import select
 
@@ -25,9 +27,21 @@ def nurse(app, email="nurse.a@example.no") -> WebClient:
 def form_data(session, patient, section, **changes) -> dict:
     """What the section's form holds when opened, with some fields changed, as posted."""
     content, _version = plans.current_content(session, patient.id)
-    values = plan_editor.initial_values(section, content, plan_editor.active_rules(session), "nb")
-    values.update({k.replace("__", "."): v for k, v in changes.items()})
-    return {k: (v.split(",") if k.endswith(".weekdays") else v) for k, v in values.items()}
+    values = dict(posted(plan_editor.initial_data(section, content, plan_editor.active_rules(session), "nb")))
+    values.update(changes)
+    return {k: (v.split(",") if k.endswith("-weekdays") and isinstance(v, str) else v) for k, v in values.items()}
+
+
+def posted(data, prefix=""):
+    """Nested form values as a browser posts them: measurements-0-schedule-times."""
+    for key, value in (enumerate(data) if isinstance(data, list) else data.items()):
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) or (isinstance(value, list) and not name.endswith("-weekdays")):
+            yield from posted(value, name + "-")
+        elif value is True:
+            yield name, "y"
+        elif value is not False and value is not None:
+            yield name, value
 
 
 def versions(session, patient) -> list[CarePlan]:
@@ -61,19 +75,19 @@ def test_patient_page_links_to_the_plan_and_the_overview_lists_every_section(app
 
 
 @pytest.mark.parametrize("section, changes, shown", [
-    ("matters", {"what_matters": "Å gå på ski med barnebarna.", "goals.1": "Sove hele natten"},
+    ("matters", {"what_matters": "Å gå på ski med barnebarna.", "goals-1": "Sove hele natten"},
      ["Å gå på ski med barnebarna.", "Sove hele natten"]),
-    ("measurements", {"limits.spo2.yellow_low": "93", "measurements.0.patient_actions.yellow": "Ta fram pusteøvelsene."},
+    ("measurements", {"limits-spo2-yellow_low": "93", "measurements-0-patient_actions-yellow": "Ta fram pusteøvelsene."},
      ["under 93", "Ta fram pusteøvelsene."]),
-    ("checkins", {"tasks.0.text": "Ta morgenmedisinen", "tasks.0.schedule.times": "8:00",
-                  "tasks.0.schedule.weekdays": "0,1,2,3,4,5,6"},
+    ("checkins", {"tasks-0-text": "Ta morgenmedisinen", "tasks-0-schedule-times": "8:00",
+                  "tasks-0-schedule-weekdays": "0,1,2,3,4,5,6"},
      ["Ta morgenmedisinen"]),
-    ("events", {"anticipated_events.0.title": "KOLS-forverring",
-                "anticipated_events.0.patient": "Start beredskapskuren og ring teamet.",
-                "anticipated_events.0.responsible": "Sykepleier i teamet"},
+    ("events", {"anticipated_events-0-title": "KOLS-forverring",
+                "anticipated_events-0-patient": "Start beredskapskuren og ring teamet.",
+                "anticipated_events-0-responsible": "Sykepleier i teamet"},
      ["Hvis dette skjer", "KOLS-forverring", "Start beredskapskuren og ring teamet.", "Sykepleier i teamet"]),
-    ("rules", {"rules.4.yellow_high": "165"}, ["over 165"]),
-    ("contacts", {"contacts.0.name": "Dr. Lund", "contacts.0.role": "fastlege", "contacts.0.phone": "926 12 345",
+    ("rules", {"rules-4-yellow_high": "165"}, ["over 165"]),
+    ("contacts", {"contacts-0-name": "Dr. Lund", "contacts-0-role": "fastlege", "contacts-0-phone": "926 12 345",
                   "next_review": "2027-03-15"},
      ["Dr. Lund", "15. mars 2027"]),
 ])
@@ -99,7 +113,7 @@ def test_each_section_saves_a_version_the_patient_sees_at_once(app, session, wor
 def test_a_changed_limit_judges_the_next_reading(app, session, clock, world):
     web = nurse(app)
     save(web, world.patient_a1, "measurements", form_data(session, world.patient_a1, "measurements",
-                                                           **{"limits.spo2.yellow_low": "95"}))
+                                                           **{"limits-spo2-yellow_low": "95"}))
     outcome = report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 94},
                                  idempotency_key="k1", reported_by_account_id=None, actor_kind="patient")
     assert outcome.zone == "yellow"
@@ -108,9 +122,9 @@ def test_a_changed_limit_judges_the_next_reading(app, session, clock, world):
 def test_validation_errors_are_specific_tied_to_fields_and_keep_what_was_typed(app, session, world):
     web = nurse(app)
     data = form_data(session, world.patient_a1, "measurements", **{
-        "limits.spo2.yellow_low": "87", "measurements.0.patient_actions.yellow": "Min egen tekst",
-        "measurements.1.schedule.times": "25:00", "measurements.2.grace_minutes": "mange",
-        "limits.bp_systolic.red_high": "abc"})
+        "limits-spo2-yellow_low": "87", "measurements-0-patient_actions-yellow": "Min egen tekst",
+        "measurements-1-schedule-times": "25:00", "measurements-2-grace_minutes": "mange",
+        "limits-bp_systolic-red_high": "abc"})
     response = save(web, world.patient_a1, "measurements", data)
     assert response.status_code == 400
     page, html = text_of(response), response.get_data(as_text=True)
@@ -119,20 +133,20 @@ def test_validation_errors_are_specific_tied_to_fields_and_keep_what_was_typed(a
     assert "Skriv et helt antall minutter" in page
     assert "Skriv et tall, for eksempel 92 eller 70,5." in page
     # Each error is tied to its field, and the field keeps what was typed.
-    assert 'id="limits-spo2-yellow_low" name="limits.spo2.yellow_low" type="text" value="87"' in html
+    assert 'id="limits-spo2-yellow_low" inputmode="decimal" name="limits-spo2-yellow_low" type="text" value="87"' in html
     assert 'aria-describedby="limits-spo2-yellow_low-hint limits-spo2-yellow_low-error" aria-invalid="true"' in html
     assert 'href="#limits-spo2-yellow_low"' in html
     assert 'value="25:00"' in html and 'value="mange"' in html and 'value="abc"' in html
-    assert ">Min egen tekst</textarea>" in html
-    assert ">Avtalt med pasienten</textarea>" in html
+    assert "Min egen tekst</textarea>" in html
+    assert "Avtalt med pasienten</textarea>" in html
     assert len(versions(session, world.patient_a1)) == 1
 
 
 def test_yellow_limit_above_red_upper_limit_and_implausible_values_are_refused(app, session, world):
     web = nurse(app)
     response = save(web, world.patient_a1, "measurements", form_data(
-        session, world.patient_a1, "measurements", **{"limits.bp_systolic.yellow_high": "185",
-                                                      "limits.spo2.red_low": "20"}))
+        session, world.patient_a1, "measurements", **{"limits-bp_systolic-yellow_high": "185",
+                                                      "limits-spo2-red_low": "20"}))
     assert response.status_code == 400
     page = text_of(response)
     assert "Den gule øvre grensen må være under den røde øvre grensen (180 mmHg)" in page
@@ -148,28 +162,28 @@ def test_reason_is_required_and_nothing_is_saved_without_it(app, session, world)
     page = text_of(response)
     assert "Skriv hvorfor planen endres" in page
     assert 'value="Noe nytt"' not in response.get_data(as_text=True)  # a textarea, so:
-    assert ">Noe nytt</textarea>" in response.get_data(as_text=True)
+    assert "Noe nytt</textarea>" in response.get_data(as_text=True)
     assert len(versions(session, world.patient_a1)) == 1
 
 
 def test_pydantic_errors_of_the_plan_come_back_on_the_field(app, session, world):
     web = nurse(app)
     data = form_data(session, world.patient_a1, "events", **{
-        "anticipated_events.0.title": "", "anticipated_events.0.patient": "Ring 113."})
+        "anticipated_events-0-title": "", "anticipated_events-0-patient": "Ring 113."})
     response = save(web, world.patient_a1, "events", data)
     assert response.status_code == 400
     html = response.get_data(as_text=True)
     assert 'id="anticipated_events-0-title-error"' in html and "Fyll ut dette." in text_of(response)
-    assert ">Ring 113.</textarea>" in html
+    assert "Ring 113.</textarea>" in html
 
 
 def test_add_another_row_keeps_what_was_typed_and_offers_one_more(app, session, world):
     web = nurse(app)
-    data = form_data(session, world.patient_a1, "matters", **{"goals.1": "Gå til butikken"})
+    data = form_data(session, world.patient_a1, "matters", **{"goals-1": "Gå til butikken"})
     response = web.submit(url(world.patient_a1, "edit/matters"), {**data, "action": "more", "reason": ""})
     assert response.status_code == 200
     html = response.get_data(as_text=True)
-    assert 'value="Gå til butikken"' in html and 'name="goals.2"' in html
+    assert 'value="Gå til butikken"' in html and 'name="goals-2"' in html
     assert len(versions(session, world.patient_a1)) == 1
 
 
@@ -186,7 +200,7 @@ def test_rules_preview_counts_alerts_with_the_backtest_for_current_and_proposed_
     assert (before, after) == (3, 0)
 
     web = nurse(app)
-    data = form_data(session, patient, "rules", **{"rules.1.yellow_low": "90"})
+    data = form_data(session, patient, "rules", **{"rules-1-yellow_low": "90"})
     response = web.submit(url(patient, "edit/rules"), {**data, "action": "preview", "reason": ""})
     assert response.status_code == 200
     page = text_of(response)
@@ -194,7 +208,7 @@ def test_rules_preview_counts_alerts_with_the_backtest_for_current_and_proposed_
     assert 'value="90"' in response.get_data(as_text=True)  # the proposal stays in the form
     assert len(versions(session, patient)) == 1  # a preview saves nothing
 
-    data = form_data(session, patient, "rules", **{"rules.1.yellow_low": "20"})
+    data = form_data(session, patient, "rules", **{"rules-1-yellow_low": "20"})
     response = web.submit(url(patient, "edit/rules"), {**data, "action": "preview", "reason": ""})
     assert response.status_code == 400
     assert "Skriv en verdi mellom 50 % og 100 %." in text_of(response)
@@ -212,8 +226,8 @@ def test_rule_parameters_are_read_as_a_nurse_writes_them_and_shown_back_in_words
     assert "Standard: –. Skriv en varighet, for eksempel 3 timer, 2 dager eller 30 minutter." in page
 
     response = save(web, patient, "rules", form_data(session, patient, "rules", **{
-        "rules.1.within": "2 dager", "rules.1.n": "2", "rules.1.m": "3", "rules.2.amount": "1,5",
-        "rules.2.baseline_start": "01.10.2026", "rules.2.baseline_end": "14.10.2026", "rules.5.key": "hf.swelling"}))
+        "rules-1-within": "2 dager", "rules-1-n": "2", "rules-1-m": "3", "rules-2-amount": "1,5",
+        "rules-2-baseline_start": "01.10.2026", "rules-2-baseline_end": "14.10.2026", "rules-5-key": "hf.swelling"}))
     assert response.status_code == 302, text_of(response)
     rules = {r.key: r.parameters for r in plans.current_content(session, patient.id)[0].rules}
     assert rules["copd.spo2_low"] == {"yellow_low": 93, "n": 2, "m": 3, "within": "P2D"}
@@ -223,7 +237,7 @@ def test_rule_parameters_are_read_as_a_nurse_writes_them_and_shown_back_in_words
     assert rules["hf.weight_above_dry"]["baseline_end"] == "2026-10-14T22:00:00+00:00"
 
     html = web.get(url(patient, "edit/rules")).get_data(as_text=True)
-    assert 'name="rules.1.within" type="text" value="2 dager"' in html  # the form shows it in words
+    assert 'name="rules-1-within" type="text" value="2 dager"' in html  # the form shows it in words
     assert 'value="01.10.2026"' in html and 'value="14.10.2026"' in html  # the dates as written
     # The parts of a combined rule share parameter names; each label says which part it is.
     assert ">Hevelse i bena: skår minst</label>" in html and ">Tungpust: skår minst</label>" in html
@@ -234,9 +248,9 @@ def test_rule_parameters_are_read_as_a_nurse_writes_them_and_shown_back_in_words
 def test_bad_rule_parameters_are_refused_in_the_nurses_language_on_their_fields(app, session, world):
     patient, web = world.patient_a1, nurse(app)
     response = save(web, patient, "rules", form_data(session, patient, "rules", **{
-        "rules.0.red_low": "abc", "rules.1.within": "snart", "rules.1.n": "3", "rules.1.m": "2",
-        "rules.2.amount": "0", "rules.2.baseline_start": "01.10.2026", "rules.3.red_high": "900",
-        "rules.4.yellow_low": "170"}))
+        "rules-0-red_low": "abc", "rules-1-within": "snart", "rules-1-n": "3", "rules-1-m": "2",
+        "rules-2-amount": "0", "rules-2-baseline_start": "01.10.2026", "rules-3-red_high": "900",
+        "rules-4-yellow_low": "170"}))
     assert response.status_code == 400
     page, html = text_of(response), response.get_data(as_text=True)
     errors = {
@@ -260,10 +274,10 @@ def test_bad_rule_parameters_are_refused_in_the_nurses_language_on_their_fields(
 
 def test_versions_say_who_changed_what_when_and_why_in_words(app, session, world):
     web = nurse(app)
-    save(web, world.patient_a1, "rules", form_data(session, world.patient_a1, "rules", **{"rules.4.yellow_high": "165"}),
+    save(web, world.patient_a1, "rules", form_data(session, world.patient_a1, "rules", **{"rules-4-yellow_high": "165"}),
          reason="BT høyt over tid, avtalt med fastlegen")
     save(web, world.patient_a1, "events", form_data(session, world.patient_a1, "events", **{
-        "anticipated_events.0.title": "Fall", "anticipated_events.0.gp": "Vurderer medisiner."}), reason="Falt i mars")
+        "anticipated_events-0-title": "Fall", "anticipated_events-0-gp": "Vurderer medisiner."}), reason="Falt i mars")
     page = text_of(web.get(url(world.patient_a1, "versions")))
     assert "Systolisk blodtrykk, gul øvre grense: 160 mmHg → 165 mmHg" in page
     assert "BT høyt over tid, avtalt med fastlegen" in page and "Nora Nurse" in page
@@ -287,7 +301,7 @@ def test_describe_changes_names_fields_in_words(session, world):
 def test_print_view_has_the_whole_plan_for_patient_and_gp(app, session, world):
     web = nurse(app)
     save(web, world.patient_a1, "events", form_data(session, world.patient_a1, "events", **{
-        "anticipated_events.0.title": "KOLS-forverring", "anticipated_events.0.gp": "Vurderer antibiotika."}))
+        "anticipated_events-0-title": "KOLS-forverring", "anticipated_events-0-gp": "Vurderer antibiotika."}))
     response = web.get(url(world.patient_a1, "print"))
     page = text_of(response)
     assert response.status_code == 200 and 'class="clinic printable"' in response.get_data(as_text=True)
@@ -347,14 +361,14 @@ def test_old_plans_without_anticipated_events_stay_valid(session, world):
 
 def test_rules_and_measurements_are_added_from_the_empty_row_and_removed_with_the_checkbox(app, session, world):
     web = nurse(app)
-    pulse_row = {"measurements.3.item": "pulse", "measurements.3.schedule.times": "08:00",
-                 "measurements.3.schedule.weekdays": "0,2,4", "measurements.3.patient_actions.red": "Ring 113."}
+    pulse_row = {"measurements-3-item": "pulse", "measurements-3-schedule-times": "08:00",
+                 "measurements-3-schedule-weekdays": "0,2,4", "measurements-3-patient_actions-red": "Ring 113."}
     refused = save(web, world.patient_a1, "measurements", form_data(session, world.patient_a1, "measurements",
                                                                      **pulse_row))
     assert refused.status_code == 400  # a pulse at set times, and nothing notices when it does not come
     assert "Puls er planlagt til faste tider, men ingen regel merker når den ikke kommer" in text_of(refused)
-    data = form_data(session, world.patient_a1, "rules", **{"rules.0.remove": "1", "rules.5.key": "general.pulse_red",
-                                                            "rules.6.key": "missed.pulse"})
+    data = form_data(session, world.patient_a1, "rules", **{"rules-0-remove": "1", "rules-5-key": "general.pulse_red",
+                                                            "rules-6-key": "missed.pulse"})
     assert save(web, world.patient_a1, "rules", data).status_code == 302
     data = form_data(session, world.patient_a1, "measurements", **pulse_row)
     assert save(web, world.patient_a1, "measurements", data).status_code == 302
@@ -369,17 +383,17 @@ def test_rules_and_measurements_are_added_from_the_empty_row_and_removed_with_th
     assert "Regel fjernet: «Oksygenmetning i rød sone (KOLS)» (copd.spo2_red)" in page
     assert "Måling lagt til: Puls, 08:00 (man., ons., fre.)" in page
     # The new pulse rule's red limits are now editable with the measurement.
-    assert 'name="limits.pulse.red_high"' in web.get(url(world.patient_a1, "edit/measurements")).get_data(as_text=True)
+    assert 'name="limits-pulse-red_high"' in web.get(url(world.patient_a1, "edit/measurements")).get_data(as_text=True)
 
 
 def test_unticking_every_weekday_is_refused_and_shown(app, session, world):
     web = nurse(app)
-    data = form_data(session, world.patient_a1, "measurements", **{"measurements.0.schedule.weekdays": ""})
+    data = form_data(session, world.patient_a1, "measurements", **{"measurements-0-schedule-weekdays": ""})
     response = save(web, world.patient_a1, "measurements", data)
     assert response.status_code == 400
     assert "Velg minst én ukedag." in text_of(response)
-    assert 'id="measurements-0-schedule-weekdays-0" name="measurements.0.schedule.weekdays" value="0" checked' \
-        not in response.get_data(as_text=True)
+    boxes = re.findall(r'<input[^>]*name="measurements-0-schedule-weekdays"[^>]*>', response.get_data(as_text=True))
+    assert len(boxes) == 7 and not any("checked" in box for box in boxes)
 
 
 def test_saving_a_section_without_a_change_saves_no_version(app, session, world):
@@ -398,3 +412,60 @@ def test_every_personal_parameter_of_the_shipped_rules_is_named_in_words():
     names = {n.rsplit(".", 1)[-1] for rule in default_rules().values() for n in rule.overridable}
     assert names - set(PARAMETER_LABELS) == set()
     assert parameter_text("PT3H", "nb") == "3 timer" and parameter_text("PT90M", "en") == "1 hour 30 minutes"
+
+
+# ---- the form layer: problems on their fields, repeated posts, hostile input ----------------
+
+def test_a_problem_in_a_row_shows_beside_that_rows_field_even_after_an_empty_row(app, session, world):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "events", **{
+        "anticipated_events-0-title": "", "anticipated_events-1-title": "Fall",
+        "anticipated_events-2-title": "", "anticipated_events-2-gp": "Vurderer medisiner."})
+    response = save(web, world.patient_a1, "events", data)
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    # Row 0 is empty and left out, so the plan's second event is the form's third row.
+    assert 'id="anticipated_events-2-title-error"' in html and 'href="#anticipated_events-2-title"' in html
+    assert 'id="anticipated_events-1-title-error"' not in html and 'id="anticipated_events-0-title-error"' not in html
+    assert 'value="Fall"' in html and "Vurderer medisiner.</textarea>" in html
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_a_limit_problem_found_by_the_safety_checks_shows_beside_the_limit_on_the_rules_page(app, session, world):
+    web = nurse(app)
+    response = save(web, world.patient_a1, "rules", form_data(session, world.patient_a1, "rules",
+                                                              **{"rules-0-red_low": "80"}))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="rules-0-red_low-error"' in html and "sikkerhetsnettet" in text_of(response)
+    assert len(versions(session, world.patient_a1)) == 1
+
+
+def test_a_double_submit_saves_one_version_and_keeps_what_was_typed(app, session, world):
+    web = nurse(app)
+    data = {**form_data(session, world.patient_a1, "matters", what_matters="Å klare trappa"), "base_version": "1"}
+    assert save(web, world.patient_a1, "matters", data).status_code == 302
+    again = save(web, world.patient_a1, "matters", data)
+    assert again.status_code == 400
+    assert "Noen andre lagret en ny versjon av planen (versjon 2)" in text_of(again)
+    assert "Å klare trappa</textarea>" in again.get_data(as_text=True)
+    assert [v.version for v in versions(session, world.patient_a1)] == [1, 2]
+
+
+@pytest.mark.parametrize("field, hostile, message", [
+    ("what_matters", "Å gå\x00 tur", "Feltet inneholder tegn som ikke kan brukes."),
+    ("goals-0", "x" * 10_000, "Teksten er for lang (høyst 2000 tegn)."),
+])
+def test_hostile_input_gets_a_translated_error_on_its_field_and_loses_nothing(app, session, world, field, hostile,
+                                                                            message):
+    web = nurse(app)
+    data = form_data(session, world.patient_a1, "matters", **{field: hostile, "goals-1": "Sove hele natten"})
+    response = save(web, world.patient_a1, "matters", data, reason="Avtalt med pasienten")
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    field_id = field
+    assert f'id="{field_id}-error"' in html and f'href="#{field_id}"' in html and message in text_of(response)
+    assert 'value="Sove hele natten"' in html and "Avtalt med pasienten</textarea>" in html
+    if len(hostile) > 100:
+        assert f'value="{hostile}"' in html  # the long text stays, to be shortened
+    assert len(versions(session, world.patient_a1)) == 1

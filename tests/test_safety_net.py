@@ -294,7 +294,7 @@ def test_calibration_never_proposes_a_limit_looser_than_the_safety_net(session, 
 def test_the_editor_ties_a_looser_limit_to_its_field_and_saves_nothing(app, session, clock, world):
     web = staff_client(app, "nurse.a@example.no")
     url = f"/clinic/patients/{world.patient_a1.id}/plan/edit/measurements"
-    data = form_data(session, world.patient_a1, "measurements", **{"limits.spo2.red_low": "80"})
+    data = form_data(session, world.patient_a1, "measurements", **{"limits-spo2-red_low": "80"})
     response = web.submit(url, {**data, "action": "save", "reason": "Lavere grense"})
     assert response.status_code == 400
     page = text_of(response)
@@ -307,14 +307,14 @@ def test_a_decision_is_recorded_with_who_when_and_why_in_the_safety_section(app,
     web = staff_client(app, "nurse.a@example.no")
     url = f"/clinic/patients/{world.patient_a1.id}/plan/edit/safety"
     fields = web.form_fields(url)
-    assert fields["new_decisions.0.decided_by"] == "Nora Nurse" and fields["new_decisions.0.decided_on"] == "10.03.2026"
-    fields = {k: v for k, v in fields.items() if k.startswith("new_decisions.")}
-    fields.update({"new_decisions.0.limit": "safety.spo2_red:red_low", "new_decisions.0.value": "84",
-                   "new_decisions.0.reason": "kort", "reason": "Skala 2", "action": "save"})
+    assert fields["new_decisions-0-decided_by"] == "Nora Nurse" and fields["new_decisions-0-decided_on"] == "10.03.2026"
+    fields = {k: v for k, v in fields.items() if k.startswith("new_decisions-")}
+    fields.update({"new_decisions-0-limit": "safety.spo2_red:red_low", "new_decisions-0-value": "84",
+                   "new_decisions-0-reason": "kort", "reason": "Skala 2", "action": "save"})
     refused = web.submit(url, fields)
     assert refused.status_code == 400 and "minst 10 tegn" in text_of(refused)
-    fields["new_decisions.0.reason"] = SCALE2.reason
-    fields["new_decisions.0.decided_by"] = "Ingrid Berg, lege"
+    fields["new_decisions-0-reason"] = SCALE2.reason
+    fields["new_decisions-0-decided_by"] = "Ingrid Berg, lege"
     saved = web.submit(url, fields)
     assert saved.status_code == 302, text_of(saved)
     content, _version = evaluation.plans.current_content(session, world.patient_a1.id)
@@ -338,7 +338,7 @@ def test_a_nurse_of_another_team_cannot_see_or_record_a_decision(app, session, c
     web = staff_client(app, "nurse.b@example.no")
     url = f"/clinic/patients/{world.patient_a1.id}/plan/edit/safety"
     assert web.get(url).status_code == 404
-    assert web.client.post(url, data={"new_decisions.0.limit": "safety.spo2_red:red_low"}).status_code in (400, 404)
+    assert web.client.post(url, data={"new_decisions-0-limit": "safety.spo2_red:red_low"}).status_code in (400, 404)
     content, _version = evaluation.plans.current_content(session, world.patient_a1.id)
     assert content.safety_decisions == []
 

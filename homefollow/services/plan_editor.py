@@ -1,10 +1,11 @@
-"""The care team's plan editor: one section of the plan at a time, as plain form fields.
+"""The care team's plan editor: one section of the plan at a time.
 
-A section's form fields are named by their place in the PlanContent document
-(`measurements.0.schedule.times`, `anticipated_events.1.gp`), so a pydantic validation error
-of the whole document points straight back at the field that caused it. Saving a section
-merges it into the newest plan and writes a new version through plan_changes.change_plan
-(checked, audited, in force for the patient at once).
+A section's values come nested like the PlanContent document and like the section's WTForms
+form (clinician_portal/plan_forms.py), so every problem is reported by its location there,
+("anticipated_events", 1, "title"), and homefollow.form_errors puts it on that field; a
+pydantic error of the whole document has the same shape (empty rows left out are counted
+back). Saving a section merges it into the newest plan and writes a new version through
+plan_changes.change_plan (checked, audited, in force for the patient at once).
 
 Personal zone limits are not a field of a measurement: they are the parameters of the plan's
 zone rules (docs/rules.md). The measurements section shows them per measurement and writes
@@ -25,7 +26,7 @@ from typing import Any, Mapping
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, select
 
-from rules import resolve_parameters
+from rules import ParameterError, resolve_parameters, zone_limits
 from rules.codes import code_info
 from rules.parameters import parameter_codes, parameter_types
 from rules.limits import zones_of
@@ -35,6 +36,7 @@ from rules.schedule import local_date_of, local_day_bounds
 from rules.text import duration, parse_duration
 
 from ..clock import Clock
+from ..form_errors import validation_problems
 from ..i18n import N_, t
 from ..models import Account, CarePlan, Patient
 from ..questionnaires import QUESTIONNAIRES
@@ -97,7 +99,6 @@ EVENT_FIELDS = {
     "responsible": N_("Responsible for follow-up"),
 }
 WEEKDAY_NAMES = (N_("Mon"), N_("Tue"), N_("Wed"), N_("Thu"), N_("Fri"), N_("Sat"), N_("Sun"))
-BLANK_ROWS = 1  # empty rows offered for adding to a list without JavaScript
 BACKTEST_DAYS = 30
 _DURATION = TypeAdapter(timedelta)
 PLAN_TZ = "Europe/Oslo"  # the time zone the plan's dates are written in (the patients' own)
@@ -177,7 +178,7 @@ def _limit_owners(content: PlanContent, rules_: Mapping[str, RuleInfo]) -> dict[
             continue
         try:
             found = zones_of(info.definition, resolve_parameters(info.definition, {}))
-        except Exception:  # a rule whose defaults do not resolve has no limits to show
+        except ParameterError:  # a rule whose defaults do not resolve has no limits to show
             continue
         if found is None:
             continue
@@ -300,366 +301,428 @@ def slug(text: str) -> str:
 
 
 # ---- form values ------------------------------------------------------------------------------
+# A section's values are nested like the plan document and the section's form
+# (clinician_portal/plan_forms.py): {"measurements": [{"schedule": {"times": "08:00"}}]}, and a
+# problem's location is its path there: ("measurements", 0, "schedule", "times").
 
-def _schedule_values(prefix: str, schedule) -> dict[str, str]:
+Location = tuple
+ALL_WEEKDAYS = [str(d) for d in range(7)]
+
+
+def _schedule_data(schedule) -> dict:
     if schedule is None:
-        return {f"{prefix}.schedule.times": "", f"{prefix}.schedule.weekdays": "0,1,2,3,4,5,6"}
-    return {f"{prefix}.schedule.times": fmt_times(schedule.times),
-            f"{prefix}.schedule.weekdays": ",".join(str(d) for d in schedule.weekdays)}
+        return {"times": "", "weekdays": ALL_WEEKDAYS}
+    return {"times": fmt_times(schedule.times), "weekdays": [str(d) for d in schedule.weekdays]}
 
 
-def initial_values(section: str, content: PlanContent, rules_: Mapping[str, RuleInfo], locale: str) -> dict[str, str]:
-    """The form fields of a section, filled from the plan."""
-    v: dict[str, str] = {}
-    if section == "matters":
-        v["what_matters"] = content.what_matters
-        for i, goal in enumerate(content.goals):
-            v[f"goals.{i}"] = goal
-    elif section == "measurements":
-        owners = _limit_owners(content, rules_)
-        for i, m in enumerate(content.measurements):
-            p = f"measurements.{i}"
-            v[f"{p}.item"] = m.item
-            v.update(_schedule_values(p, m.schedule))
-            v[f"{p}.grace_minutes"] = str(m.grace_minutes)
-            for zone in ("green", "yellow", "red"):
-                v[f"{p}.patient_actions.{zone}"] = getattr(m.patient_actions, zone)
-                v[f"{p}.team_actions.{zone}"] = getattr(m.team_actions, zone)
-            for code in ITEMS[m.item].codes:
-                for name in LIMIT_NAMES:
-                    if (code, name) in owners:
-                        v[f"limits.{code}.{name}"] = fmt_number(
-                            _limit_value(content, rules_, owners[(code, name)], name), locale)
-    elif section == "checkins":
-        for i, q in enumerate(content.questionnaires):
-            p = f"questionnaires.{i}"
-            v[f"{p}.key"] = q.key
-            v.update(_schedule_values(p, q.schedule))
-            v[f"{p}.grace_minutes"] = str(q.grace_minutes)
-        for i, task in enumerate(content.tasks):
-            p = f"tasks.{i}"
-            v[f"{p}.key"] = task.key
-            v[f"{p}.text"] = task.text
-            v.update(_schedule_values(p, task.schedule))
-            v[f"{p}.grace_minutes"] = str(task.grace_minutes)
-    elif section == "events":
-        for i, event in enumerate(content.anticipated_events):
-            for name in EVENT_FIELDS:
-                v[f"anticipated_events.{i}.{name}"] = getattr(event, name)
-    elif section == "rules":
-        for i, assigned in enumerate(content.rules):
-            v[f"rules.{i}.key"] = assigned.key
-            for name, value in assigned.parameters.items():
-                if not isinstance(value, (dict, list)):
-                    v[f"rules.{i}.{name}"] = parameter_text(value, locale, name=name)
-    elif section == "contacts":
-        for i, contact in enumerate(content.contacts):
-            v[f"contacts.{i}.name"] = contact.name
-            v[f"contacts.{i}.role"] = contact.role
-            v[f"contacts.{i}.phone"] = contact.phone or ""
-        for i, r in enumerate(content.responsibilities):
-            v[f"responsibilities.{i}.what"] = r.what
-            v[f"responsibilities.{i}.who"] = r.who
-        v["next_review"] = content.next_review.isoformat() if content.next_review else ""
-    return v
+def _matters_data(content: PlanContent, rules_, locale: str) -> dict:
+    return {"what_matters": content.what_matters, "goals": list(content.goals)}
 
 
-def row_count(values: Mapping[str, str], prefix: str) -> int:
-    """How many rows of a list the form holds (the highest index + 1)."""
-    pattern = re.compile(rf"^{re.escape(prefix)}\.(\d+)(?:\.|$)")
-    indices = [int(m.group(1)) for k in values if (m := pattern.match(k))]
-    return max(indices) + 1 if indices else 0
+def _measurements_data(content: PlanContent, rules_, locale: str) -> dict:
+    owners = _limit_owners(content, rules_)
+    limits: dict[str, dict[str, str]] = {}
+    for (code, name), index in owners.items():
+        if any(code in ITEMS[m.item].codes for m in content.measurements if m.item in ITEMS):
+            limits.setdefault(code, {})[name] = fmt_number(_limit_value(content, rules_, index, name), locale)
+    rows = [{"item": m.item, "schedule": _schedule_data(m.schedule), "grace_minutes": str(m.grace_minutes),
+             "patient_actions": m.patient_actions.model_dump(), "team_actions": m.team_actions.model_dump()}
+            for m in content.measurements]
+    return {"measurements": rows, "limits": limits}
 
 
-# ---- from form fields to a plan ---------------------------------------------------------------
+def _checkins_data(content: PlanContent, rules_, locale: str) -> dict:
+    return {"questionnaires": [{"key": q.key, "schedule": _schedule_data(q.schedule),
+                                "grace_minutes": str(q.grace_minutes)} for q in content.questionnaires],
+            "tasks": [{"key": task.key, "text": task.text, "schedule": _schedule_data(task.schedule),
+                       "grace_minutes": str(task.grace_minutes)} for task in content.tasks]}
+
+
+def _events_data(content: PlanContent, rules_, locale: str) -> dict:
+    return {"anticipated_events": [event.model_dump() for event in content.anticipated_events]}
+
+
+def _rules_data(content: PlanContent, rules_, locale: str) -> dict:
+    return {"rules": [{"key": assigned.key,
+                       **{name: parameter_text(value, locale, name=name) for name, value in assigned.parameters.items()
+                          if not isinstance(value, (dict, list))}}
+                      for assigned in content.rules]}
+
+
+def _safety_data(content: PlanContent, rules_, locale: str) -> dict:
+    return {"safety_decisions": [{"rule": d.rule, "remove": False} for d in content.safety_decisions],
+            "new_decisions": []}
+
+
+def _contacts_data(content: PlanContent, rules_, locale: str) -> dict:
+    return {"contacts": [{"name": c.name, "role": c.role, "phone": c.phone or ""} for c in content.contacts],
+            "responsibilities": [r.model_dump() for r in content.responsibilities],
+            "next_review": content.next_review.isoformat() if content.next_review else ""}
+
+
+_INITIAL = {"matters": _matters_data, "measurements": _measurements_data, "checkins": _checkins_data,
+            "events": _events_data, "rules": _rules_data, "safety": _safety_data, "contacts": _contacts_data}
+
+
+def initial_data(section: str, content: PlanContent, rules_: Mapping[str, RuleInfo], locale: str) -> dict:
+    """The section's values, filled from the plan."""
+    return _INITIAL[section](content, rules_, locale)
+
+
+# ---- from form values to a plan ---------------------------------------------------------------
 
 @dataclass
 class Outcome:
     content: PlanContent | None = None
-    errors: dict[str, str] = field(default_factory=dict)  # field name → translated message
-    general: list[str] = field(default_factory=list)  # problems no single field owns
+    # (location, translated text); the location () is about the whole plan, not one field
+    problems: list[tuple[Location, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return self.content is not None and not self.errors and not self.general
+        return self.content is not None and not self.problems
+
+
+def text(value) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _rows(data: Mapping, name: str) -> list[tuple[int, dict]]:
+    return [(i, row) for i, row in enumerate(data.get(name) or []) if isinstance(row, Mapping)]
+
+
+def _is_blank(row: Mapping, names) -> bool:
+    return all(not text(row.get(n)) for n in names)
 
 
 class _Builder:
-    def __init__(self, values: Mapping[str, str], locale: str, today: date | None = None,
-                 author_account_id: int | None = None):
-        self.values, self.locale = values, locale
+    """Reads typed values, recording a translated problem per field (the first one only)."""
+
+    def __init__(self, locale: str, today: date | None = None, author_account_id: int | None = None):
+        self.locale = locale
         self.today = today or date.max
         self.author_account_id = author_account_id
-        self.errors: dict[str, str] = {}
+        self.problems: list[tuple[Location, str]] = []
 
-    def get(self, name: str) -> str:
-        return (self.values.get(name) or "").strip()
-
-    def error(self, name: str, message: str, **params) -> None:
-        self.errors.setdefault(name, t(self.locale, message, **params))
+    def error(self, loc: Location, message: str, **params) -> None:
+        if all(loc != seen for seen, _text in self.problems):
+            self.problems.append((loc, t(self.locale, message, **params)))
         return None
 
-    def number(self, name: str, text: str, plausible_for: str | None = None) -> float | None:
+    def number(self, loc: Location, typed: str, plausible_for: str | None = None) -> float | None:
         """A number as typed (comma or point), within the plausible range of a measurement
-        when one is named; None after recording the error."""
+        when one is named; None after recording the problem."""
         try:
-            value = parse_decimal(text)
+            value = parse_decimal(typed)
         except ValueError:
-            self.error(name, N_("Write a number, such as 92 or 70,5."))
-            return None
+            return self.error(loc, N_("Write a number, such as 92 or 70,5."))
         kind = CATALOGUE.get(plausible_for) if plausible_for else None
         if kind is not None and not kind.plausible_min <= value <= kind.plausible_max:
-            self.error(name, N_("Write a value between %(min)s and %(max)s."),
-                       min=fmt_with_unit(plausible_for, kind.plausible_min, self.locale),
-                       max=fmt_with_unit(plausible_for, kind.plausible_max, self.locale))
-            return None
+            return self.error(loc, N_("Write a value between %(min)s and %(max)s."),
+                              min=fmt_with_unit(plausible_for, kind.plausible_min, self.locale),
+                              max=fmt_with_unit(plausible_for, kind.plausible_max, self.locale))
         return value
 
-    def integer(self, name: str, default: int) -> int:
-        text = self.get(name)
-        if not text:
+    def minutes(self, loc: Location, typed, default: int) -> int:
+        typed = text(typed)
+        if not typed:
             return default
-        if not re.fullmatch(r"\d+", text):
-            self.error(name, N_("Write a whole number of minutes, such as 180."))
+        if not re.fullmatch(r"[0-9]+", typed):
+            self.error(loc, N_("Write a whole number of minutes, such as 180."))
             return default
-        return int(text)
+        return int(typed)
 
-    def schedule(self, prefix: str, required: bool) -> dict | None:
-        times_name, days_name = f"{prefix}.schedule.times", f"{prefix}.schedule.weekdays"
-        text = self.get(times_name)
-        if not text:
+    def schedule(self, loc: Location, data, required: bool) -> dict | None:
+        data = data if isinstance(data, Mapping) else {}
+        typed = text(data.get("times"))
+        if not typed:
             if required:
-                self.error(times_name, N_("Write at least one time of day, such as 10:00."))
+                self.error((*loc, "times"), N_("Write at least one time of day, such as 10:00."))
             return None
-        times = parse_times(text)
+        times = parse_times(typed)
         if times is None:
-            self.error(times_name, N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00."))
-            return None
-        days = [int(d) for d in self.get(days_name).split(",") if d.strip().isdigit()]
+            return self.error((*loc, "times"),
+                              N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00."))
+        days = sorted({int(d) for d in data.get("weekdays") or [] if str(d) in ALL_WEEKDAYS})
         if not days:
-            self.error(days_name, N_("Choose at least one weekday."))
-            return None
+            return self.error((*loc, "weekdays"), N_("Choose at least one weekday."))
         return {"times": times, "weekdays": days}
 
 
-def _base_document(content: PlanContent) -> dict:
-    return content.model_dump(mode="json")
+@dataclass
+class _Draft:
+    """A section being read into the plan document."""
+
+    b: _Builder
+    doc: dict  # the newest plan, as JSON, with this section replaced
+    content: PlanContent
+    data: Mapping
+    rules_: Mapping[str, RuleInfo]
+    safety_rules_: Mapping[str, RuleInfo]
+    # list name → the form row each document row came from (empty rows are left out)
+    rows: dict[str, list[int]] = field(default_factory=dict)
+
+    def add(self, list_name: str, form_row: int, value) -> None:
+        self.doc[list_name].append(value)
+        self.rows.setdefault(list_name, []).append(form_row)
 
 
-def _is_blank(values: Mapping[str, str], prefix: str, names) -> bool:
-    return all(not (values.get(f"{prefix}.{n}") or "").strip() for n in names)
+def _build_matters(d: _Draft) -> None:
+    d.doc["what_matters"] = text(d.data.get("what_matters"))
+    d.doc["goals"] = []
+    for i, goal in enumerate(d.data.get("goals") or []):
+        if text(goal):
+            d.add("goals", i, text(goal))
 
 
-def build(section: str, content: PlanContent, values: Mapping[str, str], rules_: Mapping[str, RuleInfo],
+def _build_measurements(d: _Draft) -> None:
+    owners = _limit_owners(d.content, d.rules_)
+    d.doc["measurements"] = []
+    for i, row in _rows(d.data, "measurements"):
+        item = text(row.get("item"))
+        if not item or row.get("remove"):
+            continue
+        loc = ("measurements", i)
+        d.add("measurements", i, {
+            "item": item,
+            "schedule": d.b.schedule((*loc, "schedule"), row.get("schedule"), required=False),
+            "grace_minutes": d.b.minutes((*loc, "grace_minutes"), row.get("grace_minutes"), 180),
+            "patient_actions": {z: text((row.get("patient_actions") or {}).get(z)) for z in ZONE_LABELS},
+            "team_actions": {z: text((row.get("team_actions") or {}).get(z)) for z in ZONE_LABELS},
+        })
+        for code in ITEMS[item].codes if item in ITEMS else ():
+            _build_limits(d, code, owners)
+
+
+def _build_limits(d: _Draft, code: str, owners: Mapping[tuple[str, str], int]) -> None:
+    """The limits typed for one measured value, written into the parameters of the rules that
+    hold them; an emptied field returns to the rule's default."""
+    typed_limits = ((d.data.get("limits") or {}).get(code)) or {}
+    limits = {}
+    for name in LIMIT_NAMES:
+        typed = typed_limits.get(name)
+        if (code, name) not in owners or typed is None:  # not on the form
+            continue
+        assigned = d.doc["rules"][owners[(code, name)]]
+        params, default = assigned["parameters"], d.rules_[assigned["key"]].defaults.get(name)
+        if not text(typed):
+            params.pop(name, None)
+            limits[name] = default
+            continue
+        value = d.b.number(("limits", code, name), text(typed), plausible_for=code)
+        if value is None:
+            continue
+        limits[name] = value
+        if value != default or name in params:
+            params[name] = int(value) if value.is_integer() else value
+    _check_limit_order(d.b, code, limits, lambda name: ("limits", code, name))
+
+
+def _build_checkins(d: _Draft) -> None:
+    d.doc["questionnaires"] = []
+    for i, row in _rows(d.data, "questionnaires"):
+        key = text(row.get("key"))
+        if not key or row.get("remove"):
+            continue
+        loc = ("questionnaires", i)
+        d.add("questionnaires", i, {
+            "key": key, "schedule": d.b.schedule((*loc, "schedule"), row.get("schedule"), required=True),
+            "grace_minutes": d.b.minutes((*loc, "grace_minutes"), row.get("grace_minutes"), 240)})
+    d.doc["tasks"] = []
+    keys: set[str] = set()
+    for i, row in _rows(d.data, "tasks"):
+        schedule = row.get("schedule") or {}
+        if row.get("remove") or (not text(row.get("text")) and not text(schedule.get("times"))):
+            continue
+        key = text(row.get("key")) or slug(text(row.get("text")))
+        while key in keys:  # two new tasks whose texts start alike
+            key = f"{key[:37]}_{len(keys)}"
+        keys.add(key)
+        loc = ("tasks", i)
+        d.add("tasks", i, {"key": key, "text": text(row.get("text")),
+                           "schedule": d.b.schedule((*loc, "schedule"), schedule, required=False),
+                           "grace_minutes": d.b.minutes((*loc, "grace_minutes"), row.get("grace_minutes"), 180)})
+
+
+def _build_events(d: _Draft) -> None:
+    d.doc["anticipated_events"] = []
+    for i, row in _rows(d.data, "anticipated_events"):
+        if not _is_blank(row, EVENT_FIELDS):
+            d.add("anticipated_events", i, {name: text(row.get(name)) for name in EVENT_FIELDS})
+
+
+def _build_rules(d: _Draft) -> None:
+    kept_before = {r.key: r.parameters for r in d.content.rules}
+    d.doc["rules"] = []
+    for i, row in _rows(d.data, "rules"):
+        key = text(row.get("key"))
+        if not key or row.get("remove"):
+            continue
+        info = d.rules_.get(key)
+        # Parameters the form cannot show (a schedule) are kept as they are.
+        parameters = {n: v for n, v in kept_before.get(key, {}).items() if isinstance(v, (dict, list))}
+        for name in info.editable if info else ():
+            typed = text(row.get(name))
+            value = _read_parameter(d.b, ("rules", i, name), typed, info.types.get(name), info.codes.get(name)) \
+                if typed else None
+            if value is not None:
+                parameters[name] = value
+        if info:
+            _check_rule_parameters(d.b, ("rules", i), info, parameters)
+        d.add("rules", i, {"key": key, "parameters": parameters})
+
+
+def _build_safety(d: _Draft) -> None:
+    """Recorded decisions are kept unless ticked for removal (a decision is never edited in
+    place: who decided what, and why, stays as it was); filled-in new rows are added."""
+    rows = list(d.data.get("safety_decisions") or [])
+
+    def removed(i: int, decision) -> bool:
+        row = rows[i] if i < len(rows) and isinstance(rows[i], Mapping) else {}
+        return bool(row.get("remove")) and text(row.get("rule")) == decision.rule
+
+    d.doc["safety_decisions"] = [dec.model_dump(mode="json") for i, dec in enumerate(d.content.safety_decisions)
+                                 if not removed(i, dec)]
+    taken = {(dec["rule"], name) for dec in d.doc["safety_decisions"] for name in dec["parameters"]}
+    for j, row in _rows(d.data, "new_decisions"):
+        if _is_blank(row, ("limit", "value", "reason")):
+            continue
+        decision = _new_decision(d, ("new_decisions", j), row, taken)
+        if decision is not None:
+            taken.add((decision["rule"], *decision["parameters"]))
+            d.doc["safety_decisions"].append(decision)
+
+
+def _new_decision(d: _Draft, loc: Location, row: Mapping, taken: set) -> dict | None:
+    b = d.b
+    rule_key, _sep, name = text(row.get("limit")).partition(":")
+    info = d.safety_rules_.get(rule_key)
+    if info is None or name not in info.editable:
+        return b.error((*loc, "limit"), N_("Choose the limit the decision changes."))
+    if (rule_key, name) in taken:
+        return b.error((*loc, "limit"),
+                       N_("This limit already has a decision. Remove that one first if it no longer holds."))
+    typed = text(row.get("value"))
+    value = (_read_parameter(b, (*loc, "value"), typed, info.types.get(name), info.codes.get(name)) if typed
+             else b.error((*loc, "value"), N_("Write the new value.")))
+    reason, who = text(row.get("reason")), text(row.get("decided_by"))
+    if len(reason) < 10:
+        b.error((*loc, "reason"), N_("Write why, such as the diagnosis and the blood gas it rests on (at least 10 "
+                                     "characters)."))
+    elif len(reason) > 500:
+        b.error((*loc, "reason"), N_("Please shorten this to at most %(max)s characters."), max=500)
+    if len(who) < 2 or len(who) > 200:
+        b.error((*loc, "decided_by"), N_("Write the name and role of the clinician who decided, such as "
+                                         "Ingrid Berg, physician."))
+    decided_on = parse_date(text(row.get("decided_on")))
+    if decided_on is None or decided_on.year < 2000:
+        b.error((*loc, "decided_on"), N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
+    elif decided_on > b.today:
+        b.error((*loc, "decided_on"), N_("A decision cannot be dated in the future."))
+    if value is None or b.problems:
+        return None
+    return {"rule": rule_key, "parameters": {name: value}, "reason": reason, "decided_by": who,
+            "decided_by_account_id": b.author_account_id, "decided_on": decided_on.isoformat()}
+
+
+def _build_contacts(d: _Draft) -> None:
+    d.doc["contacts"] = []
+    for i, row in _rows(d.data, "contacts"):
+        if _is_blank(row, ("name", "role", "phone")):
+            continue
+        name, role, phone = text(row.get("name")), text(row.get("role")), text(row.get("phone"))
+        if not name:
+            d.b.error(("contacts", i, "name"), N_("Write the name of the contact."))
+        if not role:
+            d.b.error(("contacts", i, "role"), N_("Write the role, such as GP or daughter."))
+        if phone and not re.fullmatch(r"\+?[0-9 ]{8,15}", phone):
+            d.b.error(("contacts", i, "phone"), N_("Write a phone number of 8 digits, such as 926 12 345."))
+        d.add("contacts", i, {"name": name, "role": role, "phone": phone or None})
+    d.doc["responsibilities"] = []
+    for i, row in _rows(d.data, "responsibilities"):
+        if not _is_blank(row, ("what", "who")):
+            d.add("responsibilities", i, {"what": text(row.get("what")), "who": text(row.get("who"))})
+    typed = text(d.data.get("next_review"))
+    d.doc["next_review"] = None
+    if typed:
+        parsed = parse_date(typed)
+        if parsed is None:
+            d.b.error(("next_review",), N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
+        else:
+            d.doc["next_review"] = parsed.isoformat()
+
+
+_BUILDERS = {"matters": _build_matters, "measurements": _build_measurements, "checkins": _build_checkins,
+             "events": _build_events, "rules": _build_rules, "safety": _build_safety, "contacts": _build_contacts}
+
+
+def build(section: str, content: PlanContent, data: Mapping, rules_: Mapping[str, RuleInfo],
           locale: str, safety_rules_: Mapping[str, RuleInfo] | None = None, today: date | None = None,
           author_account_id: int | None = None) -> Outcome:
-    """The plan with this section replaced by what the form holds, or the problems, each tied
-    to its field. `content` is the newest plan; other sections are kept as they are."""
-    b = _Builder(values, locale, today, author_account_id)
-    doc = _base_document(content)
-    renumber: dict[str, dict[int, int]] = {}  # list name → form row → document index
-
-    def rows(prefix: str) -> range:
-        return range(row_count(values, prefix))
-
-    if section == "matters":
-        doc["what_matters"] = b.get("what_matters")
-        doc["goals"] = []
-        for i in rows("goals"):
-            if b.get(f"goals.{i}"):
-                renumber.setdefault("goals", {})[i] = len(doc["goals"])
-                doc["goals"].append(b.get(f"goals.{i}"))
-    elif section == "measurements":
-        _build_measurements(b, doc, content, rules_, rows, renumber)
-    elif section == "checkins":
-        doc["questionnaires"] = []
-        for i in rows("questionnaires"):
-            p = f"questionnaires.{i}"
-            key = b.get(f"{p}.key")
-            if not key or b.get(f"{p}.remove"):
-                continue
-            renumber.setdefault("questionnaires", {})[i] = len(doc["questionnaires"])
-            doc["questionnaires"].append({"key": key, "schedule": b.schedule(p, required=True),
-                                          "grace_minutes": b.integer(f"{p}.grace_minutes", 240)})
-        doc["tasks"] = []
-        keys = set()
-        for i in rows("tasks"):
-            p = f"tasks.{i}"
-            text = b.get(f"{p}.text")
-            if b.get(f"{p}.remove") or _is_blank(values, p, ("text", "schedule.times")):
-                continue
-            key = b.get(f"{p}.key") or slug(text)
-            while key in keys:  # two new tasks whose texts start alike
-                key = f"{key[:37]}_{len(keys)}"
-            keys.add(key)
-            renumber.setdefault("tasks", {})[i] = len(doc["tasks"])
-            doc["tasks"].append({"key": key, "text": text, "schedule": b.schedule(p, required=False),
-                                 "grace_minutes": b.integer(f"{p}.grace_minutes", 180)})
-    elif section == "events":
-        doc["anticipated_events"] = []
-        for i in rows("anticipated_events"):
-            p = f"anticipated_events.{i}"
-            if _is_blank(values, p, EVENT_FIELDS):
-                continue
-            renumber.setdefault("anticipated_events", {})[i] = len(doc["anticipated_events"])
-            doc["anticipated_events"].append({name: b.get(f"{p}.{name}") for name in EVENT_FIELDS})
-    elif section == "rules":
-        doc["rules"] = []
-        for i in rows("rules"):
-            p = f"rules.{i}"
-            key = b.get(f"{p}.key")
-            if not key or b.get(f"{p}.remove"):
-                continue
-            info = rules_.get(key)
-            kept = next((r.parameters for r in content.rules if r.key == key), {})
-            # Parameters the form cannot show (a schedule) are kept as they are.
-            parameters = {n: v for n, v in kept.items() if isinstance(v, (dict, list))}
-            for name in (info.editable if info else ()):
-                text = b.get(f"{p}.{name}")
-                if text:
-                    value = _read_parameter(b, f"{p}.{name}", text, info.types.get(name), info.codes.get(name))
-                    if value is not None:
-                        parameters[name] = value
-            if info:
-                _check_rule_parameters(b, p, info, parameters)
-            renumber.setdefault("rules", {})[i] = len(doc["rules"])
-            doc["rules"].append({"key": key, "parameters": parameters})
-    elif section == "safety":
-        _build_safety_decisions(b, doc, content, values, safety_rules_ or {})
-    elif section == "contacts":
-        doc["contacts"] = []
-        for i in rows("contacts"):
-            p = f"contacts.{i}"
-            if _is_blank(values, p, ("name", "role", "phone")):
-                continue
-            renumber.setdefault("contacts", {})[i] = len(doc["contacts"])
-            name, role = b.get(f"{p}.name"), b.get(f"{p}.role")
-            if not name:
-                b.error(f"{p}.name", N_("Write the name of the contact."))
-            if not role:
-                b.error(f"{p}.role", N_("Write the role, such as GP or daughter."))
-            phone = b.get(f"{p}.phone")
-            if phone and not re.fullmatch(r"\+?[\d ]{8,15}", phone):
-                b.error(f"{p}.phone", N_("Write a phone number of 8 digits, such as 926 12 345."))
-            doc["contacts"].append({"name": name, "role": role, "phone": phone or None})
-        doc["responsibilities"] = []
-        for i in rows("responsibilities"):
-            p = f"responsibilities.{i}"
-            if _is_blank(values, p, ("what", "who")):
-                continue
-            renumber.setdefault("responsibilities", {})[i] = len(doc["responsibilities"])
-            doc["responsibilities"].append({"what": b.get(f"{p}.what"), "who": b.get(f"{p}.who")})
-        text = b.get("next_review")
-        doc["next_review"] = None
-        if text:
-            parsed = parse_date(text)
-            if parsed is None:
-                b.error("next_review", N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
-            else:
-                doc["next_review"] = parsed.isoformat()
-    else:
-        raise KeyError(section)
-
+    """The plan with this section replaced by what the form holds, or the problems, each at
+    its location. `content` is the newest plan; other sections are kept as they are."""
+    draft = _Draft(_Builder(locale, today, author_account_id), content.model_dump(mode="json"), content, data,
+                   rules_, safety_rules_ or {})
+    _BUILDERS[section](draft)
     try:
-        new = PlanContent.model_validate(doc)
+        new = PlanContent.model_validate(draft.doc)
     except ValidationError as exc:
-        general = []
-        for err in exc.errors():
-            name = _field_for(err["loc"], renumber, values)
-            if name is None:
-                general.append(_message(err, locale))
-            else:
-                b.errors.setdefault(name, _message(err, locale))
-        return Outcome(None, b.errors, general)
-    return Outcome(new, b.errors)
+        # The plan's own rules (pydantic), at the form row each document row came from.
+        found = validation_problems(exc, lambda err: _message(err, locale))
+        return Outcome(None, draft.b.problems + [(_form_location(loc, draft.rows), msg) for loc, msg in found])
+    return Outcome(new, draft.b.problems)
 
 
-def _read_parameter(b: _Builder, field_name: str, text: str, kind: type | None, code: str | None):
+def _form_location(loc: Location, rows: Mapping[str, list[int]]) -> Location:
+    """A location in the plan document as one in the form: empty rows were left out."""
+    if len(loc) >= 2 and isinstance(loc[1], int) and loc[1] < len(rows.get(loc[0], ())):
+        return (loc[0], rows[loc[0]][loc[1]], *loc[2:])
+    return tuple(loc)
+
+
+def _read_parameter(b: _Builder, loc: Location, typed: str, kind: type | None, code: str | None):
     """A rule parameter as a nurse typed it, as the plan stores it (JSON), or None after a
-    translated error: the rule book's own messages are for rule authors, in English."""
+    translated problem: the rule book's own messages are for rule authors, in English."""
     if kind is bool:
-        return text.lower() in ("1", "true", "ja", "yes")
+        return typed.lower() in ("1", "true", "ja", "yes")
     if kind is timedelta:
-        try:
-            span = parse_duration(text)
-        except ValueError:
-            b.error(field_name, N_("Write a duration such as 3 hours, 2 days or 30 minutes."))
-            return None
-        if span <= timedelta(0):
-            b.error(field_name, N_("Write a duration longer than zero, such as 3 hours."))
-            return None
-        return _DURATION.dump_python(span, mode="json")
-    leaf = field_name.rsplit(".", 1)[-1]
+        return _read_duration(b, loc, typed)
     if kind is datetime:
-        day = parse_date(text)
+        day = parse_date(typed)
         if day is None:
-            b.error(field_name, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
-            return None
+            return b.error(loc, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
         start, end = local_day_bounds(day, PLAN_TZ)
-        return (end if leaf in END_DATES else start).isoformat()
+        return (end if str(loc[-1]).rsplit(".", 1)[-1] in END_DATES else start).isoformat()
     if kind not in (int, float):
-        return text
+        return typed
+    return _read_number(b, loc, typed, kind, code)
+
+
+def _read_duration(b: _Builder, loc: Location, typed: str):
+    try:
+        span = parse_duration(typed)
+    except ValueError:
+        return b.error(loc, N_("Write a duration such as 3 hours, 2 days or 30 minutes."))
+    if span <= timedelta(0):
+        return b.error(loc, N_("Write a duration longer than zero, such as 3 hours."))
+    return _DURATION.dump_python(span, mode="json")
+
+
+def _read_number(b: _Builder, loc: Location, typed: str, kind: type, code: str | None):
+    leaf = str(loc[-1]).rsplit(".", 1)[-1]
     measured = leaf in LIMIT_NAMES or leaf == "baseline_value"  # a value of the measurement itself
-    number = b.number(field_name, text, plausible_for=code if measured else None)
+    number = b.number(loc, typed, plausible_for=code if measured else None)
     if number is None:
         return None
     if not measured and number <= 0:
-        b.error(field_name, N_("Write a number above zero."))
-        return None
+        return b.error(loc, N_("Write a number above zero."))
     if kind is int:
         if not number.is_integer():
-            b.error(field_name, N_("Write a whole number, such as 3."))
-            return None
+            return b.error(loc, N_("Write a whole number, such as 3."))
         return int(number)
     return int(number) if number.is_integer() else number
 
 
-def _build_safety_decisions(b: _Builder, doc: dict, content: PlanContent, values: Mapping[str, str],
-                            safety_rules_: Mapping[str, RuleInfo]) -> None:
-    """Recorded decisions are kept unless ticked for removal (a decision is never edited in
-    place: who decided what, and why, stays as it was); filled-in new rows are added."""
-    doc["safety_decisions"] = [d.model_dump(mode="json") for i, d in enumerate(content.safety_decisions)
-                               if not b.get(f"safety_decisions.{i}.remove")]
-    taken = {(d["rule"], name) for d in doc["safety_decisions"] for name in d["parameters"]}
-    for j in range(row_count(values, "new_decisions")):
-        p = f"new_decisions.{j}"
-        if _is_blank(values, p, ("limit", "value", "reason")):
-            continue
-        rule_key, _sep, name = b.get(f"{p}.limit").partition(":")
-        info = safety_rules_.get(rule_key)
-        if info is None or name not in info.editable:
-            b.error(f"{p}.limit", N_("Choose the limit the decision changes."))
-            continue
-        if (rule_key, name) in taken:
-            b.error(f"{p}.limit", N_("This limit already has a decision. Remove that one first if it no longer holds."))
-            continue
-        text = b.get(f"{p}.value")
-        value = (_read_parameter(b, f"{p}.value", text, info.types.get(name), info.codes.get(name)) if text
-                 else b.error(f"{p}.value", N_("Write the new value.")))
-        reason = b.get(f"{p}.reason")
-        if len(reason) < 10:
-            b.error(f"{p}.reason", N_("Write why, such as the diagnosis and the blood gas it rests on (at least 10 "
-                                      "characters)."))
-        elif len(reason) > 500:
-            b.error(f"{p}.reason", N_("Please shorten this to at most %(max)s characters."), max=500)
-        who = b.get(f"{p}.decided_by")
-        if len(who) < 2 or len(who) > 200:
-            b.error(f"{p}.decided_by", N_("Write the name and role of the clinician who decided, such as "
-                                          "Ingrid Berg, physician."))
-        decided_on = parse_date(b.get(f"{p}.decided_on"))
-        if decided_on is None or decided_on.year < 2000:
-            b.error(f"{p}.decided_on", N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
-        elif decided_on > b.today:
-            b.error(f"{p}.decided_on", N_("A decision cannot be dated in the future."))
-        if value is None or b.errors:
-            continue
-        taken.add((rule_key, name))
-        doc["safety_decisions"].append({"rule": rule_key, "parameters": {name: value}, "reason": reason,
-                                        "decided_by": who, "decided_by_account_id": b.author_account_id,
-                                        "decided_on": decided_on.isoformat()})
-
-
-def _check_rule_parameters(b: _Builder, prefix: str, info: RuleInfo, parameters: dict) -> None:
+def _check_rule_parameters(b: _Builder, loc: Location, info: RuleInfo, parameters: dict) -> None:
     """What a rule requires of its parameters together, said in the nurse's language before
     the rule book is asked (which would say it in English)."""
     def value(name):
@@ -668,162 +731,130 @@ def _check_rule_parameters(b: _Builder, prefix: str, info: RuleInfo, parameters:
     code = next((info.codes[n] for n in LIMIT_NAMES if n in info.codes), None)
     if code is not None:
         limits = {n: value(n) for n in LIMIT_NAMES if value(n) is not None}
-        _check_limit_order(b, code, limits, lambda name: f"{prefix}.{name}")
+        _check_limit_order(b, code, limits, lambda name: (*loc, name))
     n, m = value("n"), value("m")
     if isinstance(n, int) and isinstance(m, int) and n > m:
-        b.error(f"{prefix}.n", N_("The readings needed cannot be more than the readings counted (%(m)s)."), m=m)
+        b.error((*loc, "n"), N_("The readings needed cannot be more than the readings counted (%(m)s)."), m=m)
     if ("baseline_start" in info.editable and
             (value("baseline_start") is None) != (value("baseline_end") is None)):
         missing = "baseline_end" if value("baseline_end") is None else "baseline_start"
-        b.error(f"{prefix}.{missing}", N_("Fill in both dates of the trial period, or neither."))
+        b.error((*loc, missing), N_("Fill in both dates of the trial period, or neither."))
 
 
-def _build_measurements(b: _Builder, doc: dict, content: PlanContent, rules_, rows, renumber) -> None:
-    owners = _limit_owners(content, rules_)
-    doc["measurements"] = []
-    rules_doc = doc["rules"]
-    for i in rows("measurements"):
-        p = f"measurements.{i}"
-        item = b.get(f"{p}.item")
-        if not item or b.get(f"{p}.remove"):
-            continue
-        renumber.setdefault("measurements", {})[i] = len(doc["measurements"])
-        doc["measurements"].append({
-            "item": item,
-            "schedule": b.schedule(p, required=False),
-            "grace_minutes": b.integer(f"{p}.grace_minutes", 180),
-            "patient_actions": {z: b.get(f"{p}.patient_actions.{z}") for z in ("green", "yellow", "red")},
-            "team_actions": {z: b.get(f"{p}.team_actions.{z}") for z in ("green", "yellow", "red")},
-        })
-        if item not in ITEMS:
-            continue
-        for code in ITEMS[item].codes:
-            limits = {}
-            for name in LIMIT_NAMES:
-                field_name = f"limits.{code}.{name}"
-                if (code, name) not in owners or field_name not in b.values:
-                    continue
-                index = owners[(code, name)]
-                text = b.get(field_name)
-                params = rules_doc[index]["parameters"]
-                if not text:
-                    params.pop(name, None)  # back to the rule's default
-                    limits[name] = rules_[rules_doc[index]["key"]].defaults.get(name)
-                    continue
-                value = b.number(field_name, text, plausible_for=code)
-                if value is None:
-                    continue
-                limits[name] = value
-                if value != rules_[rules_doc[index]["key"]].defaults.get(name) or name in params:
-                    params[name] = int(value) if value.is_integer() else value
-            _check_limit_order(b, code, limits, lambda name, code=code: f"limits.{code}.{name}")
-
-
-def _check_limit_order(b: _Builder, code: str, limits: dict, f) -> None:
-    """The yellow zone lies between the red zone and the normal range. ``f`` names the field
-    of a limit."""
+def _check_limit_order(b: _Builder, code: str, limits: dict, at) -> None:
+    """The yellow zone lies between the red zone and the normal range. ``at(name)`` is the
+    location of a limit."""
     red_low, yellow_low = limits.get("red_low"), limits.get("yellow_low")
     yellow_high, red_high = limits.get("yellow_high"), limits.get("red_high")
     if red_low is not None and yellow_low is not None and yellow_low <= red_low:
-        b.error(f("yellow_low"), N_("The yellow lower limit must be above the red lower limit (%(red)s): "
-                                    "the yellow zone lies between the red zone and the normal range."),
+        b.error(at("yellow_low"), N_("The yellow lower limit must be above the red lower limit (%(red)s): "
+                                     "the yellow zone lies between the red zone and the normal range."),
                 red=fmt_with_unit(code, red_low, b.locale))
     if red_high is not None and yellow_high is not None and yellow_high >= red_high:
-        b.error(f("yellow_high"), N_("The yellow upper limit must be below the red upper limit (%(red)s): "
-                                     "the yellow zone lies between the normal range and the red zone."),
+        b.error(at("yellow_high"), N_("The yellow upper limit must be below the red upper limit (%(red)s): "
+                                      "the yellow zone lies between the normal range and the red zone."),
                 red=fmt_with_unit(code, red_high, b.locale))
     if yellow_low is not None and yellow_high is not None and yellow_low >= yellow_high:
-        b.error(f("yellow_high"), N_("The yellow upper limit must be above the yellow lower limit (%(low)s)."),
+        b.error(at("yellow_high"), N_("The yellow upper limit must be above the yellow lower limit (%(low)s)."),
                 low=fmt_with_unit(code, yellow_low, b.locale))
     if red_low is not None and red_high is not None and red_low >= red_high:
-        b.error(f("red_high"), N_("The red upper limit must be above the red lower limit (%(low)s)."),
+        b.error(at("red_high"), N_("The red upper limit must be above the red lower limit (%(low)s)."),
                 low=fmt_with_unit(code, red_low, b.locale))
 
 
-def _field_for(loc: tuple, renumber: dict[str, dict[int, int]], values: Mapping[str, str]) -> str | None:
-    """The form field a pydantic error location points at (document indices → form rows)."""
-    parts = [str(x) for x in loc]
-    if len(parts) >= 2 and parts[0] in renumber and parts[1].isdigit():
-        back = {doc: form for form, doc in renumber[parts[0]].items()}
-        if int(parts[1]) in back:
-            parts[1] = str(back[int(parts[1])])
-    for end in range(len(parts), 0, -1):
-        name = ".".join(parts[:end])
-        if name in values:
-            return name
-    return None
+_MESSAGES = {
+    "missing": N_("Please fill this in."),
+    "string_too_short": N_("Please fill this in."),
+    "string_pattern_mismatch": N_("Use lower-case letters a–z, digits and _, starting with a letter."),
+}
 
 
 def _message(err: dict, locale: str) -> str:
+    """One pydantic error of the plan document in words."""
     kind, ctx = err["type"], err.get("ctx") or {}
-    if kind in ("missing", "string_too_short"):
-        return t(locale, N_("Please fill this in."))
+    if kind in _MESSAGES:
+        return t(locale, _MESSAGES[kind])
     if kind == "string_too_long":
         return t(locale, N_("Please shorten this to at most %(max)s characters."), max=ctx.get("max_length"))
-    if kind == "string_pattern_mismatch":
-        return t(locale, N_("Use lower-case letters a–z, digits and _, starting with a letter."))
     if kind in ("greater_than_equal", "greater_than"):
         return t(locale, N_("Must be at least %(min)s."), min=ctx.get("ge", ctx.get("gt")))
     if kind in ("less_than_equal", "less_than"):
         return t(locale, N_("Must be at most %(max)s."), max=ctx.get("le", ctx.get("lt")))
-    text = str(err.get("msg", ""))
-    if "only once" in text:
+    msg = str(err.get("msg", ""))
+    if "only once" in msg:
         return t(locale, N_("Each measurement, questionnaire, task and rule may appear only once in a plan."))
-    if "unknown" in text:
+    if "unknown" in msg:
         return t(locale, N_("Choose one from the list."))
-    return t(locale, N_("This value is not accepted: %(reason)s"), reason=text)
+    return t(locale, N_("This value is not accepted: %(reason)s"), reason=msg)
 
 
-def check_rules(session: Session, content: PlanContent, values: Mapping[str, str],
-                rules_: Mapping[str, RuleInfo], locale: str) -> tuple[dict[str, str], list[str]]:
-    """The rule book's verdict on the plan's rules and parameters, tied to the fields."""
+def _present(data: Mapping, loc: Location) -> bool:
+    """Whether the section's form has a value at this location (a field it shows)."""
+    node = data
+    for part in loc:
+        if isinstance(part, int):
+            node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
+        else:
+            node = node.get(part) if isinstance(node, Mapping) else None
+        if node is None:
+            return False
+    return True
+
+
+def _rule_locations(content: PlanContent, data: Mapping, rules_) -> tuple[dict, dict]:
+    """Where a rule's parameter lives in this section's form: a zone limit on the measurements
+    page (limits, code, name), otherwise the rule's row on the rules page."""
+    limits = {(content.rules[i].key, name): ("limits", code, name)
+              for (code, name), i in _limit_owners(content, rules_).items()}
+    rule_rows = {text(row.get("key")): i for i, row in _rows(data, "rules")}
+    return limits, rule_rows
+
+
+def _first_present(data: Mapping, candidates) -> Location | None:
+    return next((c for c in candidates if c and _present(data, c)), None)
+
+
+def check_rules(session: Session, content: PlanContent, data: Mapping,
+                rules_: Mapping[str, RuleInfo], locale: str) -> list[tuple[Location, str]]:
+    """The rule book's verdict on the plan's rules and parameters, at their fields."""
     try:
         evaluation.assigned_rules(session, content)
     except evaluation.PlanRulesInvalid as exc:
-        problems = exc.problems
+        found = exc.problems
     else:
-        return {}, []
-    owners = {(content.rules[i].key, name): f"limits.{code}.{name}"
-              for (code, name), i in _limit_owners(content, rules_).items()}
-    errors, general = {}, []
-    for key, name, reason in problems:
+        return []
+    limits, rule_rows = _rule_locations(content, data, rules_)
+    problems = []
+    for key, name, reason in found:
         message = t(locale, N_("Not accepted by the rule: %(reason)s"), reason=reason)
-        index = next((i for i in range(row_count(values, "rules")) if values.get(f"rules.{i}.key") == key), None)
-        candidates = [owners.get((key, name)), f"rules.{index}.{name}" if index is not None else None]
-        target = next((c for c in candidates if c and c in values), None)
-        if target:
-            errors.setdefault(target, message)
-        else:
-            general.append(f"{key} {name}: {message}".replace(" :", ":"))
-    return errors, general
+        row = rule_rows.get(key)
+        loc = _first_present(data, [limits.get((key, name)), ("rules", row, name) if row is not None else None])
+        problems.append((loc, message) if loc else ((), f"{key} {name}: {message}".replace(" :", ":")))
+    return problems
 
 
-def check_safety(session: Session, content: PlanContent, current: PlanContent, values: Mapping[str, str],
-                 rules_: Mapping[str, RuleInfo], locale: str) -> tuple[dict[str, str], list[str]]:
+def check_safety(session: Session, content: PlanContent, current: PlanContent, data: Mapping,
+                 rules_: Mapping[str, RuleInfo], locale: str) -> list[tuple[Location, str]]:
     """What plan_safety finds wrong that this change brings (problems the plan already had do
-    not block an unrelated change; the plan page lists them), tied to fields where the section
-    has them."""
+    not block an unrelated change; the plan page lists them), at fields where the section has
+    them."""
     found = plan_safety.new_problems(session, content, current, locale)
     if not found:
-        return {}, []
-    owners = {(content.rules[i].key, name): f"limits.{code}.{name}"
-              for (code, name), i in _limit_owners(content, rules_).items()}
-    rule_rows = {values.get(f"rules.{i}.key"): i for i in range(row_count(values, "rules"))}
-    item_rows = {values.get(f"{p}.{k}"): f"{p}.{k}" for p, k in
-                 [(f"measurements.{i}", "item") for i in range(row_count(values, "measurements"))]
-                 + [(f"questionnaires.{i}", "key") for i in range(row_count(values, "questionnaires"))]}
-    errors, general = {}, []
+        return []
+    limits, rule_rows = _rule_locations(content, data, rules_)
+    item_rows = {text(row.get(key)): (list_name, i, key)
+                 for list_name, key in (("measurements", "item"), ("questionnaires", "key"))
+                 for i, row in _rows(data, list_name)}
+    problems, used = [], set()
     for problem in found:
-        candidates = [owners.get((problem.rule, problem.parameter)),
-                      f"rules.{rule_rows[problem.rule]}.{problem.parameter}" if problem.rule in rule_rows else None,
-                      f"rules.{rule_rows[problem.rule]}.key" if problem.rule in rule_rows else None,
-                      item_rows.get(problem.item)]
-        target = next((c for c in candidates if c and c in values), None)
-        if target and target not in errors:
-            errors[target] = problem.message
-        else:
-            general.append(problem.message)
-    return errors, general
+        row = rule_rows.get(problem.rule)
+        loc = _first_present(data, [limits.get((problem.rule, problem.parameter)),
+                                    ("rules", row, problem.parameter) if row is not None else None,
+                                    ("rules", row, "key") if row is not None else None,
+                                    item_rows.get(problem.item)])
+        problems.append((loc, problem.message) if loc and loc not in used else ((), problem.message))
+        used.add(loc)
+    return problems
 
 
 def standing_problems(session: Session, content: PlanContent, locale: str) -> list[str]:
@@ -840,39 +871,40 @@ class SaveResult:
     plan: CarePlan | None = None
 
 
-def save_section(session: Session, clock: Clock, *, patient: Patient, section: str, values: Mapping[str, str],
+def save_section(session: Session, clock: Clock, *, patient: Patient, section: str, data: Mapping,
                  author_account_id: int, locale: str, base_version: int | None = None) -> SaveResult:
     """Save what the form holds for one section as a new plan version. Nothing is saved when
-    anything is wrong; every problem comes back tied to its field."""
+    anything is wrong; every problem comes back at its field."""
     current, version = plans.current_content(session, patient.id)
     rules_ = active_rules(session)
-    outcome = build(section, current, values, rules_, locale, active_rules(session, layer="safety"),
+    outcome = build(section, current, data, rules_, locale, active_rules(session, layer="safety"),
                     today=local_date_of(clock.now(), patient.time_zone), author_account_id=author_account_id)
-    reason = (values.get("reason") or "").strip()
-    if not reason:
-        outcome.errors["reason"] = t(locale, N_("Write why the plan is changed. The reason is kept with the version."))
-    elif len(reason) > 500:
-        outcome.errors["reason"] = t(locale, N_("Please shorten this to at most %(max)s characters."), max=500)
+    reason = text(data.get("reason"))
+    outcome.problems += _reason_problems(reason, locale)
     if base_version is not None and version is not None and base_version != version:
-        outcome.general.append(t(locale, N_(
+        outcome.problems.append(((), t(locale, N_(
             "Someone else saved a new version of the plan (version %(version)s) while you were editing. "
-            "Your changes are still here: check them and save again."), version=version))
-    if outcome.content is not None and not outcome.errors:
-        errors, general = check_rules(session, outcome.content, values, rules_, locale)
-        outcome.errors.update(errors)
-        outcome.general.extend(general)
-    if outcome.content is not None and not outcome.errors and not outcome.general:
-        errors, general = check_safety(session, outcome.content, current, values, rules_, locale)
-        outcome.errors.update(errors)
-        outcome.general.extend(general)
+            "Your changes are still here: check them and save again."), version=version)))
+    if outcome.content is not None and not outcome.problems:
+        outcome.problems += check_rules(session, outcome.content, data, rules_, locale)
+    if outcome.content is not None and not outcome.problems:
+        outcome.problems += check_safety(session, outcome.content, current, data, rules_, locale)
     if outcome.ok and outcome.content.model_dump(mode="json") == current.model_dump(mode="json"):
         # A version that changes nothing would still show up in the patient's "changes to the plan".
-        outcome.general.append(t(locale, N_("Nothing in the plan was changed, so no new version was saved.")))
+        outcome.problems.append(((), t(locale, N_("Nothing in the plan was changed, so no new version was saved."))))
     if not outcome.ok:
         return SaveResult(outcome)
     plan = plan_changes.change_plan(session, clock, patient=patient, content=outcome.content,
                                     author_account_id=author_account_id, reason=reason)
     return SaveResult(outcome, plan)
+
+
+def _reason_problems(reason: str, locale: str) -> list[tuple[Location, str]]:
+    if not reason:
+        return [(("reason",), t(locale, N_("Write why the plan is changed. The reason is kept with the version.")))]
+    if len(reason) > 500:
+        return [(("reason",), t(locale, N_("Please shorten this to at most %(max)s characters."), max=500))]
+    return []
 
 
 # ---- backtest preview --------------------------------------------------------------------------
@@ -952,10 +984,42 @@ def zone_limits_of(content: PlanContent, rules_: Mapping[str, RuleInfo]) -> dict
             continue
         try:
             pairs.append((info.definition, resolve_parameters(info.definition, assigned.parameters)))
-        except Exception:  # an old version's parameters the active rule no longer takes
+        except ParameterError:  # an old version's parameters the active rule no longer takes
             continue
-    from rules import zone_limits
     return zone_limits(pairs)
+
+
+class _Words:
+    """The reader's words for describing a change; `lines` collects what changed."""
+
+    def __init__(self, locale: str, rules_: Mapping[str, RuleInfo]):
+        self.locale, self.rules_ = locale, rules_
+        self.lines: list[str] = []
+
+    def tr(self, msg: str, **kw) -> str:
+        return t(self.locale, msg, **kw)
+
+    def changed(self, label: str, before: str, after: str) -> None:
+        if before != after:
+            self.lines.append(f"{label}: {before} → {after}")
+
+    def schedule(self, s) -> str:
+        if s is None:
+            return self.tr(N_("when needed"))
+        days = "" if s.is_daily else " (" + ", ".join(self.tr(WEEKDAY_NAMES[d]) for d in s.weekdays) + ")"
+        return fmt_times(s.times) + days
+
+    def added_removed(self, old: list[str], new: list[str], added: str, removed: str, key: str = "name") -> None:
+        self.lines += [self.tr(added, **{key: x}) for x in new if x not in old]
+        self.lines += [self.tr(removed, **{key: x}) for x in old if x not in new]
+
+
+def _q(text) -> str:
+    return f"«{text}»" if text else "–"
+
+
+def _day(d) -> str:
+    return d.strftime("%d.%m.%Y") if d else "–"
 
 
 def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[str, RuleInfo],
@@ -963,161 +1027,163 @@ def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[
     """What changed, field by field, in words: 'Vekt, gul øvre grense: 70 kg → 71 kg'."""
     if old is None:
         return [t(locale, N_("The first version of the plan."))]
-    lines: list[str] = []
-    tr = lambda msg, **kw: t(locale, msg, **kw)  # noqa: E731
+    w = _Words(locale, rules_)
+    w.changed(w.tr(N_("What matters to the patient")), _q(old.what_matters), _q(new.what_matters))
+    w.added_removed([_q(g) for g in old.goals], [_q(g) for g in new.goals],
+                    N_("Goal added: %(text)s"), N_("Goal removed: %(text)s"), key="text")
+    for describe in (_measurement_changes, _limit_changes, _rule_changes, _decision_changes,
+                     _questionnaire_changes, _task_changes, _event_changes):
+        describe(w, old, new)
+    for key in sorted(set(old.instructions) | set(new.instructions)):
+        w.changed(w.tr(N_("Instruction %(key)s"), key=key), _q(old.instructions.get(key)),
+                  _q(new.instructions.get(key)))
 
-    def q(text) -> str:
-        return f"«{text}»" if text else "–"
+    def contact_words(c):
+        return f"{c.name} ({c.role}{', ' + c.phone if c.phone else ''})"
 
-    def changed(label: str, before: str, after: str) -> None:
-        if before != after:
-            lines.append(f"{label}: {before} → {after}")
+    w.added_removed([contact_words(c) for c in old.contacts], [contact_words(c) for c in new.contacts],
+                    N_("Contact added: %(name)s"), N_("Contact removed: %(name)s"))
+    w.added_removed([f"{r.what}: {r.who}" for r in old.responsibilities],
+                    [f"{r.what}: {r.who}" for r in new.responsibilities],
+                    N_("Responsibility added: %(text)s"), N_("Responsibility removed: %(text)s"), key="text")
+    w.changed(w.tr(N_("Next review")), _day(old.next_review), _day(new.next_review))
+    return w.lines or [w.tr(N_("No change to the content."))]
 
-    def schedule_words(s) -> str:
-        if s is None:
-            return tr(N_("when needed"))
-        days = "" if s.is_daily else " (" + ", ".join(tr(WEEKDAY_NAMES[d]) for d in s.weekdays) + ")"
-        return fmt_times(s.times) + days
 
-    changed(tr(N_("What matters to the patient")), q(old.what_matters), q(new.what_matters))
-    for goal in new.goals:
-        if goal not in old.goals:
-            lines.append(tr(N_("Goal added: %(text)s"), text=q(goal)))
-    for goal in old.goals:
-        if goal not in new.goals:
-            lines.append(tr(N_("Goal removed: %(text)s"), text=q(goal)))
-
+def _measurement_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
     def item_name(key):
-        return ITEMS[key].name(locale) if key in ITEMS else key
+        return ITEMS[key].name(w.locale) if key in ITEMS else key
 
     for m in new.measurements:
         before = old.measurement(m.item)
         name = item_name(m.item)
         if before is None:
-            lines.append(tr(N_("Measurement added: %(name)s, %(when)s"), name=name, when=schedule_words(m.schedule)))
+            w.lines.append(w.tr(N_("Measurement added: %(name)s, %(when)s"), name=name, when=w.schedule(m.schedule)))
             continue
-        changed(tr(N_("%(name)s, times"), name=name), schedule_words(before.schedule), schedule_words(m.schedule))
-        changed(tr(N_("%(name)s, minutes before a report counts as missed"), name=name),
-                str(before.grace_minutes), str(m.grace_minutes))
-        for zone in ("green", "yellow", "red"):
-            changed(tr(N_("%(name)s, what the patient does in the %(zone)s"), name=name, zone=tr(ZONE_LABELS[zone])),
-                    q(getattr(before.patient_actions, zone)), q(getattr(m.patient_actions, zone)))
-            changed(tr(N_("%(name)s, what the team does in the %(zone)s"), name=name, zone=tr(ZONE_LABELS[zone])),
-                    q(getattr(before.team_actions, zone)), q(getattr(m.team_actions, zone)))
+        w.changed(w.tr(N_("%(name)s, times"), name=name), w.schedule(before.schedule), w.schedule(m.schedule))
+        w.changed(w.tr(N_("%(name)s, minutes before a report counts as missed"), name=name),
+                  str(before.grace_minutes), str(m.grace_minutes))
+        for zone in ZONE_LABELS:
+            zone_words = w.tr(ZONE_LABELS[zone])
+            w.changed(w.tr(N_("%(name)s, what the patient does in the %(zone)s"), name=name, zone=zone_words),
+                      _q(getattr(before.patient_actions, zone)), _q(getattr(m.patient_actions, zone)))
+            w.changed(w.tr(N_("%(name)s, what the team does in the %(zone)s"), name=name, zone=zone_words),
+                      _q(getattr(before.team_actions, zone)), _q(getattr(m.team_actions, zone)))
     for m in old.measurements:
         if new.measurement(m.item) is None:
-            lines.append(tr(N_("Measurement removed: %(name)s"), name=item_name(m.item)))
+            w.lines.append(w.tr(N_("Measurement removed: %(name)s"), name=item_name(m.item)))
 
-    old_limits, new_limits = zone_limits_of(old, rules_), zone_limits_of(new, rules_)
-    for code in sorted(set(old_limits) | set(new_limits), key=lambda c: list(CATALOGUE).index(c)):
+
+def _limit_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
+    """Zone limits as the patient sees them (rules.zone_limits), so a limit moved between rules
+    reads as one change."""
+    old_limits, new_limits = zone_limits_of(old, w.rules_), zone_limits_of(new, w.rules_)
+    for code in sorted(set(old_limits) | set(new_limits), key=list(CATALOGUE).index):
         for name in LIMIT_NAMES:
-            a = getattr(old_limits.get(code), name, None) if code in old_limits else None
-            z = getattr(new_limits.get(code), name, None) if code in new_limits else None
+            a, z = getattr(old_limits.get(code), name, None), getattr(new_limits.get(code), name, None)
             if a != z:
-                lines.append(f"{CATALOGUE[code].name(locale)}, {tr(LIMIT_LABELS[name])}: "
-                             f"{fmt_with_unit(code, a, locale)} → {fmt_with_unit(code, z, locale)}")
+                w.lines.append(f"{CATALOGUE[code].name(w.locale)}, {w.tr(LIMIT_LABELS[name])}: "
+                               f"{fmt_with_unit(code, a, w.locale)} → {fmt_with_unit(code, z, w.locale)}")
 
+
+def _rule_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
     def rule_title(key):
-        return f"«{rules_[key].title(locale)}» ({key})" if key in rules_ else key
+        return f"«{w.rules_[key].title(w.locale)}» ({key})" if key in w.rules_ else key
 
     old_rules = {r.key: r.parameters for r in old.rules}
     new_rules = {r.key: r.parameters for r in new.rules}
     for key, params in new_rules.items():
         if key not in old_rules:
-            lines.append(tr(N_("Rule added: %(rule)s"), rule=rule_title(key)))
-            continue
-        for pname in sorted(set(params) | set(old_rules[key])):
-            zone_rule = key in rules_ and _zones_of_safe(rules_[key])
-            if zone_rule and pname in LIMIT_NAMES:
-                continue  # described above as a zone limit
-            default = rules_[key].defaults.get(pname) if key in rules_ else None
-            a, z = old_rules[key].get(pname, default), params.get(pname, default)
-            if a != z:
-                lines.append(tr(N_("Rule %(rule)s, %(parameter)s"), rule=rule_title(key),
-                                parameter=parameter_label(pname, locale))
-                             + f": {parameter_text(a, locale, name=pname) or '–'} → "
-                               f"{parameter_text(z, locale, name=pname) or '–'}")
+            w.lines.append(w.tr(N_("Rule added: %(rule)s"), rule=rule_title(key)))
+        else:
+            _parameter_changes(w, key, rule_title(key), old_rules[key], params)
     for key in old_rules:
         if key not in new_rules:
-            lines.append(tr(N_("Rule removed: %(rule)s"), rule=rule_title(key)))
+            w.lines.append(w.tr(N_("Rule removed: %(rule)s"), rule=rule_title(key)))
 
-    def decision_words(d):
-        limits = ", ".join(f"{parameter_label(n, locale)} {parameter_text(v, locale, name=n)}" for n, v in d.parameters.items())
-        return tr(N_("%(rule)s, %(limits)s (decided by %(who)s on %(when)s: «%(reason)s»)"), rule=d.rule, limits=limits,
-                  who=d.decided_by, when=d.decided_on.strftime("%d.%m.%Y"), reason=d.reason)
 
-    old_decisions = [d.model_dump(mode="json") for d in old.safety_decisions]
-    new_decisions = [d.model_dump(mode="json") for d in new.safety_decisions]
-    lines += [tr(N_("Safety net changed by a clinical decision: %(what)s"), what=decision_words(d))
-              for d, dumped in zip(new.safety_decisions, new_decisions) if dumped not in old_decisions]
-    lines += [tr(N_("Clinical decision removed; the safety net's own limit applies again: %(what)s"),
-                 what=decision_words(d))
-              for d, dumped in zip(old.safety_decisions, old_decisions) if dumped not in new_decisions]
+def _parameter_changes(w: _Words, key: str, title: str, before: Mapping, after: Mapping) -> None:
+    info = w.rules_.get(key)
+    zone_rule = info is not None and _zones_of_safe(info)
+    for name in sorted(set(before) | set(after)):
+        if zone_rule and name in LIMIT_NAMES:
+            continue  # described as a zone limit
+        default = info.defaults.get(name) if info else None
+        a, z = before.get(name, default), after.get(name, default)
+        if a != z:
+            w.lines.append(w.tr(N_("Rule %(rule)s, %(parameter)s"), rule=title,
+                                parameter=parameter_label(name, w.locale))
+                           + f": {parameter_text(a, w.locale, name=name) or '–'} → "
+                             f"{parameter_text(z, w.locale, name=name) or '–'}")
 
-    def questionnaire_name(key):
-        return tr(QUESTIONNAIRES[key].title) if key in QUESTIONNAIRES else key
+
+def _decision_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
+    def words(d):
+        limits = ", ".join(f"{parameter_label(n, w.locale)} {parameter_text(v, w.locale, name=n)}"
+                           for n, v in d.parameters.items())
+        return w.tr(N_("%(rule)s, %(limits)s (decided by %(who)s on %(when)s: «%(reason)s»)"), rule=d.rule,
+                    limits=limits, who=d.decided_by, when=d.decided_on.strftime("%d.%m.%Y"), reason=d.reason)
+
+    old_dumped = [d.model_dump(mode="json") for d in old.safety_decisions]
+    new_dumped = [d.model_dump(mode="json") for d in new.safety_decisions]
+    w.lines += [w.tr(N_("Safety net changed by a clinical decision: %(what)s"), what=words(d))
+                for d, dumped in zip(new.safety_decisions, new_dumped) if dumped not in old_dumped]
+    w.lines += [w.tr(N_("Clinical decision removed; the safety net's own limit applies again: %(what)s"),
+                     what=words(d))
+                for d, dumped in zip(old.safety_decisions, old_dumped) if dumped not in new_dumped]
+
+
+def _questionnaire_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
+    def name(key):
+        return w.tr(QUESTIONNAIRES[key].title) if key in QUESTIONNAIRES else key
 
     for qn in new.questionnaires:
         before = old.questionnaire(qn.key)
         if before is None:
-            lines.append(tr(N_("Questionnaire added: %(name)s, %(when)s"), name=questionnaire_name(qn.key),
-                            when=schedule_words(qn.schedule)))
+            w.lines.append(w.tr(N_("Questionnaire added: %(name)s, %(when)s"), name=name(qn.key),
+                                when=w.schedule(qn.schedule)))
         else:
-            changed(tr(N_("%(name)s, times"), name=questionnaire_name(qn.key)),
-                    schedule_words(before.schedule), schedule_words(qn.schedule))
+            w.changed(w.tr(N_("%(name)s, times"), name=name(qn.key)), w.schedule(before.schedule),
+                      w.schedule(qn.schedule))
     for qn in old.questionnaires:
         if new.questionnaire(qn.key) is None:
-            lines.append(tr(N_("Questionnaire removed: %(name)s"), name=questionnaire_name(qn.key)))
+            w.lines.append(w.tr(N_("Questionnaire removed: %(name)s"), name=name(qn.key)))
+
+
+def _task_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
     for task in new.tasks:
         before = old.task(task.key)
         if before is None:
-            lines.append(tr(N_("Task added: %(name)s, %(when)s"), name=q(task.text), when=schedule_words(task.schedule)))
+            w.lines.append(w.tr(N_("Task added: %(name)s, %(when)s"), name=_q(task.text),
+                                when=w.schedule(task.schedule)))
             continue
-        changed(tr(N_("Task %(name)s, text"), name=q(before.text)), q(before.text), q(task.text))
-        changed(tr(N_("Task %(name)s, times"), name=q(task.text)), schedule_words(before.schedule),
-                schedule_words(task.schedule))
+        w.changed(w.tr(N_("Task %(name)s, text"), name=_q(before.text)), _q(before.text), _q(task.text))
+        w.changed(w.tr(N_("Task %(name)s, times"), name=_q(task.text)), w.schedule(before.schedule),
+                  w.schedule(task.schedule))
     for task in old.tasks:
         if new.task(task.key) is None:
-            lines.append(tr(N_("Task removed: %(name)s"), name=q(task.text)))
+            w.lines.append(w.tr(N_("Task removed: %(name)s"), name=_q(task.text)))
 
-    for key in sorted(set(old.instructions) | set(new.instructions)):
-        changed(tr(N_("Instruction %(key)s"), key=key), q(old.instructions.get(key)), q(new.instructions.get(key)))
 
+def _event_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
     old_events = {e.title: e for e in old.anticipated_events}
     for event in new.anticipated_events:
         before = old_events.get(event.title)
         if before is None:
-            lines.append(tr(N_("Anticipated event added: %(name)s"), name=q(event.title)))
+            w.lines.append(w.tr(N_("Anticipated event added: %(name)s"), name=_q(event.title)))
             continue
         for fname, label in EVENT_FIELDS.items():
             if fname != "title":
-                changed(f"{q(event.title)}, {tr(label).lower()}", q(getattr(before, fname)), q(getattr(event, fname)))
+                w.changed(f"{_q(event.title)}, {w.tr(label).lower()}", _q(getattr(before, fname)),
+                          _q(getattr(event, fname)))
     new_titles = {e.title for e in new.anticipated_events}
     for event in old.anticipated_events:
         if event.title not in new_titles:
-            lines.append(tr(N_("Anticipated event removed: %(name)s"), name=q(event.title)))
-
-    def contact_words(c):
-        return f"{c.name} ({c.role}{', ' + c.phone if c.phone else ''})"
-
-    old_contacts, new_contacts = [contact_words(c) for c in old.contacts], [contact_words(c) for c in new.contacts]
-    lines += [tr(N_("Contact added: %(name)s"), name=c) for c in new_contacts if c not in old_contacts]
-    lines += [tr(N_("Contact removed: %(name)s"), name=c) for c in old_contacts if c not in new_contacts]
-    old_resp = [f"{r.what}: {r.who}" for r in old.responsibilities]
-    new_resp = [f"{r.what}: {r.who}" for r in new.responsibilities]
-    lines += [tr(N_("Responsibility added: %(text)s"), text=r) for r in new_resp if r not in old_resp]
-    lines += [tr(N_("Responsibility removed: %(text)s"), text=r) for r in old_resp if r not in new_resp]
-
-    def day(d):
-        return d.strftime("%d.%m.%Y") if d else "–"
-
-    changed(tr(N_("Next review")), day(old.next_review), day(new.next_review))
-    return lines or [tr(N_("No change to the content."))]
+            w.lines.append(w.tr(N_("Anticipated event removed: %(name)s"), name=_q(event.title)))
 
 
 def _zones_of_safe(info: RuleInfo) -> bool:
     try:
         return zones_of(info.definition, resolve_parameters(info.definition, {})) is not None
-    except Exception:
+    except ParameterError:
         return False
-
