@@ -11,6 +11,7 @@ from sqlmodel import select
 
 from homefollow import get_clock
 from homefollow.db import get_session
+from homefollow.transactions import commit_now
 from homefollow.models import Team
 from homefollow.outcomes.candidates import DEFAULT_MIN_ADMISSIONS, SORT_KEYS, team_candidates
 from homefollow.services import audit
@@ -56,7 +57,7 @@ def candidates():
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action="access.denied", object_type="team", object_id=team_id, ip=request.remote_addr,
                      attempted="view.candidates")
-        db.commit()
+        commit_now(db, "refused_access")
         raise AccessDenied(team_id)
     team = next((t for t in teams if t.id == team_id), teams[0] if teams else None)
     min_admissions = _int_arg("min")
@@ -70,7 +71,6 @@ def candidates():
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                  action="view.candidates", object_type="team", object_id=team.id if team else None,
                  ip=request.remote_addr, candidates=len(rows), min_admissions=min_admissions)
-    db.commit()
 
     def sort_url(column: str) -> str:
         return url_for("clinician.candidates", team=team.id if team else None, min=min_admissions, sort=column)

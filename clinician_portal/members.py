@@ -115,7 +115,6 @@ def team_members(team_id: int):
     if request.method == "GET":
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action="view.team_members", object_type="team", object_id=team.id, ip=get_remote_address())
-        db.commit()
         return _members_page(team, form)
     if not form.validate_on_submit():
         return _members_page(team, form, 400)

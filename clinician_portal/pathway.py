@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from homefollow import get_clock
 from homefollow.db import get_session
+from homefollow.transactions import commit_now
 from homefollow.models import Organisation, ServicePerson, Team
 from homefollow.services import audit, teams, triage
 from homefollow.services import pathway as pw
@@ -152,9 +153,9 @@ def record_step(patient_id: int, step: str):
     if not form.validate_on_submit():  # only the CSRF token can fail here
         return _pathway_page(patient_id, {step: form}, [("", _("The form had expired. Please try again."))])
     try:
-        _record(step, form, db, clock, access.patient, current_principal().account_id, request.remote_addr)
+        with db.begin_nested():  # a refused step leaves nothing behind but the access record
+            _record(step, form, db, clock, access.patient, current_principal().account_id, request.remote_addr)
     except pw.PathwayError as exc:
-        db.rollback()
         return _pathway_page(patient_id, {step: form}, attach(form, exc.problems, problem_text))
     flash(str(SAVED[step]), "success")
     return redirect(url_for("clinician.patient_pathway", patient_id=patient_id))
@@ -248,13 +249,12 @@ def refer_candidate(person_id: int):
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action="access.denied", object_type="service_person", object_id=person_id,
                      ip=request.remote_addr, attempted="pathway.refer")
-        db.commit()
+        commit_now(db, "refused_access")
         raise AccessDenied(person_id)
     if request.method == "GET":  # the page shows the person's name and history: a read (issue 19)
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action="view.candidate_refer", patient_id=person.patient_id, object_type="service_person",
                      object_id=person.id, ip=request.remote_addr)
-        db.commit()
     team = db.get(Team, person.team_id)
     form = ReferCandidateForm()
     form.municipality.choices = choices(
@@ -271,11 +271,11 @@ def refer_candidate(person_id: int):
         # Not a number: -1, which is no municipality, so the service says "choose one from the list".
         municipality_id = None if not municipality else int(municipality) if municipality.isdigit() else -1
         try:
-            patient = pw.refer_candidate(db, clock, person, municipality_id=municipality_id,
-                                         referred_on=form.referred_on.data, referred_by=form.referred_by.data,
-                                         actor_id=principal.account_id, ip=request.remote_addr)
+            with db.begin_nested():  # a refused referral leaves nothing behind
+                patient = pw.refer_candidate(db, clock, person, municipality_id=municipality_id,
+                                             referred_on=form.referred_on.data, referred_by=form.referred_by.data,
+                                             actor_id=principal.account_id, ip=request.remote_addr)
         except pw.PathwayError as exc:
-            db.rollback()
             summary = attach(form, exc.problems, problem_text)
         else:
             flash(_("%(name)s is referred. Record the consent when it is given: nothing is sent to the patient "

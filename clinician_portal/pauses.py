@@ -30,13 +30,12 @@ def pause_follow_up(patient_id: int):
         try:
             day = form.pause_until.value
             until = pauses.until_from(clock, patient, day) if day else None
-            pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
-                         actor_account_id=current_user.id, actor_kind=current_user.kind)
+            with db.begin_nested():  # a refused pause leaves nothing behind but the access record
+                pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
+                             actor_account_id=current_user.id, actor_kind=current_user.kind)
         except pauses.PauseError as exc:
-            db.rollback()
             form.show_problem(exc)
         else:
-            db.commit()
             if until:
                 flash(_("Follow-up is paused until and including %(day)s. It resumes by itself the day after.",
                         day=format_local_date(day)), "success")
@@ -54,10 +53,8 @@ def resume_follow_up(patient_id: int):
     access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="resume.submit",
                              ip=request.remote_addr)
     if pauses.resume(db, clock, access.patient, actor_account_id=current_user.id, actor_kind=current_user.kind):
-        db.commit()
         flash(_("Follow-up has resumed. Reminders and alerts for missed measurements start again from now."),
               "success")
     else:
-        db.rollback()
         flash(_("Follow-up was not paused."), "warning")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#pause-title")

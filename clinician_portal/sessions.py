@@ -25,7 +25,6 @@ def my_sessions():
     audit.record(db, clock, actor_account_id=current_user.id, actor_kind=current_user.kind,
                  action="view.sign_in_sessions", object_type="account", object_id=current_user.id,
                  ip=get_remote_address())
-    db.commit()
     return render_template("clinic/sessions.html", rows=rows, current_id=current_sign_in_id())
 
 

@@ -87,6 +87,5 @@ def plan_template_backtest(template_id: int):
                          action="view.backtest", patient_id=r.patient.id, ip=request.remote_addr,
                          object_type="plan_template", object_id=template.id, rule=key, version=int(version),
                          days=form.days.data)
-        db.commit()
     return render_template("clinic/plan_template_backtest.html", template=template, form=form, results=results,
                            asked=asked), (400 if asked and results is None else 200)

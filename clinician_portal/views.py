@@ -195,7 +195,6 @@ def outbox():
     ).all()
     audit.record(db, get_clock(), actor_account_id=principal.account_id, actor_kind=principal.kind,
                  action="view.outbox", ip=request.remote_addr)
-    db.commit()
     return render_template("clinic/outbox.html", rows=rows)
 
 
@@ -221,5 +220,4 @@ def teams():
     route_problems = {v.team.id: teams_service.out_of_hours_route_problems(db, v.team) for v in views}
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.teams",
                  ip=request.remote_addr)
-    db.commit()
     return render_template("clinic/teams.html", views=views, route_problems=route_problems)

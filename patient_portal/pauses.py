@@ -67,13 +67,12 @@ def away():
         patient = access.patient
         try:
             until = pauses.until_from(clock, patient, form.last_day.value)
-            pauses.pause(db, clock, patient, reason=pauses.HOLIDAY, until=until, actor_account_id=current_user.id,
-                         actor_kind=current_user.kind)
+            with db.begin_nested():  # a refused pause leaves nothing behind but the access record
+                pauses.pause(db, clock, patient, reason=pauses.HOLIDAY, until=until,
+                             actor_account_id=current_user.id, actor_kind=current_user.kind)
         except pauses.PauseError as exc:
-            db.rollback()
             form.show_problem(exc)
         else:
-            db.commit()
             flash(_("Follow-up is paused until and including %(day)s. Have a good trip!",
                     day=format_long_date(form.last_day.value)), "success")
             return redirect(url_for("patient.today"))
@@ -87,8 +86,5 @@ def end_away():
     access = acting_patient(Need.REPORT, "away.end")
     db, clock = get_session(), get_clock()
     if pauses.resume(db, clock, access.patient, actor_account_id=current_user.id, actor_kind=current_user.kind):
-        db.commit()
         flash(_("Welcome home! Follow-up has started again."), "success")
-    else:
-        db.rollback()
     return redirect(url_for("patient.today"))

@@ -12,6 +12,7 @@ from flask_login import current_user, login_fresh, login_required, login_user
 
 from homefollow import get_clock, transactions
 from homefollow.db import get_session
+from homefollow.transactions import commit_now
 from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
@@ -101,13 +102,10 @@ def login():
             session.pop("acting_patient_id", None)
             audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
                          ip=request.remote_addr)
-            db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
-        db.rollback()
         audit.record(db, clock, actor_account_id=None, actor_kind="anonymous", action="auth.login_failed",
                      ip=request.remote_addr, login=normalise_login(form.login.data)[:200], step="password",
                      portal="patient")
-        db.commit()
         login_error = _("The mobile number or the password is wrong. Please try again.")
     return render_template("patient/login.html", form=form, login_error=login_error)
 
@@ -264,7 +262,7 @@ def report_result(report_id: int):
                      action="access.denied", patient_id=report.patient_id if report else None,
                      object_type="report", object_id=report_id, ip=request.remote_addr,
                      attempted="view.report_result", need=Need.VIEW.value)
-        db.commit()
+        commit_now(db, "refused_access")
         raise AccessDenied(report_id)
     access = acting_patient(Need.VIEW, "view.report_result")
     if report.patient_id != access.patient.id:  # pragma: no cover - checked above

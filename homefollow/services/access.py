@@ -14,6 +14,7 @@ from sqlmodel import Session, select
 
 from ..clock import Clock
 from ..models import Account, AccountKind, Patient, RelativeAccess, TeamMembership
+from ..transactions import commit_now
 from . import audit
 
 
@@ -164,7 +165,8 @@ def require_patient(
     action: str,
     ip: str | None = None,
 ) -> PatientAccess:
-    """Return the access if allowed, else raise AccessDenied. Audits and commits either way."""
+    """Return the access if allowed, else raise AccessDenied. Audits either way; a refusal's
+    record is committed at once, as the refusal rolls the request back."""
     access = access_to_patient(session, clock, principal, patient_id)
     allowed = access is not None and access.allows(need)
     ended = ended_grant(session, clock, principal, patient_id) if access is None else None
@@ -181,7 +183,8 @@ def require_patient(
         # A relative whose access ended is shown so: which grant, and why.
         **({"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}),
     )
-    session.commit()
+    if ended is not None or not allowed:
+        commit_now(session, "refused_access")
     if ended is not None:
         patient = session.get(Patient, patient_id)
         raise AccessEnded(patient_id, patient.name.split()[0] if patient and patient.name else "",

@@ -18,6 +18,7 @@ from rules import units
 
 from ..api.payloads import Admission, Discharge, Event, Observation, content_hash
 from ..clock import Clock
+from ..transactions import commit_now
 from ..models import ApiEvent, ApiToken, Organisation, Patient, ReportSource, Team
 from . import api_tokens, audit, hospital_stays, reporting
 
@@ -45,7 +46,7 @@ def _find_patient(session: Session, clock: Clock, token: ApiToken, person: str, 
         audit.record(session, clock, actor_account_id=None, actor_kind="api", action="access.denied",
                      patient_id=patient.id if patient else None, ip=ip, attempted=action,
                      organisation_id=token.organisation_id, token_id=token.id)
-        session.commit()
+        commit_now(session, "refused_access")
         raise UnknownPatient()
     return patient
 
@@ -63,7 +64,7 @@ def _replay(earlier: ApiEvent, digest: str) -> Answer:
 
 def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, secret: bytes,
            ip: str | None = None) -> Answer:
-    """Carry out the event. Commits. Raises UnknownPatient, Conflict, hospital_stays.StayError
+    """Carry out the event. Raises UnknownPatient, Conflict, hospital_stays.StayError
     or rules.measurements.ImplausibleValue (nothing stored)."""
     kind = KINDS[type(event)]
     person = event.who.key(token.source, secret)
@@ -72,7 +73,6 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
     earlier = _earlier(session, token, kind, event.id)
     if earlier is not None:
         answer = _replay(earlier, digest)
-        session.commit()  # the token's last use
         return answer
 
     body = _carry_out(session, clock, token, patient, event, ip)
@@ -84,7 +84,6 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
     except IntegrityError:  # the same id arrived at the same moment; the other call won
         session.rollback()
         return _replay(_earlier(session, token, kind, event.id), digest)
-    session.commit()
     return Answer(body, replayed=False)
 
 

@@ -5,7 +5,7 @@ while in hospital), records the stay as service use for the outcome figures, put
 the team's triage queue and tells the team whom to call. A discharge resumes follow-up (check-ins
 missed while in hospital are not held against the patient) and puts a follow-up item, due within
 24 hours, in the queue. Both go through services.pauses; when no discharge comes, the team is
-asked after a few days whether the patient is still admitted. The caller commits.
+asked after a few days whether the patient is still admitted.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def identify_patient(session: Session, clock: Clock, *, patient_id: int, source:
                      national_id: str | None, secret: bytes) -> ServicePerson:
     """Record how hospital systems know an enrolled patient: their local id at a source, or
     the keyed hash of the national id. A patient has one such key (the service-use history of
-    the outcome figures hangs on it). Commits. LookupError when it cannot be done."""
+    the outcome figures hangs on it). LookupError when it cannot be done."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise LookupError(f"no patient {patient_id}")
@@ -88,7 +88,6 @@ def identify_patient(session: Session, clock: Clock, *, patient_id: int, source:
     elif person.patient_id not in (None, patient.id):
         raise LookupError(f"this identifier belongs to patient {person.patient_id}")
     link_person(session, clock, person_id=person.id, patient_id=patient.id)
-    session.commit()
     return person
 
 

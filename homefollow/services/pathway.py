@@ -102,7 +102,6 @@ def save_deadlines(session: Session, clock: Clock, team: Team, actor: Principal,
                  action="team.pathway_deadlines.change", object_type="team", object_id=team.id, ip=ip, old=old,
                  new=team.pathway_deadlines)
     session.add(team)
-    session.commit()
 
 
 # ---- where a patient stands -------------------------------------------------------------------
@@ -328,13 +327,12 @@ def _save(session: Session, clock: Clock, patient: Patient, pathway: CarePathway
     session.flush()
     audit.record(session, clock, actor_account_id=actor_id, actor_kind="staff", action=f"pathway.{action}",
                  patient_id=patient.id, object_type="care_pathway", object_id=pathway.id, ip=ip, **detail)
-    session.commit()
 
 
 def record_referral(session: Session, clock: Clock, patient: Patient, *, referred_on: str, referred_by: str,
                     actor_id: int, ip: str | None = None) -> CarePathway:
     """Start the pathway of a patient who has none (the patient's status is left as it is: one
-    followed up already has consented). Commits."""
+    followed up already has consented)."""
     problems: list[Problem] = []
     if pathway_of(session, patient.id) is not None:
         raise PathwayError([("", "already_referred", {})])
@@ -351,7 +349,7 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
                     referred_on: str, referred_by: str, actor_id: int, ip: str | None = None) -> Patient:
     """A candidate becomes a patient at the referral step, linked to their service-use history.
     Nothing is sent to them until consent is recorded. Refused while the team has no reachable
-    out-of-hours route. Commits."""
+    out-of-hours route."""
     if person.patient_id is not None:
         raise PathwayError([("", "already_referred", {})])
     team = session.get(Team, person.team_id)
@@ -383,7 +381,7 @@ def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_
                    given_by: str, representative: str, actor_id: int, ip: str | None = None) -> None:
     """What was consented to, by whom and when. Follow-up may start: a referred patient
     becomes active, which is refused while the team has no reachable out-of-hours route.
-    Commits."""
+   """
     pathway = _open(pathway_of(session, patient.id))
     problems: list[Problem] = []
     on = _date(problems, "consent_on", consent_on, _today(clock, patient), not_before=pathway.referred_on,
@@ -414,7 +412,7 @@ def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_
 def withdraw_consent(session: Session, clock: Clock, patient: Patient, *, withdrawn_on: str, note: str,
                      actor_id: int, ip: str | None = None) -> None:
     """The patient (or representative) withdraws consent: the pathway ends (declined) and
-    follow-up stops at once. Commits."""
+    follow-up stops at once."""
     pathway = _open(pathway_of(session, patient.id))
     if pathway.consent_on is None:
         raise PathwayError([("", "no_consent", {})])
@@ -432,7 +430,7 @@ def withdraw_consent(session: Session, clock: Clock, patient: Patient, *, withdr
 def record_mapping(session: Session, clock: Clock, patient: Patient, *, mapping_on: str, what_matters: str,
                    goals: str, risks: str, frailty: str, actor_id: int, ip: str | None = None) -> None:
     """The mapping conversation: what matters to the patient, goals, risks and the frailty
-    score (kept on the patient, where the rest of the portal reads it). Commits."""
+    score (kept on the patient, where the rest of the portal reads it)."""
     pathway = _open(pathway_of(session, patient.id))
     problems: list[Problem] = []
     on = _date(problems, "mapping_on", mapping_on, _today(clock, patient), not_before=pathway.referred_on,
@@ -469,7 +467,7 @@ def record_trial_start(session: Session, clock: Clock, patient: Patient, *, tria
 def record_trial_end(session: Session, clock: Clock, patient: Patient, *, trial_end_on: str, actor_id: int,
                      ip: str | None = None) -> None:
     """The trial period's baseline readings are enough: active follow-up begins. At least the
-    team's minimum length, so the personal limits rest on enough readings. Commits."""
+    team's minimum length, so the personal limits rest on enough readings."""
     pathway = _open(pathway_of(session, patient.id))
     if pathway.trial_start_on is None:
         raise PathwayError([("", "trial_not_started", {})])
@@ -502,7 +500,7 @@ def record_evaluation(session: Session, clock: Clock, patient: Patient, *, evalu
 
 def end_pathway(session: Session, clock: Clock, patient: Patient, *, ended_on: str, reason: str, note: str,
                 actor_id: int, ip: str | None = None) -> None:
-    """End the follow-up for a reason; nothing more is sent. Commits."""
+    """End the follow-up for a reason; nothing more is sent."""
     pathway = _open(pathway_of(session, patient.id))
     problems: list[Problem] = []
     on = _date(problems, "ended_on", ended_on, _today(clock, patient), not_before=pathway.referred_on,
@@ -518,7 +516,7 @@ def end_pathway(session: Session, clock: Clock, patient: Patient, *, ended_on: s
 
 def stop_follow_up(session: Session, patient: Patient) -> None:
     """Status "ended", and the timers that would send or expect anything cleared at once
-    (the sweeps also skip patients who are not active). Does not commit."""
+    (the sweeps also skip patients who are not active)."""
     patient.status = PatientStatus.ENDED.value
     patient.reminder_due_at = None
     session.add(patient)

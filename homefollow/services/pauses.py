@@ -26,6 +26,7 @@ from rules.schedule import local_date_of, local_day_bounds
 from rules.text import both, day, moment
 
 from ..clock import Clock
+from ..transactions import commit_now
 from ..i18n import N_, t
 from ..models import Account, AccountKind, Patient, PatientStatus
 from . import alerts, audit, evaluation, reminders
@@ -90,7 +91,7 @@ def until_from(clock: Clock, patient: Patient, last: date) -> datetime:
 
 def pause(session: Session, clock: Clock, patient: Patient, *, reason: str, until: datetime | None,
           actor_account_id: int | None, actor_kind: str) -> None:
-    """Pause follow-up (or change the pause already in place). Does not commit.
+    """Pause follow-up (or change the pause already in place).
 
     `until`: when it ends by itself (end_of the last day), required for a holiday and for any
     pause set on the patient's side; None: it lasts until resumed, and the team is asked after
@@ -136,7 +137,7 @@ def resume(session: Session, clock: Clock, patient: Patient, *, actor_account_id
     """Resume a paused patient's follow-up now: reminders and rule timers start again from now,
     and what was expected while paused is not held against the patient. False when the patient
     was not paused (someone resumed it a moment ago). `ended`: the sweep, only if the pause's
-    end has passed (it may have been moved a moment ago). Does not commit."""
+    end has passed (it may have been moved a moment ago)."""
     now = clock.now()
     was = (patient.pause_reason, patient.paused_at, patient.paused_until)
     claim = update(Patient).where(Patient.id == patient.id, Patient.status == PatientStatus.PAUSED.value)
@@ -251,7 +252,7 @@ class PauseSweep:
 def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseSweep:
     """Resume pauses whose end has passed, and ask the team about pauses without an end that
     are due for review. Each patient is claimed with a compare-and-set UPDATE in its own
-    transaction, so several processes at once do each thing once. Commits."""
+    transaction, so several processes at once do each thing once."""
     result = PauseSweep()
     now = clock.now()
     paused = Patient.status == PatientStatus.PAUSED.value
@@ -260,7 +261,7 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
     to_review = session.exec(select(Patient.id).where(paused, Patient.paused_until.is_(None),
                                                       Patient.pause_review_at <= now)
                              .order_by(Patient.pause_review_at).limit(limit)).all()
-    session.commit()
+    commit_now(session, "sweep_item")
     for patient_id in ended:
         try:
             patient = session.get(Patient, patient_id, populate_existing=True)
@@ -268,7 +269,7 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
                 result.resumed += 1
             else:
                 result.skipped += 1
-            session.commit()
+            commit_now(session, "sweep_item")
         except Exception:  # one patient's failure must not stop the others; the next sweep retries
             session.rollback()
             result.failed += 1
@@ -281,11 +282,11 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
                                                             Patient.pause_review_at <= now)
                                       .values(pause_review_at=next_at))
             if claimed.rowcount != 1:
-                session.commit()
+                commit_now(session, "sweep_item")
                 result.skipped += 1
                 continue
             _ask_team(session, clock, session.get(Patient, patient_id, populate_existing=True), next_at)
-            session.commit()
+            commit_now(session, "sweep_item")
             result.asked += 1
         except Exception:
             session.rollback()
