@@ -33,6 +33,7 @@ from .services.plans import (AssignedRule, Contact, PlanContent, PlanMeasurement
                              SafetyDecision, ZoneActions)
 from .services.plan_templates import sync_defaults as sync_plan_templates
 from .services.rulebook import sync_defaults
+from .transactions import unit_of_work
 
 DEMO_PASSWORD = "demo1234"
 DEMO_CODE_COMMAND = "HOMEFOLLOW_DEMO=1 .venv/bin/flask --app wsgi demo code <e-mail>"
@@ -295,9 +296,9 @@ def _patients(now: datetime) -> list[DemoPatient]:
 
 
 def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime | None = None) -> None:
-    """Create the demo data unless it is there already."""
+    """Create the demo data unless it is there already, in one transaction."""
     real_now = now or SystemClock().now()
-    with Session(engine, expire_on_commit=False) as session:
+    with unit_of_work(engine) as session:
         if session.exec(select(Account.id).where(Account.is_demo.is_(True)).limit(1)).first() is not None:
             echo("Demo data is already loaded; nothing to do.")
             ensure_demo_second_factor(session, real_now)
@@ -364,7 +365,7 @@ def demo_totp_secret(email: str) -> str:
 
 
 def ensure_demo_second_factor(session: Session, now: datetime) -> int:
-    """Give demo staff loaded before staff had a second factor their fixed secret. Commits."""
+    """Give demo staff loaded before staff had a second factor their fixed secret."""
     changed = 0
     for account in session.exec(select(Account).where(Account.is_demo.is_(True),
                                                       Account.kind == AccountKind.STAFF.value,
@@ -372,7 +373,6 @@ def ensure_demo_second_factor(session: Session, now: datetime) -> int:
         account.totp_secret, account.totp_enabled_at = demo_totp_secret(account.login), now
         session.add(account)
         changed += 1
-    session.commit()
     return changed
 
 
@@ -421,7 +421,6 @@ def _create_people(session: Session, clock: FixedClock) -> dict:
     session.add(daughter)
     session.flush()
     people["daughter"] = daughter
-    session.commit()
     return people
 
 
@@ -452,7 +451,6 @@ def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team
 def _add_relative(session: Session, clock: FixedClock, patient: Patient, relative: Account) -> None:
     session.add(RelativeAccess(patient_id=patient.id, relative_account_id=relative.id, relation="datter",
                                can_view=True, can_report=True, receives_alerts=True, created_at=clock.now()))
-    session.commit()
 
 
 def _other_team_patient(session: Session, clock: FixedClock, people: dict) -> tuple[Patient, DemoPatient]:
@@ -621,7 +619,6 @@ def _add_messages(session: Session, real_now: datetime, nurse: Account, patients
                 created_at=two_days_ago + timedelta(minutes=45), read_by_team_at=two_days_ago + timedelta(minutes=45),
                 read_by_patient_at=two_days_ago + timedelta(hours=2)),
     ])
-    session.commit()
     # Ola's question goes the way a real one does: into the triage queue as an unread message.
     messages.send_from_patient_side(session, FixedClock(_recent_daytime(real_now, "09:40")), patient=ola,
                                     author_account_id=ola.account_id, actor_kind="patient",
@@ -645,7 +642,6 @@ def _add_notes(session: Session, real_now: datetime, nurse: Account, patients: l
                     body="Hjemmebesøk: bor alene, klarer seg med hjelp til innkjøp. CFS vurdert til 6.",
                     created_at=_daytime(real_now, 6, "13:30")),
     ])
-    session.commit()
 
 
 def _add_pathways(session: Session, real_now: datetime, people: dict, patients: dict[str, Patient]) -> str:
@@ -703,4 +699,3 @@ def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
         .where(Notification.status == NotificationStatus.PENDING.value, Notification.created_at < real_now)
         .values(status=NotificationStatus.SENT.value, provider="demo", sent_at=Notification.created_at)
     )
-    session.commit()
