@@ -11,7 +11,6 @@ from sqlmodel import select
 
 from homefollow import get_clock
 from homefollow.db import get_session
-from homefollow.transactions import commit_now
 from homefollow.models import Team
 from homefollow.outcomes.candidates import DEFAULT_MIN_ADMISSIONS, SORT_KEYS, team_candidates
 from homefollow.services import audit
@@ -54,10 +53,9 @@ def candidates():
         if principal.team_ids else []
     team_id = _int_arg("team")
     if team_id is not None and team_id not in principal.team_ids:
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", object_type="team", object_id=team_id, ip=request.remote_addr,
-                     attempted="view.candidates")
-        commit_now(db, "refused_access")
+        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                             object_type="team", object_id=team_id, ip=request.remote_addr,
+                             attempted="view.candidates")
         raise AccessDenied(team_id)
     team = next((t for t in teams if t.id == team_id), teams[0] if teams else None)
     min_admissions = _int_arg("min")

@@ -13,7 +13,6 @@ from sqlmodel import select
 
 from homefollow import get_clock
 from homefollow.db import get_session
-from homefollow.transactions import commit_now
 from homefollow.models import Organisation, ServicePerson, Team
 from homefollow.services import audit, teams, triage
 from homefollow.services import pathway as pw
@@ -246,10 +245,9 @@ def refer_candidate(person_id: int):
     db, clock = get_session(), get_clock()
     person = db.get(ServicePerson, person_id)
     if person is None or person.team_id not in principal.team_ids:
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", object_type="service_person", object_id=person_id,
-                     ip=request.remote_addr, attempted="pathway.refer")
-        commit_now(db, "refused_access")
+        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                             object_type="service_person", object_id=person_id,
+                             ip=request.remote_addr, attempted="pathway.refer")
         raise AccessDenied(person_id)
     if request.method == "GET":  # the page shows the person's name and history: a read (issue 19)
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,

@@ -136,6 +136,16 @@ class App(Flask):
         request_failed()
         return super().handle_exception(e)
 
+    def finalize_request(self, rv, from_error_handler=False):
+        try:
+            return super().finalize_request(rv, from_error_handler)
+        except Exception as e:  # the commit failed (the last after_request hook)
+            if from_error_handler:
+                raise
+            # Answered as an error in the view would be: the outage page with what was typed
+            # when the database is unavailable, never the success page of what was not saved.
+            return super().finalize_request(self.handle_user_exception(e), from_error_handler=True)
+
 
 def init_app(app: Flask) -> None:
     engine = app.config.get("ENGINE") or make_engine(app.config["DATABASE_URL"])

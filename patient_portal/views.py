@@ -12,7 +12,6 @@ from flask_login import current_user, login_fresh, login_required, login_user
 
 from homefollow import get_clock, transactions
 from homefollow.db import get_session
-from homefollow.transactions import commit_now
 from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
@@ -258,11 +257,10 @@ def report_result(report_id: int):
     if report is None or (acting_id is not None and report.patient_id != acting_id):
         # Another patient's report (or none): the denial names the patient it belongs to, not
         # the caller's own, which was logged as a granted read before (issue 19).
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", patient_id=report.patient_id if report else None,
-                     object_type="report", object_id=report_id, ip=request.remote_addr,
-                     attempted="view.report_result", need=Need.VIEW.value)
-        commit_now(db, "refused_access")
+        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                             patient_id=report.patient_id if report else None,
+                             object_type="report", object_id=report_id, ip=request.remote_addr,
+                             attempted="view.report_result", need=Need.VIEW.value)
         raise AccessDenied(report_id)
     access = acting_patient(Need.VIEW, "view.report_result")
     if report.patient_id != access.patient.id:  # pragma: no cover - checked above

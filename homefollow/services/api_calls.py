@@ -18,7 +18,6 @@ from rules import units
 
 from ..api.payloads import Admission, Discharge, Event, Observation, content_hash
 from ..clock import Clock
-from ..transactions import commit_now
 from ..models import ApiEvent, ApiToken, Organisation, Patient, ReportSource, Team
 from . import api_tokens, audit, hospital_stays, reporting
 
@@ -43,10 +42,9 @@ KINDS = {Admission: "admission", Discharge: "discharge", Observation: "observati
 def _find_patient(session: Session, clock: Clock, token: ApiToken, person: str, action: str, ip: str | None) -> Patient:
     patient = hospital_stays.linked_patient(session, person)
     if patient is None or patient.team_id not in api_tokens.teams_of_organisation(session, token.organisation_id):
-        audit.record(session, clock, actor_account_id=None, actor_kind="api", action="access.denied",
-                     patient_id=patient.id if patient else None, ip=ip, attempted=action,
-                     organisation_id=token.organisation_id, token_id=token.id)
-        commit_now(session, "refused_access")
+        audit.record_refusal(session, clock, actor_account_id=None, actor_kind="api",
+                             patient_id=patient.id if patient else None, ip=ip, attempted=action,
+                             organisation_id=token.organisation_id, token_id=token.id)
         raise UnknownPatient()
     return patient
 

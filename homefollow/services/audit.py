@@ -6,6 +6,7 @@ from sqlmodel import Session
 
 from ..clock import Clock
 from ..models import AuditEvent
+from ..transactions import commit_now
 
 
 def record(
@@ -34,4 +35,14 @@ def record(
         detail=detail,
     )
     session.add(event)
+    return event
+
+
+def record_refusal(session: Session, clock: Clock, **fields) -> AuditEvent:
+    """Record a refused access ("access.denied") and commit that record alone. The refusal is
+    raised next, which rolls the request back; what the request wrote before it is dropped
+    here already, so that only the record is kept."""
+    session.rollback()
+    event = record(session, clock, action="access.denied", **fields)
+    commit_now(session, "refused_access")
     return event

@@ -17,7 +17,6 @@ from sqlalchemy import update
 from sqlmodel import Session, select
 
 from ..clock import Clock
-from ..transactions import commit_now
 from ..models import Account, AccountKind, SignInSession
 from . import audit
 
@@ -110,9 +109,8 @@ def end_one(session: Session, clock: Clock, account: Account, session_id: str, *
     raises NotYourSession (the caller answers 404 and audits the refusal)."""
     row = session.get(SignInSession, session_id) if session_id else None
     if row is None or row.account_id != account.id:
-        audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind,
-                     action="access.denied", object_type="sign_in_session", ip=ip, reason="not_own_session")
-        commit_now(session, "refused_access")
+        audit.record_refusal(session, clock, actor_account_id=account.id, actor_kind=account.kind,
+                             object_type="sign_in_session", ip=ip, reason="not_own_session")
         raise NotYourSession()
     if revoke(session, clock, row.id, "ended_by_user"):
         audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.session_ended",

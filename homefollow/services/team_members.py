@@ -24,7 +24,6 @@ from sqlalchemy import delete
 from sqlmodel import Session, select
 
 from ..clock import Clock
-from ..transactions import commit_now
 from ..models import Account, AccountKind, Organisation, Role, Team, TeamMembership
 from . import audit, sign_in_sessions
 from .access import AccessDenied, Principal
@@ -75,9 +74,8 @@ def admin_team(session: Session, principal: Principal, team_id: int) -> Team:
 
 def record_denied(session: Session, clock: Clock, principal: Principal, team_id: int, attempted: str,
                   ip: str | None) -> None:
-    audit.record(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                 action="access.denied", object_type="team", object_id=team_id, ip=ip, attempted=attempted)
-    commit_now(session, "refused_access")
+    audit.record_refusal(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                         object_type="team", object_id=team_id, ip=ip, attempted=attempted)
 
 
 def members(session: Session, team_id: int) -> list[MemberRow]:
