@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.services import pauses
 from homefollow.services.access import Need, require_patient
-from homefollow.web import current_principal, format_local_date
+from homefollow.web import current_actor, current_principal, format_local_date
 
 from . import bp
 from .patient_forms import PauseForm
@@ -32,7 +31,7 @@ def pause_follow_up(patient_id: int):
             until = pauses.until_from(clock, patient, day) if day else None
             with db.begin_nested():  # a refused pause leaves nothing behind but the access record
                 pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
-                             actor_account_id=current_user.id, actor_kind=current_user.kind)
+                             actor=current_actor())
         except pauses.PauseError as exc:
             form.show_problem(exc)
         else:
@@ -52,7 +51,7 @@ def resume_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="resume.submit",
                              ip=request.remote_addr)
-    if pauses.resume(db, clock, access.patient, actor_account_id=current_user.id, actor_kind=current_user.kind):
+    if pauses.resume(db, clock, access.patient, actor=current_actor()):
         flash(_("Follow-up has resumed. Reminders and alerts for missed measurements start again from now."),
               "success")
     else:

@@ -32,6 +32,7 @@ from .services.plan_changes import change_plan
 from .services.plans import (AssignedRule, Contact, PlanContent, PlanMeasurement, PlanQuestionnaire, PlanTask,
                              SafetyDecision, ZoneActions)
 from .services.plan_templates import sync_defaults as sync_plan_templates
+from .services.audit import Actor
 from .services.rulebook import sync_defaults
 from .transactions import unit_of_work
 
@@ -651,7 +652,7 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
     from .services import pathway
 
     clock = FixedClock(real_now)
-    nurse = people["nurse"].id
+    nurse = Actor(people["nurse"].id, "staff", "cli")  # the demo writes as the nurse would have
     today = local_date_of(real_now, TZ)
 
     def on(days_ago: int) -> str:
@@ -665,18 +666,18 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
     for name, (referred, consented, mapped, trial_start, trial_end) in steps.items():
         patient = patients[name]
         pathway.record_referral(session, clock, patient, referred_on=on(referred), referred_by="UNN medisinsk avdeling",
-                                actor_id=nurse)
+                                actor=nurse)
         pathway.record_consent(session, clock, patient, consent_on=on(consented),
                                scope=["follow_up", "share_gp", "share_municipality"], given_by="patient",
-                               representative="", actor_id=nurse)
+                               representative="", actor=nurse)
         if mapped:
             pathway.record_mapping(session, clock, patient, mapping_on=on(mapped),
                                    what_matters="Å klare meg selv hjemme.", goals="Færre innleggelser.",
-                                   risks="Fall.", frailty=str(DEMO_FRAILTY.get(name, "")), actor_id=nurse)
+                                   risks="Fall.", frailty=str(DEMO_FRAILTY.get(name, "")), actor=nurse)
         if trial_start:
-            pathway.record_trial_start(session, clock, patient, trial_start_on=on(trial_start), actor_id=nurse)
+            pathway.record_trial_start(session, clock, patient, trial_start_on=on(trial_start), actor=nurse)
         if trial_end:
-            pathway.record_trial_end(session, clock, patient, trial_end_on=on(trial_end), actor_id=nurse)
+            pathway.record_trial_end(session, clock, patient, trial_end_on=on(trial_end), actor=nurse)
     candidate = session.exec(select(ServicePerson).where(ServicePerson.team_id == people["psht"].id,
                                                           ServicePerson.patient_id.is_(None),
                                                           ServicePerson.palliative.is_(False))
@@ -684,7 +685,7 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
     referred = ""
     if candidate is not None:
         pathway.refer_candidate(session, clock, candidate, municipality_id=people["balsfjord"].id, referred_on=on(3),
-                                referred_by="Fastlegen", actor_id=nurse)
+                                referred_by="Fastlegen", actor=nurse)
         referred = f", and {candidate.name} referred from the candidates"
     return f"Pathways: {len(steps)} patients at different steps{referred}."
 

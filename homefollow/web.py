@@ -31,6 +31,7 @@ from .services import pauses
 from .services import sign_in_sessions
 from .services.access import AccessDenied, AccessEnded, Principal, patients_of_relative, principal_for
 from .services.accounts import display_phone, load_account, normalise_login
+from .services.audit import Actor
 from .services.reporting import report_summary, report_title
 from .services.teams import WEEKDAY_KEYS
 
@@ -192,6 +193,7 @@ def _session_started(_app, user, **_extra) -> None:
     from . import get_clock
 
     db, clock = get_session(), get_clock()
+    g.pop("actor", None)
     previous = g.pop("sign_in_token", None)
     if previous:
         sign_in_sessions.revoke_token(db, clock, previous, "signed_in_again")
@@ -215,6 +217,19 @@ def current_principal() -> Principal | None:
     if "principal" not in g:
         g.principal = principal_for(get_session(), current_user)
     return g.principal
+
+
+def current_actor() -> Actor:
+    """Who this request acts for, how and from where: built once per request (again after a
+    sign-in or a sign-out) and handed to the services."""
+    if "actor" not in g:
+        ip = get_remote_address()
+        channel = "api" if _is_api() else "web"
+        if current_user.is_authenticated:
+            g.actor = Actor(current_user.id, current_user.kind, channel, ip)
+        else:
+            g.actor = Actor(None, "anonymous", channel, ip)
+    return g.actor
 
 
 def failed_sign_ins_only(response) -> bool:
@@ -288,6 +303,7 @@ def sign_out() -> None:
     if locale:
         session["locale"] = locale
     logout_user()
+    g.pop("actor", None)
 
 
 def _unauthorized():

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from homefollow.models import Account, Alert, Patient
 from homefollow.services import pauses
+from homefollow.services.audit import Actor
 from tests.factories import audit_events
 from tests.webclient import WebClient, check_html, staff_client, text_of
 
@@ -226,8 +227,7 @@ def test_a_bad_last_day_is_explained_and_nothing_is_paused(app, session, world, 
 
 
 def test_an_admission_pause_is_shown_and_only_the_team_changes_it(app, session, clock, world, english):
-    pauses.pause(session, clock, world.patient_a1, reason=pauses.ADMISSION, until=None, actor_account_id=None,
-                 actor_kind="api")
+    pauses.pause(session, clock, world.patient_a1, reason=pauses.ADMISSION, until=None, actor=Actor(None, "api"))
     session.commit()
     client = patient_client(app)
     shown = text_of(client.get("/today"))

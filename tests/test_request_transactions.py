@@ -19,6 +19,7 @@ from homefollow import create_app, get_clock
 from homefollow.db import get_session
 from homefollow.models import Patient, PatientNote
 from homefollow.services import patient_record, pauses
+from homefollow.services.audit import Actor
 from homefollow.services.access import Need, require_patient
 from homefollow.transactions import commit_now, unit_of_work
 from homefollow.web import current_principal
@@ -168,8 +169,7 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
     with pytest.raises(RuntimeError):
         with unit_of_work(engine) as job:
             patient = job.get(Patient, world.patient_a1.id)
-            pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor_account_id=None,
-                         actor_kind="system")
+            pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
             patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
             raise RuntimeError("the job fails after both writes")
     assert session.get(Patient, world.patient_a1.id, populate_existing=True).status == "active"
@@ -177,8 +177,7 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
 
     with unit_of_work(engine) as job:
         patient = job.get(Patient, world.patient_a1.id)
-        pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor_account_id=None,
-                     actor_kind="system")
+        pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
         patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
     session.commit()
     assert session.get(Patient, world.patient_a1.id, populate_existing=True).status == "paused"

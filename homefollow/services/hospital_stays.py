@@ -26,6 +26,7 @@ from ..outcomes.cohorts import link_person
 from ..outcomes.imports import person_key
 from ..notifications.sms_commands import message_text
 from . import alerts, pauses
+from .audit import Actor
 
 ADMITTED_KEY = "stay.admitted"
 DISCHARGED_KEY = "stay.discharged"
@@ -130,8 +131,8 @@ def admit(session: Session, clock: Clock, *, patient: Patient, source: str, sour
     # Paused without an end (a holiday pause becomes this one): the discharge resumes it, and
     # the team is asked after a few days if no discharge comes (services.pauses).
     if patient.in_follow_up:
-        pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None, actor_account_id=None,
-                     actor_kind="api")
+        pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None,
+                     actor=Actor(None, "api", "api"))
     where = _where(hospital, ward)
     item = alerts.add_to_queue(
         session, clock, patient, key=ADMITTED_KEY,
@@ -186,7 +187,7 @@ def discharge(session: Session, clock: Clock, *, patient: Patient, source: str, 
     if patient.status == PatientStatus.ENDED.value:
         return StayOutcome(stay, patient, followed=False, queue_item=None)
     if patient.status == PatientStatus.PAUSED.value:
-        pauses.resume(session, clock, patient, actor_account_id=None, actor_kind="api")
+        pauses.resume(session, clock, patient, actor=Actor(None, "api", "api"))
     due = max(discharged_at, now) + FOLLOW_UP_WITHIN
     item = alerts.add_to_queue(
         session, clock, patient, key=DISCHARGED_KEY,

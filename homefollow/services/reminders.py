@@ -16,10 +16,10 @@ from sqlmodel import Session, select
 from rules.schedule import local_date_of, local_to_utc, slots_on
 
 from ..clock import Clock
-from ..transactions import commit_now
 from ..models import Account, Channel, Patient, PatientStatus
 from ..notifications import outbox, quiet_hours
 from ..notifications.sms_commands import message_text
+from ..transactions import commit_now
 from . import checklist
 from .checklist import SlotStatus
 from .plans import PlanContent, current_content
