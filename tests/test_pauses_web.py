@@ -60,7 +60,9 @@ def test_a_nurse_pauses_for_a_holiday_sees_it_on_the_patient_page_and_resumes(ap
     assert (patient.status, patient.pause_reason) == ("paused", "holiday")
     assert patient.paused_until == pauses.end_of(date(2026, 3, 20), patient)
     assert session.exec(select(Alert)).all() == []  # the team paused: nothing for the queue
-    assert [r.actor_account_id for r in audit_events(session, "patient.pause")] == [world.nurse_a.id]
+    # Who paused and from where (web.current_actor), as the audit log shows it.
+    assert [(r.actor_account_id, r.actor_kind, r.ip) for r in audit_events(session, "patient.pause")] == [
+        (world.nurse_a.id, "staff", "127.0.0.1")]
     assert audit_events(session, "pause.submit")
 
     shown = text_of(nurse.get(url))
