@@ -85,9 +85,10 @@ OWN_COMMITS = {
     # Records that must survive the rollback of the request that made them.
     "refused_access": "the audit record of a refused access: the refusal is raised, which rolls back",
     "sign_in_throttled": "the audit record of a throttled sign-in: the limit's 429 is raised, which rolls back",
-    "sign_in_attempt": "a wrong one-time code counts against the code even though the page is an error",
     "retry": "run_in_transaction: the work before a retried transaction is kept when it is run again",
 }
+# Not here: a wrong password or one-time code. Its page is an answer, not an error, so the
+# request commits the try counted against the code and the failed sign-in's audit record.
 
 
 def commit_now(session: Session, reason: str) -> None:
