@@ -15,7 +15,7 @@ from homefollow.models import Team
 from homefollow.outcomes.candidates import DEFAULT_MIN_ADMISSIONS, SORT_KEYS, team_candidates
 from homefollow.services import audit
 from homefollow.services.access import AccessDenied
-from homefollow.web import current_principal
+from homefollow.web import current_actor, current_principal
 
 from . import bp
 from .views import staff_only
@@ -53,10 +53,9 @@ def candidates():
         if principal.team_ids else []
     team_id = _int_arg("team")
     if team_id is not None and team_id not in principal.team_ids:
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", object_type="team", object_id=team_id, ip=request.remote_addr,
-                     attempted="view.candidates")
-        db.commit()
+        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                             object_type="team", object_id=team_id, ip=request.remote_addr,
+                             attempted="view.candidates")
         raise AccessDenied(team_id)
     team = next((t for t in teams if t.id == team_id), teams[0] if teams else None)
     min_admissions = _int_arg("min")
@@ -67,10 +66,8 @@ def candidates():
         sort = "lace"
     today = clock.now().astimezone(ZoneInfo(team.time_zone if team else "Europe/Oslo")).date()
     rows = team_candidates(db, team.id, today, min_admissions=min_admissions, sort=sort) if team else []
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                 action="view.candidates", object_type="team", object_id=team.id if team else None,
-                 ip=request.remote_addr, candidates=len(rows), min_admissions=min_admissions)
-    db.commit()
+    audit.record(db, clock, actor=current_actor(), action="view.candidates", object_type="team",
+                 object_id=team.id if team else None, candidates=len(rows), min_admissions=min_admissions)
 
     def sort_url(column: str) -> str:
         return url_for("clinician.candidates", team=team.id if team else None, min=min_admissions, sort=column)

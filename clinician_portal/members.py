@@ -18,7 +18,7 @@ from homefollow.db import get_session
 from homefollow.services import audit
 from homefollow.services import team_members as tm
 from homefollow.services.access import AccessDenied
-from homefollow.web import current_principal, limiter, role_label
+from homefollow.web import current_actor, current_principal, limiter, role_label
 
 from . import bp
 from .forms import ActionForm
@@ -113,9 +113,8 @@ def team_members(team_id: int):
     db, clock = get_session(), get_clock()
     form = _add_form()
     if request.method == "GET":
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="view.team_members", object_type="team", object_id=team.id, ip=get_remote_address())
-        db.commit()
+        audit.record(db, clock, actor=current_actor(), action="view.team_members", object_type="team",
+                     object_id=team.id)
         return _members_page(team, form)
     if not form.validate_on_submit():
         return _members_page(team, form, 400)

@@ -18,7 +18,7 @@ from homefollow.services import audit, teams, triage
 from homefollow.services import pathway as pw
 from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.services.patient_record import account_names
-from homefollow.web import current_principal
+from homefollow.web import current_actor, current_principal
 from rules.schedule import local_date_of
 
 from . import bp
@@ -105,9 +105,9 @@ SAVED = {
 }
 
 
-def _record(step: str, form, db, clock, patient, actor_id: int, ip: str | None) -> None:
+def _record(step: str, form, db, clock, patient) -> None:
     """Hands the posted values to the service's function for the step."""
-    common = {"actor_id": actor_id, "ip": ip}
+    common = {"actor": current_actor()}
     f = form.data
     if step == "referral":
         pw.record_referral(db, clock, patient, referred_on=f["referred_on"], referred_by=f["referred_by"], **common)
@@ -157,9 +157,9 @@ def record_step(patient_id: int, step: str):
     if not form.validate_on_submit():  # only the CSRF token can fail here
         return _pathway_page(patient_id, {step: form}, [("", _("The form had expired. Please try again."))])
     try:
-        _record(step, form, db, clock, access.patient, current_principal().account_id, request.remote_addr)
+        with db.begin_nested():  # a refused step leaves nothing behind but the access record
+            _record(step, form, db, clock, access.patient)
     except pw.PathwayError as exc:
-        db.rollback()
         return _pathway_page(patient_id, {step: form}, attach(form, _located(exc.problems), problem_text))
     flash(str(SAVED[step]), "success")
     return redirect(url_for("clinician.patient_pathway", patient_id=patient_id))
@@ -212,9 +212,7 @@ def pathway_dashboard():
     municipality_id = request.args.get("municipality", type=int)
     municipality_id = municipality_id if municipality_id in {m for m, _n in municipalities} else None
     board = pw.dashboard(db, clock, principal.team_ids, team_id=team_id, municipality_id=municipality_id)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.pathway",
-                 ip=request.remote_addr, overdue=len(board.rows))
-    db.commit()
+    audit.record(db, clock, actor=current_actor(), action="view.pathway", overdue=len(board.rows))
     return render_template("clinic/pathway_dashboard.html", board=board, teams=teams, municipalities=municipalities,
                            team_id=team_id, municipality_id=municipality_id, step_labels=STEP_LABELS,
                            current_labels=CURRENT_LABELS, overdue_steps=pw.STEPS[1:7])
@@ -234,7 +232,7 @@ def team_pathway_deadlines(team_id: int):
     elif form.validate_on_submit():
         deadlines, problems = pw.check_deadlines({name: form[name].data or "" for name in pw.DEADLINE_LIMITS})
         if not problems:
-            pw.save_deadlines(db, clock, team, principal, deadlines, request.remote_addr)
+            pw.save_deadlines(db, clock, team, current_actor(), deadlines)
             return _saved(team, _("The pathway deadlines are saved."))
         summary = attach(form, _located(problems), problem_text)
     return render_template("clinic/team_pathway_deadlines.html", team=team, form=form, summary=summary,
@@ -250,16 +248,14 @@ def refer_candidate(person_id: int):
     db, clock = get_session(), get_clock()
     person = db.get(ServicePerson, person_id)
     if person is None or person.team_id not in principal.team_ids:
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", object_type="service_person", object_id=person_id,
-                     ip=request.remote_addr, attempted="pathway.refer")
-        db.commit()
+        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                             object_type="service_person", object_id=person_id,
+                             ip=request.remote_addr, attempted="pathway.refer")
         raise AccessDenied(person_id)
     if request.method == "GET":  # the page shows the person's name and history: a read (issue 19)
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+        audit.record(db, clock, actor=current_actor(),
                      action="view.candidate_refer", patient_id=person.patient_id, object_type="service_person",
-                     object_id=person.id, ip=request.remote_addr)
-        db.commit()
+                     object_id=person.id)
     team = db.get(Team, person.team_id)
     form = ReferCandidateForm()
     form.municipality.choices = choices(
@@ -276,11 +272,11 @@ def refer_candidate(person_id: int):
         # Not a number: -1, which is no municipality, so the service says "choose one from the list".
         municipality_id = None if not municipality else int(municipality) if municipality.isdigit() else -1
         try:
-            patient = pw.refer_candidate(db, clock, person, municipality_id=municipality_id,
-                                         referred_on=form.referred_on.data, referred_by=form.referred_by.data,
-                                         actor_id=principal.account_id, ip=request.remote_addr)
+            with db.begin_nested():  # a refused referral leaves nothing behind
+                patient = pw.refer_candidate(db, clock, person, municipality_id=municipality_id,
+                                             referred_on=form.referred_on.data, referred_by=form.referred_by.data,
+                                             actor=current_actor())
         except pw.PathwayError as exc:
-            db.rollback()
             summary = attach(form, _located(exc.problems), problem_text)
         else:
             flash(_("%(name)s is referred. Record the consent when it is given: nothing is sent to the patient "

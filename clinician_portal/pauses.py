@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
-from flask_login import current_user
 
 from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.services import pauses
 from homefollow.services.access import Need, require_patient
-from homefollow.web import current_principal, format_local_date
+from homefollow.web import current_actor, current_principal, format_local_date
 
 from . import bp
 from .patient_forms import PauseForm
@@ -30,13 +29,12 @@ def pause_follow_up(patient_id: int):
         try:
             day = form.pause_until.value
             until = pauses.until_from(clock, patient, day) if day else None
-            pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
-                         actor_account_id=current_user.id, actor_kind=current_user.kind)
+            with db.begin_nested():  # a refused pause leaves nothing behind but the access record
+                pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
+                             actor=current_actor())
         except pauses.PauseError as exc:
-            db.rollback()
             form.show_problem(exc)
         else:
-            db.commit()
             if until:
                 flash(_("Follow-up is paused until and including %(day)s. It resumes by itself the day after.",
                         day=format_local_date(day)), "success")
@@ -53,11 +51,9 @@ def resume_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="resume.submit",
                              ip=request.remote_addr)
-    if pauses.resume(db, clock, access.patient, actor_account_id=current_user.id, actor_kind=current_user.kind):
-        db.commit()
+    if pauses.resume(db, clock, access.patient, actor=current_actor()):
         flash(_("Follow-up has resumed. Reminders and alerts for missed measurements start again from now."),
               "success")
     else:
-        db.rollback()
         flash(_("Follow-up was not paused."), "warning")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#pause-title")

@@ -19,6 +19,7 @@ from wtforms.validators import InputRequired
 
 from homefollow import get_clock
 from homefollow.db import get_session
+from homefollow.transactions import commit_now
 from homefollow.models import AccountKind
 from homefollow.services import audit, staff_auth
 from homefollow.services.accounts import authenticate, normalise_login
@@ -48,7 +49,7 @@ def _audit_throttled(_limit) -> None:
     db = get_session()
     audit.record(db, get_clock(), actor_account_id=pending.account_id if pending else None, actor_kind="staff",
                  action="auth.totp_throttled", ip=get_remote_address(), step=request.endpoint)
-    db.commit()
+    commit_now(db, "sign_in_throttled")
 
 
 # Brute force needs the password first, and then has 3 good codes in a million per guess: a few
@@ -79,14 +80,11 @@ def login():
             session[NEXT_KEY] = safe_next(request.args.get("next"), "") or None
             audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.password_ok",
                          ip=get_remote_address())
-            db.commit()
             if staff_auth.has_second_factor(account):
                 return redirect(url_for("clinician.login_code"))
             return redirect(url_for("clinician.login_enrol"))
-        db.rollback()
         audit.record(db, clock, actor_account_id=None, actor_kind="staff", action="auth.login_failed",
                      ip=get_remote_address(), login=normalise_login(form.email.data)[:200], step="password")
-        db.commit()
         login_error = _("The e-mail address or the password is wrong. Please try again.")
     return render_template("clinic/login.html", form=form, login_error=login_error)
 
@@ -102,7 +100,6 @@ def _pending_account():
         session.pop(PENDING_KEY, None)
         audit.record(db, clock, actor_account_id=pending.account_id, actor_kind="staff",
                      action="auth.login_failed", ip=get_remote_address(), step="code", reason="expired")
-        db.commit()
         flash(_("Signing in took more than 5 minutes. Please start again with your password."), "warning")
         return None, redirect(url_for("clinician.login"))
     return account, None
@@ -116,7 +113,6 @@ def _finish(account, method: str):
     session["last_seen"] = clock.now().timestamp()
     audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
                  ip=get_remote_address(), method=method)
-    db.commit()
     return redirect(safe_next(next_url, url_for("clinician.queue")))
 
 
@@ -124,7 +120,6 @@ def _code_error(form: TotpForm, result: CodeResult, account, step: str) -> None:
     db, clock = get_session(), get_clock()
     audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login_failed",
                  ip=get_remote_address(), step=step, reason=result.value)
-    db.commit()
     # One answer for a wrong and a replayed code (issue 19): only the format, which says nothing
     # about the secret, gets its own message. The audit record keeps the reason.
     form.code.errors.append({
@@ -166,7 +161,6 @@ def login_enrol():
         if result == CodeResult.ACCEPTED:
             audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.totp_enrolled",
                          object_type="account", object_id=account.id, ip=get_remote_address())
-            db.commit()
             flash(_("Two-step sign-in is set up. Next time, use the code from the app after your password."),
                   "success")
             return _finish(account, "totp_enrolment")

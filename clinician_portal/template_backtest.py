@@ -16,7 +16,7 @@ from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.models import RuleVersionStatus
 from homefollow.services import audit, plan_templates, rule_tools, rulebook
-from homefollow.web import current_principal, locale_code
+from homefollow.web import current_actor, current_principal, locale_code
 
 from . import bp
 from .templates_admin import _admin_team_ids, _template_for_admin
@@ -83,10 +83,9 @@ def plan_template_backtest(template_id: int):
         results = rule_tools.backtest_cohort(db, clock, key, version=int(version), days=form.days.data,
                                              patients=patients)
         for r in results:  # each patient's readings are shown: audited like a look at the record
-            audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                         action="view.backtest", patient_id=r.patient.id, ip=request.remote_addr,
+            audit.record(db, clock, actor=current_actor(),
+                         action="view.backtest", patient_id=r.patient.id,
                          object_type="plan_template", object_id=template.id, rule=key, version=int(version),
                          days=form.days.data)
-        db.commit()
     return render_template("clinic/plan_template_backtest.html", template=template, form=form, results=results,
                            asked=asked), (400 if asked and results is None else 200)

@@ -17,7 +17,8 @@ from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome
 from homefollow.services import alerts, audit, messages, plans, reporting
 from homefollow.services.system import scheduler_status
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import current_principal, format_local_datetime, safe_next, sign_out, take_stashed_form
+from homefollow.web import (current_actor, current_principal, format_local_datetime, safe_next, sign_out,
+                            take_stashed_form)
 
 from . import bp
 from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, ResolveForm, SnoozeForm
@@ -193,9 +194,7 @@ def outbox():
         select(Notification, Alert).join(Alert, Alert.id == Notification.alert_id)
         .where(Alert.team_id.in_(admin_teams)).order_by(Notification.created_at.desc()).limit(200)
     ).all()
-    audit.record(db, get_clock(), actor_account_id=principal.account_id, actor_kind=principal.kind,
-                 action="view.outbox", ip=request.remote_addr)
-    db.commit()
+    audit.record(db, get_clock(), actor=current_actor(), action="view.outbox")
     return render_template("clinic/outbox.html", rows=rows)
 
 
@@ -219,7 +218,5 @@ def teams():
     db, clock = get_session(), get_clock()
     views = team_settings.overview(db, clock, principal)
     route_problems = {v.team.id: teams_service.out_of_hours_route_problems(db, v.team) for v in views}
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.teams",
-                 ip=request.remote_addr)
-    db.commit()
+    audit.record(db, clock, actor=current_actor(), action="view.teams")
     return render_template("clinic/teams.html", views=views, route_problems=route_problems)

@@ -16,7 +16,9 @@ class UnsafeConfiguration(RuntimeError):
 
 
 def create_app(config: dict | None = None) -> Flask:
-    app = Flask(__name__, instance_path=str(INSTANCE_DIR))
+    from .db import App
+
+    app = App(__name__, instance_path=str(INSTANCE_DIR))
     app.config.update(from_environment())
     app.config.update(
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session; old hands are slow

@@ -96,6 +96,7 @@ def identify(patient_id: int, source: str | None, local_id: str | None, national
     from .outcomes.imports import valid_national_id
     from .outcomes_cli import person_secret
     from .services.hospital_stays import identify_patient
+    from .transactions import unit_of_work
 
     if national_id == bool(local_id):
         raise click.UsageError("give --local-id (with --source) or --national-id")
@@ -106,7 +107,7 @@ def identify(patient_id: int, source: str | None, local_id: str | None, national
         number = click.prompt("National id number", hide_input=True).replace(" ", "")
         if not valid_national_id(number):
             raise click.ClickException("not a valid fødselsnummer or D-number")
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         try:
             identify_patient(session, get_clock(), patient_id=patient_id, source=source, local_id=local_id,
                              national_id=number, secret=person_secret())

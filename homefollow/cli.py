@@ -13,6 +13,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlmodel import Session, select
 
+from .transactions import unit_of_work
+
 db_cli = AppGroup("db", help="Database schema (Alembic).")
 demo_cli = AppGroup("demo", help="Demo data.")
 scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
@@ -44,7 +46,7 @@ def _sync_rules() -> None:
     from . import get_clock
     from .services.rulebook import sync_defaults
 
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         report = sync_defaults(session, get_clock())
     for line in report.refused:
         click.echo(f"  refused: {line}", err=True)
@@ -142,7 +144,7 @@ def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...], o
     if len(password) < 12:
         raise click.ClickException("The password must be at least 12 characters.")
     now = get_clock().now()
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         if session.exec(select(Account).where(Account.login == normalise_login(email))).first():
             raise click.ClickException(f"An account for {email} exists already.")
         team = session.exec(select(Team).where(Team.name == team_name)).first()
@@ -159,7 +161,6 @@ def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...], o
         session.flush()
         for r in role:
             session.add(TeamMembership(team_id=team.id, account_id=account.id, role=r, created_at=now))
-        session.commit()
         route = _route_warning(session, team)
     click.echo(f"Created staff account {email} in team {team_name!r} with roles {', '.join(role)}.")
     if route:
@@ -278,7 +279,7 @@ def rules_add(path: str, activate: bool) -> None:
         rules = load_rules(path)
     except RuleFormatError as exc:
         raise click.ClickException(str(exc))
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         for rule in rules:
             try:
                 version = rulebook.add_version(session, get_clock(), rule)
@@ -297,7 +298,7 @@ def rules_activate(key: str, version: int) -> None:
     from . import get_clock
     from .services import rulebook
 
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         found = rulebook.find_version(session, key, version)
         if found is None:
             raise click.ClickException(f"no version {version} of {key}")
@@ -433,7 +434,7 @@ def templates_sync() -> None:
     from . import get_clock
     from .services.plan_templates import TemplateInvalid, sync_defaults
 
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         try:
             report = sync_defaults(session, get_clock())
         except TemplateInvalid as exc:

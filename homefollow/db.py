@@ -1,8 +1,16 @@
 """Database engine and the per-request session.
 
-One engine per app; one Session per request, kept on `flask.g` and closed on teardown
-(rolled back if the view did not commit). Services take the session as an argument and
-commit explicitly at the end of each use case.
+One engine per app; one Session per request, kept on `flask.g`. The request is one
+transaction owned here, not by views or services (they add and flush):
+
+- committed after the view answered (`after_request`), before the answer is sent, so a commit
+  that fails becomes the error page (503 when the database is unavailable) instead of a
+  success page whose data was lost;
+- rolled back when anything raised on the way (`App.handle_user_exception`, `handle_exception`),
+  even when an error handler turned it into a page;
+- closed on teardown, which rolls back anything left.
+
+The few commits made earlier are named in homefollow.transactions.OWN_COMMITS.
 """
 
 from __future__ import annotations
@@ -12,7 +20,7 @@ from pathlib import Path
 
 import orjson
 import psycopg
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_app_context
 from sqlalchemy import Engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -126,9 +134,34 @@ def insert_unless_taken(session: Session, model, *, index: tuple, where=None):
     return dialect.insert(model).on_conflict_do_nothing(index_elements=list(index), index_where=where)
 
 
+class App(Flask):
+    """Flask that rolls the request's transaction back when anything raised, handled or not."""
+
+    def handle_user_exception(self, e):
+        request_failed()
+        return super().handle_user_exception(e)
+
+    def handle_exception(self, e):
+        request_failed()
+        return super().handle_exception(e)
+
+    def finalize_request(self, rv, from_error_handler=False):
+        try:
+            return super().finalize_request(rv, from_error_handler)
+        except Exception as e:  # the commit failed (the last after_request hook)
+            if from_error_handler:
+                raise
+            # Answered as an error in the view would be: the outage page with what was typed
+            # when the database is unavailable, never the success page of what was not saved.
+            return super().finalize_request(self.handle_user_exception(e), from_error_handler=True)
+
+
 def init_app(app: Flask) -> None:
     engine = app.config.get("ENGINE") or make_engine(app.config["DATABASE_URL"])
     app.extensions["homefollow.engine"] = engine
+    # Registered before the other after_request hooks, so it runs after them (Flask runs them
+    # in reverse): the commit is the last thing before the answer goes out.
+    app.after_request(_end_transaction)
     app.teardown_appcontext(_close_session)
 
 
@@ -141,6 +174,39 @@ def get_session() -> Session:
     if "db_session" not in g:
         g.db_session = Session(get_engine(), expire_on_commit=False)
     return g.db_session
+
+
+def request_failed() -> None:
+    """Roll this request's transaction back instead of committing it."""
+    if has_app_context():
+        g.db_failed = True
+
+
+def after_commit(fn) -> None:
+    """Call fn() once this request's transaction has committed (an SMS the user waits for goes
+    out at once, from a row that is really there); never when it is rolled back."""
+    g.setdefault("db_after_commit", []).append(fn)
+
+
+def _end_transaction(response):
+    session = g.get("db_session")
+    if session is None:
+        return response
+    if g.get("db_failed"):
+        g.pop("db_after_commit", None)
+        try:
+            session.rollback()
+        except DATABASE_UNAVAILABLE:
+            pass  # nothing to keep; teardown closes the session
+        return response
+    # A commit that raises is handled as an error, and the error page comes back through here:
+    # it must roll back, not commit again.
+    g.db_failed = True
+    session.commit()
+    g.db_failed = False
+    for fn in g.pop("db_after_commit", []):
+        fn()
+    return response
 
 
 def _close_session(_exc=None) -> None:

@@ -32,7 +32,9 @@ from .services.plan_changes import change_plan
 from .services.plans import (AssignedRule, Contact, PlanContent, PlanMeasurement, PlanQuestionnaire, PlanTask,
                              SafetyDecision, ZoneActions)
 from .services.plan_templates import sync_defaults as sync_plan_templates
+from .services.audit import Actor
 from .services.rulebook import sync_defaults
+from .transactions import unit_of_work
 
 DEMO_PASSWORD = "demo1234"
 DEMO_CODE_COMMAND = "HOMEFOLLOW_DEMO=1 .venv/bin/flask --app wsgi demo code <e-mail>"
@@ -295,9 +297,9 @@ def _patients(now: datetime) -> list[DemoPatient]:
 
 
 def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime | None = None) -> None:
-    """Create the demo data unless it is there already."""
+    """Create the demo data unless it is there already, in one transaction."""
     real_now = now or SystemClock().now()
-    with Session(engine, expire_on_commit=False) as session:
+    with unit_of_work(engine) as session:
         if session.exec(select(Account.id).where(Account.is_demo.is_(True)).limit(1)).first() is not None:
             echo("Demo data is already loaded; nothing to do.")
             ensure_demo_second_factor(session, real_now)
@@ -364,7 +366,7 @@ def demo_totp_secret(email: str) -> str:
 
 
 def ensure_demo_second_factor(session: Session, now: datetime) -> int:
-    """Give demo staff loaded before staff had a second factor their fixed secret. Commits."""
+    """Give demo staff loaded before staff had a second factor their fixed secret."""
     changed = 0
     for account in session.exec(select(Account).where(Account.is_demo.is_(True),
                                                       Account.kind == AccountKind.STAFF.value,
@@ -372,7 +374,6 @@ def ensure_demo_second_factor(session: Session, now: datetime) -> int:
         account.totp_secret, account.totp_enabled_at = demo_totp_secret(account.login), now
         session.add(account)
         changed += 1
-    session.commit()
     return changed
 
 
@@ -421,7 +422,6 @@ def _create_people(session: Session, clock: FixedClock) -> dict:
     session.add(daughter)
     session.flush()
     people["daughter"] = daughter
-    session.commit()
     return people
 
 
@@ -452,7 +452,6 @@ def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team
 def _add_relative(session: Session, clock: FixedClock, patient: Patient, relative: Account) -> None:
     session.add(RelativeAccess(patient_id=patient.id, relative_account_id=relative.id, relation="datter",
                                can_view=True, can_report=True, receives_alerts=True, created_at=clock.now()))
-    session.commit()
 
 
 def _other_team_patient(session: Session, clock: FixedClock, people: dict) -> tuple[Patient, DemoPatient]:
@@ -621,7 +620,6 @@ def _add_messages(session: Session, real_now: datetime, nurse: Account, patients
                 created_at=two_days_ago + timedelta(minutes=45), read_by_team_at=two_days_ago + timedelta(minutes=45),
                 read_by_patient_at=two_days_ago + timedelta(hours=2)),
     ])
-    session.commit()
     # Ola's question goes the way a real one does: into the triage queue as an unread message.
     messages.send_from_patient_side(session, FixedClock(_recent_daytime(real_now, "09:40")), patient=ola,
                                     author_account_id=ola.account_id, actor_kind="patient",
@@ -645,7 +643,6 @@ def _add_notes(session: Session, real_now: datetime, nurse: Account, patients: l
                     body="Hjemmebesøk: bor alene, klarer seg med hjelp til innkjøp. CFS vurdert til 6.",
                     created_at=_daytime(real_now, 6, "13:30")),
     ])
-    session.commit()
 
 
 def _add_pathways(session: Session, real_now: datetime, people: dict, patients: dict[str, Patient]) -> str:
@@ -655,7 +652,7 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
     from .services import pathway
 
     clock = FixedClock(real_now)
-    nurse = people["nurse"].id
+    nurse = Actor(people["nurse"].id, "staff", "cli")  # the demo writes as the nurse would have
     today = local_date_of(real_now, TZ)
 
     def on(days_ago: int) -> str:
@@ -669,18 +666,18 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
     for name, (referred, consented, mapped, trial_start, trial_end) in steps.items():
         patient = patients[name]
         pathway.record_referral(session, clock, patient, referred_on=on(referred), referred_by="UNN medisinsk avdeling",
-                                actor_id=nurse)
+                                actor=nurse)
         pathway.record_consent(session, clock, patient, consent_on=on(consented),
                                scope=["follow_up", "share_gp", "share_municipality"], given_by="patient",
-                               representative="", actor_id=nurse)
+                               representative="", actor=nurse)
         if mapped:
             pathway.record_mapping(session, clock, patient, mapping_on=on(mapped),
                                    what_matters="Å klare meg selv hjemme.", goals="Færre innleggelser.",
-                                   risks="Fall.", frailty=str(DEMO_FRAILTY.get(name, "")), actor_id=nurse)
+                                   risks="Fall.", frailty=str(DEMO_FRAILTY.get(name, "")), actor=nurse)
         if trial_start:
-            pathway.record_trial_start(session, clock, patient, trial_start_on=on(trial_start), actor_id=nurse)
+            pathway.record_trial_start(session, clock, patient, trial_start_on=on(trial_start), actor=nurse)
         if trial_end:
-            pathway.record_trial_end(session, clock, patient, trial_end_on=on(trial_end), actor_id=nurse)
+            pathway.record_trial_end(session, clock, patient, trial_end_on=on(trial_end), actor=nurse)
     candidate = session.exec(select(ServicePerson).where(ServicePerson.team_id == people["psht"].id,
                                                           ServicePerson.patient_id.is_(None),
                                                           ServicePerson.palliative.is_(False))
@@ -688,7 +685,7 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
     referred = ""
     if candidate is not None:
         pathway.refer_candidate(session, clock, candidate, municipality_id=people["balsfjord"].id, referred_on=on(3),
-                                referred_by="Fastlegen", actor_id=nurse)
+                                referred_by="Fastlegen", actor=nurse)
         referred = f", and {candidate.name} referred from the candidates"
     return f"Pathways: {len(steps)} patients at different steps{referred}."
 
@@ -703,4 +700,3 @@ def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
         .where(Notification.status == NotificationStatus.PENDING.value, Notification.created_at < real_now)
         .values(status=NotificationStatus.SENT.value, provider="demo", sent_at=Notification.created_at)
     )
-    session.commit()

@@ -1,5 +1,12 @@
-"""Transactions at the edge: the one lock order, and running a transaction again when it lost
-a race.
+"""Transactions at the edge: who commits, the one lock order, and running a transaction again
+when it lost a race.
+
+Who commits
+-----------
+The edge owns the transaction; services only add and flush. A web request is one transaction,
+committed by the framework when the view has answered (homefollow.db) and rolled back when
+anything raised. A job or a command runs its work in `unit_of_work(engine)`. A commit in the
+middle of an edge's work is one of OWN_COMMITS below, named by `commit_now(session, reason)`.
 
 The lock order
 --------------
@@ -44,8 +51,11 @@ import logging
 import random
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
+
+from sqlalchemy import Engine
 
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, select
@@ -63,6 +73,42 @@ BACKOFF_SECONDS = 0.05
 
 # SQLSTATEs of a transaction PostgreSQL rolled back because it lost a race.
 _CONFLICT_SQLSTATES = {"40001": "serialization failure", "40P01": "deadlock"}
+
+
+# The only commits made before an edge's work is done, and why. Each commits what the session
+# holds at that moment (on SQLite a second connection would wait for this one's write lock).
+OWN_COMMITS = {
+    # Other processes must see a claim at once, and it must survive what fails after it.
+    "outbox_claim": "a claimed outbox row and its lease, before the provider is called",
+    "sweep_item": "a sweep claims and finishes each patient in a transaction of its own, so one "
+                  "patient's failure does not undo the others and other processes skip what is claimed",
+    # Records that must survive the rollback of the request that made them.
+    "refused_access": "the audit record of a refused access: the refusal is raised, which rolls back",
+    "sign_in_throttled": "the audit record of a throttled sign-in: the limit's 429 is raised, which rolls back",
+    "retry": "run_in_transaction: the work before a retried transaction is kept when it is run again",
+}
+# Not here: a wrong password or one-time code. Its page is an answer, not an error, so the
+# request commits the try counted against the code and the failed sign-in's audit record.
+
+
+def commit_now(session: Session, reason: str) -> None:
+    """Commit before the edge's work is done; `reason` must be one of OWN_COMMITS."""
+    if reason not in OWN_COMMITS:
+        raise ValueError(f"not a named early commit: {reason}")
+    session.commit()
+
+
+@contextmanager
+def unit_of_work(engine: Engine) -> Iterator[Session]:
+    """One transaction for a job or a command: committed when the block ends, rolled back
+    when it raises.
+
+        with unit_of_work(engine) as session:
+            pauses.pause(session, clock, ...)
+    """
+    with Session(engine, expire_on_commit=False) as session:
+        yield session
+        session.commit()
 
 
 def conflict_kind(exc: BaseException) -> str | None:
@@ -90,11 +136,11 @@ def run_in_transaction(session: Session, fn: Callable[[], T], *, attempts: int =
     first, so a retry never loses it. Any other exception propagates at once, as does the last
     conflict: an OperationalError the caller's error handling turns into a 503."""
     if session.in_transaction():
-        session.commit()
+        commit_now(session, "retry")
     for attempt in range(1, attempts + 1):
         try:
             result = fn()
-            session.commit()
+            commit_now(session, "retry")
             return result
         except OperationalError as exc:
             kind = conflict_kind(exc)

@@ -25,11 +25,13 @@ from rules.text import Text, item_values, value_with_unit
 
 from .db import DATABASE_UNAVAILABLE, database_unavailable, get_session, short_error
 from . import input_guard
+from .transactions import commit_now
 from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services import pauses
 from .services import sign_in_sessions
 from .services.access import AccessDenied, AccessEnded, Principal, patients_of_relative, principal_for
 from .services.accounts import display_phone, load_account, normalise_login
+from .services.audit import Actor
 from .services.reporting import report_summary, report_title
 from .services.teams import WEEKDAY_KEYS
 
@@ -191,12 +193,12 @@ def _session_started(_app, user, **_extra) -> None:
     from . import get_clock
 
     db, clock = get_session(), get_clock()
+    g.pop("actor", None)
     previous = g.pop("sign_in_token", None)
     if previous:
         sign_in_sessions.revoke_token(db, clock, previous, "signed_in_again")
     token, _row = sign_in_sessions.start(db, clock, user, remember=session.get("_remember") == "set",
                                          user_agent=request.headers.get("User-Agent"), ip=get_remote_address())
-    db.commit()
     session["_user_id"] = f"{user.get_id()}:{token}"
     g.sign_in_token = token
 
@@ -215,6 +217,19 @@ def current_principal() -> Principal | None:
     if "principal" not in g:
         g.principal = principal_for(get_session(), current_user)
     return g.principal
+
+
+def current_actor() -> Actor:
+    """Who this request acts for, how and from where: built once per request (again after a
+    sign-in or a sign-out) and handed to the services."""
+    if "actor" not in g:
+        ip = get_remote_address()
+        channel = "api" if _is_api() else "web"
+        if current_user.is_authenticated:
+            g.actor = Actor(current_user.id, current_user.kind, channel, ip)
+        else:
+            g.actor = Actor(None, "anonymous", channel, ip)
+    return g.actor
 
 
 def failed_sign_ins_only(response) -> bool:
@@ -241,7 +256,7 @@ def _audit_sign_in_throttled(_limit) -> None:
     audit.record(db, get_clock(), actor_account_id=None, actor_kind="anonymous",
                  action="auth.login_failed", ip=get_remote_address(), login=(g.get("sign_in_login") or "")[:200],
                  step=request.endpoint, reason="throttled")
-    db.commit()
+    commit_now(db, "sign_in_throttled")
 
 
 def sign_in_limits(login_field: str | None = None, login_of=None):
@@ -282,14 +297,13 @@ def sign_out() -> None:
 
     token = g.pop("sign_in_token", None)
     if token:  # the copied cookie stops working too, not only this browser's
-        db = get_session()
-        sign_in_sessions.revoke_token(db, get_clock(), token, "signed_out")
-        db.commit()
+        sign_in_sessions.revoke_token(get_session(), get_clock(), token, "signed_out")
     locale = session.get("locale")
     session.clear()
     if locale:
         session["locale"] = locale
     logout_user()
+    g.pop("actor", None)
 
 
 def _unauthorized():
@@ -332,9 +346,7 @@ def _staff_inactivity_timeout():
         kept = request.method == "POST" and stash_form()
         token = g.pop("sign_in_token", None)
         if token:
-            db = get_session()
-            sign_in_sessions.revoke_token(db, get_clock(), token, "inactivity")
-            db.commit()
+            sign_in_sessions.revoke_token(get_session(), get_clock(), token, "inactivity")
         logout_user()
         session.pop("last_seen", None)
         flash(_("You were signed out after a period of inactivity. Please sign in again."), "info")
@@ -404,10 +416,8 @@ def _set_locale():
     if locale in LOCALES:
         session["locale"] = locale
         if current_user.is_authenticated:
-            db = get_session()
             current_user.locale = locale
-            db.add(current_user)
-            db.commit()
+            get_session().add(current_user)
     return redirect(safe_next(request.form.get("next"), url_for("patient.today")))
 
 

@@ -86,7 +86,6 @@ def checkin_question(key: str, step: int):
         draft.answers = {**draft.answers, question.key: form.answer.data}  # a new dict: JSON columns see it
         draft.updated_at = now
         db.add(draft)
-        db.commit()
         following = _next_unanswered(questions, draft.answers, after=step)
         if following is not None:
             return redirect(url_for("patient.checkin_question", key=key, step=following))

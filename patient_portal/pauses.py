@@ -7,7 +7,6 @@ from __future__ import annotations
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import ValidationError
@@ -17,7 +16,7 @@ from homefollow.db import get_session
 from homefollow.outcomes.imports import parse_date
 from homefollow.services import pauses
 from homefollow.services.access import Need
-from homefollow.web import format_long_date
+from homefollow.web import current_actor, format_long_date
 
 from . import bp
 from .views import acting_patient, patient_side
@@ -67,13 +66,12 @@ def away():
         patient = access.patient
         try:
             until = pauses.until_from(clock, patient, form.last_day.value)
-            pauses.pause(db, clock, patient, reason=pauses.HOLIDAY, until=until, actor_account_id=current_user.id,
-                         actor_kind=current_user.kind)
+            with db.begin_nested():  # a refused pause leaves nothing behind but the access record
+                pauses.pause(db, clock, patient, reason=pauses.HOLIDAY, until=until,
+                             actor=current_actor())
         except pauses.PauseError as exc:
-            db.rollback()
             form.show_problem(exc)
         else:
-            db.commit()
             flash(_("Follow-up is paused until and including %(day)s. Have a good trip!",
                     day=format_long_date(form.last_day.value)), "success")
             return redirect(url_for("patient.today"))
@@ -86,9 +84,6 @@ def end_away():
     """'I am home again': follow-up resumes now."""
     access = acting_patient(Need.REPORT, "away.end")
     db, clock = get_session(), get_clock()
-    if pauses.resume(db, clock, access.patient, actor_account_id=current_user.id, actor_kind=current_user.kind):
-        db.commit()
+    if pauses.resume(db, clock, access.patient, actor=current_actor()):
         flash(_("Welcome home! Follow-up has started again."), "success")
-    else:
-        db.rollback()
     return redirect(url_for("patient.today"))

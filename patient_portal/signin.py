@@ -18,7 +18,7 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import InputRequired
 
 from homefollow import get_clock
-from homefollow.db import get_engine, get_session
+from homefollow.db import after_commit, get_engine, get_session
 from homefollow.models import NotificationStatus
 from homefollow.notifications.outbox import deliver_now
 from homefollow.scheduler import senders_from_config
@@ -50,12 +50,16 @@ def _phone_key() -> str:
 
 
 def _send_now(sms) -> None:
-    """The user is waiting with the phone in hand: send now, not at the next sweep. A failure
-    leaves the SMS in the outbox for the sweep to retry."""
+    """The user is waiting with the phone in hand: send once the request has committed, not at
+    the next sweep. A failure leaves the SMS in the outbox for the sweep to retry."""
     if sms is None or sms.status != NotificationStatus.PENDING.value:
         return
+    after_commit(lambda: _deliver(sms.id))
+
+
+def _deliver(sms_id: int) -> None:
     try:
-        deliver_now(get_engine(), get_clock(), senders_from_config(current_app.config), sms.id)
+        deliver_now(get_engine(), get_clock(), senders_from_config(current_app.config), sms_id)
     except Exception:  # noqa: BLE001 - the outbox keeps it; never fail the page for this
         current_app.logger.exception("could not send a sign-in code at once")
 
@@ -116,13 +120,12 @@ def login_code_check():
             login_user(account, remember=form.remember.data)
             audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
                          ip=get_remote_address(), method="sms_code")
-            db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
-        db.rollback()
+        # The wrong try counted against the code (login_codes.check_code) is kept with this
+        # record: a wrong code is an answer, not a failure, so the request commits.
         audit.record(db, clock, actor_account_id=None, actor_kind="anonymous", action="auth.login_failed",
                      ip=get_remote_address(), login=phone[:200], step="sms_code", portal="patient",
                      reason=result.value)
-        db.commit()
         form.code.errors.append(sign_in_code_error(result))
     return render_template("patient/login_code_check.html", form=form, phone=phone), 400 if form.errors else 200
 

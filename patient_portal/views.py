@@ -101,13 +101,10 @@ def login():
             session.pop("acting_patient_id", None)
             audit.record(db, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.login",
                          ip=request.remote_addr)
-            db.commit()
             return redirect(safe_next(request.args.get("next"), url_for("patient.today")))
-        db.rollback()
         audit.record(db, clock, actor_account_id=None, actor_kind="anonymous", action="auth.login_failed",
                      ip=request.remote_addr, login=normalise_login(form.login.data)[:200], step="password",
                      portal="patient")
-        db.commit()
         login_error = _("The mobile number or the password is wrong. Please try again.")
     return render_template("patient/login.html", form=form, login_error=login_error)
 
@@ -260,11 +257,10 @@ def report_result(report_id: int):
     if report is None or (acting_id is not None and report.patient_id != acting_id):
         # Another patient's report (or none): the denial names the patient it belongs to, not
         # the caller's own, which was logged as a granted read before (issue 19).
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", patient_id=report.patient_id if report else None,
-                     object_type="report", object_id=report_id, ip=request.remote_addr,
-                     attempted="view.report_result", need=Need.VIEW.value)
-        db.commit()
+        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                             patient_id=report.patient_id if report else None,
+                             object_type="report", object_id=report_id, ip=request.remote_addr,
+                             attempted="view.report_result", need=Need.VIEW.value)
         raise AccessDenied(report_id)
     access = acting_patient(Need.VIEW, "view.report_result")
     if report.patient_id != access.patient.id:  # pragma: no cover - checked above

@@ -14,6 +14,7 @@ from homefollow.models import Patient, PatientStatus, ServicePerson, SmsOptOut, 
 from homefollow.notifications import outbox
 from homefollow.scheduler import beat
 from homefollow.services import pathway as pw
+from homefollow.services.audit import Actor
 from homefollow.services.teams import (ROUTE_NO_POLICY, ROUTE_OPTED_OUT, out_of_hours_route_problems,
                                        teams_without_route)
 from tests.factories import audit_events, make_staff, make_team
@@ -66,7 +67,7 @@ def candidate(session, clock, team_id: int, key: str = "local:UNN:1") -> Service
 
 def consent(session, clock, patient, nurse_id):
     pw.record_consent(session, clock, patient, consent_on="2026-03-10", scope=["follow_up"], given_by="patient",
-                      representative="", actor_id=nurse_id)
+                      representative="", actor=Actor(nurse_id, "staff"))
 
 
 # ---- what counts as a route -------------------------------------------------------------------
@@ -128,7 +129,7 @@ def test_referral_and_the_consent_that_starts_follow_up_are_refused_without_a_ro
     person = candidate(session, clock, world.team_a.id)
     with pytest.raises(pw.PathwayError) as refused:
         pw.refer_candidate(session, clock, person, municipality_id=None, referred_on="2026-03-09",
-                           referred_by="UNN", actor_id=world.nurse_a.id)
+                           referred_by="UNN", actor=Actor(world.nurse_a.id, "staff"))
     [(field, code, params)] = refused.value.problems
     assert (field, code, params["team"], params["team_id"]) == ("", "no_out_of_hours_route", "Team A",
                                                                   world.team_a.id)
@@ -141,7 +142,7 @@ def test_referral_and_the_consent_that_starts_follow_up_are_refused_without_a_ro
     session.add(team)
     session.commit()
     patient = pw.refer_candidate(session, clock, person, municipality_id=None, referred_on="2026-03-09",
-                                 referred_by="UNN", actor_id=world.nurse_a.id)
+                                 referred_by="UNN", actor=Actor(world.nurse_a.id, "staff"))
     assert patient.status == PatientStatus.REFERRED.value
 
     opt_out(session, clock, "+4790000000")  # the on-call phone replied STOP before the consent
@@ -162,7 +163,7 @@ def test_referral_and_the_consent_that_starts_follow_up_are_refused_without_a_ro
 def test_consent_for_a_patient_already_followed_up_is_not_refused(session, clock, world):
     """Only starting follow-up is refused: a patient followed up already is never stopped."""
     pw.record_referral(session, clock, world.patient_a1, referred_on="2026-03-02", referred_by="",
-                       actor_id=world.nurse_a.id)
+                       actor=Actor(world.nurse_a.id, "staff"))
     without_route(session, world.team_a.id)
     consent(session, clock, session.get(Patient, world.patient_a1.id), world.nurse_a.id)
     assert pw.pathway_of(session, world.patient_a1.id).consent_on == date(2026, 3, 10)
@@ -198,7 +199,7 @@ def test_the_refer_form_says_what_to_fix_links_the_phones_page_and_keeps_what_wa
 def test_the_consent_form_is_refused_with_the_fix_and_keeps_what_was_typed(app, session, clock, world):
     person = candidate(session, clock, world.team_a.id)
     patient = pw.refer_candidate(session, clock, person, municipality_id=None, referred_on="2026-03-09",
-                                 referred_by="", actor_id=world.nurse_a.id)
+                                 referred_by="", actor=Actor(world.nurse_a.id, "staff"))
     without_route(session, world.team_a.id)
     page = f"/clinic/patients/{patient.id}/pathway"
     nurse = staff(app, "nurse.a@example.no")

@@ -19,6 +19,7 @@ from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.scheduler import run_sweeps
 from homefollow.services import messages, relatives
 from homefollow.services import pathway as pw
+from homefollow.services.audit import Actor
 from homefollow.services.plan_changes import change_plan
 from homefollow.services.plans import AssignedRule
 from tests.factories import audit_events as audits
@@ -39,12 +40,12 @@ def a_pathway(**dates) -> CarePathway:
 
 
 def refer(session, clock, patient, on: date, nurse_id: int) -> CarePathway:
-    return pw.record_referral(session, clock, patient, referred_on=on.isoformat(), referred_by="UNN", actor_id=nurse_id)
+    return pw.record_referral(session, clock, patient, referred_on=on.isoformat(), referred_by="UNN", actor=Actor(nurse_id, "staff"))
 
 
 def consent(session, clock, patient, on: date, nurse_id: int) -> None:
     pw.record_consent(session, clock, patient, consent_on=on.isoformat(), scope=["follow_up", "share_gp"],
-                      given_by="patient", representative="", actor_id=nurse_id)
+                      given_by="patient", representative="", actor=Actor(nurse_id, "staff"))
 
 
 # ---- deadlines --------------------------------------------------------------------------------
@@ -152,9 +153,9 @@ def test_after_withdrawal_or_ending_the_scheduler_sends_nothing_and_raises_no_mi
     assert a1.reminder_due_at == oslo(2026, 3, 10, 8, 45)
     if stop == "withdraw":
         pw.withdraw_consent(session, clock, a1, withdrawn_on="2026-03-10", note="Vil ikke mer.",
-                            actor_id=world.nurse_a.id)
+                            actor=Actor(world.nurse_a.id, "staff"))
     else:
-        pw.end_pathway(session, clock, a1, ended_on="10.03.2026", reason="moved", note="", actor_id=world.nurse_a.id)
+        pw.end_pathway(session, clock, a1, ended_on="10.03.2026", reason="moved", note="", actor=Actor(world.nurse_a.id, "staff"))
     session.expire_all()
     assert session.get(Patient, a1.id).status == PatientStatus.ENDED.value
     assert session.get(Patient, a1.id).reminder_due_at is None
@@ -177,7 +178,7 @@ def test_no_message_sms_or_relative_sms_for_a_patient_whose_follow_up_stopped(se
     consent(session, clock, a1, date(2026, 3, 2), world.nurse_a.id)
     a1.reminder_due_at = clock.now()  # as if a sweep were on its way: send_due must still refuse
     session.add(a1)
-    pw.withdraw_consent(session, clock, a1, withdrawn_on="2026-03-09", note="", actor_id=world.nurse_a.id)
+    pw.withdraw_consent(session, clock, a1, withdrawn_on="2026-03-09", note="", actor=Actor(world.nurse_a.id, "staff"))
     session.get(Patient, a1.id)
     messages.send_from_team(session, clock, patient=a1, author_account_id=world.nurse_a.id, body="Hei")
     assert relatives.notify_of_red_alert(session, clock, a1, alert_id=1) == 0
@@ -193,12 +194,12 @@ def test_a_referred_patient_gets_nothing_until_consent_then_follow_up_starts(ses
     session.add(person)
     session.commit()
     patient = pw.refer_candidate(session, clock, person, municipality_id=None, referred_on="2026-03-09",
-                                 referred_by="", actor_id=world.nurse_a.id)
+                                 referred_by="", actor=Actor(world.nurse_a.id, "staff"))
     assert patient.status == "referred" and not patient.in_follow_up and person.patient_id == patient.id
     assert patient.name == "Kari Kandidat" and patient.birth_date == date(1941, 2, 3)
     with pytest.raises(pw.PathwayError) as refused:
         pw.refer_candidate(session, clock, person, municipality_id=None, referred_on="2026-03-09", referred_by="",
-                           actor_id=world.nurse_a.id)
+                           actor=Actor(world.nurse_a.id, "staff"))
     assert refused.value.problems == [("", "already_referred", {})]
     consent(session, clock, patient, date(2026, 3, 10), world.nurse_a.id)
     assert patient.status == "active" and patient.monitoring_since == clock.now()
@@ -328,7 +329,7 @@ def test_the_patient_portal_says_follow_up_has_stopped_and_whom_to_call(app, ses
     refer(session, clock, world.patient_a1, date(2026, 3, 1), world.nurse_a.id)
     consent(session, clock, world.patient_a1, date(2026, 3, 2), world.nurse_a.id)
     pw.withdraw_consent(session, clock, world.patient_a1, withdrawn_on="2026-03-10", note="",
-                        actor_id=world.nurse_a.id)
+                        actor=Actor(world.nurse_a.id, "staff"))
     patient = WebClient(app.test_client())
     patient.login_patient("+4791000001")
     text = text_of(patient.get("/today"))

@@ -12,6 +12,7 @@ from sqlmodel import Session, select
 
 from homefollow.models import Alert, AuditEvent, Notification, Outcome, Patient, ServicePerson
 from homefollow.services import alerts, evaluation, hospital_stays, pauses, reminders, reporting
+from homefollow.services.audit import Actor
 from homefollow.services.pauses import PauseError
 from homefollow.services.plans import AssignedRule
 from rules.schedule import local_to_utc
@@ -23,7 +24,7 @@ OSLO = "Europe/Oslo"
 
 def pause_holiday(session, clock, patient, last: date, *, by=None, kind="patient"):
     pauses.pause(session, clock, patient, reason=pauses.HOLIDAY, until=pauses.end_of(last, patient),
-                 actor_account_id=by if by is not None else patient.account_id, actor_kind=kind)
+                 actor=Actor(by if by is not None else patient.account_id, kind))
     session.commit()
 
 
@@ -70,7 +71,7 @@ def test_a_relative_who_pauses_is_named_with_the_relation(session, clock, world)
 
 def test_a_pause_by_the_team_puts_nothing_in_the_queue(session, clock, world):
     pauses.pause(session, clock, world.patient_a1, reason=pauses.OTHER, until=None,
-                 actor_account_id=world.nurse_a.id, actor_kind="staff")
+                 actor=Actor(world.nurse_a.id, "staff"))
     session.commit()
     patient = reload(session, world.patient_a1)
     assert patient.pause_reason == "other" and patient.pause_review_at == clock.now() + pauses.REVIEW_AFTER
@@ -93,7 +94,7 @@ def test_a_pause_that_does_not_fit_is_refused_and_changes_nothing(session, clock
     until = {None: None, "past": clock.now(),
              "61 days": pauses.end_of(date(2026, 3, 10) + timedelta(days=61), patient)}[until]
     with pytest.raises(PauseError) as refused:
-        pauses.pause(session, clock, patient, reason=reason, until=until, actor_account_id=None, actor_kind=kind)
+        pauses.pause(session, clock, patient, reason=reason, until=until, actor=Actor(None, kind))
     assert (refused.value.field, refused.value.code) == problem
     session.rollback()
     assert reload(session, patient).status == "active"
@@ -127,8 +128,7 @@ def test_an_ended_patient_cannot_be_paused(session, clock, world):
 
 def test_the_patient_cannot_turn_an_admission_into_a_holiday(session, clock, world):
     patient = world.patient_a1
-    pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None, actor_account_id=None,
-                 actor_kind="api")
+    pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None, actor=Actor(None, "api"))
     session.commit()
     with pytest.raises(PauseError) as refused:
         pause_holiday(session, clock, patient, date(2026, 3, 12))
@@ -154,8 +154,7 @@ def test_resume_starts_reminders_and_rules_again_and_is_audited(session, clock, 
     patient.reminders = {"enabled": True}
     pause_holiday(session, clock, patient, date(2026, 3, 20))
     clock.advance(days=2)
-    assert pauses.resume(session, clock, reload(session, patient), actor_account_id=world.nurse_a.id,
-                         actor_kind="staff")
+    assert pauses.resume(session, clock, reload(session, patient), actor=Actor(world.nurse_a.id, "staff"))
     session.commit()
     patient = reload(session, patient)
     assert (patient.status, patient.resumed_at, patient.reminder_due_at is not None) == ("active", clock.now(), True)
@@ -163,7 +162,7 @@ def test_resume_starts_reminders_and_rules_again_and_is_audited(session, clock, 
     [row] = audit_events(session, "patient.resume")
     assert (row.actor_kind, row.detail["reason"], row.detail["by_end_date"]) == ("staff", "holiday", False)
     # Not paused any more: a second resume (a double tap) does nothing.
-    assert not pauses.resume(session, clock, patient, actor_account_id=world.nurse_a.id, actor_kind="staff")
+    assert not pauses.resume(session, clock, patient, actor=Actor(world.nurse_a.id, "staff"))
     session.commit()
     assert len(audit_events(session, "patient.resume")) == 1
 
@@ -172,8 +171,7 @@ def test_home_early_updates_the_open_pause_item_instead_of_adding_one(session, c
     patient = world.patient_a1
     pause_holiday(session, clock, patient, date(2026, 3, 20))
     clock.advance(days=1)
-    pauses.resume(session, clock, reload(session, patient), actor_account_id=patient.account_id,
-                  actor_kind="patient")
+    pauses.resume(session, clock, reload(session, patient), actor=Actor(patient.account_id, "patient"))
     session.commit()
     [item] = items(session, pauses.PAUSED_KEY)
     assert item.occurrences == 2 and "home again" in item.explanation["en"]
@@ -184,20 +182,17 @@ def test_home_from_a_holiday_whose_item_was_resolved_adds_nothing(session, clock
     pause_holiday(session, clock, patient, date(2026, 3, 20))
     [item] = items(session, pauses.PAUSED_KEY)
     alerts.resolve(session, clock, item.id, world.nurse_a.id, Outcome.OTHER, "Noted")
-    pauses.resume(session, clock, reload(session, patient), actor_account_id=patient.account_id,
-                  actor_kind="patient")
+    pauses.resume(session, clock, reload(session, patient), actor=Actor(patient.account_id, "patient"))
     session.commit()
     assert [i.status for i in items(session, pauses.PAUSED_KEY)] == ["resolved"]
 
 
 def test_a_patient_home_from_hospital_tells_the_team(session, clock, world):
     patient = world.patient_a1
-    pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None, actor_account_id=None,
-                 actor_kind="api")
+    pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None, actor=Actor(None, "api"))
     session.commit()
     clock.advance(days=2)
-    pauses.resume(session, clock, reload(session, patient), actor_account_id=world.relative.id,
-                  actor_kind="relative")
+    pauses.resume(session, clock, reload(session, patient), actor=Actor(world.relative.id, "relative"))
     session.commit()
     [item] = items(session, pauses.PAUSED_KEY)
     assert "Marit Datter (datter)" in item.explanation["en"] and item.value_text["en"] == "Hospital admission"
@@ -274,7 +269,7 @@ def test_a_pause_moved_later_a_moment_ago_is_not_resumed(engine, session, clock,
         session.commit()
         with Session(engine) as other:
             pause_holiday(other, clock, other.get(Patient, patient_id), date(2026, 3, 14))
-        assert not pauses.resume(sweep, clock, due, actor_account_id=None, actor_kind="system", ended=True)
+        assert not pauses.resume(sweep, clock, due, actor=Actor(None, "system"), ended=True)
         sweep.rollback()
     assert session.get(Patient, patient_id).status == "paused"
 
@@ -342,8 +337,7 @@ def test_an_admission_during_a_holiday_becomes_a_pause_without_an_end(session, c
 
 def test_two_sweeps_at_once_resume_once_and_ask_once(engine, session, clock, world):
     pause_holiday(session, clock, world.patient_a1, date(2026, 3, 12))
-    pauses.pause(session, clock, world.patient_a2, reason=pauses.ADMISSION, until=None, actor_account_id=None,
-                 actor_kind="api")
+    pauses.pause(session, clock, world.patient_a2, reason=pauses.ADMISSION, until=None, actor=Actor(None, "api"))
     session.commit()
     clock.set(datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc))
     barrier = threading.Barrier(3)

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from homefollow.models import Account, Alert, Patient
 from homefollow.services import pauses
+from homefollow.services.audit import Actor
 from tests.factories import audit_events
 from tests.webclient import WebClient, check_html, staff_client, text_of
 
@@ -59,7 +60,9 @@ def test_a_nurse_pauses_for_a_holiday_sees_it_on_the_patient_page_and_resumes(ap
     assert (patient.status, patient.pause_reason) == ("paused", "holiday")
     assert patient.paused_until == pauses.end_of(date(2026, 3, 20), patient)
     assert session.exec(select(Alert)).all() == []  # the team paused: nothing for the queue
-    assert [r.actor_account_id for r in audit_events(session, "patient.pause")] == [world.nurse_a.id]
+    # Who paused and from where (web.current_actor), as the audit log shows it.
+    assert [(r.actor_account_id, r.actor_kind, r.ip) for r in audit_events(session, "patient.pause")] == [
+        (world.nurse_a.id, "staff", "127.0.0.1")]
     assert audit_events(session, "pause.submit")
 
     shown = text_of(nurse.get(url))
@@ -226,8 +229,7 @@ def test_a_bad_last_day_is_explained_and_nothing_is_paused(app, session, world, 
 
 
 def test_an_admission_pause_is_shown_and_only_the_team_changes_it(app, session, clock, world, english):
-    pauses.pause(session, clock, world.patient_a1, reason=pauses.ADMISSION, until=None, actor_account_id=None,
-                 actor_kind="api")
+    pauses.pause(session, clock, world.patient_a1, reason=pauses.ADMISSION, until=None, actor=Actor(None, "api"))
     session.commit()
     client = patient_client(app)
     shown = text_of(client.get("/today"))

@@ -176,6 +176,7 @@ def test_the_migration_fills_in_the_template_from_the_audit_records(tmp_path, cl
                     reason="later", checked=False)
         before = {(p.patient_id, p.version): p.template_id for p in session.exec(select(CarePlan))}
         ids = (world.patient_a1.id, copd.id)
+        session.commit()  # the test is the edge: services flush, it commits
     assert sorted(v for v in before.values() if v) == [ids[1], ids[1]]
     downgrade(engine, "0009")
     upgrade(engine)

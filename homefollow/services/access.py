@@ -164,28 +164,25 @@ def require_patient(
     action: str,
     ip: str | None = None,
 ) -> PatientAccess:
-    """Return the access if allowed, else raise AccessDenied. Audits and commits either way."""
+    """Return the access if allowed, else raise AccessDenied. Audits either way; a refusal's
+    record alone is kept (audit.record_refusal), as the refusal rolls the request back."""
     access = access_to_patient(session, clock, principal, patient_id)
     allowed = access is not None and access.allows(need)
     ended = ended_grant(session, clock, principal, patient_id) if access is None else None
-    audit.record(
-        session,
-        clock,
-        actor_account_id=principal.account_id,
-        actor_kind=principal.kind,
-        action=action if allowed else "access.denied",
+    if allowed:
+        audit.record(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                     action=action, patient_id=patient_id, ip=ip)
+        return access
+    ended_fields = {"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}
+    audit.record_refusal(
+        session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
         # A denied attempt is logged against the target only when the target exists.
         patient_id=patient_id if access is not None or session.get(Patient, patient_id) else None,
-        ip=ip,
-        **({} if allowed else {"attempted": action, "need": need.value}),
-        # A relative whose access ended is shown so: which grant, and why.
-        **({"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}),
+        ip=ip, attempted=action, need=need.value,
+        **ended_fields,  # a relative whose access ended is shown so: which grant, and why
     )
-    session.commit()
     if ended is not None:
         patient = session.get(Patient, patient_id)
         raise AccessEnded(patient_id, patient.name.split()[0] if patient and patient.name else "",
                           "revoked" if ended.revoked_at else "expired")
-    if not allowed:
-        raise AccessDenied(patient_id)
-    return access
+    raise AccessDenied(patient_id)

@@ -61,7 +61,6 @@ def authenticate(session: Session, clock: Clock, login: str, password: str,
         account.password_hash = hash_password(password)
     account.last_login_at = clock.now()
     session.add(account)
-    session.commit()
     return account
 
 

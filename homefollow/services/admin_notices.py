@@ -33,7 +33,7 @@ def tell_team_admins(session: Session, clock: Clock, team: Team, *, key: str, te
                      alert_id: int | None = None) -> int:
     """Queue `text` (Norwegian, one short paragraph) to the team's admins by SMS and e-mail.
     Returns how many messages were queued now (0 when this key was queued before, or when the
-    team has nobody to tell). Does not commit."""
+    team has nobody to tell)."""
     queued = 0
     for account in admins_of(session, team.id):
         for channel, address in ((Channel.SMS, account.phone), (Channel.EMAIL, account.email)):

@@ -43,10 +43,9 @@ KINDS = {Admission: "admission", Discharge: "discharge", Observation: "observati
 def _find_patient(session: Session, clock: Clock, token: ApiToken, person: str, action: str, ip: str | None) -> Patient:
     patient, addressable = _linked_patient(session, person, token.organisation_id)
     if patient is None or not addressable:
-        audit.record(session, clock, actor_account_id=None, actor_kind="api", action="access.denied",
-                     patient_id=patient.id if patient else None, ip=ip, attempted=action,
-                     organisation_id=token.organisation_id, token_id=token.id)
-        session.commit()
+        audit.record_refusal(session, clock, actor_account_id=None, actor_kind="api",
+                             patient_id=patient.id if patient else None, ip=ip, attempted=action,
+                             organisation_id=token.organisation_id, token_id=token.id)
         raise UnknownPatient()
     return patient
 
@@ -74,7 +73,7 @@ def _replay(earlier: ApiEvent, digest: str) -> Answer:
 
 def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, secret: bytes,
            ip: str | None = None) -> Answer:
-    """Carry out the event. Commits. Raises UnknownPatient, Conflict, hospital_stays.StayError
+    """Carry out the event. Raises UnknownPatient, Conflict, hospital_stays.StayError
     or rules.measurements.ImplausibleValue (nothing stored)."""
     kind = KINDS[type(event)]
     person = event.who.key(token.source, secret)
@@ -83,7 +82,6 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
     earlier = _earlier(session, token, kind, event.id)
     if earlier is not None:
         answer = _replay(earlier, digest)
-        session.commit()
         return answer
 
     body, replayed = _carry_out(session, clock, token, patient, event, ip)
@@ -102,7 +100,6 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
         # The same id was used at the same moment for something else (another patient, or an
         # admission of the same stay): the other call won; a Conflict leaves this uncommitted.
         return _replay(_earlier(session, token, kind, event.id), digest)
-    session.commit()
     return Answer(body, replayed=False)
 
 

@@ -5,7 +5,7 @@ while in hospital), records the stay as service use for the outcome figures, put
 the team's triage queue and tells the team whom to call. A discharge resumes follow-up (check-ins
 missed while in hospital are not held against the patient) and puts a follow-up item, due within
 24 hours, in the queue. Both go through services.pauses; when no discharge comes, the team is
-asked after a few days whether the patient is still admitted. The caller commits.
+asked after a few days whether the patient is still admitted.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from ..outcomes.cohorts import link_person
 from ..outcomes.imports import person_key
 from ..notifications.sms_commands import message_text
 from . import alerts, pauses
+from .audit import Actor
 
 ADMITTED_KEY = "stay.admitted"
 DISCHARGED_KEY = "stay.discharged"
@@ -69,7 +70,7 @@ def identify_patient(session: Session, clock: Clock, *, patient_id: int, source:
                      national_id: str | None, secret: bytes) -> ServicePerson:
     """Record how hospital systems know an enrolled patient: their local id at a source, or
     the keyed hash of the national id. A patient has one such key (the service-use history of
-    the outcome figures hangs on it). Commits. LookupError when it cannot be done."""
+    the outcome figures hangs on it). LookupError when it cannot be done."""
     patient = session.get(Patient, patient_id)
     if patient is None:
         raise LookupError(f"no patient {patient_id}")
@@ -88,7 +89,6 @@ def identify_patient(session: Session, clock: Clock, *, patient_id: int, source:
     elif person.patient_id not in (None, patient.id):
         raise LookupError(f"this identifier belongs to patient {person.patient_id}")
     link_person(session, clock, person_id=person.id, patient_id=patient.id)
-    session.commit()
     return person
 
 
@@ -131,8 +131,8 @@ def admit(session: Session, clock: Clock, *, patient: Patient, source: str, sour
     # Paused without an end (a holiday pause becomes this one): the discharge resumes it, and
     # the team is asked after a few days if no discharge comes (services.pauses).
     if patient.in_follow_up:
-        pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None, actor_account_id=None,
-                     actor_kind="api")
+        pauses.pause(session, clock, patient, reason=pauses.ADMISSION, until=None,
+                     actor=Actor(None, "api", "api"))
     where = _where(hospital, ward)
     item = alerts.add_to_queue(
         session, clock, patient, key=ADMITTED_KEY,
@@ -187,7 +187,7 @@ def discharge(session: Session, clock: Clock, *, patient: Patient, source: str, 
     if patient.status == PatientStatus.ENDED.value:
         return StayOutcome(stay, patient, followed=False, queue_item=None)
     if patient.status == PatientStatus.PAUSED.value:
-        pauses.resume(session, clock, patient, actor_account_id=None, actor_kind="api")
+        pauses.resume(session, clock, patient, actor=Actor(None, "api", "api"))
     due = max(discharged_at, now) + FOLLOW_UP_WITHIN
     item = alerts.add_to_queue(
         session, clock, patient, key=DISCHARGED_KEY,

@@ -44,7 +44,7 @@ def patient_side_account(session: Session, phone_text: str) -> Account | None:
 def send_code(session: Session, clock: Clock, account: Account, *, purpose: str = LOGIN,
               to_phone: str | None = None) -> Notification | None:
     """Queue a new code for this account (replacing any unused one) and return the SMS, to be
-    sent at once by the caller. Commits."""
+    sent at once by the caller."""
     now = clock.now()
     session.execute(update(LoginCode).where(LoginCode.account_id == account.id, LoginCode.used_at.is_(None))
                     .values(used_at=now))
@@ -58,7 +58,6 @@ def send_code(session: Session, clock: Clock, account: Account, *, purpose: str 
                          body=message_text("login_code", account.locale, code=code), secret=True)
     audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.code_sent",
                  purpose=purpose.split(":")[0])
-    session.commit()
     return sms
 
 
@@ -71,7 +70,7 @@ class CodeCheck(str, Enum):
 
 def check_code(session: Session, clock: Clock, account: Account, code: str, *, purpose: str = LOGIN) -> CodeCheck:
     """Check the account's newest unused, unexpired code for this purpose. Each wrong try
-    counts; the try that reaches MAX_ATTEMPTS spends the code. Commits."""
+    counts; the try that reaches MAX_ATTEMPTS spends the code."""
     cleaned = normalise_code(code)
     if cleaned is None:
         return CodeCheck.MALFORMED
@@ -84,13 +83,11 @@ def check_code(session: Session, clock: Clock, account: Account, code: str, *, p
     if verify_password(login_code.code_hash, cleaned):
         login_code.used_at = now
         session.add(login_code)
-        session.commit()
         return CodeCheck.ACCEPTED
     login_code.attempts += 1
     if login_code.attempts >= MAX_ATTEMPTS:
         login_code.used_at = now
     session.add(login_code)
-    session.commit()
     return CodeCheck.SPENT if login_code.used_at else CodeCheck.WRONG
 
 
@@ -106,7 +103,6 @@ def sign_in_with_code(session: Session, clock: Clock, phone_text: str, code: str
         return None, result
     account.last_login_at = clock.now()
     session.add(account)
-    session.commit()
     return account, result
 
 
@@ -116,7 +112,7 @@ def number_is_free(session: Session, phone: str) -> bool:
 
 def change_phone(session: Session, clock: Clock, account: Account, new_phone: str, code: str) -> CodeCheck:
     """Switch the account (and the patient's record) to a new number once the code sent to that
-    number is confirmed. Commits."""
+    number is confirmed."""
     if not number_is_free(session, new_phone):
         raise PhoneTaken(new_phone)
     result = check_code(session, clock, account, code, purpose=phone_purpose(new_phone))
@@ -130,5 +126,4 @@ def change_phone(session: Session, clock: Clock, account: Account, new_phone: st
         session.add(patient)
     audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="account.phone_changed",
                  old=old, new=new_phone)
-    session.commit()
     return result

@@ -70,7 +70,7 @@ def send_from_patient_side(session: Session, clock: Clock, *, patient: Patient, 
                            channel: str = "web") -> Message:
     """A message from the patient or a relative to the team, put in the team's triage queue.
     Sending again with the same idempotency key (a double tap, a resent form, a redelivered SMS
-    webhook) returns the first message and changes nothing. Commits.
+    webhook) returns the first message and changes nothing.
 
     Raises ValueError when nothing is left of the text once cleaned (callers check first)."""
     text = clean(body)[:MAX_LENGTH]
@@ -93,7 +93,6 @@ def send_from_patient_side(session: Session, clock: Clock, *, patient: Patient, 
     audit.record(session, clock, actor_account_id=author_account_id, actor_kind=actor_kind, action="message.create",
                  patient_id=patient.id, object_type="message", object_id=message.id, channel=channel)
     _queue_for_team(session, clock, patient, message, actor_kind)
-    session.commit()
     return message
 
 
@@ -126,7 +125,7 @@ def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_a
     """A message from staff to the patient; the patient gets an SMS that there is one (not what
     it says), unless follow-up has not started or has stopped. The SMS keeps the patient's quiet
     hours: written at night, it is held in the outbox until they end, never dropped. An answer settles the patient's
-    'unread message' item when nothing the patient's side wrote is left unread. Commits."""
+    'unread message' item when nothing the patient's side wrote is left unread."""
     message = Message(patient_id=patient.id, author_account_id=author_account_id, from_team=True,
                       body=clean(body)[:MAX_LENGTH], created_at=clock.now(), read_by_team_at=clock.now())
     session.add(message)
@@ -142,7 +141,6 @@ def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_a
     if item is not None and not unread_for_team(session, [patient.id]):
         alerts.resolve(session, clock, item.id, author_account_id, Outcome.ADVICE_GIVEN, "",
                        reason="message_answered")  # commits
-    session.commit()
     return message
 
 
@@ -150,14 +148,13 @@ def mark_read_by_patient(session: Session, clock: Clock, patient_id: int) -> Non
     session.execute(update(Message).where(Message.patient_id == patient_id, Message.from_team.is_(True),
                                           Message.read_by_patient_at.is_(None))
                     .values(read_by_patient_at=clock.now()))
-    session.commit()
 
 
 def mark_read_by_team(session: Session, clock: Clock, patient_id: int,
                       actor_account_id: int | None = None) -> list[int]:
     """The team has the thread in front of it: the patient's side's messages are read, and the
     'unread message' item is resolved, in the log by this person. Returns the ids of the
-    messages that were unread until now (the page marks them as new). Commits.
+    messages that were unread until now (the page marks them as new).
 
     The item is locked first, so a message arriving meanwhile either is read here or, if it
     was not committed yet, opens a new item once this one is resolved: none is resolved unseen."""
@@ -170,7 +167,6 @@ def mark_read_by_team(session: Session, clock: Clock, patient_id: int,
                      patient_id=patient_id, object_type="message", object_id=ids[-1], messages=len(ids))
     if item is not None and item.status != AlertStatus.RESOLVED.value:
         alerts.resolve(session, clock, item.id, actor_account_id, Outcome.OTHER, "", reason="message_read")  # commits
-    session.commit()
     return ids
 
 

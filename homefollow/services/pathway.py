@@ -32,7 +32,7 @@ from ..clock import Clock
 from ..models import (CarePathway, CarePlan, EndReason, Organisation, Patient, PatientStatus, RuleState,
                       ServicePerson, Team)
 from . import audit, evaluation, reminders, teams
-from .access import Principal
+from .audit import Actor
 from .patient_record import FRAILTY_SCORES
 
 Problem = tuple[str, str, dict]  # (form field name, problem code, parameters of the message)
@@ -95,15 +95,13 @@ def check_deadlines(values: Mapping[str, str]) -> tuple[Deadlines | None, list[P
     return (None, problems) if problems else (Deadlines(**numbers), [])
 
 
-def save_deadlines(session: Session, clock: Clock, team: Team, actor: Principal, deadlines: Deadlines,
-                   ip: str | None = None) -> None:
+def save_deadlines(session: Session, clock: Clock, team: Team, actor: Actor, deadlines: Deadlines) -> None:
     old = team.pathway_deadlines
     team.pathway_deadlines = deadlines.model_dump()
-    audit.record(session, clock, actor_account_id=actor.account_id, actor_kind=actor.kind,
-                 action="team.pathway_deadlines.change", object_type="team", object_id=team.id, ip=ip, old=old,
+    audit.record(session, clock, actor=actor, action="team.pathway_deadlines.change", object_type="team",
+                 object_id=team.id, old=old,
                  new=team.pathway_deadlines)
     session.add(team)
-    session.commit()
 
 
 # ---- where a patient stands -------------------------------------------------------------------
@@ -324,20 +322,19 @@ def _open(pathway: CarePathway | None) -> CarePathway:
     return pathway
 
 
-def _save(session: Session, clock: Clock, patient: Patient, pathway: CarePathway, actor_id: int, action: str,
-          ip: str | None, **detail) -> None:
+def _save(session: Session, clock: Clock, patient: Patient, pathway: CarePathway, actor: Actor, action: str,
+          **detail) -> None:
     pathway.updated_at = clock.now()
     session.add(pathway)
     session.flush()
-    audit.record(session, clock, actor_account_id=actor_id, actor_kind="staff", action=f"pathway.{action}",
-                 patient_id=patient.id, object_type="care_pathway", object_id=pathway.id, ip=ip, **detail)
-    session.commit()
+    audit.record(session, clock, actor=actor, action=f"pathway.{action}", patient_id=patient.id,
+                 object_type="care_pathway", object_id=pathway.id, **detail)
 
 
 def record_referral(session: Session, clock: Clock, patient: Patient, *, referred_on: str, referred_by: str,
-                    actor_id: int, ip: str | None = None) -> CarePathway:
+                    actor: Actor) -> CarePathway:
     """Start the pathway of a patient who has none (the patient's status is left as it is: one
-    followed up already has consented). Commits."""
+    followed up already has consented)."""
     problems: list[Problem] = []
     if pathway_of(session, patient.id) is not None:
         raise PathwayError([("", "already_referred", {})])
@@ -346,15 +343,15 @@ def record_referral(session: Session, clock: Clock, patient: Patient, *, referre
     _raise(problems)
     now = clock.now()
     pathway = CarePathway(patient_id=patient.id, referred_on=on, referred_by=by, created_at=now, updated_at=now)
-    _save(session, clock, patient, pathway, actor_id, "referral", ip, referred_on=on.isoformat(), referred_by=by)
+    _save(session, clock, patient, pathway, actor, "referral", referred_on=on.isoformat(), referred_by=by)
     return pathway
 
 
 def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, municipality_id: int | None,
-                    referred_on: str, referred_by: str, actor_id: int, ip: str | None = None) -> Patient:
+                    referred_on: str, referred_by: str, actor: Actor) -> Patient:
     """A candidate becomes a patient at the referral step, linked to their service-use history.
     Nothing is sent to them until consent is recorded. Refused while the team has no reachable
-    out-of-hours route. Commits."""
+    out-of-hours route."""
     if person.patient_id is not None:
         raise PathwayError([("", "already_referred", {})])
     team = session.get(Team, person.team_id)
@@ -377,16 +374,16 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
     person.updated_at = now
     session.add(person)
     pathway = CarePathway(patient_id=patient.id, referred_on=on, referred_by=by, created_at=now, updated_at=now)
-    _save(session, clock, patient, pathway, actor_id, "referral", ip, referred_on=on.isoformat(), referred_by=by,
+    _save(session, clock, patient, pathway, actor, "referral", referred_on=on.isoformat(), referred_by=by,
           service_person=person.id)
     return patient
 
 
 def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_on: str, scope: list[str],
-                   given_by: str, representative: str, actor_id: int, ip: str | None = None) -> None:
+                   given_by: str, representative: str, actor: Actor) -> None:
     """What was consented to, by whom and when. Follow-up may start: a referred patient
     becomes active, which is refused while the team has no reachable out-of-hours route.
-    Commits."""
+   """
     pathway = _open(pathway_of(session, patient.id))
     problems: list[Problem] = []
     on = _date(problems, "consent_on", consent_on, _today(clock, patient), not_before=pathway.referred_on,
@@ -410,14 +407,14 @@ def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_
         # Rule timers and reminders start now (a plan may have been made already).
         evaluation.evaluate_patient(session, clock, patient)
         reminders.schedule_next(session, clock, patient)
-    _save(session, clock, patient, pathway, actor_id, "consent", ip, consent_on=on.isoformat(), scope=scope,
+    _save(session, clock, patient, pathway, actor, "consent", consent_on=on.isoformat(), scope=scope,
           given_by=given_by, representative=pathway.consent_representative)
 
 
 def withdraw_consent(session: Session, clock: Clock, patient: Patient, *, withdrawn_on: str, note: str,
-                     actor_id: int, ip: str | None = None) -> None:
+                     actor: Actor) -> None:
     """The patient (or representative) withdraws consent: the pathway ends (declined) and
-    follow-up stops at once. Commits."""
+    follow-up stops at once."""
     pathway = _open(pathway_of(session, patient.id))
     if pathway.consent_on is None:
         raise PathwayError([("", "no_consent", {})])
@@ -429,13 +426,13 @@ def withdraw_consent(session: Session, clock: Clock, patient: Patient, *, withdr
     pathway.consent_withdrawn_on = on
     pathway.ended_on, pathway.end_reason, pathway.end_note = on, EndReason.DECLINED.value, text
     stop_follow_up(session, patient)
-    _save(session, clock, patient, pathway, actor_id, "consent_withdrawn", ip, withdrawn_on=on.isoformat(), note=text)
+    _save(session, clock, patient, pathway, actor, "consent_withdrawn", withdrawn_on=on.isoformat(), note=text)
 
 
 def record_mapping(session: Session, clock: Clock, patient: Patient, *, mapping_on: str, what_matters: str,
-                   goals: str, risks: str, frailty: str, actor_id: int, ip: str | None = None) -> None:
+                   goals: str, risks: str, frailty: str, actor: Actor) -> None:
     """The mapping conversation: what matters to the patient, goals, risks and the frailty
-    score (kept on the patient, where the rest of the portal reads it). Commits."""
+    score (kept on the patient, where the rest of the portal reads it)."""
     pathway = _open(pathway_of(session, patient.id))
     problems: list[Problem] = []
     on = _date(problems, "mapping_on", mapping_on, _today(clock, patient), not_before=pathway.referred_on,
@@ -452,12 +449,11 @@ def record_mapping(session: Session, clock: Clock, patient: Patient, *, mapping_
     if score is not None:
         patient.frailty_score = score
         session.add(patient)
-    _save(session, clock, patient, pathway, actor_id, "mapping", ip, mapping_on=on.isoformat(),
+    _save(session, clock, patient, pathway, actor, "mapping", mapping_on=on.isoformat(),
           frailty_previous=previous, frailty=patient.frailty_score)
 
 
-def record_trial_start(session: Session, clock: Clock, patient: Patient, *, trial_start_on: str, actor_id: int,
-                       ip: str | None = None) -> None:
+def record_trial_start(session: Session, clock: Clock, patient: Patient, *, trial_start_on: str, actor: Actor) -> None:
     pathway = _open(pathway_of(session, patient.id))
     if pathway.consent_on is None:
         raise PathwayError([("", "no_consent", {})])
@@ -466,13 +462,12 @@ def record_trial_start(session: Session, clock: Clock, patient: Patient, *, tria
                before_name="before_consent")
     _raise(problems)
     pathway.trial_start_on = on
-    _save(session, clock, patient, pathway, actor_id, "trial_start", ip, trial_start_on=on.isoformat())
+    _save(session, clock, patient, pathway, actor, "trial_start", trial_start_on=on.isoformat())
 
 
-def record_trial_end(session: Session, clock: Clock, patient: Patient, *, trial_end_on: str, actor_id: int,
-                     ip: str | None = None) -> None:
+def record_trial_end(session: Session, clock: Clock, patient: Patient, *, trial_end_on: str, actor: Actor) -> None:
     """The trial period's baseline readings are enough: active follow-up begins. At least the
-    team's minimum length, so the personal limits rest on enough readings. Commits."""
+    team's minimum length, so the personal limits rest on enough readings."""
     pathway = _open(pathway_of(session, patient.id))
     if pathway.trial_start_on is None:
         raise PathwayError([("", "trial_not_started", {})])
@@ -484,11 +479,11 @@ def record_trial_end(session: Session, clock: Clock, patient: Patient, *, trial_
         problems.append(("trial_end_on", "trial_too_short", {"days": minimum}))
     _raise(problems)
     pathway.trial_end_on = on
-    _save(session, clock, patient, pathway, actor_id, "trial_end", ip, trial_end_on=on.isoformat())
+    _save(session, clock, patient, pathway, actor, "trial_end", trial_end_on=on.isoformat())
 
 
 def record_evaluation(session: Session, clock: Clock, patient: Patient, *, evaluation_on: str, note: str,
-                      actor_id: int, ip: str | None = None) -> None:
+                      actor: Actor) -> None:
     pathway = _open(pathway_of(session, patient.id))
     if pathway.trial_end_on is None:
         raise PathwayError([("", "no_follow_up_yet", {})])
@@ -498,14 +493,14 @@ def record_evaluation(session: Session, clock: Clock, patient: Patient, *, evalu
     text = _text(problems, "evaluation_note", note, required=True)
     _raise(problems)
     # A new list, so the JSON column sees the change.
-    pathway.evaluations = sorted([*pathway.evaluations, {"on": on.isoformat(), "note": text, "by": actor_id}],
+    pathway.evaluations = sorted([*pathway.evaluations, {"on": on.isoformat(), "note": text, "by": actor.account_id}],
                                  key=lambda e: e["on"])
-    _save(session, clock, patient, pathway, actor_id, "evaluation", ip, evaluation_on=on.isoformat())
+    _save(session, clock, patient, pathway, actor, "evaluation", evaluation_on=on.isoformat())
 
 
 def end_pathway(session: Session, clock: Clock, patient: Patient, *, ended_on: str, reason: str, note: str,
-                actor_id: int, ip: str | None = None) -> None:
-    """End the follow-up for a reason; nothing more is sent. Commits."""
+                actor: Actor) -> None:
+    """End the follow-up for a reason; nothing more is sent."""
     pathway = _open(pathway_of(session, patient.id))
     problems: list[Problem] = []
     on = _date(problems, "ended_on", ended_on, _today(clock, patient), not_before=pathway.referred_on,
@@ -516,12 +511,12 @@ def end_pathway(session: Session, clock: Clock, patient: Patient, *, ended_on: s
     _raise(problems)
     pathway.ended_on, pathway.end_reason, pathway.end_note = on, reason, text
     stop_follow_up(session, patient)
-    _save(session, clock, patient, pathway, actor_id, "end", ip, ended_on=on.isoformat(), reason=reason)
+    _save(session, clock, patient, pathway, actor, "end", ended_on=on.isoformat(), reason=reason)
 
 
 def stop_follow_up(session: Session, patient: Patient) -> None:
     """Status "ended", and the timers that would send or expect anything cleared at once
-    (the sweeps also skip patients who are not active). Does not commit."""
+    (the sweeps also skip patients who are not active)."""
     patient.status = PatientStatus.ENDED.value
     patient.reminder_due_at = None
     session.add(patient)

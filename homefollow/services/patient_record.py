@@ -25,7 +25,7 @@ def age_on(birth_date: date | None, today: date) -> int | None:
 
 
 def add_note(session: Session, clock: Clock, *, patient: Patient, author_account_id: int, body: str) -> PatientNote:
-    """A team note. Notes are never edited: a correction is a new note. Commits."""
+    """A team note. Notes are never edited: a correction is a new note."""
     text = body.strip()
     if not text or len(text) > NOTE_MAX_LENGTH:
         raise ValueError("a note is 1 to %d characters" % NOTE_MAX_LENGTH)
@@ -34,12 +34,11 @@ def add_note(session: Session, clock: Clock, *, patient: Patient, author_account
     session.flush()
     audit.record(session, clock, actor_account_id=author_account_id, actor_kind="staff", action="note.create",
                  patient_id=patient.id, object_type="patient_note", object_id=note.id)
-    session.commit()
     return note
 
 
 def set_frailty(session: Session, clock: Clock, *, patient: Patient, score: int | None, actor_account_id: int) -> None:
-    """Record the team's Clinical Frailty Scale assessment (None: not assessed). Commits."""
+    """Record the team's Clinical Frailty Scale assessment (None: not assessed)."""
     if score is not None and score not in FRAILTY_SCORES:
         raise ValueError("the Clinical Frailty Scale runs from 1 to 9")
     previous = patient.frailty_score
@@ -47,7 +46,6 @@ def set_frailty(session: Session, clock: Clock, *, patient: Patient, score: int 
     session.add(patient)
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="patient.frailty",
                  patient_id=patient.id, object_type="patient", object_id=patient.id, previous=previous, score=score)
-    session.commit()
 
 
 @dataclass(frozen=True)

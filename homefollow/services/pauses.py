@@ -28,7 +28,9 @@ from rules.text import both, day, moment
 from ..clock import Clock
 from ..i18n import N_, t
 from ..models import Account, AccountKind, Patient, PatientStatus
+from ..transactions import commit_now
 from . import alerts, audit, evaluation, reminders
+from .audit import Actor
 from .access import valid_grant
 
 log = logging.getLogger(__name__)
@@ -89,8 +91,8 @@ def until_from(clock: Clock, patient: Patient, last: date) -> datetime:
 
 
 def pause(session: Session, clock: Clock, patient: Patient, *, reason: str, until: datetime | None,
-          actor_account_id: int | None, actor_kind: str) -> None:
-    """Pause follow-up (or change the pause already in place). Does not commit.
+          actor: Actor) -> None:
+    """Pause follow-up (or change the pause already in place).
 
     `until`: when it ends by itself (end_of the last day), required for a holiday and for any
     pause set on the patient's side; None: it lasts until resumed, and the team is asked after
@@ -98,7 +100,7 @@ def pause(session: Session, clock: Clock, patient: Patient, *, reason: str, unti
     now = clock.now()
     if reason not in REASONS:
         raise PauseError("reason", "unknown")
-    side = actor_kind in PATIENT_SIDE
+    side = actor.kind in PATIENT_SIDE
     if side and reason != HOLIDAY:
         raise PauseError("reason", "unknown")
     if until is None and (reason == HOLIDAY or side):
@@ -125,18 +127,18 @@ def pause(session: Session, clock: Clock, patient: Patient, *, reason: str, unti
     if changed.rowcount != 1:
         raise PauseError("reason", "not_followed")
     reminders.schedule_next(session, clock, patient)  # none while paused
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="patient.pause",
+    audit.record(session, clock, actor=actor, action="patient.pause",
                  patient_id=patient.id, reason=reason, until=until.isoformat() if until else None)
     if side:
-        _tell_team_paused(session, clock, patient, _who(session, clock, patient, actor_account_id, actor_kind))
+        _tell_team_paused(session, clock, patient, _who(session, clock, patient, actor))
 
 
-def resume(session: Session, clock: Clock, patient: Patient, *, actor_account_id: int | None, actor_kind: str,
+def resume(session: Session, clock: Clock, patient: Patient, *, actor: Actor,
            ended: bool = False) -> bool:
     """Resume a paused patient's follow-up now: reminders and rule timers start again from now,
     and what was expected while paused is not held against the patient. False when the patient
     was not paused (someone resumed it a moment ago). `ended`: the sweep, only if the pause's
-    end has passed (it may have been moved a moment ago). Does not commit."""
+    end has passed (it may have been moved a moment ago)."""
     now = clock.now()
     was = (patient.pause_reason, patient.paused_at, patient.paused_until)
     claim = update(Patient).where(Patient.id == patient.id, Patient.status == PatientStatus.PAUSED.value)
@@ -151,22 +153,22 @@ def resume(session: Session, clock: Clock, patient: Patient, *, actor_account_id
     reminders.schedule_next(session, clock, patient)
     evaluation.evaluate_patient(session, clock, patient)  # restarts the rules' timers from now
     reason, since, until = was
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="patient.resume",
+    audit.record(session, clock, actor=actor, action="patient.resume",
                  patient_id=patient.id, reason=reason, paused_at=since.isoformat() if since else None,
                  until=until.isoformat() if until else None, by_end_date=ended)
-    if actor_kind in PATIENT_SIDE and (reason != HOLIDAY or alerts.open_alert_for(session, patient.id, PAUSED_KEY)):
+    if actor.kind in PATIENT_SIDE and (reason != HOLIDAY or alerts.open_alert_for(session, patient.id, PAUSED_KEY)):
         # Home from a stay the team knows of, or back early while the pause's item is still
         # open: the queue says so instead of a pause that no longer holds.
-        _tell_team_resumed(session, clock, patient, _who(session, clock, patient, actor_account_id, actor_kind),
+        _tell_team_resumed(session, clock, patient, _who(session, clock, patient, actor),
                            reason, since)
     return True
 
 
-def _who(session: Session, clock: Clock, patient: Patient, account_id: int | None, kind: str) -> str:
+def _who(session: Session, clock: Clock, patient: Patient, actor: Actor) -> str:
     """The patient's name, or the relative's with their relation ("Marit Hansen (datter)")."""
-    if kind == AccountKind.RELATIVE.value and account_id is not None:
-        account = session.get(Account, account_id)
-        grant = valid_grant(session, clock, account_id, patient.id)
+    if actor.kind == AccountKind.RELATIVE.value and actor.account_id is not None:
+        account = session.get(Account, actor.account_id)
+        grant = valid_grant(session, clock, actor.account_id, patient.id)
         return f"{account.name} ({grant.relation})" if grant else account.name
     return patient.name
 
@@ -251,7 +253,7 @@ class PauseSweep:
 def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseSweep:
     """Resume pauses whose end has passed, and ask the team about pauses without an end that
     are due for review. Each patient is claimed with a compare-and-set UPDATE in its own
-    transaction, so several processes at once do each thing once. Commits."""
+    transaction, so several processes at once do each thing once."""
     result = PauseSweep()
     now = clock.now()
     paused = Patient.status == PatientStatus.PAUSED.value
@@ -260,15 +262,15 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
     to_review = session.exec(select(Patient.id).where(paused, Patient.paused_until.is_(None),
                                                       Patient.pause_review_at <= now)
                              .order_by(Patient.pause_review_at).limit(limit)).all()
-    session.commit()
+    commit_now(session, "sweep_item")
     for patient_id in ended:
         try:
             patient = session.get(Patient, patient_id, populate_existing=True)
-            if resume(session, clock, patient, actor_account_id=None, actor_kind="system", ended=True):
+            if resume(session, clock, patient, actor=Actor.system(), ended=True):
                 result.resumed += 1
             else:
                 result.skipped += 1
-            session.commit()
+            commit_now(session, "sweep_item")
         except Exception:  # one patient's failure must not stop the others; the next sweep retries
             session.rollback()
             result.failed += 1
@@ -281,11 +283,11 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
                                                             Patient.pause_review_at <= now)
                                       .values(pause_review_at=next_at))
             if claimed.rowcount != 1:
-                session.commit()
+                commit_now(session, "sweep_item")
                 result.skipped += 1
                 continue
             _ask_team(session, clock, session.get(Patient, patient_id, populate_existing=True), next_at)
-            session.commit()
+            commit_now(session, "sweep_item")
             result.asked += 1
         except Exception:
             session.rollback()

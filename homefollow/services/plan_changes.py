@@ -12,7 +12,7 @@ from . import audit, evaluation, plan_safety, plans, reminders
 def change_plan(session: Session, clock: Clock, *, patient: Patient, content: plans.PlanContent,
                 author_account_id: int | None, reason: str, actor_kind: str = "staff",
                 template_id: int | None = None, checked: bool = True) -> CarePlan:
-    """Save a new plan version and judge the patient by it from now on. Commits.
+    """Save a new plan version and judge the patient by it from now on.
 
     Raises evaluation.PlanRulesInvalid (nothing saved) when a rule is unknown or a personal
     parameter is not accepted, and plan_safety.PlanUnsafe (a PlanRulesInvalid) when the plan
@@ -31,5 +31,4 @@ def change_plan(session: Session, clock: Clock, *, patient: Patient, content: pl
     audit.record(session, clock, actor_account_id=author_account_id, actor_kind=actor_kind, action="plan.change",
                  patient_id=patient.id, object_type="care_plan", object_id=plan.id, version=plan.version,
                  reason=reason)
-    session.commit()
     return plan

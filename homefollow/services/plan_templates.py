@@ -145,7 +145,7 @@ class SyncReport:
 
 
 def sync_defaults(session: Session, clock: Clock) -> SyncReport:
-    """Bring the shipped templates into the shared ones. Idempotent; commits.
+    """Bring the shipped templates into the shared ones. Idempotent.
 
     Shared templates are only ever changed here (teams change their own copies), so a shipped
     file that changed simply replaces the shared template's text and content."""
@@ -166,7 +166,6 @@ def sync_defaults(session: Session, clock: Clock) -> SyncReport:
             report.updated.append(shipped.key)
         else:
             report.unchanged += 1
-    session.commit()
     return report
 
 
@@ -214,7 +213,6 @@ def copy_to_team(session: Session, clock: Clock, template: PlanTemplate, *, team
     session.flush()
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="plan_template.copy",
                  object_type="plan_template", object_id=copy.id, source_template_id=template.id, team_id=team_id)
-    session.commit()
     return copy
 
 
@@ -222,7 +220,7 @@ def update_template(session: Session, clock: Clock, template: PlanTemplate, *, n
                     content: PlanContent, actor_account_id: int, how: str, locale: str = "nb") -> PlanTemplate:
     """Save a team template's text and content. Raises TemplateInvalid (nothing saved) when
     its rules do not resolve, or when the change leaves something unwatched or makes a limit
-    contradict another or the safety net (plan_safety: what a plan must satisfy). Commits."""
+    contradict another or the safety net (plan_safety: what a plan must satisfy)."""
     if template.team_id is None:
         raise PermissionError("shared templates change only through the shipped files")
     check_rules(session, content)
@@ -235,7 +233,6 @@ def update_template(session: Session, clock: Clock, template: PlanTemplate, *, n
     session.add(template)
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="plan_template.change",
                  object_type="plan_template", object_id=template.id, team_id=template.team_id, how=how)
-    session.commit()
     return template
 
 
@@ -249,7 +246,6 @@ def set_active(session: Session, clock: Clock, template: PlanTemplate, active: b
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff",
                  action="plan_template.activate" if active else "plan_template.deactivate",
                  object_type="plan_template", object_id=template.id, team_id=template.team_id)
-    session.commit()
     return template
 
 
@@ -354,7 +350,7 @@ def start_from_template(session: Session, clock: Clock, *, patient: Patient, tem
                         author_account_id: int, reason: str, expected_version: int | None) -> CarePlan:
     """A new plan version from a template. Raises PlanChanged when the plan is no longer the
     one the user saw, evaluation.PlanRulesInvalid when the template's rules do not resolve.
-    Commits."""
+   """
     current = _check_version(session, patient, expected_version)
     content = merged_with_patient(content_of(template), current)
     audit.record(session, clock, actor_account_id=author_account_id, actor_kind="staff", action="plan.template_applied",
@@ -432,7 +428,7 @@ def calibration(session: Session, clock: Clock, patient: Patient) -> Calibration
 def apply_calibration(session: Session, clock: Clock, *, patient: Patient, chosen: dict[str, dict[str, float]],
                       author_account_id: int, reason: str, expected_version: int | None) -> CarePlan:
     """Write the approved limits into the plan as a new version. Raises PlanChanged or
-    evaluation.PlanRulesInvalid (nothing saved). Commits."""
+    evaluation.PlanRulesInvalid (nothing saved)."""
     content = _check_version(session, patient, expected_version)
     slots = limit_slots(session, content)
     new_content = with_limits(content, slots, chosen)

@@ -253,7 +253,7 @@ def save_new_version(
     reason: str,
     template_id: int | None = None,
 ) -> CarePlan:
-    """Add a plan version. Does not commit: the caller's use case owns the transaction.
+    """Add a plan version.
     `template_id`: the template the plan starts from now; without it the version keeps the
     template of the one before."""
     previous = current_plan(session, patient_id)

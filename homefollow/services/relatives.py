@@ -27,7 +27,7 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
            invited_by_account_id: int) -> tuple[RelativeAccess, bool]:
     """Give a relative access. Their account is made if they have none (they sign in with a code
     sent to their phone); an earlier grant for the same person is replaced. Returns the grant and
-    whether it replaced one (the page then says that what they may do has changed). Commits.
+    whether it replaced one (the page then says that what they may do has changed).
 
     A number that already belongs to an account that is not a relative's (another patient) is
     invited exactly like any other: the grant row is made and the SMS is sent, so the inviter
@@ -60,7 +60,6 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
                  action="relative.grant", patient_id=patient.id, object_type="relative_access", object_id=grant.id,
                  relative=account.id, can_view=can_view, can_report=can_report, receives_alerts=receives_alerts,
                  name=name, linked=account.kind == AccountKind.RELATIVE.value)
-    session.commit()
     return grant, replaced
 
 
@@ -82,14 +81,13 @@ def first_name(patient: Patient) -> str:
 
 
 def revoke(session: Session, clock: Clock, grant: RelativeAccess, *, revoked_by_account_id: int) -> None:
-    """Ends the grant at once: access is checked on every request. Commits."""
+    """Ends the grant at once: access is checked on every request."""
     if grant.revoked_at is None:
         grant.revoked_at = clock.now()
         session.add(grant)
         audit.record(session, clock, actor_account_id=revoked_by_account_id, actor_kind="patient",
                      action="relative.revoke", patient_id=grant.patient_id, object_type="relative_access",
                      object_id=grant.id)
-    session.commit()
 
 
 def relative_alert_text(session: Session, patient: Patient, now: datetime, locale: str) -> str:
@@ -119,7 +117,7 @@ def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_
     """An SMS to each relative the patient lets receive alerts, when a red finding opens (or an
     alert is raised to red). It says that, not what was measured, and who has been told now
     (relative_alert_text). Red: sent at once, also in quiet hours. None once follow-up has
-    stopped. Does not commit. Returns how many."""
+    stopped. Returns how many."""
     if not patient.in_follow_up:
         return 0
     now = clock.now()
@@ -149,4 +147,3 @@ def change_reminders(session: Session, clock: Clock, patient: Patient, settings:
     reminders.schedule_next(session, clock, patient)
     audit.record(session, clock, actor_account_id=changed_by_account_id, actor_kind="patient",
                  action="settings.reminders", patient_id=patient.id, **patient.reminders)
-    session.commit()

@@ -19,6 +19,7 @@ from ..clock import Clock
 from ..models import Account, Channel, Patient, PatientStatus
 from ..notifications import outbox, quiet_hours
 from ..notifications.sms_commands import message_text
+from ..transactions import commit_now
 from . import checklist
 from .checklist import SlotStatus
 from .plans import PlanContent, current_content
@@ -102,7 +103,7 @@ def next_due(session: Session, clock: Clock, patient: Patient) -> datetime | Non
 
 
 def schedule_next(session: Session, clock: Clock, patient: Patient) -> None:
-    """Set when the sweep next looks at this patient (after a plan or settings change). Does not commit."""
+    """Set when the sweep next looks at this patient (after a plan or settings change)."""
     patient.reminder_due_at = next_due(session, clock, patient)
     session.add(patient)
 
@@ -110,7 +111,7 @@ def schedule_next(session: Session, clock: Clock, patient: Patient) -> None:
 def send_due(session: Session, clock: Clock, patient: Patient) -> int:
     """Queue one reminder for the latest reminder time that has come while something due then
     is still not done (three things due at 08:00 make one SMS, not three). Once per time,
-    whatever happens (outbox key). Does not commit."""
+    whatever happens (outbox key)."""
     settings = settings_of(patient)
     if not settings.enabled or not patient.phone or patient.status != PatientStatus.ACTIVE.value:
         return 0  # paused (admitted) or ended: nothing is due
@@ -150,11 +151,11 @@ def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> Rem
     now = clock.now()
     due_ids = session.exec(select(Patient.id).where(Patient.reminder_due_at <= now)
                            .order_by(Patient.reminder_due_at).limit(limit)).all()
-    session.commit()
+    commit_now(session, "sweep_item")
     for patient_id in due_ids:
         claimed = session.execute(update(Patient).where(Patient.id == patient_id, Patient.reminder_due_at <= now)
                                   .values(reminder_due_at=now + SWEEP_LEASE))
-        session.commit()
+        commit_now(session, "sweep_item")
         if claimed.rowcount != 1:
             result.skipped += 1
             continue
@@ -162,7 +163,7 @@ def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> Rem
             patient = session.get(Patient, patient_id, populate_existing=True)
             result.queued += send_due(session, clock, patient)
             schedule_next(session, clock, patient)
-            session.commit()
+            commit_now(session, "sweep_item")
             result.patients += 1
         except Exception:  # one patient's failure must not stop the others; the lease retries it
             session.rollback()

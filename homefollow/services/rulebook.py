@@ -105,7 +105,7 @@ def find_version(session: Session, key: str, version: int | None = None) -> Rule
 
 def add_version(session: Session, clock: Clock, rule: RuleDefinition, *, origin: str = "custom",
                 author_account_id: int | None = None) -> RuleVersion:
-    """Store a new version as a draft. Refuses to change an existing version. Commits."""
+    """Store a new version as a draft. Refuses to change an existing version."""
     definition = rule.model_dump(mode="json")
     existing = find_version(session, rule.key, rule.version)
     if existing is not None:
@@ -117,13 +117,12 @@ def add_version(session: Session, clock: Clock, rule: RuleDefinition, *, origin:
                           status=RuleVersionStatus.DRAFT.value, origin=origin, created_at=clock.now(),
                           created_by_account_id=author_account_id)
     session.add(version)
-    session.commit()
     return version
 
 
 def activate(session: Session, clock: Clock, version: RuleVersion) -> RuleVersion:
     """Make this version the one in use. Refused while any of its examples fails, or when it
-    has none. Commits."""
+    has none."""
     if version.digest not in _EXAMPLE_PROBLEMS:
         definition = definition_of(version)
         _EXAMPLE_PROBLEMS[version.digest] = activation_problems(definition) if definition.examples else [
@@ -140,7 +139,6 @@ def activate(session: Session, clock: Clock, version: RuleVersion) -> RuleVersio
     version.status = RuleVersionStatus.ACTIVE.value
     version.activated_at = clock.now()
     session.add(version)
-    session.commit()
     return version
 
 

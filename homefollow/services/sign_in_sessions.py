@@ -3,8 +3,7 @@ revoked (or missing) signs the cookie out at its next request.
 
 The token is random (256 bits) and travels in the Flask session (signed) and in Flask-Login's
 "keep me signed in" cookie (HMAC-signed); the table keeps only its SHA-256, so a copy of the
-table opens nothing. Services flush; the caller commits, except `touch`, which writes at most
-once a minute per session and commits its own small update.
+table opens nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +19,7 @@ from sqlmodel import Session, select
 from ..clock import Clock
 from ..models import Account, AccountKind, SignInSession
 from . import audit
+from .audit import Actor
 
 # last_seen_at is written at most this often per session (a page view is not a write).
 TOUCH_EVERY = timedelta(minutes=1)
@@ -67,13 +67,11 @@ def valid(session: Session, clock: Clock, account_id: int, token: str, max_age: 
 
 
 def touch(session: Session, clock: Clock, row: SignInSession) -> None:
-    """Record that the session was used, at most once per TOUCH_EVERY. Commits (the request has
-    written nothing yet when the user is loaded)."""
+    """Record that the session was used, at most once per TOUCH_EVERY."""
     now = clock.now()
     if now - row.last_seen_at < TOUCH_EVERY:
         return
     session.execute(update(SignInSession).where(SignInSession.id == row.id).values(last_seen_at=now))
-    session.commit()
 
 
 def revoke(session: Session, clock: Clock, session_id: str, reason: str) -> bool:
@@ -106,30 +104,24 @@ def active(session: Session, clock: Clock, account_id: int, max_age: timedelta) 
     return list(rows)
 
 
-def end_one(session: Session, clock: Clock, account: Account, session_id: str, *, current_id: str | None,
-            ip: str | None = None) -> None:
+def end_one(session: Session, clock: Clock, actor: Actor, session_id: str, *, current_id: str | None) -> None:
     """The signed-in person ends one of their own sessions. Someone else's, or an unknown id,
-    raises NotYourSession (the caller answers 404 and audits the refusal). Commits."""
+    raises NotYourSession (the caller answers 404 and audits the refusal)."""
     row = session.get(SignInSession, session_id) if session_id else None
-    if row is None or row.account_id != account.id:
-        audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind,
-                     action="access.denied", object_type="sign_in_session", ip=ip, reason="not_own_session")
-        session.commit()
+    if row is None or row.account_id != actor.account_id:
+        audit.record_refusal(session, clock, actor=actor, object_type="sign_in_session", reason="not_own_session")
         raise NotYourSession()
     if revoke(session, clock, row.id, "ended_by_user"):
-        audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="auth.session_ended",
-                     object_type="account", object_id=account.id, ip=ip, sign_in_session=row.id[:12],
+        audit.record(session, clock, actor=actor, action="auth.session_ended", object_type="account",
+                     object_id=actor.account_id, sign_in_session=row.id[:12],
                      this_device=row.id == current_id)
-    session.commit()
 
 
-def end_others(session: Session, clock: Clock, account: Account, *, current_id: str | None,
-               ip: str | None = None) -> int:
-    """End every session of the account but this one. Commits."""
-    count = revoke_all(session, clock, account.id, "ended_all_others", except_id=current_id)
-    audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind,
-                 action="auth.sessions_ended_others", object_type="account", object_id=account.id, ip=ip, count=count)
-    session.commit()
+def end_others(session: Session, clock: Clock, actor: Actor, *, current_id: str | None) -> int:
+    """End every session of the actor's account but this one."""
+    count = revoke_all(session, clock, actor.account_id, "ended_all_others", except_id=current_id)
+    audit.record(session, clock, actor=actor, action="auth.sessions_ended_others", object_type="account",
+                 object_id=actor.account_id, count=count)
     return count
 
 

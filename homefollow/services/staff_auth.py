@@ -82,7 +82,7 @@ def _claim_step(session: Session, account: Account, step: int) -> bool:
 
 def _claim_code(session: Session, clock: Clock, account: Account, text: str, *, enabled: bool) -> CodeResult:
     """Match `text` against the account's secret (enabled or pending, as asked) and claim its
-    time step. Rolls back a replay; leaves committing a success to the caller."""
+    time step (a compare-and-set: a replay changes nothing)."""
     code = normalise_code(text)
     if code is None:
         return CodeResult.MALFORMED
@@ -92,48 +92,44 @@ def _claim_code(session: Session, clock: Clock, account: Account, text: str, *, 
     if step is None:
         return CodeResult.WRONG
     if not _claim_step(session, account, step):
-        session.rollback()
         return CodeResult.REPLAYED
     return CodeResult.ACCEPTED
 
 
 def check_code(session: Session, clock: Clock, account: Account, text: str) -> CodeResult:
-    """Check a sign-in code for an account whose second factor is enabled. Commits a success."""
+    """Check a sign-in code for an account whose second factor is enabled."""
     result = _claim_code(session, clock, account, text, enabled=True)
     if result == CodeResult.ACCEPTED:
-        session.commit()
         session.refresh(account)
     return result
 
 
 def start_enrolment(session: Session, account: Account) -> str:
     """The secret to show on the enrolment page: the pending one if there is one (so a page
-    reloaded after scanning still matches the phone), else a new one. Commits."""
+    reloaded after scanning still matches the phone), else a new one."""
     if has_second_factor(account):
         raise ValueError("the second factor is already enabled")
     if not account.totp_secret:
         account.totp_secret = new_secret()
         account.totp_last_step = None
         session.add(account)
-        session.commit()
     return account.totp_secret
 
 
 def confirm_enrolment(session: Session, clock: Clock, account: Account, text: str) -> CodeResult:
-    """Enable the pending secret when `text` is a valid code from it. Commits a success."""
+    """Enable the pending secret when `text` is a valid code from it."""
     result = _claim_code(session, clock, account, text, enabled=False)
     if result != CodeResult.ACCEPTED:
         return result
     session.refresh(account)
     account.totp_enabled_at = clock.now()
     session.add(account)
-    session.commit()
     return CodeResult.ACCEPTED
 
 
 def reset_second_factor(session: Session, account: Account) -> None:
     """Forget the secret (lost phone): the user enrols again at the next sign-in. Existing
-    sessions end, as whoever holds the old phone may be signed in. The caller commits."""
+    sessions end, as whoever holds the old phone may be signed in."""
     account.totp_secret = None
     account.totp_enabled_at = None
     account.totp_last_step = None

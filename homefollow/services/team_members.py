@@ -74,9 +74,8 @@ def admin_team(session: Session, principal: Principal, team_id: int) -> Team:
 
 def record_denied(session: Session, clock: Clock, principal: Principal, team_id: int, attempted: str,
                   ip: str | None) -> None:
-    audit.record(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                 action="access.denied", object_type="team", object_id=team_id, ip=ip, attempted=attempted)
-    session.commit()
+    audit.record_refusal(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                         object_type="team", object_id=team_id, ip=ip, attempted=attempted)
 
 
 def members(session: Session, team_id: int) -> list[MemberRow]:
@@ -141,7 +140,7 @@ def add_member(session: Session, clock: Clock, team: Team, actor: Principal, *, 
                name: str = "", phone: str = "", organisation_id: int | None = None,
                ip: str | None = None) -> tuple[Account, bool]:
     """Add the staff account with this e-mail, or create it when there is none (then name and
-    organisation are needed). Returns the account and whether it was created. Commits."""
+    organisation are needed). Returns the account and whether it was created."""
     email = (email or "").strip().lower()
     if not _EMAIL.match(email):
         raise MemberError("email_invalid", "email")
@@ -157,7 +156,6 @@ def add_member(session: Session, clock: Clock, team: Team, actor: Principal, *, 
             raise MemberError("already_member", "email", name=account.name)
         _add_roles(session, clock, team, account, chosen)
         _audit(session, clock, actor, "team.member_added", team, account, ip, roles=chosen)
-        session.commit()
         return account, False
 
     name = (name or "").strip()
@@ -179,7 +177,6 @@ def add_member(session: Session, clock: Clock, team: Team, actor: Principal, *, 
     _add_roles(session, clock, team, account, chosen)
     _audit(session, clock, actor, "account.created", team, account, ip, roles=chosen)
     _audit(session, clock, actor, "team.member_added", team, account, ip, roles=chosen)
-    session.commit()
     return account, True
 
 
@@ -200,7 +197,6 @@ def set_roles(session: Session, clock: Clock, team: Team, actor: Principal, acco
     _add_roles(session, clock, team, account, [r for r in chosen if r not in before])
     _audit(session, clock, actor, "team.member_roles_changed", team, account, ip,
            before=sorted(before), after=chosen)
-    session.commit()
 
 
 def remove(session: Session, clock: Clock, team: Team, actor: Principal, account: Account,
@@ -213,7 +209,6 @@ def remove(session: Session, clock: Clock, team: Team, actor: Principal, account
     session.execute(delete(TeamMembership).where(TeamMembership.team_id == team.id,
                                                  TeamMembership.account_id == account.id))
     _audit(session, clock, actor, "team.member_removed", team, account, ip, roles=roles)
-    session.commit()
 
 
 def reset_second_factor(session: Session, clock: Clock, team: Team, actor: Principal, account: Account,
@@ -223,7 +218,6 @@ def reset_second_factor(session: Session, clock: Clock, team: Team, actor: Princ
     _forget_second_factor(session, account)
     sign_in_sessions.revoke_all(session, clock, account.id, "totp_reset")
     _audit(session, clock, actor, "account.totp_reset", team, account, ip)
-    session.commit()
 
 
 def deactivate(session: Session, clock: Clock, team: Team, actor: Principal, account: Account,
@@ -244,7 +238,6 @@ def deactivate(session: Session, clock: Clock, team: Team, actor: Principal, acc
     session.add(account)
     sign_in_sessions.revoke_all(session, clock, account.id, "deactivated")
     _audit(session, clock, actor, "account.deactivated", team, account, ip)
-    session.commit()
 
 
 # ---- the set-password link ------------------------------------------------------------------
@@ -264,7 +257,6 @@ def password_link_token(session: Session, clock: Clock, team: Team, actor: Princ
     if not account.is_active:
         raise MemberError("inactive")
     _audit(session, clock, actor, "account.password_link_made", team, account, ip)
-    session.commit()
     return _serializer(secret_key).dumps({"a": account.id, "f": _fingerprint(account),
                                           "t": int(clock.now().timestamp())})
 
@@ -301,4 +293,3 @@ def set_password(session: Session, clock: Clock, account: Account, password: str
     sign_in_sessions.revoke_all(session, clock, account.id, "password_changed")
     audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="account.password_set",
                  object_type="account", object_id=account.id, ip=ip)
-    session.commit()

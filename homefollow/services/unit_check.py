@@ -61,13 +61,12 @@ def record_units(session: Session, clock: Clock, report: Report, readings: list[
                  asked: bool, actor_account_id: int | None, actor_kind: str, channel: str,
                  ip: str | None = None) -> None:
     """Keep, in the audit log, the unit a value was typed in when it was converted or the
-    patient was asked which unit was meant. Commits."""
+    patient was asked which unit was meant."""
     if not asked and not any(r.converted for r in readings):
         return
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="report.units",
                  patient_id=report.patient_id, object_type="report", object_id=report.id, ip=ip, channel=channel,
                  asked=asked, typed={r.code: {"number": r.number, "unit": r.unit, "value": r.value} for r in readings})
-    session.commit()
 
 
 def sms_question(session: Session, clock: Clock, patient_id: int,
@@ -89,7 +88,7 @@ def ask_by_sms(session: Session, clock: Clock, patient: Patient, question: sms_c
     quoting what was sent, so nothing is lost if the patient never answers. When any meaning of
     the number is red by the patient's safety net (glucose 36: 36 mmol/L or 2.0 mmol/L, both
     dangerous) the item is red and paged like any red alert; otherwise it is yellow and waits
-    in the queue. The same SMS delivered again by Twilio changes nothing. Commits."""
+    in the queue. The same SMS delivered again by Twilio changes nothing."""
     earlier = alerts.open_alert_for(session, patient.id, QUEUE_KEY)
     if earlier is not None and message_id and any(
             data.get("sms") == message_id for data in session.exec(
@@ -138,5 +137,4 @@ def ask_by_sms(session: Session, clock: Clock, patient: Patient, question: sms_c
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="sms.unit_asked",
                  patient_id=patient.id, object_type="alert", object_id=item.id, code=question.code,
                  typed=question.number)
-    session.commit()
     return item
