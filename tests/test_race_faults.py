@@ -29,7 +29,7 @@ from tests.conftest import T0, app_config
 from tests.factories import make_patient, standard_plan
 from tests.webclient import WebClient, staff_client
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.both_backends]
 
 # 60 races of each case on PostgreSQL, as in the issue. SQLite lets one writer in at a time
 # (BEGIN IMMEDIATE), so a smaller run there shows the same code paths hold on it.
