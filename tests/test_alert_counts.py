@@ -4,6 +4,7 @@ does not count them again, and paging goes on as before."""
 
 from datetime import time, timedelta
 
+import pytest
 from sqlmodel import select
 
 from homefollow.models import Alert, AlertEvent, Notification
@@ -11,6 +12,9 @@ from homefollow.services import evaluation, reporting
 from homefollow.services.plan_changes import change_plan
 from homefollow.services.plans import AssignedRule, PlanMeasurement, Schedule, ZoneActions
 from tests.factories import standard_plan
+
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
 
 
 def _pulse(session, clock, patient, value, key):

@@ -24,6 +24,7 @@ from homefollow.charts import (BAND_FILL, Point, Series, render_chart, series_la
                                summary_rows)
 from rules.measurements import CATALOGUE
 from rules.zones import ZoneLimits, classify
+from tests.conftest import examples
 
 UTC = timezone.utc
 NS = "{http://www.w3.org/2000/svg}"
@@ -569,7 +570,7 @@ def plausible_series(draw):
     return Series(code, points), limits
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plausible_series(), st.sampled_from(["nb", "en"]), st.sampled_from([320, 640, 960]))
 def test_any_plausible_series_renders_valid_svg_with_markers_in_the_plot(series_and_limits, locale, width):
     series, limits = series_and_limits

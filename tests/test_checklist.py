@@ -9,6 +9,9 @@ import pytest
 from homefollow.services import checklist, plans, reporting
 from homefollow.services.checklist import SlotStatus
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 
 def items(session, clock, patient):
     content, _version = plans.current_content(session, patient.id)

@@ -23,6 +23,9 @@ from homefollow.web import failure_reason
 from tests.factories import standard_plan
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 OSLO = "Europe/Oslo"
 WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 

@@ -15,6 +15,9 @@ from homefollow.scheduler import beat
 from tests.conftest import app_config
 from tests.webclient import WebClient
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 
 def test_healthz_reports_database_schema_and_scheduler_heartbeat(app, engine, clock):
     body = app.test_client().get("/healthz").get_json()

@@ -24,6 +24,9 @@ from homefollow.services import api_tokens, reporting
 from tests.conftest import POSTGRES_ADMIN_URL, app_config, observed_by
 from tests.webclient import WebClient, check_html, text_of
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 
 def _admin() -> psycopg.Connection:
     url = make_url(POSTGRES_ADMIN_URL)

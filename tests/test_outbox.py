@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
+import pytest
 from sqlmodel import Session, select
 
 from homefollow.models import Channel, Notification, Priority
@@ -14,6 +15,9 @@ from homefollow.notifications.outbox import Senders, dispatch_due
 from homefollow.notifications.sms import LogSmsSender, TwilioSmsSender
 from homefollow.scheduler import senders_from_config
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
 
 
 def twilio_senders(fake) -> Senders:

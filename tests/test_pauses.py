@@ -19,6 +19,9 @@ from rules.schedule import local_to_utc
 from tests.factories import audit_events
 from tests.test_rule_evaluation import with_rules
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 OSLO = "Europe/Oslo"
 
 

@@ -7,14 +7,12 @@ against the local fake (or against a server that never answers)."""
 from __future__ import annotations
 
 import signal
-import sqlite3
 import time
 import urllib.request
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import func
-from sqlalchemy.engine import make_url
 from sqlmodel import Session, select
 
 from homefollow.clock import FixedClock, SystemClock
@@ -24,7 +22,6 @@ from homefollow.notifications import outbox
 from homefollow.notifications.email import LogEmailSender
 from homefollow.notifications.outbox import Senders, dispatch_due
 from homefollow.notifications.sms import TwilioSmsSender
-from tests.conftest import _empty_all_tables
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 from tests.processes import (HangingServer, app_env, children_of, free_port, running, start_flask, stop,
                              wait_for)
@@ -33,14 +30,9 @@ from tests.processes import (HangingServer, app_env, children_of, free_port, run
 @pytest.fixture
 def private_db(_migrated, tmp_path):
     """A copy of this worker's migrated SQLite database, empty, for processes of the test's own."""
-    url, _engine = _migrated("sqlite")
     target = tmp_path / "homefollow.sqlite"
-    source, copy = sqlite3.connect(make_url(url).database), sqlite3.connect(target)
-    source.backup(copy)
-    source.close()
-    copy.close()
+    _migrated("sqlite").copy_to("empty", target)
     engine = make_engine(f"sqlite:///{target}")
-    _empty_all_tables(engine)
     yield engine
     engine.dispose()
 

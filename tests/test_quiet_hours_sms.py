@@ -20,6 +20,9 @@ from homefollow.scheduler import run_sweeps
 from homefollow.services import messages, relatives, reporting
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 OSLO = "Europe/Oslo"
 PATIENT, DAUGHTER, ON_CALL = "+4791000001", "+4791000011", "+4790000000"
 

@@ -16,6 +16,9 @@ from rules.zones import Zone
 
 from .factories import standard_plan
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 
 def report(session, clock, patient, item, values, key, by=None):
     return reporting.report_measurement(session, clock, patient=patient, item_key=item, values=values,

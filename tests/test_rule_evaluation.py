@@ -18,6 +18,9 @@ from rules.ruleset import default_rules
 from rules.zones import Zone
 from tests.factories import standard_plan
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 
 def report(session, clock, patient, item, values, key, measured_at=None):
     return reporting.report_measurement(session, clock, patient=patient, item_key=item, values=values,

@@ -20,6 +20,9 @@ from tests.factories import standard_plan
 from tests.test_plan_editor import form_data
 from tests.webclient import WebClient, staff_client, text_of
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 SCALE2 = SafetyDecision(rule="safety.spo2_red", parameters={"red_low": 84},
                         reason="Kronisk hyperkapnisk respirasjonssvikt, blodgass 12.11.2026 (pCO2 7,8 kPa).",
                         decided_by="Ingrid Berg, lege", decided_on=date(2026, 3, 1))

@@ -36,8 +36,12 @@ from rules.safety import safety_limits
 from rules.schedule import Schedule
 from tests.factories import make_account, make_patient, make_staff
 from tests.webclient import WebClient, staff_client
+from tests.conftest import examples
 
-SETTINGS = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
+SETTINGS = settings(max_examples=examples(80), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CHANNEL_SETTINGS = settings(max_examples=12, deadline=None,
                             suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 RULES = default_rules()
@@ -141,7 +145,7 @@ def plans(draw):
 def test_no_plan_the_checks_accept_leaves_a_planned_item_unwatched(session, clock):
     sync_defaults(session, clock)
 
-    @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+    @settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow])
     @given(content=plans())
     def check(content):
         assume(plan_safety.problems(session, content, "en") == [])

@@ -7,6 +7,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import pytest
 from sqlmodel import Session, select
 
 from homefollow.clock import FixedClock
@@ -17,6 +18,9 @@ from homefollow.notifications.outbox import Senders, dispatch_due
 from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.services import reporting
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -15,6 +15,9 @@ from homefollow.services.plans import PlanMeasurement
 from rules.schedule import Schedule
 from tests.factories import standard_plan
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 OSLO = ZoneInfo("Europe/Oslo")
 
 

@@ -23,6 +23,9 @@ from homefollow.services import evaluation
 from homefollow.transactions import conflict_kind, run_in_transaction
 from tests.webclient import WebClient, text_of
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 
 def _audit(session: Session, clock, action: str) -> None:
     session.add(AuditEvent(at=clock.now(), actor_account_id=None, actor_kind="system", action=action, detail={}))

@@ -6,6 +6,7 @@ twice. Through the real webhook routes, signed with twilio's own RequestValidato
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import func, select
 
 from homefollow.models import Alert, Notification, ProcessedWebhook, Report, SmsOptOut
@@ -13,6 +14,9 @@ from homefollow.notifications.outbox import forget_opt_outs
 from homefollow.services.alert_log import events_of
 from tests.test_escalation_flow import (WEBHOOK_SECRET, hook_app, oslo, post_signed, red_spo2, senders,  # noqa: F401
                                         sms, sweep_at)
+
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
 
 PATIENT, NURSE = "+4791000001", "+4790000101"
 

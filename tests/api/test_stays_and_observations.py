@@ -3,6 +3,7 @@ what they change for the patient, the team's queue and messages, and idempotency
 
 from __future__ import annotations
 
+import pytest
 from sqlmodel import select
 
 from homefollow.models import Alert, ApiEvent, Measurement, Notification, Patient, Report, ServiceUse
@@ -15,6 +16,9 @@ from homefollow.services.reminders import send_due
 from tests.api.conftest import A1_LOCAL
 from tests.api.test_auth_and_payloads import ADMISSION, PULSE, fields, problem_of
 from tests.test_escalation_flow import senders  # noqa: F401  (fixture: Twilio senders to the fake)
+
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
 
 DISCHARGE = {"id": "ADM-1", "patient": {"local_id": A1_LOCAL}, "discharged_at": "2026-03-13T11:30:00+01:00"}
 ADMIT_WITH_WARD = dict(ADMISSION, ward="Medisinsk sengepost 5", ward_phone="+47 77 62 60 00", diagnoses=["I50.1"])

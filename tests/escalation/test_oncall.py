@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from homefollow.escalation import OnCallSchedule, Rotation, shift_on, who_is_on_call
 
 from .helpers import OSLO, UTC, oslo
+from tests.conftest import examples
 
 TZ = "Europe/Oslo"
 
@@ -157,7 +158,7 @@ def test_validation_messages(data, loc, message):
 days = st.dates(min_value=date(2026, 1, 1), max_value=date(2028, 12, 31))
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(days, st.integers(min_value=0, max_value=24 * 60 - 1))
 def test_round_the_clock_rotation_always_has_someone(day, minute):
     s = schedule(rotation(start_date="2025-12-29", shift_start="08:00", shift_end="08:00"))
@@ -165,7 +166,7 @@ def test_round_the_clock_rotation_always_has_someone(day, minute):
     assert who_is_on_call(s, "nurse", at) in (1, 2, 3)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(days)
 def test_shifts_start_at_their_local_time_and_last_23_to_25_hours_for_24h_rotations(day):
     shift = shift_on(rotation(start_date="2025-12-29", shift_start="07:30", shift_end="07:30"), day, TZ)

@@ -14,6 +14,7 @@ from homefollow.escalation import OpeningHours, is_open, next_opening_change
 from homefollow.services import teams
 
 from .helpers import UTC, WEEKDAY_HOURS, oslo
+from tests.conftest import examples
 
 TZ = "Europe/Oslo"
 
@@ -76,7 +77,7 @@ instants = st.integers(min_value=0, max_value=365 * 24 * 60).map(
     lambda m: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=m))
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(hours_data, instants)
 def test_agrees_with_the_team_service(data, at):
     """Daytime hours (away from the 02:00–03:00 DST hour) give the same answer as
@@ -86,7 +87,7 @@ def test_agrees_with_the_team_service(data, at):
     assert is_open(OpeningHours.model_validate(json_hours), TZ, at) == teams.is_open(team, at)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(hours_data, instants)
 def test_next_change_is_the_first_flip(data, at):
     hours = OpeningHours.model_validate({d: [a.strftime("%H:%M"), b.strftime("%H:%M")] for d, (a, b) in data.items()})

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from homefollow.escalation import AlertFacts, EscalationState, OnCallSchedule, PolicyError, parse_policy, plan
 
 from .helpers import ON_CALL_PHONE, RESPONSE_CENTRE, ROUND_THE_CLOCK, UTC, make_team
+from tests.conftest import examples
 
 DAY_NURSES = OnCallSchedule.model_validate({
     "rotations": [{"role": "nurse", "people": [11, 12], "start_date": "2026-01-05", "shift_start": "08:00",
@@ -83,7 +84,7 @@ events = st.lists(
 starts = st.integers(0, 365 * 24 * 4).map(lambda q: datetime(2026, 1, 1, tzinfo=UTC) + timedelta(minutes=15 * q))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 @given(policies(), st.sampled_from(["yellow", "red"]), st.booleans(),
        st.sampled_from([ROUND_THE_CLOCK, DAY_NURSES, OnCallSchedule()]), starts, events)
 def test_planner_properties(policy, severity, patient_sms, schedule, start, script):

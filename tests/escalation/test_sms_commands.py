@@ -26,6 +26,7 @@ from homefollow.notifications.sms_commands import (
     sms_segments,
 )
 from rules.measurements import CATALOGUE, ITEMS
+from tests.conftest import examples
 
 # -- acknowledge ----------------------------------------------------------------------------
 
@@ -206,14 +207,14 @@ def readings(draw):
     return item, values, text
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(st.lists(readings(), min_size=1, max_size=6, unique_by=lambda r: r[0]), st.sampled_from([" ", ", ", "\n", "; "]))
 def test_any_plausible_report_parses_back(parts, joiner):
     command = parse_sms(joiner.join(text for _, _, text in parts))
     assert command == Report({item: values for item, values, _ in parts})
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=examples(500), deadline=None)
 @given(st.text(max_size=60))
 def test_parse_never_raises_and_replies_fit_two_segments(text):
     command = parse_sms(text)

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import pytest
 from sqlmodel import select
 
 from homefollow.models import AuditEvent, ServicePerson, ServiceUse
 from homefollow.outcomes.candidates import team_candidates
 from tests.conftest import T0
 from tests.webclient import WebClient, text_of
+
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
 
 TODAY = T0.date()  # 10 March 2026; 08:00 UTC is the same date in Norway
 

@@ -7,6 +7,7 @@ import csv
 import io
 from datetime import date, timedelta
 
+import pytest
 from sqlmodel import select
 
 from homefollow.models import Alert, AuditEvent, PlanTemplate
@@ -14,6 +15,9 @@ from homefollow.services import plan_templates
 from homefollow.outcomes.service_figures import AlertTimes, burden, followed_days, nearest_rank, response_times
 from tests.conftest import T0
 from tests.webclient import WebClient, text_of
+
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
 
 M = timedelta(minutes=1)
 

@@ -12,6 +12,9 @@ from sqlmodel import select
 from homefollow.models import ServicePerson, ServiceUse
 from homefollow.outcomes.imports import ImportFileError, parse_csv, parse_date, parse_fhir_bundle, store
 
+# Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
+pytestmark = pytest.mark.both_backends
+
 SECRET = b"test-person-key"
 HEADER = "source_id;patient_id;name;birth_date;kind;start;end;acute;diagnoses\n"
 GOOD = HEADER + (

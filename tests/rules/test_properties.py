@@ -19,8 +19,9 @@ from rules.engine import evaluate
 from rules.model import EvaluationContext, Status
 from rules.replay import replay
 from rules.ruleset import default_rules
+from tests.conftest import examples
 
-SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 CTX = EvaluationContext(tz="Europe/Oslo", active_since=T0 - timedelta(days=1))
 DEFAULTS = sorted(default_rules().values(), key=lambda r: r.key)
 VALUES = {

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from conftest import ROOT
 from rules import units
 from rules.measurements import CATALOGUE, ImplausibleValue, check_plausible
+from tests.conftest import examples
 
-SETTINGS = settings(max_examples=300, deadline=None)
+SETTINGS = settings(max_examples=examples(300), deadline=None)
 CODES = sorted(units.UNITS)
 OTHER = ["weight", "temperature", "glucose"]  # the measurements with other units
 
