@@ -277,7 +277,7 @@ def rules_add(path: str, activate: bool) -> None:
     try:
         rules = load_rules(path)
     except RuleFormatError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from exc
     with Session(_engine()) as session:
         for rule in rules:
             try:
@@ -285,7 +285,7 @@ def rules_add(path: str, activate: bool) -> None:
                 if activate:
                     rulebook.activate(session, get_clock(), version)
             except rulebook.RuleBookError as exc:
-                raise click.ClickException("\n  ".join([str(exc), *exc.problems]))
+                raise click.ClickException("\n  ".join([str(exc), *exc.problems])) from exc
             click.echo(f"{rule.key} v{rule.version}: {version.status}")
 
 
@@ -304,7 +304,7 @@ def rules_activate(key: str, version: int) -> None:
         try:
             rulebook.activate(session, get_clock(), found)
         except rulebook.RuleBookError as exc:
-            raise click.ClickException("\n  ".join([str(exc), *exc.problems]))
+            raise click.ClickException("\n  ".join([str(exc), *exc.problems])) from exc
     click.echo(f"{key} v{version} is now active.")
 
 
@@ -368,7 +368,7 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
                 results = rule_tools.backtest_cohort(session, clock, key, version=version, days=days,
                                                      patients=patients, parameters=params or None, progress=progress)
         except (rule_tools.RuleNotFound, ParameterError) as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(str(exc)) from exc
     total = 0
     for r in results:
         shown = ", ".join(f"{name}={value}" for name, value in r.parameters.items()) if r.parameters else "defaults"
@@ -406,7 +406,7 @@ def rules_calibrate(patient_id: int, code: str) -> None:
         try:
             proposal = rule_tools.propose_personal_limits(session, get_clock(), patient, code)
         except (NotEnoughReadings, ValueError) as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(str(exc)) from exc
     click.echo(proposal.explanation.en)
     click.echo(f"Proposed limits for {code}: {proposal.limits.model_dump(exclude_none=True)}")
 
@@ -437,7 +437,7 @@ def templates_sync() -> None:
         try:
             report = sync_defaults(session, get_clock())
         except TemplateInvalid as exc:
-            raise click.ClickException("\n  ".join(["A shipped plan template is not valid:", *exc.problems]))
+            raise click.ClickException("\n  ".join(["A shipped plan template is not valid:", *exc.problems])) from exc
     click.echo(report.summary())
 
 

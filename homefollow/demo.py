@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable
+from datetime import date, datetime, time, timedelta, UTC
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
@@ -596,7 +596,7 @@ def _daytime(real_now: datetime, days_ago: int, local_time: str) -> datetime:
     """A moment at a plausible hour, `days_ago` local days before today in the demo's time zone
     (UTC), whatever the hour the demo is loaded at: nobody writes to the team at 01:30."""
     day = real_now.astimezone(ZoneInfo(TZ)).date() - timedelta(days=days_ago)
-    return datetime.combine(day, time.fromisoformat(local_time), tzinfo=ZoneInfo(TZ)).astimezone(timezone.utc)
+    return datetime.combine(day, time.fromisoformat(local_time), tzinfo=ZoneInfo(TZ)).astimezone(UTC)
 
 
 def _recent_daytime(real_now: datetime, local_time: str) -> datetime:

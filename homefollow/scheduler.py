@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
@@ -230,8 +230,8 @@ def run_forever(app: Flask) -> None:
         # Started before the database (a reboot, an outage): tick anyway, the ticks connect when it is back.
         log.error("the database is unavailable at start (%s); ticking anyway", short_error(exc))
     settle_heap()
-    scheduler = BlockingScheduler(timezone=timezone.utc)
-    now = datetime.now(timezone.utc)
+    scheduler = BlockingScheduler(timezone=UTC)
+    now = datetime.now(UTC)
     scheduler.add_job(heartbeat, "interval", seconds=interval, next_run_time=now, max_instances=1, coalesce=True,
                       id="heartbeat")
     scheduler.add_job(tick, "interval", seconds=interval, next_run_time=now, max_instances=1, coalesce=True,

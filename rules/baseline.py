@@ -225,7 +225,8 @@ def _explain(code, limits: ZoneLimits, med, iqr, spread, count, k, red_k, adjust
     out = {}
     for loc in ("nb", "en"):
         nb = loc == "nb"
-        f = lambda v: format_value(code, v, loc)  # noqa: E731
+        def f(v: float, loc: str = loc) -> str:
+            return format_value(code, v, loc)
         period = ""
         if start is not None and end is not None:
             period = f" {day(start, tz, loc)}–{day(end - timedelta(seconds=1), tz, loc)}"

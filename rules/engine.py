@@ -28,8 +28,8 @@ from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import date, datetime, timedelta, UTC
+from functools import lru_cache, cache
 from operator import attrgetter
 from statistics import median
 from typing import Any
@@ -235,7 +235,7 @@ def _stale_due(run: _Run, newest: datetime) -> datetime | None:
     return newest + run.rule.stale_after if run.rule.stale_after is not None else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _code_name(code: str) -> Text:
     info = code_info(code)
     return Text(info.name_nb, info.name_en)
@@ -1040,7 +1040,7 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
     active_ts = active.timestamp() if active is not None else None
     latest_ts = latest.timestamp() if latest is not None else None
     open_before = params.open_before.total_seconds()
-    for slot, slot_ts, day_start in zip(slots.back, slots.back_ts, slots.back_day_start):
+    for slot, slot_ts, day_start in zip(slots.back, slots.back_ts, slots.back_day_start, strict=True):
         if slot_ts > open_from:
             continue  # not yet due
         if active_ts is not None and slot_ts < active_ts:
@@ -1255,7 +1255,7 @@ def _new(model, values: dict[str, Any]):
 def _utc_now(now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    return now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
+    return now if now.tzinfo is UTC else now.astimezone(UTC)
 
 
 def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check,

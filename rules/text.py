@@ -79,7 +79,7 @@ def duration(span: timedelta, locale: str) -> str:
     minutes = int(span.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    parts = [f"{n} {w[0] if n == 1 else w[1]}" for n, w in zip((days, hours, mins), words) if n]
+    parts = [f"{n} {w[0] if n == 1 else w[1]}" for n, w in zip((days, hours, mins), words, strict=True) if n]
     if not parts:
         return "0 " + words[2][1]
     return " ".join(parts)

@@ -42,7 +42,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from babel.numbers import format_decimal
 

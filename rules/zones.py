@@ -26,7 +26,7 @@ class Zone(str, Enum):
         return {"green": 0, "yellow": 1, "red": 2}[self.value]
 
     @staticmethod
-    def worst(zones) -> "Zone | None":
+    def worst(zones) -> Zone | None:
         zones = [z for z in zones if z is not None]
         return max(zones, key=lambda z: z.rank) if zones else None
 
@@ -42,7 +42,7 @@ class ZoneLimits(BaseModel):
     red_high: float | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ZoneLimits":
+    def _ordered(self) -> ZoneLimits:
         present = [v for v in (self.red_low, self.yellow_low, self.yellow_high, self.red_high) if v is not None]
         if present != sorted(present):
             raise ValueError("limits must be ordered: red low ≤ yellow low < yellow high ≤ red high")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import date, datetime, timedelta, UTC
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -101,7 +101,7 @@ class PhoneTarget(_Frozen):
         return cleaned
 
 
-Target = Annotated[Union[QueueOnly, OnCallTarget, RoleTarget, PersonTarget, PhoneTarget], Field(discriminator="kind")]
+Target = Annotated[QueueOnly | OnCallTarget | RoleTarget | PersonTarget | PhoneTarget, Field(discriminator="kind")]
 
 
 # -- the policy ------------------------------------------------------------------------------
@@ -712,14 +712,14 @@ def plan(policy: EscalationPolicy, alert: AlertFacts, team: TeamContext, state: 
     that failed permanently (undelivered, invalid number). Calling again with the returned
     state at the same `now` yields no intents."""
     _aware("now", now)
-    now = now.astimezone(timezone.utc)  # persisted state always reads in UTC
+    now = now.astimezone(UTC)  # persisted state always reads in UTC
     st = (state or EscalationState()).model_copy(deep=True)
     if alert.resolved_at is not None:
         return Plan(st, (), None, "resolved")
     if _episode_changed(st, alert):
         # A new severity is news for whoever answers: start over at step 0 with its timings.
         first = st.episode == 0
-        start = (alert.raised_at or (alert.opened_at if first else now)).astimezone(timezone.utc)
+        start = (alert.raised_at or (alert.opened_at if first else now)).astimezone(UTC)
         st = EscalationState(episode=st.episode + 1, severity=alert.severity, episode_started_at=start,
                              next_at=now)
     p = _Planner(policy, alert, team, st, now, failed)

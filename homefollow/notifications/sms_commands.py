@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from rules import units
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, parse_decimal
@@ -97,7 +97,7 @@ class Unknown:
     value: float | None = None
 
 
-Command = Union[Acknowledge, Report, Stop, Start, Help, FreeText, AskUnit, Unknown]
+Command = Acknowledge | Report | Stop | Start | Help | FreeText | AskUnit | Unknown
 
 # -- outcomes the webhook reports back for a reply -------------------------------------------
 

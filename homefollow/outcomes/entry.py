@@ -55,9 +55,9 @@ def problems(session: Session, entry: Entry, today: date, *, person_id: int | No
             found.append(("end", "end_before_start"))
         elif entry.end > today:
             found.append(("end", "end_future"))
-    if not found and entry.kind == ServiceKind.ADMISSION.value and person_id is not None:
-        if overlapping(session, person_id, entry, today, replacing_id) is not None:
-            found.append(("start", "overlaps"))
+    if (not found and entry.kind == ServiceKind.ADMISSION.value and person_id is not None
+            and overlapping(session, person_id, entry, today, replacing_id) is not None):
+        found.append(("start", "overlaps"))
     return found
 
 

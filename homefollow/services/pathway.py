@@ -19,7 +19,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, update
@@ -166,10 +166,7 @@ def standing(pathway: CarePathway, deadlines: Deadlines, plan_on: date | None, n
         open_ = done_on is None or key == "follow_up"
         late = not ended and open_ and due_on is not None and now >= overdue_from(due_on, tz)
         steps.append(Step(key, done_on, due_on, late, (today - due_on).days if late else 0))
-    if ended:
-        current = "ended"
-    else:
-        current = next((s.key for s in steps[:6] if s.done_on is None), "follow_up")
+    current = "ended" if ended else next((s.key for s in steps[:6] if s.done_on is None), "follow_up")
     return Standing(p, steps, current, None if ended else next_evaluation, [s for s in steps if s.overdue])
 
 
@@ -183,7 +180,7 @@ def plan_dates(session: Session, patients: Collection[Patient]) -> dict[int, dat
     result = {}
     for patient_id, first in rows:
         if first.tzinfo is None:  # an aggregate bypasses the column type on SQLite
-            first = first.replace(tzinfo=timezone.utc)
+            first = first.replace(tzinfo=UTC)
         result[patient_id] = local_date_of(first, zones[patient_id])
     return result
 

@@ -28,7 +28,7 @@ def add_note(session: Session, clock: Clock, *, patient: Patient, author_account
     """A team note. Notes are never edited: a correction is a new note. Commits."""
     text = body.strip()
     if not text or len(text) > NOTE_MAX_LENGTH:
-        raise ValueError("a note is 1 to %d characters" % NOTE_MAX_LENGTH)
+        raise ValueError(f"a note is 1 to {NOTE_MAX_LENGTH} characters")
     note = PatientNote(patient_id=patient.id, author_account_id=author_account_id, body=text, created_at=clock.now())
     session.add(note)
     session.flush()

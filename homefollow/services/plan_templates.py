@@ -14,6 +14,7 @@ mapping, so what the nurse approves is exactly what the patient's traffic light 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -314,7 +315,7 @@ def limit_problems(code: str, values: dict[str, float | None],
         if value is not None and not info.minimum < value < info.maximum:
             problems.append(LimitProblem(name, "range"))
     present = [(n, values[n]) for n in LIMIT_NAMES if values.get(n) is not None]
-    for (low_name, low), (high_name, high) in zip(present, present[1:]):
+    for (low_name, low), (high_name, high) in itertools.pairwise(present):
         if low > high or (low == high and (low_name, high_name) == ("yellow_low", "yellow_high")):
             problems.append(LimitProblem(high_name, "order"))
     safety = safety if safety is not None else safety_limits().get(code, ZoneLimits())

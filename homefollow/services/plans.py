@@ -163,7 +163,7 @@ class PlanContent(BaseModel):
     safety_decisions: list[SafetyDecision] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_entry_each(self) -> "PlanContent":
+    def _one_entry_each(self) -> PlanContent:
         items = [m.item for m in self.measurements]
         if len(items) != len(set(items)):
             raise ValueError("each measurement may appear only once in a plan")

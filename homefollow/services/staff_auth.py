@@ -173,11 +173,11 @@ class Pending:
         return {"account_id": self.account_id, "session_version": self.session_version, "started_at": self.started_at}
 
     @classmethod
-    def start(cls, account: Account, clock: Clock) -> "Pending":
+    def start(cls, account: Account, clock: Clock) -> Pending:
         return cls(account.id, account.session_version, clock.now().timestamp())
 
     @classmethod
-    def from_dict(cls, data) -> "Pending | None":
+    def from_dict(cls, data) -> Pending | None:
         try:
             return cls(int(data["account_id"]), int(data["session_version"]), float(data["started_at"]))
         except (KeyError, TypeError, ValueError):

@@ -10,6 +10,7 @@ assignees in one lookup, and the escalation step is read from the JSON already o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
@@ -259,9 +260,9 @@ def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *,
             result.red_refused.append(alert.id)
             continue
         try:  # each in its own transaction, run again if it loses a race to the scheduler
-            transactions.run_in_transaction(session, lambda: _acknowledge_one(
-                session, clock, alert, actor_account_id=actor_account_id, actor_kind=actor_kind, ip=ip),
-                what="acknowledgement")
+            transactions.run_in_transaction(session, functools.partial(
+                _acknowledge_one, session, clock, alert, actor_account_id=actor_account_id, actor_kind=actor_kind,
+                ip=ip), what="acknowledgement")
         except alerts.AlertStateError:
             result.already.append(alert.id)
             continue
