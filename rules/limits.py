@@ -18,8 +18,8 @@ from .parameters import Parameters
 from .zones import ZoneLimits
 
 
-def zones_of(rule: RuleDefinition, params: Parameters):
-    """(code, ZonesParams) if the rule judges single readings against zone limits."""
+def zones_of(rule: RuleDefinition, params: Parameters) -> tuple[str, ZoneLimits] | None:
+    """(code, ZoneLimits) if the rule judges single readings against zone limits."""
     spec, node = rule.spec, params.node
     if isinstance(spec, NOfMSpec) and isinstance(spec.of, ZonesSpec):
         return spec.of.code, node[1]
@@ -130,7 +130,7 @@ def limit_conflicts(plan: list[LimitSource], safety: list[LimitSource]) -> list[
     found: list[LimitConflict] = []
     seen: set[LimitSource] = set()
 
-    def add(kind, limit, against):
+    def add(kind: Literal["order", "looser"], limit: LimitSource, against: LimitSource) -> None:
         if limit not in seen:
             seen.add(limit)
             found.append(LimitConflict(kind, limit, against))

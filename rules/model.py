@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, UTC
 from enum import Enum
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -31,6 +31,9 @@ from .codes import check_code, check_code_pattern
 from .schedule import Schedule
 from .text import Text
 from .zones import Zone
+
+if TYPE_CHECKING:
+    from .parameters import Parameters
 
 # ---------------------------------------------------------------------------------------------
 # Inputs
@@ -162,8 +165,8 @@ class ScoreBand(_Spec):
 def _check_bands(bands: tuple[ScoreBand, ...]) -> tuple[ScoreBand, ...]:
     if not bands:
         raise ValueError("a score item needs at least one band")
-    maxima = [b.max for b in bands[:-1]]
-    if any(m is None for m in maxima):
+    maxima = [b.max for b in bands[:-1] if b.max is not None]
+    if len(maxima) != len(bands) - 1:
         raise ValueError("only the last band may be open-ended (no max)")
     if bands[-1].max is not None:
         raise ValueError("the last band must be open-ended (no max) so that every value scores")
@@ -361,7 +364,7 @@ class ChangeBaselineParams(_Params):
                 raise ValueError(f"{name} must include a time zone (e.g. 2026-03-01T00:00:00+01:00)")
         if (self.baseline_start is None) != (self.baseline_end is None):
             raise ValueError("set both baseline_start and baseline_end, or neither")
-        if self.baseline_start is not None and self.baseline_end <= self.baseline_start:
+        if self.baseline_start is not None and self.baseline_end is not None and self.baseline_end <= self.baseline_start:
             raise ValueError("baseline_end must be after baseline_start")
         return self
 
@@ -496,7 +499,7 @@ class RuleDefinition(BaseModel):
         return self
 
     @cached_property
-    def defaults(self):
+    def defaults(self) -> Parameters:
         """The validated default parameters (a parameters.Parameters mapping)."""
         from .parameters import resolve_parameters
 

@@ -7,6 +7,7 @@ stored finding reads the same in either portal language and never changes afterw
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -118,7 +119,7 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
-def both(build) -> Text:
+def both(build: Callable[[str], str]) -> Text:
     """Build a Text by calling `build(locale)` for each UI language."""
     return Text(nb=build("nb"), en=build("en"))
 
