@@ -148,7 +148,7 @@ def run_example(rule: RuleDefinition, example: Example) -> ExampleResult:
             for fragment in e.explanation_contains:
                 if fragment.replace("\u00a0", " ") not in text:
                     failures.append(f"at {e.at.isoformat()} the explanation lacks {fragment!r}: {text!r}")
-    except Exception as exc:  # an example that crashes must fail, not stop the run
+    except Exception as exc:  # noqa: BLE001 - an example that crashes must fail, not stop the run
         return result(False, f"error: {type(exc).__name__}: {exc}")
     if failures:
         return result(False, "; ".join(failures))
