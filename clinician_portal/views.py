@@ -8,7 +8,7 @@ from functools import wraps
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlmodel import select
+from sqlmodel import select, col
 
 from homefollow import get_clock, transactions
 from homefollow.db import get_session
@@ -101,8 +101,8 @@ def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, resto
     team_action = content.measurement(report.item_key).team_actions.for_zone(alert.severity) \
         if report and content.measurement(report.item_key) else ""
     recent = reporting.recent_reports(db, patient.id, limit=8)
-    pages = db.exec(select(Notification).where(Notification.alert_id == alert.id).order_by(Notification.created_at,
-                                                                                           Notification.id)).all()
+    pages = db.exec(select(Notification).where(col(Notification.alert_id) == alert.id).order_by(col(Notification.created_at),
+                                                                                           col(Notification.id))).all()
     return render_template("clinic/alert.html", alert=alert, patient=patient, events=events, actors=actors,
                            report=report, reporter=reporter, team_action=team_action, recent=recent, pages=pages, plan=content,
                            ack_form=ActionForm(), resolve_form=resolve_form, restored=restored,
@@ -203,7 +203,7 @@ def _names(db, account_ids) -> dict[int, str]:
     ids = [i for i in account_ids if i]
     if not ids:
         return {}
-    return {a.id: a.name for a in db.exec(select(Account).where(Account.id.in_(ids)))}
+    return {a.id: a.name for a in db.exec(select(Account).where(col(Account.id).in_(ids)))}
 
 
 

@@ -11,7 +11,7 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 db_cli = AppGroup("db", help="Database schema (Alembic).")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -258,7 +258,7 @@ def rules_list() -> None:
     from .models import RuleVersion
 
     with Session(_engine()) as session:
-        rows = session.exec(select(RuleVersion).order_by(RuleVersion.key, RuleVersion.version)).all()
+        rows = session.exec(select(RuleVersion).order_by(col(RuleVersion.key), col(RuleVersion.version))).all()
     for row in rows:
         click.echo(f"{row.key:28} v{row.version:<3} {row.status:8} {row.origin:8} {row.definition['title']['en']}")
     click.echo(f"{len(rows)} rule versions.")
@@ -419,7 +419,7 @@ def templates_list() -> None:
     from .models import PlanTemplate, Team
 
     with Session(_engine()) as session:
-        rows = session.exec(select(PlanTemplate).order_by(PlanTemplate.team_id, PlanTemplate.id)).all()
+        rows = session.exec(select(PlanTemplate).order_by(col(PlanTemplate.team_id), col(PlanTemplate.id))).all()
         teams = {t.id: t.name for t in session.exec(select(Team)).all()}
         for t in rows:
             owner = teams.get(t.team_id, "shared")  # no team: shared by every team

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any, cast
 
 import orjson
 import psycopg
 from flask import Flask, current_app, g
-from sqlalchemy import Engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -110,6 +111,12 @@ def _configure_sqlite(engine: Engine) -> None:
         # Read-only observers (tests) may ask for DEFERRED so they never block writers.
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (a compare-and-set claim checks that it is one).
+    Session.execute is typed as returning a Result; for such a statement it is a CursorResult."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def is_postgresql(engine_or_session) -> bool:

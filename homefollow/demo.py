@@ -15,7 +15,7 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.measurements import ITEMS
 from rules.schedule import Schedule, local_date_of, slots_on
@@ -298,7 +298,7 @@ def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime
     """Create the demo data unless it is there already."""
     real_now = now or SystemClock().now()
     with Session(engine, expire_on_commit=False) as session:
-        if session.exec(select(Account.id).where(Account.is_demo.is_(True)).limit(1)).first() is not None:
+        if session.exec(select(col(Account.id)).where(col(Account.is_demo).is_(True)).limit(1)).first() is not None:
             echo("Demo data is already loaded; nothing to do.")
             ensure_demo_second_factor(session, real_now)
             _print_accounts(echo)
@@ -366,9 +366,9 @@ def demo_totp_secret(email: str) -> str:
 def ensure_demo_second_factor(session: Session, now: datetime) -> int:
     """Give demo staff loaded before staff had a second factor their fixed secret. Commits."""
     changed = 0
-    for account in session.exec(select(Account).where(Account.is_demo.is_(True),
+    for account in session.exec(select(Account).where(col(Account.is_demo).is_(True),
                                                       Account.kind == AccountKind.STAFF.value,
-                                                      Account.totp_enabled_at.is_(None))):
+                                                      col(Account.totp_enabled_at).is_(None))):
         account.totp_secret, account.totp_enabled_at = demo_totp_secret(account.login), now
         session.add(account)
         changed += 1
@@ -441,7 +441,7 @@ def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team
                       created_at=now, monitoring_since=now)
     session.add(patient)
     session.flush()
-    template = session.exec(select(PlanTemplate).where(PlanTemplate.team_id.is_(None),
+    template = session.exec(select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None),
                                                        PlanTemplate.key == spec.template)).first() \
         if spec.template else None
     change_plan(session, clock, patient=patient, content=spec.plan, author_account_id=author.id,
@@ -544,7 +544,7 @@ def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now:
     seen: set[int] = set()
 
     def plan_triage() -> None:
-        query = select(Alert).where(Alert.id.not_in(seen)) if seen else select(Alert)
+        query = select(Alert).where(col(Alert.id).not_in(seen)) if seen else select(Alert)
         for alert in session.exec(query).all():
             seen.add(alert.id)
             if real_now - alert.opened_at > timedelta(days=3):
@@ -682,9 +682,9 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
         if trial_end:
             pathway.record_trial_end(session, clock, patient, trial_end_on=on(trial_end), actor_id=nurse)
     candidate = session.exec(select(ServicePerson).where(ServicePerson.team_id == people["psht"].id,
-                                                          ServicePerson.patient_id.is_(None),
-                                                          ServicePerson.palliative.is_(False))
-                             .order_by(ServicePerson.id)).first()
+                                                          col(ServicePerson.patient_id).is_(None),
+                                                          col(ServicePerson.palliative).is_(False))
+                             .order_by(col(ServicePerson.id))).first()
     referred = ""
     if candidate is not None:
         pathway.refer_candidate(session, clock, candidate, municipality_id=people["balsfjord"].id, referred_on=on(3),
@@ -700,7 +700,7 @@ def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
     same phone twice in a second."""
     session.execute(
         update(Notification)
-        .where(Notification.status == NotificationStatus.PENDING.value, Notification.created_at < real_now)
+        .where(col(Notification.status) == NotificationStatus.PENDING.value, col(Notification.created_at) < real_now)
         .values(status=NotificationStatus.SENT.value, provider="demo", sent_at=Notification.created_at)
     )
     session.commit()

@@ -20,7 +20,7 @@ import json
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.measurements import CATALOGUE, ITEMS
 
@@ -168,9 +168,9 @@ def patient_bundle(session: Session, clock: Clock, patient: Patient) -> dict:
     patient_ref = _urn("Patient", patient.id)
     resources = [_patient(patient)]
     reports = session.exec(select(Report).where(Report.patient_id == patient.id,
-                                                Report.kind.in_([ReportKind.MEASUREMENT.value,
+                                                col(Report.kind).in_([ReportKind.MEASUREMENT.value,
                                                                  ReportKind.QUESTIONNAIRE.value]))
-                           .order_by(Report.measured_at, Report.id)).all()
+                           .order_by(col(Report.measured_at), col(Report.id))).all()
     values: dict[int, dict[str, float]] = {}
     for m in session.exec(select(Measurement).where(Measurement.patient_id == patient.id)):
         values.setdefault(m.report_id, {})[m.code] = m.value
@@ -183,7 +183,7 @@ def patient_bundle(session: Session, clock: Clock, patient: Patient) -> dict:
     if plan is not None:
         resources.append(plan)
     for alert in session.exec(select(Alert).where(Alert.patient_id == patient.id,
-                                                  Alert.status != AlertStatus.RESOLVED.value).order_by(Alert.opened_at)):
+                                                  col(Alert.status) != AlertStatus.RESOLVED.value).order_by(col(Alert.opened_at))):
         resources.append(_flag(patient_ref, alert))
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection",
             "timestamp": _instant(clock.now()),

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, UTC
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy import Engine, delete
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from .clock import Clock
 from .models import Heartbeat, Priority
@@ -71,7 +71,7 @@ def beat(engine: Engine, clock: Clock, name: str, started_at: datetime, role: st
         session.merge(Heartbeat(name=name, role=role, host=socket.gethostname(), pid=os.getpid(),
                                 started_at=started_at, beat_at=now))
         # Forget processes that have been gone for a week.
-        session.execute(delete(Heartbeat).where(Heartbeat.beat_at < now - timedelta(days=7)))
+        session.execute(delete(Heartbeat).where(col(Heartbeat.beat_at) < now - timedelta(days=7)))
         session.commit()
 
 

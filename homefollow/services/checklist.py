@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import Schedule, local_date_of, local_day_bounds, slots_on
 
@@ -159,7 +159,7 @@ def reported_of_patients(session: Session, patient_ids: list[int], start: dateti
     rows = session.exec(
         select(Report.id, Report.patient_id, Report.kind, Report.item_key, Report.measured_at, Measurement.value)
         .join(Measurement, Measurement.report_id == Report.id, isouter=True)
-        .where(Report.patient_id.in_(patient_ids), Report.measured_at >= start, Report.measured_at < end)
+        .where(col(Report.patient_id).in_(patient_ids), col(Report.measured_at) >= start, col(Report.measured_at) < end)
         .order_by(Report.measured_at, Report.id)
     ).all()
     seen = set()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.text import Text, both, moment
 
@@ -61,8 +61,8 @@ class StayOutcome:
 def linked_patient(session: Session, person_key: str) -> Patient | None:
     """The enrolled patient known by this person key (a hospital's local id or the keyed hash
     of the national id), whichever team's catchment the person is in."""
-    return session.exec(select(Patient).join(ServicePerson, ServicePerson.patient_id == Patient.id)
-                        .where(ServicePerson.person_key == person_key).order_by(Patient.id)).first()
+    return session.exec(select(Patient).join(ServicePerson, col(ServicePerson.patient_id) == col(Patient.id))
+                        .where(col(ServicePerson.person_key) == person_key).order_by(col(Patient.id))).first()
 
 
 def identify_patient(session: Session, clock: Clock, *, patient_id: int, source: str | None, local_id: str | None,

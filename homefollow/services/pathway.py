@@ -23,7 +23,7 @@ from datetime import date, datetime, time, timedelta, UTC
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import local_date_of, local_to_utc
 
@@ -176,7 +176,7 @@ def plan_dates(session: Session, patients: Collection[Patient]) -> dict[int, dat
         return {}
     zones = {p.id: p.time_zone for p in patients}
     rows = session.exec(select(CarePlan.patient_id, func.min(CarePlan.created_at))
-                        .where(CarePlan.patient_id.in_(list(zones))).group_by(CarePlan.patient_id)).all()
+                        .where(col(CarePlan.patient_id).in_(list(zones))).group_by(col(CarePlan.patient_id))).all()
     result = {}
     for patient_id, first in rows:
         if first.tzinfo is None:  # an aggregate bypasses the column type on SQLite
@@ -222,11 +222,11 @@ def dashboard(session: Session, clock: Clock, team_ids: Collection[int], *, team
     """Overdue steps of the pathways of the given teams' patients (not ended), with counts per
     team and per municipality. A fixed number of queries, whatever the number of patients."""
     ids = [t for t in team_ids if team_id is None or t == team_id]
-    teams = {t.id: t for t in session.exec(select(Team).where(Team.id.in_(ids)).order_by(Team.name))} if ids else {}
+    teams = {t.id: t for t in session.exec(select(Team).where(col(Team.id).in_(ids)).order_by(col(Team.name)))} if ids else {}
     query = (select(CarePathway, Patient, Organisation.name)
-             .join(Patient, Patient.id == CarePathway.patient_id)
-             .join(Organisation, Organisation.id == Patient.municipality_id, isouter=True)
-             .where(Patient.team_id.in_(list(teams)), CarePathway.ended_on.is_(None)))
+             .join(Patient, col(Patient.id) == col(CarePathway.patient_id))
+             .join(Organisation, col(Organisation.id) == col(Patient.municipality_id), isouter=True)
+             .where(col(Patient.team_id).in_(list(teams)), col(CarePathway.ended_on).is_(None)))
     if municipality_id is not None:
         query = query.where(Patient.municipality_id == municipality_id)
     found = session.exec(query).all() if teams else []
@@ -519,4 +519,4 @@ def stop_follow_up(session: Session, patient: Patient) -> None:
     patient.status = PatientStatus.ENDED.value
     patient.reminder_due_at = None
     session.add(patient)
-    session.execute(update(RuleState).where(RuleState.patient_id == patient.id).values(next_due_at=None))
+    session.execute(update(RuleState).where(col(RuleState.patient_id) == patient.id).values(next_due_at=None))

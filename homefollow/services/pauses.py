@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import local_date_of, local_day_bounds
 from rules.text import both, day, moment
 
 from ..clock import Clock
+from ..db import rows_changed
 from ..i18n import N_, t
 from ..models import Account, AccountKind, Patient, PatientStatus
 from . import alerts, audit, evaluation, reminders
@@ -117,12 +118,12 @@ def pause(session: Session, clock: Clock, patient: Patient, *, reason: str, unti
     # Only a followed patient can be paused: an ending or withdrawn consent a moment ago wins.
     changed = session.execute(
         update(Patient)
-        .where(Patient.id == patient.id,
-               Patient.status.in_((PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)))
+        .where(col(Patient.id) == patient.id,
+               col(Patient.status).in_((PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)))
         .values(status=PatientStatus.PAUSED.value, paused_at=paused_at, pause_reason=reason, paused_until=until,
                 pause_review_at=review_at)
         .execution_options(synchronize_session="fetch"))
-    if changed.rowcount != 1:
+    if rows_changed(changed) != 1:
         raise PauseError("reason", "not_followed")
     reminders.schedule_next(session, clock, patient)  # none while paused
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="patient.pause",
@@ -139,14 +140,14 @@ def resume(session: Session, clock: Clock, patient: Patient, *, actor_account_id
     end has passed (it may have been moved a moment ago). Does not commit."""
     now = clock.now()
     was = (patient.pause_reason, patient.paused_at, patient.paused_until)
-    claim = update(Patient).where(Patient.id == patient.id, Patient.status == PatientStatus.PAUSED.value)
+    claim = update(Patient).where(col(Patient.id) == patient.id, col(Patient.status) == PatientStatus.PAUSED.value)
     if ended:
-        claim = claim.where(Patient.paused_until <= now)
+        claim = claim.where(col(Patient.paused_until) <= now)
     changed = session.execute(
         claim.values(status=PatientStatus.ACTIVE.value, resumed_at=now, paused_at=None, pause_reason=None,
                      paused_until=None, pause_review_at=None)
         .execution_options(synchronize_session="fetch"))
-    if changed.rowcount != 1:
+    if rows_changed(changed) != 1:
         return False
     reminders.schedule_next(session, clock, patient)
     evaluation.evaluate_patient(session, clock, patient)  # restarts the rules' timers from now
@@ -256,10 +257,10 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
     now = clock.now()
     paused = Patient.status == PatientStatus.PAUSED.value
     ended = session.exec(select(Patient.id).where(paused, Patient.paused_until <= now)
-                         .order_by(Patient.paused_until).limit(limit)).all()
-    to_review = session.exec(select(Patient.id).where(paused, Patient.paused_until.is_(None),
+                         .order_by(col(Patient.paused_until)).limit(limit)).all()
+    to_review = session.exec(select(col(Patient.id)).where(paused, col(Patient.paused_until).is_(None),
                                                       Patient.pause_review_at <= now)
-                             .order_by(Patient.pause_review_at).limit(limit)).all()
+                             .order_by(col(Patient.pause_review_at)).limit(limit)).all()
     session.commit()
     for patient_id in ended:
         try:
@@ -276,11 +277,11 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
     for patient_id in to_review:
         try:
             next_at = now + REVIEW_AGAIN_AFTER
-            claimed = session.execute(update(Patient).where(Patient.id == patient_id, paused,
-                                                            Patient.paused_until.is_(None),
-                                                            Patient.pause_review_at <= now)
+            claimed = session.execute(update(Patient).where(col(Patient.id) == patient_id, paused,
+                                                            col(Patient.paused_until).is_(None),
+                                                            col(Patient.pause_review_at) <= now)
                                       .values(pause_review_at=next_at))
-            if claimed.rowcount != 1:
+            if rows_changed(claimed) != 1:
                 session.commit()
                 result.skipped += 1
                 continue

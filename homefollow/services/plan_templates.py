@@ -22,7 +22,7 @@ from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules import LimitProposal, NotEnoughReadings, Observation, ZoneLimits, code_info
 from rules.safety import safety_limits
@@ -153,7 +153,7 @@ def sync_defaults(session: Session, clock: Clock) -> SyncReport:
     report = SyncReport()
     for shipped in shipped_templates():
         data = shipped.content.model_dump(mode="json")
-        row = session.exec(select(PlanTemplate).where(PlanTemplate.team_id.is_(None),
+        row = session.exec(select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None),
                                                       PlanTemplate.key == shipped.key)).first()
         if row is None:
             session.add(PlanTemplate(team_id=None, key=shipped.key, name=shipped.name,
@@ -179,17 +179,17 @@ def content_of(template: PlanTemplate) -> PlanContent:
 
 
 def shared_templates(session: Session, *, active_only: bool = True) -> list[PlanTemplate]:
-    query = select(PlanTemplate).where(PlanTemplate.team_id.is_(None))
+    query = select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None))
     if active_only:
-        query = query.where(PlanTemplate.is_active.is_(True))
+        query = query.where(col(PlanTemplate.is_active).is_(True))
     return list(session.exec(query.order_by(PlanTemplate.name)))
 
 
 def team_templates(session: Session, team_id: int, *, active_only: bool = False) -> list[PlanTemplate]:
     query = select(PlanTemplate).where(PlanTemplate.team_id == team_id)
     if active_only:
-        query = query.where(PlanTemplate.is_active.is_(True))
-    return list(session.exec(query.order_by(PlanTemplate.is_active.desc(), PlanTemplate.name)))
+        query = query.where(col(PlanTemplate.is_active).is_(True))
+    return list(session.exec(query.order_by(col(PlanTemplate.is_active).desc(), col(PlanTemplate.name))))
 
 
 def usable_templates(session: Session, team_id: int) -> list[PlanTemplate]:

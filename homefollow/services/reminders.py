@@ -11,11 +11,12 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import local_date_of, local_to_utc, slots_on
 
 from ..clock import Clock
+from ..db import rows_changed
 from ..models import Account, Channel, Patient, PatientStatus
 from ..notifications import outbox, quiet_hours
 from ..notifications.sms_commands import message_text
@@ -149,13 +150,13 @@ def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> Rem
     result = ReminderSweep()
     now = clock.now()
     due_ids = session.exec(select(Patient.id).where(Patient.reminder_due_at <= now)
-                           .order_by(Patient.reminder_due_at).limit(limit)).all()
+                           .order_by(col(Patient.reminder_due_at)).limit(limit)).all()
     session.commit()
     for patient_id in due_ids:
-        claimed = session.execute(update(Patient).where(Patient.id == patient_id, Patient.reminder_due_at <= now)
+        claimed = session.execute(update(Patient).where(col(Patient.id) == patient_id, col(Patient.reminder_due_at) <= now)
                                   .values(reminder_due_at=now + SWEEP_LEASE))
         session.commit()
-        if claimed.rowcount != 1:
+        if rows_changed(claimed) != 1:
             result.skipped += 1
             continue
         try:

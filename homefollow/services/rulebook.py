@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules import RuleDefinition, activation_problems, default_rules, parse_rule
 
@@ -50,7 +50,7 @@ def active_versions(session: Session, keys=None) -> dict[str, RuleVersion]:
         keys = list(keys)
         if not keys:
             return {}
-        query = query.where(RuleVersion.key.in_(keys))
+        query = query.where(col(RuleVersion.key).in_(keys))
     return {v.key: v for v in session.exec(query)}
 
 
@@ -72,7 +72,7 @@ def in_force(session: Session, keys, *, prefix: str | None = None) -> dict[str, 
     keys = list(keys)
     if not keys and prefix is None:
         return {}
-    wanted = RuleVersion.key.in_(keys)
+    wanted = col(RuleVersion.key).in_(keys)
     if prefix is not None:
         wanted = wanted | RuleVersion.key.startswith(prefix)
     found = {key: InForce(id_, key, version, digest) for id_, key, version, digest in session.execute(
@@ -81,7 +81,7 @@ def in_force(session: Session, keys, *, prefix: str | None = None) -> dict[str, 
     unparsed = {v.id for v in found.values() if v.digest not in _PARSED}
     if unparsed:
         for digest, definition in session.execute(select(RuleVersion.digest, RuleVersion.definition)
-                                                  .where(RuleVersion.id.in_(unparsed))):
+                                                  .where(col(RuleVersion.id).in_(unparsed))):
             _PARSED[digest] = parse_rule(definition)
     return found
 
@@ -92,8 +92,8 @@ def versions_of(session: Session, key: str) -> list[RuleVersion]:
 
 def versions_of_rules(session: Session, keys) -> list[RuleVersion]:
     """Every version of these rules, by key and version, in one query."""
-    return list(session.exec(select(RuleVersion).where(RuleVersion.key.in_(list(keys)))
-                             .order_by(RuleVersion.key, RuleVersion.version)))
+    return list(session.exec(select(RuleVersion).where(col(RuleVersion.key).in_(list(keys)))
+                             .order_by(col(RuleVersion.key), col(RuleVersion.version))))
 
 
 def find_version(session: Session, key: str, version: int | None = None) -> RuleVersion | None:
@@ -133,8 +133,8 @@ def activate(session: Session, clock: Clock, version: RuleVersion) -> RuleVersio
         raise RuleBookError(f"{version.key} version {version.version} cannot be activated: its examples fail", problems)
     if version.status == RuleVersionStatus.ACTIVE.value:
         return version
-    session.execute(update(RuleVersion).where(RuleVersion.key == version.key,
-                                              RuleVersion.status == RuleVersionStatus.ACTIVE.value)
+    session.execute(update(RuleVersion).where(col(RuleVersion.key) == version.key,
+                                              col(RuleVersion.status) == RuleVersionStatus.ACTIVE.value)
                     .values(status=RuleVersionStatus.RETIRED.value))
     session.flush()
     version.status = RuleVersionStatus.ACTIVE.value

@@ -15,7 +15,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, func
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from .. import transactions
 from ..clock import Clock
@@ -132,7 +132,7 @@ class Queue:
 def teams_of(session: Session, team_ids: Collection[int]) -> list[tuple[int, str]]:
     if not team_ids:
         return []
-    return [(t.id, t.name) for t in session.exec(select(Team).where(Team.id.in_(team_ids)).order_by(Team.name))]
+    return [(t.id, t.name) for t in session.exec(select(Team).where(col(Team.id).in_(team_ids)).order_by(col(Team.name)))]
 
 
 def municipalities_of(session: Session, team_ids: Collection[int]) -> list[tuple[int, str]]:
@@ -141,7 +141,7 @@ def municipalities_of(session: Session, team_ids: Collection[int]) -> list[tuple
         return []
     rows = session.exec(
         select(Organisation.id, Organisation.name)
-        .where(Organisation.id.in_(select(Patient.municipality_id).where(Patient.team_id.in_(team_ids))
+        .where(col(Organisation.id).in_(select(col(Patient.municipality_id)).where(col(Patient.team_id).in_(team_ids))
                                    .distinct().scalar_subquery()))
         .order_by(Organisation.name)
     ).all()
@@ -149,7 +149,7 @@ def municipalities_of(session: Session, team_ids: Collection[int]) -> list[tuple
 
 
 def _scope(query, team_ids: Collection[int], filters: QueueFilters):
-    query = query.where(Alert.team_id.in_([filters.team_id] if filters.team_id else list(team_ids)),
+    query = query.where(col(Alert.team_id).in_([filters.team_id] if filters.team_id else list(team_ids)),
                         Alert.status != AlertStatus.RESOLVED.value)
     if filters.municipality_id is not None:
         query = query.where(Patient.municipality_id == filters.municipality_id)
@@ -167,15 +167,15 @@ def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], acc
         return Queue([], {s: 0 for s in SEVERITIES}, {}, teams, municipalities, filters)
     now = clock.now()
 
-    counted = session.exec(_scope(select(Alert.severity, func.count(Alert.id))
-                                  .join(Patient, Patient.id == Alert.patient_id), team_ids, filters)
+    counted = session.exec(_scope(select(col(Alert.severity), func.count(col(Alert.id)))
+                                  .join(Patient, col(Patient.id) == col(Alert.patient_id)), team_ids, filters)
                            .group_by(Alert.severity)).all()
     counts = {s: 0 for s in SEVERITIES}
     counts.update({severity: n for severity, n in counted})
 
     query = _scope(select(Alert, Patient, Organisation.name)
-                   .join(Patient, Patient.id == Alert.patient_id)
-                   .outerjoin(Organisation, Organisation.id == Patient.municipality_id), team_ids, filters)
+                   .join(Patient, col(Patient.id) == col(Alert.patient_id))
+                   .outerjoin(Organisation, col(Organisation.id) == col(Patient.municipality_id)), team_ids, filters)
     if filters.severity:
         query = query.where(Alert.severity == filters.severity)
     if filters.status == "open":
@@ -183,10 +183,10 @@ def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], acc
     elif filters.status == "acknowledged":
         query = query.where(Alert.status == AlertStatus.ACKNOWLEDGED.value)
     elif filters.status == "snoozed":
-        query = query.where(Alert.snoozed_until.is_not(None), Alert.snoozed_until > now)
+        query = query.where(col(Alert.snoozed_until).is_not(None), col(Alert.snoozed_until) > now)
     elif filters.status == "mine":
         query = query.where(Alert.assigned_to_account_id == account_id)
-    red_first = case((Alert.severity == "red", 0), else_=1)
+    red_first = case((col(Alert.severity) == "red", 0), else_=1)
     found = session.exec(query.order_by(red_first, Alert.severity_since, Alert.id).limit(limit + 1)).all()
     truncated = len(found) > limit
     rows = [QueueRow(alert, patient, municipality, escalation_step(alert),
@@ -201,13 +201,13 @@ def account_names(session: Session, account_ids: Collection[int | None]) -> dict
     ids = [i for i in account_ids if i]
     if not ids:
         return {}
-    return {a_id: name for a_id, name in session.exec(select(Account.id, Account.name).where(Account.id.in_(ids)))}
+    return {a_id: name for a_id, name in session.exec(select(col(Account.id), col(Account.name)).where(col(Account.id).in_(ids)))}
 
 
 def team_members(session: Session, team_id: int) -> list[tuple[int, str]]:
     """Who an alert of this team can be assigned to: the team's staff, by name."""
     rows = session.exec(
-        select(Account.id, Account.name).join(TeamMembership, TeamMembership.account_id == Account.id)
+        select(col(Account.id), col(Account.name)).join(TeamMembership, col(TeamMembership.account_id) == col(Account.id))
         .where(TeamMembership.team_id == team_id, Account.kind == "staff").distinct().order_by(Account.name)
     ).all()
     return [(i, n) for i, n in rows]
@@ -281,4 +281,4 @@ def _acknowledge_one(session: Session, clock: Clock, alert: Alert, *, actor_acco
 def alerts_by_id(session: Session, alert_ids: Collection[int]) -> list[Alert]:
     if not alert_ids:
         return []
-    return list(session.exec(select(Alert).where(Alert.id.in_(list(alert_ids))).order_by(Alert.id)))
+    return list(session.exec(select(Alert).where(col(Alert.id).in_(list(alert_ids))).order_by(col(Alert.id))))
