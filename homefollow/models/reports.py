@@ -32,7 +32,7 @@ class Report(SQLModel, table=True):
 
     __table_args__ = (UniqueConstraint("patient_id", "idempotency_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id", index=True)
     kind: str = Field(default=ReportKind.MEASUREMENT.value, max_length=20)  # ReportKind
     item_key: str = Field(max_length=40)
@@ -61,7 +61,7 @@ class Measurement(SQLModel, table=True):
 
     __table_args__ = (Index("ix_measurement_patient_code_time", "patient_id", "code", "measured_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     report_id: int = Field(foreign_key="report.id", index=True)
     patient_id: int = Field(foreign_key="patient.id")
     code: str = Field(max_length=40)
@@ -76,7 +76,7 @@ class QuestionnaireDraft(SQLModel, table=True):
     __tablename__ = "questionnaire_draft"
     __table_args__ = (UniqueConstraint("patient_id", "questionnaire_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id")
     questionnaire_key: str = Field(max_length=40)
     answers: dict = json_column()
