@@ -18,7 +18,7 @@ from homefollow.db import get_session
 from homefollow.services import audit
 from homefollow.services import team_members as tm
 from homefollow.services.access import AccessDenied
-from homefollow.web import current_principal, limiter, role_label
+from homefollow.web import signed_in_principal, limiter, role_label
 
 from . import bp
 from .forms import ActionForm
@@ -82,7 +82,7 @@ class SetPasswordForm(FlaskForm):
 
 
 def _team(team_id: int, attempted: str):
-    principal = current_principal()
+    principal = signed_in_principal()
     db, clock = get_session(), get_clock()
     try:
         return principal, tm.admin_team(db, principal, team_id)
@@ -148,7 +148,7 @@ def _member_page(team, row, roles_form: RolesForm | None = None, status: int = 2
         session.pop(LINK_KEY, None)  # shown once
         new_link = url_for("clinician.set_password", token=link["token"], _external=True)
     return render_template("clinic/member.html", team=team, row=row, roles_form=roles_form, action_form=ActionForm(),
-                           new_link=new_link, is_self=row.account.id == current_principal().account_id,
+                           new_link=new_link, is_self=row.account.id == signed_in_principal().account_id,
                            link_hours=tm.LINK_HOURS), status
 
 

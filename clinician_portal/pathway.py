@@ -18,7 +18,7 @@ from homefollow.services import audit, teams, triage
 from homefollow.services import pathway as pw
 from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.services.patient_record import account_names
-from homefollow.web import current_principal
+from homefollow.web import current_principal, signed_in_principal
 from rules.schedule import local_date_of
 
 from . import bp
@@ -77,7 +77,7 @@ def _route_notice(db, team: Team) -> dict:
     """For the templates' route_notice: what keeps the team from taking on patients (nothing
     when it has an out-of-hours route), and whether this user can fix it."""
     return {"route_team": team, "route_problems": teams.out_of_hours_route_problems(db, team),
-            "route_can_edit": current_principal().has_role(team.id, "team_admin")}
+            "route_can_edit": signed_in_principal().has_role(team.id, "team_admin")}
 
 
 # The form of each step (the step's name is in the URL), its date field and what is said when saved.
@@ -143,7 +143,7 @@ def patient_pathway(patient_id: int):
 @staff_only
 def record_step(patient_id: int, step: str):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT,
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT,
                              action="pathway.submit", ip=request.remote_addr)
     form_class = STEP_FORMS.get(step)
     if form_class is None:
@@ -152,7 +152,7 @@ def record_step(patient_id: int, step: str):
     if not form.validate_on_submit():  # only the CSRF token can fail here
         return _pathway_page(patient_id, {step: form}, [("", _("The form had expired. Please try again."))])
     try:
-        _record(step, form, db, clock, access.patient, current_principal().account_id, request.remote_addr)
+        _record(step, form, db, clock, access.patient, signed_in_principal().account_id, request.remote_addr)
     except pw.PathwayError as exc:
         db.rollback()
         return _pathway_page(patient_id, {step: form}, attach(form, exc.problems, problem_text))
@@ -162,7 +162,7 @@ def record_step(patient_id: int, step: str):
 
 def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | None = None):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="view.pathway",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="view.pathway",
                              ip=request.remote_addr)
     patient = access.patient
     today = local_date_of(clock.now(), patient.time_zone).isoformat()
@@ -241,7 +241,7 @@ def team_pathway_deadlines(team_id: int):
 @bp.route("/candidates/<int:person_id>/refer", methods=["GET", "POST"])
 @staff_only
 def refer_candidate(person_id: int):
-    principal = current_principal()
+    principal = signed_in_principal()
     db, clock = get_session(), get_clock()
     person = db.get(ServicePerson, person_id)
     if person is None or person.team_id not in principal.team_ids:

@@ -10,7 +10,7 @@ from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.services import pauses
 from homefollow.services.access import Need, require_patient
-from homefollow.web import current_principal, format_local_date
+from homefollow.web import signed_in_principal, format_local_date
 
 from . import bp
 from .patient_forms import PauseForm
@@ -22,7 +22,7 @@ from .views import staff_only
 @staff_only
 def pause_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="pause.submit",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="pause.submit",
                              ip=request.remote_addr)
     form = PauseForm()
     if form.validate_on_submit():
@@ -51,7 +51,7 @@ def pause_follow_up(patient_id: int):
 @staff_only
 def resume_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="resume.submit",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="resume.submit",
                              ip=request.remote_addr)
     if pauses.resume(db, clock, access.patient, actor_account_id=current_user.id, actor_kind=current_user.kind):
         db.commit()

@@ -16,7 +16,7 @@ from homefollow import get_clock
 from homefollow.db import get_session
 from homefollow.models import RuleVersionStatus
 from homefollow.services import audit, plan_templates, rule_tools, rulebook
-from homefollow.web import current_principal, locale_code
+from homefollow.web import signed_in_principal, locale_code
 
 from . import bp
 from .templates_admin import _admin_team_ids, _template_for_admin
@@ -71,7 +71,7 @@ def _rule_choices(db, content) -> list[SelectChoice]:
 @staff_only
 def plan_template_backtest(template_id: int):
     template = _template_for_admin(template_id, change=False)
-    db, clock, principal = get_session(), get_clock(), current_principal()
+    db, clock, principal = get_session(), get_clock(), signed_in_principal()
     content = plan_templates.content_of(template)
     form = BacktestForm(request.args)
     form.rule.choices = _rule_choices(db, content)

@@ -17,7 +17,7 @@ from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome
 from homefollow.services import alerts, audit, messages, plans, reporting
 from homefollow.services.system import scheduler_status
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import current_principal, format_local_datetime, safe_next, sign_out, take_stashed_form
+from homefollow.web import current_principal, signed_in_principal, format_local_datetime, safe_next, sign_out, take_stashed_form
 
 from . import bp
 from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, ResolveForm, SnoozeForm
@@ -69,7 +69,7 @@ def alert_detail(alert_id: int):
     alert = db.get(Alert, alert_id)
     if alert is None:
         raise AccessDenied(alert_id)
-    access = require_patient(db, clock, current_principal(), alert.patient_id, need=Need.VIEW, action="view.alert",
+    access = require_patient(db, clock, signed_in_principal(), alert.patient_id, need=Need.VIEW, action="view.alert",
                              ip=request.remote_addr)
     stashed = take_stashed_form("clinician.resolve", {"alert_id": alert_id})
     resolve_form = ResolveForm(data=stashed) if stashed else ResolveForm()
@@ -172,7 +172,7 @@ def _alert_for_action(alert_id: int, action: str) -> Alert:
     alert = db.get(Alert, alert_id)
     if alert is None:
         raise AccessDenied(alert_id)
-    require_patient(db, get_clock(), current_principal(), alert.patient_id, need=Need.VIEW, action=action,
+    require_patient(db, get_clock(), signed_in_principal(), alert.patient_id, need=Need.VIEW, action=action,
                     ip=request.remote_addr)
     return alert
 

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from babel.dates import format_datetime as babel_format_datetime
-from flask import Flask, Response, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import Babel, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_limiter import Limiter
@@ -215,6 +215,14 @@ def current_principal() -> Principal | None:
     if "principal" not in g:
         g.principal = principal_for(get_session(), current_user)
     return g.principal
+
+
+def signed_in_principal() -> Principal:
+    """The principal of a view that only signed-in users reach (staff_only, patient_only…)."""
+    principal = current_principal()
+    if principal is None:  # the view's guard lets no anonymous request through
+        abort(401)
+    return principal
 
 
 def failed_sign_ins_only(response) -> bool:

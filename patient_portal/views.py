@@ -16,7 +16,7 @@ from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
 from homefollow.services.accounts import authenticate, normalise_login
-from homefollow.web import current_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
+from homefollow.web import current_principal, signed_in_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
 from rules.measurements import ITEMS, ImplausibleValue
 
 from . import bp
@@ -44,7 +44,7 @@ class ChoosePatient(Exception):
 
 def acting_patient(need: Need, action: str) -> PatientAccess:
     """The patient this request acts for: oneself, or the patient a relative chose."""
-    principal = current_principal()
+    principal = signed_in_principal()
     if principal.kind == AccountKind.PATIENT.value:
         patient_id = principal.own_patient_id
         if patient_id is None:
@@ -253,7 +253,7 @@ def report(item_key: str):
 @patient_side
 def report_result(report_id: int):
     db, clock = get_session(), get_clock()
-    principal = current_principal()
+    principal = signed_in_principal()
     report = db.get(Report, report_id)
     acting_id = (principal.own_patient_id if principal.kind == AccountKind.PATIENT.value
                  else session.get("acting_patient_id"))
