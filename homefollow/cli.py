@@ -37,6 +37,7 @@ def db_upgrade(revision: str) -> None:
         click.echo(f"Database schema at {current_revision(conn)}.")
     if revision == "head":
         _sync_rules()
+        assert templates_sync.callback is not None
         templates_sync.callback()
 
 
@@ -107,6 +108,7 @@ def demo_code(email: str) -> None:
             raise click.ClickException(f"{email} has no second factor yet: sign in to set it up.")
         now = get_clock().now()
         left = STEP_SECONDS - int(now.timestamp()) % STEP_SECONDS
+        assert account.totp_secret is not None  # has_second_factor
         click.echo(code_at(account.totp_secret, now))
         click.echo(f"(valid for about {left + STEP_SECONDS} more seconds)", err=True)
 
@@ -116,7 +118,7 @@ def scheduler_run() -> None:
     """Tick forever, sweeping due work (outbox, missed check-ins, escalations)."""
     from .scheduler import run_forever
 
-    run_forever(current_app._get_current_object())
+    run_forever(current_app._get_current_object())  # type: ignore[attr-defined]  # the app behind the proxy
 
 
 @accounts_cli.command("create-staff")
@@ -223,7 +225,8 @@ def serve(host: str, port: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+        run_simple(host, port, current_app._get_current_object(),  # type: ignore[attr-defined]  # the app behind the proxy
+               threaded=True, use_reloader=False)
     finally:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)  # while waiting for the scheduler to finish its send
@@ -422,7 +425,7 @@ def templates_list() -> None:
         rows = session.exec(select(PlanTemplate).order_by(col(PlanTemplate.team_id), col(PlanTemplate.id))).all()
         teams = {t.id: t.name for t in session.exec(select(Team)).all()}
         for t in rows:
-            owner = teams.get(t.team_id, "shared")  # no team: shared by every team
+            owner = teams.get(t.team_id, "shared") if t.team_id is not None else "shared"  # no team: shared by all
             click.echo(f"{t.id:>4}  {t.key:24} {t.name:32} {owner}{'' if t.is_active else '  (inactive)'}")
     click.echo(f"{_count(len(rows), 'plan template')}.")
 

@@ -81,7 +81,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    connect_args = {"cursor_factory": psycopg.RawCursor}
+    connect_args: dict[str, Any] = {"cursor_factory": psycopg.RawCursor}
     if "connect_timeout" not in make_url(url).query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     # PostgreSQL's own $1 placeholders, passed through as they are (psycopg's RawCursor). With

@@ -22,9 +22,9 @@ from sqlmodel import Session, col
 
 from .clock import Clock
 from .models import Heartbeat, Priority
-from .notifications.email import LogEmailSender, SmtpEmailSender
+from .notifications.email import EmailSender, LogEmailSender, SmtpEmailSender
 from .notifications.outbox import DispatchResult, Senders, dispatch_due
-from .notifications.sms import LogSmsSender, TwilioSmsSender
+from .notifications.sms import LogSmsSender, SmsSender, TwilioSmsSender
 from .services.escalation import EscalationSweep, escalate_after_failures, sweep_due_escalations
 from .services.evaluation import SweepResult, sweep_due_rules
 from .services.pauses import PauseSweep, sweep_due_pauses
@@ -38,6 +38,8 @@ MAX_FAILOVER_PASSES = 5  # nurse SMS → nurse e-mail → coordinator → fallba
 def senders_from_config(config) -> Senders:
     """Twilio and SMTP when configured; otherwise log senders that record what would be sent."""
     timeout = float(config.get("SEND_TIMEOUT_SECONDS", 5.0))
+    sms: SmsSender
+    email: EmailSender
     if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN") and config.get("TWILIO_FROM_NUMBER"):
         sms = TwilioSmsSender(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], config["TWILIO_FROM_NUMBER"],
                               api_base_url=config.get("TWILIO_API_BASE_URL"), timeout=timeout)

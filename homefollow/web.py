@@ -54,7 +54,7 @@ CSP = {
 # the form filled in, instead of losing a measurement typed with shaky hands.
 STASHABLE_ENDPOINTS = {"patient.report", "clinician.resolve"}
 # Where the kept values are shown again, when that is not the page that was posted to.
-STASH_RETURN = {"clinician.resolve": lambda: url_for("clinician.alert_detail", **request.view_args)}
+STASH_RETURN = {"clinician.resolve": lambda: url_for("clinician.alert_detail", **(request.view_args or {}))}
 
 
 # When the database is unavailable (db.DATABASE_UNAVAILABLE) a request gets the outage page,
@@ -77,7 +77,7 @@ def init_app(app: Flask) -> None:
         # Behind nginx or a load balancer the client's address is in X-Forwarded-For; without
         # this every user would share the proxy's address (and its sign-in limit).
         n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # Flask's way
     app.url_map.converters["int"] = IdConverter
     csrf.init_app(app)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
@@ -157,7 +157,7 @@ def _load_user(user_id: str):
     if account_id is not None and token:
         row = sign_in_sessions.valid(db, clock, account_id, token, session_max_age())
     account = load_account(db, account_part) if row is not None else None
-    if account is None:
+    if account is None or row is None:
         _forget_sign_in()
         return None
     sign_in_sessions.touch(db, clock, row)  # at most once a minute; the account reloads after it
@@ -377,7 +377,7 @@ def stash_form() -> bool:
 
 def _return_path() -> str:
     """Where kept form values are shown again: the form's own page."""
-    make = STASH_RETURN.get(request.endpoint)
+    make = STASH_RETURN.get(request.endpoint or "")
     return make() if make else request.path
 
 
@@ -506,8 +506,9 @@ def _is_api() -> bool:
 
 
 def _http_error(error: HTTPException):
-    if database_unavailable(getattr(error, "original_exception", None)):  # raised inside another error handler
-        return _outage_response(error.original_exception)
+    original = getattr(error, "original_exception", None)
+    if original is not None and database_unavailable(original):  # raised inside another error handler
+        return _outage_response(original)
     if _is_api():  # machines get problem+json, not a page
         from .api import http_problem
 

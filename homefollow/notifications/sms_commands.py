@@ -255,7 +255,8 @@ def free_text(text: str) -> FreeText | None:
 
 
 def _tokens(s: str) -> list[_Tok]:
-    return [_Tok(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(s) if m.lastgroup != "sep"]
+    return [_Tok(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(s)
+            if m.lastgroup is not None and m.lastgroup != "sep"]
 
 
 def _short(fragment: str, limit: int = 24) -> str:
@@ -271,7 +272,7 @@ def _unit_after(toks: list[_Tok], i: int, code: str) -> tuple[str | None, int]:
         if len(part) == k and all(t.kind in ("word", "other") for t in part):
             found = units.unit_of_word(code, "".join(t.text for t in part))
             if found is not False:
-                return (found.key if found is not None else None), i + k
+                return (found.key if isinstance(found, units.Unit) else None), i + k
     return None, i
 
 

@@ -168,7 +168,8 @@ def _who(session: Session, clock: Clock, patient: Patient, account_id: int | Non
     if kind == AccountKind.RELATIVE.value and account_id is not None:
         account = session.get(Account, account_id)
         grant = valid_grant(session, clock, account_id, patient.id)
-        return f"{account.name} ({grant.relation})" if grant else account.name
+        name = account.name if account is not None else "?"
+        return f"{name} ({grant.relation})" if grant else name
     return patient.name
 
 
@@ -178,6 +179,7 @@ def _reason(loc: str, reason: str | None) -> str:
 
 def _tell_team_paused(session: Session, clock: Clock, patient: Patient, who: str) -> None:
     end = patient.paused_until
+    assert end is not None, "the team is told only of a pause with an end"
     shown = end - timedelta(microseconds=1)  # the last day, not the midnight after it
     alerts.add_to_queue(
         session, clock, patient, key=PAUSED_KEY,
@@ -255,16 +257,17 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
     transaction, so several processes at once do each thing once. Commits."""
     result = PauseSweep()
     now = clock.now()
-    paused = Patient.status == PatientStatus.PAUSED.value
-    ended = session.exec(select(Patient.id).where(paused, Patient.paused_until <= now)
+    paused = col(Patient.status) == PatientStatus.PAUSED.value
+    ended = session.exec(select(Patient.id).where(paused, col(Patient.paused_until) <= now)
                          .order_by(col(Patient.paused_until)).limit(limit)).all()
     to_review = session.exec(select(col(Patient.id)).where(paused, col(Patient.paused_until).is_(None),
-                                                      Patient.pause_review_at <= now)
+                                                      col(Patient.pause_review_at) <= now)
                              .order_by(col(Patient.pause_review_at)).limit(limit)).all()
     session.commit()
     for patient_id in ended:
         try:
             patient = session.get(Patient, patient_id, populate_existing=True)
+            assert patient is not None, "patients are never deleted"
             if resume(session, clock, patient, actor_account_id=None, actor_kind="system", ended=True):
                 result.resumed += 1
             else:
@@ -285,7 +288,9 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
                 session.commit()
                 result.skipped += 1
                 continue
-            _ask_team(session, clock, session.get(Patient, patient_id, populate_existing=True), next_at)
+            patient = session.get(Patient, patient_id, populate_existing=True)
+            assert patient is not None, "just claimed"
+            _ask_team(session, clock, patient, next_at)
             session.commit()
             result.asked += 1
         except Exception:

@@ -149,7 +149,7 @@ class ReminderSweep:
 def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> ReminderSweep:
     result = ReminderSweep()
     now = clock.now()
-    due_ids = session.exec(select(Patient.id).where(Patient.reminder_due_at <= now)
+    due_ids = session.exec(select(Patient.id).where(col(Patient.reminder_due_at) <= now)
                            .order_by(col(Patient.reminder_due_at)).limit(limit)).all()
     session.commit()
     for patient_id in due_ids:
@@ -161,6 +161,7 @@ def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> Rem
             continue
         try:
             patient = session.get(Patient, patient_id, populate_existing=True)
+            assert patient is not None, "just claimed"
             result.queued += send_due(session, clock, patient)
             schedule_next(session, clock, patient)
             session.commit()

@@ -12,7 +12,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
+from sqlalchemy import ColumnElement, update
 from sqlmodel import Session, select, col
 
 from rules import RuleDefinition, activation_problems, default_rules, parse_rule
@@ -40,6 +40,7 @@ class RuleBookError(Exception):
 def definition_of(version: RuleVersion | InForce) -> RuleDefinition:
     parsed = _PARSED.get(version.digest)
     if parsed is None:
+        assert isinstance(version, RuleVersion), "an InForce row's definition is parsed when it is read"
         parsed = _PARSED[version.digest] = parse_rule(version.definition)
     return parsed
 
@@ -72,9 +73,9 @@ def in_force(session: Session, keys, *, prefix: str | None = None) -> dict[str, 
     keys = list(keys)
     if not keys and prefix is None:
         return {}
-    wanted = col(RuleVersion.key).in_(keys)
+    wanted: ColumnElement[bool] = col(RuleVersion.key).in_(keys)
     if prefix is not None:
-        wanted = wanted | RuleVersion.key.startswith(prefix)
+        wanted = wanted | col(RuleVersion.key).startswith(prefix)
     found = {key: InForce(id_, key, version, digest) for id_, key, version, digest in session.execute(
         select(RuleVersion.id, RuleVersion.key, RuleVersion.version, RuleVersion.digest)
         .where(RuleVersion.status == RuleVersionStatus.ACTIVE.value, wanted))}

@@ -86,7 +86,7 @@ def revoke(session: Session, clock: Clock, session_id: str, reason: str) -> bool
 
 
 def revoke_token(session: Session, clock: Clock, token: str | None, reason: str) -> bool:
-    return bool(token) and revoke(session, clock, digest(token), reason)
+    return bool(token) and token is not None and revoke(session, clock, digest(token), reason)
 
 
 def revoke_all(session: Session, clock: Clock, account_id: int, reason: str, *, except_id: str | None = None) -> int:
