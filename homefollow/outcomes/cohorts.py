@@ -31,7 +31,8 @@ class CohortResult:
 def figures_for(session: Session, patients: list[Patient], today: date, days: int = WINDOW_DAYS) -> CohortResult:
     ids = [p.id for p in patients]
     links = {pid: person_id for person_id, pid in session.exec(
-        select(col(ServicePerson.id), col(ServicePerson.patient_id)).where(col(ServicePerson.patient_id).in_(ids)))} if ids else {}
+        select(col(ServicePerson.id), col(ServicePerson.patient_id)).where(col(ServicePerson.patient_id).in_(ids)))
+        if pid is not None} if ids else {}
     events: dict[int, list[Event]] = {pid: [] for pid in links}
     person_to_patient = {v: k for k, v in links.items()}
     if links:
@@ -95,7 +96,7 @@ def figure_rows(result: CohortResult) -> list[dict[str, str]]:
             "after_total": str(f.after.counts[measure]), "after_patients": str(f.after.patients),
             "after_patient_years": fmt(f.after.patient_years),
             "after_per_patient_year": fmt(f.after.per_patient_year(measure)),
-            "change": fmt(None if f.change(measure) is None else 100 * f.change(measure), 1),
+            "change": fmt(None if (change := f.change(measure)) is None else 100 * change, 1),
         })
     b, a = f.before.readmissions, f.after.readmissions
     rows.append({

@@ -203,7 +203,7 @@ def tables(figures: ServiceFigures) -> list[Table]:
                     for o, n in outcomes(figures.alerts)]
     a = figures.adherence
     adherence_rows = [{"kind": kind.value, "expected": str(a.expected.get(kind, 0)), "done": str(a.done.get(kind, 0)),
-                       "rate": fmt(None if a.rate_of(kind) is None else 100 * a.rate_of(kind), 1)}
+                       "rate": fmt(None if (rate := a.rate_of(kind)) is None else 100 * rate, 1)}
                       for kind in ReportKind if a.expected.get(kind)]
     adherence_rows.append({"kind": "all", "expected": str(a.total_expected), "done": str(sum(a.done.values())),
                            "rate": fmt(None if a.rate is None else 100 * a.rate, 1)})

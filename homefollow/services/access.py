@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import Any
 
 from sqlmodel import Session, select, col
 
@@ -168,24 +169,26 @@ def require_patient(
     access = access_to_patient(session, clock, principal, patient_id)
     allowed = access is not None and access.allows(need)
     ended = ended_grant(session, clock, principal, patient_id) if access is None else None
+    # A denied attempt is logged against the target only when the target exists.
+    target_exists = access is not None or session.get(Patient, patient_id) is not None
+    detail: dict[str, Any] = {} if allowed else {"attempted": action, "need": need.value}
+    if ended:  # a relative whose access ended is shown so: which grant, and why
+        detail.update(grant_ended=ended.id, ended="revoked" if ended.revoked_at else "expired")
     audit.record(
         session,
         clock,
         actor_account_id=principal.account_id,
         actor_kind=principal.kind,
         action=action if allowed else "access.denied",
-        # A denied attempt is logged against the target only when the target exists.
-        patient_id=patient_id if access is not None or session.get(Patient, patient_id) else None,
+        patient_id=patient_id if target_exists else None,
         ip=ip,
-        **({} if allowed else {"attempted": action, "need": need.value}),
-        # A relative whose access ended is shown so: which grant, and why.
-        **({"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}),
+        **detail,
     )
     session.commit()
     if ended is not None:
         patient = session.get(Patient, patient_id)
         raise AccessEnded(patient_id, patient.name.split()[0] if patient and patient.name else "",
                           "revoked" if ended.revoked_at else "expired")
-    if not allowed:
+    if not allowed or access is None:
         raise AccessDenied(patient_id)
     return access

@@ -83,13 +83,19 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
             session.add(record)
     except IntegrityError:  # the same id arrived at the same moment; the other call won
         session.rollback()
-        return _replay(_earlier(session, token, kind, event.id), digest)
+        earlier = _earlier(session, token, kind, event.id)
+        assert earlier is not None, "the call that won is stored"
+        return _replay(earlier, digest)
     session.commit()
     return Answer(body, replayed=False)
 
 
 def _hospital(session: Session, token: ApiToken, named: str | None) -> str:
-    return named or session.get(Organisation, token.organisation_id).name
+    if named:
+        return named
+    organisation = session.get(Organisation, token.organisation_id)
+    assert organisation is not None, "a token's organisation exists (foreign key)"
+    return organisation.name
 
 
 def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient, event: Event,
@@ -105,18 +111,21 @@ def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient
                 "units": {code: units.canonical_unit(code).ucum[0] for code in outcome.values},
                 "zone": outcome.zone.value if outcome.zone else None, "team_alerted": outcome.report.team_alerted,
                 "remeasure_by": outcome.report.remeasure_by.isoformat() if outcome.report.remeasure_by else None}
+    stay: hospital_stays.StayOutcome
     if isinstance(event, Admission):
-        outcome = hospital_stays.admit(session, clock, patient=patient, source=token.source, source_id=event.id,
+        stay = hospital_stays.admit(session, clock, patient=patient, source=token.source, source_id=event.id,
                                        admitted_at=event.admitted_at, hospital=_hospital(session, token, event.hospital),
                                        acute=event.acute, diagnoses=event.diagnoses, ward=event.ward,
                                        ward_phone=event.ward_phone)
         action = "api.admission"
     else:
-        outcome = hospital_stays.discharge(session, clock, patient=patient, source=token.source, source_id=event.id,
+        stay = hospital_stays.discharge(session, clock, patient=patient, source=token.source, source_id=event.id,
                                            discharged_at=event.discharged_at, admitted_at=event.admitted_at,
                                            hospital=_hospital(session, token, event.hospital), acute=event.acute,
                                            diagnoses=event.diagnoses)
         action = "api.discharge"
     audit.record(session, clock, actor_account_id=None, actor_kind="api", action=action, patient_id=patient.id,
-                 object_type="service_use", object_id=outcome.stay.id, ip=ip, **detail)
-    return {"id": event.id, **outcome.answer(session.get(Team, patient.team_id))}
+                 object_type="service_use", object_id=stay.stay.id, ip=ip, **detail)
+    team = session.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
+    return {"id": event.id, **stay.answer(team)}

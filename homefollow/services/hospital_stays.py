@@ -153,6 +153,7 @@ def _tell_team(session: Session, clock: Clock, patient: Patient, item: Alert, *,
     """E-mail to the team's address, else SMS to its on-call phone. Like every page it names
     the team and a queue code, never the patient or any measurement."""
     team = session.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     if ward_phone:
         body = message_text("stay.admitted", "nb", team=team.name, where=where, phone=ward_phone, code=item.short_code)
     else:
@@ -175,7 +176,11 @@ def discharge(session: Session, clock: Clock, *, patient: Patient, source: str, 
         raise StayError("id", "no admission with this id was reported; send the admission first or give the "
                               "admission time")
     end = _local_date(discharged_at, patient)
-    start = _local_date(admitted_at, patient) if admitted_at is not None else stay.start_date
+    if admitted_at is not None:
+        start = _local_date(admitted_at, patient)
+    else:
+        assert stay is not None  # checked above
+        start = stay.start_date
     if end < start:
         raise StayError("discharged_at", "the discharge is before the admission")
     if stay is None:

@@ -84,7 +84,7 @@ def timeline(session: Session, patient: Patient, limit: int) -> tuple[list[Entry
     entries += [Entry(a.opened_at, "alert_opened", alert=a) for a in opened]
     resolved = session.exec(select(Alert).where(col(Alert.patient_id) == patient.id, col(Alert.resolved_at).is_not(None))
                             .order_by(col(Alert.resolved_at).desc(), col(Alert.id).desc()).limit(take)).all()
-    entries += [Entry(a.resolved_at, "alert_resolved", alert=a) for a in resolved]
+    entries += [Entry(a.resolved_at, "alert_resolved", alert=a) for a in resolved if a.resolved_at is not None]
     notes = session.exec(select(PatientNote).where(PatientNote.patient_id == patient.id)
                          .order_by(col(PatientNote.created_at).desc(), col(PatientNote.id).desc()).limit(take)).all()
     entries += [Entry(n.created_at, "note", note=n) for n in notes]
@@ -100,7 +100,7 @@ def timeline(session: Session, patient: Patient, limit: int) -> tuple[list[Entry
 
 def _with_author(entry: Entry, names: dict[int, str]) -> Entry:
     account_id = (entry.note.author_account_id if entry.note else entry.message.author_account_id if entry.message
-                  else entry.alert.resolved_by_account_id if entry.kind == "alert_resolved" else None)
+                  else entry.alert.resolved_by_account_id if entry.alert and entry.kind == "alert_resolved" else None)
     if account_id is None:
         return entry
     return Entry(entry.at, entry.kind, report=entry.report, values=entry.values, reporter=entry.reporter,

@@ -73,7 +73,8 @@ def invited_names(session: Session, grant_ids: list[int]) -> dict[int, str]:
     rows = session.exec(select(AuditEvent).where(AuditEvent.action == "relative.grant",
                                                  AuditEvent.object_type == "relative_access",
                                                  col(AuditEvent.object_id).in_(grant_ids))).all()
-    return {row.object_id: str((row.detail or {}).get("name") or "") for row in rows if (row.detail or {}).get("name")}
+    return {row.object_id: str((row.detail or {}).get("name") or "") for row in rows
+            if row.object_id is not None and (row.detail or {}).get("name")}
 
 
 def first_name(patient: Patient) -> str:
