@@ -121,7 +121,7 @@ def team_members(team_id: int):
         return _members_page(team, form, 400)
     try:
         organisation_id = int(form.organisation.data) if form.organisation.data else None
-        account, created = tm.add_member(db, clock, team, principal, email=form.email.data, roles=form.roles.data,
+        account, created = tm.add_member(db, clock, team, principal, email=form.email.data or "", roles=form.roles.data,
                                          name=form.name.data or "", phone=form.phone.data or "",
                                          organisation_id=organisation_id, ip=get_remote_address())
     except tm.MemberError as error:
@@ -190,7 +190,7 @@ def team_member_roles(team_id: int, account_id: int):
         tm.set_roles(db, clock, team, principal, row.account, form.roles.data, ip=get_remote_address())
     except tm.MemberError as error:
         db.rollback()
-        form.roles.errors.append(message(error))
+        form.roles.errors.append(message(error))  # type: ignore[attr-defined]  # a list once validated; the stubs say Sequence
         return _member_page(team, row, form, 400)
     flash(_("The roles of %(name)s are saved.", name=row.account.name), "success")
     return redirect(url_for("clinician.team_member", team_id=team.id, account_id=account_id))
@@ -263,10 +263,11 @@ def set_password(token: str):
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
-            tm.set_password(db, clock, account, form.password.data, form.repeat.data, ip=get_remote_address())
+            tm.set_password(db, clock, account, form.password.data or "", form.repeat.data or "",
+                            ip=get_remote_address())
         except tm.MemberError as error:
             db.rollback()
-            getattr(form, error.field).errors.append(message(error))
+            getattr(form, error.field or "password").errors.append(message(error))
         else:
             flash(_("Your password is saved. Sign in with it; the first time you also set up an authenticator app."),
                   "success")

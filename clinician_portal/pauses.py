@@ -28,7 +28,7 @@ def pause_follow_up(patient_id: int):
     if form.validate_on_submit():
         patient = access.patient
         try:
-            day = form.pause_until.value
+            day = getattr(form.pause_until, "value", None)  # set by the form's date validator
             until = pauses.until_from(clock, patient, day) if day else None
             pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
                          actor_account_id=current_user.id, actor_kind=current_user.kind)

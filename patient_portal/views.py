@@ -78,6 +78,7 @@ def _choose_patient(_exc):
 def _follow_up_stopped(exc: FollowUpStopped):
     patient = exc.patient
     team = get_session().get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     return render_template("patient/stopped.html", patient=patient, team=team,
                            call=teams.whom_to_call(team, get_clock().now())), 200 if request.method == "GET" else 409
 
@@ -271,6 +272,7 @@ def report_result(report_id: int):
         raise AccessDenied(report_id)
     outcome = reporting.outcome_of(db, report)
     team = db.get(Team, access.patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     content, _version = plans.current_content(db, access.patient.id)
     # Other measurements sent with it on the same page (the pulse beside the blood pressure),
     # each with its own zone. Only this patient's measurements are shown; another id is ignored.
