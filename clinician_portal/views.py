@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import wraps
+from typing import cast
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -13,6 +14,7 @@ from sqlmodel import select, col
 from homefollow import get_clock, transactions
 from homefollow.db import get_session
 from homefollow.escalation import parse_policy
+from homefollow.escalation.policy import Severity
 from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Patient, Report
 from homefollow.services import alerts, audit, messages, plans, reporting
 from homefollow.services.system import scheduler_status
@@ -80,7 +82,7 @@ def _snooze_form(alert: Alert, form: SnoozeForm | None = None) -> SnoozeForm | N
     """The snooze form, with choices up to what the alert's frozen policy allows (None: not allowed)."""
     if alert.escalation_policy is None or alert.status == AlertStatus.RESOLVED.value:
         return None
-    limit = parse_policy(alert.escalation_policy).snooze_max.of(alert.severity)
+    limit = parse_policy(alert.escalation_policy).snooze_max.of(cast(Severity, alert.severity))  # yellow or red
     if limit < SNOOZE_MINUTES[0]:
         return None
     form = form or SnoozeForm()
@@ -98,8 +100,8 @@ def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, resto
     report = db.get(Report, alert.last_report_id) if alert.last_report_id else None
     reporter = reporting.reporters(db, patient, [report]).get(report.id) if report else None
     content, _version = plans.current_content(db, patient.id)
-    team_action = content.measurement(report.item_key).team_actions.for_zone(alert.severity) \
-        if report and content.measurement(report.item_key) else ""
+    planned = content.measurement(report.item_key) if report else None
+    team_action = planned.team_actions.for_zone(alert.severity) if planned else ""
     recent = reporting.recent_reports(db, patient.id, limit=8)
     pages = db.exec(select(Notification).where(col(Notification.alert_id) == alert.id).order_by(col(Notification.created_at),
                                                                                            col(Notification.id))).all()
@@ -125,6 +127,12 @@ def acknowledge(alert_id: int):
     return redirect(safe_next(request.form.get("next"), url_for("clinician.alert_detail", alert_id=alert.id)))
 
 
+def _patient_of(alert: Alert) -> Patient:
+    patient = get_session().get(Patient, alert.patient_id)
+    assert patient is not None, "an alert's patient exists (foreign key)"
+    return patient
+
+
 @bp.post("/alerts/<int:alert_id>/resolve")
 @staff_only
 def resolve(alert_id: int):
@@ -132,13 +140,14 @@ def resolve(alert_id: int):
     alert = _alert_for_action(alert_id, "alert.resolve")
     form = ResolveForm()
     if not form.validate_on_submit():
-        return _alert_page(alert, db.get(Patient, alert.patient_id), form, status=400)
+        return _alert_page(alert, _patient_of(alert), form, status=400)
     try:
         alerts.resolve(db, clock, alert.id, current_user.id, Outcome(form.outcome.data), (form.note.data or "").strip())
         flash(_("Alert resolved."), "success")
     except alerts.AlertStateError:
         db.refresh(alert)
-        by = _names(db, {alert.resolved_by_account_id}).get(alert.resolved_by_account_id, "?")
+        by_id = alert.resolved_by_account_id
+        by = _names(db, {by_id}).get(by_id, "?") if by_id is not None else "?"
         flash(_("This alert was already resolved by %(name)s at %(time)s. Your note was not saved.", name=by,
                 time=format_local_datetime(alert.resolved_at, pattern="HH:mm")), "warning")
         return redirect(url_for("clinician.alert_detail", alert_id=alert.id))
@@ -154,10 +163,10 @@ def snooze(alert_id: int):
     if form is None:
         abort(400)
     if not form.validate_on_submit():
-        return _alert_page(alert, db.get(Patient, alert.patient_id), ResolveForm(), snooze_form=form, status=400)
+        return _alert_page(alert, _patient_of(alert), ResolveForm(), snooze_form=form, status=400)
     until = clock.now() + timedelta(minutes=form.minutes.data)
     try:
-        alerts.snooze(db, clock, alert.id, current_user.id, until, form.reason.data)
+        alerts.snooze(db, clock, alert.id, current_user.id, until, form.reason.data or "")
         flash(_("Paging is paused until %(time)s. The alert stays in the queue.",
                 time=format_local_datetime(until, pattern="HH:mm")), "success")
     except alerts.SnoozeRefused:

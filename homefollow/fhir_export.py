@@ -16,6 +16,8 @@ Resources refer to each other by urn:uuid, stable for the same record (uuid5 of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import uuid
 from datetime import datetime
@@ -75,7 +77,7 @@ def _observation(patient_ref: str, report: Report, values: dict[str, float]) -> 
     item = ITEMS.get(report.item_key)
     if item is None or not values:
         return None
-    resource = {"resourceType": "Observation", "id": _urn("Observation", report.id)[9:], "status": "final",
+    resource: dict[str, Any] = {"resourceType": "Observation", "id": _urn("Observation", report.id)[9:], "status": "final",
                 "subject": {"reference": patient_ref}, "effectiveDateTime": _instant(report.measured_at),
                 "issued": _instant(report.reported_at)}
     codes = [c for c in item.codes if c in values]
@@ -106,7 +108,7 @@ def _questionnaire_response(patient_ref: str, report: Report, values: dict[str, 
         words = next((o.label for o in q.options if o.value == answer), str(answer))
         items.append({"linkId": q.key, "text": q.text, "answer": [{"valueCoding": {
             "system": f"{QUESTIONNAIRE_BASE}{questionnaire.key}:{q.key}", "code": str(answer), "display": words}}]})
-    resource = {"resourceType": "QuestionnaireResponse", "id": _urn("QuestionnaireResponse", report.id)[9:],
+    resource: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "id": _urn("QuestionnaireResponse", report.id)[9:],
                 "questionnaire": QUESTIONNAIRE_BASE + questionnaire.key, "status": "completed",
                 "subject": {"reference": patient_ref}, "authored": _instant(report.measured_at)}
     if items:

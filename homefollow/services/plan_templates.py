@@ -18,6 +18,7 @@ import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
@@ -279,7 +280,7 @@ def current_limits(session: Session, content: PlanContent) -> dict[str, ZoneLimi
 
 
 def with_limits(content: PlanContent, slots: dict[str, dict[str, list[str]]],
-                chosen: dict[str, dict[str, float | None]]) -> PlanContent:
+                chosen: Mapping[str, Mapping[str, float | None]]) -> PlanContent:
     """The plan with these limits written into the parameters of the rules that hold them; a
     limit of None removes the plan's own value, so the rule's default applies."""
     updates: dict[str, dict[str, float | None]] = {}
@@ -314,14 +315,15 @@ def limit_problems(code: str, values: dict[str, float | None],
     for name, value in values.items():
         if value is not None and not info.minimum < value < info.maximum:
             problems.append(LimitProblem(name, "range"))
-    present = [(n, values[n]) for n in LIMIT_NAMES if values.get(n) is not None]
+    present = [(n, v) for n in LIMIT_NAMES if (v := values.get(n)) is not None]
     for (low_name, low), (high_name, high) in itertools.pairwise(present):
         if low > high or (low == high and (low_name, high_name) == ("yellow_low", "yellow_high")):
             problems.append(LimitProblem(high_name, "order"))
     safety = safety if safety is not None else safety_limits().get(code, ZoneLimits())
-    if values.get("red_low") is not None and safety.red_low is not None and values["red_low"] < safety.red_low:
+    red_low, red_high = values.get("red_low"), values.get("red_high")
+    if red_low is not None and safety.red_low is not None and red_low < safety.red_low:
         problems.append(LimitProblem("red_low", "safety", safety.red_low))
-    if values.get("red_high") is not None and safety.red_high is not None and values["red_high"] > safety.red_high:
+    if red_high is not None and safety.red_high is not None and red_high > safety.red_high:
         problems.append(LimitProblem("red_high", "safety", safety.red_high))
     return problems
 
@@ -332,7 +334,7 @@ def limit_problems(code: str, values: dict[str, float | None],
 def merged_with_patient(template: PlanContent, current: PlanContent) -> PlanContent:
     """The template's content, keeping what is the patient's own when already set: what matters,
     goals, contacts and the next review."""
-    keep = {}
+    keep: dict[str, Any] = {}
     if current.what_matters.strip():
         keep["what_matters"] = current.what_matters
     if current.goals:
