@@ -165,7 +165,7 @@ def standing(pathway: CarePathway, deadlines: Deadlines, plan_on: date | None, n
         # Follow-up is never done: it is due again every few months until the pathway ends.
         open_ = done_on is None or key == "follow_up"
         late = not ended and open_ and due_on is not None and now >= overdue_from(due_on, tz)
-        steps.append(Step(key, done_on, due_on, late, (today - due_on).days if late else 0))
+        steps.append(Step(key, done_on, due_on, late, (today - due_on).days if late and due_on is not None else 0))
     current = "ended" if ended else next((s.key for s in steps[:6] if s.done_on is None), "follow_up")
     return Standing(p, steps, current, None if ended else next_evaluation, [s for s in steps if s.overdue])
 
@@ -193,8 +193,7 @@ def standing_of(session: Session, clock: Clock, patient: Patient) -> Standing | 
     pathway = pathway_of(session, patient.id)
     if pathway is None:
         return None
-    team = session.get(Team, patient.team_id)
-    return standing(pathway, deadlines_of(team), plan_dates(session, [patient]).get(patient.id), clock.now(),
+    return standing(pathway, deadlines_of(_team(session, patient.team_id)), plan_dates(session, [patient]).get(patient.id), clock.now(),
                     patient.time_zone)
 
 
@@ -295,6 +294,12 @@ def _today(clock: Clock, patient: Patient) -> date:
     return local_date_of(clock.now(), patient.time_zone)
 
 
+def _team(session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    assert team is not None, "a patient's or person's team exists (foreign key)"
+    return team
+
+
 def _raise(problems: list[Problem]) -> None:
     if problems:
         raise PathwayError(problems)
@@ -338,6 +343,7 @@ def record_referral(session: Session, clock: Clock, patient: Patient, *, referre
     on = _date(problems, "referred_on", referred_on, _today(clock, patient))
     by = _text(problems, "referred_by", referred_by, NAME_MAX)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     now = clock.now()
     pathway = CarePathway(patient_id=patient.id, referred_on=on, referred_by=by, created_at=now, updated_at=now)
     _save(session, clock, patient, pathway, actor_id, "referral", ip, referred_on=on.isoformat(), referred_by=by)
@@ -351,7 +357,7 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
     out-of-hours route. Commits."""
     if person.patient_id is not None:
         raise PathwayError([("", "already_referred", {})])
-    team = session.get(Team, person.team_id)
+    team = _team(session, person.team_id)
     problems: list[Problem] = []
     if municipality_id is not None:
         org = session.get(Organisation, municipality_id)
@@ -361,6 +367,7 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
     by = _text(problems, "referred_by", referred_by, NAME_MAX)
     _route(problems, session, team)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     now = clock.now()
     patient = Patient(team_id=team.id, municipality_id=municipality_id, name=person.name or "?",
                       birth_date=person.birth_date, time_zone=team.time_zone, status=PatientStatus.REFERRED.value,
@@ -392,8 +399,9 @@ def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_
         problems.append(("given_by", "choose_given_by", {}))
     name = _text(problems, "representative", representative, NAME_MAX, required=given_by == "representative")
     if patient.status == PatientStatus.REFERRED.value:  # this consent starts the follow-up
-        _route(problems, session, session.get(Team, patient.team_id))
+        _route(problems, session, _team(session, patient.team_id))
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.consent_on, pathway.consent_scope, pathway.consent_given_by = on, scope, given_by
     pathway.consent_representative = name if given_by == "representative" else ""
     pathway.consent_withdrawn_on = None
@@ -420,6 +428,7 @@ def withdraw_consent(session: Session, clock: Clock, patient: Patient, *, withdr
                before_name="before_consent")
     text = _text(problems, "withdrawal_note", note)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.consent_withdrawn_on = on
     pathway.ended_on, pathway.end_reason, pathway.end_note = on, EndReason.DECLINED.value, text
     stop_follow_up(session, patient)
@@ -441,6 +450,7 @@ def record_mapping(session: Session, clock: Clock, patient: Patient, *, mapping_
     if (frailty or "") and score is None:
         problems.append(("frailty", "frailty_range", {}))
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.mapping_on, pathway.what_matters, pathway.goals, pathway.risks = on, matters, goal_text, risk_text
     previous = patient.frailty_score
     if score is not None:
@@ -459,6 +469,7 @@ def record_trial_start(session: Session, clock: Clock, patient: Patient, *, tria
     on = _date(problems, "trial_start_on", trial_start_on, _today(clock, patient), not_before=pathway.consent_on,
                before_name="before_consent")
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.trial_start_on = on
     _save(session, clock, patient, pathway, actor_id, "trial_start", ip, trial_start_on=on.isoformat())
 
@@ -470,13 +481,14 @@ def record_trial_end(session: Session, clock: Clock, patient: Patient, *, trial_
     pathway = _open(pathway_of(session, patient.id))
     if pathway.trial_start_on is None:
         raise PathwayError([("", "trial_not_started", {})])
-    minimum = deadlines_of(session.get(Team, patient.team_id)).trial_min_days
+    minimum = deadlines_of(_team(session, patient.team_id)).trial_min_days
     problems: list[Problem] = []
     on = _date(problems, "trial_end_on", trial_end_on, _today(clock, patient), not_before=pathway.trial_start_on,
                before_name="before_trial_start")
     if on is not None and (on - pathway.trial_start_on).days < minimum:
         problems.append(("trial_end_on", "trial_too_short", {"days": minimum}))
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.trial_end_on = on
     _save(session, clock, patient, pathway, actor_id, "trial_end", ip, trial_end_on=on.isoformat())
 
@@ -491,6 +503,7 @@ def record_evaluation(session: Session, clock: Clock, patient: Patient, *, evalu
                before_name="before_trial_end")
     text = _text(problems, "evaluation_note", note, required=True)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     # A new list, so the JSON column sees the change.
     pathway.evaluations = sorted([*pathway.evaluations, {"on": on.isoformat(), "note": text, "by": actor_id}],
                                  key=lambda e: e["on"])
@@ -508,6 +521,7 @@ def end_pathway(session: Session, clock: Clock, patient: Patient, *, ended_on: s
         problems.append(("end_reason", "choose_reason", {}))
     text = _text(problems, "end_note", note)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.ended_on, pathway.end_reason, pathway.end_note = on, reason, text
     stop_follow_up(session, patient)
     _save(session, clock, patient, pathway, actor_id, "end", ip, ended_on=on.isoformat(), reason=reason)
