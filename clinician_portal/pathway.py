@@ -5,10 +5,12 @@ referring a candidate. Logic lives in homefollow.services.pathway."""
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from sqlmodel import select
 
 from homefollow import get_clock
@@ -81,7 +83,7 @@ def _route_notice(db, team: Team) -> dict:
 
 
 # The form of each step (the step's name is in the URL), its date field and what is said when saved.
-STEP_FORMS = {
+STEP_FORMS: dict[str, type[FlaskForm]] = {
     "referral": ReferralForm, "consent": ConsentForm, "withdrawal": WithdrawalForm, "mapping": MappingForm,
     "trial_start": TrialStartForm, "trial_end": TrialEndForm, "evaluation": EvaluationForm, "end": EndForm,
 }
@@ -102,7 +104,7 @@ SAVED = {
 
 def _record(step: str, form, db, clock, patient, actor_id: int, ip: str | None) -> None:
     """Hands the posted values to the service's function for the step."""
-    common = {"actor_id": actor_id, "ip": ip}
+    common: dict[str, Any] = {"actor_id": actor_id, "ip": ip}
     f = form.data
     if step == "referral":
         pw.record_referral(db, clock, patient, referred_on=f["referred_on"], referred_by=f["referred_by"], **common)
@@ -181,6 +183,7 @@ def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | N
             mapping.risks.data = standing.pathway.risks
     names = account_names(db, {e.get("by") for e in standing.pathway.evaluations}) if standing else {}
     team = db.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     # Only the consent of a referred patient starts follow-up, and only that is refused.
     route = _route_notice(db, team) if patient.status == "referred" else {}
     return render_template(
@@ -228,7 +231,7 @@ def team_pathway_deadlines(team_id: int):
         form.process(data={k: str(v) for k, v in pw.deadlines_of(team).model_dump().items()})
     elif form.validate_on_submit():
         deadlines, problems = pw.check_deadlines({name: form[name].data or "" for name in pw.DEADLINE_LIMITS})
-        if not problems:
+        if not problems and deadlines is not None:
             pw.save_deadlines(db, clock, team, principal, deadlines, request.remote_addr)
             return _saved(team, _("The pathway deadlines are saved."))
         summary = attach(form, problems, problem_text)
@@ -256,6 +259,7 @@ def refer_candidate(person_id: int):
                      object_id=person.id, ip=request.remote_addr)
         db.commit()
     team = db.get(Team, person.team_id)
+    assert team is not None, "a person's team exists (foreign key)"
     form = ReferCandidateForm()
     form.municipality.choices = choices(
         [("", _("(not known)"))] + [(str(o.id), o.name) for o in db.exec(
@@ -272,7 +276,7 @@ def refer_candidate(person_id: int):
         municipality_id = None if not municipality else int(municipality) if municipality.isdigit() else -1
         try:
             patient = pw.refer_candidate(db, clock, person, municipality_id=municipality_id,
-                                         referred_on=form.referred_on.data, referred_by=form.referred_by.data,
+                                         referred_on=form.referred_on.data, referred_by=form.referred_by.data or "",
                                          actor_id=principal.account_id, ip=request.remote_addr)
         except pw.PathwayError as exc:
             db.rollback()
