@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, UTC
 from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
@@ -569,7 +570,7 @@ def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now:
 
 
 def _report(session: Session, clock: FixedClock, event: _Event) -> None:
-    who = dict(reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
+    who: dict[str, Any] = dict(reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
                actor_kind="relative" if event.reporter else "patient", source=ReportSource.DEMO,
                idempotency_key=event.idempotency_key, patient=event.patient)
     if event.kind == ReportKind.QUESTIONNAIRE:
@@ -685,12 +686,12 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
                                                           col(ServicePerson.patient_id).is_(None),
                                                           col(ServicePerson.palliative).is_(False))
                              .order_by(col(ServicePerson.id))).first()
-    referred = ""
+    candidate_note = ""
     if candidate is not None:
         pathway.refer_candidate(session, clock, candidate, municipality_id=people["balsfjord"].id, referred_on=on(3),
                                 referred_by="Fastlegen", actor_id=nurse)
-        referred = f", and {candidate.name} referred from the candidates"
-    return f"Pathways: {len(steps)} patients at different steps{referred}."
+        candidate_note = f", and {candidate.name} referred from the candidates"
+    return f"Pathways: {len(steps)} patients at different steps{candidate_note}."
 
 
 def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
