@@ -15,18 +15,22 @@ LOCK_VENV := .venv-lock
 PIP_COMPILE := env -u PIP_FIND_LINKS PIP_CONFIG_FILE=/dev/null CUSTOM_COMPILE_COMMAND="make lock" \
 	$(LOCK_VENV)/bin/pip-compile --quiet --generate-hashes --strip-extras --no-emit-index-url --index-url https://pypi.org/simple
 
-.PHONY: run test machine install install-test lock translations messages scheduler screenshots hazard-log clean
+.PHONY: run test lint machine install install-test lock translations messages scheduler screenshots hazard-log clean
 
 run: install translations  ## Migrate, load demo data, serve web + scheduler on :5000
 	HOMEFOLLOW_DEMO=1 $(FLASK) db upgrade
 	HOMEFOLLOW_DEMO=1 $(FLASK) demo load
 	HOMEFOLLOW_DEMO=1 $(FLASK) serve --host 127.0.0.1 --port 5000
 
-test: machine install-test translations  ## Set-up, then the whole suite on SQLite and PostgreSQL
+test: machine install-test translations lint  ## Set-up, lint and type-check, then the whole suite
 	$(BIN)/python -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 machine:  ## What the tests need beyond Python packages: PostgreSQL and chromium (.ci/setup)
 	@.ci/setup
+
+lint: install-test  ## ruff and mypy, configured in pyproject.toml; `make test` runs it first
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 install: $(VENV)/.installed
 install-test: $(VENV)/.test-installed

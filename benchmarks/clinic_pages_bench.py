@@ -27,7 +27,7 @@ import statistics
 import sys
 import tempfile
 import time as timer
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,7 +44,7 @@ from homefollow.models import (Account, Alert, Measurement, Organisation, Patien
 from homefollow.services.accounts import configure_hasher, hash_password  # noqa: E402
 from tests.factories import staff_totp_secret  # noqa: E402  (the same second factor the tests sign in with)
 
-NOW = datetime(2026, 6, 2, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)
 CHUNK = 20_000
 NURSE = "bench.nurse@example.no"
 SMALL_NURSE = "bench.nurse.small@example.no"  # a nurse of team 2 (100 patients)

@@ -23,6 +23,7 @@ Prints figures only; nothing here asserts on timing.
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
 import random
 import shutil
@@ -31,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -129,7 +130,7 @@ class Beats:
             self.seen.append(beat)
 
     def median_interval(self) -> float | None:
-        gaps = sorted((b - a).total_seconds() for a, b in zip(self.seen, self.seen[1:]))
+        gaps = sorted((b - a).total_seconds() for a, b in itertools.pairwise(self.seen))
         return gaps[len(gaps) // 2] if gaps else None
 
 
@@ -164,7 +165,7 @@ def _phase(label: str, engine, fake, patients: list, rnd: random.Random, tick: i
                                      actor_kind="patient")
         alert = session.exec(select(Alert).where(Alert.patient_id == patient.id)).one()
         session.commit()  # hold no lock while the scheduler works
-        opened[alert.short_code] = alert.opened_at.astimezone(timezone.utc).timestamp()
+        opened[alert.short_code] = alert.opened_at.astimezone(UTC).timestamp()
         print(f"\r  {label}: {i}/{len(patients)} opened, {len(first_pages())} paged", end="", flush=True)
     session.close()
     deadline = time.monotonic() + give_up

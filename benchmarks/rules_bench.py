@@ -20,7 +20,7 @@ import argparse
 import random
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -39,7 +39,7 @@ from rules.model import (  # noqa: E402
 from rules.ruleset import default_rules  # noqa: E402
 from rules.zones import ZoneLimits  # noqa: E402
 
-NOW = datetime(2026, 6, 1, 12, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 DAYS = 90
 
 

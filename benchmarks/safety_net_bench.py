@@ -25,7 +25,7 @@ import os
 import random
 import sys
 import tempfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,7 +43,7 @@ from rules import EvaluationContext, Observation, evaluate_all, resolve_paramete
 from rules.ruleset import default_rules  # noqa: E402
 from rules_bench import timed  # noqa: E402  (benchmarks/ is on the path when run as a script)
 
-NOW = datetime(2026, 6, 1, 10, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 6, 1, 10, 0, tzinfo=UTC)
 DAYS = 90
 
 

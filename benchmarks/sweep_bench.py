@@ -22,7 +22,7 @@ import os
 import sys
 import tempfile
 import time as timer
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, UTC
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,7 +41,7 @@ from homefollow.services.evaluation import sweep_due_rules  # noqa: E402
 from homefollow.services.plans import AssignedRule, PlanContent, PlanMeasurement  # noqa: E402
 from rules.schedule import Schedule  # noqa: E402
 
-NOW = datetime(2026, 6, 2, 9, 0, tzinfo=timezone.utc)  # 11:00 in Oslo: the 08:00 weighing is due
+NOW = datetime(2026, 6, 2, 9, 0, tzinfo=UTC)  # 11:00 in Oslo: the 08:00 weighing is due
 RULES = ("hf.weight_missed", "missed.measurement", "missed.questionnaire")
 CHUNK = 5000
 

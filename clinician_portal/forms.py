@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, SelectField, StringField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from homefollow.models import Outcome
@@ -45,7 +45,7 @@ class ResolveForm(FlaskForm):
     def validate(self, extra_validators=None) -> bool:
         ok = super().validate(extra_validators)
         if ok and self.outcome.data == Outcome.OTHER.value and not (self.note.data or "").strip():
-            self.note.errors.append(_l("Describe the outcome in the note when you choose 'Other'."))
+            self.note.errors.append(_l("Describe the outcome in the note when you choose 'Other'."))  # type: ignore[attr-defined]  # a list once validated; the stubs say Sequence
             ok = False
         return ok
 

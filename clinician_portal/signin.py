@@ -122,7 +122,7 @@ def _code_error(form: TotpForm, result: CodeResult, account, step: str) -> None:
                  ip=get_remote_address(), step=step, reason=result.value)
     # One answer for a wrong and a replayed code (issue 19): only the format, which says nothing
     # about the secret, gets its own message. The audit record keeps the reason.
-    form.code.errors.append({
+    form.code.errors.append({  # type: ignore[attr-defined]  # a list once validated; the stubs say Sequence
         CodeResult.MALFORMED: _("The code is six digits. Write it like 123456."),
     }.get(result, _("The code is wrong or has been used already. Wait until the app shows a new code and "
                     "write that.")))

@@ -111,6 +111,7 @@ def _check_no_demo_accounts(app: Flask) -> None:
         return
     from sqlalchemy import inspect, select
     from sqlalchemy.exc import OperationalError
+    from sqlmodel import col
 
     from .models import Account
 
@@ -119,7 +120,7 @@ def _check_no_demo_accounts(app: Flask) -> None:
         with engine.connect() as conn:
             if not inspect(conn).has_table("account"):
                 return  # not migrated yet: nothing to check
-            demo = conn.execute(select(Account.id).where(Account.is_demo.is_(True)).limit(1)).first()
+            demo = conn.execute(select(col(Account.id)).where(col(Account.is_demo).is_(True)).limit(1)).first()
     except OperationalError:  # an unreachable database is reported by /healthz, not here
         return
     if demo is not None:

@@ -3,7 +3,7 @@ so timelines (escalations, missed check-ins, DST changes) are testable without s
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from typing import Protocol
 
 
@@ -13,7 +13,7 @@ class Clock(Protocol):
 
 class SystemClock:
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
 
 class FixedClock:
@@ -25,7 +25,7 @@ class FixedClock:
     def set(self, at: datetime) -> None:
         if at.tzinfo is None:
             raise ValueError("FixedClock needs an aware datetime")
-        self._now = at.astimezone(timezone.utc)
+        self._now = at.astimezone(UTC)
 
     def advance(self, delta: timedelta | None = None, **kwargs) -> datetime:
         self._now += delta if delta is not None else timedelta(**kwargs)

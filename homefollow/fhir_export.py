@@ -16,11 +16,13 @@ Resources refer to each other by urn:uuid, stable for the same record (uuid5 of 
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 import uuid
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.measurements import CATALOGUE, ITEMS
 
@@ -75,7 +77,7 @@ def _observation(patient_ref: str, report: Report, values: dict[str, float]) -> 
     item = ITEMS.get(report.item_key)
     if item is None or not values:
         return None
-    resource = {"resourceType": "Observation", "id": _urn("Observation", report.id)[9:], "status": "final",
+    resource: dict[str, Any] = {"resourceType": "Observation", "id": _urn("Observation", report.id)[9:], "status": "final",
                 "subject": {"reference": patient_ref}, "effectiveDateTime": _instant(report.measured_at),
                 "issued": _instant(report.reported_at)}
     codes = [c for c in item.codes if c in values]
@@ -106,7 +108,7 @@ def _questionnaire_response(patient_ref: str, report: Report, values: dict[str, 
         words = next((o.label for o in q.options if o.value == answer), str(answer))
         items.append({"linkId": q.key, "text": q.text, "answer": [{"valueCoding": {
             "system": f"{QUESTIONNAIRE_BASE}{questionnaire.key}:{q.key}", "code": str(answer), "display": words}}]})
-    resource = {"resourceType": "QuestionnaireResponse", "id": _urn("QuestionnaireResponse", report.id)[9:],
+    resource: dict[str, Any] = {"resourceType": "QuestionnaireResponse", "id": _urn("QuestionnaireResponse", report.id)[9:],
                 "questionnaire": QUESTIONNAIRE_BASE + questionnaire.key, "status": "completed",
                 "subject": {"reference": patient_ref}, "authored": _instant(report.measured_at)}
     if items:
@@ -168,9 +170,9 @@ def patient_bundle(session: Session, clock: Clock, patient: Patient) -> dict:
     patient_ref = _urn("Patient", patient.id)
     resources = [_patient(patient)]
     reports = session.exec(select(Report).where(Report.patient_id == patient.id,
-                                                Report.kind.in_([ReportKind.MEASUREMENT.value,
+                                                col(Report.kind).in_([ReportKind.MEASUREMENT.value,
                                                                  ReportKind.QUESTIONNAIRE.value]))
-                           .order_by(Report.measured_at, Report.id)).all()
+                           .order_by(col(Report.measured_at), col(Report.id))).all()
     values: dict[int, dict[str, float]] = {}
     for m in session.exec(select(Measurement).where(Measurement.patient_id == patient.id)):
         values.setdefault(m.report_id, {})[m.code] = m.value
@@ -183,7 +185,7 @@ def patient_bundle(session: Session, clock: Clock, patient: Patient) -> dict:
     if plan is not None:
         resources.append(plan)
     for alert in session.exec(select(Alert).where(Alert.patient_id == patient.id,
-                                                  Alert.status != AlertStatus.RESOLVED.value).order_by(Alert.opened_at)):
+                                                  col(Alert.status) != AlertStatus.RESOLVED.value).order_by(col(Alert.opened_at))):
         resources.append(_flag(patient_ref, alert))
     return {"resourceType": "Bundle", "id": str(uuid.uuid4()), "type": "collection",
             "timestamp": _instant(clock.now()),

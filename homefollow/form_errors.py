@@ -25,6 +25,8 @@ def field_at(form, loc: Location):
             node = entries[part]
         else:
             inner = getattr(node, "form", None) if getattr(node, "type", "") == "FormField" else node
+            if inner is None:
+                return None
             try:
                 node = inner[part]
             except (KeyError, TypeError):

@@ -6,7 +6,7 @@ catalogues in homefollow/translations, so there is one set of strings to transla
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 from babel.support import NullTranslations, Translations
@@ -16,7 +16,7 @@ LOCALES = ("nb", "en")
 DEFAULT_LOCALE = "nb"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _catalogue(locale: str) -> NullTranslations:
     return Translations.load(str(TRANSLATIONS_DIR), [locale], domain="messages")
 

@@ -25,7 +25,7 @@ guard's 400 for a file (their forms' filters expect text: tests/test_hostile_inp
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 
 from flask import request
 from flask_babel import gettext as _
@@ -89,7 +89,7 @@ def in_range(value: datetime) -> datetime:
     if not MIN_YEAR <= value.year <= MAX_YEAR:
         raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
     if value.tzinfo is not None:
-        value.astimezone(timezone.utc)  # cannot overflow inside the range above
+        value.astimezone(UTC)  # cannot overflow inside the range above
     return value
 
 

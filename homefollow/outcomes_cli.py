@@ -86,9 +86,9 @@ def candidates(team_id: int, min_admissions: int, sort: str) -> None:
         found = team_candidates(session, team_id, _today(), min_admissions=min_admissions, sort=sort)
     click.echo(f"{'person':>6}  {'name':<28} {'adm':>4} {'acute':>5} {'beds':>5} {'ED':>3} {'last':<10}  LACE (L+A+C+E)")
     for c in found:
-        l = c.lace
+        score = c.lace
         click.echo(f"{c.person_id:>6}  {c.name[:28]:<28} {c.admissions:>4} {c.acute_admissions:>5} {c.bed_days:>5} "
-                   f"{c.emergency_visits:>3} {c.last_admission.isoformat():<10}  {l.total:>2} ({l.l}+{l.a}+{l.c}+{l.e})")
+                   f"{c.emergency_visits:>3} {c.last_admission.isoformat():<10}  {score.total:>2} ({score.l}+{score.a}+{score.c}+{score.e})")
     click.echo(f"{len(found)} candidates with at least {min_admissions} admissions in the last 12 months.")
 
 

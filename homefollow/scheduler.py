@@ -13,18 +13,18 @@ import os
 import socket
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy import Engine, delete
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from .clock import Clock
 from .models import Heartbeat, Priority
-from .notifications.email import LogEmailSender, SmtpEmailSender
+from .notifications.email import EmailSender, LogEmailSender, SmtpEmailSender
 from .notifications.outbox import DispatchResult, Senders, dispatch_due
-from .notifications.sms import LogSmsSender, TwilioSmsSender
+from .notifications.sms import LogSmsSender, SmsSender, TwilioSmsSender
 from .services.escalation import EscalationSweep, escalate_after_failures, sweep_due_escalations
 from .services.evaluation import SweepResult, sweep_due_rules
 from .services.pauses import PauseSweep, sweep_due_pauses
@@ -38,6 +38,8 @@ MAX_FAILOVER_PASSES = 5  # nurse SMS → nurse e-mail → coordinator → fallba
 def senders_from_config(config) -> Senders:
     """Twilio and SMTP when configured; otherwise log senders that record what would be sent."""
     timeout = float(config.get("SEND_TIMEOUT_SECONDS", 5.0))
+    sms: SmsSender
+    email: EmailSender
     if config.get("TWILIO_ACCOUNT_SID") and config.get("TWILIO_AUTH_TOKEN") and config.get("TWILIO_FROM_NUMBER"):
         sms = TwilioSmsSender(config["TWILIO_ACCOUNT_SID"], config["TWILIO_AUTH_TOKEN"], config["TWILIO_FROM_NUMBER"],
                               api_base_url=config.get("TWILIO_API_BASE_URL"), timeout=timeout)
@@ -71,7 +73,7 @@ def beat(engine: Engine, clock: Clock, name: str, started_at: datetime, role: st
         session.merge(Heartbeat(name=name, role=role, host=socket.gethostname(), pid=os.getpid(),
                                 started_at=started_at, beat_at=now))
         # Forget processes that have been gone for a week.
-        session.execute(delete(Heartbeat).where(Heartbeat.beat_at < now - timedelta(days=7)))
+        session.execute(delete(Heartbeat).where(col(Heartbeat.beat_at) < now - timedelta(days=7)))
         session.commit()
 
 
@@ -230,8 +232,8 @@ def run_forever(app: Flask) -> None:
         # Started before the database (a reboot, an outage): tick anyway, the ticks connect when it is back.
         log.error("the database is unavailable at start (%s); ticking anyway", short_error(exc))
     settle_heap()
-    scheduler = BlockingScheduler(timezone=timezone.utc)
-    now = datetime.now(timezone.utc)
+    scheduler = BlockingScheduler(timezone=UTC)
+    now = datetime.now(UTC)
     scheduler.add_job(heartbeat, "interval", seconds=interval, next_run_time=now, max_instances=1, coalesce=True,
                       id="heartbeat")
     scheduler.add_job(tick, "interval", seconds=interval, next_run_time=now, max_instances=1, coalesce=True,

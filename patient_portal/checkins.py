@@ -10,7 +10,7 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlmodel import select
 from wtforms import HiddenField, RadioField, TextAreaField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 from wtforms.validators import InputRequired, Length
 
 from homefollow import get_clock, transactions
@@ -133,7 +133,7 @@ def task(key: str):
         db = get_session()
         outcome = transactions.run_in_transaction(db, lambda: reporting.report_task(
             db, get_clock(), patient=access.patient, task_key=key, done=form.done.data == "yes",
-            comment=form.comment.data, idempotency_key=form.idempotency_key.data[:100],
+            comment=form.comment.data, idempotency_key=(form.idempotency_key.data or "")[:100],
             reported_by_account_id=current_user.id, actor_kind=current_user.kind, ip=request.remote_addr),
             what="task report")
         if outcome.zone and outcome.zone.value in ("yellow", "red"):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from flask_babel import format_decimal, get_locale, lazy_gettext as _l, gettext as _
 from flask_wtf import FlaskForm

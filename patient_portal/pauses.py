@@ -45,7 +45,7 @@ class AwayForm(FlaskForm):
     max_days = pauses.MAX_DAYS  # for the hint
 
     @classmethod
-    def for_patient(cls, patient) -> "AwayForm":
+    def for_patient(cls, patient) -> AwayForm:
         """On a page shown, the last day of the pause in place (as a date field sends it)."""
         day = pauses.last_day(patient)
         return cls(data={"last_day": day.isoformat()}) if day and request.method == "GET" else cls()

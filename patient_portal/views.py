@@ -16,7 +16,7 @@ from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
 from homefollow.services.accounts import authenticate, normalise_login
-from homefollow.web import current_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
+from homefollow.web import current_principal, signed_in_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
 from rules.measurements import ITEMS, ImplausibleValue
 
 from . import bp
@@ -44,7 +44,7 @@ class ChoosePatient(Exception):
 
 def acting_patient(need: Need, action: str) -> PatientAccess:
     """The patient this request acts for: oneself, or the patient a relative chose."""
-    principal = current_principal()
+    principal = signed_in_principal()
     if principal.kind == AccountKind.PATIENT.value:
         patient_id = principal.own_patient_id
         if patient_id is None:
@@ -78,6 +78,7 @@ def _choose_patient(_exc):
 def _follow_up_stopped(exc: FollowUpStopped):
     patient = exc.patient
     team = get_session().get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     return render_template("patient/stopped.html", patient=patient, team=team,
                            call=teams.whom_to_call(team, get_clock().now())), 200 if request.method == "GET" else 409
 
@@ -250,7 +251,7 @@ def report(item_key: str):
 @patient_side
 def report_result(report_id: int):
     db, clock = get_session(), get_clock()
-    principal = current_principal()
+    principal = signed_in_principal()
     report = db.get(Report, report_id)
     acting_id = (principal.own_patient_id if principal.kind == AccountKind.PATIENT.value
                  else session.get("acting_patient_id"))
@@ -267,6 +268,7 @@ def report_result(report_id: int):
         raise AccessDenied(report_id)
     outcome = reporting.outcome_of(db, report)
     team = db.get(Team, access.patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     content, _version = plans.current_content(db, access.patient.id)
     # Other measurements sent with it on the same page (the pulse beside the blood pressure),
     # each with its own zone. Only this patient's measurements are shown; another id is ignored.

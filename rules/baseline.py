@@ -116,7 +116,8 @@ class NotEnoughReadings(ValueError):
 def _round(code: str, value: float, down: bool) -> float:
     """Round a limit outward to the reading precision (low limits down, high limits up)."""
     scale = 10 ** code_info(code).decimals
-    return (math.floor(value * scale + 1e-9) if down else math.ceil(value * scale - 1e-9)) / scale
+    steps = math.floor(value * scale + 1e-9) if down else math.ceil(value * scale - 1e-9)
+    return float(steps / scale)
 
 
 def propose_limits(
@@ -221,11 +222,14 @@ _NAMES = {
 }
 
 
-def _explain(code, limits: ZoneLimits, med, iqr, spread, count, k, red_k, adjusted, warnings, start, end, tz) -> Text:
+def _explain(code: str, limits: ZoneLimits, med: float, iqr: float, spread: float, count: int, k: float, red_k: float,
+             adjusted: Sequence[str], warnings: Sequence[str], start: datetime | None, end: datetime | None,
+             tz: str) -> Text:
     out = {}
     for loc in ("nb", "en"):
         nb = loc == "nb"
-        f = lambda v: format_value(code, v, loc)  # noqa: E731
+        def f(v: float, loc: str = loc) -> str:
+            return format_value(code, v, loc)
         period = ""
         if start is not None and end is not None:
             period = f" {day(start, tz, loc)}–{day(end - timedelta(seconds=1), tz, loc)}"

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, cache
 
 from .measurements import CATALOGUE
 from .text import number
@@ -58,7 +58,7 @@ _EXTRA: dict[str, CodeInfo] = {
 _OPEN_CODE = re.compile(r"^(checkin|task)\.[a-z][a-z0-9_]*$")
 
 
-@lru_cache(maxsize=None)
+@cache
 def code_info(code: str) -> CodeInfo:
     """Name, unit and range of a code; raises KeyError for a code no rule may use."""
     m = CATALOGUE.get(code)

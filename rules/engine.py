@@ -23,16 +23,17 @@ once per distinct input (``_texts``). ``benchmarks/rules_bench.py`` measures all
 
 from __future__ import annotations
 
+import functools
 from abc import ABC, abstractmethod
 from bisect import bisect_left, bisect_right
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
-from functools import lru_cache
+from datetime import date, datetime, timedelta, UTC
+from functools import cache, lru_cache
 from operator import attrgetter
 from statistics import median
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel
@@ -53,8 +54,10 @@ from .model import (
     Observation,
     QuestionnaireParams,
     QuestionnaireSpec,
+    ReadingSpec,
     RuleDefinition,
     RuleState,
+    ScoreBand,
     ScoreBandsSpec,
     ScoreParams,
     SilenceParams,
@@ -108,7 +111,7 @@ class ObservationIndex:
         self._series: dict[str, Series] = {}
         self._matching: dict[tuple[str, ...], list[Series]] = {}
         # What rules evaluated on these readings can share (see _score_readings), by key.
-        self.shared: dict[tuple, Any] = {}
+        self.shared: dict[tuple[Any, ...], Any] = {}
 
     def series(self, code: str) -> Series:
         found = self._series.get(code)
@@ -158,7 +161,7 @@ class Check:
     note: Callable[[], Text] | None = None  # what to show when not true (no data, partial score)
     # Everything explain() and note() depend on besides the rule, its parameters and the time
     # zone; equal signatures give equal texts, so they are formatted once (see _texts).
-    sig: tuple | None = None
+    sig: tuple[Any, ...] | None = None
     baselines: dict[str, float] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
 
@@ -235,7 +238,7 @@ def _stale_due(run: _Run, newest: datetime) -> datetime | None:
     return newest + run.rule.stale_after if run.rule.stale_after is not None else None
 
 
-@lru_cache(maxsize=None)
+@cache
 def _code_name(code: str) -> Text:
     info = code_info(code)
     return Text(info.name_nb, info.name_en)
@@ -299,7 +302,7 @@ class _Reading(ABC):
     def criterion(self, loc: str) -> str:
         """'under planens grense for gul sone (92 %)'"""
 
-    def sig(self, i: int) -> tuple:
+    def sig(self, i: int) -> tuple[Any, ...]:
         """What explain(i) depends on."""
         return (self.obs[i],)
 
@@ -355,6 +358,7 @@ class _ZonesReading(_Reading):
     def explain(self, i: int) -> Parts:
         code, name, value = self.code, self.name, self.obs[i].value
         limit_name = _zone_rank(value, self.limits)[1]
+        assert limit_name is not None, "explain() is asked only of a reading that meets the condition"
         limit = getattr(self.limits, limit_name)
         sign = "<" if limit_name.endswith("_low") else ">"
         return (
@@ -439,7 +443,9 @@ class _WindowChangeReading(_ChangeReading):
 
     def explain(self, i: int) -> Parts:
         code, obs, rise, tz = self.code, self.obs, self.rise, self.tz
-        change, j = self.change_at(i)
+        found = self.change_at(i)
+        assert found is not None, "explain() is asked only of a reading that meets the condition"
+        change, j = found
         span = {loc: duration(timedelta(days=self.days), loc) for loc in ("nb", "en")}
         amt = {loc: format_delta(code, self.amount, loc) for loc in ("nb", "en")}
         d = {loc: format_delta(code, change, loc) for loc in ("nb", "en")}
@@ -465,7 +471,7 @@ class _WindowChangeReading(_ChangeReading):
             ),
         )
 
-    def sig(self, i: int) -> tuple:
+    def sig(self, i: int) -> tuple[Any, ...]:
         c = self.change_at(i)
         return (self.obs[i], self.obs[c[1]] if c else None)
 
@@ -482,7 +488,8 @@ class _BaselineChangeReading(_ChangeReading):
         self.params = params
         self.base, self.source, self.count = _resolve_baseline(spec.code, params, run)
         # Readings of the trial period itself are what the baseline is made of.
-        self.from_ = params.baseline_end.timestamp() if self.source == "trial" else None
+        # A trial baseline exists only once the period has ended, so it has an end.
+        self.from_ = params.baseline_end.timestamp() if self.source == "trial" and params.baseline_end else None
         name = self.name
         if self.base is None:
             self.unknown = _no_data(
@@ -492,12 +499,13 @@ class _BaselineChangeReading(_ChangeReading):
             return
         self.baselines = {spec.code: self.base}
         self.detail = {"baseline_source": self.source}
-        if self.source == "trial":
+        if self.source == "trial" and params.baseline_start is not None and params.baseline_end is not None:
             self.detail["baseline_period"] = [params.baseline_start.isoformat(), params.baseline_end.isoformat()]
             self.detail["baseline_count"] = self.count
 
     def change(self, i: int) -> float:
         value = self.obs[i].value
+        assert self.base is not None, "no change is judged without a baseline (unknown is set)"
         return _delta(value, self.base) if self.rise else _delta(self.base, value)
 
     def pred(self, i: int) -> bool:
@@ -506,9 +514,10 @@ class _BaselineChangeReading(_ChangeReading):
         return self.big_enough(self.change(i))
 
     def source_text(self, loc: str) -> str:
+        assert self.base is not None, "no text is made without a baseline (unknown is set)"
         b = format_value(self.code, self.base, loc)
-        if self.source == "trial":
-            params, tz = self.params, self.tz
+        params, tz = self.params, self.tz
+        if self.source == "trial" and params.baseline_start is not None and params.baseline_end is not None:
             period = f"{day(params.baseline_start, tz, loc)}–{day(params.baseline_end - timedelta(seconds=1), tz, loc)}"
             return (f"personlig utgangsverdi {b} (median av {self.count} målinger {period})" if _nb(loc)
                     else f"the personal baseline {b} (median of {self.count} readings {period})")
@@ -545,7 +554,7 @@ class _BaselineChangeReading(_ChangeReading):
             ),
         )
 
-    def sig(self, i: int) -> tuple:
+    def sig(self, i: int) -> tuple[Any, ...]:
         return (self.obs[i], self.base, self.source, self.count)
 
 
@@ -554,7 +563,7 @@ def _resolve_baseline(code: str, params: ChangeBaselineParams, run: _Run) -> tup
         return params.baseline_value, "plan", 0
     if code in run.context.baselines:
         return float(run.context.baselines[code]), "approved", 0
-    if params.baseline_start is None or run.now < params.baseline_end:
+    if params.baseline_start is None or params.baseline_end is None or run.now < params.baseline_end:
         return None, "", 0
     s = run.index.series(code)
     lo = bisect_left(s.obs, params.baseline_start.timestamp(), key=_TS)
@@ -588,7 +597,8 @@ class _QuestionnaireReading(_Reading):
             answers = ser.obs
             j = bisect_left(answers, at, key=_TS)
             while j < len(answers) and answers[j].ts == at:
-                if answers[j].value >= self.params.item_at_least:
+                at_least = self.params.item_at_least
+                if at_least is not None and answers[j].value >= at_least:
                     hits.append((c, answers[j].value, answers[j].ref))
                 j += 1
         return hits
@@ -669,21 +679,24 @@ class _QuestionnaireReading(_Reading):
             Text(" ".join(sentences_nb), " ".join(sentences_en)),
         )
 
-    def sig(self, i: int) -> tuple:
+    def sig(self, i: int) -> tuple[Any, ...]:
         obs = self.obs
         return (obs[i], obs[i - 1] if i > 0 else None, tuple(self.item_hits(i)) if self.items else ())
 
 
-def _prepare(spec, node, run: _Run) -> _Reading:
+def _prepare(spec: ReadingSpec, node: BaseModel, run: _Run) -> _Reading:
     if type(spec) is ChangeSpec:
-        return (_WindowChangeReading if type(node) is ChangeWindowParams else _BaselineChangeReading)(spec, node, run)
+        if isinstance(node, ChangeWindowParams):
+            return _WindowChangeReading(spec, node, run)
+        assert isinstance(node, ChangeBaselineParams)
+        return _BaselineChangeReading(spec, node, run)
     return _READINGS[type(spec)](spec, node, run)
 
 
-_READINGS: dict[type, type[_Reading]] = {ZonesSpec: _ZonesReading, QuestionnaireSpec: _QuestionnaireReading}
+_READINGS: dict[type, Callable[[Any, Any, _Run], _Reading]] = {ZonesSpec: _ZonesReading, QuestionnaireSpec: _QuestionnaireReading}
 
 
-def _check_reading(spec, node, run: _Run) -> Check:
+def _check_reading(spec: ReadingSpec, node: BaseModel, run: _Run) -> Check:
     r = _prepare(spec, node, run)
     if r.unknown is not None:
         return r.unknown
@@ -765,6 +778,7 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
             elif counting.m is not None:
                 scope = f"av de siste {counting.m} målingene" if nb else f"of the last {counting.m} readings"
             else:
+                assert counting.within is not None, "validated: an n-of-m counts by m, a window or both"
                 scope = (f"målinger siste {duration(counting.within, loc)}" if nb
                          else f"readings in the last {duration(counting.within, loc)}")
             listed = ", ".join(r.short(i, loc) for i in hits)
@@ -776,12 +790,15 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
             if counting.m is not None:
                 need[loc] = f"{counting.n} {'av' if nb else 'of'} {counting.m}"
             else:
+                assert counting.within is not None, "validated: an n-of-m counts by m, a window or both"
                 need[loc] = f"{counting.n} {'innen' if nb else 'within'} {duration(counting.within, loc)}"
         if counting.n == 1:  # one reading is enough: say it as plainly as a single limit
             return r.explain(hits[-1])
         value, threshold, text = r.explain(hits[-1])
         if unconfirmed:
-            wait = {loc: duration(counting.confirm_within, loc) for loc in ("nb", "en")}
+            confirm_within = counting.confirm_within
+            assert confirm_within is not None, "only a confirmation deadline leaves a reading unconfirmed"
+            wait = {loc: duration(confirm_within, loc) for loc in ("nb", "en")}
             return (value, threshold, Text(
                 f"{text.nb} Ingen ny måling innen {wait['nb']}, så én måling er nok.",
                 f"{text.en} No new reading within {wait['en']}, so one reading is enough."))
@@ -810,17 +827,17 @@ def _check_n_of_m(spec: NOfMSpec, node: tuple[NOfMParams, Any], run: _Run) -> Ch
 # Score bands (home NEWS2)
 
 
-def _points(bands, value: float) -> int:
+def _points(bands: Sequence[ScoreBand], value: float) -> int:
     for band in bands:
         if band.max is None or value <= band.max:
             return band.points
     return bands[-1].points  # pragma: no cover - the last band is open-ended by validation
 
 
-_SCORE_KEYS: dict[tuple[int, str | None], tuple[ScoreBandsSpec, tuple]] = {}
+_SCORE_KEYS: dict[tuple[int, str | None], tuple[ScoreBandsSpec, tuple[Any, ...]]] = {}
 
 
-def _score_key(spec: ScoreBandsSpec, variant: str | None) -> tuple:
+def _score_key(spec: ScoreBandsSpec, variant: str | None) -> tuple[Any, ...]:
     """What a score depends on besides the readings: each item's code and points table.
     Kept per spec object (alive while its entry is) so it is built once, not per evaluation."""
     hit = _SCORE_KEYS.get((id(spec), variant))
@@ -854,9 +871,9 @@ class _ScoreReadings:
         }
         self.moments = sorted(self.at_of, reverse=True)
         self.spread = spread
-        self._scores: dict[float, tuple] = {}
+        self._scores: dict[float, tuple[int, int, list[Any], list[Any]]] = {}
 
-    def score_at(self, t: float) -> tuple[int, int, list, list]:
+    def score_at(self, t: float) -> tuple[int, int, list[Any], list[Any]]:
         """(total, max single, [(item, value, points, at, ref)], [missing items]) as of POSIX time t."""
         found = self._scores.get(t)
         if found is None:
@@ -1008,11 +1025,11 @@ def _missed_slots(schedule: Schedule, tz: str, today: date, grace: timedelta, lo
     day_starts: list[float | None] = []
     for k in range(lookback_days + 1):
         day_slots = slots_on(schedule, today - timedelta(days=k), tz)
-        first = min(day_slots) if day_slots else None
+        first_slot = min(day_slots) if day_slots else None
         start = local_day_bounds(today - timedelta(days=k), tz)[0].timestamp()
         for slot in reversed(day_slots):
             back.append(slot)
-            day_starts.append(start if slot == first else None)
+            day_starts.append(start if slot == first_slot else None)
     return _Slots(forward, tuple((slot + grace).timestamp() for slot in forward),
                   tuple(back), tuple(slot.timestamp() for slot in back), tuple(day_starts))
 
@@ -1040,7 +1057,7 @@ def _check_missed(spec: MissedCheckinSpec, params: MissedParams, run: _Run) -> C
     active_ts = active.timestamp() if active is not None else None
     latest_ts = latest.timestamp() if latest is not None else None
     open_before = params.open_before.total_seconds()
-    for slot, slot_ts, day_start in zip(slots.back, slots.back_ts, slots.back_day_start):
+    for slot, slot_ts, day_start in zip(slots.back, slots.back_ts, slots.back_day_start, strict=True):
         if slot_ts > open_from:
             continue  # not yet due
         if active_ts is not None and slot_ts < active_ts:
@@ -1180,7 +1197,7 @@ def _check_combine(spec: CombineSpec, node: dict[str, Any], run: _Run) -> Check:
                  sig=(sigs, tuple(c.sig for _, c in checks)) if None not in sigs else None)
 
 
-def _check(spec, node, run: _Run) -> Check:
+def _check(spec: Any, node: Any, run: _Run) -> Check:
     return _CHECKS[type(spec)](spec, node, run)
 
 
@@ -1200,12 +1217,13 @@ _CHECKS: dict[type, Callable[[Any, Any, _Run], Check]] = {
 # The state machine
 
 
-_TEXTS: dict[tuple, tuple[RuleDefinition, Any]] = {}
+_TEXTS: dict[tuple[Any, ...], tuple[RuleDefinition, Any]] = {}
 _TEXTS_MAX = 20000
 
 
 def _explained(rule: RuleDefinition, check: Check) -> tuple[Parts, Text]:
     """check.explain() and the summary it gives with the rule's own suffix."""
+    assert check.explain is not None, "only a check that holds is explained"
     parts = check.explain()
     return parts, _join([parts[2], rule.suffix])
 
@@ -1218,7 +1236,12 @@ def _texts(rule: RuleDefinition, params: Parameters, tz: str, check: Check, whic
     The key holds everything the text depends on: the rule (by identity, kept alive by the
     entry), its parameter values, the time zone and the check's signature.
     """
-    build = (lambda: _explained(rule, check)) if which == "explain" else check.note
+    build: Callable[[], Any]
+    if which == "explain":
+        build = functools.partial(_explained, rule, check)
+    else:
+        assert check.note is not None, "a note is asked for only when the check has one"
+        build = check.note
     if check.sig is None:
         return build()
     key = (id(rule), params.fingerprint, tz, which, check.sig)
@@ -1238,7 +1261,10 @@ _set_extra = _BASE_SLOTS["__pydantic_extra__"].__set__
 _set_private = _BASE_SLOTS["__pydantic_private__"].__set__
 
 
-def _new(model, values: dict[str, Any]):
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _new(model: type[_M], values: dict[str, Any]) -> _M:
     """Build an output model from values the engine has already typed, skipping validation.
 
     Like pydantic's model_construct but without its per-field default handling: this runs for
@@ -1255,28 +1281,30 @@ def _new(model, values: dict[str, Any]):
 def _utc_now(now: datetime) -> datetime:
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    return now if now.tzinfo is timezone.utc else now.astimezone(timezone.utc)
+    return now if now.tzinfo is UTC else now.astimezone(UTC)
 
 
 def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check,
-                now: datetime) -> tuple[Status, datetime, datetime | None, datetime | None, datetime | None]:
+                now: datetime) -> tuple[Status, datetime | None, datetime | None, datetime | None, datetime | None]:
     """(status, since, pending_since, firing_since, next_due_at) after ``check``."""
     ps = prev.status if prev is not None else None
     hold, recover = rule.hold, rule.recover_after
     due = check.due
-    pending_since = firing_since = None
+    pending_since: datetime | None = None
+    firing_since: datetime | None = None
+    since: datetime | None
     if check.truth is None:
         status = Status.NO_DATA
-        since = prev.since if ps is Status.NO_DATA else now
+        since = prev.since if prev is not None and ps is Status.NO_DATA else now
     elif check.truth:
-        if ps in (Status.FIRING, Status.RECOVERING):
+        if prev is not None and ps in (Status.FIRING, Status.RECOVERING):
             status = Status.FIRING
             firing_since = prev.firing_since
             pending_since = prev.pending_since
-            since = prev.since if ps is Status.FIRING else max(check.onset or now, prev.since)
+            since = prev.since if ps is Status.FIRING else max(check.onset or now, prev.since or now)
         else:
             onset = check.onset or now
-            if ps is Status.PENDING and prev.pending_since is not None and not check.exact:
+            if prev is not None and ps is Status.PENDING and prev.pending_since is not None and not check.exact:
                 onset = min(onset, prev.pending_since)  # the readings no longer reach back that far
             pending_since = onset
             if now >= onset + hold:
@@ -1287,8 +1315,12 @@ def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check,
                 since = onset
                 due = _min_due(due, onset + hold)
     else:
-        if ps in (Status.FIRING, Status.RECOVERING):
-            start = prev.since if ps is Status.RECOVERING else max(check.onset or now, prev.since or now)
+        if prev is not None and ps in (Status.FIRING, Status.RECOVERING):
+            if ps is Status.RECOVERING:
+                assert prev.since is not None, "a recovering state has a since"
+                start = prev.since
+            else:
+                start = max(check.onset or now, prev.since or now)
             start = min(start, now)
             if now >= start + recover:
                 status = Status.NORMAL
@@ -1301,7 +1333,7 @@ def _next_state(rule: RuleDefinition, prev: RuleState | None, check: Check,
                 due = _min_due(due, start + recover)
         else:
             status = Status.NORMAL
-            if ps is Status.NORMAL:
+            if prev is not None and ps is Status.NORMAL:
                 since = prev.since
             else:
                 since = check.onset or now
@@ -1351,6 +1383,7 @@ def _evaluate_indexed(
     })
     findings: tuple[Finding, ...] = ()
     if status is Status.FIRING:
+        assert parts is not None, "a firing check holds, so it was explained"
         findings = (
             _new(Finding, {
                 "rule_key": rule.key,
@@ -1373,11 +1406,12 @@ def _params_for(rule: RuleDefinition, parameters: Mapping[str, Any] | None) -> P
     if isinstance(parameters, Parameters) and parameters.rule_key == rule.key and parameters.rule_version == rule.version:
         return parameters
     if not parameters:
-        return rule.defaults
+        defaults: Parameters = rule.defaults
+        return defaults
     return resolve_parameters(rule, parameters)
 
 
-def rule_codes(spec) -> tuple[str, ...]:
+def rule_codes(spec: BaseModel) -> tuple[str, ...]:
     """Codes (and code patterns such as 'checkin.*') a spec reads."""
     if isinstance(spec, (ZonesSpec, ChangeSpec)):
         return (spec.code,)

@@ -18,8 +18,8 @@ from .parameters import Parameters
 from .zones import ZoneLimits
 
 
-def zones_of(rule: RuleDefinition, params: Parameters):
-    """(code, ZonesParams) if the rule judges single readings against zone limits."""
+def zones_of(rule: RuleDefinition, params: Parameters) -> tuple[str, ZoneLimits] | None:
+    """(code, ZoneLimits) if the rule judges single readings against zone limits."""
     spec, node = rule.spec, params.node
     if isinstance(spec, NOfMSpec) and isinstance(spec.of, ZonesSpec):
         return spec.of.code, node[1]
@@ -130,7 +130,7 @@ def limit_conflicts(plan: list[LimitSource], safety: list[LimitSource]) -> list[
     found: list[LimitConflict] = []
     seen: set[LimitSource] = set()
 
-    def add(kind, limit, against):
+    def add(kind: Literal["order", "looser"], limit: LimitSource, against: LimitSource) -> None:
         if limit not in seen:
             seen.add(limit)
             found.append(LimitConflict(kind, limit, against))
@@ -140,18 +140,18 @@ def limit_conflicts(plan: list[LimitSource], safety: list[LimitSource]) -> list[
         for q in plan:
             if q.code != p.code or q is p:
                 continue
-            if q.low == p.low and colour == "yellow" and q.name.startswith("red") and _beyond(p, q):
-                add("order", p, q)
-            elif p.low and not q.low and p.value >= q.value:
+            yellow_beyond_red = q.low == p.low and colour == "yellow" and q.name.startswith("red") and _beyond(p, q)
+            low_above_high = p.low and not q.low and p.value >= q.value
+            if yellow_beyond_red or low_above_high:
                 add("order", p, q)
         for s in safety:
             if s.code != p.code or s.low != p.low:
                 continue
             safety_red = s.name.startswith("red")
-            if safety_red and colour == "red" and s.value != p.value and _beyond(p, s):
-                add("looser", p, s)
-            elif safety_red and colour == "yellow" and _beyond(p, s):
-                add("looser", p, s)
-            elif not safety_red and colour == "yellow" and s.value != p.value and _beyond(p, s):
+            if safety_red:
+                looser = (colour == "red" and s.value != p.value) or colour == "yellow"
+            else:
+                looser = colour == "yellow" and s.value != p.value
+            if looser and _beyond(p, s):
                 add("looser", p, s)
     return found

@@ -11,10 +11,11 @@ A ``RuleDefinition`` is one immutable version of a rule. Its ``parameters`` are 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from enum import Enum
 from functools import cached_property
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+from collections.abc import Mapping
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -30,6 +31,9 @@ from .codes import check_code, check_code_pattern
 from .schedule import Schedule
 from .text import Text
 from .zones import Zone
+
+if TYPE_CHECKING:
+    from .parameters import Parameters
 
 # ---------------------------------------------------------------------------------------------
 # Inputs
@@ -50,8 +54,8 @@ class Observation:
     def __post_init__(self) -> None:
         if self.at.tzinfo is None or self.at.utcoffset() is None:
             raise ValueError(f"observation {self.code} at {self.at}: time must be timezone-aware")
-        if self.at.tzinfo is not timezone.utc:
-            object.__setattr__(self, "at", self.at.astimezone(timezone.utc))
+        if self.at.tzinfo is not UTC:
+            object.__setattr__(self, "at", self.at.astimezone(UTC))
         if self.value != self.value:
             raise ValueError(f"observation {self.code} at {self.at}: value is not a number")
         object.__setattr__(self, "value", float(self.value))
@@ -114,7 +118,7 @@ def _utc(value: datetime | None) -> datetime | None:
         return None
     if value.tzinfo is None:
         raise ValueError("time must be timezone-aware")
-    return value.astimezone(timezone.utc)
+    return value.astimezone(UTC)
 
 
 UtcDatetime = Annotated[datetime, AfterValidator(_utc)]
@@ -161,8 +165,8 @@ class ScoreBand(_Spec):
 def _check_bands(bands: tuple[ScoreBand, ...]) -> tuple[ScoreBand, ...]:
     if not bands:
         raise ValueError("a score item needs at least one band")
-    maxima = [b.max for b in bands[:-1]]
-    if any(m is None for m in maxima):
+    maxima = [b.max for b in bands[:-1] if b.max is not None]
+    if len(maxima) != len(bands) - 1:
         raise ValueError("only the last band may be open-ended (no max)")
     if bands[-1].max is not None:
         raise ValueError("the last band must be open-ended (no max) so that every value scores")
@@ -208,7 +212,7 @@ class ScoreBandsSpec(_Spec):
     totals: tuple[TotalBand, ...] = Field(min_length=1)
 
     @model_validator(mode="after")
-    def _consistent(self) -> "ScoreBandsSpec":
+    def _consistent(self) -> ScoreBandsSpec:
         codes = [i.code for i in self.items]
         if len(set(codes)) != len(codes):
             raise ValueError("each score item must use a different code")
@@ -244,7 +248,7 @@ class QuestionnaireSpec(_Spec):
     items: tuple[Code, ...] = ()  # item codes checked against ``item_at_least``
 
 
-ReadingSpec = Annotated[Union[ZonesSpec, ChangeSpec, QuestionnaireSpec], Field(discriminator="kind")]
+ReadingSpec = Annotated[ZonesSpec | ChangeSpec | QuestionnaireSpec, Field(discriminator="kind")]
 
 
 class NOfMSpec(_Spec):
@@ -286,7 +290,7 @@ class Child(_Spec):
     """One named part of all_of / any_of. Its parameters are nested under ``id``."""
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
-    spec: "Spec"
+    spec: Spec
 
 
 class CombineSpec(_Spec):
@@ -303,8 +307,7 @@ class CombineSpec(_Spec):
 
 
 Spec = Annotated[
-    Union[ZonesSpec, ScoreBandsSpec, ChangeSpec, QuestionnaireSpec, NOfMSpec, MissedCheckinSpec, SilenceSpec,
-          CombineSpec],
+    ZonesSpec | ScoreBandsSpec | ChangeSpec | QuestionnaireSpec | NOfMSpec | MissedCheckinSpec | SilenceSpec | CombineSpec,
     Field(discriminator="kind"),
 ]
 Child.model_rebuild()
@@ -333,7 +336,7 @@ class ScoreParams(_Params):
     variant: str | None = None
 
     @model_validator(mode="after")
-    def _something_fires(self) -> "ScoreParams":
+    def _something_fires(self) -> ScoreParams:
         if self.fire_at_total is None and self.fire_on_single is None:
             raise ValueError("set fire_at_total or fire_on_single (or both)")
         if self.max_spread <= timedelta(0):
@@ -354,14 +357,14 @@ class ChangeBaselineParams(_Params):
     baseline_min_count: int = Field(default=5, ge=1)
 
     @model_validator(mode="after")
-    def _period(self) -> "ChangeBaselineParams":
+    def _period(self) -> ChangeBaselineParams:
         for name in ("baseline_start", "baseline_end"):
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise ValueError(f"{name} must include a time zone (e.g. 2026-03-01T00:00:00+01:00)")
         if (self.baseline_start is None) != (self.baseline_end is None):
             raise ValueError("set both baseline_start and baseline_end, or neither")
-        if self.baseline_start is not None and self.baseline_end <= self.baseline_start:
+        if self.baseline_start is not None and self.baseline_end is not None and self.baseline_end <= self.baseline_start:
             raise ValueError("baseline_end must be after baseline_start")
         return self
 
@@ -372,7 +375,7 @@ class QuestionnaireParams(_Params):
     item_at_least: float | None = None
 
     @model_validator(mode="after")
-    def _something_fires(self) -> "QuestionnaireParams":
+    def _something_fires(self) -> QuestionnaireParams:
         if self.at_least is None and self.rise_at_least is None and self.item_at_least is None:
             raise ValueError("set at_least, rise_at_least or item_at_least")
         return self
@@ -388,7 +391,7 @@ class NOfMParams(_Params):
     confirm_within: timedelta | None = None
 
     @model_validator(mode="after")
-    def _window(self) -> "NOfMParams":
+    def _window(self) -> NOfMParams:
         if self.m is None and self.within is None:
             raise ValueError("set m (last M readings) or within (a time window), or both")
         if self.m is not None and self.n > self.m:
@@ -407,7 +410,7 @@ class MissedParams(_Params):
     lookback_days: int = Field(default=14, ge=1, le=60)  # how far back missed slots are counted
 
     @model_validator(mode="after")
-    def _spans(self) -> "MissedParams":
+    def _spans(self) -> MissedParams:
         if self.grace < timedelta(0) or self.open_before < timedelta(0):
             raise ValueError("grace and open_before cannot be negative")
         return self
@@ -417,7 +420,7 @@ class SilenceParams(_Params):
     after: timedelta  # how long without any report before the rule fires
 
     @model_validator(mode="after")
-    def _positive(self) -> "SilenceParams":
+    def _positive(self) -> SilenceParams:
         if self.after <= timedelta(0):
             raise ValueError("after must be positive")
         return self
@@ -483,7 +486,7 @@ class RuleDefinition(BaseModel):
     examples: tuple[Example, ...] = ()
 
     @model_validator(mode="after")
-    def _check(self) -> "RuleDefinition":
+    def _check(self) -> RuleDefinition:
         for name in ("hold", "recover_after"):
             if getattr(self, name) < timedelta(0):
                 raise ValueError(f"{name} cannot be negative")
@@ -496,7 +499,7 @@ class RuleDefinition(BaseModel):
         return self
 
     @cached_property
-    def defaults(self):
+    def defaults(self) -> Parameters:
         """The validated default parameters (a parameters.Parameters mapping)."""
         from .parameters import resolve_parameters
 

@@ -30,6 +30,7 @@ from .model import (
     NOfMSpec,
     QuestionnaireParams,
     QuestionnaireSpec,
+    RuleDefinition,
     ScoreBandsSpec,
     ScoreParams,
     Severity,
@@ -51,7 +52,7 @@ class ParameterError(ValueError):
         super().__init__(f"rule {rule_key}: {lines}")
 
 
-def _leaf_model(spec) -> type[BaseModel]:
+def _leaf_model(spec: BaseModel) -> type[BaseModel]:
     if isinstance(spec, ZonesSpec):
         return ZonesParams
     if isinstance(spec, ScoreBandsSpec):
@@ -67,7 +68,7 @@ def _leaf_model(spec) -> type[BaseModel]:
     raise TypeError(spec)
 
 
-def parameter_names(spec) -> list[str]:
+def parameter_names(spec: BaseModel) -> list[str]:
     """All flat parameter names a spec accepts."""
     if isinstance(spec, CombineSpec):
         return [f"{c.id}.{name}" for c in spec.of for name in parameter_names(c.spec)]
@@ -80,10 +81,11 @@ def _base_type(annotation: Any) -> type:
     """float for ``float | None``: the type a value of the parameter has when it is set."""
     present = [a for a in get_args(annotation) if a is not type(None)] or [annotation]
     base = present[0]
-    return get_origin(base) or base
+    found: type = get_origin(base) or base
+    return found
 
 
-def parameter_types(spec) -> dict[str, type]:
+def parameter_types(spec: BaseModel) -> dict[str, type]:
     """The type of each flat parameter name (float, int, timedelta, datetime, str, bool …), so a
     form can parse what a person typed before the rule validates it."""
     if isinstance(spec, CombineSpec):
@@ -94,7 +96,7 @@ def parameter_types(spec) -> dict[str, type]:
     return {name: _base_type(f.annotation) for name, f in _leaf_model(spec).model_fields.items()}
 
 
-def parameter_codes(spec) -> dict[str, str]:
+def parameter_codes(spec: BaseModel) -> dict[str, str]:
     """The measurement or question code each flat parameter is about, where there is one."""
     if isinstance(spec, CombineSpec):
         return {f"{c.id}.{name}": code for c in spec.of for name, code in parameter_codes(c.spec).items()}
@@ -104,7 +106,7 @@ def parameter_codes(spec) -> dict[str, str]:
     return {name: code for name in parameter_names(spec)} if isinstance(code, str) else {}
 
 
-def _flatten(spec, raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def _flatten(spec: BaseModel, raw: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """Nested child dicts of all_of / any_of become dotted names; other values stay as given."""
     out: dict[str, Any] = {}
     children = {c.id: c.spec for c in spec.of} if isinstance(spec, CombineSpec) else {}
@@ -179,7 +181,8 @@ def describe_validation_error(exc: ValidationError, prefix: str = "") -> list[tu
 # -- building the validated parameter tree ---------------------------------------------------
 
 
-def _zone_checks(spec: ZonesSpec, params: ZonesParams, severity: Severity, prefix: str) -> tuple[ZoneLimits, list]:
+def _zone_checks(spec: ZonesSpec, params: ZonesParams, severity: Severity,
+                 prefix: str) -> tuple[ZoneLimits | None, list[tuple[str, str]]]:
     problems: list[tuple[str, str]] = []
     limits = None
     try:
@@ -202,7 +205,8 @@ def _zone_checks(spec: ZonesSpec, params: ZonesParams, severity: Severity, prefi
     return limits, problems
 
 
-def _build(spec, flat: dict[str, Any], severity: Severity, prefix: str, problems: list) -> Any:
+def _build(spec: BaseModel, flat: dict[str, Any], severity: Severity, prefix: str,
+           problems: list[tuple[str, str]]) -> Any:
     """Validated parameter node for ``spec``: a params model, a (NOfMParams, child) pair or a dict."""
     if isinstance(spec, CombineSpec):
         node = {}
@@ -227,13 +231,14 @@ def _build(spec, flat: dict[str, Any], severity: Severity, prefix: str, problems
         problems.extend(describe_validation_error(exc, prefix))
         return None
     if isinstance(spec, ZonesSpec):
+        assert isinstance(params, ZonesParams)
         limits, more = _zone_checks(spec, params, severity, prefix)
         problems.extend(more)
         return limits
     return params
 
 
-def _flat_values(spec, node) -> Iterator[tuple[str, Any]]:
+def _flat_values(spec: BaseModel, node: Any) -> Iterator[tuple[str, Any]]:
     if isinstance(spec, CombineSpec):
         for child in spec.of:
             for k, v in _flat_values(child.spec, node[child.id]):
@@ -267,10 +272,10 @@ class Parameters(Mapping[str, Any]):
         self.node = node  # the validated tree the engine reads
         self._values = values
         self.overridden = overridden  # names set by the patient's plan rather than the rule default
-        self._fingerprint: tuple | None = None
+        self._fingerprint: tuple[Any, ...] | None = None
 
     @property
-    def fingerprint(self) -> tuple:
+    def fingerprint(self) -> tuple[Any, ...]:
         """A hashable summary of the values, e.g. for caching texts that depend on them."""
         if self._fingerprint is None:
             self._fingerprint = (self.rule_key, self.rule_version, tuple(sorted(self._values.items())))
@@ -297,7 +302,7 @@ class Parameters(Mapping[str, Any]):
         return {k: _jsonable(self._values[k]) for k in sorted(self.overridden)}
 
 
-def resolve_parameters(rule, patient_overrides: Mapping[str, Any] | None = None) -> Parameters:
+def resolve_parameters(rule: RuleDefinition, patient_overrides: Mapping[str, Any] | None = None) -> Parameters:
     """The rule's default parameters with the patient's overrides applied and validated.
 
     Raises ParameterError naming each offending key: unknown names, names the rule does not let

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from .model import Example, EvaluationContext, RuleDefinition, RuleSet
 from .parameters import ParameterError, describe_validation_error, resolve_parameters
@@ -31,7 +31,10 @@ class RuleFormatError(ValueError):
         super().__init__(f"{source}: " + "; ".join(f"{path}: {why}" for path, why in problems))
 
 
-def _check(model, data: Any, source: str):
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _check(model: type[_M], data: Any, source: str) -> _M:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -145,7 +148,7 @@ def run_example(rule: RuleDefinition, example: Example) -> ExampleResult:
             for fragment in e.explanation_contains:
                 if fragment.replace("\u00a0", " ") not in text:
                     failures.append(f"at {e.at.isoformat()} the explanation lacks {fragment!r}: {text!r}")
-    except Exception as exc:  # an example that crashes must fail, not stop the run
+    except Exception as exc:  # noqa: BLE001 - an example that crashes must fail, not stop the run
         return result(False, f"error: {type(exc).__name__}: {exc}")
     if failures:
         return result(False, "; ".join(failures))

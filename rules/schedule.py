@@ -9,7 +9,7 @@ with fold=0; on the fall-back night an ambiguous time is taken at its first occu
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -44,7 +44,7 @@ class Schedule(BaseModel):
 def local_to_utc(local_date: date, at: time, tz: str) -> datetime:
     """The UTC instant of a wall-clock time on a local date, resolving DST gaps and folds."""
     aware = datetime.combine(local_date, at).replace(tzinfo=ZoneInfo(tz), fold=0)
-    return aware.astimezone(timezone.utc)
+    return aware.astimezone(UTC)
 
 
 def slots_on(schedule: Schedule, local_date: date, tz: str) -> list[datetime]:

@@ -7,6 +7,7 @@ stored finding reads the same in either portal language and never changes afterw
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import lru_cache
@@ -79,7 +80,7 @@ def duration(span: timedelta, locale: str) -> str:
     minutes = int(span.total_seconds() // 60)
     days, rest = divmod(minutes, 24 * 60)
     hours, mins = divmod(rest, 60)
-    parts = [f"{n} {w[0] if n == 1 else w[1]}" for n, w in zip((days, hours, mins), words) if n]
+    parts = [f"{n} {w[0] if n == 1 else w[1]}" for n, w in zip((days, hours, mins), words, strict=True) if n]
     if not parts:
         return "0 " + words[2][1]
     return " ".join(parts)
@@ -118,7 +119,7 @@ def parse_duration(text: str) -> timedelta:
     return total
 
 
-def both(build) -> Text:
+def both(build: Callable[[str], str]) -> Text:
     """Build a Text by calling `build(locale)` for each UI language."""
     return Text(nb=build("nb"), en=build("en"))
 

@@ -42,7 +42,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Callable
+from collections.abc import Callable
 
 from babel.numbers import format_decimal
 
@@ -199,7 +199,7 @@ def parse_entry(code: str, text: str) -> Entry:
         if not word:
             raise ValueError(text)
         raise UnknownUnit(code, word)
-    return Entry(number, found.key if found is not None else None)
+    return Entry(number, found.key if isinstance(found, Unit) else None)
 
 
 # ---- what it means --------------------------------------------------------------------------

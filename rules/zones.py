@@ -7,6 +7,7 @@ guidance states them ("SpO2 red < 88, yellow < 92"; "glucose urgent high > 14.4"
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
@@ -26,9 +27,9 @@ class Zone(str, Enum):
         return {"green": 0, "yellow": 1, "red": 2}[self.value]
 
     @staticmethod
-    def worst(zones) -> "Zone | None":
-        zones = [z for z in zones if z is not None]
-        return max(zones, key=lambda z: z.rank) if zones else None
+    def worst(zones: Iterable[Zone | None]) -> Zone | None:
+        present = [z for z in zones if z is not None]
+        return max(present, key=lambda z: z.rank) if present else None
 
 
 class ZoneLimits(BaseModel):
@@ -42,7 +43,7 @@ class ZoneLimits(BaseModel):
     red_high: float | None = None
 
     @model_validator(mode="after")
-    def _ordered(self) -> "ZoneLimits":
+    def _ordered(self) -> ZoneLimits:
         present = [v for v in (self.red_low, self.yellow_low, self.yellow_high, self.red_high) if v is not None]
         if present != sorted(present):
             raise ValueError("limits must be ordered: red low ≤ yellow low < yellow high ≤ red high")
@@ -67,10 +68,11 @@ class ZoneResult:
     @property
     def threshold_text(self) -> Text:
         """'< 88 %' — the limit that was crossed, for queues and tables."""
-        if self.limit_name is None:
+        limit_value = self.limit_value
+        if self.limit_name is None or limit_value is None:
             return Text("", "")
         sign = "<" if self.limit_name.endswith("_low") else ">"
-        return both(lambda loc: f"{sign} {value_with_unit(self.code, self.limit_value, loc)}")
+        return both(lambda loc: f"{sign} {value_with_unit(self.code, limit_value, loc)}")
 
 
 _ZONE_WORD = {
@@ -105,7 +107,7 @@ def _explain(code: str, value: float, zone: Zone, limit_name: str | None, limit:
     def build(loc: str) -> str:
         v = value_with_unit(code, value, loc)
         name = m.name(loc)
-        if limit_name is None:
+        if limit_name is None or limit is None:
             return (f"{name} {v} er innenfor planens grenser (grønn sone)" if loc == "nb"
                     else f"{name} {v} is within the plan's limits (green zone)")
         lim = value_with_unit(code, limit, loc)

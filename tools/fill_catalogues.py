@@ -19,7 +19,7 @@ def _translated(message) -> bool:
     return all(message.string) if isinstance(message.string, (list, tuple)) else bool(message.string)
 
 
-def fill(locale: str, table: dict | None) -> list[str]:
+def fill(locale: str, table: dict | None) -> list[str | tuple[str, ...] | list[str]]:
     path = ROOT / locale / "LC_MESSAGES" / "messages.po"
     with path.open("rb") as f:
         catalogue = read_po(f, locale=locale)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import ast
 import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Literal
 
@@ -97,7 +97,7 @@ def load(path: Path = DATA) -> HazardLog:
     return HazardLog.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
 
 
-@lru_cache(maxsize=None)
+@cache
 def _tests_in(path: Path) -> frozenset[str]:
     """Test functions of a file: module level, and Class::method."""
     tree = ast.parse(path.read_text(encoding="utf-8"))

@@ -12,8 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from datetime import date, datetime, timedelta, timezone
-from typing import Annotated, Any, Literal, Union
+from datetime import date, datetime, timedelta, UTC
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AwareDatetime,
@@ -101,7 +101,7 @@ class PhoneTarget(_Frozen):
         return cleaned
 
 
-Target = Annotated[Union[QueueOnly, OnCallTarget, RoleTarget, PersonTarget, PhoneTarget], Field(discriminator="kind")]
+Target = Annotated[QueueOnly | OnCallTarget | RoleTarget | PersonTarget | PhoneTarget, Field(discriminator="kind")]
 
 
 # -- the policy ------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ class PerSeverity(_Frozen):
     red: int | None = None
 
     def of(self, severity: Severity) -> int:
-        value = getattr(self, severity)
+        value: int | None = getattr(self, severity)
         if value is None:  # validation makes this unreachable for a constructed policy
             raise ValueError(f"no value for {severity}")
         return value
@@ -606,8 +606,8 @@ class _Planner:
         """Whether a step from the cursor to the end of the last round applies at this moment,
         only at other hours, or not at all (no remaining step is for this severity)."""
         steps = self.policy.steps
-        rest = steps if self.st.round < self.policy.repeat else steps[self.st.step:]
-        rest = [s for s in rest if self.severity in s.severities]
+        ahead = steps if self.st.round < self.policy.repeat else steps[self.st.step:]
+        rest = [s for s in ahead if self.severity in s.severities]
         if not rest:
             return "never"
         return "now" if any(applies(s, self.severity, self.team, self.now) for s in rest) else "later"
@@ -679,6 +679,7 @@ class _Planner:
             self.cut_wait()
 
     def cut_wait(self) -> None:
+        assert self.st.current is not None, "only a step that ran has a wait to cut"
         self.st.current.done = True
         if self.st.next_at is not None:
             self.st.next_at = min(self.st.next_at, self.now)
@@ -712,27 +713,29 @@ def plan(policy: EscalationPolicy, alert: AlertFacts, team: TeamContext, state: 
     that failed permanently (undelivered, invalid number). Calling again with the returned
     state at the same `now` yields no intents."""
     _aware("now", now)
-    now = now.astimezone(timezone.utc)  # persisted state always reads in UTC
+    now = now.astimezone(UTC)  # persisted state always reads in UTC
     st = (state or EscalationState()).model_copy(deep=True)
     if alert.resolved_at is not None:
         return Plan(st, (), None, "resolved")
     if _episode_changed(st, alert):
         # A new severity is news for whoever answers: start over at step 0 with its timings.
         first = st.episode == 0
-        start = (alert.raised_at or (alert.opened_at if first else now)).astimezone(timezone.utc)
+        start = (alert.raised_at or (alert.opened_at if first else now)).astimezone(UTC)
         st = EscalationState(episode=st.episode + 1, severity=alert.severity, episode_started_at=start,
                              next_at=now)
     p = _Planner(policy, alert, team, st, now, failed)
     sev = alert.severity
     returned = False
+    episode_started_at = st.episode_started_at
+    assert episode_started_at is not None, "every episode has a start (set just above when it began)"
 
     # Snoozes and acknowledgements from before this episode do not hold back the new severity.
-    if alert.snoozed_at is not None and alert.snoozed_at >= st.episode_started_at:
+    if alert.snoozed_at is not None and alert.snoozed_until is not None and alert.snoozed_at >= episode_started_at:
         until = min(alert.snoozed_until, alert.snoozed_at + policy.snooze_max.minutes(sev))
         if now < until:
             return Plan(st, (), until, "snoozed")
     ack = alert.acknowledged_at
-    if ack is not None and ack >= st.episode_started_at and ack != st.expired_ack_at:
+    if ack is not None and ack >= episode_started_at and ack != st.expired_ack_at:
         deadline = ack_deadline(policy, sev, ack)
         if now < deadline:
             return Plan(st, (), deadline, "acknowledged")

@@ -17,7 +17,7 @@ class AccountKind(str, Enum):
 
 
 class Account(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     kind: str = Field(max_length=20)  # AccountKind
     # E-mail (lower case) for staff, the phone number in E.164 form for patients and relatives.
     login: str = Field(max_length=200, unique=True)
@@ -62,7 +62,7 @@ class LoginCode(SQLModel, table=True):
 
     __tablename__ = "login_code"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     account_id: int = Field(foreign_key="account.id", index=True)
     code_hash: str = Field(max_length=255)
     # "login", or "phone:+4791234567" for confirming a new mobile number: a code only works

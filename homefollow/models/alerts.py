@@ -41,7 +41,7 @@ class Alert(SQLModel, table=True):
         Index("ix_alert_team_status", "team_id", "status"),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id", index=True)
     team_id: int = Field(foreign_key="team.id")
     # The alert's key: the rule's group (one alert for a red and a yellow rule on the same
@@ -91,7 +91,7 @@ class AlertEvent(SQLModel, table=True):
 
     __tablename__ = "alert_event"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     alert_id: int = Field(foreign_key="alert.id", index=True)
     at: datetime = utc_column()
     actor_account_id: int | None = Field(default=None, foreign_key="account.id")

@@ -17,7 +17,7 @@ from .base import json_column, utc_column
 class ApiToken(SQLModel, table=True):
     __tablename__ = "api_token"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     organisation_id: int = Field(foreign_key="organisation.id", index=True)
     name: str = Field(max_length=200)  # what it is for: "DIPS Arena, UNN"
     # The name the sender's own ids are known by (ServiceUse.source, "local:<source>:<id>").
@@ -38,7 +38,7 @@ class ApiEvent(SQLModel, table=True):
     __tablename__ = "api_event"
     __table_args__ = (UniqueConstraint("organisation_id", "kind", "sender_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     organisation_id: int = Field(foreign_key="organisation.id")
     kind: str = Field(max_length=20)  # admission, discharge, observation
     sender_id: str = Field(max_length=64)

@@ -14,7 +14,7 @@ class AuditEvent(SQLModel, table=True):
     __tablename__ = "audit_event"
     __table_args__ = (Index("ix_audit_patient_at", "patient_id", "at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     at: datetime = utc_column()
     actor_account_id: int | None = Field(default=None, foreign_key="account.id", index=True)
     actor_kind: str = Field(max_length=20)  # staff, patient, relative, system, anonymous

@@ -15,7 +15,7 @@ class Message(SQLModel, table=True):
     __table_args__ = (Index("ix_message_patient_created", "patient_id", "created_at"),
                       UniqueConstraint("patient_id", "idempotency_key", name="uq_message_patient_idempotency_key"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id")
     author_account_id: int | None = Field(default=None, foreign_key="account.id")
     from_team: bool  # written by staff (True) or by the patient or a relative (False)

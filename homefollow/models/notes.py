@@ -17,7 +17,7 @@ class PatientNote(SQLModel, table=True):
     __tablename__ = "patient_note"
     __table_args__ = (Index("ix_patient_note_patient_created", "patient_id", "created_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id")
     author_account_id: int = Field(foreign_key="account.id")
     body: str = Field(sa_type=Text)
@@ -31,7 +31,7 @@ class PlanTemplate(SQLModel, table=True):
     __tablename__ = "plan_template"
     __table_args__ = (UniqueConstraint("team_id", "key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     team_id: int | None = Field(default=None, foreign_key="team.id")
     key: str = Field(max_length=60)
     name: str = Field(max_length=200)

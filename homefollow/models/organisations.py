@@ -18,14 +18,14 @@ class OrganisationKind(str, Enum):
 
 
 class Organisation(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     name: str = Field(max_length=200)
     kind: str = Field(max_length=20)  # OrganisationKind
     created_at: datetime = utc_column()
 
 
 class Team(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     name: str = Field(max_length=200)
     # What patients call in opening hours, and where alert SMS go until issue-4 style
     # escalation policies route them.
@@ -60,7 +60,7 @@ class TeamMembership(SQLModel, table=True):
     __tablename__ = "team_membership"
     __table_args__ = (UniqueConstraint("team_id", "account_id", "role"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     team_id: int = Field(foreign_key="team.id", index=True)
     account_id: int = Field(foreign_key="account.id", index=True)
     role: str = Field(max_length=20)  # Role

@@ -35,7 +35,7 @@ class Priority(int, Enum):
 class Notification(SQLModel, table=True):
     __table_args__ = (Index("ix_notification_status_due", "status", "priority", "due_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     dedup_key: str = Field(max_length=200, unique=True)
     channel: str = Field(max_length=10)
     recipient: str = Field(max_length=200)

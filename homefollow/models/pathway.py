@@ -24,7 +24,7 @@ class EndReason(str, Enum):
 class CarePathway(SQLModel, table=True):
     __tablename__ = "care_pathway"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id", unique=True)
     referred_on: date
     referred_by: str = Field(default="", max_length=200)  # who referred: a ward, the GP, the municipality

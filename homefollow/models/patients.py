@@ -18,7 +18,7 @@ class PatientStatus(str, Enum):
 
 
 class Patient(SQLModel, table=True):
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     account_id: int | None = Field(default=None, foreign_key="account.id", unique=True)
     team_id: int = Field(foreign_key="team.id", index=True)
     municipality_id: int | None = Field(default=None, foreign_key="organisation.id")
@@ -70,7 +70,7 @@ class RelativeAccess(SQLModel, table=True):
 
     __tablename__ = "relative_access"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id", index=True)
     relative_account_id: int = Field(foreign_key="account.id", index=True)
     relation: str = Field(max_length=100)  # "datter", "sønn", "ektefelle" — shown with values

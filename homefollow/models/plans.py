@@ -17,7 +17,7 @@ class CarePlan(SQLModel, table=True):
     __tablename__ = "care_plan"
     __table_args__ = (UniqueConstraint("patient_id", "version"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id", index=True)
     version: int
     content: dict = json_column()

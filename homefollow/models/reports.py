@@ -34,7 +34,7 @@ class Report(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("patient_id", "idempotency_key"),
                       Index("ix_report_patient_measured", "patient_id", "measured_at", "id"))
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id", index=True)
     kind: str = Field(default=ReportKind.MEASUREMENT.value, max_length=20)  # ReportKind
     item_key: str = Field(max_length=40)
@@ -63,7 +63,7 @@ class Measurement(SQLModel, table=True):
 
     __table_args__ = (Index("ix_measurement_patient_code_time", "patient_id", "code", "measured_at"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     report_id: int = Field(foreign_key="report.id", index=True)
     patient_id: int = Field(foreign_key="patient.id")
     code: str = Field(max_length=40)
@@ -78,7 +78,7 @@ class QuestionnaireDraft(SQLModel, table=True):
     __tablename__ = "questionnaire_draft"
     __table_args__ = (UniqueConstraint("patient_id", "questionnaire_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id")
     questionnaire_key: str = Field(max_length=40)
     answers: dict = json_column()

@@ -27,7 +27,7 @@ class RuleVersion(SQLModel, table=True):
               sqlite_where=text("status = 'active'"), postgresql_where=text("status = 'active'")),
     )
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     key: str = Field(max_length=100, index=True)
     version: int
     definition: dict = json_column()
@@ -48,7 +48,7 @@ class RuleState(SQLModel, table=True):
     __tablename__ = "rule_state"
     __table_args__ = (UniqueConstraint("patient_id", "rule_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     patient_id: int = Field(foreign_key="patient.id")  # looked up by the unique key below
     rule_key: str = Field(max_length=100)
     rule_version_id: int = Field(foreign_key="rule_version.id")

@@ -29,7 +29,7 @@ class ServicePerson(SQLModel, table=True):
     __tablename__ = "service_person"
     __table_args__ = (UniqueConstraint("team_id", "person_key"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     team_id: int = Field(foreign_key="team.id", index=True)
     # "local:<source>:<hospital patient id>" or "nid:<HMAC-SHA256 of the national id>".
     person_key: str = Field(max_length=120)
@@ -48,7 +48,7 @@ class ServiceUse(SQLModel, table=True):
     __tablename__ = "service_use"
     __table_args__ = (UniqueConstraint("source", "source_id"),)
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     person_id: int = Field(foreign_key="service_person.id", index=True)
     kind: str = Field(max_length=20)  # ServiceKind
     start_date: date

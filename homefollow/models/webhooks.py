@@ -12,7 +12,7 @@ from .base import utc_column
 class ProcessedWebhook(SQLModel, table=True):
     __tablename__ = "processed_webhook"
 
-    id: int | None = Field(default=None, primary_key=True)
+    id: int = Field(default=None, primary_key=True)  # None until the row is flushed
     # "sms:<MessageSid>" or "status:<MessageSid>:<MessageStatus>"
     key: str = Field(max_length=120, unique=True)
     reply: str | None = Field(default=None, max_length=2000)  # the SMS reply first given, if any

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import smtplib
-import socket
 import uuid
 from email.message import EmailMessage
 from email.utils import make_msgid
@@ -63,6 +62,6 @@ class SmtpEmailSender:
             if 500 <= exc.smtp_code < 600:
                 raise PermanentError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
             raise TransientError(f"SMTP {exc.smtp_code}: {exc.smtp_error!r}") from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise TransientError(f"SMTP unreachable: {exc.__class__.__name__}") from exc
         return Accepted(self.name, message_id)

@@ -16,7 +16,7 @@ import math
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from typing import Literal, Union
+from typing import Literal
 
 from rules import units
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, parse_decimal
@@ -97,7 +97,7 @@ class Unknown:
     value: float | None = None
 
 
-Command = Union[Acknowledge, Report, Stop, Start, Help, FreeText, AskUnit, Unknown]
+Command = Acknowledge | Report | Stop | Start | Help | FreeText | AskUnit | Unknown
 
 # -- outcomes the webhook reports back for a reply -------------------------------------------
 
@@ -255,7 +255,8 @@ def free_text(text: str) -> FreeText | None:
 
 
 def _tokens(s: str) -> list[_Tok]:
-    return [_Tok(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(s) if m.lastgroup != "sep"]
+    return [_Tok(m.lastgroup, m.group(), m.start(), m.end()) for m in _TOKEN.finditer(s)
+            if m.lastgroup is not None and m.lastgroup != "sep"]
 
 
 def _short(fragment: str, limit: int = 24) -> str:
@@ -271,7 +272,7 @@ def _unit_after(toks: list[_Tok], i: int, code: str) -> tuple[str | None, int]:
         if len(part) == k and all(t.kind in ("word", "other") for t in part):
             found = units.unit_of_word(code, "".join(t.text for t in part))
             if found is not False:
-                return (found.key if found is not None else None), i + k
+                return (found.key if isinstance(found, units.Unit) else None), i + k
     return None, i
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..models import ServicePerson, ServiceUse
 from .lace import Lace, charlson_conditions, charlson_index, lace, normalise_code
@@ -72,13 +72,13 @@ def sort_candidates(candidates: list[Candidate], key: str) -> list[Candidate]:
 def team_candidates(session: Session, team_id: int, today: date, *, min_admissions: int = DEFAULT_MIN_ADMISSIONS,
                     sort: str = "lace") -> list[Candidate]:
     people = session.exec(select(ServicePerson).where(ServicePerson.team_id == team_id,
-                                                      ServicePerson.patient_id.is_(None),
-                                                      ServicePerson.palliative.is_(False))).all()
+                                                      col(ServicePerson.patient_id).is_(None),
+                                                      col(ServicePerson.palliative).is_(False))).all()
     if not people:
         return []
     by_person: dict[int, list[ServiceUse]] = {p.id: [] for p in people}
     since = today - timedelta(days=364)
-    for event in session.exec(select(ServiceUse).where(ServiceUse.person_id.in_(list(by_person)),
+    for event in session.exec(select(ServiceUse).where(col(ServiceUse.person_id).in_(list(by_person)),
                                                        ServiceUse.start_date >= since)):
         by_person[event.person_id].append(event)
     found = [c for p in people if (c := assess(p, by_person[p.id], today, min_admissions)) is not None]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Iterable
+from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..models import Patient, ServicePerson, ServiceUse
 from ..services import plans
@@ -31,11 +31,12 @@ class CohortResult:
 def figures_for(session: Session, patients: list[Patient], today: date, days: int = WINDOW_DAYS) -> CohortResult:
     ids = [p.id for p in patients]
     links = {pid: person_id for person_id, pid in session.exec(
-        select(ServicePerson.id, ServicePerson.patient_id).where(ServicePerson.patient_id.in_(ids)))} if ids else {}
+        select(col(ServicePerson.id), col(ServicePerson.patient_id)).where(col(ServicePerson.patient_id).in_(ids)))
+        if pid is not None} if ids else {}
     events: dict[int, list[Event]] = {pid: [] for pid in links}
     person_to_patient = {v: k for k, v in links.items()}
     if links:
-        for use in session.exec(select(ServiceUse).where(ServiceUse.person_id.in_(list(person_to_patient)))):
+        for use in session.exec(select(ServiceUse).where(col(ServiceUse.person_id).in_(list(person_to_patient)))):
             events[person_to_patient[use.person_id]].append(Event(use.kind, use.start_date, use.end_date, use.acute))
     rows = [(inclusion_date(p), events[p.id]) for p in patients if p.id in links]
     return CohortResult(cohort_figures(rows, today, days), len(patients), len(patients) - len(rows))
@@ -54,8 +55,8 @@ def cohort(session: Session, *, team_id: int | None = None, municipality_id: int
     if patient_id is not None:
         query = query.where(Patient.id == patient_id)
     if within_teams is not None:
-        query = query.where(Patient.team_id.in_(list(within_teams)))
-    patients = list(session.exec(query.order_by(Patient.id)))
+        query = query.where(col(Patient.team_id).in_(list(within_teams)))
+    patients = list(session.exec(query.order_by(col(Patient.id))))
     if template_id is not None:
         templates = templates_of(session, [p.id for p in patients])
         patients = [p for p in patients if templates.get(p.id) == template_id]
@@ -95,7 +96,7 @@ def figure_rows(result: CohortResult) -> list[dict[str, str]]:
             "after_total": str(f.after.counts[measure]), "after_patients": str(f.after.patients),
             "after_patient_years": fmt(f.after.patient_years),
             "after_per_patient_year": fmt(f.after.per_patient_year(measure)),
-            "change": fmt(None if f.change(measure) is None else 100 * f.change(measure), 1),
+            "change": fmt(None if (change := f.change(measure)) is None else 100 * change, 1),
         })
     b, a = f.before.readmissions, f.after.readmissions
     rows.append({

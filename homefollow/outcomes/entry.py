@@ -14,7 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..models import Patient, ServiceKind, ServicePerson, ServiceUse
@@ -55,9 +55,9 @@ def problems(session: Session, entry: Entry, today: date, *, person_id: int | No
             found.append(("end", "end_before_start"))
         elif entry.end > today:
             found.append(("end", "end_future"))
-    if not found and entry.kind == ServiceKind.ADMISSION.value and person_id is not None:
-        if overlapping(session, person_id, entry, today, replacing_id) is not None:
-            found.append(("start", "overlaps"))
+    if (not found and entry.kind == ServiceKind.ADMISSION.value and person_id is not None
+            and overlapping(session, person_id, entry, today, replacing_id) is not None):
+        found.append(("start", "overlaps"))
     return found
 
 
@@ -105,7 +105,7 @@ def events_of(session: Session, patient_id: int) -> list[ServiceUse]:
     if person is None:
         return []
     return list(session.exec(select(ServiceUse).where(ServiceUse.person_id == person.id)
-                             .order_by(ServiceUse.start_date.desc(), ServiceUse.id.desc())))
+                             .order_by(col(ServiceUse.start_date).desc(), col(ServiceUse.id).desc())))
 
 
 def _values(use: ServiceUse) -> dict:

@@ -83,7 +83,7 @@ class Readmissions:
     def rate(self) -> float | None:
         return self.readmitted / self.index_admissions if self.index_admissions else None
 
-    def __add__(self, other: "Readmissions") -> "Readmissions":
+    def __add__(self, other: Readmissions) -> Readmissions:
         return Readmissions(self.index_admissions + other.index_admissions, self.readmitted + other.readmitted)
 
 

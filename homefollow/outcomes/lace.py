@@ -78,7 +78,7 @@ class Lace:
     acute: bool
     charlson: int
     emergency_visits: int
-    l: int
+    l: int  # noqa: E741 - the L of LACE, as the score and its readers name it
     a: int
     c: int
     e: int

@@ -23,7 +23,7 @@ import statistics
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlmodel import Session, func, select
+from sqlmodel import Session, func, select, col
 
 from rules.schedule import local_date_of, local_day_bounds
 
@@ -144,9 +144,9 @@ def service_figures(session: Session, clock: Clock, patients: list[Patient], day
     starts = [local_date_of(p.followed_since, p.time_zone) for p in patients]
     alerts, titles = [], {}
     for chunk in range(0, len(ids), 1000):
-        for a in session.exec(select(Alert).where(Alert.patient_id.in_(ids[chunk:chunk + 1000]),
+        for a in session.exec(select(Alert).where(col(Alert.patient_id).in_(ids[chunk:chunk + 1000]),
                                                   Alert.opened_at >= start_at, Alert.opened_at < end_at)
-                              .order_by(Alert.opened_at, Alert.id)):
+                              .order_by(col(Alert.opened_at), col(Alert.id))):
             alerts.append(AlertTimes(a.rule_key, a.severity, a.opened_at, a.acknowledged_at, a.resolved_at, a.outcome))
             titles[a.rule_key] = a.title
     return ServiceFigures(first, end, len(patients), followed_days(starts, first, end), alerts, titles,
@@ -179,13 +179,13 @@ def _caseloads(session: Session, patients: list[Patient]) -> list[Caseload]:
     team_ids = sorted({p.team_id for p in patients})
     if not team_ids:
         return []
-    names = dict(session.exec(select(Team.id, Team.name).where(Team.id.in_(team_ids))).all())
-    load = dict(session.exec(select(Patient.team_id, func.count(Patient.id))
-                             .where(Patient.team_id.in_(team_ids), Patient.status != PatientStatus.ENDED.value)
-                             .group_by(Patient.team_id)).all())
+    names = dict(session.exec(select(col(Team.id), col(Team.name)).where(col(Team.id).in_(team_ids))).all())
+    load = dict(session.exec(select(col(Patient.team_id), func.count(col(Patient.id)))
+                             .where(col(Patient.team_id).in_(team_ids), col(Patient.status) != PatientStatus.ENDED.value)
+                             .group_by(col(Patient.team_id))).all())
     nurses = dict(session.exec(select(TeamMembership.team_id, func.count(func.distinct(TeamMembership.account_id)))
-                               .where(TeamMembership.team_id.in_(team_ids), TeamMembership.role == Role.NURSE.value)
-                               .group_by(TeamMembership.team_id)).all())
+                               .where(col(TeamMembership.team_id).in_(team_ids), col(TeamMembership.role) == Role.NURSE.value)
+                               .group_by(col(TeamMembership.team_id))).all())
     return [Caseload(t, names[t], load.get(t, 0), nurses.get(t, 0)) for t in team_ids]
 
 
@@ -203,7 +203,7 @@ def tables(figures: ServiceFigures) -> list[Table]:
                     for o, n in outcomes(figures.alerts)]
     a = figures.adherence
     adherence_rows = [{"kind": kind.value, "expected": str(a.expected.get(kind, 0)), "done": str(a.done.get(kind, 0)),
-                       "rate": fmt(None if a.rate_of(kind) is None else 100 * a.rate_of(kind), 1)}
+                       "rate": fmt(None if (rate := a.rate_of(kind)) is None else 100 * rate, 1)}
                       for kind in ReportKind if a.expected.get(kind)]
     adherence_rows.append({"kind": "all", "expected": str(a.total_expected), "done": str(sum(a.done.values())),
                            "rate": fmt(None if a.rate is None else 100 * a.rate, 1)})

@@ -8,7 +8,7 @@ caller's transaction. `key` names the occasion: the same notice is queued once p
 
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..models import Account, Channel, Priority, Role, Team, TeamMembership
@@ -19,10 +19,10 @@ def admins_of(session: Session, team_id: int) -> list[Account]:
     """The team's active admins; its coordinators when it has none."""
     for role in (Role.TEAM_ADMIN, Role.COORDINATOR):
         accounts = session.exec(
-            select(Account).join(TeamMembership, TeamMembership.account_id == Account.id)
+            select(Account).join(TeamMembership, col(TeamMembership.account_id) == col(Account.id))
             .where(TeamMembership.team_id == team_id, TeamMembership.role == role.value,
-                   Account.is_active.is_(True))
-            .order_by(Account.id)
+                   col(Account.is_active).is_(True))
+            .order_by(col(Account.id))
         ).all()
         if accounts:
             return list({account.id: account for account in accounts}.values())  # table models are unhashable

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import insert
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..models import Alert, AlertEvent
@@ -27,4 +27,4 @@ def add_events(session: Session, clock: Clock, events: list[tuple[Alert, str, di
 
 def events_of(session: Session, alert_id: int) -> list[AlertEvent]:
     return list(session.exec(select(AlertEvent).where(AlertEvent.alert_id == alert_id)
-                             .order_by(AlertEvent.at, AlertEvent.id)))
+                             .order_by(col(AlertEvent.at), col(AlertEvent.id))))

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import Enum
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import Schedule, local_date_of, local_day_bounds, slots_on
 
@@ -62,7 +62,7 @@ def scheduled(content: PlanContent) -> list[tuple[ReportKind, str, Schedule, int
     entries = [(ReportKind.MEASUREMENT, m.item, m.schedule, m.grace_minutes) for m in content.measurements]
     entries += [(ReportKind.QUESTIONNAIRE, q.key, q.schedule, q.grace_minutes) for q in content.questionnaires]
     entries += [(ReportKind.TASK, t.key, t.schedule, t.grace_minutes) for t in content.tasks]
-    return [e for e in entries if e[2] is not None]
+    return [(kind, key, schedule, grace) for kind, key, schedule, grace in entries if schedule is not None]
 
 
 def today_items(session: Session, clock: Clock, patient: Patient, content: PlanContent) -> list[TodayItem]:
@@ -157,9 +157,11 @@ def reported_of_patients(session: Session, patient_ids: list[int], start: dateti
     if not patient_ids:
         return by_patient
     rows = session.exec(
-        select(Report.id, Report.patient_id, Report.kind, Report.item_key, Report.measured_at, Measurement.value)
+        # sqlmodel's select() is typed for at most four columns; this one takes six.
+        select(Report.id, Report.patient_id, Report.kind, Report.item_key, Report.measured_at,  # type: ignore[call-overload]
+               Measurement.value)
         .join(Measurement, Measurement.report_id == Report.id, isouter=True)
-        .where(Report.patient_id.in_(patient_ids), Report.measured_at >= start, Report.measured_at < end)
+        .where(col(Report.patient_id).in_(patient_ids), col(Report.measured_at) >= start, col(Report.measured_at) < end)
         .order_by(Report.measured_at, Report.id)
     ).all()
     seen = set()

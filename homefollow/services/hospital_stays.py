@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.text import Text, both, moment
 
@@ -62,8 +62,8 @@ class StayOutcome:
 def linked_patient(session: Session, person_key: str) -> Patient | None:
     """The enrolled patient known by this person key (a hospital's local id or the keyed hash
     of the national id), whichever team's catchment the person is in."""
-    return session.exec(select(Patient).join(ServicePerson, ServicePerson.patient_id == Patient.id)
-                        .where(ServicePerson.person_key == person_key).order_by(Patient.id)).first()
+    return session.exec(select(Patient).join(ServicePerson, col(ServicePerson.patient_id) == col(Patient.id))
+                        .where(col(ServicePerson.person_key) == person_key).order_by(col(Patient.id))).first()
 
 
 def identify_patient(session: Session, clock: Clock, *, patient_id: int, source: str | None, local_id: str | None,
@@ -153,6 +153,7 @@ def _tell_team(session: Session, clock: Clock, patient: Patient, item: Alert, *,
     """E-mail to the team's address, else SMS to its on-call phone. Like every page it names
     the team and a queue code, never the patient or any measurement."""
     team = session.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     if ward_phone:
         body = message_text("stay.admitted", "nb", team=team.name, where=where, phone=ward_phone, code=item.short_code)
     else:
@@ -175,7 +176,11 @@ def discharge(session: Session, clock: Clock, *, patient: Patient, source: str, 
         raise StayError("id", "no admission with this id was reported; send the admission first or give the "
                               "admission time")
     end = _local_date(discharged_at, patient)
-    start = _local_date(admitted_at, patient) if admitted_at is not None else stay.start_date
+    if admitted_at is not None:
+        start = _local_date(admitted_at, patient)
+    else:
+        assert stay is not None  # checked above
+        start = stay.start_date
     if end < start:
         raise StayError("discharged_at", "the discharge is before the admission")
     if stay is None:

@@ -9,7 +9,7 @@ from datetime import timedelta
 from enum import Enum
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..models import Account, AccountKind, Channel, LoginCode, Notification, Patient
@@ -37,8 +37,8 @@ def patient_side_account(session: Session, phone_text: str) -> Account | None:
     phone = normalise_phone(phone_text)
     if phone is None:
         return None
-    return session.exec(select(Account).where(Account.login == phone, Account.is_active.is_(True),
-                                              Account.kind.in_(PATIENT_SIDE))).first()
+    return session.exec(select(Account).where(col(Account.login) == phone, col(Account.is_active).is_(True),
+                                              col(Account.kind).in_(PATIENT_SIDE))).first()
 
 
 def send_code(session: Session, clock: Clock, account: Account, *, purpose: str = LOGIN,
@@ -46,7 +46,7 @@ def send_code(session: Session, clock: Clock, account: Account, *, purpose: str 
     """Queue a new code for this account (replacing any unused one) and return the SMS, to be
     sent at once by the caller."""
     now = clock.now()
-    session.execute(update(LoginCode).where(LoginCode.account_id == account.id, LoginCode.used_at.is_(None))
+    session.execute(update(LoginCode).where(col(LoginCode.account_id) == account.id, col(LoginCode.used_at).is_(None))
                     .values(used_at=now))
     code = f"{secrets.randbelow(1_000_000):06d}"
     login_code = LoginCode(account_id=account.id, code_hash=hash_password(code), purpose=purpose, created_at=now,
@@ -75,9 +75,9 @@ def check_code(session: Session, clock: Clock, account: Account, code: str, *, p
     if cleaned is None:
         return CodeCheck.MALFORMED
     now = clock.now()
-    login_code = session.exec(select(LoginCode).where(LoginCode.account_id == account.id, LoginCode.used_at.is_(None),
+    login_code = session.exec(select(LoginCode).where(col(LoginCode.account_id) == account.id, col(LoginCode.used_at).is_(None),
                                                       LoginCode.purpose == purpose, LoginCode.expires_at > now)
-                              .order_by(LoginCode.created_at.desc())).first()
+                              .order_by(col(LoginCode.created_at).desc())).first()
     if login_code is None:
         return CodeCheck.SPENT
     if verify_password(login_code.code_hash, cleaned):

@@ -17,7 +17,7 @@ import re
 
 from sqlalchemy import func, update
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.text import Text, both, moment
 from rules.zones import Zone
@@ -54,7 +54,7 @@ def preview(body: str, limit: int = PREVIEW_LENGTH) -> str:
 
 def thread(session: Session, patient_id: int, limit: int = 200) -> list[Message]:
     rows = session.exec(select(Message).where(Message.patient_id == patient_id)
-                        .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)).all()
+                        .order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(limit)).all()
     return list(reversed(rows))
 
 
@@ -62,7 +62,7 @@ def author_names(session: Session, messages: list[Message]) -> dict[int, str]:
     ids = {m.author_account_id for m in messages if m.author_account_id}
     if not ids:
         return {}
-    return {a.id: a.name for a in session.exec(select(Account).where(Account.id.in_(ids)))}
+    return {a.id: a.name for a in session.exec(select(Account).where(col(Account.id).in_(ids)))}
 
 
 def send_from_patient_side(session: Session, clock: Clock, *, patient: Patient, author_account_id: int | None,
@@ -145,8 +145,8 @@ def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_a
 
 
 def mark_read_by_patient(session: Session, clock: Clock, patient_id: int) -> None:
-    session.execute(update(Message).where(Message.patient_id == patient_id, Message.from_team.is_(True),
-                                          Message.read_by_patient_at.is_(None))
+    session.execute(update(Message).where(col(Message.patient_id) == patient_id, col(Message.from_team).is_(True),
+                                          col(Message.read_by_patient_at).is_(None))
                     .values(read_by_patient_at=clock.now()))
 
 
@@ -159,10 +159,10 @@ def mark_read_by_team(session: Session, clock: Clock, patient_id: int,
     The item is locked first, so a message arriving meanwhile either is read here or, if it
     was not committed yet, opens a new item once this one is resolved: none is resolved unseen."""
     item = alerts.open_alert_for(session, patient_id, ALERT_KEY, for_update=True)
-    ids = list(session.exec(select(Message.id).where(Message.patient_id == patient_id, Message.from_team.is_(False),
-                                                     Message.read_by_team_at.is_(None))).all())
+    ids = list(session.exec(select(col(Message.id)).where(col(Message.patient_id) == patient_id, col(Message.from_team).is_(False),
+                                                     col(Message.read_by_team_at).is_(None))).all())
     if ids:
-        session.execute(update(Message).where(Message.id.in_(ids)).values(read_by_team_at=clock.now()))
+        session.execute(update(Message).where(col(Message.id).in_(ids)).values(read_by_team_at=clock.now()))
         audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="message.read",
                      patient_id=patient_id, object_type="message", object_id=ids[-1], messages=len(ids))
     if item is not None and item.status != AlertStatus.RESOLVED.value:
@@ -172,7 +172,7 @@ def mark_read_by_team(session: Session, clock: Clock, patient_id: int,
 
 def unread_for_patient(session: Session, patient_id: int) -> int:
     return session.exec(select(func.count()).select_from(Message).where(
-        Message.patient_id == patient_id, Message.from_team.is_(True), Message.read_by_patient_at.is_(None))).one()
+        col(Message.patient_id) == patient_id, col(Message.from_team).is_(True), col(Message.read_by_patient_at).is_(None))).one()
 
 
 def unread_for_team(session: Session, patient_ids) -> dict[int, int]:
@@ -181,8 +181,8 @@ def unread_for_team(session: Session, patient_ids) -> dict[int, int]:
     if not ids:
         return {}
     rows = session.exec(select(Message.patient_id, func.count()).where(
-        Message.patient_id.in_(ids), Message.from_team.is_(False), Message.read_by_team_at.is_(None))
-        .group_by(Message.patient_id)).all()
+        col(Message.patient_id).in_(ids), col(Message.from_team).is_(False), col(Message.read_by_team_at).is_(None))
+        .group_by(col(Message.patient_id))).all()
     return dict(rows)
 
 

@@ -19,11 +19,11 @@ from __future__ import annotations
 import calendar
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import func, update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import local_date_of, local_to_utc
 
@@ -164,11 +164,8 @@ def standing(pathway: CarePathway, deadlines: Deadlines, plan_on: date | None, n
         # Follow-up is never done: it is due again every few months until the pathway ends.
         open_ = done_on is None or key == "follow_up"
         late = not ended and open_ and due_on is not None and now >= overdue_from(due_on, tz)
-        steps.append(Step(key, done_on, due_on, late, (today - due_on).days if late else 0))
-    if ended:
-        current = "ended"
-    else:
-        current = next((s.key for s in steps[:6] if s.done_on is None), "follow_up")
+        steps.append(Step(key, done_on, due_on, late, (today - due_on).days if late and due_on is not None else 0))
+    current = "ended" if ended else next((s.key for s in steps[:6] if s.done_on is None), "follow_up")
     return Standing(p, steps, current, None if ended else next_evaluation, [s for s in steps if s.overdue])
 
 
@@ -178,11 +175,11 @@ def plan_dates(session: Session, patients: Collection[Patient]) -> dict[int, dat
         return {}
     zones = {p.id: p.time_zone for p in patients}
     rows = session.exec(select(CarePlan.patient_id, func.min(CarePlan.created_at))
-                        .where(CarePlan.patient_id.in_(list(zones))).group_by(CarePlan.patient_id)).all()
+                        .where(col(CarePlan.patient_id).in_(list(zones))).group_by(col(CarePlan.patient_id))).all()
     result = {}
     for patient_id, first in rows:
         if first.tzinfo is None:  # an aggregate bypasses the column type on SQLite
-            first = first.replace(tzinfo=timezone.utc)
+            first = first.replace(tzinfo=UTC)
         result[patient_id] = local_date_of(first, zones[patient_id])
     return result
 
@@ -195,8 +192,7 @@ def standing_of(session: Session, clock: Clock, patient: Patient) -> Standing | 
     pathway = pathway_of(session, patient.id)
     if pathway is None:
         return None
-    team = session.get(Team, patient.team_id)
-    return standing(pathway, deadlines_of(team), plan_dates(session, [patient]).get(patient.id), clock.now(),
+    return standing(pathway, deadlines_of(_team(session, patient.team_id)), plan_dates(session, [patient]).get(patient.id), clock.now(),
                     patient.time_zone)
 
 
@@ -224,11 +220,11 @@ def dashboard(session: Session, clock: Clock, team_ids: Collection[int], *, team
     """Overdue steps of the pathways of the given teams' patients (not ended), with counts per
     team and per municipality. A fixed number of queries, whatever the number of patients."""
     ids = [t for t in team_ids if team_id is None or t == team_id]
-    teams = {t.id: t for t in session.exec(select(Team).where(Team.id.in_(ids)).order_by(Team.name))} if ids else {}
+    teams = {t.id: t for t in session.exec(select(Team).where(col(Team.id).in_(ids)).order_by(col(Team.name)))} if ids else {}
     query = (select(CarePathway, Patient, Organisation.name)
-             .join(Patient, Patient.id == CarePathway.patient_id)
-             .join(Organisation, Organisation.id == Patient.municipality_id, isouter=True)
-             .where(Patient.team_id.in_(list(teams)), CarePathway.ended_on.is_(None)))
+             .join(Patient, col(Patient.id) == col(CarePathway.patient_id))
+             .join(Organisation, col(Organisation.id) == col(Patient.municipality_id), isouter=True)
+             .where(col(Patient.team_id).in_(list(teams)), col(CarePathway.ended_on).is_(None)))
     if municipality_id is not None:
         query = query.where(Patient.municipality_id == municipality_id)
     found = session.exec(query).all() if teams else []
@@ -299,6 +295,12 @@ def _today(clock: Clock, patient: Patient) -> date:
     return local_date_of(clock.now(), patient.time_zone)
 
 
+def _team(session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    assert team is not None, "a patient's or person's team exists (foreign key)"
+    return team
+
+
 def _raise(problems: list[Problem]) -> None:
     if problems:
         raise PathwayError(problems)
@@ -341,6 +343,7 @@ def record_referral(session: Session, clock: Clock, patient: Patient, *, referre
     on = _date(problems, "referred_on", referred_on, _today(clock, patient))
     by = _text(problems, "referred_by", referred_by, NAME_MAX)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     now = clock.now()
     pathway = CarePathway(patient_id=patient.id, referred_on=on, referred_by=by, created_at=now, updated_at=now)
     _save(session, clock, patient, pathway, actor, "referral", referred_on=on.isoformat(), referred_by=by)
@@ -354,7 +357,7 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
     out-of-hours route."""
     if person.patient_id is not None:
         raise PathwayError([("", "already_referred", {})])
-    team = session.get(Team, person.team_id)
+    team = _team(session, person.team_id)
     problems: list[Problem] = []
     if municipality_id is not None:
         org = session.get(Organisation, municipality_id)
@@ -364,6 +367,7 @@ def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, mu
     by = _text(problems, "referred_by", referred_by, NAME_MAX)
     _route(problems, session, team)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     now = clock.now()
     patient = Patient(team_id=team.id, municipality_id=municipality_id, name=person.name or "?",
                       birth_date=person.birth_date, time_zone=team.time_zone, status=PatientStatus.REFERRED.value,
@@ -395,8 +399,9 @@ def record_consent(session: Session, clock: Clock, patient: Patient, *, consent_
         problems.append(("given_by", "choose_given_by", {}))
     name = _text(problems, "representative", representative, NAME_MAX, required=given_by == "representative")
     if patient.status == PatientStatus.REFERRED.value:  # this consent starts the follow-up
-        _route(problems, session, session.get(Team, patient.team_id))
+        _route(problems, session, _team(session, patient.team_id))
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.consent_on, pathway.consent_scope, pathway.consent_given_by = on, scope, given_by
     pathway.consent_representative = name if given_by == "representative" else ""
     pathway.consent_withdrawn_on = None
@@ -423,6 +428,7 @@ def withdraw_consent(session: Session, clock: Clock, patient: Patient, *, withdr
                before_name="before_consent")
     text = _text(problems, "withdrawal_note", note)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.consent_withdrawn_on = on
     pathway.ended_on, pathway.end_reason, pathway.end_note = on, EndReason.DECLINED.value, text
     stop_follow_up(session, patient)
@@ -444,6 +450,7 @@ def record_mapping(session: Session, clock: Clock, patient: Patient, *, mapping_
     if (frailty or "") and score is None:
         problems.append(("frailty", "frailty_range", {}))
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.mapping_on, pathway.what_matters, pathway.goals, pathway.risks = on, matters, goal_text, risk_text
     previous = patient.frailty_score
     if score is not None:
@@ -461,6 +468,7 @@ def record_trial_start(session: Session, clock: Clock, patient: Patient, *, tria
     on = _date(problems, "trial_start_on", trial_start_on, _today(clock, patient), not_before=pathway.consent_on,
                before_name="before_consent")
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.trial_start_on = on
     _save(session, clock, patient, pathway, actor, "trial_start", trial_start_on=on.isoformat())
 
@@ -471,13 +479,14 @@ def record_trial_end(session: Session, clock: Clock, patient: Patient, *, trial_
     pathway = _open(pathway_of(session, patient.id))
     if pathway.trial_start_on is None:
         raise PathwayError([("", "trial_not_started", {})])
-    minimum = deadlines_of(session.get(Team, patient.team_id)).trial_min_days
+    minimum = deadlines_of(_team(session, patient.team_id)).trial_min_days
     problems: list[Problem] = []
     on = _date(problems, "trial_end_on", trial_end_on, _today(clock, patient), not_before=pathway.trial_start_on,
                before_name="before_trial_start")
     if on is not None and (on - pathway.trial_start_on).days < minimum:
         problems.append(("trial_end_on", "trial_too_short", {"days": minimum}))
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.trial_end_on = on
     _save(session, clock, patient, pathway, actor, "trial_end", trial_end_on=on.isoformat())
 
@@ -492,6 +501,7 @@ def record_evaluation(session: Session, clock: Clock, patient: Patient, *, evalu
                before_name="before_trial_end")
     text = _text(problems, "evaluation_note", note, required=True)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     # A new list, so the JSON column sees the change.
     pathway.evaluations = sorted([*pathway.evaluations, {"on": on.isoformat(), "note": text, "by": actor.account_id}],
                                  key=lambda e: e["on"])
@@ -509,6 +519,7 @@ def end_pathway(session: Session, clock: Clock, patient: Patient, *, ended_on: s
         problems.append(("end_reason", "choose_reason", {}))
     text = _text(problems, "end_note", note)
     _raise(problems)
+    assert on is not None  # _date gives None only with a problem, and _raise has raised
     pathway.ended_on, pathway.end_reason, pathway.end_note = on, reason, text
     stop_follow_up(session, patient)
     _save(session, clock, patient, pathway, actor, "end", ended_on=on.isoformat(), reason=reason)
@@ -520,4 +531,4 @@ def stop_follow_up(session: Session, patient: Patient) -> None:
     patient.status = PatientStatus.ENDED.value
     patient.reminder_due_at = None
     session.add(patient)
-    session.execute(update(RuleState).where(RuleState.patient_id == patient.id).values(next_due_at=None))
+    session.execute(update(RuleState).where(col(RuleState.patient_id) == patient.id).values(next_due_at=None))

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..models import Account, Alert, AuditEvent, Message, Patient, PatientNote, Report
@@ -28,7 +28,7 @@ def add_note(session: Session, clock: Clock, *, patient: Patient, author_account
     """A team note. Notes are never edited: a correction is a new note."""
     text = body.strip()
     if not text or len(text) > NOTE_MAX_LENGTH:
-        raise ValueError("a note is 1 to %d characters" % NOTE_MAX_LENGTH)
+        raise ValueError(f"a note is 1 to {NOTE_MAX_LENGTH} characters")
     note = PatientNote(patient_id=patient.id, author_account_id=author_account_id, body=text, created_at=clock.now())
     session.add(note)
     session.flush()
@@ -73,21 +73,21 @@ def timeline(session: Session, patient: Patient, limit: int) -> tuple[list[Entry
     always older than what is shown."""
     take = limit + 1
     reports = session.exec(select(Report).where(Report.patient_id == patient.id)
-                           .order_by(Report.measured_at.desc(), Report.id.desc()).limit(take)).all()
+                           .order_by(col(Report.measured_at).desc(), col(Report.id).desc()).limit(take)).all()
     with_values = reporting._with_values(session, reports)
     who = reporting.reporters(session, patient, list(reports))
     entries = [Entry(r.measured_at, "report", report=r, values=v, reporter=who.get(r.id)) for r, v in with_values]
     opened = session.exec(select(Alert).where(Alert.patient_id == patient.id)
-                          .order_by(Alert.opened_at.desc(), Alert.id.desc()).limit(take)).all()
+                          .order_by(col(Alert.opened_at).desc(), col(Alert.id).desc()).limit(take)).all()
     entries += [Entry(a.opened_at, "alert_opened", alert=a) for a in opened]
-    resolved = session.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.resolved_at.is_not(None))
-                            .order_by(Alert.resolved_at.desc(), Alert.id.desc()).limit(take)).all()
-    entries += [Entry(a.resolved_at, "alert_resolved", alert=a) for a in resolved]
+    resolved = session.exec(select(Alert).where(col(Alert.patient_id) == patient.id, col(Alert.resolved_at).is_not(None))
+                            .order_by(col(Alert.resolved_at).desc(), col(Alert.id).desc()).limit(take)).all()
+    entries += [Entry(a.resolved_at, "alert_resolved", alert=a) for a in resolved if a.resolved_at is not None]
     notes = session.exec(select(PatientNote).where(PatientNote.patient_id == patient.id)
-                         .order_by(PatientNote.created_at.desc(), PatientNote.id.desc()).limit(take)).all()
+                         .order_by(col(PatientNote.created_at).desc(), col(PatientNote.id).desc()).limit(take)).all()
     entries += [Entry(n.created_at, "note", note=n) for n in notes]
     sent = session.exec(select(Message).where(Message.patient_id == patient.id)
-                        .order_by(Message.created_at.desc(), Message.id.desc()).limit(take)).all()
+                        .order_by(col(Message.created_at).desc(), col(Message.id).desc()).limit(take)).all()
     entries += [Entry(m.created_at, "message", message=m) for m in sent]
     names = account_names(session, {n.author_account_id for n in notes} | {m.author_account_id for m in sent}
                           | {a.resolved_by_account_id for a in resolved})
@@ -98,7 +98,7 @@ def timeline(session: Session, patient: Patient, limit: int) -> tuple[list[Entry
 
 def _with_author(entry: Entry, names: dict[int, str]) -> Entry:
     account_id = (entry.note.author_account_id if entry.note else entry.message.author_account_id if entry.message
-                  else entry.alert.resolved_by_account_id if entry.kind == "alert_resolved" else None)
+                  else entry.alert.resolved_by_account_id if entry.alert and entry.kind == "alert_resolved" else None)
     if account_id is None:
         return entry
     return Entry(entry.at, entry.kind, report=entry.report, values=entry.values, reporter=entry.reporter,
@@ -109,7 +109,7 @@ def account_names(session: Session, account_ids) -> dict[int, str]:
     ids = {i for i in account_ids if i}
     if not ids:
         return {}
-    return {a.id: a.name for a in session.exec(select(Account).where(Account.id.in_(ids)))}
+    return {a.id: a.name for a in session.exec(select(Account).where(col(Account.id).in_(ids)))}
 
 
 @dataclass(frozen=True)
@@ -123,10 +123,10 @@ class AuditPage:
 
 def audit_log(session: Session, patient_id: int, page: int = 1) -> AuditPage:
     """Who looked at or changed the patient's record, newest first, AUDIT_PAGE_SIZE a page."""
-    total = session.exec(select(func.count(AuditEvent.id)).where(AuditEvent.patient_id == patient_id)).one()
+    total = session.exec(select(func.count(col(AuditEvent.id))).where(col(AuditEvent.patient_id) == patient_id)).one()
     pages = max(1, -(-total // AUDIT_PAGE_SIZE))
     page = min(max(1, page), pages)
     events = list(session.exec(select(AuditEvent).where(AuditEvent.patient_id == patient_id)
-                               .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                               .order_by(col(AuditEvent.at).desc(), col(AuditEvent.id).desc())
                                .offset((page - 1) * AUDIT_PAGE_SIZE).limit(AUDIT_PAGE_SIZE)))
     return AuditPage(events, account_names(session, {e.actor_account_id for e in events}), page, pages, total)

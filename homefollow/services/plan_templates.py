@@ -14,14 +14,16 @@ mapping, so what the nurse approves is exactly what the patient's traffic light 
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import yaml
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules import LimitProposal, NotEnoughReadings, Observation, ZoneLimits, code_info
 from rules.safety import safety_limits
@@ -152,7 +154,7 @@ def sync_defaults(session: Session, clock: Clock) -> SyncReport:
     report = SyncReport()
     for shipped in shipped_templates():
         data = shipped.content.model_dump(mode="json")
-        row = session.exec(select(PlanTemplate).where(PlanTemplate.team_id.is_(None),
+        row = session.exec(select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None),
                                                       PlanTemplate.key == shipped.key)).first()
         if row is None:
             session.add(PlanTemplate(team_id=None, key=shipped.key, name=shipped.name,
@@ -177,17 +179,17 @@ def content_of(template: PlanTemplate) -> PlanContent:
 
 
 def shared_templates(session: Session, *, active_only: bool = True) -> list[PlanTemplate]:
-    query = select(PlanTemplate).where(PlanTemplate.team_id.is_(None))
+    query = select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None))
     if active_only:
-        query = query.where(PlanTemplate.is_active.is_(True))
+        query = query.where(col(PlanTemplate.is_active).is_(True))
     return list(session.exec(query.order_by(PlanTemplate.name)))
 
 
 def team_templates(session: Session, team_id: int, *, active_only: bool = False) -> list[PlanTemplate]:
     query = select(PlanTemplate).where(PlanTemplate.team_id == team_id)
     if active_only:
-        query = query.where(PlanTemplate.is_active.is_(True))
-    return list(session.exec(query.order_by(PlanTemplate.is_active.desc(), PlanTemplate.name)))
+        query = query.where(col(PlanTemplate.is_active).is_(True))
+    return list(session.exec(query.order_by(col(PlanTemplate.is_active).desc(), col(PlanTemplate.name))))
 
 
 def usable_templates(session: Session, team_id: int) -> list[PlanTemplate]:
@@ -274,7 +276,7 @@ def current_limits(session: Session, content: PlanContent) -> dict[str, ZoneLimi
 
 
 def with_limits(content: PlanContent, slots: dict[str, dict[str, list[str]]],
-                chosen: dict[str, dict[str, float | None]]) -> PlanContent:
+                chosen: Mapping[str, Mapping[str, float | None]]) -> PlanContent:
     """The plan with these limits written into the parameters of the rules that hold them; a
     limit of None removes the plan's own value, so the rule's default applies."""
     updates: dict[str, dict[str, float | None]] = {}
@@ -309,14 +311,15 @@ def limit_problems(code: str, values: dict[str, float | None],
     for name, value in values.items():
         if value is not None and not info.minimum < value < info.maximum:
             problems.append(LimitProblem(name, "range"))
-    present = [(n, values[n]) for n in LIMIT_NAMES if values.get(n) is not None]
-    for (low_name, low), (high_name, high) in zip(present, present[1:]):
+    present = [(n, v) for n in LIMIT_NAMES if (v := values.get(n)) is not None]
+    for (low_name, low), (high_name, high) in itertools.pairwise(present):
         if low > high or (low == high and (low_name, high_name) == ("yellow_low", "yellow_high")):
             problems.append(LimitProblem(high_name, "order"))
     safety = safety if safety is not None else safety_limits().get(code, ZoneLimits())
-    if values.get("red_low") is not None and safety.red_low is not None and values["red_low"] < safety.red_low:
+    red_low, red_high = values.get("red_low"), values.get("red_high")
+    if red_low is not None and safety.red_low is not None and red_low < safety.red_low:
         problems.append(LimitProblem("red_low", "safety", safety.red_low))
-    if values.get("red_high") is not None and safety.red_high is not None and values["red_high"] > safety.red_high:
+    if red_high is not None and safety.red_high is not None and red_high > safety.red_high:
         problems.append(LimitProblem("red_high", "safety", safety.red_high))
     return problems
 
@@ -327,7 +330,7 @@ def limit_problems(code: str, values: dict[str, float | None],
 def merged_with_patient(template: PlanContent, current: PlanContent) -> PlanContent:
     """The template's content, keeping what is the patient's own when already set: what matters,
     goals, contacts and the next review."""
-    keep = {}
+    keep: dict[str, Any] = {}
     if current.what_matters.strip():
         keep["what_matters"] = current.what_matters
     if current.goals:

@@ -12,7 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.measurements import ITEMS
 from rules.schedule import Schedule
@@ -163,7 +163,7 @@ class PlanContent(BaseModel):
     safety_decisions: list[SafetyDecision] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_entry_each(self) -> "PlanContent":
+    def _one_entry_each(self) -> PlanContent:
         items = [m.item for m in self.measurements]
         if len(items) != len(set(items)):
             raise ValueError("each measurement may appear only once in a plan")
@@ -205,7 +205,7 @@ class PlanContent(BaseModel):
 
 def current_plan(session: Session, patient_id: int) -> CarePlan | None:
     return session.exec(
-        select(CarePlan).where(CarePlan.patient_id == patient_id).order_by(CarePlan.version.desc()).limit(1)
+        select(CarePlan).where(col(CarePlan.patient_id) == patient_id).order_by(col(CarePlan.version).desc()).limit(1)
     ).first()
 
 
@@ -221,9 +221,9 @@ def current_contents(session: Session, patient_ids: list[int]) -> dict[int, Plan
     """The newest plan of each of these patients (one query); patients without a plan get an
     empty one."""
     newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
-              .where(CarePlan.patient_id.in_(patient_ids)).group_by(CarePlan.patient_id).subquery())
+              .where(col(CarePlan.patient_id).in_(patient_ids)).group_by(col(CarePlan.patient_id)).subquery())
     rows = session.execute(select(CarePlan.patient_id, CarePlan.content)
-                           .join(newest, (CarePlan.patient_id == newest.c.patient_id)
+                           .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
                                  & (CarePlan.version == newest.c.version))).all()
     found = {patient_id: PlanContent.model_validate(content) for patient_id, content in rows}
     return {pid: found[pid] if pid in found else PlanContent() for pid in patient_ids}
@@ -236,9 +236,9 @@ def current_template_ids(session: Session, patient_ids: list[int]) -> dict[int, 
     for start in range(0, len(patient_ids), 1000):  # keep the IN list within every database's limit
         chunk = patient_ids[start:start + 1000]
         newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
-                  .where(CarePlan.patient_id.in_(chunk)).group_by(CarePlan.patient_id).subquery())
+                  .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id)).subquery())
         found.update(session.execute(select(CarePlan.patient_id, CarePlan.template_id)
-                                     .join(newest, (CarePlan.patient_id == newest.c.patient_id)
+                                     .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
                                            & (CarePlan.version == newest.c.version))).all())
     return found
 

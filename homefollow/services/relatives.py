@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..links import public_url
@@ -17,8 +17,8 @@ from . import audit, reminders, teams
 def grants_of(session: Session, patient_id: int) -> list[tuple[RelativeAccess, Account]]:
     """The patient's relatives, current and earlier, newest first."""
     return list(session.exec(
-        select(RelativeAccess, Account).join(Account, Account.id == RelativeAccess.relative_account_id)
-        .where(RelativeAccess.patient_id == patient_id).order_by(RelativeAccess.created_at.desc())
+        select(RelativeAccess, Account).join(Account, col(Account.id) == col(RelativeAccess.relative_account_id))
+        .where(col(RelativeAccess.patient_id) == patient_id).order_by(col(RelativeAccess.created_at).desc())
     ).all())
 
 
@@ -43,7 +43,7 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
     replaced = False
     for old in session.exec(select(RelativeAccess).where(RelativeAccess.patient_id == patient.id,
                                                          RelativeAccess.relative_account_id == account.id,
-                                                         RelativeAccess.revoked_at.is_(None))):
+                                                         col(RelativeAccess.revoked_at).is_(None))):
         old.revoked_at = now
         session.add(old)
         replaced = True
@@ -71,8 +71,9 @@ def invited_names(session: Session, grant_ids: list[int]) -> dict[int, str]:
         return {}
     rows = session.exec(select(AuditEvent).where(AuditEvent.action == "relative.grant",
                                                  AuditEvent.object_type == "relative_access",
-                                                 AuditEvent.object_id.in_(grant_ids))).all()
-    return {row.object_id: str((row.detail or {}).get("name") or "") for row in rows if (row.detail or {}).get("name")}
+                                                 col(AuditEvent.object_id).in_(grant_ids))).all()
+    return {row.object_id: str((row.detail or {}).get("name") or "") for row in rows
+            if row.object_id is not None and (row.detail or {}).get("name")}
 
 
 def first_name(patient: Patient) -> str:
@@ -122,9 +123,9 @@ def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_
         return 0
     now = clock.now()
     rows = session.exec(
-        select(RelativeAccess, Account).join(Account, Account.id == RelativeAccess.relative_account_id)
-        .where(RelativeAccess.patient_id == patient.id, RelativeAccess.receives_alerts.is_(True),
-               RelativeAccess.revoked_at.is_(None), Account.is_active.is_(True),
+        select(RelativeAccess, Account).join(Account, col(Account.id) == col(RelativeAccess.relative_account_id))
+        .where(col(RelativeAccess.patient_id) == patient.id, col(RelativeAccess.receives_alerts).is_(True),
+               col(RelativeAccess.revoked_at).is_(None), col(Account.is_active).is_(True),
                # A grant to another patient's account gives nothing until the accounts are
                # linked deliberately: no alerts either (issue 19).
                Account.kind == AccountKind.RELATIVE.value)

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules import BacktestAlert, LimitProposal, RuleDefinition, backtest_days, propose_limits, resolve_parameters
 from rules.zones import ZoneLimits
@@ -70,10 +70,10 @@ FOLLOWED = (PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)
 
 
 def _followed(session: Session, team_ids: Iterable[int] | None) -> list[Patient]:
-    query = select(Patient).where(Patient.status.in_(FOLLOWED))
+    query = select(Patient).where(col(Patient.status).in_(FOLLOWED))
     if team_ids is not None:
-        query = query.where(Patient.team_id.in_(list(team_ids)))
-    return list(session.exec(query.order_by(Patient.id)))
+        query = query.where(col(Patient.team_id).in_(list(team_ids)))
+    return list(session.exec(query.order_by(col(Patient.id))))
 
 
 def patients_using(session: Session, key: str, *, team_ids: Iterable[int] | None = None) -> list[Patient]:

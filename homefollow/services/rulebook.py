@@ -12,8 +12,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlalchemy import ColumnElement, update
+from sqlmodel import Session, select, col
 
 from rules import RuleDefinition, activation_problems, default_rules, parse_rule
 
@@ -40,6 +40,7 @@ class RuleBookError(Exception):
 def definition_of(version: RuleVersion | InForce) -> RuleDefinition:
     parsed = _PARSED.get(version.digest)
     if parsed is None:
+        assert isinstance(version, RuleVersion), "an InForce row's definition is parsed when it is read"
         parsed = _PARSED[version.digest] = parse_rule(version.definition)
     return parsed
 
@@ -50,7 +51,7 @@ def active_versions(session: Session, keys=None) -> dict[str, RuleVersion]:
         keys = list(keys)
         if not keys:
             return {}
-        query = query.where(RuleVersion.key.in_(keys))
+        query = query.where(col(RuleVersion.key).in_(keys))
     return {v.key: v for v in session.exec(query)}
 
 
@@ -72,16 +73,16 @@ def in_force(session: Session, keys, *, prefix: str | None = None) -> dict[str, 
     keys = list(keys)
     if not keys and prefix is None:
         return {}
-    wanted = RuleVersion.key.in_(keys)
+    wanted: ColumnElement[bool] = col(RuleVersion.key).in_(keys)
     if prefix is not None:
-        wanted = wanted | RuleVersion.key.startswith(prefix)
+        wanted = wanted | col(RuleVersion.key).startswith(prefix)
     found = {key: InForce(id_, key, version, digest) for id_, key, version, digest in session.execute(
         select(RuleVersion.id, RuleVersion.key, RuleVersion.version, RuleVersion.digest)
         .where(RuleVersion.status == RuleVersionStatus.ACTIVE.value, wanted))}
     unparsed = {v.id for v in found.values() if v.digest not in _PARSED}
     if unparsed:
         for digest, definition in session.execute(select(RuleVersion.digest, RuleVersion.definition)
-                                                  .where(RuleVersion.id.in_(unparsed))):
+                                                  .where(col(RuleVersion.id).in_(unparsed))):
             _PARSED[digest] = parse_rule(definition)
     return found
 
@@ -92,8 +93,8 @@ def versions_of(session: Session, key: str) -> list[RuleVersion]:
 
 def versions_of_rules(session: Session, keys) -> list[RuleVersion]:
     """Every version of these rules, by key and version, in one query."""
-    return list(session.exec(select(RuleVersion).where(RuleVersion.key.in_(list(keys)))
-                             .order_by(RuleVersion.key, RuleVersion.version)))
+    return list(session.exec(select(RuleVersion).where(col(RuleVersion.key).in_(list(keys)))
+                             .order_by(col(RuleVersion.key), col(RuleVersion.version))))
 
 
 def find_version(session: Session, key: str, version: int | None = None) -> RuleVersion | None:
@@ -132,8 +133,8 @@ def activate(session: Session, clock: Clock, version: RuleVersion) -> RuleVersio
         raise RuleBookError(f"{version.key} version {version.version} cannot be activated: its examples fail", problems)
     if version.status == RuleVersionStatus.ACTIVE.value:
         return version
-    session.execute(update(RuleVersion).where(RuleVersion.key == version.key,
-                                              RuleVersion.status == RuleVersionStatus.ACTIVE.value)
+    session.execute(update(RuleVersion).where(col(RuleVersion.key) == version.key,
+                                              col(RuleVersion.status) == RuleVersionStatus.ACTIVE.value)
                     .values(status=RuleVersionStatus.RETIRED.value))
     session.flush()
     version.status = RuleVersionStatus.ACTIVE.value

@@ -20,9 +20,10 @@ import qrcode
 import qrcode.image.svg
 from markupsafe import Markup, escape
 from sqlalchemy import or_, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from ..clock import Clock
+from ..db import rows_changed
 from ..models import Account
 from .accounts import normalise_code
 
@@ -74,10 +75,10 @@ def _claim_step(session: Session, account: Account, step: int) -> bool:
     so two requests racing with the same code cannot both succeed."""
     result = session.execute(
         update(Account)
-        .where(Account.id == account.id, or_(Account.totp_last_step.is_(None), Account.totp_last_step < step))
+        .where(col(Account.id) == account.id, or_(col(Account.totp_last_step).is_(None), col(Account.totp_last_step) < step))
         .values(totp_last_step=step)
     )
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def _claim_code(session: Session, clock: Clock, account: Account, text: str, *, enabled: bool) -> CodeResult:
@@ -169,11 +170,11 @@ class Pending:
         return {"account_id": self.account_id, "session_version": self.session_version, "started_at": self.started_at}
 
     @classmethod
-    def start(cls, account: Account, clock: Clock) -> "Pending":
+    def start(cls, account: Account, clock: Clock) -> Pending:
         return cls(account.id, account.session_version, clock.now().timestamp())
 
     @classmethod
-    def from_dict(cls, data) -> "Pending | None":
+    def from_dict(cls, data) -> Pending | None:
         try:
             return cls(int(data["account_id"]), int(data["session_version"]), float(data["started_at"]))
         except (KeyError, TypeError, ValueError):

@@ -21,7 +21,7 @@ from datetime import timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..models import Account, AccountKind, Organisation, Role, Team, TeamMembership
@@ -82,10 +82,10 @@ def members(session: Session, team_id: int) -> list[MemberRow]:
     """Everyone in the team, deactivated accounts included (marked), each once with all roles."""
     rows = session.exec(
         select(Account, TeamMembership.role, Organisation.name)
-        .join(TeamMembership, TeamMembership.account_id == Account.id)
-        .join(Organisation, Organisation.id == Account.organisation_id, isouter=True)
+        .join(TeamMembership, col(TeamMembership.account_id) == col(Account.id))
+        .join(Organisation, col(Organisation.id) == col(Account.organisation_id), isouter=True)
         .where(TeamMembership.team_id == team_id)
-        .order_by(Account.name, Account.id)
+        .order_by(col(Account.name), col(Account.id))
     ).all()
     found: dict[int, tuple[Account, list[str], str | None]] = {}
     for account, role, organisation in rows:
@@ -114,9 +114,9 @@ def _check_roles(roles) -> list[str]:
 
 def _active_admins(session: Session, team_id: int) -> set[int]:
     return set(session.exec(
-        select(Account.id).join(TeamMembership, TeamMembership.account_id == Account.id)
+        select(col(Account.id)).join(TeamMembership, col(TeamMembership.account_id) == col(Account.id))
         .where(TeamMembership.team_id == team_id, TeamMembership.role == Role.TEAM_ADMIN.value,
-               Account.is_active.is_(True))
+               col(Account.is_active).is_(True))
     ))
 
 
@@ -191,9 +191,9 @@ def set_roles(session: Session, clock: Clock, team: Team, actor: Principal, acco
     if Role.TEAM_ADMIN.value in before and Role.TEAM_ADMIN.value not in chosen \
             and _active_admins(session, team.id) <= {account.id}:
         raise MemberError("last_admin", "roles")
-    session.execute(delete(TeamMembership).where(TeamMembership.team_id == team.id,
-                                                 TeamMembership.account_id == account.id,
-                                                 TeamMembership.role.not_in(chosen)))
+    session.execute(delete(TeamMembership).where(col(TeamMembership.team_id) == team.id,
+                                                 col(TeamMembership.account_id) == account.id,
+                                                 col(TeamMembership.role).not_in(chosen)))
     _add_roles(session, clock, team, account, [r for r in chosen if r not in before])
     _audit(session, clock, actor, "team.member_roles_changed", team, account, ip,
            before=sorted(before), after=chosen)
@@ -206,8 +206,8 @@ def remove(session: Session, clock: Clock, team: Team, actor: Principal, account
         raise MemberError("last_admin")
     roles = sorted(session.exec(select(TeamMembership.role).where(TeamMembership.team_id == team.id,
                                                                   TeamMembership.account_id == account.id)))
-    session.execute(delete(TeamMembership).where(TeamMembership.team_id == team.id,
-                                                 TeamMembership.account_id == account.id))
+    session.execute(delete(TeamMembership).where(col(TeamMembership.team_id) == team.id,
+                                                 col(TeamMembership.account_id) == account.id))
     _audit(session, clock, actor, "team.member_removed", team, account, ip, roles=roles)
 
 

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_date
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import local_date_of
 
@@ -153,9 +153,9 @@ def members(session: Session, team_id: int) -> list[Member]:
     """The team's active members, each once with all their roles (one query)."""
     rows = session.exec(
         select(Account, TeamMembership.role, Organisation.name)
-        .join(TeamMembership, TeamMembership.account_id == Account.id)
-        .join(Organisation, Organisation.id == Account.organisation_id, isouter=True)
-        .where(TeamMembership.team_id == team_id, Account.is_active.is_(True))
+        .join(TeamMembership, col(TeamMembership.account_id) == col(Account.id))
+        .join(Organisation, col(Organisation.id) == col(Account.organisation_id), isouter=True)
+        .where(col(TeamMembership.team_id) == team_id, col(Account.is_active).is_(True))
         .order_by(Account.name)
     ).all()
     found: dict[int, tuple[Account, list[str], str | None]] = {}
@@ -226,8 +226,8 @@ def out_of_hours_numbers(session: Session, team: Team) -> list[str] | None:
     roles: dict[str, list[int]] = {}
     for role, account_id, phone in session.exec(
             select(TeamMembership.role, Account.id, Account.phone)
-            .join(Account, Account.id == TeamMembership.account_id)
-            .where(TeamMembership.team_id == team.id, Account.is_active.is_(True))):
+            .join(Account, col(Account.id) == col(TeamMembership.account_id))
+            .where(col(TeamMembership.team_id) == team.id, col(Account.is_active).is_(True))):
         roles.setdefault(role, []).append(account_id)
         if phone:
             mobiles[account_id] = phone
@@ -261,7 +261,7 @@ def out_of_hours_route_problems(session: Session, team: Team) -> list[RouteProbl
 def teams_without_route(session: Session) -> list[tuple[Team, list[RouteProblem]]]:
     """Every team that lacks a reachable out-of-hours route, by name."""
     found = []
-    for team in session.exec(select(Team).order_by(Team.name, Team.id)):
+    for team in session.exec(select(Team).order_by(col(Team.name), col(Team.id))):
         problems = out_of_hours_route_problems(session, team)
         if problems:
             found.append((team, problems))
@@ -278,11 +278,11 @@ def duty_teams(session: Session, phone: str) -> list[Team]:
     from .escalation import team_policy
 
     staff_teams = set(session.exec(
-        select(TeamMembership.team_id).join(Account, Account.id == TeamMembership.account_id)
-        .where(Account.phone == phone, Account.kind == AccountKind.STAFF.value, Account.is_active.is_(True))
+        select(col(TeamMembership.team_id)).join(Account, col(Account.id) == col(TeamMembership.account_id))
+        .where(col(Account.phone) == phone, col(Account.kind) == AccountKind.STAFF.value, col(Account.is_active).is_(True))
     ).all())
     found = []
-    for team in session.exec(select(Team).order_by(Team.id)):
+    for team in session.exec(select(Team).order_by(col(Team.id))):
         if team.id in staff_teams or team.on_call_phone == phone:
             found.append(team)
             continue
