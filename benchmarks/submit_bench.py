@@ -27,9 +27,10 @@ Nothing here asserts on timing; the machine's load is printed with the figures.
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
-import random
 import os
+import random
 import re
 import shutil
 import signal
@@ -38,10 +39,9 @@ import subprocess
 import sys
 import tempfile
 import time as timer
-import urllib.parse
 import urllib.error
+import urllib.parse
 import urllib.request
-import http.client
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -88,7 +88,7 @@ def phone(n: int) -> str:
 
 def build(url: str, patients: int, reports: int) -> str:
     """The database; returns the API token."""
-    from sqlalchemy import insert, select, text
+    from sqlalchemy import insert, select
     from sqlmodel import Session
 
     from homefollow.clock import SystemClock
