@@ -185,14 +185,15 @@ def record_denied(session: Session, clock: Clock, actor: Principal, team_id: int
 # ---- opening hours -------------------------------------------------------------------------
 
 def check_opening_hours(form: Mapping[str, Any]) -> tuple[dict | None, list[Problem]]:
-    """The form's mon_opens, mon_closes, … → the team's JSON; a day with both empty is closed."""
+    """The form's days ({"mon": {"opens": "8:00", "closes": "16.00"}, …}) → the team's JSON; a
+    day with both empty is closed. Problems are located at (day, "opens" or "closes")."""
     problems: list[Problem] = []
     hours: dict[str, list[str]] = {}
     for day in WEEKDAY_KEYS:
         try:
-            typed = OpeningDay(opens=form.get(f"{day}_opens"), closes=form.get(f"{day}_closes"))
+            typed = OpeningDay.model_validate(form.get(day) or {})
         except ValidationError as exc:
-            problems += [((f"{day}_{loc[0]}",), code, params) for loc, code, params in problems_of(exc)]
+            problems += [((day, *loc), code, params) for loc, code, params in problems_of(exc)]
             continue
         if typed.hours():
             hours[day] = typed.hours()
@@ -201,7 +202,7 @@ def check_opening_hours(form: Mapping[str, Any]) -> tuple[dict | None, list[Prob
     try:
         OpeningHours.model_validate(hours)  # the planner's own check; the ones above are stricter
     except ValidationError as exc:
-        return None, [(("mon_opens",), "policy_other", {"reason": str(exc)})]
+        return None, [(("mon", "opens"), "policy_other", {"reason": str(exc)})]
     return hours, []
 
 
