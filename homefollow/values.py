@@ -165,11 +165,12 @@ _DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _TIME_AFTER = re.compile(r"^(\S+)(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)$")
 
 
-def parse_date(text: object, *, time_allowed: bool = False) -> date:
+def parse_date(text: object, *, time_allowed: bool = False, years: tuple[int, int] = (MIN_YEAR, MAX_YEAR)) -> date:
     """'24.12.2026', '24.12.26' or '2026-12-24' → that date. With `time_allowed` a time after
     the date ('24.12.2026 08:00', '2026-12-24T08:00:00Z', as hospital exports write) is ignored.
     Two-digit years are 2000-2068 and 1969-1999 (as strptime). Years outside 1900-2200 are
-    refused: nothing before or after them can be a real date here."""
+    refused: nothing before or after them can be a real date here. A caller that answers a
+    far-off date itself ("that day has already been") passes `years=(1, 9999)`."""
     cleaned = _clean(text)
     if time_allowed and (m := _TIME_AFTER.match(cleaned)):
         cleaned = m[1]
@@ -180,7 +181,7 @@ def parse_date(text: object, *, time_allowed: bool = False) -> date:
         year, month, day = int(m[1]), int(m[2]), int(m[3])
     else:
         raise BadValue("not_a_date", cleaned)
-    if not MIN_YEAR <= year <= MAX_YEAR:
+    if not years[0] <= year <= years[1]:
         raise BadValue("year_out_of_range", cleaned)
     try:
         return date(year, month, day)

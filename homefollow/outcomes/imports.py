@@ -61,7 +61,7 @@ def parse_date(text: str) -> date:
     """dd.mm.yyyy (Norwegian) or yyyy-mm-dd, optionally with a time, which is ignored
     (homefollow.values.parse_date). ValueError with the reason in English, for the import report."""
     try:
-        return values.parse_date(text, time_allowed=True)
+        return values.parse_date(text, time_allowed=True, years=(1, 9999))  # callers judge the year
     except values.BadValue as exc:
         if exc.reason == "no_such_day":
             raise ValueError(f"'{exc.text}' is not a date in the calendar") from None
