@@ -8,6 +8,7 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 from wtforms.validators import DataRequired, InputRequired, Length, ValidationError
 
+from homefollow import values
 from homefollow.services.patient_record import NOTE_MAX_LENGTH
 from homefollow.services.pauses import MAX_DAYS, REASONS, REVIEW_AFTER, last_day
 
@@ -74,8 +75,6 @@ ENTRY_PROBLEMS = {
 
 def _date(optional: bool):
     def check(_form, field):
-        from homefollow.outcomes.imports import parse_date
-
         text = (field.raw_data[0] if field.raw_data else "").strip()
         field.value = None
         if not text:
@@ -83,8 +82,8 @@ def _date(optional: bool):
                 raise ValidationError(_l("Write the date, as dd.mm.yyyy."))
             return
         try:
-            field.value = parse_date(text)
-        except ValueError:
+            field.value = values.parse_date(text, years=(1, 9999))  # the pause's own checks answer the year
+        except values.BadValue:
             raise ValidationError(_l("Write the date as dd.mm.yyyy, for example 03.02.2026.")) from None
     return check
 

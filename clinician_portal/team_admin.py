@@ -144,20 +144,21 @@ def _saved(team, message: str):
 def team_opening_hours(team_id: int):
     principal, team = _admin_team(team_id, "opening_hours")
     db, clock = get_session(), get_clock()
-    form = OpeningHoursForm()
     summary = []
     if request.method == "GET":
-        for day in WEEKDAY_KEYS:
-            opens, closes = (team.opening_hours or {}).get(day) or ("", "")
-            getattr(form, f"{day}_opens").data, getattr(form, f"{day}_closes").data = opens, closes
-    elif form.validate_on_submit():
+        hours = team.opening_hours or {}
+        form = OpeningHoursForm(data={day: dict(zip(("opens", "closes"), hours.get(day) or ("", "")))
+                                      for day in WEEKDAY_KEYS})
+    else:
+        form = OpeningHoursForm()
+    if request.method == "POST" and form.validate_on_submit():
         hours, problems = ts.check_opening_hours(form.data)
         if not problems:
             ts.save_opening_hours(db, clock, team, principal, hours, request.remote_addr)
             return _saved(team, _("The opening hours are saved."))
         summary = attach(form, problems)
-    return render_template("clinic/team_opening_hours.html", team=team, form=form, summary=summary,
-                           days=[(d, DAY_NAMES[d]) for d in WEEKDAY_KEYS]), 400 if summary else 200
+    return render_template("clinic/team_opening_hours.html", team=team, form=form,
+                           summary=summary), 400 if summary else 200
 
 
 # ---- phones --------------------------------------------------------------------------------

@@ -36,13 +36,23 @@ def _select(label, pairs=None) -> SelectField:
     return SelectField(label, choices=choices(pairs or []), validate_choice=False)
 
 
+class OpeningDayForm(Form):
+    opens = StringField(_l("Opens"))
+    closes = StringField(_l("Closes"))
+
+
+def _day(key: str) -> FormField:
+    # separator "_": the inputs are named mon_opens, mon_closes, … as before
+    return FormField(OpeningDayForm, label=DAY_NAMES[key], separator="_")
+
+
 class OpeningHoursForm(FlaskForm):
-    pass
+    mon, tue, wed, thu, fri = _day("mon"), _day("tue"), _day("wed"), _day("thu"), _day("fri")
+    sat, sun = _day("sat"), _day("sun")
 
-
-for _day in WEEKDAY_KEYS:
-    setattr(OpeningHoursForm, f"{_day}_opens", StringField(_l("Opens")))
-    setattr(OpeningHoursForm, f"{_day}_closes", StringField(_l("Closes")))
+    def days(self) -> list[FormField]:
+        """The weekdays in order, Monday first."""
+        return [self[key] for key in WEEKDAY_KEYS]
 
 
 class PhonesForm(FlaskForm):

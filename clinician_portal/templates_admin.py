@@ -6,21 +6,20 @@ a patient's personal limits after the trial period.
 
 from __future__ import annotations
 
-import re
-from datetime import time
-from decimal import Decimal, InvalidOperation
-
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, SelectField, StringField, \
+    TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from homefollow import get_clock
+from homefollow import get_clock, values
 from homefollow.db import get_session
+from homefollow.form_errors import attach_errors, leaf_fields
+from homefollow.input_guard import row_id
 from homefollow.models import PlanTemplate, Role, Team
 from homefollow.services import evaluation, plan_editor, plan_templates, plans
 from homefollow.services.access import Need, require_patient
@@ -38,7 +37,6 @@ LIMIT_LABELS = {
     "yellow_high": _l("Yellow above"),
     "red_high": _l("Red above"),
 }
-TIME_RE = re.compile(r"^([01]?\d|2[0-3])[:.]([0-5]\d)$")
 
 
 def _strip(text):
@@ -68,45 +66,15 @@ def _template_for_admin(template_id: int, *, change: bool) -> PlanTemplate:
 
 
 def format_number(code: str, value: float | None) -> str:
-    if value is None:
-        return ""
-    text = f"{value:.{code_info(code).decimals}f}"
-    return text.replace(".", ",") if locale_code().startswith("nb") else text
+    """A limit at the measurement's precision, in the reader's language ('92', '38,5')."""
+    return values.format_number(value, locale_code(), code_info(code).decimals)
 
 
 def format_stat(code: str, value: float) -> str:
     """A statistic (the spread) with two more decimals than a reading, so 0.75 is not shown as 1."""
     info = code_info(code)
-    text = f"{value:.{info.decimals + 2}f}".rstrip("0").rstrip(".")
-    if locale_code().startswith("nb"):
-        text = text.replace(".", ",")
+    text = values.format_number(value, locale_code(), max_decimals=info.decimals + 2)
     return f"{text}{'' if info.unit == '%' else ' '}{info.unit}"
-
-
-def parse_number(text: str | None) -> float | None:
-    """'38,5' or '38.5' → 38.5; '' → None; anything else raises ValueError."""
-    text = (text or "").strip().replace(" ", "").replace(",", ".")
-    if not text:
-        return None
-    try:
-        value = Decimal(text)
-    except InvalidOperation:
-        raise ValueError(text) from None
-    if not value.is_finite():
-        raise ValueError(text)
-    return float(value)
-
-
-def parse_times(text: str) -> tuple[time, ...]:
-    """'08:00, 18.00' → (08:00, 18:00); raises ValueError on anything else."""
-    parts = [p for p in re.split(r"[,\s;]+", text.strip()) if p]
-    times = []
-    for part in parts:
-        match = TIME_RE.match(part)
-        if not match:
-            raise ValueError(part)
-        times.append(time(int(match.group(1)), int(match.group(2))))
-    return tuple(times)
 
 
 def limit_problem_message(code: str, problem: plan_templates.LimitProblem) -> str:
@@ -215,20 +183,30 @@ class CalibrationBaseForm(FlaskForm):
         DataRequired(_l("Say why the limits change.")), Length(max=500, message=_l("At most 500 characters."))])
 
 
-def calibration_form(cal: plan_templates.Calibration, **kw) -> CalibrationBaseForm:
-    class CalibrationForm(CalibrationBaseForm):
-        pass
+class LimitRowForm(Form):
+    """One measurement's new limits; the template shows the limits its rules hold."""
 
-    for c in cal.codes:
-        if c.proposal is None or not c.names:
-            continue
-        setattr(CalibrationForm, f"use_{c.code}", BooleanField(
-            _("Use these limits for %(name)s", name=CATALOGUE[c.code].name(locale_code()).lower()), default=True))
-        for name in c.names:
-            setattr(CalibrationForm, _limit_field_name(c.code, name),
-                    StringField(LIMIT_LABELS[name], validators=[Optional()],
-                                default=format_number(c.code, getattr(c.proposal.limits, name))))
-    return CalibrationForm(**kw)
+    code = HiddenField()
+    use = BooleanField(default=True)
+    red_low = StringField(LIMIT_LABELS["red_low"])
+    yellow_low = StringField(LIMIT_LABELS["yellow_low"])
+    yellow_high = StringField(LIMIT_LABELS["yellow_high"])
+    red_high = StringField(LIMIT_LABELS["red_high"])
+
+
+class CalibrationForm(CalibrationBaseForm):
+    codes = FieldList(FormField(LimitRowForm))
+
+
+def calibration_form(cal: plan_templates.Calibration, **kw) -> CalibrationForm:
+    """A row per measurement the nurse decides on, each limit filled with its proposal."""
+    codes = plan_templates.calibratable(cal)
+    rows = [{"code": c.code, "use": True} | {n: format_number(c.code, getattr(c.proposal.limits, n)) for n in c.names}
+            for c in codes]
+    form = CalibrationForm(data={"codes": rows}, **kw)
+    for c, entry in zip(codes, form.codes):
+        entry.form.use.label.text = _("Use these limits for %(name)s", name=CATALOGUE[c.code].name(locale_code()).lower())
+    return form
 
 
 # --- the team admins' templates ------------------------------------------------------------
@@ -258,7 +236,7 @@ def _template_page(template: PlanTemplate, *, form=None, yaml_form=None, problem
         form = template_form(content, slots, formdata=None, name=template.name, description=template.description,
                              what_matters=content.what_matters, goals="\n".join(content.goals))
         for m in content.measurements:
-            getattr(form, f"schedule_{m.item}").data = ", ".join(t.strftime("%H:%M") for t in m.schedule.times) \
+            getattr(form, f"schedule_{m.item}").data = values.format_times(m.schedule.times) \
                 if m.schedule else ""
         overrides = {r.key: r.parameters for r in content.rules}
         for code, names in slots.items():
@@ -295,8 +273,8 @@ def plan_template_save(template_id: int):
     for m in content.measurements:
         field = getattr(form, f"schedule_{m.item}")
         try:
-            times = parse_times(field.data or "")
-        except ValueError:
+            times = values.parse_times(field.data)
+        except values.BadValue:
             field.errors = [_("Write the times as 08:00, separated by commas, or leave empty for 'when needed'.")]
             ok = False
             continue
@@ -304,21 +282,21 @@ def plan_template_save(template_id: int):
         measurements.append(m.model_copy(update={"schedule": Schedule(times=times, weekdays=weekdays) if times else None}))
     chosen: dict[str, dict[str, float | None]] = {}
     for code, names in slots.items():
-        values = {}
+        limits = {}
         for name in names:
             field = getattr(form, _limit_field_name(code, name))
             try:
-                values[name] = parse_number(field.data)
-            except ValueError:
+                limits[name] = values.optional_decimal(field.data)
+            except values.BadValue:
                 field.errors = [_("Write a number, like %(example)s, or leave empty for the rule's default.",
                                   example=format_number(code, code_info(code).minimum + 1))]
                 ok = False
-        for problem in plan_templates.limit_problems(code, values):
+        for problem in plan_templates.limit_problems(code, limits):
             field = getattr(form, _limit_field_name(code, problem.name))
             if not field.errors:
                 field.errors = [limit_problem_message(code, problem)]
             ok = False
-        chosen[code] = values
+        chosen[code] = limits
     if not ok:
         return _template_page(template, form=form, status=400)
     new_content = plan_templates.with_limits(content, slots, chosen).model_copy(update={
@@ -481,6 +459,32 @@ def _kept(current: plans.PlanContent) -> list[str]:
 # --- baseline calibration ------------------------------------------------------------------
 
 
+CALIBRATION_MESSAGES = {
+    "rows_changed": _l("New readings have come in while you were looking. Check the limits again and save once more."),
+    "none_ticked": _l("Tick at least one measurement whose limits should change."),
+}
+
+
+def calibration_problems(cal, problems) -> list[tuple[tuple, str]]:
+    """Each problem worded, at its location; a number is asked for with the row's median."""
+    examples = [format_number(c.code, c.proposal.median) for c in plan_templates.calibratable(cal)]
+    worded = []
+    for loc, code, params in problems:
+        example = examples[loc[1]] if len(loc) > 1 and loc[1] < len(examples) else "92"
+        if code == "not_a_number" and params.get("reason") == "split_number":
+            text = _("You wrote \"%(typed)s\" with a space inside the number. What did you mean? Write the number "
+                     "again without the space, for example %(example)s.", typed=params["value"], example=example)
+        elif code == "not_a_number":
+            text = _("Write a number, like %(example)s, or leave empty to keep the limit as it is.", example=example)
+        elif code.startswith("limit_"):
+            problem = plan_templates.LimitProblem("", code.removeprefix("limit_"), params.get("bound"))
+            text = limit_problem_message(params["code"], problem)
+        else:
+            text = str(CALIBRATION_MESSAGES[code])
+        worded.append((loc, text))
+    return worded
+
+
 @bp.route("/patients/<int:patient_id>/plan/calibrate", methods=["GET", "POST"])
 @staff_only
 def plan_calibrate(patient_id: int):
@@ -488,71 +492,36 @@ def plan_calibrate(patient_id: int):
     patient = _patient_for_plan_change(patient_id, "plan.calibrate" if posting else "view.plan_calibration")
     db, clock = get_session(), get_clock()
     cal = plan_templates.calibration(db, clock, patient)
-    calibratable = cal.trial_over and any(c.proposal is not None and c.names for c in cal.codes)
-    problems: list[str] = []
     if not posting:
-        form = calibration_form(cal, formdata=None, plan_version=str(cal.plan_version or ""))
-        return _calibration_page(cal, form, calibratable, problems)
-    if not calibratable:
+        return _calibration_page(cal, calibration_form(cal, formdata=None, plan_version=str(cal.plan_version or "")))
+    if not plan_templates.calibratable(cal):
         abort(400)
     form = calibration_form(cal)
-    ok = form.validate_on_submit()
-    chosen: dict[str, dict[str, float]] = {}
-    first_use = None
-    for c in cal.codes:
-        use = getattr(form, f"use_{c.code}", None)
-        if use is None:
-            continue
-        first_use = first_use or use
-        if not use.data:
-            continue
-        values = {}
-        for name in c.names:
-            field = getattr(form, _limit_field_name(c.code, name))
-            try:
-                value = parse_number(field.data)
-            except ValueError:
-                field.errors = [_("Write a number, like %(example)s, or leave empty to keep the limit as it is.",
-                                  example=format_number(c.code, c.proposal.median))]
-                ok = False
-                continue
-            if value is not None:
-                values[name] = value
-        # Judge the limits as they will be: the current ones with the nurse's changes.
-        merged = {n: values.get(n, getattr(c.current, n)) for n in plan_templates.LIMIT_NAMES}
-        for problem in plan_templates.limit_problems(c.code, merged, c.safety):
-            target = problem.name if problem.name in values else next(iter(values), None)
-            if target is None:
-                continue
-            field = getattr(form, _limit_field_name(c.code, target))
-            if not field.errors:
-                field.errors = [limit_problem_message(c.code, problem)]
-            ok = False
-        if values:
-            chosen[c.code] = values
-    if ok and not chosen:
-        first_use.errors = [_("Tick at least one measurement whose limits should change.")]
-        ok = False
-    if not ok:
-        return _calibration_page(cal, form, calibratable, problems, status=400)
+    chosen, problems = plan_templates.check_calibration(cal, form.data["codes"])
+    if not form.validate_on_submit() or problems:
+        whole_form = [text for field_id, text in attach_errors(form, calibration_problems(cal, problems)) if not field_id]
+        return _calibration_page(cal, form, whole_form, status=400)
     try:
         plan = plan_templates.apply_calibration(
             db, clock, patient=patient, chosen=chosen, author_account_id=current_user.id, reason=form.reason.data,
-            expected_version=int(form.plan_version.data) if (form.plan_version.data or "").isdigit() else None)
+            expected_version=row_id(form.plan_version.data))
     except plan_templates.PlanChanged:
-        problems = [_("The plan was changed by someone else while you were looking. Check the limits again and save once more.")]
         cal = plan_templates.calibration(db, clock, patient)
         form.plan_version.data = str(cal.plan_version or "")
-        return _calibration_page(cal, form, calibratable, problems, status=409)
+        return _calibration_page(cal, form, [_("The plan was changed by someone else while you were looking. Check "
+                                               "the limits again and save once more.")], status=409)
     except evaluation.PlanRulesInvalid as exc:
-        problems = [f"{key} {name}: {reason}" for key, name, reason in exc.problems]
-        return _calibration_page(cal, form, calibratable, problems, status=400)
+        return _calibration_page(cal, form, [f"{key} {name}: {reason}" for key, name, reason in exc.problems],
+                                 status=400)
     flash(_("The new limits are in the plan, version %(version)s. They apply from the next reading.",
             version=plan.version), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient.id))
 
 
-def _calibration_page(cal, form, calibratable, problems, status=200):
-    return render_template("clinic/plan_calibrate.html", cal=cal, patient=cal.patient, form=form,
-                           calibratable=calibratable, problems=problems, limit_labels=LIMIT_LABELS,
-                           limit_field=_limit_field_name, format_stat=format_stat), status
+def _calibration_page(cal, form, problems=(), status=200):
+    """`problems`: about the whole form, listed under the summary of the fields' problems."""
+    rows = dict(zip((c.code for c in plan_templates.calibratable(cal)), (e.form for e in form.codes)))
+    summary = [(f.id, e) for f in leaf_fields(form) for e in (f.errors or []) if f.type != "CSRFTokenField"]
+    return render_template("clinic/plan_calibrate.html", cal=cal, patient=cal.patient, form=form, rows=rows,
+                           calibratable=bool(rows), problems=list(problems), summary=summary,
+                           limit_labels=LIMIT_LABELS, format_stat=format_stat), status

@@ -6,6 +6,7 @@ Every form, the SMS reading parser, the API and the CSV import read through thes
 typed as "912 34 567" or "+47 912 34 567" is the same number everywhere.
 
 Parsers raise BadValue (a ValueError) with a stable `reason`; `problem_text` words it for people.
+Like rules/, this module needs no Flask (the pure escalation package and the SMS parser use it).
 Formatters are the inverse of the parsers: parse(format(x)) == x (tests/test_values.py).
 The pure rule engine keeps its own number formatting for its explanations (rules/text.py).
 """
@@ -18,10 +19,10 @@ from datetime import date, time, timedelta
 
 import phonenumbers
 from babel.numbers import format_decimal
-from flask_babel import lazy_gettext as _l
-
 from rules.measurements import SplitNumber
 from rules.measurements import parse_decimal as _engine_decimal
+
+from .i18n import N_, t
 
 # The longest small value anyone types; a longer one is refused before it is read at all.
 MAX_CHARS = 100
@@ -41,24 +42,26 @@ class BadValue(ValueError):
 
 
 MESSAGES = {
-    "empty": _l("Fill in this field."),
-    "too_long": _l("This is too long to be a value here."),
-    "control": _l("The field contains control characters. Remove them and try again."),
-    "not_a_number": _l("Write a number, for example 70,4."),
-    "split_number": _l("There is a space inside the number. Write the number again without spaces."),
-    "not_whole": _l("Write a whole number, for example 15."),
-    "not_a_time": _l("Write the time as hours and minutes, for example 08:00."),
-    "not_a_date": _l("Write the date as day.month.year, for example 24.12.2026."),
-    "year_out_of_range": _l("The date must be between the years 1900 and 2200."),
-    "not_a_duration": _l("Write the time in minutes, hours or days, for example 30 min, 2 t or 3 d."),
-    "not_a_phone": _l("This is not a valid phone number."),
-    "not_norwegian_phone": _l("Write a Norwegian phone number, for example 912 34 567."),
+    "empty": N_("Fill in this field."),
+    "too_long": N_("This is too long to be a value here."),
+    "control": N_("The field contains control characters. Remove them and try again."),
+    "not_a_number": N_("Write a number, for example 70,4."),
+    "split_number": N_("There is a space inside the number. Write the number again without spaces."),
+    "not_whole": N_("Write a whole number, for example 15."),
+    "not_a_time": N_("Write the time as hours and minutes, for example 08:00."),
+    "not_a_date": N_("Write the date as day.month.year, for example 24.12.2026."),
+    "no_such_day": N_("There is no such day in the calendar."),
+    "year_out_of_range": N_("The date must be between the years 1900 and 2200."),
+    "not_a_duration": N_("Write the time in minutes, hours or days, for example 30 min, 2 t or 3 d."),
+    "not_a_phone": N_("This is not a valid phone number."),
+    "not_norwegian_phone": N_("Write a Norwegian phone number, for example 912 34 567."),
 }
 
 
-def problem_text(error: BadValue) -> str:
-    """What a person reads about a value that could not be read."""
-    return str(MESSAGES.get(error.reason, MESSAGES["not_a_number"]))
+def problem_text(error: BadValue, locale: str) -> str:
+    """What a person reads about a value that could not be read, in their language (in a
+    request or not: SMS replies are worded by a sweep)."""
+    return t(locale, MESSAGES.get(error.reason, MESSAGES["not_a_number"]))
 
 
 def _clean(text: object) -> str:
@@ -138,7 +141,10 @@ def optional_time(text: object) -> time | None:
 
 
 def parse_times(text: object) -> tuple[time, ...]:
-    """'8:00, 18.30' → (08:00, 18:30): times separated by commas, semicolons or spaces."""
+    """'8:00, 18.30' → (08:00, 18:30): times separated by commas, semicolons or spaces; an
+    empty field is no times at all."""
+    if text is None or (isinstance(text, str) and not text.strip()):
+        return ()
     cleaned = _clean(text)
     return tuple(parse_time(part) for part in _LIST.split(cleaned) if part)
 
@@ -159,11 +165,12 @@ _DATE_ISO = re.compile(r"^(\d{4})-(\d{1,2})-(\d{1,2})$")
 _TIME_AFTER = re.compile(r"^(\S+)(?:[ T]\d{1,2}[:.]\d{2}(?:[:.]\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)$")
 
 
-def parse_date(text: object, *, time_allowed: bool = False) -> date:
+def parse_date(text: object, *, time_allowed: bool = False, years: tuple[int, int] = (MIN_YEAR, MAX_YEAR)) -> date:
     """'24.12.2026', '24.12.26' or '2026-12-24' → that date. With `time_allowed` a time after
     the date ('24.12.2026 08:00', '2026-12-24T08:00:00Z', as hospital exports write) is ignored.
     Two-digit years are 2000-2068 and 1969-1999 (as strptime). Years outside 1900-2200 are
-    refused: nothing before or after them can be a real date here."""
+    refused: nothing before or after them can be a real date here. A caller that answers a
+    far-off date itself ("that day has already been") passes `years=(1, 9999)`."""
     cleaned = _clean(text)
     if time_allowed and (m := _TIME_AFTER.match(cleaned)):
         cleaned = m[1]
@@ -174,12 +181,12 @@ def parse_date(text: object, *, time_allowed: bool = False) -> date:
         year, month, day = int(m[1]), int(m[2]), int(m[3])
     else:
         raise BadValue("not_a_date", cleaned)
-    if not MIN_YEAR <= year <= MAX_YEAR:
+    if not years[0] <= year <= years[1]:
         raise BadValue("year_out_of_range", cleaned)
     try:
         return date(year, month, day)
     except ValueError:
-        raise BadValue("not_a_date", cleaned) from None
+        raise BadValue("no_such_day", cleaned) from None
 
 
 def optional_date(text: object, *, time_allowed: bool = False) -> date | None:

@@ -70,12 +70,13 @@ def test_the_proposal_is_shown_beside_its_readings_and_the_current_limits(nurse,
     # No blood pressure readings: a clear message instead of a proposal.
     assert "For få målinger til et forslag: 0 i prøveperioden, minst 7 trengs." in text
     html = page.get_data(as_text=True)
-    assert 'name="limit_spo2_yellow_low" type="text" value="93"' in html
+    assert 'name="codes-0-yellow_low" type="text" value="93"' in html
 
 
 def test_accepting_the_proposal_writes_a_new_plan_version(nurse, trial, session):
-    response = nurse.submit(url_for(trial), {"use_spo2": "y", "limit_spo2_red_low": "92", "plan_version": "1",
-                                             "limit_spo2_yellow_low": "93", "reason": "Grenser fra prøveperioden"})
+    response = nurse.submit(url_for(trial), {"codes-0-code": "spo2", "codes-0-use": "y", "codes-0-red_low": "92",
+                                             "plan_version": "1", "codes-0-yellow_low": "93",
+                                             "reason": "Grenser fra prøveperioden"})
     assert response.status_code == 302, text_of(response)
     session.expire_all()
     assert _rule(session, trial.patient_a1, "copd.spo2_red").parameters["red_low"] == 92
@@ -91,8 +92,8 @@ def test_accepting_the_proposal_writes_a_new_plan_version(nurse, trial, session)
 
 
 def test_the_nurse_adjusts_a_number_and_an_empty_field_keeps_the_limit(nurse, trial, session):
-    response = nurse.submit(url_for(trial), {"use_spo2": "y", "limit_spo2_red_low": "", "plan_version": "1",
-                                             "limit_spo2_yellow_low": "94", "reason": "Justert"})
+    response = nurse.submit(url_for(trial), {"codes-0-code": "spo2", "codes-0-use": "y", "codes-0-red_low": "",
+                                             "plan_version": "1", "codes-0-yellow_low": "94", "reason": "Justert"})
     assert response.status_code == 302
     session.expire_all()
     assert _rule(session, trial.patient_a1, "copd.spo2_red").parameters["red_low"] == 92  # unchanged
@@ -100,25 +101,28 @@ def test_the_nurse_adjusts_a_number_and_an_empty_field_keeps_the_limit(nurse, tr
 
 
 @pytest.mark.parametrize("data, message", [
-    ({"limit_spo2_yellow_low": "nittitre"}, "Skriv et tall"),
-    ({"limit_spo2_yellow_low": "87"}, "rekkefølge"),  # below the red limit 92
-    ({"limit_spo2_red_low": "80"}, "sikkerhetsgrensen"),
-    ({"limit_spo2_yellow_low": "101"}, "Grensen må være mellom"),
-    ({"limit_spo2_yellow_low": "inf"}, "Skriv et tall"),
+    ({"codes-0-yellow_low": "nittitre"}, "Skriv et tall"),
+    ({"codes-0-yellow_low": "87"}, "rekkefølge"),  # below the red limit 92
+    ({"codes-0-red_low": "80"}, "sikkerhetsgrensen"),
+    ({"codes-0-yellow_low": "101"}, "Grensen må være mellom"),
+    ({"codes-0-yellow_low": "inf"}, "Skriv et tall"),
     ({"reason": ""}, "Si hvorfor grensene endres."),
-    ({"use_spo2": ""}, "Kryss av for minst én måling"),
+    ({"codes-0-use": ""}, "Kryss av for minst én måling"),
+    ({"codes-0-yellow_low": "93\x00"}, "Ta dem bort og prøv igjen"),  # the guard: nothing saved
+    ({"codes-0-yellow_low": "9" * 10_000}, "Skriv et tall"),
+    ({"codes-0-yellow_low": "9 3"}, "Du skrev «9 3» med mellomrom inne i tallet. Hva mente du?"),
 ])
 def test_bad_input_is_refused_with_a_clear_error_and_nothing_saved(nurse, trial, session, data, message):
-    form = {"use_spo2": "y", "limit_spo2_red_low": "92", "limit_spo2_yellow_low": "93", "reason": "Kalibrering",
-            "plan_version": "1"}
+    form = {"codes-0-code": "spo2", "codes-0-use": "y", "codes-0-red_low": "92", "codes-0-yellow_low": "93",
+            "reason": "Kalibrering", "plan_version": "1"}
     form.update(data)
-    if form["use_spo2"] == "":
-        del form["use_spo2"]
+    if form["codes-0-use"] == "":
+        del form["codes-0-use"]
     response = nurse.submit(url_for(trial), form)
     assert response.status_code == 400
     assert message in text_of(response)
     for name, value in data.items():
-        if name.startswith("limit_"):
+        if name.endswith("_low") and len(value) < 100 and "\x00" not in value:
             assert f'value="{value}"' in response.get_data(as_text=True)  # what was typed is kept
     assert plans.current_content(session, trial.patient_a1.id)[1] == 1
 
@@ -131,8 +135,9 @@ def test_a_plan_changed_meanwhile_is_not_overwritten(nurse, trial, session, cloc
 
     change_plan(session, clock, patient=trial.patient_a1, content=content.model_copy(update={"goals": ["Nytt mål"]}),
                 author_account_id=trial.admin_a.id, reason="annen endring", checked=False)
-    response = nurse.client.post(page_url, data={"csrf_token": token, "plan_version": "1", "use_spo2": "y",
-                                                 "limit_spo2_red_low": "92", "limit_spo2_yellow_low": "93",
+    response = nurse.client.post(page_url, data={"csrf_token": token, "plan_version": "1", "codes-0-code": "spo2",
+                                                 "codes-0-use": "y",
+                                                 "codes-0-red_low": "92", "codes-0-yellow_low": "93",
                                                  "reason": "Kalibrering"})
     assert response.status_code == 409 and "endret av noen andre" in text_of(response)
     session.expire_all()
@@ -147,8 +152,8 @@ def test_before_the_trial_period_is_over_nothing_is_proposed(nurse, world, sessi
     assert page.status_code == 200
     assert "Prøveperioden er ikke over ennå" in text_of(page)
     token = nurse.csrf_token(url_for(world))
-    response = nurse.client.post(url_for(world), data={"csrf_token": token, "use_spo2": "y",
-                                                       "limit_spo2_yellow_low": "93", "reason": "x"})
+    response = nurse.client.post(url_for(world), data={"csrf_token": token, "codes-0-code": "spo2", "codes-0-use": "y",
+                                                       "codes-0-yellow_low": "93", "reason": "x"})
     assert response.status_code == 400
     assert plans.current_content(session, world.patient_a1.id)[1] == 1
 
@@ -166,8 +171,8 @@ def test_who_may_calibrate(app, trial, session):
     other.login_staff("nurse.b@example.no")
     assert other.get(url_for(trial)).status_code == 404
     token = other.csrf_token("/clinic/")
-    response = other.client.post(url_for(trial), data={"csrf_token": token, "use_spo2": "y",
-                                                       "limit_spo2_yellow_low": "93", "reason": "x"})
+    response = other.client.post(url_for(trial), data={"csrf_token": token, "codes-0-code": "spo2", "codes-0-use": "y",
+                                                       "codes-0-yellow_low": "93", "reason": "x"})
     assert response.status_code == 404
     denied = session.exec(select(AuditEvent).where(AuditEvent.action == "access.denied")).all()
     assert {e.detail["attempted"] for e in denied} >= {"view.plan_calibration", "plan.calibrate"}

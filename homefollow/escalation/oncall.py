@@ -16,7 +16,6 @@ Who is on call at `at`, for a role:
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,26 +33,28 @@ from pydantic import (
 
 from rules.schedule import local_date_of, local_to_utc
 
+from ..values import BadValue, format_time, parse_time
+
 # The roles of homefollow.models.Role (not imported: that module needs SQLModel).
 ROLES = ("nurse", "coordinator", "physician", "gp", "team_admin")
 Role = Literal["nurse", "coordinator", "physician", "gp", "team_admin"]
 
-_HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
 MAX_OVERRIDE = timedelta(days=31)
 
 
 def _parse_hhmm(value: object) -> object:
-    """Wall-clock times are written "08:00": two-digit hours, no seconds, as in team forms."""
+    """Wall-clock times are stored "08:00" and read as the team forms read them (values.parse_time)."""
     if isinstance(value, time):
         return value
-    if isinstance(value, str) and _HHMM.match(value.strip()):
-        return time.fromisoformat(value.strip())
-    raise ValueError(f"must be a time of day written HH:MM, e.g. 08:00 (got {value!r})")
+    try:
+        return parse_time(value)
+    except BadValue:
+        raise ValueError(f"must be a time of day written HH:MM, e.g. 08:00 (got {value!r})") from None
 
 
 # A local wall-clock time stored as "HH:MM" in JSON.
 LocalTime = Annotated[
-    time, BeforeValidator(_parse_hhmm), PlainSerializer(lambda t: t.strftime("%H:%M"), return_type=str)
+    time, BeforeValidator(_parse_hhmm), PlainSerializer(format_time, return_type=str)
 ]
 
 

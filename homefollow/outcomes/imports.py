@@ -21,11 +21,14 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
-from typing import Callable
+from typing import Annotated, Any, Callable
 from zoneinfo import ZoneInfo
 
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from sqlmodel import Session, select
 
+from .. import values
 from ..clock import Clock
 from ..models import ServiceKind, ServicePerson, ServiceUse
 
@@ -50,29 +53,21 @@ FHIR_CLASSES = {
 }
 NATIONAL_ID_SYSTEMS = {"urn:oid:2.16.578.1.12.4.1.4.1", "urn:oid:2.16.578.1.12.4.1.4.2"}  # fødselsnr, D-nr
 
-_DATE_NO = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})(?:[ T]\d{1,2}[:.]\d{2}(?::\d{2})?)?$")
-_DATE_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})(?:[ T].*)?$")
-
-
 class ImportFileError(ValueError):
     """The file as a whole cannot be read (wrong columns, not a bundle): nothing is imported."""
 
 
 def parse_date(text: str) -> date:
-    """dd.mm.yyyy (Norwegian) or yyyy-mm-dd, optionally with a time, which is ignored."""
-    text = text.strip()
-    m = _DATE_NO.match(text)
-    if m:
-        day, month, year = (int(g) for g in m.groups())
-    else:
-        m = _DATE_ISO.match(text)
-        if not m:
-            raise ValueError(f"'{text}' is not a date (dd.mm.yyyy or yyyy-mm-dd)")
-        year, month, day = (int(g) for g in m.groups())
+    """dd.mm.yyyy (Norwegian) or yyyy-mm-dd, optionally with a time, which is ignored
+    (homefollow.values.parse_date). ValueError with the reason in English, for the import report."""
     try:
-        return date(year, month, day)
-    except ValueError:
-        raise ValueError(f"'{text}' is not a date in the calendar") from None
+        return values.parse_date(text, time_allowed=True, years=(1, 9999))  # callers judge the year
+    except values.BadValue as exc:
+        if exc.reason == "no_such_day":
+            raise ValueError(f"'{exc.text}' is not a date in the calendar") from None
+        if exc.reason == "year_out_of_range":
+            raise ValueError(f"'{exc.text}' is not between the years {values.MIN_YEAR} and {values.MAX_YEAR}") from None
+        raise ValueError(f"'{exc.text}' is not a date (dd.mm.yyyy or yyyy-mm-dd)") from None
 
 
 def valid_national_id(number: str) -> bool:
@@ -135,18 +130,99 @@ def _check_event(parsed: Parsed, seen: dict[tuple[str, str], tuple[int, ParsedEv
     parsed.events.append(event)
 
 
-def parse_csv(text: str, *, source: str | None, secret: bytes) -> Parsed:
-    """Parse a CSV export. Separator ';' or ','; header row required (see docs/outcomes.md)."""
-    text = text.lstrip("\ufeff")
-    if not text.strip():
-        raise ImportFileError("the file is empty")
-    first_line = text.splitlines()[0]
-    delimiter = ";" if first_line.count(";") >= first_line.count(",") else ","
-    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
-    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+def _refused(message: str) -> PydanticCustomError:
+    return PydanticCustomError("import_row", "{reason}", {"reason": message})  # the text is never a template
+
+
+def _required(what: str):
+    def check(value: Any) -> str:
+        if not value:
+            raise _refused(f"no {what}")
+        return value
+    return BeforeValidator(check)
+
+
+def _kind(value: Any) -> ServiceKind:
+    kind = KIND_NAMES.get(str(value).lower())
+    if kind is None:
+        raise _refused(f"unknown kind '{value}' (admission, emergency, short_stay)")
+    return kind
+
+
+def _date(value: Any) -> date | None:
+    if not value:
+        return None
+    try:
+        return parse_date(value)
+    except ValueError as exc:
+        raise _refused(str(exc)) from None
+
+
+def _acute(value: Any) -> bool | None:
+    text = str(value).lower()
+    if text and text not in YES | NO:
+        raise _refused(f"'{value}' is not yes or no")
+    return text not in NO if text else None
+
+
+class CsvRow(BaseModel):
+    """One row of a CSV export, as the hospital wrote it (all text, stripped); its rules here."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True, str_strip_whitespace=True)
+
+    source: Annotated[str, _required("source")]
+    source_id: Annotated[str, _required("source_id")]
+    kind: Annotated[ServiceKind, BeforeValidator(_kind)]
+    start: Annotated[date, _required("start date"), BeforeValidator(_date)]
+    end: Annotated[date | None, BeforeValidator(_date)] = None
+    birth_date: Annotated[date | None, BeforeValidator(_date)] = None
+    patient_id: str = ""
+    national_id: str = ""
+    name: str = ""
+    acute: Annotated[bool | None, BeforeValidator(_acute)] = None
+    diagnoses: str = ""
+
+    @field_validator("national_id", mode="before")
+    @classmethod
+    def _national_id(cls, value: Any) -> str:
+        number = str(value or "").replace(" ", "")
+        if number and not valid_national_id(number):
+            raise _refused("national_id is not a valid fødselsnummer or D-number")
+        return number
+
+    @model_validator(mode="after")
+    def _someone(self):
+        if not self.national_id and not self.patient_id:
+            raise _refused("no patient_id or national_id")
+        return self
+
+    def event(self, row: int, secret: bytes) -> ParsedEvent:
+        acute = self.acute if self.acute is not None else self.kind != ServiceKind.SHORT_STAY
+        return ParsedEvent(
+            row=row, person_key=person_key(source=self.source, local_id=self.patient_id,
+                                           national_id=self.national_id, secret=secret),
+            name=self.name, birth_date=self.birth_date, kind=self.kind.value, start=self.start, end=self.end,
+            acute=acute, diagnoses=tuple(c for c in re.split(r"[\s,|]+", self.diagnoses) if c),
+            source=self.source, source_id=self.source_id)
+
+
+def _row_reason(error: ValidationError) -> str:
+    """Every problem of a row, each after the column it is about: 'start: '31.02.2025' is not…'."""
+    return "; ".join(f"{e['loc'][0]}: {e['msg']}" if e["loc"] else e["msg"] for e in error.errors())
+
+
+def _delimiter(first_line: str) -> str:
+    """';' (Norwegian Excel) or ',', as csv.Sniffer reads the header; ';' when it cannot tell."""
+    try:
+        return csv.Sniffer().sniff(first_line, delimiters=";,").delimiter
+    except csv.Error:
+        return ";"
+
+
+def _check_columns(columns: list[str], source: str | None) -> None:
+    problems = []
     missing = [c for c in REQUIRED_COLUMNS if c not in columns]
     unknown = [c for c in columns if c not in REQUIRED_COLUMNS + OPTIONAL_COLUMNS]
-    problems = []
     if missing:
         problems.append("missing columns: " + ", ".join(missing))
     if unknown:
@@ -160,52 +236,35 @@ def parse_csv(text: str, *, source: str | None, secret: bytes) -> Parsed:
                               + ", ".join(REQUIRED_COLUMNS + OPTIONAL_COLUMNS))
     if source is None and "source" not in columns:
         raise ImportFileError("no source: give --source NAME or a source column")
+
+
+def _csv_row(parsed: Parsed, seen: dict, raw: dict, row: int, columns: list[str], source: str | None,
+             secret: bytes) -> None:
+    if None in raw or any(v is None for v in raw.values()):
+        parsed.rejected.append(Rejection(row, f"expected {len(columns)} fields"))
+        return
+    try:
+        typed = CsvRow.model_validate(raw | ({"source": source} if source else {}))
+    except ValidationError as exc:
+        parsed.rejected.append(Rejection(row, _row_reason(exc)))
+        return
+    _check_event(parsed, seen, typed.event(row, secret))
+
+
+def parse_csv(text: str, *, source: str | None, secret: bytes) -> Parsed:
+    """Parse a CSV export. Separator ';' or ','; header row required (see docs/outcomes.md)."""
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ImportFileError("the file is empty")
+    reader = csv.DictReader(io.StringIO(text), delimiter=_delimiter(text.splitlines()[0]))
+    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+    _check_columns(columns, source)
     reader.fieldnames = columns
     parsed = Parsed()
     seen: dict = {}
     for raw in reader:
-        row = reader.line_num
         parsed.rows += 1
-        if None in raw or any(v is None for v in raw.values()):
-            parsed.rejected.append(Rejection(row, f"expected {len(columns)} fields"))
-            continue
-        values = {k: (v or "").strip() for k, v in raw.items()}
-        errors = []
-        row_source = source or values.get("source", "")
-        if not row_source:
-            errors.append("no source")
-        if not values["source_id"]:
-            errors.append("no source_id")
-        kind = KIND_NAMES.get(values["kind"].lower())
-        if kind is None:
-            errors.append(f"unknown kind '{values['kind']}' (admission, emergency, short_stay)")
-        dates = {}
-        for column in ("start", "end", "birth_date"):
-            if values.get(column):
-                try:
-                    dates[column] = parse_date(values[column])
-                except ValueError as exc:
-                    errors.append(f"{column}: {exc}")
-            elif column == "start":
-                errors.append("no start date")
-        national_id = values.get("national_id", "").replace(" ", "")
-        local_id = values.get("patient_id", "")
-        if national_id and not valid_national_id(national_id):
-            errors.append("national_id is not a valid fødselsnummer or D-number")
-        if not national_id and not local_id:
-            errors.append("no patient_id or national_id")
-        acute_text = values.get("acute", "").lower()
-        if acute_text and acute_text not in YES | NO:
-            errors.append(f"acute: '{values['acute']}' is not yes or no")
-        if errors:
-            parsed.rejected.append(Rejection(row, "; ".join(errors)))
-            continue
-        acute = acute_text not in NO if acute_text else kind != ServiceKind.SHORT_STAY
-        diagnoses = tuple(c for c in re.split(r"[\s,|]+", values.get("diagnoses", "")) if c)
-        _check_event(parsed, seen, ParsedEvent(
-            row=row, person_key=person_key(source=row_source, local_id=local_id, national_id=national_id, secret=secret),
-            name=values.get("name", ""), birth_date=dates.get("birth_date"), kind=kind.value, start=dates["start"],
-            end=dates.get("end"), acute=acute, diagnoses=diagnoses, source=row_source, source_id=values["source_id"]))
+        _csv_row(parsed, seen, raw, reader.line_num, columns, source, secret)
     if parsed.rows == 0:
         raise ImportFileError("the file has a header but no rows")
     return parsed
@@ -226,10 +285,10 @@ def _first_error(exc) -> str:
     return ".".join(str(p) for p in first["loc"]) + ": " + first["msg"]
 
 
-def parse_fhir_bundle(text: str, *, source: str | None, secret: bytes) -> Parsed:
-    """Parse a FHIR R4 Bundle of Encounters (with the Patients and Conditions they refer to)."""
+def _bundle_data(text: str) -> dict:
+    """The bundle as JSON, its own structure checked; each Encounter is checked on its own, so
+    one bad Encounter is a rejected row, not an unreadable file."""
     from fhir.resources.R4B.bundle import Bundle
-    from pydantic import ValidationError
 
     try:
         data = json.loads(text)
@@ -237,8 +296,6 @@ def parse_fhir_bundle(text: str, *, source: str | None, secret: bytes) -> Parsed
         raise ImportFileError(f"not JSON: {exc.msg} at line {exc.lineno}") from None
     if not isinstance(data, dict) or data.get("resourceType") != "Bundle":
         raise ImportFileError("not a FHIR Bundle")
-    # The bundle's own structure is checked here, each Encounter below: one bad Encounter is a
-    # rejected row, not an unreadable file.
     entries = data.get("entry")
     skeleton = dict(data, entry=[{k: v for k, v in e.items() if k != "resource"} if isinstance(e, dict) else e
                                  for e in entries]) if isinstance(entries, list) else data
@@ -246,6 +303,11 @@ def parse_fhir_bundle(text: str, *, source: str | None, secret: bytes) -> Parsed
         Bundle.model_validate(skeleton)
     except ValidationError as exc:
         raise ImportFileError("not a valid FHIR R4 Bundle: " + _first_error(exc)) from None
+    return data
+
+
+def _bundle_index(data: dict) -> tuple[dict[str, dict], list[tuple[int, dict]]]:
+    """The Patients and Conditions by reference, and the Encounters with their entry numbers."""
     resources: dict[str, dict] = {}
     encounters: list[tuple[int, dict]] = []
     for number, entry in enumerate(data.get("entry") or [], start=1):
@@ -259,79 +321,108 @@ def parse_fhir_bundle(text: str, *, source: str | None, secret: bytes) -> Parsed
             for ref in (entry.get("fullUrl"), f"{kind}/{resource.get('id')}"):
                 if ref:
                     resources[ref] = resource
-    parsed = Parsed()
-    seen: dict = {}
     if not encounters:
         raise ImportFileError("the bundle has no Encounter")
+    return resources, encounters
+
+
+def _subject(encounter, resources: dict[str, dict]) -> tuple[dict | None, str | None, str | None]:
+    """(the Patient resource if in the bundle, national id, local id) of the Encounter's subject."""
+    subject = encounter.subject
+    patient = resources.get(subject.reference) if subject and subject.reference else None
+    if patient is not None:
+        national = [i.get("value") for i in patient.get("identifier") or [] if i.get("system") in NATIONAL_ID_SYSTEMS]
+        return patient, (national[-1] if national else None), patient.get("id")
+    if subject and subject.identifier:
+        ident = subject.identifier
+        return (None, ident.value, None) if ident.system in NATIONAL_ID_SYSTEMS else (None, None, ident.value)
+    return None, None, None
+
+
+def _diagnoses(encounter, resources: dict[str, dict]) -> tuple[str, ...]:
+    codes: list[str] = []
+    for concept in encounter.reasonCode or []:
+        codes += [c.code for c in concept.coding or [] if c.code]
+    for diagnosis in encounter.diagnosis or []:
+        condition = resources.get(diagnosis.condition.reference or "") if diagnosis.condition else None
+        codes += [c["code"] for c in ((condition or {}).get("code") or {}).get("coding") or [] if c.get("code")]
+    return tuple(dict.fromkeys(codes))
+
+
+def _name_and_birth(patient: dict | None) -> tuple[str, date | None]:
+    if patient is None:
+        return "", None
+    names = patient.get("name") or []
+    name = ""
+    if names:
+        n = names[0]
+        name = n.get("text") or " ".join((n.get("given") or []) + [n.get("family") or ""]).strip()
+    return name, parse_date(patient["birthDate"]) if patient.get("birthDate") else None
+
+
+def _encounter_problems(source_id, row_source, mapped, code, start, national_id, local_id) -> list[str]:
+    errors = []
+    if not source_id:
+        errors.append("no identifier or id")
+    if not row_source:
+        errors.append("no source: give --source NAME or an identifier system")
+    if mapped is None:
+        errors.append(f"unknown class '{code}' (IMP, ACUTE, NONAC, EMER, SS)")
+    if start is None:
+        errors.append("no period.start")
+    if national_id and not valid_national_id(national_id):
+        errors.append("the patient's national id is not a valid fødselsnummer or D-number")
+    if not national_id and not local_id:
+        errors.append("no subject (a Patient in the bundle or an identifier)")
+    return errors
+
+
+def _period(encounter) -> tuple[date | None, date | None]:
+    if encounter.period is None:
+        return None, None
+    return _local_date(encounter.period.start), _local_date(encounter.period.end)
+
+
+def _encounter_event(number: int, raw: dict, resources: dict[str, dict], source: str | None,
+                     secret: bytes) -> ParsedEvent | Rejection:
     from fhir.resources.R4B.encounter import Encounter
 
+    try:
+        encounter = Encounter.model_validate(raw)
+    except ValidationError as exc:
+        return Rejection(number, "not a valid Encounter: " + _first_error(exc))
+    identifier = (encounter.identifier or [None])[0]
+    source_id = (identifier.value if identifier else None) or encounter.id
+    row_source = source or (identifier.system if identifier else None)
+    code = encounter.class_fhir.code if encounter.class_fhir else None
+    mapped = FHIR_CLASSES.get(code or "")
+    start, end = _period(encounter)
+    patient, national_id, local_id = _subject(encounter, resources)
+    errors = _encounter_problems(source_id, row_source, mapped, code, start, national_id, local_id)
+    if errors:
+        return Rejection(number, "; ".join(errors))
+    kind, acute = mapped
+    if encounter.priority and any(c.code == "EL" for c in encounter.priority.coding or []):
+        acute = False
+    name, birth = _name_and_birth(patient)
+    return ParsedEvent(
+        row=number, person_key=person_key(source=row_source, local_id=local_id, national_id=national_id, secret=secret),
+        name=name, birth_date=birth, kind=kind.value, start=start, end=end, acute=acute,
+        diagnoses=_diagnoses(encounter, resources), source=row_source, source_id=source_id)
+
+
+def parse_fhir_bundle(text: str, *, source: str | None, secret: bytes) -> Parsed:
+    """Parse a FHIR R4 Bundle of Encounters (with the Patients and Conditions they refer to)."""
+    resources, encounters = _bundle_index(_bundle_data(text))
+    parsed = Parsed()
+    seen: dict = {}
     for number, raw in encounters:
         parsed.rows += 1
-        try:
-            encounter = Encounter.model_validate(raw)
-        except ValidationError as exc:
-            parsed.rejected.append(Rejection(number, "not a valid Encounter: " + _first_error(exc)))
-            continue
-        errors = []
-        identifier = (encounter.identifier or [None])[0]
-        source_id = (identifier.value if identifier else None) or encounter.id
-        row_source = source or (identifier.system if identifier else None)
-        if not source_id:
-            errors.append("no identifier or id")
-        if not row_source:
-            errors.append("no source: give --source NAME or an identifier system")
-        code = encounter.class_fhir.code if encounter.class_fhir else None
-        mapped = FHIR_CLASSES.get(code or "")
-        if mapped is None:
-            errors.append(f"unknown class '{code}' (IMP, ACUTE, NONAC, EMER, SS)")
-        start = _local_date(encounter.period.start) if encounter.period else None
-        end = _local_date(encounter.period.end) if encounter.period else None
-        if start is None:
-            errors.append("no period.start")
-        patient = resources.get(encounter.subject.reference) if encounter.subject and encounter.subject.reference else None
-        national_id = local_id = None
-        if patient is not None:
-            for ident in patient.get("identifier") or []:
-                if ident.get("system") in NATIONAL_ID_SYSTEMS:
-                    national_id = ident.get("value")
-            local_id = patient.get("id")
-        elif encounter.subject and encounter.subject.identifier:
-            ident = encounter.subject.identifier
-            if ident.system in NATIONAL_ID_SYSTEMS:
-                national_id = ident.value
-            else:
-                local_id = ident.value
-        if national_id and not valid_national_id(national_id):
-            errors.append("the patient's national id is not a valid fødselsnummer or D-number")
-        if not national_id and not local_id:
-            errors.append("no subject (a Patient in the bundle or an identifier)")
-        if errors:
-            parsed.rejected.append(Rejection(number, "; ".join(errors)))
-            continue
-        kind, acute = mapped
-        if encounter.priority and any(c.code == "EL" for c in encounter.priority.coding or []):
-            acute = False
-        codes: list[str] = []
-        for concept in encounter.reasonCode or []:
-            codes += [c.code for c in concept.coding or [] if c.code]
-        for diagnosis in encounter.diagnosis or []:
-            condition = resources.get(diagnosis.condition.reference or "") if diagnosis.condition else None
-            for c in ((condition or {}).get("code") or {}).get("coding") or []:
-                if c.get("code"):
-                    codes.append(c["code"])
-        name = ""
-        birth = None
-        if patient is not None:
-            names = patient.get("name") or []
-            if names:
-                n = names[0]
-                name = n.get("text") or " ".join((n.get("given") or []) + [n.get("family") or ""]).strip()
-            if patient.get("birthDate"):
-                birth = parse_date(patient["birthDate"])
-        _check_event(parsed, seen, ParsedEvent(
-            row=number, person_key=person_key(source=row_source, local_id=local_id, national_id=national_id, secret=secret),
-            name=name, birth_date=birth, kind=kind.value, start=start, end=end, acute=acute,
-            diagnoses=tuple(dict.fromkeys(codes)), source=row_source, source_id=source_id))
+        result = _encounter_event(number, raw, resources, source, secret)
+        if isinstance(result, Rejection):
+            parsed.rejected.append(result)
+        else:
+            _check_event(parsed, seen, result)
     return parsed
 
 

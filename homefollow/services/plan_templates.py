@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import ValidationError
-from sqlmodel import Session, select, col
+from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError
+from sqlmodel import Session, col, select
 
 from rules import LimitProposal, NotEnoughReadings, Observation, ZoneLimits, code_info
 from rules.safety import safety_limits
@@ -31,11 +31,13 @@ from rules.limits import zones_of  # the one definition of "a rule that judges r
 from rules.measurements import ITEMS
 from rules.model import Severity
 
+from .. import values
 from ..clock import Clock
 from ..models import CarePlan, Patient, PlanTemplate
 from . import audit, evaluation, plan_safety, rule_tools
 from .plan_changes import change_plan
 from .plans import PlanContent, current_content
+from .team_models import Problem, problem, problems_of
 
 TEMPLATE_DIR = Path(__file__).resolve().parent.parent / "plan_templates"
 LIMIT_NAMES = ("red_low", "yellow_low", "yellow_high", "red_high")
@@ -426,6 +428,83 @@ def calibration(session: Session, clock: Clock, patient: Patient) -> Calibration
                                          [o for o in observations if o.code == code], proposal, too_few,
                                          safety.get(code, ZoneLimits())))
     return Calibration(patient, start, end, trial_over, version, codes)
+
+
+def _limit(value: Any) -> float | None:
+    try:
+        return values.optional_decimal(value)
+    except values.BadValue as exc:
+        raise problem("not_a_number", value=exc.text, reason=exc.reason) from None
+
+
+Limit = Annotated[float | None, BeforeValidator(_limit)]
+
+
+class LimitRow(BaseModel):
+    """One measurement's row of the calibration form: whether its limits change, and the new
+    limits typed (empty: the limit stays as it is)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    code: str = ""
+    use: bool = False
+    red_low: Limit = None
+    yellow_low: Limit = None
+    yellow_high: Limit = None
+    red_high: Limit = None
+
+    def given(self, names: list[str]) -> dict[str, float]:
+        return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
+
+
+class CalibrationInput(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    codes: list[LimitRow] = []
+
+
+def calibratable(cal: Calibration) -> list[CodeCalibration]:
+    """The codes the nurse decides on, in the order of the form's rows."""
+    return [c for c in cal.codes if c.proposal is not None and c.names] if cal.trial_over else []
+
+
+def _row_problems(i: int, c: CodeCalibration, given: dict[str, float]) -> list[Problem]:
+    """The limits judged as they will be: the current ones with the nurse's changes. Each
+    problem is put on a limit the nurse typed (the one it is about, if typed)."""
+    merged = {n: given.get(n, getattr(c.current, n)) for n in LIMIT_NAMES}
+    problems = []
+    for p in limit_problems(c.code, merged, c.safety):
+        target = p.name if p.name in given else next(iter(given), None)
+        if target is not None:
+            problems.append((("codes", i, target), f"limit_{p.kind}", {"code": c.code, "bound": p.bound}))
+    return problems
+
+
+CALIBRATION_CODES = frozenset({"not_a_number"})
+
+
+def check_calibration(cal: Calibration, rows: list[dict]) -> tuple[dict[str, dict[str, float]] | None,
+                                                                   list[Problem]]:
+    """The calibration form's rows → the limits chosen per code, or the problems at their
+    fields: a value that is no number, a limit out of range, out of order or more lenient than
+    the safety limit; nothing ticked. Rows that no longer match the codes (new readings since
+    the page was shown) are 'rows_changed' for the whole form."""
+    codes = calibratable(cal)
+    try:
+        typed = CalibrationInput.model_validate({"codes": rows})
+    except ValidationError as exc:
+        return None, problems_of(exc, CALIBRATION_CODES)
+    if [r.code for r in typed.codes] != [c.code for c in codes]:
+        return None, [((), "rows_changed", {})]
+    chosen, problems = {}, []
+    for i, (c, row) in enumerate(zip(codes, typed.codes)):
+        given = row.given(c.names) if row.use else {}
+        problems += _row_problems(i, c, given)
+        if given:
+            chosen[c.code] = given
+    if not problems and not chosen:
+        problems.append((("codes", 0, "use"), "none_ticked", {}))
+    return (None, problems) if problems else (chosen, [])
 
 
 def apply_calibration(session: Session, clock: Clock, *, patient: Patient, chosen: dict[str, dict[str, float]],

@@ -42,13 +42,15 @@ def refuse(title: str, problems: Iterable[Problem]) -> None:
         raise ValidationError.from_exception_data(title, errors)
 
 
-def problems_of(error: ValidationError) -> list[Problem]:
+def problems_of(error: ValidationError, known: frozenset[str] | set[str] | None = None) -> list[Problem]:
     """A ValidationError as (location, code, parameters); a pydantic error of its own (a
-    wrong type where a form always sends text) is 'policy_other' with its message."""
+    wrong type where a form always sends text) is 'policy_other' with its message. `known`:
+    the codes the caller words (by default the team settings' codes)."""
+    known = _CODES if known is None else known
     result = []
     for e in error.errors():
         ctx = dict(e.get("ctx") or {})
-        if isinstance(e.get("ctx"), dict) and e["type"] in _CODES:
+        if e["type"] in known:
             result.append((tuple(e["loc"]), e["type"], ctx))
         else:
             result.append((tuple(e["loc"]), "policy_other", {"reason": e["msg"]}))

@@ -119,40 +119,42 @@ def situations(policy: EscalationPolicy) -> list[Situation]:
     return result
 
 
+def _week_of(schedule: OnCallSchedule, today: date) -> list[tuple[date, list[tuple]]]:
+    """(local day, [(start, end, role, person id, override)]) for the next DAYS_AHEAD days."""
+    week = []
+    for offset in range(DAYS_AHEAD):
+        day = today + timedelta(days=offset)
+        entries = []
+        for rotation in schedule.rotations:
+            shift = shift_on(rotation, day, schedule.time_zone)
+            if shift is not None:
+                entries.append((shift.start, shift.end, rotation.role, shift.person, False))
+        entries += [(o.start, o.end, o.role, o.person, True) for o in schedule.overrides
+                    if local_date_of(o.start, schedule.time_zone) == day]
+        week.append((day, sorted(entries, key=lambda e: (e[0], e[2]))))
+    return week
+
+
+def _rota_now_and_coming(session: Session, schedule: OnCallSchedule | None, now: datetime
+                         ) -> tuple[dict[str, str | None], list[tuple[date, list[RotaEntry]]]]:
+    """Who is on call now per role (by name), and the rota for the coming week."""
+    if schedule is None:
+        return {}, []
+    on_call_ids = {role: who_is_on_call(schedule, role, now) for role in ON_CALL_ROLES}
+    week = _week_of(schedule, local_date_of(now, schedule.time_zone))
+    names = _names(session, {e[3] for _day, entries in week for e in entries} | {i for i in on_call_ids.values() if i})
+    coming = [(day, [RotaEntry(s, e, r, names.get(p, "?"), o) for s, e, r, p, o in entries]) for day, entries in week]
+    return {role: names.get(i) if i else None for role, i in on_call_ids.items()}, coming
+
+
 def overview(session: Session, clock: Clock, principal: Principal) -> list[TeamOverview]:
     """The principal's teams with members, hours, the rota now and for the coming week, and the
     escalation policy."""
     now = clock.now()
     views = []
     for team in session.exec(select(Team).where(Team.id.in_(sorted(principal.team_ids))).order_by(Team.name)):
-        context = team_context(session, team)
-        schedule = context.on_call
-        coming: list[tuple[date, list[RotaEntry]]] = []
-        on_call_ids: dict[str, int | None] = {}
-        ids: set[int] = set()
-        if schedule is not None:
-            on_call_ids = {role: who_is_on_call(schedule, role, now) for role in ON_CALL_ROLES}
-            today = local_date_of(now, schedule.time_zone)
-            raw: list[tuple[date, list[tuple]]] = []
-            for offset in range(DAYS_AHEAD):
-                day = today + timedelta(days=offset)
-                entries = []
-                for rotation in schedule.rotations:
-                    shift = shift_on(rotation, day, schedule.time_zone)
-                    if shift is not None:
-                        entries.append((shift.start, shift.end, rotation.role, shift.person, False))
-                for o in schedule.overrides:
-                    if local_date_of(o.start, schedule.time_zone) == day:
-                        entries.append((o.start, o.end, o.role, o.person, True))
-                raw.append((day, sorted(entries, key=lambda e: (e[0], e[2]))))
-                ids |= {e[3] for e in entries}
-            ids |= {i for i in on_call_ids.values() if i}
-            names = _names(session, ids)
-            coming = [(day, [RotaEntry(s, e, r, names.get(p, "?"), o) for s, e, r, p, o in entries])
-                      for day, entries in raw]
-            on_call_now = {role: names.get(i) if i else None for role, i in on_call_ids.items()}
-        else:
-            on_call_now = {}
+        schedule = team_context(session, team).on_call
+        on_call_now, coming = _rota_now_and_coming(session, schedule, now)
         policy = team_policy(team)
         views.append(TeamOverview(
             team=team, members=members(session, team.id), policy=policy, custom_policy=bool(team.escalation_policy),
@@ -183,14 +185,15 @@ def record_denied(session: Session, clock: Clock, actor: Principal, team_id: int
 # ---- opening hours -------------------------------------------------------------------------
 
 def check_opening_hours(form: Mapping[str, Any]) -> tuple[dict | None, list[Problem]]:
-    """The form's mon_opens, mon_closes, … → the team's JSON; a day with both empty is closed."""
+    """The form's days ({"mon": {"opens": "8:00", "closes": "16.00"}, …}) → the team's JSON; a
+    day with both empty is closed. Problems are located at (day, "opens" or "closes")."""
     problems: list[Problem] = []
     hours: dict[str, list[str]] = {}
     for day in WEEKDAY_KEYS:
         try:
-            typed = OpeningDay(opens=form.get(f"{day}_opens"), closes=form.get(f"{day}_closes"))
+            typed = OpeningDay.model_validate(form.get(day) or {})
         except ValidationError as exc:
-            problems += [((f"{day}_{loc[0]}",), code, params) for loc, code, params in problems_of(exc)]
+            problems += [((day, *loc), code, params) for loc, code, params in problems_of(exc)]
             continue
         if typed.hours():
             hours[day] = typed.hours()
@@ -199,7 +202,7 @@ def check_opening_hours(form: Mapping[str, Any]) -> tuple[dict | None, list[Prob
     try:
         OpeningHours.model_validate(hours)  # the planner's own check; the ones above are stricter
     except ValidationError as exc:
-        return None, [(("mon_opens",), "policy_other", {"reason": str(exc)})]
+        return None, [(("mon", "opens"), "policy_other", {"reason": str(exc)})]
     return hours, []
 
 
