@@ -135,6 +135,7 @@ def adherence_of(content: PlanContent, tz: str, reported: dict, now: datetime, d
             if not due:
                 continue
             expected[kind] = expected.get(kind, 0) + len(due)
+            done.setdefault(kind, 0)
             reports = by_day.get(day, {}).get((kind.value, key))
             if reports:
                 slots = _slots(due, reports, now, timedelta(minutes=grace))
