@@ -35,9 +35,12 @@ def figures_for(session: Session, patients: list[Patient], today: date, days: in
         if pid is not None} if ids else {}
     events: dict[int, list[Event]] = {pid: [] for pid in links}
     person_to_patient = {v: k for k, v in links.items()}
-    if links:
-        for use in session.exec(select(ServiceUse).where(col(ServiceUse.person_id).in_(list(person_to_patient)))):
-            events[person_to_patient[use.person_id]].append(Event(use.kind, use.start_date, use.end_date, use.acute))
+    if links:  # the columns only: a team's thousands of events are not built as ORM objects
+        for person_id, kind, start, end, acute in session.exec(
+                select(col(ServiceUse.person_id), col(ServiceUse.kind), col(ServiceUse.start_date),
+                       col(ServiceUse.end_date), col(ServiceUse.acute))
+                .where(col(ServiceUse.person_id).in_(list(person_to_patient)))):
+            events[person_to_patient[person_id]].append(Event(kind, start, end, acute))
     rows = [(inclusion_date(p), events[p.id]) for p in patients if p.id in links]
     return CohortResult(cohort_figures(rows, today, days), len(patients), len(patients) - len(rows))
 

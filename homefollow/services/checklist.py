@@ -126,11 +126,20 @@ def adherence_of(content: PlanContent, tz: str, reported: dict, now: datetime, d
     expected: dict[ReportKind, int] = {}
     done: dict[ReportKind, int] = {}
     by_day = _by_local_day(reported, tz)
-    for n in range(counted):
-        day = first + timedelta(days=n)
-        for item in _items_on(content, day, tz, by_day.get(day, {}), now):
-            expected[item.kind] = expected.get(item.kind, 0) + len(item.slots)
-            done[item.kind] = done.get(item.kind, 0) + sum(s.status == SlotStatus.DONE for s in item.slots)
+    days = [first + timedelta(days=n) for n in range(counted)]
+    # As _items_on day by day, without building slots where nothing was reported: those slots
+    # are expected and not done whatever their status (the figures page sums months of this).
+    for kind, key, schedule, grace in scheduled(content):
+        for day in days:
+            due = slots_on(schedule, day, tz)
+            if not due:
+                continue
+            expected[kind] = expected.get(kind, 0) + len(due)
+            done.setdefault(kind, 0)
+            reports = by_day.get(day, {}).get((kind.value, key))
+            if reports:
+                slots = _slots(due, reports, now, timedelta(minutes=grace))
+                done[kind] = done.get(kind, 0) + sum(s.status == SlotStatus.DONE for s in slots)
     return Adherence(counted, expected, done)
 
 
@@ -156,11 +165,13 @@ def reported_of_patients(session: Session, patient_ids: list[int], start: dateti
     by_patient: dict[int, dict[tuple[str, str], list[tuple[datetime, bool]]]] = {pid: {} for pid in patient_ids}
     if not patient_ids:
         return by_patient
+    # Only a task's value matters (0: not done), so only tasks are joined to their values.
     rows = session.exec(
         # sqlmodel's select() is typed for at most four columns; this one takes six.
         select(Report.id, Report.patient_id, Report.kind, Report.item_key, Report.measured_at,  # type: ignore[call-overload]
                Measurement.value)
-        .join(Measurement, Measurement.report_id == Report.id, isouter=True)
+        .join(Measurement, (Measurement.report_id == Report.id) & (Report.kind == ReportKind.TASK.value),
+              isouter=True)
         .where(col(Report.patient_id).in_(patient_ids), col(Report.measured_at) >= start, col(Report.measured_at) < end)
         .order_by(Report.measured_at, Report.id)
     ).all()
