@@ -13,7 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, Optional
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.services import audit
 from homefollow.services import team_members as tm

@@ -11,7 +11,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import Organisation, ServicePerson, Team
 from homefollow.services import audit, teams, triage

@@ -6,7 +6,7 @@ from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.services import pauses
 from homefollow.services.access import Need, require_patient

@@ -12,7 +12,7 @@ from wtforms import SelectField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import RuleVersionStatus
 from homefollow.services import audit, plan_templates, rule_tools, rulebook

@@ -19,7 +19,7 @@ from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import PlanTemplate, Role, Team
 from homefollow.services import evaluation, plan_editor, plan_templates, plans

@@ -10,7 +10,8 @@ from flask_babel import gettext as _
 from flask_login import current_user, login_required
 from sqlmodel import select
 
-from homefollow import get_clock, transactions
+from homefollow import transactions
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.escalation import parse_policy
 from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Patient, Report

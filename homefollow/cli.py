@@ -13,6 +13,8 @@ from flask import Flask, current_app
 from flask.cli import AppGroup
 from sqlmodel import Session, select
 
+from .clock import get_clock
+
 db_cli = AppGroup("db", help="Database schema (Alembic).")
 demo_cli = AppGroup("demo", help="Demo data.")
 scheduler_cli = AppGroup("scheduler", help="The scheduler process.")
@@ -41,7 +43,6 @@ def db_upgrade(revision: str) -> None:
 
 
 def _sync_rules() -> None:
-    from . import get_clock
     from .services.rulebook import sync_defaults
 
     with Session(_engine()) as session:
@@ -94,7 +95,6 @@ def demo_load() -> None:
 @click.argument("email")
 def demo_code(email: str) -> None:
     """Print the current authenticator code of a demo staff account (demo accounts only)."""
-    from . import get_clock
     from .models import Account
     from .services.accounts import normalise_login
     from .services.staff_auth import STEP_SECONDS, code_at, has_second_factor
@@ -130,7 +130,6 @@ def scheduler_run() -> None:
                    "patients until an admin sets one).")
 def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...], on_call_phone: str | None) -> None:
     """Create a staff account (the first admin of a new installation)."""
-    from . import get_clock
     from .models import Account, Team, TeamMembership
     from .services.accounts import hash_password, normalise_login, normalise_phone
 
@@ -271,7 +270,6 @@ def rules_add(path: str, activate: bool) -> None:
     """Store the rules of a YAML file (one rule or a rule set) as new versions."""
     from rules import RuleFormatError, load_rules
 
-    from . import get_clock
     from .services import rulebook
 
     try:
@@ -294,7 +292,6 @@ def rules_add(path: str, activate: bool) -> None:
 @click.argument("version", type=int)
 def rules_activate(key: str, version: int) -> None:
     """Make a stored version the active one. Refused while any of its examples fails."""
-    from . import get_clock
     from .services import rulebook
 
     with Session(_engine()) as session:
@@ -323,7 +320,6 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
 
     from rules import ParameterError, resolve_parameters
 
-    from . import get_clock
     from .models import Patient, PlanTemplate
     from .services import rule_tools
 
@@ -395,7 +391,6 @@ def rules_calibrate(patient_id: int, code: str) -> None:
     """Propose personal zone limits from the patient's trial period (nothing is changed)."""
     from rules import NotEnoughReadings
 
-    from . import get_clock
     from .models import Patient
     from .services import rule_tools
 
@@ -430,7 +425,6 @@ def templates_list() -> None:
 @templates_cli.command("sync")
 def templates_sync() -> None:
     """Bring the shipped plan templates (homefollow/plan_templates/*.yaml) into the shared ones."""
-    from . import get_clock
     from .services.plan_templates import TemplateInvalid, sync_defaults
 
     with Session(_engine()) as session:

@@ -8,12 +8,13 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, func, select
 
-from . import get_clock
+from .clock import get_clock
 from .db import get_engine
 from .migrate import current_revision, head_revision
 from .models import Patient, PatientStatus
 from .services.system import scheduler_status
 from .services.teams import teams_without_route
+from .clock import get_clock
 
 bp = Blueprint("health", __name__)
 

@@ -32,6 +32,7 @@ from .services.access import AccessDenied, AccessEnded, Principal, patients_of_r
 from .services.accounts import display_phone, load_account, normalise_login
 from .services.reporting import report_summary, report_title
 from .services.teams import WEEKDAY_KEYS
+from .clock import get_clock
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -145,7 +146,6 @@ def _load_user(user_id: str):
     `<account id>:<session version>:<sign-in session token>`. Unless the token names an active
     sign-in session of that account (sign_in_sessions), the request is not signed in and the
     cookie's sign-in is forgotten at once."""
-    from . import get_clock
 
     account_part, _sep, token = user_id.rpartition(":")
     db, clock = get_session(), get_clock()
@@ -188,7 +188,6 @@ def _session_started(_app, user, **_extra) -> None:
     """Every login_user() starts a sign-in session: its token goes into the id that Flask-Login
     keeps in the session and writes into the "keep me signed in" cookie. A sign-in again on the
     same device (to make a kept session fresh) ends the one it replaces."""
-    from . import get_clock
 
     db, clock = get_session(), get_clock()
     previous = g.pop("sign_in_token", None)
@@ -234,7 +233,6 @@ SIGN_IN_PER_ACCOUNT_AND_ADDRESS = "10 per 15 minutes"
 def _audit_sign_in_throttled(_limit) -> None:
     """A throttled sign-in attempt is a failed sign-in too: audited with the address and the
     identifier tried (never the password)."""
-    from . import get_clock
     from .services import audit
 
     db = get_session()
@@ -278,7 +276,6 @@ def sign_out() -> None:
     """End the session and forget "keep me signed in" on this device. Only the chosen
     language survives. (Clearing the session after logout_user would also drop Flask-Login's
     note to delete the remember cookie, and the phone would stay signed in.)"""
-    from . import get_clock
 
     token = g.pop("sign_in_token", None)
     if token:  # the copied cookie stops working too, not only this browser's
@@ -323,7 +320,6 @@ def _staff_inactivity_timeout():
         return None  # the API never looks at a session cookie (nor loads a user from one)
     if not current_user.is_authenticated or not current_user.is_staff:
         return None
-    from . import get_clock
 
     now = get_clock().now().timestamp()
     last = session.get("last_seen")
@@ -483,7 +479,6 @@ def _access_ended(error: AccessEnded):
     """A relative whose access ended while signed in: say so, whom to ask and how to sign out,
     instead of "page not found". Only the first name, which they knew (audited by
     access.require_patient: access.denied with grant_ended)."""
-    from . import get_clock
 
     try:
         others = bool(current_user.is_authenticated
@@ -621,7 +616,6 @@ def bilingual(value: dict | Text | None) -> str:
 
 def time_since(value: datetime | None) -> str:
     """'3 hours' since a moment, by the injectable clock."""
-    from . import get_clock
 
     if value is None:
         return ""
