@@ -16,7 +16,7 @@ from homefollow.links import public_url
 from homefollow.models import Account, Alert, Channel, Notification, SmsOptOut, Team
 from homefollow.notifications import outbox
 from homefollow.notifications.email import LogEmailSender
-from homefollow.notifications.sms_commands import message_text
+from homefollow.notifications.texts import message_text
 from homefollow.notifications.outbox import Senders
 from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.scheduler import run_sweeps

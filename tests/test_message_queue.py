@@ -15,7 +15,8 @@ from twilio.request_validator import RequestValidator
 
 from homefollow.links import public_url
 from homefollow.models import Alert, AlertEvent, AuditEvent, Message, Notification, Patient, PatientStatus, Team
-from homefollow.notifications.sms_commands import FreeText, Report, Unknown, parse_sms, sms_segments
+from homefollow.notifications.sms_commands import FreeText, Report, Unknown, parse_sms
+from homefollow.notifications.texts import sms_segments
 from homefollow.services import messages, overview
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
 from tests.webclient import WebClient, staff_client, text_of

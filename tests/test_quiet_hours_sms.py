@@ -15,7 +15,7 @@ from homefollow.notifications.email import LogEmailSender
 from homefollow.notifications.outbox import Senders
 from homefollow.notifications.quiet_hours import send_after
 from homefollow.notifications.sms import TwilioSmsSender
-from homefollow.notifications.sms_commands import sms_segments
+from homefollow.notifications.texts import sms_segments
 from homefollow.scheduler import run_sweeps
 from homefollow.services import messages, relatives, reporting
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER

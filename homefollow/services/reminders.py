@@ -18,7 +18,7 @@ from rules.schedule import local_date_of, local_to_utc, slots_on
 from ..clock import Clock
 from ..models import Account, Channel, Patient, PatientStatus
 from ..notifications import outbox, quiet_hours
-from ..notifications.sms_commands import message_text
+from ..notifications.texts import message_text
 from . import checklist
 from .checklist import SlotStatus
 from .plans import PlanContent, current_content

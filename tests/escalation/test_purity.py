@@ -11,7 +11,7 @@ from homefollow.escalation import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ["homefollow.escalation", "homefollow.escalation.policy", "homefollow.escalation.oncall",
-           "homefollow.notifications.sms_commands"]
+           "homefollow.notifications.sms_commands", "homefollow.notifications.texts"]
 
 # homefollow/__init__.py builds the Flask app, so importing any homefollow.* module the usual
 # way runs it. The probe puts a bare package in its place to see what our modules need.
