@@ -42,7 +42,7 @@ import time as timer
 import urllib.error
 import urllib.parse
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -415,7 +415,7 @@ def statements_per_submit(url: str, token: str, patient: int) -> dict:
                 "csrf_token": csrf, "idempotency_key": f"count-{n}-{timer.time()}", "weight": f"6{n}.{n}"})),
             ("API", lambda n: client.post("/api/observations", headers={"Authorization": f"Bearer {token}"}, json={
                 "id": f"count-{n}-{timer.time()}", "patient": {"local_id": f"L{patient}"},
-                "measured_at": datetime.now(timezone.utc).isoformat(), "item": "spo2", "values": {"spo2": 95 + n}}))):
+                "measured_at": datetime.now(UTC).isoformat(), "item": "spo2", "values": {"spo2": 95 + n}}))):
         send(1)  # warm: caches, the rule states' first insert
         counts.update(statements=0, commits=0)
         response = send(2)
@@ -453,7 +453,7 @@ def cpu_per_submit(url: str, token: str, first: int, n: int) -> dict:
     def api(i):
         response = client.post("/api/observations", headers={"Authorization": f"Bearer {token}"}, json={
             "id": f"cpu-{stamp}-{i}", "patient": {"local_id": f"L{first + i}"},
-            "measured_at": datetime.now(timezone.utc).isoformat(), "item": "spo2", "values": {"spo2": 94 + i % 5}})
+            "measured_at": datetime.now(UTC).isoformat(), "item": "spo2", "values": {"spo2": 94 + i % 5}})
         assert response.status_code == 201, response.get_data(as_text=True)[:300]
 
     found = {}
@@ -630,7 +630,7 @@ def main() -> None:
         web = LUA_WEB.replace("{users}", str(users))
         api = LUA_API.replace("{patients}", str(args.patients)).replace("{token}", token)
         post = LUA_GET.replace("{method}", "POST").replace("{path}", "/")
-        since = datetime.now(timezone.utc)
+        since = datetime.now(UTC)
         accepted = {"web": 0, "api": 0}
         lines = []
         for c in concurrency:

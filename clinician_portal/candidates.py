@@ -9,7 +9,7 @@ from flask import render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import Team
 from homefollow.outcomes.candidates import DEFAULT_MIN_ADMISSIONS, SORT_KEYS, team_candidates

@@ -16,7 +16,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import select
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.bar_charts import Bar, render_bars
 from homefollow.db import get_session
 from homefollow.fhir_export import bundle_json, patient_bundle

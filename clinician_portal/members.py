@@ -13,12 +13,12 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, Optional
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.services import audit
 from homefollow.services import team_members as tm
 from homefollow.services.access import AccessDenied
-from homefollow.web import current_actor, current_principal, limiter, role_label
+from homefollow.web import current_actor, limiter, role_label, signed_in_principal
 
 from . import bp
 from .forms import ActionForm
@@ -82,7 +82,7 @@ class SetPasswordForm(FlaskForm):
 
 
 def _team(team_id: int, attempted: str):
-    principal = current_principal()
+    principal = signed_in_principal()
     db, clock = get_session(), get_clock()
     try:
         return principal, tm.admin_team(db, principal, team_id)
@@ -120,7 +120,7 @@ def team_members(team_id: int):
         return _members_page(team, form, 400)
     try:
         organisation_id = int(form.organisation.data) if form.organisation.data else None
-        account, created = tm.add_member(db, clock, team, principal, email=form.email.data, roles=form.roles.data,
+        account, created = tm.add_member(db, clock, team, principal, email=form.email.data or "", roles=form.roles.data,
                                          name=form.name.data or "", phone=form.phone.data or "",
                                          organisation_id=organisation_id, ip=get_remote_address())
     except tm.MemberError as error:
@@ -147,7 +147,7 @@ def _member_page(team, row, roles_form: RolesForm | None = None, status: int = 2
         session.pop(LINK_KEY, None)  # shown once
         new_link = url_for("clinician.set_password", token=link["token"], _external=True)
     return render_template("clinic/member.html", team=team, row=row, roles_form=roles_form, action_form=ActionForm(),
-                           new_link=new_link, is_self=row.account.id == current_principal().account_id,
+                           new_link=new_link, is_self=row.account.id == signed_in_principal().account_id,
                            link_hours=tm.LINK_HOURS), status
 
 
@@ -189,7 +189,7 @@ def team_member_roles(team_id: int, account_id: int):
         tm.set_roles(db, clock, team, principal, row.account, form.roles.data, ip=get_remote_address())
     except tm.MemberError as error:
         db.rollback()
-        form.roles.errors.append(message(error))
+        form.roles.errors.append(message(error))  # type: ignore[attr-defined]  # a list once validated; the stubs say Sequence
         return _member_page(team, row, form, 400)
     flash(_("The roles of %(name)s are saved.", name=row.account.name), "success")
     return redirect(url_for("clinician.team_member", team_id=team.id, account_id=account_id))
@@ -262,10 +262,11 @@ def set_password(token: str):
     form = SetPasswordForm()
     if form.validate_on_submit():
         try:
-            tm.set_password(db, clock, account, form.password.data, form.repeat.data, ip=get_remote_address())
+            tm.set_password(db, clock, account, form.password.data or "", form.repeat.data or "",
+                            ip=get_remote_address())
         except tm.MemberError as error:
             db.rollback()
-            getattr(form, error.field).errors.append(message(error))
+            getattr(form, error.field or "password").errors.append(message(error))
         else:
             flash(_("Your password is saved. Sign in with it; the first time you also set up an authenticator app."),
                   "success")

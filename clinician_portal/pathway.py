@@ -9,16 +9,17 @@ from datetime import date
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
 from sqlmodel import select
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import Organisation, ServicePerson, Team
 from homefollow.services import audit, teams, triage
 from homefollow.services import pathway as pw
 from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.services.patient_record import account_names
-from homefollow.web import current_actor, current_principal
+from homefollow.web import current_actor, current_principal, signed_in_principal
 from rules.schedule import local_date_of
 
 from . import bp
@@ -82,11 +83,11 @@ def _route_notice(db, team: Team) -> dict:
     """For the templates' route_notice: what keeps the team from taking on patients (nothing
     when it has an out-of-hours route), and whether this user can fix it."""
     return {"route_team": team, "route_problems": teams.out_of_hours_route_problems(db, team),
-            "route_can_edit": current_principal().has_role(team.id, "team_admin")}
+            "route_can_edit": signed_in_principal().has_role(team.id, "team_admin")}
 
 
 # The form of each step (the step's name is in the URL), its date field and what is said when saved.
-STEP_FORMS = {
+STEP_FORMS: dict[str, type[FlaskForm]] = {
     "referral": ReferralForm, "consent": ConsentForm, "withdrawal": WithdrawalForm, "mapping": MappingForm,
     "trial_start": TrialStartForm, "trial_end": TrialEndForm, "evaluation": EvaluationForm, "end": EndForm,
 }
@@ -148,7 +149,7 @@ def patient_pathway(patient_id: int):
 @staff_only
 def record_step(patient_id: int, step: str):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT,
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT,
                              action="pathway.submit", ip=request.remote_addr)
     form_class = STEP_FORMS.get(step)
     if form_class is None:
@@ -167,7 +168,7 @@ def record_step(patient_id: int, step: str):
 
 def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | None = None):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="view.pathway",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="view.pathway",
                              ip=request.remote_addr)
     patient = access.patient
     today = local_date_of(clock.now(), patient.time_zone).isoformat()
@@ -186,6 +187,7 @@ def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | N
             mapping.risks.data = standing.pathway.risks
     names = account_names(db, {e.get("by") for e in standing.pathway.evaluations}) if standing else {}
     team = db.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     # Only the consent of a referred patient starts follow-up, and only that is refused.
     route = _route_notice(db, team) if patient.status == "referred" else {}
     return render_template(
@@ -244,7 +246,7 @@ def team_pathway_deadlines(team_id: int):
 @bp.route("/candidates/<int:person_id>/refer", methods=["GET", "POST"])
 @staff_only
 def refer_candidate(person_id: int):
-    principal = current_principal()
+    principal = signed_in_principal()
     db, clock = get_session(), get_clock()
     person = db.get(ServicePerson, person_id)
     if person is None or person.team_id not in principal.team_ids:
@@ -257,6 +259,7 @@ def refer_candidate(person_id: int):
                      action="view.candidate_refer", patient_id=person.patient_id, object_type="service_person",
                      object_id=person.id)
     team = db.get(Team, person.team_id)
+    assert team is not None, "a person's team exists (foreign key)"
     form = ReferCandidateForm()
     form.municipality.choices = choices(
         [("", _("(not known)"))] + [(str(o.id), o.name) for o in db.exec(

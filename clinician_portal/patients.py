@@ -3,7 +3,6 @@ frailty, messages) and the per-patient audit view."""
 
 from __future__ import annotations
 
-from datetime import timedelta
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -12,19 +11,17 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import select
 
-from homefollow import get_clock
-from homefollow.charts import Point, Series, render_chart
+from homefollow.clock import get_clock
 from homefollow.db import get_session
-from homefollow.models import Alert, AlertStatus, Patient, PatientStatus, ReportKind, Team
+from homefollow.models import Alert, AlertStatus, Patient, PatientStatus, Team
 from homefollow.outcomes.cohorts import figures_table
 from homefollow.outcomes.figures import WINDOW_DAYS
-from homefollow.services import (audit, checklist, evaluation, messages, overview, pathway, patient_record, plans,
-                                 relatives, reporting)
+from homefollow.services import (audit, chart_history, checklist, messages, overview, pathway,
+                                 patient_record, plans, relatives)
 from homefollow.services.access import Need, require_patient
 from homefollow.web import current_principal
 from rules.measurements import ITEMS
 from rules.schedule import local_date_of
-from rules.zones import classify
 
 from . import bp
 from .figures import MEASURE_LABELS, patient_figures
@@ -218,6 +215,8 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
         period = 30
     shown = min(max(request.args.get("show", TIMELINE_STEP, type=int) or TIMELINE_STEP, TIMELINE_STEP), TIMELINE_MAX)
     entries, more = patient_record.timeline(db, patient, shown)
+    history = chart_history.history(db, patient, content, end=now, days=period, locale=str(get_locale()),
+                                    id_prefix="c-")
     thread = messages.thread(db, patient.id, limit=50)
     if frailty_form is None:
         frailty_form = FrailtyForm(data={"score": str(patient.frailty_score or "")})
@@ -228,7 +227,7 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
         note_form=note_form or NoteForm(), frailty_form=frailty_form, frailty_labels=FRAILTY_LABELS,
         age=patient_record.age_on(patient.birth_date, local_date_of(now, patient.time_zone)),
         grants=[(g, a) for g, a in relatives.grants_of(db, patient.id) if g.is_valid(now)],
-        charts=_charts(db, patient, content, now, period), period=period, periods=CHART_PERIODS,
+        charts=history.charts, who=history.who, period=period, periods=CHART_PERIODS,
         entries=entries, more=more, shown=shown, next_shown=min(shown + TIMELINE_STEP, TIMELINE_MAX),
         outcome_labels=OUTCOME_LABELS, status_labels=STATUS_LABELS,
         can_see_audit=_may_see_audit(principal, patient), pathway=pathway.standing_of(db, clock, patient),
@@ -241,35 +240,6 @@ def _service_use_table(db, clock, patient: Patient):
     """The before/after table, or None when the patient has no service-use history at all."""
     result = patient_figures(db, clock, patient)
     return None if result.without_history else figures_table(result)
-
-
-def _charts(db, patient: Patient, content: plans.PlanContent, now, period: int) -> list[dict]:
-    """One chart per measurement with the patient's personal limits drawn, as in the patient's
-    own "My measurements" (homefollow.charts)."""
-    start = now - timedelta(days=period)
-    limits = evaluation.personal_zone_limits(evaluation.assigned_rules(db, content, strict=False))
-    reports = [(r, v) for r, v in reporting.reports_between(db, patient.id, start, now + timedelta(seconds=1))
-               if r.kind == ReportKind.MEASUREMENT.value]
-    who = reporting.reporters(db, patient, [r for r, _v in reports])
-    locale = str(get_locale())
-    planned = [m.item for m in content.measurements]
-    keys = planned + [k for k in ITEMS if k not in planned and any(r.item_key == k for r, _v in reports)]
-    charts = []
-    for item_key in keys:
-        item = ITEMS[item_key]
-        rows = [(r, v) for r, v in reports if r.item_key == item_key]
-        series = [Series(code, [Point(r.measured_at, v[code], _zone(code, v[code], limits)) for r, v in rows
-                                if code in v]) for code in item.codes]
-        chart = render_chart(series, start=start, end=now, tz=patient.time_zone, locale=locale, limits=limits,
-                             title=_("%(measurement)s, last %(days)s days", measurement=item.name(locale), days=period),
-                             id_prefix=f"c-{item_key}{period}")
-        charts.append({"item": item, "chart": chart, "rows": list(reversed(rows)), "who": who})
-    return charts
-
-
-def _zone(code: str, value: float, limits) -> str | None:
-    result = classify(code, value, limits[code]) if code in limits else None
-    return result.zone.value if result else None
 
 
 # --- audit view --------------------------------------------------------------------------------

@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask_babel import gettext as _
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.services import pauses
 from homefollow.services.access import Need, require_patient
-from homefollow.web import current_actor, current_principal, format_local_date
+from homefollow.web import current_actor, format_local_date, signed_in_principal
 
 from . import bp
 from .patient_forms import PauseForm
@@ -21,13 +21,13 @@ from .views import staff_only
 @staff_only
 def pause_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="pause.submit",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="pause.submit",
                              ip=request.remote_addr)
     form = PauseForm()
     if form.validate_on_submit():
         patient = access.patient
         try:
-            day = form.pause_until.value
+            day = getattr(form.pause_until, "value", None)  # set by the form's date validator
             until = pauses.until_from(clock, patient, day) if day else None
             with db.begin_nested():  # a refused pause leaves nothing behind but the access record
                 pauses.pause(db, clock, patient, reason=form.pause_reason.data, until=until,
@@ -49,7 +49,7 @@ def pause_follow_up(patient_id: int):
 @staff_only
 def resume_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="resume.submit",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="resume.submit",
                              ip=request.remote_addr)
     if pauses.resume(db, clock, access.patient, actor=current_actor()):
         flash(_("Follow-up has resumed. Reminders and alerts for missed measurements start again from now."),

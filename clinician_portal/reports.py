@@ -10,7 +10,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from homefollow import get_clock, transactions
+from homefollow import transactions
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import ReportSource
 from homefollow.services import reporting, unit_check

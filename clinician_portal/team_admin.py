@@ -10,7 +10,8 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from homefollow import get_clock, plan_text
+from homefollow import plan_text
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.form_errors import attach_errors
 from homefollow.services.team_settings import Situation

@@ -9,14 +9,14 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectField
-from wtforms.fields.choices import SelectChoice
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 from wtforms.validators import InputRequired, ValidationError
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import RuleVersionStatus
 from homefollow.services import audit, plan_templates, rule_tools, rulebook
-from homefollow.web import current_actor, current_principal, locale_code
+from homefollow.web import current_actor, locale_code, signed_in_principal
 
 from . import bp
 from .templates_admin import _admin_team_ids, _template_for_admin
@@ -71,7 +71,7 @@ def _rule_choices(db, content) -> list[SelectChoice]:
 @staff_only
 def plan_template_backtest(template_id: int):
     template = _template_for_admin(template_id, change=False)
-    db, clock, principal = get_session(), get_clock(), current_principal()
+    db, clock, principal = get_session(), get_clock(), signed_in_principal()
     content = plan_templates.content_of(template)
     form = BacktestForm(request.args)
     form.rule.choices = _rule_choices(db, content)

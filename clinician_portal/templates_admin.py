@@ -14,9 +14,10 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, SelectField, StringField, \
     TextAreaField
-from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.validators import DataRequired, InputRequired, Length
 
-from homefollow import get_clock, values
+from homefollow import values
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.form_errors import attach_errors, leaf_fields
 from homefollow.input_guard import row_id

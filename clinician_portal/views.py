@@ -4,21 +4,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 from functools import wraps
+from typing import cast
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user, login_required
-from sqlmodel import select
+from sqlmodel import select, col
 
-from homefollow import get_clock, transactions
+from homefollow import transactions
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.escalation import parse_policy
+from homefollow.escalation.policy import Severity
 from homefollow.models import Account, Alert, AlertStatus, Notification, Outcome, Patient, Report
 from homefollow.services import alerts, audit, messages, plans, reporting
 from homefollow.services.system import scheduler_status
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import (current_actor, current_principal, format_local_datetime, safe_next, sign_out,
-                            take_stashed_form)
+from homefollow.web import (current_actor, current_principal, format_local_datetime, safe_next, sign_out, signed_in_principal, take_stashed_form)
 
 from . import bp
 from .forms import OUTCOME_LABELS, SNOOZE_MINUTES, ActionForm, ResolveForm, SnoozeForm
@@ -70,7 +72,7 @@ def alert_detail(alert_id: int):
     alert = db.get(Alert, alert_id)
     if alert is None:
         raise AccessDenied(alert_id)
-    access = require_patient(db, clock, current_principal(), alert.patient_id, need=Need.VIEW, action="view.alert",
+    access = require_patient(db, clock, signed_in_principal(), alert.patient_id, need=Need.VIEW, action="view.alert",
                              ip=request.remote_addr)
     stashed = take_stashed_form("clinician.resolve", {"alert_id": alert_id})
     resolve_form = ResolveForm(data=stashed) if stashed else ResolveForm()
@@ -81,7 +83,7 @@ def _snooze_form(alert: Alert, form: SnoozeForm | None = None) -> SnoozeForm | N
     """The snooze form, with choices up to what the alert's frozen policy allows (None: not allowed)."""
     if alert.escalation_policy is None or alert.status == AlertStatus.RESOLVED.value:
         return None
-    limit = parse_policy(alert.escalation_policy).snooze_max.of(alert.severity)
+    limit = parse_policy(alert.escalation_policy).snooze_max.of(cast(Severity, alert.severity))  # yellow or red
     if limit < SNOOZE_MINUTES[0]:
         return None
     form = form or SnoozeForm()
@@ -99,11 +101,11 @@ def _alert_page(alert: Alert, patient: Patient, resolve_form: ResolveForm, resto
     report = db.get(Report, alert.last_report_id) if alert.last_report_id else None
     reporter = reporting.reporters(db, patient, [report]).get(report.id) if report else None
     content, _version = plans.current_content(db, patient.id)
-    team_action = content.measurement(report.item_key).team_actions.for_zone(alert.severity) \
-        if report and content.measurement(report.item_key) else ""
+    planned = content.measurement(report.item_key) if report else None
+    team_action = planned.team_actions.for_zone(alert.severity) if planned else ""
     recent = reporting.recent_reports(db, patient.id, limit=8)
-    pages = db.exec(select(Notification).where(Notification.alert_id == alert.id).order_by(Notification.created_at,
-                                                                                           Notification.id)).all()
+    pages = db.exec(select(Notification).where(col(Notification.alert_id) == alert.id).order_by(col(Notification.created_at),
+                                                                                           col(Notification.id))).all()
     return render_template("clinic/alert.html", alert=alert, patient=patient, events=events, actors=actors,
                            report=report, reporter=reporter, team_action=team_action, recent=recent, pages=pages, plan=content,
                            ack_form=ActionForm(), resolve_form=resolve_form, restored=restored,
@@ -126,6 +128,12 @@ def acknowledge(alert_id: int):
     return redirect(safe_next(request.form.get("next"), url_for("clinician.alert_detail", alert_id=alert.id)))
 
 
+def _patient_of(alert: Alert) -> Patient:
+    patient = get_session().get(Patient, alert.patient_id)
+    assert patient is not None, "an alert's patient exists (foreign key)"
+    return patient
+
+
 @bp.post("/alerts/<int:alert_id>/resolve")
 @staff_only
 def resolve(alert_id: int):
@@ -133,13 +141,14 @@ def resolve(alert_id: int):
     alert = _alert_for_action(alert_id, "alert.resolve")
     form = ResolveForm()
     if not form.validate_on_submit():
-        return _alert_page(alert, db.get(Patient, alert.patient_id), form, status=400)
+        return _alert_page(alert, _patient_of(alert), form, status=400)
     try:
         alerts.resolve(db, clock, alert.id, current_user.id, Outcome(form.outcome.data), (form.note.data or "").strip())
         flash(_("Alert resolved."), "success")
     except alerts.AlertStateError:
         db.refresh(alert)
-        by = _names(db, {alert.resolved_by_account_id}).get(alert.resolved_by_account_id, "?")
+        by_id = alert.resolved_by_account_id
+        by = _names(db, {by_id}).get(by_id, "?") if by_id is not None else "?"
         flash(_("This alert was already resolved by %(name)s at %(time)s. Your note was not saved.", name=by,
                 time=format_local_datetime(alert.resolved_at, pattern="HH:mm")), "warning")
         return redirect(url_for("clinician.alert_detail", alert_id=alert.id))
@@ -155,10 +164,10 @@ def snooze(alert_id: int):
     if form is None:
         abort(400)
     if not form.validate_on_submit():
-        return _alert_page(alert, db.get(Patient, alert.patient_id), ResolveForm(), snooze_form=form, status=400)
+        return _alert_page(alert, _patient_of(alert), ResolveForm(), snooze_form=form, status=400)
     until = clock.now() + timedelta(minutes=form.minutes.data)
     try:
-        alerts.snooze(db, clock, alert.id, current_user.id, until, form.reason.data)
+        alerts.snooze(db, clock, alert.id, current_user.id, until, form.reason.data or "")
         flash(_("Paging is paused until %(time)s. The alert stays in the queue.",
                 time=format_local_datetime(until, pattern="HH:mm")), "success")
     except alerts.SnoozeRefused:
@@ -173,7 +182,7 @@ def _alert_for_action(alert_id: int, action: str) -> Alert:
     alert = db.get(Alert, alert_id)
     if alert is None:
         raise AccessDenied(alert_id)
-    require_patient(db, get_clock(), current_principal(), alert.patient_id, need=Need.VIEW, action=action,
+    require_patient(db, get_clock(), signed_in_principal(), alert.patient_id, need=Need.VIEW, action=action,
                     ip=request.remote_addr)
     return alert
 
@@ -202,7 +211,7 @@ def _names(db, account_ids) -> dict[int, str]:
     ids = [i for i in account_ids if i]
     if not ids:
         return {}
-    return {a.id: a.name for a in db.exec(select(Account).where(Account.id.in_(ids)))}
+    return {a.id: a.name for a in db.exec(select(Account).where(col(Account.id).in_(ids)))}
 
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from flask import Flask, current_app
+from flask import Flask
 
-from .clock import Clock, SystemClock
+from .clock import SystemClock
 from .config import DEFAULT_PUBLIC_BASE_URL, DEMO_SECRET_KEY, INSTANCE_DIR, from_environment
 
 
@@ -75,10 +75,6 @@ def create_app(config: dict | None = None) -> Flask:
     _check_no_demo_accounts(app)
     _check_public_base_url(app)
     return app
-
-
-def get_clock() -> Clock:
-    return current_app.extensions["homefollow.clock"]
 
 
 def _is_production(app: Flask) -> bool:

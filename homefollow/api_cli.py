@@ -7,6 +7,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlmodel import Session
 
+from .clock import get_clock
+
 api_cli = AppGroup("api", help="The JSON API for hospital systems: tokens and patient identifiers.")
 token_cli = AppGroup("token", help="Access tokens (one organisation each, scoped, shown once).")
 api_cli.add_command(token_cli)
@@ -26,7 +28,6 @@ def _engine():
 @click.option("--days", type=int, default=365, show_default=True, help="Days until it expires (at most 730).")
 def token_create(organisation_id: int, scopes: tuple[str, ...], name: str, source: str | None, days: int) -> None:
     """Make a token and print it once: it is stored only as a hash."""
-    from . import get_clock
     from .services import api_tokens
 
     with Session(_engine()) as session:
@@ -45,7 +46,6 @@ def token_create(organisation_id: int, scopes: tuple[str, ...], name: str, sourc
 @click.argument("token_id", type=int)
 def token_revoke(token_id: int) -> None:
     """Revoke a token at once."""
-    from . import get_clock
     from .services import api_tokens
 
     with Session(_engine()) as session:
@@ -60,7 +60,6 @@ def token_revoke(token_id: int) -> None:
 @click.option("--organisation", "organisation_id", type=int)
 def token_list(organisation_id: int | None) -> None:
     """Tokens with their organisation, scopes, state and last use (never the token itself)."""
-    from . import get_clock
     from .services import api_tokens
 
     now = get_clock().now()
@@ -92,7 +91,6 @@ def organisations() -> None:
 @click.option("--national-id", is_flag=True, help="Ask for the national id number (not echoed, never stored).")
 def identify(patient_id: int, source: str | None, local_id: str | None, national_id: bool) -> None:
     """Tell HomeFollow how hospital systems know an enrolled patient."""
-    from . import get_clock
     from .outcomes.imports import valid_national_id
     from .outcomes_cli import person_secret
     from .services.hospital_stays import identify_patient

@@ -11,9 +11,10 @@ import sys
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from .transactions import unit_of_work
+from .clock import get_clock
 
 db_cli = AppGroup("db", help="Database schema (Alembic).")
 demo_cli = AppGroup("demo", help="Demo data.")
@@ -39,11 +40,11 @@ def db_upgrade(revision: str) -> None:
         click.echo(f"Database schema at {current_revision(conn)}.")
     if revision == "head":
         _sync_rules()
+        assert templates_sync.callback is not None
         templates_sync.callback()
 
 
 def _sync_rules() -> None:
-    from . import get_clock
     from .services.rulebook import sync_defaults
 
     with unit_of_work(_engine()) as session:
@@ -96,7 +97,6 @@ def demo_load() -> None:
 @click.argument("email")
 def demo_code(email: str) -> None:
     """Print the current authenticator code of a demo staff account (demo accounts only)."""
-    from . import get_clock
     from .models import Account
     from .services.accounts import normalise_login
     from .services.staff_auth import STEP_SECONDS, code_at, has_second_factor
@@ -109,6 +109,7 @@ def demo_code(email: str) -> None:
             raise click.ClickException(f"{email} has no second factor yet: sign in to set it up.")
         now = get_clock().now()
         left = STEP_SECONDS - int(now.timestamp()) % STEP_SECONDS
+        assert account.totp_secret is not None  # has_second_factor
         click.echo(code_at(account.totp_secret, now))
         click.echo(f"(valid for about {left + STEP_SECONDS} more seconds)", err=True)
 
@@ -118,7 +119,7 @@ def scheduler_run() -> None:
     """Tick forever, sweeping due work (outbox, missed check-ins, escalations)."""
     from .scheduler import run_forever
 
-    run_forever(current_app._get_current_object())
+    run_forever(current_app._get_current_object())  # type: ignore[attr-defined]  # the app behind the proxy
 
 
 @accounts_cli.command("create-staff")
@@ -132,7 +133,6 @@ def scheduler_run() -> None:
                    "patients until an admin sets one).")
 def create_staff(email: str, name: str, team_name: str, role: tuple[str, ...], on_call_phone: str | None) -> None:
     """Create a staff account (the first admin of a new installation)."""
-    from . import get_clock
     from .models import Account, Team, TeamMembership
     from .services.accounts import hash_password, normalise_login, normalise_phone
 
@@ -224,7 +224,8 @@ def serve(host: str, port: int) -> None:
     for signum in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, stop)
     try:
-        run_simple(host, port, current_app._get_current_object(), threaded=True, use_reloader=False)
+        run_simple(host, port, current_app._get_current_object(),  # type: ignore[attr-defined]  # the app behind the proxy
+               threaded=True, use_reloader=False)
     finally:
         for signum in (signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, signal.SIG_IGN)  # while waiting for the scheduler to finish its send
@@ -259,7 +260,7 @@ def rules_list() -> None:
     from .models import RuleVersion
 
     with Session(_engine()) as session:
-        rows = session.exec(select(RuleVersion).order_by(RuleVersion.key, RuleVersion.version)).all()
+        rows = session.exec(select(RuleVersion).order_by(col(RuleVersion.key), col(RuleVersion.version))).all()
     for row in rows:
         click.echo(f"{row.key:28} v{row.version:<3} {row.status:8} {row.origin:8} {row.definition['title']['en']}")
     click.echo(f"{len(rows)} rule versions.")
@@ -272,13 +273,12 @@ def rules_add(path: str, activate: bool) -> None:
     """Store the rules of a YAML file (one rule or a rule set) as new versions."""
     from rules import RuleFormatError, load_rules
 
-    from . import get_clock
     from .services import rulebook
 
     try:
         rules = load_rules(path)
     except RuleFormatError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from exc
     with unit_of_work(_engine()) as session:
         for rule in rules:
             try:
@@ -286,7 +286,7 @@ def rules_add(path: str, activate: bool) -> None:
                 if activate:
                     rulebook.activate(session, get_clock(), version)
             except rulebook.RuleBookError as exc:
-                raise click.ClickException("\n  ".join([str(exc), *exc.problems]))
+                raise click.ClickException("\n  ".join([str(exc), *exc.problems])) from exc
             click.echo(f"{rule.key} v{rule.version}: {version.status}")
 
 
@@ -295,7 +295,6 @@ def rules_add(path: str, activate: bool) -> None:
 @click.argument("version", type=int)
 def rules_activate(key: str, version: int) -> None:
     """Make a stored version the active one. Refused while any of its examples fails."""
-    from . import get_clock
     from .services import rulebook
 
     with unit_of_work(_engine()) as session:
@@ -305,7 +304,7 @@ def rules_activate(key: str, version: int) -> None:
         try:
             rulebook.activate(session, get_clock(), found)
         except rulebook.RuleBookError as exc:
-            raise click.ClickException("\n  ".join([str(exc), *exc.problems]))
+            raise click.ClickException("\n  ".join([str(exc), *exc.problems])) from exc
     click.echo(f"{key} v{version} is now active.")
 
 
@@ -324,7 +323,6 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
 
     from rules import ParameterError, resolve_parameters
 
-    from . import get_clock
     from .models import Patient, PlanTemplate
     from .services import rule_tools
 
@@ -369,7 +367,7 @@ def rules_backtest(key: str, version: int | None, patient_id: int | None, templa
                 results = rule_tools.backtest_cohort(session, clock, key, version=version, days=days,
                                                      patients=patients, parameters=params or None, progress=progress)
         except (rule_tools.RuleNotFound, ParameterError) as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(str(exc)) from exc
     total = 0
     for r in results:
         shown = ", ".join(f"{name}={value}" for name, value in r.parameters.items()) if r.parameters else "defaults"
@@ -396,7 +394,6 @@ def rules_calibrate(patient_id: int, code: str) -> None:
     """Propose personal zone limits from the patient's trial period (nothing is changed)."""
     from rules import NotEnoughReadings
 
-    from . import get_clock
     from .models import Patient
     from .services import rule_tools
 
@@ -407,7 +404,7 @@ def rules_calibrate(patient_id: int, code: str) -> None:
         try:
             proposal = rule_tools.propose_personal_limits(session, get_clock(), patient, code)
         except (NotEnoughReadings, ValueError) as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(str(exc)) from exc
     click.echo(proposal.explanation.en)
     click.echo(f"Proposed limits for {code}: {proposal.limits.model_dump(exclude_none=True)}")
 
@@ -420,10 +417,10 @@ def templates_list() -> None:
     from .models import PlanTemplate, Team
 
     with Session(_engine()) as session:
-        rows = session.exec(select(PlanTemplate).order_by(PlanTemplate.team_id, PlanTemplate.id)).all()
+        rows = session.exec(select(PlanTemplate).order_by(col(PlanTemplate.team_id), col(PlanTemplate.id))).all()
         teams = {t.id: t.name for t in session.exec(select(Team)).all()}
         for t in rows:
-            owner = teams.get(t.team_id, "shared")  # no team: shared by every team
+            owner = teams.get(t.team_id, "shared") if t.team_id is not None else "shared"  # no team: shared by all
             click.echo(f"{t.id:>4}  {t.key:24} {t.name:32} {owner}{'' if t.is_active else '  (inactive)'}")
     click.echo(f"{_count(len(rows), 'plan template')}.")
 
@@ -431,14 +428,13 @@ def templates_list() -> None:
 @templates_cli.command("sync")
 def templates_sync() -> None:
     """Bring the shipped plan templates (homefollow/plan_templates/*.yaml) into the shared ones."""
-    from . import get_clock
     from .services.plan_templates import TemplateInvalid, sync_defaults
 
     with unit_of_work(_engine()) as session:
         try:
             report = sync_defaults(session, get_clock())
         except TemplateInvalid as exc:
-            raise click.ClickException("\n  ".join(["A shipped plan template is not valid:", *exc.problems]))
+            raise click.ClickException("\n  ".join(["A shipped plan template is not valid:", *exc.problems])) from exc
     click.echo(report.summary())
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta, UTC
 from typing import Protocol
 
+from flask import current_app
+
 
 class Clock(Protocol):
     def now(self) -> datetime: ...
@@ -33,3 +35,8 @@ class FixedClock:
 
     def now(self) -> datetime:
         return self._now
+
+
+def get_clock() -> Clock:
+    """The app's clock (create_app puts it in app.extensions), for views and commands."""
+    return current_app.extensions["homefollow.clock"]

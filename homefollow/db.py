@@ -18,10 +18,12 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+from typing import Any, cast
+
 import orjson
 import psycopg
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import Engine, event, text
+from sqlalchemy import CursorResult, Engine, Result, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
@@ -89,7 +91,7 @@ def make_engine(url: str, **kwargs) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **kwargs)
         _configure_sqlite(engine)
         return engine
-    connect_args = {"cursor_factory": psycopg.RawCursor}
+    connect_args: dict[str, Any] = {"cursor_factory": psycopg.RawCursor}
     if "connect_timeout" not in make_url(url).query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
     # PostgreSQL's own $1 placeholders, passed through as they are (psycopg's RawCursor). With
@@ -119,6 +121,12 @@ def _configure_sqlite(engine: Engine) -> None:
         # Read-only observers (tests) may ask for DEFERRED so they never block writers.
         mode = conn.get_execution_options().get("sqlite_begin", "IMMEDIATE")
         conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE touched (a compare-and-set claim checks that it is one).
+    Session.execute is typed as returning a Result; for such a statement it is a CursorResult."""
+    return cast(CursorResult[Any], result).rowcount
 
 
 def is_postgresql(engine_or_session) -> bool:

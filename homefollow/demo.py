@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Callable
+from datetime import date, datetime, time, timedelta, UTC
+from collections.abc import Callable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.measurements import ITEMS
 from rules.schedule import Schedule, local_date_of, slots_on
@@ -368,9 +369,9 @@ def demo_totp_secret(email: str) -> str:
 def ensure_demo_second_factor(session: Session, now: datetime) -> int:
     """Give demo staff loaded before staff had a second factor their fixed secret."""
     changed = 0
-    for account in session.exec(select(Account).where(Account.is_demo.is_(True),
+    for account in session.exec(select(Account).where(col(Account.is_demo).is_(True),
                                                       Account.kind == AccountKind.STAFF.value,
-                                                      Account.totp_enabled_at.is_(None))):
+                                                      col(Account.totp_enabled_at).is_(None))):
         account.totp_secret, account.totp_enabled_at = demo_totp_secret(account.login), now
         session.add(account)
         changed += 1
@@ -441,7 +442,7 @@ def _create_patient(session: Session, clock: FixedClock, spec: DemoPatient, team
                       created_at=now, monitoring_since=now)
     session.add(patient)
     session.flush()
-    template = session.exec(select(PlanTemplate).where(PlanTemplate.team_id.is_(None),
+    template = session.exec(select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None),
                                                        PlanTemplate.key == spec.template)).first() \
         if spec.template else None
     change_plan(session, clock, patient=patient, content=spec.plan, author_account_id=author.id,
@@ -543,7 +544,7 @@ def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now:
     seen: set[int] = set()
 
     def plan_triage() -> None:
-        query = select(Alert).where(Alert.id.not_in(seen)) if seen else select(Alert)
+        query = select(Alert).where(col(Alert.id).not_in(seen)) if seen else select(Alert)
         for alert in session.exec(query).all():
             seen.add(alert.id)
             if real_now - alert.opened_at > timedelta(days=3):
@@ -568,7 +569,7 @@ def _replay(session: Session, clock: FixedClock, events: list[_Event], real_now:
 
 
 def _report(session: Session, clock: FixedClock, event: _Event) -> None:
-    who = dict(reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
+    who: dict[str, Any] = dict(reported_by_account_id=event.reporter.id if event.reporter else event.patient.account_id,
                actor_kind="relative" if event.reporter else "patient", source=ReportSource.DEMO,
                idempotency_key=event.idempotency_key, patient=event.patient)
     if event.kind == ReportKind.QUESTIONNAIRE:
@@ -595,7 +596,7 @@ def _daytime(real_now: datetime, days_ago: int, local_time: str) -> datetime:
     """A moment at a plausible hour, `days_ago` local days before today in the demo's time zone
     (UTC), whatever the hour the demo is loaded at: nobody writes to the team at 01:30."""
     day = real_now.astimezone(ZoneInfo(TZ)).date() - timedelta(days=days_ago)
-    return datetime.combine(day, time.fromisoformat(local_time), tzinfo=ZoneInfo(TZ)).astimezone(timezone.utc)
+    return datetime.combine(day, time.fromisoformat(local_time), tzinfo=ZoneInfo(TZ)).astimezone(UTC)
 
 
 def _recent_daytime(real_now: datetime, local_time: str) -> datetime:
@@ -679,15 +680,15 @@ def _add_pathways(session: Session, real_now: datetime, people: dict, patients: 
         if trial_end:
             pathway.record_trial_end(session, clock, patient, trial_end_on=on(trial_end), actor=nurse)
     candidate = session.exec(select(ServicePerson).where(ServicePerson.team_id == people["psht"].id,
-                                                          ServicePerson.patient_id.is_(None),
-                                                          ServicePerson.palliative.is_(False))
-                             .order_by(ServicePerson.id)).first()
-    referred = ""
+                                                          col(ServicePerson.patient_id).is_(None),
+                                                          col(ServicePerson.palliative).is_(False))
+                             .order_by(col(ServicePerson.id))).first()
+    candidate_note = ""
     if candidate is not None:
         pathway.refer_candidate(session, clock, candidate, municipality_id=people["balsfjord"].id, referred_on=on(3),
                                 referred_by="Fastlegen", actor=nurse)
-        referred = f", and {candidate.name} referred from the candidates"
-    return f"Pathways: {len(steps)} patients at different steps{referred}."
+        candidate_note = f", and {candidate.name} referred from the candidates"
+    return f"Pathways: {len(steps)} patients at different steps{candidate_note}."
 
 
 def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
@@ -697,6 +698,6 @@ def _mark_old_pages_delivered(session: Session, real_now: datetime) -> None:
     same phone twice in a second."""
     session.execute(
         update(Notification)
-        .where(Notification.status == NotificationStatus.PENDING.value, Notification.created_at < real_now)
+        .where(col(Notification.status) == NotificationStatus.PENDING.value, col(Notification.created_at) < real_now)
         .values(status=NotificationStatus.SENT.value, provider="demo", sent_at=Notification.created_at)
     )

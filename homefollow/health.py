@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session, func, select
 
-from . import get_clock
+from .clock import get_clock
 from .db import get_engine
 from .migrate import current_revision, head_revision
 from .models import Patient, PatientStatus

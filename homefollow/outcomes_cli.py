@@ -11,6 +11,8 @@ from flask import current_app
 from flask.cli import AppGroup
 from sqlmodel import Session
 
+from .clock import get_clock
+
 outcomes_cli = AppGroup("outcomes", help="Service-use history, candidates, before/after figures, FHIR export.")
 
 
@@ -19,7 +21,6 @@ def _engine():
 
 
 def _today():
-    from . import get_clock
 
     return get_clock().now().astimezone(ZoneInfo("Europe/Oslo")).date()
 
@@ -46,7 +47,6 @@ def _team(session: Session, team_id: int):
 @click.option("--accept-valid", is_flag=True, help="Write the valid rows even if some are rejected.")
 def import_history(path: str, team_id: int, source: str | None, accept_valid: bool) -> None:
     """Import a CSV file or a FHIR R4 Encounter bundle. All or nothing unless --accept-valid."""
-    from . import get_clock
     from .outcomes import imports
 
     try:
@@ -130,7 +130,6 @@ def figures(team_id: int | None, municipality_id: int | None, patient_id: int | 
 @click.argument("patient_id", type=int)
 def link(person_id: int, patient_id: int) -> None:
     """Tie a person's service-use history to the patient they were enrolled as."""
-    from . import get_clock
     from .outcomes.cohorts import link_person
 
     with Session(_engine()) as session:
@@ -147,7 +146,6 @@ def link(person_id: int, patient_id: int) -> None:
 @click.option("--off", is_flag=True, help="Remove the mark.")
 def palliative(person_id: int, off: bool) -> None:
     """Mark a person as in palliative care: never shown as a candidate."""
-    from . import get_clock
     from .models import ServicePerson
 
     with Session(_engine()) as session:
@@ -167,7 +165,6 @@ def palliative(person_id: int, off: bool) -> None:
               help="Write the Bundle to this file (default: standard output).")
 def fhir_export(patient_id: int, out_path: str | None) -> None:
     """One patient's record as a FHIR R4 Bundle (JSON). Audited."""
-    from . import get_clock
     from .fhir_export import bundle_json, patient_bundle
     from .models import Patient
     from .services import audit

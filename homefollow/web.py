@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from babel.dates import format_datetime as babel_format_datetime
-from flask import Flask, Response, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Flask, Response, abort, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_babel import Babel, format_timedelta, get_locale
 from flask_babel import gettext as _
 from flask_limiter import Limiter
@@ -34,6 +34,7 @@ from .services.accounts import display_phone, load_account, normalise_login
 from .services.audit import Actor
 from .services.reporting import report_summary, report_title
 from .services.teams import WEEKDAY_KEYS
+from .clock import get_clock
 
 csrf = CSRFProtect()
 babel = Babel()
@@ -56,7 +57,7 @@ CSP = {
 # the form filled in, instead of losing a measurement typed with shaky hands.
 STASHABLE_ENDPOINTS = {"patient.report", "clinician.resolve"}
 # Where the kept values are shown again, when that is not the page that was posted to.
-STASH_RETURN = {"clinician.resolve": lambda: url_for("clinician.alert_detail", **request.view_args)}
+STASH_RETURN = {"clinician.resolve": lambda: url_for("clinician.alert_detail", **(request.view_args or {}))}
 
 
 # When the database is unavailable (db.DATABASE_UNAVAILABLE) a request gets the outage page,
@@ -79,7 +80,7 @@ def init_app(app: Flask) -> None:
         # Behind nginx or a load balancer the client's address is in X-Forwarded-For; without
         # this every user would share the proxy's address (and its sign-in limit).
         n = app.config["TRUSTED_PROXIES"]
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]  # Flask's way
     app.url_map.converters["int"] = IdConverter
     csrf.init_app(app)
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", str(TRANSLATIONS_DIR))
@@ -147,7 +148,6 @@ def _load_user(user_id: str):
     `<account id>:<session version>:<sign-in session token>`. Unless the token names an active
     sign-in session of that account (sign_in_sessions), the request is not signed in and the
     cookie's sign-in is forgotten at once."""
-    from . import get_clock
 
     account_part, _sep, token = user_id.rpartition(":")
     db, clock = get_session(), get_clock()
@@ -159,7 +159,7 @@ def _load_user(user_id: str):
     if account_id is not None and token:
         row = sign_in_sessions.valid(db, clock, account_id, token, session_max_age())
     account = load_account(db, account_part) if row is not None else None
-    if account is None:
+    if account is None or row is None:
         _forget_sign_in()
         return None
     sign_in_sessions.touch(db, clock, row)  # at most once a minute; the account reloads after it
@@ -190,7 +190,6 @@ def _session_started(_app, user, **_extra) -> None:
     """Every login_user() starts a sign-in session: its token goes into the id that Flask-Login
     keeps in the session and writes into the "keep me signed in" cookie. A sign-in again on the
     same device (to make a kept session fresh) ends the one it replaces."""
-    from . import get_clock
 
     db, clock = get_session(), get_clock()
     g.pop("actor", None)
@@ -232,6 +231,14 @@ def current_actor() -> Actor:
     return g.actor
 
 
+def signed_in_principal() -> Principal:
+    """The principal of a view that only signed-in users reach (staff_only, patient_only…)."""
+    principal = current_principal()
+    if principal is None:  # the view's guard lets no anonymous request through
+        abort(401)
+    return principal
+
+
 def failed_sign_ins_only(response) -> bool:
     """Sign-in limits count failed attempts only (a success redirects)."""
     return response.status_code != 302
@@ -249,7 +256,6 @@ SIGN_IN_PER_ACCOUNT_AND_ADDRESS = "10 per 15 minutes"
 def _audit_sign_in_throttled(_limit) -> None:
     """A throttled sign-in attempt is a failed sign-in too: audited with the address and the
     identifier tried (never the password)."""
-    from . import get_clock
     from .services import audit
 
     db = get_session()
@@ -293,7 +299,6 @@ def sign_out() -> None:
     """End the session and forget "keep me signed in" on this device. Only the chosen
     language survives. (Clearing the session after logout_user would also drop Flask-Login's
     note to delete the remember cookie, and the phone would stay signed in.)"""
-    from . import get_clock
 
     token = g.pop("sign_in_token", None)
     if token:  # the copied cookie stops working too, not only this browser's
@@ -337,7 +342,6 @@ def _staff_inactivity_timeout():
         return None  # the API never looks at a session cookie (nor loads a user from one)
     if not current_user.is_authenticated or not current_user.is_staff:
         return None
-    from . import get_clock
 
     now = get_clock().now().timestamp()
     last = session.get("last_seen")
@@ -381,7 +385,7 @@ def stash_form() -> bool:
 
 def _return_path() -> str:
     """Where kept form values are shown again: the form's own page."""
-    make = STASH_RETURN.get(request.endpoint)
+    make = STASH_RETURN.get(request.endpoint or "")
     return make() if make else request.path
 
 
@@ -493,7 +497,6 @@ def _access_ended(error: AccessEnded):
     """A relative whose access ended while signed in: say so, whom to ask and how to sign out,
     instead of "page not found". Only the first name, which they knew (audited by
     access.require_patient: access.denied with grant_ended)."""
-    from . import get_clock
 
     try:
         others = bool(current_user.is_authenticated
@@ -508,8 +511,9 @@ def _is_api() -> bool:
 
 
 def _http_error(error: HTTPException):
-    if database_unavailable(getattr(error, "original_exception", None)):  # raised inside another error handler
-        return _outage_response(error.original_exception)
+    original = getattr(error, "original_exception", None)
+    if original is not None and database_unavailable(original):  # raised inside another error handler
+        return _outage_response(original)
     if _is_api():  # machines get problem+json, not a page
         from .api import http_problem
 
@@ -631,7 +635,6 @@ def bilingual(value: dict | Text | None) -> str:
 
 def time_since(value: datetime | None) -> str:
     """'3 hours' since a moment, by the injectable clock."""
-    from . import get_clock
 
     if value is None:
         return ""

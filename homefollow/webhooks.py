@@ -23,7 +23,8 @@ from sqlmodel import select
 from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
-from . import get_clock, transactions
+from . import transactions
+from .clock import get_clock
 from .input_guard import CONTROL
 from .db import get_session
 from .links import public_url

@@ -13,7 +13,8 @@ from wtforms import HiddenField, RadioField, TextAreaField
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 from wtforms.validators import InputRequired, Length
 
-from homefollow import get_clock, transactions
+from homefollow import transactions
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import QuestionnaireDraft
 from homefollow.questionnaires import QUESTIONNAIRES

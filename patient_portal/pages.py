@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -14,16 +13,14 @@ from sqlmodel import select
 from wtforms import HiddenField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from homefollow import get_clock
-from homefollow.charts import Point, Series, render_chart
+from homefollow.clock import get_clock
 from homefollow.db import get_session
-from homefollow.models import CarePlan, ReportKind, Team
+from homefollow.models import CarePlan, Team
 from homefollow.questionnaires import QUESTIONNAIRES
-from homefollow.services import checklist, evaluation, messages, plans, reporting, teams
+from homefollow.services import chart_history, checklist, evaluation, messages, plans, teams
 from homefollow.services.access import Need
 from homefollow.web import locale_code
 from rules.measurements import ITEMS
-from rules.zones import classify
 
 from . import bp
 from .views import acting_patient, patient_side
@@ -75,37 +72,11 @@ def history():
         period = 7
     db, clock = get_session(), get_clock()
     patient = access.patient
-    end = clock.now()
-    start = end - timedelta(days=period)
-    # A report made this very second counts (the query's end is exclusive).
-    query_end = end + timedelta(seconds=1)
     content, _version = plans.current_content(db, patient.id)
-    limits = evaluation.personal_zone_limits(evaluation.assigned_rules(db, content, strict=False))
-    reports = reporting.reports_between(db, patient.id, start, query_end)
-    who = reporting.reporters(db, patient, [r for r, _v in reports])
-    locale = str(get_locale())
-    planned = [m.item for m in content.measurements]
-    reported = [key for key in ITEMS if key not in planned
-                and any(r.kind == ReportKind.MEASUREMENT.value and r.item_key == key for r, _v in reports)]
-    charts = []
-    for item_key in planned + reported:
-        item = ITEMS[item_key]
-        rows = [(r, v) for r, v in reports if r.kind == ReportKind.MEASUREMENT.value and r.item_key == item_key]
-        series = [Series(code, [Point(r.measured_at, v[code], _zone(code, v[code], limits)) for r, v in rows
-                                if code in v]) for code in item.codes]
-        chart = render_chart(series, start=start, end=end, tz=patient.time_zone, locale=locale, limits=limits,
-                             title=_("%(measurement)s, last %(days)s days", measurement=item.name(locale), days=period),
-                             id_prefix=f"{item_key}{period}")
-        charts.append({"item": item, "chart": chart, "rows": list(reversed(rows))})
-    answers = [(r, v) for r, v in reversed(reports) if r.kind != ReportKind.MEASUREMENT.value]
+    found = chart_history.history(db, patient, content, end=clock.now(), days=period, locale=str(get_locale()))
     return render_template("patient/history.html", access=access, patient=patient, period=period, periods=PERIODS,
-                           charts=charts, answers=answers, plan=content, who=who,
+                           charts=found.charts, answers=found.answers, plan=content, who=found.who,
                            adherence=checklist.adherence(db, clock, patient, content, days=period))
-
-
-def _zone(code: str, value: float, limits) -> str | None:
-    result = classify(code, value, limits[code]) if code in limits else None
-    return result.zone.value if result else None
 
 
 @bp.route("/messages", methods=["GET", "POST"])

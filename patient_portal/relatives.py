@@ -15,7 +15,7 @@ from wtforms import BooleanField, DateField, HiddenField, SelectField, StringFie
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 from wtforms.validators import InputRequired, Length, Optional, ValidationError
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.input_guard import MAX_YEAR, MIN_YEAR, row_id
 from homefollow.models import Account, RelativeAccess

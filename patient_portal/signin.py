@@ -17,7 +17,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, StringField
 from wtforms.validators import InputRequired
 
-from homefollow import get_clock
+from homefollow.clock import get_clock
 from homefollow.db import after_commit, get_engine, get_session
 from homefollow.models import NotificationStatus
 from homefollow.notifications.outbox import deliver_now

@@ -10,7 +10,8 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user, login_fresh, login_required, login_user
 
-from homefollow import get_clock, transactions
+from homefollow import transactions
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check

@@ -17,7 +17,7 @@ import os
 import socket
 import sqlite3
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 import pytest
@@ -35,7 +35,7 @@ from homefollow.services.accounts import configure_hasher
 configure_hasher(time_cost=1, memory_cost=8)
 
 # A Tuesday morning in Tromsø, well away from DST changes unless a test moves the clock.
-T0 = datetime(2026, 3, 10, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 3, 10, 8, 0, tzinfo=UTC)
 
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 

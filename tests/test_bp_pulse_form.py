@@ -138,7 +138,7 @@ def test_the_result_page_shows_no_other_patients_report(app, session, world):
 
 
 def session_clock(app):
-    from homefollow import get_clock
+    from homefollow.clock import get_clock
 
     with app.app_context():
         return get_clock()

@@ -10,7 +10,7 @@ import re
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -26,7 +26,7 @@ from rules.measurements import CATALOGUE
 from rules.zones import ZoneLimits, classify
 from tests.conftest import examples
 
-UTC = timezone.utc
+UTC = UTC
 NS = "{http://www.w3.org/2000/svg}"
 T0 = datetime(2026, 3, 2, 7, 0, tzinfo=UTC)  # 08:00 in Oslo, a Monday
 TEMP_LIMITS = ZoneLimits(red_low=35.0, yellow_low=36.0, yellow_high=38.0, red_high=39.0)
@@ -360,7 +360,7 @@ def test_date_ticks_are_local_midnights_inside_the_plot_and_do_not_overlap(days)
     left, _, right, _ = plot_box(root)
     axis = one(root, "chart-x-axis", "g")
     xs = [float(line.get("x1")) for line in axis.findall(f"{NS}line")]
-    assert 2 <= len(xs) and all(left <= x <= right for x in xs)
+    assert len(xs) >= 2 and all(left <= x <= right for x in xs)
     font = float(root.get("font-size"))
     labels = tick_texts(root, "x")
     gaps = [b - a for a, b in zip(xs, xs[1:])]
@@ -584,3 +584,36 @@ def test_any_plausible_series_renders_valid_svg_with_markers_in_the_plot(series_
         x, y = marker_centre(p)
         assert left - 0.01 <= x <= right + 0.01 and top - 0.01 <= y <= bottom + 0.01
     assert len(tick_texts(root, "y")) >= 2
+
+
+# --- the charts both portals show (homefollow.services.chart_history) --------------------------
+
+def test_a_reading_keeps_the_zone_it_had_when_the_plan_changes_after_it(session, clock, world):
+    """The nurse acted on SpO2 93 % as green under the plan of the day; a stricter plan later
+    (yellow below 94) colours new readings yellow but does not recolour that one."""
+    from homefollow.services import chart_history, plans, reporting
+    from homefollow.services.plan_changes import change_plan
+    from homefollow.services.plans import AssignedRule
+    from tests.factories import standard_plan
+
+    patient = world.patient_a1
+
+    def spo2(value, key):
+        return reporting.report_measurement(session, clock, patient=patient, item_key="spo2", values={"spo2": value},
+                                            idempotency_key=key, reported_by_account_id=None, actor_kind="patient")
+
+    assert spo2(93, "before").zone.value == "green"
+    clock.advance(hours=2)
+    content = standard_plan()
+    content.rules[1] = AssignedRule(key="copd.spo2_low", parameters={"yellow_low": 94, "n": 1, "m": 1})
+    change_plan(session, clock, patient=patient, content=content, author_account_id=world.admin_a.id,
+                reason="Målområde 94–98 %", checked=False)
+    clock.advance(hours=2)
+    assert spo2(93, "after").zone.value == "yellow"
+
+    history = chart_history.history(session, patient, plans.current_content(session, patient.id)[0],
+                                    end=clock.now(), days=7, locale="nb")
+    [chart] = [c for c in history.charts if c.item.key == "spo2"]
+    titles = [child_title(p) for p in by_class(parse(chart.chart), "chart-point", "g")]
+    assert [t.rsplit(", ", 1)[1] for t in titles] == ["grønn sone", "gul sone"]
+    assert [r.zone for r, _v in chart.rows] == ["yellow", "green"]  # the table agrees, newest first

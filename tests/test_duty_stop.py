@@ -5,7 +5,7 @@ signed Twilio webhook, and the scheduler's sweeps to a fake Twilio."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -16,7 +16,7 @@ from homefollow.links import public_url
 from homefollow.models import Account, Alert, Channel, Notification, SmsOptOut, Team
 from homefollow.notifications import outbox
 from homefollow.notifications.email import LogEmailSender
-from homefollow.notifications.sms_commands import message_text
+from homefollow.notifications.texts import message_text
 from homefollow.notifications.outbox import Senders
 from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.scheduler import run_sweeps
@@ -93,7 +93,7 @@ def test_stop_from_the_on_call_phone_does_not_silence_the_nights_red_pages(hook_
     assert (event.actor_account_id, event.actor_kind) == (None, "anonymous")
 
     # 22:00 on a Tuesday: the team is closed, the standard policy pages the on-call phone.
-    night = datetime(2026, 3, 10, 22, 0, tzinfo=ZoneInfo("Europe/Oslo")).astimezone(timezone.utc)
+    night = datetime(2026, 3, 10, 22, 0, tzinfo=ZoneInfo("Europe/Oslo")).astimezone(UTC)
     clock.set(night)
     reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": 85},
                                  idempotency_key="red", reported_by_account_id=world.patient_a1.account_id,

@@ -4,7 +4,7 @@ re-measure requests and reminders."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, UTC
 
 import pytest
 from sqlmodel import select
@@ -33,7 +33,7 @@ WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 def oslo(y, m, d, hh, mm=0) -> datetime:
     from zoneinfo import ZoneInfo
 
-    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(OSLO)).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(OSLO)).astimezone(UTC)
 
 
 @pytest.fixture

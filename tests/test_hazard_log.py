@@ -3,7 +3,6 @@ markdown is what the data says (docs/safety/, tools/hazard_log.py)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 

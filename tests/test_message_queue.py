@@ -6,7 +6,7 @@ is told it is not for emergencies and whom to call instead."""
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,8 @@ from twilio.request_validator import RequestValidator
 
 from homefollow.links import public_url
 from homefollow.models import Alert, AlertEvent, AuditEvent, Message, Notification, Patient, PatientStatus, Team
-from homefollow.notifications.sms_commands import FreeText, Report, Unknown, parse_sms, sms_segments
+from homefollow.notifications.sms_commands import FreeText, Report, Unknown, parse_sms
+from homefollow.notifications.texts import sms_segments
 from homefollow.services import messages, overview
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
 from tests.webclient import WebClient, staff_client, text_of
@@ -25,7 +26,7 @@ CHEST = "Jeg har vondt i brystet siden i går kveld"
 
 
 def oslo(y, m, d, hh, mm=0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo("Europe/Oslo")).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo("Europe/Oslo")).astimezone(UTC)
 
 
 def patient_client(app, login="+4791000001") -> WebClient:

@@ -25,7 +25,7 @@ import subprocess
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import psycopg
@@ -136,7 +136,7 @@ def test_the_database_stopped_for_30_seconds(cluster, fake_twilio, tmp_path, req
         first_beat = wait_for(lambda: beat_of(engine, scheduler.pid), 30, "the scheduler's first heartbeat")
         with Session(engine) as s:  # due while the database is away: it can only go out afterwards
             outbox.enqueue(s, clock, dedup_key="before-the-outage", channel=Channel.SMS, recipient="+4790000777",
-                           body="Sendt før databasen stoppet", due_at=datetime.now(timezone.utc) + timedelta(seconds=3))
+                           body="Sendt før databasen stoppet", due_at=datetime.now(UTC) + timedelta(seconds=3))
             s.commit()
 
         cluster.stop()
@@ -150,7 +150,7 @@ def test_the_database_stopped_for_30_seconds(cluster, fake_twilio, tmp_path, req
         assert scheduler.poll() is None, "the scheduler died during the outage"
         assert "scheduler tick failed" in log.read_text()  # it kept ticking, and failing
         cluster.start()
-        back = datetime.now(timezone.utc)
+        back = datetime.now(UTC)
 
         # The same web app, not restarted, answers and takes the kept reading with one press.
         assert patient.get("/today").status_code == 200
@@ -174,7 +174,7 @@ def test_the_database_stopped_for_30_seconds(cluster, fake_twilio, tmp_path, req
 
     with Session(make_engine(url)) as s:
         rows = [r for r in s.exec(select(Notification).where(Notification.channel == Channel.SMS.value))
-                if r.due_at <= datetime.now(timezone.utc)]
+                if r.due_at <= datetime.now(UTC)]
     received = Counter((m.to, m.body) for m in fake_twilio.messages)
     intents = Counter((r.recipient, r.body) for r in rows)
     duplicates = sum(max(received[key] - n, 0) for key, n in intents.items()) + \
@@ -203,7 +203,7 @@ def beat_of(engine, pid: int) -> datetime | None:
 
 def settled(engine) -> bool:
     """Every message due now has been handed over (or refused for good): none waits or is being sent."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     with Session(engine) as s:
         rows = s.exec(select(Notification)).all()
     return bool(rows) and all(r.status in ("sent", "failed") for r in rows if r.due_at <= now)

@@ -5,7 +5,7 @@ by the scheduler's sweeps, messages, relatives' SMS and the patient portal."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -31,11 +31,11 @@ OSLO = "Europe/Oslo"
 
 
 def oslo(y, m, d, hh=0, mm=0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(OSLO)).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(OSLO)).astimezone(UTC)
 
 
 def a_pathway(**dates) -> CarePathway:
-    now = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
     return CarePathway(patient_id=1, created_at=now, updated_at=now, **dates)
 
 
@@ -54,16 +54,16 @@ def test_a_step_is_overdue_from_the_local_midnight_after_its_deadline_across_the
     # Referred on 25 March: consent is due 1 April, after the clocks went forward on 29 March.
     pathway = a_pathway(referred_on=date(2026, 3, 25))
     deadlines = pw.Deadlines()
-    assert pw.overdue_from(date(2026, 4, 1), OSLO) == datetime(2026, 4, 1, 22, 0, tzinfo=timezone.utc)  # CEST
-    assert pw.overdue_from(date(2026, 3, 17), OSLO) == datetime(2026, 3, 17, 23, 0, tzinfo=timezone.utc)  # CET
+    assert pw.overdue_from(date(2026, 4, 1), OSLO) == datetime(2026, 4, 1, 22, 0, tzinfo=UTC)  # CEST
+    assert pw.overdue_from(date(2026, 3, 17), OSLO) == datetime(2026, 3, 17, 23, 0, tzinfo=UTC)  # CET
 
-    before = pw.standing(pathway, deadlines, None, datetime(2026, 4, 1, 21, 59, tzinfo=timezone.utc), OSLO)
+    before = pw.standing(pathway, deadlines, None, datetime(2026, 4, 1, 21, 59, tzinfo=UTC), OSLO)
     assert before.current == "consent" and before.step("consent").due_on == date(2026, 4, 1)
     assert before.overdue == []
-    after = pw.standing(pathway, deadlines, None, datetime(2026, 4, 1, 22, 0, tzinfo=timezone.utc), OSLO)
+    after = pw.standing(pathway, deadlines, None, datetime(2026, 4, 1, 22, 0, tzinfo=UTC), OSLO)
     assert [s.key for s in after.overdue] == ["consent"] and after.overdue[0].days_overdue == 1
     # The same instant is still 1 April in New York: not overdue there.
-    assert pw.standing(pathway, deadlines, None, datetime(2026, 4, 1, 22, 0, tzinfo=timezone.utc),
+    assert pw.standing(pathway, deadlines, None, datetime(2026, 4, 1, 22, 0, tzinfo=UTC),
                        "America/New_York").overdue == []
 
 

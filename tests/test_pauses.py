@@ -5,7 +5,7 @@ sweeps at once do each thing once."""
 from __future__ import annotations
 
 import threading
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, UTC
 
 import pytest
 from sqlmodel import Session, select
@@ -206,7 +206,7 @@ def test_a_patient_home_from_hospital_tells_the_team(session, clock, world):
 def test_a_holiday_ends_by_itself_at_the_local_midnight_after_its_last_day(session, clock, world):
     patient = world.patient_a1
     pause_holiday(session, clock, patient, date(2026, 3, 12))
-    midnight = datetime(2026, 3, 12, 23, 0, tzinfo=timezone.utc)  # 00:00 on the 13th in Oslo (CET)
+    midnight = datetime(2026, 3, 12, 23, 0, tzinfo=UTC)  # 00:00 on the 13th in Oslo (CET)
     clock.set(midnight - timedelta(seconds=1))
     assert pauses.sweep_due_pauses(session, clock) == pauses.PauseSweep()
     assert reload(session, patient).status == "paused"
@@ -221,13 +221,13 @@ def test_a_holiday_ends_by_itself_at_the_local_midnight_after_its_last_day(sessi
 
 @pytest.mark.parametrize("last_day, resumes_at", [
     # The last Sunday of March: the clocks went forward at 02:00, so Monday 00:00 is 22:00 UTC.
-    (date(2026, 3, 29), datetime(2026, 3, 29, 22, 0, tzinfo=timezone.utc)),
+    (date(2026, 3, 29), datetime(2026, 3, 29, 22, 0, tzinfo=UTC)),
     # The Saturday before: Sunday 00:00 is still winter time, 23:00 UTC.
-    (date(2026, 3, 28), datetime(2026, 3, 28, 23, 0, tzinfo=timezone.utc)),
+    (date(2026, 3, 28), datetime(2026, 3, 28, 23, 0, tzinfo=UTC)),
     # The last Sunday of October: the clocks went back at 03:00, so Monday 00:00 is 23:00 UTC.
-    (date(2026, 10, 25), datetime(2026, 10, 25, 23, 0, tzinfo=timezone.utc)),
+    (date(2026, 10, 25), datetime(2026, 10, 25, 23, 0, tzinfo=UTC)),
     # The Saturday before: Sunday 00:00 is still summer time, 22:00 UTC.
-    (date(2026, 10, 24), datetime(2026, 10, 24, 22, 0, tzinfo=timezone.utc)),
+    (date(2026, 10, 24), datetime(2026, 10, 24, 22, 0, tzinfo=UTC)),
 ])
 def test_a_holiday_ending_around_a_dst_change_resumes_at_local_midnight(session, clock, world, last_day,
                                                                        resumes_at):
@@ -243,20 +243,20 @@ def test_a_holiday_ending_around_a_dst_change_resumes_at_local_midnight(session,
 
 
 def test_check_ins_missed_on_holiday_are_not_held_against_the_patient_but_the_next_day_counts(session, clock, world):
-    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))  # 06:00 in Oslo
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=UTC))  # 06:00 in Oslo
     world.patient_a1.monitoring_since = clock.now()
     patient = with_rules(session, clock, world, AssignedRule(key="hf.weight_missed"))
     session.commit()
     pause_holiday(session, clock, patient, date(2026, 3, 11))
     for hour in range(6, 49, 6):  # the scheduler keeps sweeping through the holiday, to 06:00 on the 12th
-        clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc) + timedelta(hours=hour))
+        clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=UTC) + timedelta(hours=hour))
         pauses.sweep_due_pauses(session, clock)
         evaluation.sweep_due_rules(session, clock)
     # Resumed at 00:00 on the 12th; nothing missed on the 10th or 11th raised an alert.
     assert reload(session, patient).status == "active"
     assert [a.rule_key for a in session.exec(select(Alert))] == [pauses.PAUSED_KEY]
     # The weighing of the 12th at 08:00 is expected again: missed by 11:00, it is an alert.
-    clock.set(datetime(2026, 3, 12, 10, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 12, 10, 0, tzinfo=UTC))
     evaluation.sweep_due_rules(session, clock)
     assert {a.rule_key for a in items(session, "hf.weight_missed")} == {"hf.weight_missed"}
 
@@ -264,7 +264,7 @@ def test_check_ins_missed_on_holiday_are_not_held_against_the_patient_but_the_ne
 def test_a_pause_moved_later_a_moment_ago_is_not_resumed(engine, session, clock, world):
     patient_id = world.patient_a1.id
     pause_holiday(session, clock, world.patient_a1, date(2026, 3, 12))
-    clock.set(datetime(2026, 3, 12, 23, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 12, 23, 0, tzinfo=UTC))
     with Session(engine, expire_on_commit=False) as sweep:
         due = sweep.get(Patient, patient_id)
         sweep.commit()
@@ -333,7 +333,7 @@ def test_an_admission_during_a_holiday_becomes_a_pause_without_an_end(session, c
     patient = admit(session, clock, world)
     patient = reload(session, patient)
     assert (patient.pause_reason, patient.paused_until) == ("admission", None)
-    clock.set(datetime(2026, 3, 13, 12, 0, tzinfo=timezone.utc))  # after the holiday's last day
+    clock.set(datetime(2026, 3, 13, 12, 0, tzinfo=UTC))  # after the holiday's last day
     assert pauses.sweep_due_pauses(session, clock).resumed == 0
     assert reload(session, patient).status == "paused"
 
@@ -342,7 +342,7 @@ def test_two_sweeps_at_once_resume_once_and_ask_once(engine, session, clock, wor
     pause_holiday(session, clock, world.patient_a1, date(2026, 3, 12))
     pauses.pause(session, clock, world.patient_a2, reason=pauses.ADMISSION, until=None, actor=Actor(None, "api"))
     session.commit()
-    clock.set(datetime(2026, 3, 20, 12, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 20, 12, 0, tzinfo=UTC))
     barrier = threading.Barrier(3)
     results, errors = [], []
 

@@ -6,7 +6,7 @@ before and after the Norwegian catalogue has them."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 
 import pytest
 from sqlmodel import select
@@ -154,7 +154,7 @@ def test_a_pause_without_the_csrf_token_is_refused(app, session, world):
 # ---- patient portal ----------------------------------------------------------------------------
 
 def test_the_patient_goes_away_from_the_settings_page_and_comes_home_early(app, session, clock, world, english):
-    clock.set(datetime(2026, 3, 10, 14, 0, tzinfo=timezone.utc))  # the morning's measurements are missed
+    clock.set(datetime(2026, 3, 10, 14, 0, tzinfo=UTC))  # the morning's measurements are missed
     client = patient_client(app)
     assert "Missed – do it now" in text_of(client.get("/today"))
     _response, parsed = client.page("/settings")

@@ -175,7 +175,7 @@ def test_yaml_paste_and_upload_are_checked_as_a_plan(session, admin, synced):
     session.expire_all()
     content = plan_templates.content_of(session.get(PlanTemplate, copy.id))
     assert content.goals == ["Ingen føling"] and content.rules[0].parameters == {"red_low": 3.5}
-    upload = admin.submit(url, {"content_yaml": "", "upload": (io.BytesIO("goals: [Fra fil]\n".encode()), "plan.yaml")},
+    upload = admin.submit(url, {"content_yaml": "", "upload": (io.BytesIO(b"goals: [Fra fil]\n"), "plan.yaml")},
                           action=action)
     assert upload.status_code == 302
     session.expire_all()

@@ -6,7 +6,6 @@ import re
 
 import pytest
 
-from homefollow.services.plan_changes import change_plan
 from homefollow.services.plan_templates import shipped_templates
 from tests.factories import make_patient
 from tests.webclient import WebClient, staff_client, text_of

@@ -9,7 +9,7 @@ from __future__ import annotations
 import signal
 import time
 import urllib.request
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from sqlalchemy import func
@@ -124,7 +124,7 @@ def test_while_the_provider_hangs_the_heartbeat_goes_on_and_sigterm_abandons_the
     scheduler = start_flask(["scheduler", "run"], env, log)
     try:
         wait_for(lambda: hanging.requests >= 1, 30, "a send in progress")
-        hung_at = datetime.now(timezone.utc)
+        hung_at = datetime.now(UTC)
         # The tick waits for the provider (5 s), the heartbeat does not: the process looks alive.
         wait_for(lambda: any(h.pid == scheduler.pid and h.beat_at > hung_at + timedelta(seconds=1.5)
                              for h in heartbeats(private_db)), 3.2, "a heartbeat while the send hangs")
@@ -145,7 +145,7 @@ def test_while_the_provider_hangs_the_heartbeat_goes_on_and_sigterm_abandons_the
     # Later (leases run out, retries are due) a healthy provider gets every message once.
     senders = Senders(sms=TwilioSmsSender(ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, api_base_url=fake_twilio.base_url),
                       email=LogEmailSender())
-    later = FixedClock(datetime.now(timezone.utc) + timedelta(minutes=10))
+    later = FixedClock(datetime.now(UTC) + timedelta(minutes=10))
     for _ in range(3):
         dispatch_due(private_db, later, senders)
     assert statuses(private_db) == {"sent": len(bodies)}

@@ -4,7 +4,7 @@ sent; red is never held, and the relative's red-alert SMS says truthfully who ha
 
 from __future__ import annotations
 
-from datetime import datetime, time, timezone
+from datetime import datetime, time, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -15,7 +15,7 @@ from homefollow.notifications.email import LogEmailSender
 from homefollow.notifications.outbox import Senders
 from homefollow.notifications.quiet_hours import send_after
 from homefollow.notifications.sms import TwilioSmsSender
-from homefollow.notifications.sms_commands import sms_segments
+from homefollow.notifications.texts import sms_segments
 from homefollow.scheduler import run_sweeps
 from homefollow.services import messages, relatives, reporting
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
@@ -28,7 +28,7 @@ PATIENT, DAUGHTER, ON_CALL = "+4791000001", "+4791000011", "+4790000000"
 
 
 def oslo(y, m, d, hh, mm=0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(OSLO)).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(OSLO)).astimezone(UTC)
 
 
 @pytest.fixture
@@ -74,13 +74,13 @@ def test_send_after_is_now_outside_quiet_hours_and_their_end_inside():
 def test_send_after_keeps_local_time_across_both_dst_changes():
     # Spring (29 March 2026): 01:30 CET, the night loses an hour; 08:00 CEST is 06:00 UTC.
     spring = send_after(oslo(2026, 3, 29, 1, 30), OSLO)
-    assert spring == oslo(2026, 3, 29, 8, 0) and spring == datetime(2026, 3, 29, 6, 0, tzinfo=timezone.utc)
+    assert spring == oslo(2026, 3, 29, 8, 0) and spring == datetime(2026, 3, 29, 6, 0, tzinfo=UTC)
     # Autumn (25 October 2026): 02:30 in the repeated hour; 08:00 CET is 07:00 UTC.
-    autumn = send_after(datetime(2026, 10, 25, 1, 30, tzinfo=timezone.utc), OSLO)  # 02:30 CET, the second time
-    assert autumn == datetime(2026, 10, 25, 7, 0, tzinfo=timezone.utc)
+    autumn = send_after(datetime(2026, 10, 25, 1, 30, tzinfo=UTC), OSLO)  # 02:30 CET, the second time
+    assert autumn == datetime(2026, 10, 25, 7, 0, tzinfo=UTC)
     # Quiet hours ending inside the spring gap (02:30 does not exist): the moment the clocks jump.
     assert send_after(oslo(2026, 3, 29, 1, 0), OSLO, time(23, 0), time(2, 30)) == \
-        datetime(2026, 3, 29, 1, 30, tzinfo=timezone.utc)
+        datetime(2026, 3, 29, 1, 30, tzinfo=UTC)
 
 
 # ---- held, then sent ---------------------------------------------------------------------------
@@ -109,9 +109,9 @@ def test_a_team_message_keeps_the_patients_own_quiet_hours_across_the_spring_dst
     session.commit()
     clock.set(oslo(2026, 3, 28, 23, 15))  # the night the clocks go forward
     messages.send_from_team(session, clock, patient=patient, author_account_id=world.nurse_a.id, body="God natt")
-    sweep_at(engine, clock, senders, datetime(2026, 3, 29, 4, 59, tzinfo=timezone.utc), session)  # 06:59 CEST
+    sweep_at(engine, clock, senders, datetime(2026, 3, 29, 4, 59, tzinfo=UTC), session)  # 06:59 CEST
     assert texts_to(fake_twilio, PATIENT) == []
-    sweep_at(engine, clock, senders, datetime(2026, 3, 29, 5, 0, tzinfo=timezone.utc), session)  # 07:00 CEST
+    sweep_at(engine, clock, senders, datetime(2026, 3, 29, 5, 0, tzinfo=UTC), session)  # 07:00 CEST
     assert len(texts_to(fake_twilio, PATIENT)) == 1
 
 

@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -261,12 +261,12 @@ class Harness:
         """As if the 2-minute lease of every claimed row had passed (its process is dead)."""
         with self.engine.begin() as c:
             c.execute(update(Notification).where(Notification.status == NotificationStatus.SENDING.value)
-                      .values(lease_until=datetime.now(timezone.utc) - timedelta(seconds=1)))
+                      .values(lease_until=datetime.now(UTC) - timedelta(seconds=1)))
 
     def bring_forward(self, not_before: datetime | None = None) -> None:
         """As if the back-off of every row waiting for a retry had passed; never earlier than
         `not_before` (a Retry-After)."""
-        at = max(datetime.now(timezone.utc), not_before or datetime.min.replace(tzinfo=timezone.utc))
+        at = max(datetime.now(UTC), not_before or datetime.min.replace(tzinfo=UTC))
         with self.engine.begin() as c:
             c.execute(update(Notification).where(Notification.status == NotificationStatus.PENDING.value,
                                                  Notification.due_at > at).values(due_at=at))
@@ -464,7 +464,7 @@ def test_429_is_retried_no_sooner_than_retry_after(harness):
     alert = h.open_red(team.patients[0])
     first = h.must("the 429", lambda: next((a for a in h.twilio.attempts_to(NURSE) if a.status == 429), None),
                    RED_BOUND + 5)
-    not_before = datetime.fromtimestamp(first.answered_at + RETRY_AFTER, timezone.utc)
+    not_before = datetime.fromtimestamp(first.answered_at + RETRY_AFTER, UTC)
     [row] = [r for r in h.rows() if r.alert_id == alert.id]
     h.must("the page waiting for its retry", lambda: h.row(row.id).status == "pending" and h.row(row.id).last_error, 5)
     h.bring_forward(not_before=not_before)  # the back-off may be longer; Retry-After is what is tested

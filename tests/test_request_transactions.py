@@ -15,7 +15,8 @@ from flask import g, has_request_context, request
 from sqlalchemy import event
 from sqlmodel import Session, select
 
-from homefollow import create_app, get_clock
+from homefollow import create_app
+from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import Patient, PatientNote
 from homefollow.services import patient_record, pauses
@@ -166,12 +167,11 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
     """What a job or a command does through the services is stored whole or not at all."""
     until = pauses.end_of(date(2026, 3, 20), world.patient_a1)
     session.commit()
-    with pytest.raises(RuntimeError):
-        with unit_of_work(engine) as job:
-            patient = job.get(Patient, world.patient_a1.id)
-            pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
-            patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
-            raise RuntimeError("the job fails after both writes")
+    with pytest.raises(RuntimeError), unit_of_work(engine) as job:
+        patient = job.get(Patient, world.patient_a1.id)
+        pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
+        patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
+        raise RuntimeError("the job fails after both writes")
     assert session.get(Patient, world.patient_a1.id, populate_existing=True).status == "active"
     assert _notes(session) == [] and audit_events(session, "patient.pause") == []
 
@@ -185,6 +185,5 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
 
 
 def test_an_early_commit_must_be_one_of_the_named_ones(engine):
-    with Session(engine) as s:
-        with pytest.raises(ValueError):
-            commit_now(s, "convenient")
+    with Session(engine) as s, pytest.raises(ValueError):
+        commit_now(s, "convenient")

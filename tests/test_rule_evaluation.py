@@ -4,7 +4,7 @@ restarts and DST, with personal parameters, versions, backtests and calibration.
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 
 import pytest
 from sqlmodel import Session, select
@@ -133,10 +133,10 @@ def weight_missed_plan(session, clock, world):
 
 
 def test_a_missed_weighing_becomes_an_alert_when_its_grace_period_ends(session, clock, world):
-    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))  # 06:00 in Oslo
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=UTC))  # 06:00 in Oslo
     patient = weight_missed_plan(session, clock, world)
     due = state_of(session, patient, "hf.weight_missed").next_due_at
-    assert due == datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc)  # 08:00 local + 3 h grace (the plan's)
+    assert due == datetime(2026, 3, 10, 10, 0, tzinfo=UTC)  # 08:00 local + 3 h grace (the plan's)
     clock.set(due - timedelta(minutes=1))
     assert evaluation.sweep_due_rules(session, clock).evaluated == 0
     clock.set(due)
@@ -151,8 +151,8 @@ def test_a_missed_weighing_becomes_an_alert_when_its_grace_period_ends(session, 
 
 
 @pytest.mark.parametrize("day, deadline_utc", [
-    (datetime(2026, 3, 29, tzinfo=timezone.utc), datetime(2026, 3, 29, 9, 0, tzinfo=timezone.utc)),  # CEST
-    (datetime(2026, 10, 25, tzinfo=timezone.utc), datetime(2026, 10, 25, 10, 0, tzinfo=timezone.utc)),  # CET
+    (datetime(2026, 3, 29, tzinfo=UTC), datetime(2026, 3, 29, 9, 0, tzinfo=UTC)),  # CEST
+    (datetime(2026, 10, 25, tzinfo=UTC), datetime(2026, 10, 25, 10, 0, tzinfo=UTC)),  # CET
 ])
 def test_missed_check_in_deadlines_follow_local_time_across_dst(session, clock, world, day, deadline_utc):
     clock.set(day - timedelta(hours=2))  # the evening before, before the clocks change
@@ -194,10 +194,10 @@ def test_a_pending_condition_survives_a_restart_and_fires_after_its_hold_time(en
 
 
 def test_two_sweeps_at_once_evaluate_a_due_patient_once(engine, session, clock, world):
-    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=UTC))
     weight_missed_plan(session, clock, world)
     session.commit()
-    clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=UTC))
     barrier = threading.Barrier(3)
     results = []
 
@@ -217,13 +217,13 @@ def test_two_sweeps_at_once_evaluate_a_due_patient_once(engine, session, clock, 
 
 def missed_weighing_for_three(session, clock, world):
     """Patients A1, A2 (team A) and B1 (team B) on the missed-weighing rule, all due at 11:00."""
-    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=UTC))
     for patient in (world.patient_a1, world.patient_a2, world.patient_b1):
         patient.monitoring_since = clock.now()
         session.add(patient)
         with_rules(session, clock, world, AssignedRule(key="hf.weight_missed"), patient=patient)
     session.commit()
-    clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 10, 10, 0, tzinfo=UTC))
 
 
 def test_one_sweep_opens_every_patients_alert_with_its_page_and_events_in_order(session, clock, world):
@@ -275,12 +275,12 @@ def test_an_alert_opened_meanwhile_by_another_transaction_is_updated_and_the_oth
 
 
 def test_paused_patients_are_not_swept(session, clock, world):
-    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=UTC))
     patient = weight_missed_plan(session, clock, world)
     patient.status = "paused"
     session.add(patient)
     session.commit()
-    clock.set(datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
     assert evaluation.sweep_due_rules(session, clock).evaluated == 0
     assert session.exec(select(Alert)).all() == []
 
@@ -489,7 +489,7 @@ def test_flask_rules_backtest_and_calibrate(app, session, clock, world):
 def test_a_rule_taken_off_the_plan_stops_its_timer(session, clock, world):
     """Its state is kept (the history of the rule), but time can no longer change it: the sweep
     must not take the patient again and again for a timer no rule of the plan reads."""
-    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=timezone.utc))
+    clock.set(datetime(2026, 3, 10, 5, 0, tzinfo=UTC))
     patient = weight_missed_plan(session, clock, world)
     due = state_of(session, patient, "hf.weight_missed").next_due_at
     with_rules(session, clock, world, AssignedRule(key="copd.spo2_red"))  # the weighing rule is taken off

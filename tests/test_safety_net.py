@@ -4,7 +4,7 @@ silence as a finding, and the defaults a clinician would sign."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 
 import pytest
 from sqlmodel import select
@@ -247,7 +247,7 @@ def test_silence_is_yellow_after_two_days_and_red_after_four(session, clock, wor
 
 def test_a_plan_with_days_off_waits_that_much_longer_before_silence_is_a_finding(session, clock, world):
     # Monday, Wednesday and Friday only: a Friday reading and nothing over the weekend is the plan.
-    clock.set(datetime(2026, 3, 13, 9, 0, tzinfo=timezone.utc))  # Friday
+    clock.set(datetime(2026, 3, 13, 9, 0, tzinfo=UTC))  # Friday
     three_days = standard_plan(measurements=[m.model_copy(update={"schedule": Schedule(times=("08:00",),
                                                                                          weekdays=(0, 2, 4))})
                                              for m in standard_plan().measurements])

@@ -14,7 +14,7 @@ import html
 import itertools
 import math
 import re
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, UTC
 
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
@@ -47,7 +47,7 @@ CHANNEL_SETTINGS = settings(max_examples=12, deadline=None,
 RULES = default_rules()
 TEMPLATES = {t.key: t.content for t in plan_templates.shipped_templates()}
 SAFETY = safety_limits()
-NOW = datetime(2026, 3, 10, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
 CTX = EvaluationContext(tz="Europe/Oslo", active_since=NOW - timedelta(days=1))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 
 import pytest
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_three_scheduler_processes_send_every_message_exactly_once(engine, db_url, session, world, fake_twilio):
     """90 messages due and six red alerts whose escalation is due: three sweepers at once."""
-    real_now = datetime.now(timezone.utc)
+    real_now = datetime.now(UTC)
     clock = FixedClock(real_now - timedelta(minutes=20))
     # The sweepers run on the real clock: keep the teams open around the clock, so the same people
     # are paged whatever time of day the suite runs (outside hours the team's on-call phone is;
@@ -62,7 +62,7 @@ def test_three_scheduler_processes_send_every_message_exactly_once(engine, db_ur
 
 def test_a_message_claimed_by_a_process_that_was_killed_is_sent_once_after_its_lease(engine, db_url, session,
                                                                                   fake_twilio):
-    real_now = datetime.now(timezone.utc)
+    real_now = datetime.now(UTC)
     clock = FixedClock(real_now)
     n = outbox.enqueue(session, clock, dedup_key="crash", channel=Channel.SMS, recipient="+4790000000", body="hei")
     session.commit()

@@ -11,7 +11,7 @@ from homefollow.escalation import parse_policy
 from homefollow.models import Account, Organisation, Team
 from homefollow.services import team_settings as ts
 from tests.factories import audit_events as audits
-from tests.webclient import WebClient, staff_client as staff, text_of
+from tests.webclient import staff_client as staff, text_of
 
 
 def reload(session, team_id: int) -> Team:

@@ -4,7 +4,7 @@ slot was "not done", and the patient was reminded of it). Injected clock, across
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, UTC
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -22,7 +22,7 @@ OSLO = ZoneInfo("Europe/Oslo")
 
 
 def local(y, m, d, hh, mm=0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=OSLO).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=OSLO).astimezone(UTC)
 
 
 def weight_at(*times: time):

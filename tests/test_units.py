@@ -14,8 +14,8 @@ from twilio.request_validator import RequestValidator
 
 from homefollow.links import public_url
 from homefollow.models import Alert, AlertEvent, Measurement, Report
-from homefollow.notifications.sms_commands import AskUnit, Report as SmsReport, ReportOutcome, parse_sms, reply_text, \
-    sms_segments
+from homefollow.notifications.sms_commands import AskUnit, Report as SmsReport, parse_sms
+from homefollow.notifications.texts import ReportOutcome, reply_text, sms_segments
 from homefollow.services import reporting, unit_check
 from homefollow.services.plans import AssignedRule, PlanMeasurement, ZoneActions
 from rules.schedule import Schedule

@@ -4,7 +4,7 @@ out-of-hours phone or legevakt 116 117, and 113 in an emergency."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from types import SimpleNamespace
 from zoneinfo import ZoneInfo
 
@@ -20,7 +20,7 @@ OSLO = ZoneInfo("Europe/Oslo")
 
 
 def oslo(y, m, d, hh, mm=0) -> datetime:
-    return datetime(y, m, d, hh, mm, tzinfo=OSLO).astimezone(timezone.utc)
+    return datetime(y, m, d, hh, mm, tzinfo=OSLO).astimezone(UTC)
 
 
 def team(out_of_hours_phone=None, phone="+4777620000", hours=WEEKDAYS_OPEN):

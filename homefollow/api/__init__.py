@@ -20,7 +20,8 @@ from werkzeug.exceptions import HTTPException
 
 from rules.measurements import ImplausibleValue
 
-from .. import get_clock, transactions
+from .. import transactions
+from ..clock import get_clock
 from ..config import API_ADDRESS_RATE_LIMIT_PER_MINUTE, API_RATE_LIMIT_PER_MINUTE
 from ..db import get_engine, get_session
 from ..outcomes_cli import person_secret

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import Enum
 
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
 from ..models import Account, AccountKind, Patient, RelativeAccess, TeamMembership
@@ -119,7 +119,7 @@ def valid_grant(session: Session, clock: Clock, relative_account_id: int, patien
         select(RelativeAccess).where(
             RelativeAccess.relative_account_id == relative_account_id,
             RelativeAccess.patient_id == patient_id,
-            RelativeAccess.revoked_at.is_(None),
+            col(RelativeAccess.revoked_at).is_(None),
         )
     ).all()
     now = clock.now()
@@ -135,7 +135,7 @@ def ended_grant(session: Session, clock: Clock, principal: Principal, patient_id
     grants = session.exec(
         select(RelativeAccess).where(RelativeAccess.relative_account_id == principal.account_id,
                                      RelativeAccess.patient_id == patient_id)
-        .order_by(RelativeAccess.created_at.desc(), RelativeAccess.id.desc())
+        .order_by(col(RelativeAccess.created_at).desc(), col(RelativeAccess.id).desc())
     ).all()
     now = clock.now()
     if not grants or any(g.is_valid(now) for g in grants):
@@ -146,8 +146,8 @@ def ended_grant(session: Session, clock: Clock, principal: Principal, patient_id
 def patients_of_relative(session: Session, clock: Clock, relative_account_id: int) -> list[tuple[Patient, RelativeAccess]]:
     rows = session.exec(
         select(Patient, RelativeAccess)
-        .join(RelativeAccess, RelativeAccess.patient_id == Patient.id)
-        .where(RelativeAccess.relative_account_id == relative_account_id, RelativeAccess.revoked_at.is_(None))
+        .join(RelativeAccess, col(RelativeAccess.patient_id) == col(Patient.id))
+        .where(col(RelativeAccess.relative_account_id) == relative_account_id, col(RelativeAccess.revoked_at).is_(None))
         .order_by(Patient.name)
     ).all()
     now = clock.now()

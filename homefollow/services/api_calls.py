@@ -113,7 +113,11 @@ def _insert_new(session: Session, model):
 
 
 def _hospital(session: Session, token: ApiToken, named: str | None) -> str:
-    return named or session.get(Organisation, token.organisation_id).name
+    if named:
+        return named
+    organisation = session.get(Organisation, token.organisation_id)
+    assert organisation is not None, "a token's organisation exists (foreign key)"
+    return organisation.name
 
 
 def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient, event: Event,

@@ -25,7 +25,7 @@ from ..links import public_url
 from ..models import (Account, Alert, AlertStatus, Channel, Notification, NotificationStatus, Patient, Priority, Team,
                       TeamMembership)
 from ..notifications import outbox
-from ..notifications.sms_commands import message_text, page_text
+from ..notifications.texts import message_text, page_text
 from .admin_notices import tell_team_admins
 from .alert_log import add_event, add_events
 

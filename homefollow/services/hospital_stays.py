@@ -24,7 +24,7 @@ from ..models import (Alert, Channel, Patient, PatientStatus, ServiceKind, Servi
 from ..notifications import outbox
 from ..outcomes.cohorts import link_person
 from ..outcomes.imports import person_key
-from ..notifications.sms_commands import message_text
+from ..notifications.texts import message_text
 from . import alerts, pauses
 from .audit import Actor
 

@@ -14,7 +14,7 @@ from sqlmodel import Session, select, col
 from ..clock import Clock
 from ..models import Account, AccountKind, Channel, LoginCode, Notification, Patient
 from ..notifications import outbox
-from ..notifications.sms_commands import message_text
+from ..notifications.texts import message_text
 from . import audit
 from .accounts import hash_password, normalise_code, normalise_phone, verify_password
 

@@ -26,7 +26,7 @@ from ..clock import Clock
 from ..i18n import t
 from ..models import Account, AccountKind, AlertStatus, Channel, Message, Outcome, Patient
 from ..notifications import outbox
-from ..notifications.sms_commands import message_text
+from ..notifications.texts import message_text
 from . import alerts, audit, reminders
 
 MAX_LENGTH = 2000

@@ -20,12 +20,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import local_date_of, local_day_bounds
 from rules.text import both, day, moment
 
 from ..clock import Clock
+from ..db import rows_changed
 from ..i18n import N_, t
 from ..models import Account, AccountKind, Patient, PatientStatus
 from ..transactions import commit_now
@@ -119,12 +120,12 @@ def pause(session: Session, clock: Clock, patient: Patient, *, reason: str, unti
     # Only a followed patient can be paused: an ending or withdrawn consent a moment ago wins.
     changed = session.execute(
         update(Patient)
-        .where(Patient.id == patient.id,
-               Patient.status.in_((PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)))
+        .where(col(Patient.id) == patient.id,
+               col(Patient.status).in_((PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)))
         .values(status=PatientStatus.PAUSED.value, paused_at=paused_at, pause_reason=reason, paused_until=until,
                 pause_review_at=review_at)
         .execution_options(synchronize_session="fetch"))
-    if changed.rowcount != 1:
+    if rows_changed(changed) != 1:
         raise PauseError("reason", "not_followed")
     reminders.schedule_next(session, clock, patient)  # none while paused
     audit.record(session, clock, actor=actor, action="patient.pause",
@@ -141,14 +142,14 @@ def resume(session: Session, clock: Clock, patient: Patient, *, actor: Actor,
     end has passed (it may have been moved a moment ago)."""
     now = clock.now()
     was = (patient.pause_reason, patient.paused_at, patient.paused_until)
-    claim = update(Patient).where(Patient.id == patient.id, Patient.status == PatientStatus.PAUSED.value)
+    claim = update(Patient).where(col(Patient.id) == patient.id, col(Patient.status) == PatientStatus.PAUSED.value)
     if ended:
-        claim = claim.where(Patient.paused_until <= now)
+        claim = claim.where(col(Patient.paused_until) <= now)
     changed = session.execute(
         claim.values(status=PatientStatus.ACTIVE.value, resumed_at=now, paused_at=None, pause_reason=None,
                      paused_until=None, pause_review_at=None)
         .execution_options(synchronize_session="fetch"))
-    if changed.rowcount != 1:
+    if rows_changed(changed) != 1:
         return False
     reminders.schedule_next(session, clock, patient)
     evaluation.evaluate_patient(session, clock, patient)  # restarts the rules' timers from now
@@ -179,6 +180,7 @@ def _reason(loc: str, reason: str | None) -> str:
 
 def _tell_team_paused(session: Session, clock: Clock, patient: Patient, who: str) -> None:
     end = patient.paused_until
+    assert end is not None, "the team is told only of a pause with an end"
     shown = end - timedelta(microseconds=1)  # the last day, not the midnight after it
     alerts.add_to_queue(
         session, clock, patient, key=PAUSED_KEY,
@@ -278,11 +280,11 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
     for patient_id in to_review:
         try:
             next_at = now + REVIEW_AGAIN_AFTER
-            claimed = session.execute(update(Patient).where(Patient.id == patient_id, paused,
-                                                            Patient.paused_until.is_(None),
-                                                            Patient.pause_review_at <= now)
+            claimed = session.execute(update(Patient).where(col(Patient.id) == patient_id, paused,
+                                                            col(Patient.paused_until).is_(None),
+                                                            col(Patient.pause_review_at) <= now)
                                       .values(pause_review_at=next_at))
-            if claimed.rowcount != 1:
+            if rows_changed(claimed) != 1:
                 commit_now(session, "sweep_item")
                 result.skipped += 1
                 continue

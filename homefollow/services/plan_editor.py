@@ -20,8 +20,9 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, timezone
-from typing import Any, Mapping
+from datetime import date, datetime, time, timedelta, UTC
+from typing import Any
+from collections.abc import Mapping
 
 from pydantic import TypeAdapter, ValidationError
 from sqlmodel import Session, select
@@ -238,7 +239,7 @@ def parameter_text(value, locale: str, tz: str = PLAN_TZ, name: str = "") -> str
         except ValueError:
             return value
     if isinstance(value, datetime):
-        value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        value = value if value.tzinfo else value.replace(tzinfo=UTC)
         if name.rsplit(".", 1)[-1] in END_DATES:
             value -= timedelta(microseconds=1)  # the last day of the period, not the day after
         return local_date_of(value, tz).strftime("%d.%m.%Y")

@@ -10,7 +10,7 @@ from ..clock import Clock
 from ..links import public_url
 from ..models import Account, AccountKind, AuditEvent, Channel, Patient, RelativeAccess, Team
 from ..notifications import outbox
-from ..notifications.sms_commands import message_text
+from ..notifications.texts import message_text
 from . import audit, reminders, teams
 
 

@@ -11,15 +11,16 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from rules.schedule import local_date_of, local_to_utc, slots_on
 
 from ..clock import Clock
+from ..db import rows_changed
 from ..models import Account, Channel, Patient, PatientStatus
 from ..notifications import outbox, quiet_hours
-from ..notifications.sms_commands import message_text
 from ..transactions import commit_now
+from ..notifications.texts import message_text
 from . import checklist
 from .checklist import SlotStatus
 from .plans import PlanContent, current_content
@@ -153,14 +154,15 @@ def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> Rem
                            .order_by(Patient.reminder_due_at).limit(limit)).all()
     commit_now(session, "sweep_item")
     for patient_id in due_ids:
-        claimed = session.execute(update(Patient).where(Patient.id == patient_id, Patient.reminder_due_at <= now)
+        claimed = session.execute(update(Patient).where(col(Patient.id) == patient_id, col(Patient.reminder_due_at) <= now)
                                   .values(reminder_due_at=now + SWEEP_LEASE))
         commit_now(session, "sweep_item")
-        if claimed.rowcount != 1:
+        if rows_changed(claimed) != 1:
             result.skipped += 1
             continue
         try:
             patient = session.get(Patient, patient_id, populate_existing=True)
+            assert patient is not None, "just claimed"
             result.queued += send_due(session, clock, patient)
             schedule_next(session, clock, patient)
             commit_now(session, "sweep_item")

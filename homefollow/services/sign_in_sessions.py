@@ -14,9 +14,10 @@ import secrets
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from ..clock import Clock
+from ..db import rows_changed
 from ..models import Account, AccountKind, SignInSession
 from . import audit
 from .audit import Actor
@@ -71,36 +72,36 @@ def touch(session: Session, clock: Clock, row: SignInSession) -> None:
     now = clock.now()
     if now - row.last_seen_at < TOUCH_EVERY:
         return
-    session.execute(update(SignInSession).where(SignInSession.id == row.id).values(last_seen_at=now))
+    session.execute(update(SignInSession).where(col(SignInSession.id) == row.id).values(last_seen_at=now))
 
 
 def revoke(session: Session, clock: Clock, session_id: str, reason: str) -> bool:
     """Revoke one session by its id (the digest). True when it was active."""
     result = session.execute(update(SignInSession)
-                             .where(SignInSession.id == session_id, SignInSession.revoked_at.is_(None))
+                             .where(col(SignInSession.id) == session_id, col(SignInSession.revoked_at).is_(None))
                              .values(revoked_at=clock.now(), revoked_reason=reason))
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def revoke_token(session: Session, clock: Clock, token: str | None, reason: str) -> bool:
-    return bool(token) and revoke(session, clock, digest(token), reason)
+    return bool(token) and token is not None and revoke(session, clock, digest(token), reason)
 
 
 def revoke_all(session: Session, clock: Clock, account_id: int, reason: str, *, except_id: str | None = None) -> int:
     """Revoke every active session of the account (but `except_id`). Returns how many."""
-    query = update(SignInSession).where(SignInSession.account_id == account_id, SignInSession.revoked_at.is_(None))
+    query = update(SignInSession).where(col(SignInSession.account_id) == account_id, col(SignInSession.revoked_at).is_(None))
     if except_id is not None:
-        query = query.where(SignInSession.id != except_id)
-    return session.execute(query.values(revoked_at=clock.now(), revoked_reason=reason)).rowcount or 0
+        query = query.where(col(SignInSession.id) != except_id)
+    return rows_changed(session.execute(query.values(revoked_at=clock.now(), revoked_reason=reason)))
 
 
 def active(session: Session, clock: Clock, account_id: int, max_age: timedelta) -> list[SignInSession]:
     """The account's sessions that still work, most recently used first."""
     since = clock.now() - max_age
     rows = session.exec(select(SignInSession)
-                        .where(SignInSession.account_id == account_id, SignInSession.revoked_at.is_(None),
+                        .where(col(SignInSession.account_id) == account_id, col(SignInSession.revoked_at).is_(None),
                                SignInSession.created_at > since)
-                        .order_by(SignInSession.last_seen_at.desc(), SignInSession.created_at.desc()))
+                        .order_by(col(SignInSession.last_seen_at).desc(), col(SignInSession.created_at).desc()))
     return list(rows)
 
 

@@ -23,9 +23,9 @@ from ..escalation import parse_policy
 from ..links import public_url
 from ..models import (Account, AccountKind, Alert, AlertStatus, Patient, ReportSource, SmsOptOut, Team,
                       TeamMembership)
-from ..notifications.sms_commands import (Acknowledge, AckOutcome, FreeText, Help, MessageOutcome, Report,
-                                          ReportOutcome, Start, Stop, Unknown, free_text, message_text, parse_sms,
-                                          reply_text)
+from ..notifications.sms_commands import (Acknowledge, FreeText, Help, Report, Start, Stop, Unknown, free_text,
+                                          parse_sms)
+from ..notifications.texts import AckOutcome, MessageOutcome, ReportOutcome, message_text, reply_text
 from ..notifications import outbox
 from . import access, admin_notices, alerts, audit, messages, reporting, teams
 from .accounts import display_phone, normalise_phone

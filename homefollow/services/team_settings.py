@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from typing import Any
 
 from pydantic import ValidationError
@@ -107,7 +107,7 @@ def situations(policy: EscalationPolicy) -> list[Situation]:
     for severity in ("red", "yellow"):
         for in_hours in (False, True):
             context = _PlannerTeam(opening_hours=always_open if in_hours else never_open)
-            at = datetime(2026, 1, 5, 12, 0, tzinfo=timezone.utc)  # any moment: the hours above are constant
+            at = datetime(2026, 1, 5, 12, 0, tzinfo=UTC)  # any moment: the hours above are constant
             minute, pages = 0, []
             for step in policy.steps:
                 if not applies(step, severity, context, at):

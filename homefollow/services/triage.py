@@ -10,11 +10,12 @@ assignees in one lookup, and the escalation step is read from the JSON already o
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, func
-from sqlmodel import Session, select
+from sqlmodel import Session, select, col
 
 from .. import transactions
 from ..clock import Clock
@@ -149,7 +150,7 @@ class Queue:
 def teams_of(session: Session, team_ids: Collection[int]) -> list[tuple[int, str]]:
     if not team_ids:
         return []
-    return [(t.id, t.name) for t in session.exec(select(Team).where(Team.id.in_(team_ids)).order_by(Team.name))]
+    return [(t.id, t.name) for t in session.exec(select(Team).where(col(Team.id).in_(team_ids)).order_by(col(Team.name)))]
 
 
 def municipalities_of(session: Session, team_ids: Collection[int]) -> list[tuple[int, str]]:
@@ -158,7 +159,7 @@ def municipalities_of(session: Session, team_ids: Collection[int]) -> list[tuple
         return []
     rows = session.exec(
         select(Organisation.id, Organisation.name)
-        .where(Organisation.id.in_(select(Patient.municipality_id).where(Patient.team_id.in_(team_ids))
+        .where(col(Organisation.id).in_(select(col(Patient.municipality_id)).where(col(Patient.team_id).in_(team_ids))
                                    .distinct().scalar_subquery()))
         .order_by(Organisation.name)
     ).all()
@@ -166,7 +167,7 @@ def municipalities_of(session: Session, team_ids: Collection[int]) -> list[tuple
 
 
 def _scope(query, team_ids: Collection[int], filters: QueueFilters):
-    query = query.where(Alert.team_id.in_([filters.team_id] if filters.team_id else list(team_ids)),
+    query = query.where(col(Alert.team_id).in_([filters.team_id] if filters.team_id else list(team_ids)),
                         Alert.status != AlertStatus.RESOLVED.value)
     if filters.municipality_id is not None:
         query = query.where(Patient.municipality_id == filters.municipality_id)
@@ -186,8 +187,8 @@ def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], acc
         return Queue([], {s: 0 for s in SEVERITIES}, {}, teams, municipalities, filters)
     now = clock.now()
 
-    counted = session.exec(_scope(select(Alert.severity, func.count(Alert.id))
-                                  .join(Patient, Patient.id == Alert.patient_id), team_ids, filters)
+    counted = session.exec(_scope(select(col(Alert.severity), func.count(col(Alert.id)))
+                                  .join(Patient, col(Patient.id) == col(Alert.patient_id)), team_ids, filters)
                            .group_by(Alert.severity)).all()
     counts = {s: 0 for s in SEVERITIES}
     counts.update({severity: n for severity, n in counted})
@@ -223,7 +224,7 @@ def _narrow(query, filters: QueueFilters, account_id: int, now):
     elif filters.status == "acknowledged":
         query = query.where(Alert.status == AlertStatus.ACKNOWLEDGED.value)
     elif filters.status == "snoozed":
-        query = query.where(Alert.snoozed_until.is_not(None), Alert.snoozed_until > now)
+        query = query.where(col(Alert.snoozed_until).is_not(None), col(Alert.snoozed_until) > now)
     elif filters.status == "mine":
         query = query.where(Alert.assigned_to_account_id == account_id)
     return query
@@ -233,13 +234,13 @@ def account_names(session: Session, account_ids: Collection[int | None]) -> dict
     ids = [i for i in account_ids if i]
     if not ids:
         return {}
-    return {a_id: name for a_id, name in session.exec(select(Account.id, Account.name).where(Account.id.in_(ids)))}
+    return {a_id: name for a_id, name in session.exec(select(col(Account.id), col(Account.name)).where(col(Account.id).in_(ids)))}
 
 
 def team_members(session: Session, team_id: int) -> list[tuple[int, str]]:
     """Who an alert of this team can be assigned to: the team's staff, by name."""
     rows = session.exec(
-        select(Account.id, Account.name).join(TeamMembership, TeamMembership.account_id == Account.id)
+        select(col(Account.id), col(Account.name)).join(TeamMembership, col(TeamMembership.account_id) == col(Account.id))
         .where(TeamMembership.team_id == team_id, Account.kind == "staff").distinct().order_by(Account.name)
     ).all()
     return [(i, n) for i, n in rows]
@@ -292,9 +293,9 @@ def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *,
             result.red_refused.append(alert.id)
             continue
         try:  # each in its own transaction, run again if it loses a race to the scheduler
-            transactions.run_in_transaction(session, lambda: _acknowledge_one(
-                session, clock, alert, actor_account_id=actor_account_id, actor_kind=actor_kind, ip=ip),
-                what="acknowledgement")
+            transactions.run_in_transaction(session, functools.partial(
+                _acknowledge_one, session, clock, alert, actor_account_id=actor_account_id, actor_kind=actor_kind,
+                ip=ip), what="acknowledgement")
         except alerts.AlertStateError:
             result.already.append(alert.id)
             continue
@@ -313,4 +314,4 @@ def _acknowledge_one(session: Session, clock: Clock, alert: Alert, *, actor_acco
 def alerts_by_id(session: Session, alert_ids: Collection[int]) -> list[Alert]:
     if not alert_ids:
         return []
-    return list(session.exec(select(Alert).where(Alert.id.in_(list(alert_ids))).order_by(Alert.id)))
+    return list(session.exec(select(Alert).where(col(Alert.id).in_(list(alert_ids))).order_by(col(Alert.id))))

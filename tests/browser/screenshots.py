@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
@@ -25,7 +25,7 @@ from tests.browser.conftest import CHROMIUM, CHROMIUM_ARGS, DESKTOP, PHONE, Live
 from tests.conftest import app_config
 
 OUT = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-NOW = datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc)  # a Monday, 14:00 in Oslo
+NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # a Monday, 14:00 in Oslo
 
 
 class Shooter:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 import tempfile
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from urllib.parse import urldefrag, urlsplit
 
 import pytest
@@ -34,7 +34,7 @@ from tests.conftest import ARTIFACTS, app_config
 # One worker runs the whole module: its teardown checks what every sweep visited (per process).
 pytestmark = pytest.mark.xdist_group("every_page")
 
-NOW = datetime(2026, 11, 23, 13, 0, tzinfo=timezone.utc)  # a Monday, 14:00 in Oslo (as the screenshots)
+NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # a Monday, 14:00 in Oslo (as the screenshots)
 WIDE = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 NARROW = {"width": 320, "height": 640}

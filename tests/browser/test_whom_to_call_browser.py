@@ -4,7 +4,7 @@ font size and reflow."""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from zoneinfo import ZoneInfo
 
 from playwright.sync_api import expect
@@ -14,7 +14,7 @@ from tests.browser.test_path_browser import sign_in_patient
 
 
 def test_a_yellow_result_out_of_hours_on_a_phone(live_server, phone, clock):
-    clock.set(datetime(2026, 3, 13, 16, 0, tzinfo=ZoneInfo("Europe/Oslo")).astimezone(timezone.utc))  # Friday
+    clock.set(datetime(2026, 3, 13, 16, 0, tzinfo=ZoneInfo("Europe/Oslo")).astimezone(UTC))  # Friday
     base = live_server.url
     page = phone.new_page()
     sign_in_patient(page, base, "910 00 001")

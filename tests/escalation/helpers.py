@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, UTC
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,7 +27,7 @@ from homefollow.escalation import (
 )
 
 OSLO = ZoneInfo("Europe/Oslo")
-UTC = timezone.utc
+UTC = UTC
 
 NURSES = (11, 12, 13)
 COORDINATORS = (41, 42)

@@ -11,7 +11,7 @@ from homefollow.escalation import ROLES
 
 ROOT = Path(__file__).resolve().parents[2]
 MODULES = ["homefollow.escalation", "homefollow.escalation.policy", "homefollow.escalation.oncall",
-           "homefollow.notifications.sms_commands"]
+           "homefollow.notifications.sms_commands", "homefollow.notifications.texts"]
 
 # homefollow/__init__.py builds the Flask app, so importing any homefollow.* module the usual
 # way runs it. The probe puts a bare package in its place to see what our modules need.
@@ -36,4 +36,4 @@ def test_modules_import_without_flask_sqlalchemy_or_sqlmodel():
 def test_roles_match_the_models():
     from homefollow.models import Role
 
-    assert ROLES == tuple(r.value for r in Role)
+    assert tuple(r.value for r in Role) == ROLES

@@ -7,21 +7,23 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from homefollow.notifications.sms_commands import (
-    EXAMPLES,
-    TEXTS,
-    AckOutcome,
     Acknowledge,
     FreeText,
     Help,
     Report,
-    ReportOutcome,
     Start,
     Stop,
     Unknown,
     looks_like_code,
+    parse_sms,
+)
+from homefollow.notifications.texts import (
+    EXAMPLES,
+    TEXTS,
+    AckOutcome,
+    ReportOutcome,
     message_text,
     page_text,
-    parse_sms,
     reply_text,
     sms_segments,
 )

@@ -33,7 +33,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime, UTC
 from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -51,7 +51,7 @@ MAX_PAGE_SIZE = 1000
 
 def rfc2822(at: datetime) -> str:
     """Twilio's date format: 'Mon, 07 Dec 2026 05:45:52 +0000'."""
-    return format_datetime(at.astimezone(timezone.utc).replace(microsecond=0))
+    return format_datetime(at.astimezone(UTC).replace(microsecond=0))
 
 
 @dataclass
@@ -66,7 +66,7 @@ class SentMessage:
     @property
     def date_sent(self) -> datetime:
         """Twilio sets date_sent when the message leaves for the carrier; here at once."""
-        return datetime.fromtimestamp(self.received_at, timezone.utc)
+        return datetime.fromtimestamp(self.received_at, UTC)
 
     def resource(self, status: str = "sent") -> dict:
         """The message as Twilio's API shows it."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta, UTC
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:  # so that `pytest` works without installing the p
 
 from rules.model import EvaluationContext, Observation, RuleDefinition  # noqa: E402
 
-UTC = timezone.utc
+UTC = UTC
 OSLO = ZoneInfo("Europe/Oslo")
 T0 = datetime(2026, 3, 9, 8, 0, tzinfo=UTC)  # a Monday, before the spring DST change
 
