@@ -300,7 +300,8 @@ def _prepare_decisions(form, content) -> None:
     """Each recorded decision with its row (its removal checkbox)."""
     while len(form.safety_decisions) < len(content.safety_decisions):
         form.safety_decisions.append_entry({"rule": content.safety_decisions[len(form.safety_decisions)].rule})
-    for entry, decision in zip(form.safety_decisions, content.safety_decisions):
+    # A posted form may carry more rows than the plan has decisions; those get none.
+    for entry, decision in zip(form.safety_decisions, content.safety_decisions, strict=False):
         entry.decision = decision
 
 

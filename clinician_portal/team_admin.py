@@ -148,7 +148,8 @@ def team_opening_hours(team_id: int):
     summary = []
     if request.method == "GET":
         hours = team.opening_hours or {}
-        form = OpeningHoursForm(data={day: dict(zip(("opens", "closes"), hours.get(day) or ("", "")))
+        # Stored hours may no longer be valid (teams.opening_hours); show what pairs up, for the admin to fix.
+        form = OpeningHoursForm(data={day: dict(zip(("opens", "closes"), hours.get(day) or ("", ""), strict=False))
                                       for day in WEEKDAY_KEYS})
     else:
         form = OpeningHoursForm()

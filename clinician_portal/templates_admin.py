@@ -205,7 +205,8 @@ def calibration_form(cal: plan_templates.Calibration, **kw) -> CalibrationForm:
     rows = [{"code": c.code, "use": True} | {n: format_number(c.code, getattr(c.proposal.limits, n)) for n in c.names}
             for c in codes]
     form = CalibrationForm(data={"codes": rows}, **kw)
-    for c, entry in zip(codes, form.codes):
+    # Posted rows may not match the codes (plan_templates reports rows_changed); label those that pair up.
+    for c, entry in zip(codes, form.codes, strict=False):
         entry.form.use.label.text = _("Use these limits for %(name)s", name=CATALOGUE[c.code].name(locale_code()).lower())
     return form
 
@@ -521,7 +522,8 @@ def plan_calibrate(patient_id: int):
 
 def _calibration_page(cal, form, problems=(), status=200):
     """`problems`: about the whole form, listed under the summary of the fields' problems."""
-    rows = dict(zip((c.code for c in plan_templates.calibratable(cal)), (e.form for e in form.codes)))
+    # As above: the posted rows may not match the codes.
+    rows = dict(zip((c.code for c in plan_templates.calibratable(cal)), (e.form for e in form.codes), strict=False))
     summary = [(f.id, e) for f in leaf_fields(form) for e in (f.errors or []) if f.type != "CSRFTokenField"]
     return render_template("clinic/plan_calibrate.html", cal=cal, patient=cal.patient, form=form, rows=rows,
                            calibratable=bool(rows), problems=list(problems), summary=summary,

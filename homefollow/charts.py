@@ -23,6 +23,7 @@ marker, one in the red zone a double ring, and every marker's <title> says the z
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import statistics
@@ -267,7 +268,7 @@ def render_chart(
     out.append(_time_ticks(frame, width, tz, locale, font, u))
     out.append(_legend(legend, legend_rows, font, u))
     radius = _marker_radius(sum(len(ps) for ps in pts), frame.right - frame.left, u)
-    for i, (s, ps) in enumerate(zip(series, pts)):
+    for i, (s, ps) in enumerate(zip(series, pts, strict=True)):
         out.append(_series(frame, s.code, ps, labels[i], STYLES[i], radius, tz, locale, u))
     out.append("</svg>")
     return Markup("\n".join(out))
@@ -423,7 +424,7 @@ def _bands(f: _Frame, code: str, limits: ZoneLimits | None, u: float) -> str:
         return ""
     edges = sorted({f.y0, f.y1, *(v for v in _limit_values(limits) if f.y0 < v < f.y1)})
     parts = ['<g class="chart-bands">']
-    for low, high in zip(edges, edges[1:]):
+    for low, high in itertools.pairwise(edges):
         zone = classify(code, (low + high) / 2, limits).zone.value
         parts.append(f'<rect class="chart-band chart-band--{zone}" x="{_n(f.left)}" y="{_n(f.y(high))}" '
                      f'width="{_n(f.right - f.left)}" height="{_n(f.y(low) - f.y(high))}" fill="{BAND_FILL[zone]}"/>')
@@ -440,7 +441,7 @@ def _bands(f: _Frame, code: str, limits: ZoneLimits | None, u: float) -> str:
 
 def _value_ticks(f: _Frame, ticks: list[Decimal], labels: list[str], font: float, u: float) -> str:
     parts = ['<g class="chart-y-axis">']
-    for t, label in zip(ticks, labels):
+    for t, label in zip(ticks, labels, strict=True):
         y = f.y(float(t))
         parts.append(f'<line x1="{_n(f.left)}" x2="{_n(f.right)}" y1="{_n(y)}" y2="{_n(y)}" '
                      f'stroke="{GRID}" stroke-width="{_n(u)}"/>')
@@ -462,7 +463,7 @@ def _time_ticks(f: _Frame, width: float, tz: str, locale: str, font: float, u: f
                  for t in _time_ticks_at(start, end, tz, kind, step)]
         chosen = ticks
         widest = max((_text_width(label, font) for _, label in ticks), default=0)
-        gaps = [f.x(b) - f.x(a) for (a, _), (b, _) in zip(ticks, ticks[1:])]
+        gaps = [f.x(b) - f.x(a) for (a, _), (b, _) in itertools.pairwise(ticks)]
         if all(g >= widest + 0.6 * font for g in gaps):
             break
     parts = ['<g class="chart-x-axis">']
@@ -517,10 +518,10 @@ def _segments(points: list[Point]) -> list[list[Point]]:
     """
     if len(points) < 2:
         return [points] if points else []
-    intervals = [(b.at - a.at).total_seconds() for a, b in zip(points, points[1:])]
+    intervals = [(b.at - a.at).total_seconds() for a, b in itertools.pairwise(points)]
     limit = min(max(2 * statistics.median(intervals), 86400), 2 * 86400)
     segments = [[points[0]]]
-    for gap, p in zip(intervals, points[1:]):
+    for gap, p in zip(intervals, points[1:], strict=True):
         if gap > limit:
             segments.append([])
         segments[-1].append(p)
@@ -597,7 +598,7 @@ def _legend(items: list[_LegendItem], placed: list[tuple[int, float]], font: flo
         return ""
     parts = ['<g class="chart-legend">']
     r = 5 * u
-    for item, (row, x) in zip(items, placed):
+    for item, (row, x) in zip(items, placed, strict=True):
         y = 2.0 * font + row * 1.6 * font + 0.5 * font  # middle of the row
         mid = x + 0.9 * font
         if item.style is not None:
@@ -621,7 +622,7 @@ def _description(series, pts, labels, band_code, limits, start, end, tz, locale)
     """What the chart shows, for screen readers: counts, latest, lowest/highest, zones, limits."""
     w = _words(locale)
     parts = [w["period"].format(start=day(start, tz, locale), end=day(end, tz, locale))]
-    for s, ps, label in zip(series, pts, labels):
+    for s, ps, label in zip(series, pts, labels, strict=True):
         if not ps:
             continue
         latest = ps[-1]

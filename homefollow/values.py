@@ -236,7 +236,7 @@ def format_duration(value: timedelta, locale: str) -> str:
     words = _DURATION_WORDS["nb" if str(locale).startswith("nb") else "en"]
     days, rest = divmod(minutes, 24 * 60)
     hours, minutes = divmod(rest, 60)
-    parts = [f"{n} {w}" for n, w in zip((days, hours, minutes), words) if n]
+    parts = [f"{n} {w}" for n, w in zip((days, hours, minutes), words, strict=True) if n]
     return " ".join(parts) or f"0 {words[2]}"
 
 

@@ -6,6 +6,7 @@ structure and positions, not pixels.
 
 from __future__ import annotations
 
+import itertools
 import re
 import subprocess
 import sys
@@ -95,7 +96,7 @@ TEMP_ZONES = [classify("temperature", v, TEMP_LIMITS).zone.value for v in TEMPS]
 
 def temp_series():
     return [Series("temperature", [Point(T0 + timedelta(days=i), v, z)
-                                   for i, (v, z) in enumerate(zip(TEMPS, TEMP_ZONES))])]
+                                   for i, (v, z) in enumerate(zip(TEMPS, TEMP_ZONES, strict=True))])]
 
 
 # --- the SVG element and its text alternative ---------------------------------------------
@@ -213,7 +214,7 @@ def test_bands_lie_between_the_limits_in_zone_order():
     spans = band_spans(root)
     assert [z for z, _, _ in spans] == ["red", "yellow", "green", "yellow", "red"]
     expected = [(top, y(39.0)), (y(39.0), y(38.0)), (y(38.0), y(36.0)), (y(36.0), y(35.0)), (y(35.0), bottom)]
-    for (zone, y_top, y_bottom), (e_top, e_bottom) in zip(spans, expected):
+    for (zone, y_top, y_bottom), (e_top, e_bottom) in zip(spans, expected, strict=True):
         assert y_top == pytest.approx(e_top, abs=0.15), zone
         assert y_bottom == pytest.approx(e_bottom, abs=0.15), zone
     # The limits themselves are drawn as lines, at the same heights.
@@ -363,7 +364,7 @@ def test_date_ticks_are_local_midnights_inside_the_plot_and_do_not_overlap(days)
     assert len(xs) >= 2 and all(left <= x <= right for x in xs)
     font = float(root.get("font-size"))
     labels = tick_texts(root, "x")
-    gaps = [b - a for a, b in zip(xs, xs[1:])]
+    gaps = [b - a for a, b in itertools.pairwise(xs)]
     assert min(gaps) >= max(len(t) for t in labels) * 0.6 * font
     # Ticks sit at local midnights, also after the change to summer time on 29 March.
     oslo = ZoneInfo("Europe/Oslo")
@@ -563,7 +564,7 @@ def plausible_series(draw):
     values = draw(st.lists(st.floats(m.plausible_min, m.plausible_max), min_size=len(offsets), max_size=len(offsets)))
     zones = draw(st.lists(st.sampled_from([None, "green", "yellow", "red"]), min_size=len(offsets),
                           max_size=len(offsets)))
-    points = [Point(T0 + timedelta(minutes=o), round(v, m.decimals), z) for o, v, z in zip(offsets, values, zones)]
+    points = [Point(T0 + timedelta(minutes=o), round(v, m.decimals), z) for o, v, z in zip(offsets, values, zones, strict=True)]
     low, high = sorted(draw(st.lists(st.floats(m.plausible_min, m.plausible_max), min_size=2, max_size=2)))
     limits = draw(st.sampled_from([None, ZoneLimits(yellow_low=low, yellow_high=high) if low < high else None,
                                    ZoneLimits(red_high=high)]))

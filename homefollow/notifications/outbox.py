@@ -240,7 +240,7 @@ def dispatch_due(engine: Engine, clock: Clock, senders: Senders, *, limit: int =
                                 thread_name_prefix=f"send-{channel}") for channel, ids in lanes.items()]
     try:
         futures = [pool.submit(_send_one, engine, clock, senders, notification_id, deadline, result)
-                   for pool, ids in zip(pools, lanes.values()) for notification_id in ids]
+                   for pool, ids in zip(pools, lanes.values(), strict=True) for notification_id in ids]
         for future in futures:
             future.result()
     finally:

@@ -76,8 +76,9 @@ def valid_national_id(number: str) -> bool:
     if not re.fullmatch(r"\d{11}", number):
         return False
     d = [int(c) for c in number]
-    k1 = 11 - sum(w * x for w, x in zip((3, 7, 6, 1, 8, 9, 4, 5, 2), d)) % 11
-    k2 = 11 - sum(w * x for w, x in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), d)) % 11
+    # The weights cover the first 9 and 10 digits only; the check digits follow.
+    k1 = 11 - sum(w * x for w, x in zip((3, 7, 6, 1, 8, 9, 4, 5, 2), d, strict=False)) % 11
+    k2 = 11 - sum(w * x for w, x in zip((5, 4, 3, 2, 7, 6, 5, 4, 3, 2), d, strict=False)) % 11
     k1, k2 = (0 if k == 11 else k for k in (k1, k2))
     return k1 == d[9] and k2 == d[10]
 

@@ -260,7 +260,7 @@ def _open(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFi
                    last_report_id=finding.report_id,
                    # Frozen in the INSERT, not set by an UPDATE after it.
                    escalation_policy=policies[patient.team_id])
-        for (patient, finding), code in zip(findings, codes)])}
+        for (patient, finding), code in zip(findings, codes, strict=True)])}
     news = [(opened[(patient.id, finding.alert_key)], patient, finding) for patient, finding in findings
             if (patient.id, finding.alert_key) in opened]
     add_events(session, clock, [(alert, "opened", {

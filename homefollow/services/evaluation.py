@@ -150,7 +150,7 @@ def _longest_gap(content: PlanContent) -> int | None:
     days = sorted({d for s in schedules for d in s.weekdays})
     if not days:
         return None
-    return max((b - a) % 7 or 7 for a, b in zip(days, days[1:] + days[:1]))
+    return max((b - a) % 7 or 7 for a, b in zip(days, days[1:] + days[:1], strict=True))
 
 
 def _silence_parameters(definition: RuleDefinition, gap: int) -> dict:

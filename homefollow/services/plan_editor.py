@@ -1128,10 +1128,10 @@ def _decision_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
     old_dumped = [d.model_dump(mode="json") for d in old.safety_decisions]
     new_dumped = [d.model_dump(mode="json") for d in new.safety_decisions]
     w.lines += [w.tr(N_("Safety net changed by a clinical decision: %(what)s"), what=words(d))
-                for d, dumped in zip(new.safety_decisions, new_dumped) if dumped not in old_dumped]
+                for d, dumped in zip(new.safety_decisions, new_dumped, strict=True) if dumped not in old_dumped]
     w.lines += [w.tr(N_("Clinical decision removed; the safety net's own limit applies again: %(what)s"),
                      what=words(d))
-                for d, dumped in zip(old.safety_decisions, old_dumped) if dumped not in new_dumped]
+                for d, dumped in zip(old.safety_decisions, old_dumped, strict=True) if dumped not in new_dumped]
 
 
 def _questionnaire_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:

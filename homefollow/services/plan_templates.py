@@ -497,7 +497,7 @@ def check_calibration(cal: Calibration, rows: list[dict]) -> tuple[dict[str, dic
     if [r.code for r in typed.codes] != [c.code for c in codes]:
         return None, [((), "rows_changed", {})]
     chosen, problems = {}, []
-    for i, (c, row) in enumerate(zip(codes, typed.codes)):
+    for i, (c, row) in enumerate(zip(codes, typed.codes, strict=True)):
         given = row.given(c.names) if row.use else {}
         problems += _row_problems(i, c, given)
         if given:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 import pytest
@@ -128,7 +129,7 @@ def test_friday_afternoon_red_keeps_paging_through_the_weekend_until_acknowledge
     friday = oslo(2026, 3, 13, 15, 0)
     tl = Timeline(make_policy(HOURS_POLICY), red_alert(friday))
     tl.run_until(friday + timedelta(hours=24), step=timedelta(minutes=5))
-    gaps = [b.at - a.at for a, b in zip(tl.sent, tl.sent[1:])]
+    gaps = [b.at - a.at for a, b in itertools.pairwise(tl.sent)]
     assert max(gaps) <= timedelta(minutes=15)
     assert tl.last.status == "repeating" and tl.last.next_due_at <= tl.clock.now() + timedelta(minutes=15)
     tl.acknowledge()

@@ -117,7 +117,7 @@ def test_a_stricter_limit_never_fires_less_often(data, lenient, extra, hold_min,
     strict = make_rule(spec, {"yellow_low": lenient + extra, "n": n, "m": 3}, hold=timedelta(minutes=hold_min))
     times = sorted({o.at for o in data} | {T0 + timedelta(minutes=20 * k) for k in range(0, 3 * 50)})
     fired_loose = fired_strict = 0
-    for (t, a), (_, b) in zip(_chain(loose, data, times), _chain(strict, data, times)):
+    for (t, a), (_, b) in zip(_chain(loose, data, times), _chain(strict, data, times), strict=True):
         if a.state.status is Status.FIRING:
             assert b.state.status is Status.FIRING, f"the stricter limit was not firing at {t}"
         fired_loose += a.state.status is Status.FIRING
