@@ -71,7 +71,8 @@ def _rule_choices(db, content) -> list[SelectChoice]:
 @staff_only
 def plan_template_backtest(template_id: int):
     template = _template_for_admin(template_id, change=False)
-    db, clock, principal = get_session(), get_clock(), signed_in_principal()
+    db, clock = get_session(), get_clock()
+    signed_in_principal()  # the guard's invariant, checked as before: no principal, a 401
     content = plan_templates.content_of(template)
     form = BacktestForm(request.args)
     form.rule.choices = _rule_choices(db, content)

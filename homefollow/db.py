@@ -15,6 +15,7 @@ The few commits made earlier are named in homefollow.transactions.OWN_COMMITS.
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -202,10 +203,8 @@ def _end_transaction(response):
         return response
     if g.get("db_failed"):
         g.pop("db_after_commit", None)
-        try:
+        with contextlib.suppress(DATABASE_UNAVAILABLE):  # nothing to keep; teardown closes the session
             session.rollback()
-        except DATABASE_UNAVAILABLE:
-            pass  # nothing to keep; teardown closes the session
         return response
     # A commit that raises is handled as an error, and the error page comes back through here:
     # it must roll back, not commit again.

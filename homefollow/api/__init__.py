@@ -82,7 +82,7 @@ def _rate_limit_breached() -> tuple[int, str]:
         seconds = int(breached.reset_at - time.time()) if breached is not None else 60
         amount = str(breached.limit) if breached is not None else ""
         key = breached.key if breached is not None else ""
-    except Exception:  # the storage went away between the hit and here: say a minute
+    except Exception:  # noqa: BLE001 — the limiter's storage may fail in any way; the storage went away between the hit and here: say a minute
         return 60, "the limit of this token"
     what = (f"this token's limit of {amount}" if "api-token:" in key else
             f"the limit of {amount} failed authentications from this address" if "api-addr:" in key else

@@ -8,6 +8,7 @@ team's policy never changes an escalation in flight.
 
 from __future__ import annotations
 
+import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -314,12 +315,12 @@ def sweep_due_escalations(session: Session, clock: Clock, limit: int = 500) -> E
             escalate(session, clock, alert)
 
     for alert_id in due:
-        if not transactions.run_in_transaction(session, lambda: claim_alert(session, clock, alert_id),
+        if not transactions.run_in_transaction(session, functools.partial(claim_alert, session, clock, alert_id),
                                                what=f"claiming alert {alert_id}"):
             result.skipped += 1
             continue
         try:
-            transactions.run_in_transaction(session, lambda: step(alert_id), what=f"escalating alert {alert_id}")
+            transactions.run_in_transaction(session, functools.partial(step, alert_id), what=f"escalating alert {alert_id}")
             result.planned += 1
         except Exception:  # one alert's failure must not stop the others; the lease retries it
             session.rollback()

@@ -540,7 +540,7 @@ def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepR
             _raise(session, clock, findings)
             session.commit()
             result.evaluated += len(patients)
-        except Exception:  # a bad batch must not stop the sweep: one at a time, to find the culprit
+        except Exception:  # noqa: BLE001 — deliberate: a bad batch must not stop the sweep: one at a time, to find the culprit
             session.rollback()
             result.evaluated += _one_by_one(session, clock, ids, result)
     return result

@@ -944,7 +944,7 @@ def preview_rules(session: Session, clock: Clock, patient: Patient, current: Pla
         if key not in rules_:
             continue
 
-        def count(params):
+        def count(params, key=key):
             if params is None:
                 return 0
             return len(rule_tools.backtest_patient(session, clock, patient, key, parameters=params, days=days).alerts)

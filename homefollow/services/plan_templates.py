@@ -282,8 +282,8 @@ def with_limits(content: PlanContent, slots: dict[str, dict[str, list[str]]],
     """The plan with these limits written into the parameters of the rules that hold them; a
     limit of None removes the plan's own value, so the rule's default applies."""
     updates: dict[str, dict[str, float | None]] = {}
-    for code, values in chosen.items():
-        for name, value in values.items():
+    for code, named in chosen.items():
+        for name, value in named.items():
             for key in slots.get(code, {}).get(name, []):
                 updates.setdefault(key, {})[name] = value
 
