@@ -217,11 +217,12 @@ def free_port() -> int:
 
 def start_gunicorn(target: str, workers: int, env: dict, tree: Path = ROOT) -> tuple[subprocess.Popen, int]:
     port = free_port()
-    proc = subprocess.Popen(
-        [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--worker-class", "sync",
-         "--bind", f"127.0.0.1:{port}", "--chdir", str(tree), "--pythonpath", f"{tree},{ROOT / 'benchmarks'}",
-         "--log-level", "warning", "--timeout", "120", target],
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=open(f"/tmp/psub_gunicorn_{port}.log", "w"))
+    with open(f"/tmp/psub_gunicorn_{port}.log", "w") as log:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "--workers", str(workers), "--worker-class", "sync",
+             "--bind", f"127.0.0.1:{port}", "--chdir", str(tree), "--pythonpath", f"{tree},{ROOT / 'benchmarks'}",
+             "--log-level", "warning", "--timeout", "120", target],
+            env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=log)
     # Ready when every worker has answered (each imports and builds the app; slow on a busy machine).
     deadline, answered = timer.time() + 300, 0
     while answered < workers * 3 and timer.time() < deadline:
@@ -347,7 +348,7 @@ def wrk(port: int, script: str, connections: int, seconds: int) -> dict:
     out = subprocess.run(["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "--timeout", "10s",
                           "-s", f.name, f"http://127.0.0.1:{port}"], capture_output=True, text=True)
     os.unlink(f.name)
-    line = next((l for l in out.stdout.splitlines() if l.startswith("RESULT ")), None)
+    line = next((ln for ln in out.stdout.splitlines() if ln.startswith("RESULT ")), None)
     if line is None:
         raise RuntimeError(out.stdout + out.stderr)
     result = json.loads(line[len("RESULT "):])
@@ -632,7 +633,6 @@ def main() -> None:
         post = LUA_GET.replace("{method}", "POST").replace("{path}", "/")
         since = datetime.now(UTC)
         accepted = {"web": 0, "api": 0}
-        lines = []
         for c in concurrency:
             print(f"  concurrency {c} ({load()}) …", flush=True)
             b1 = measured("bare", bare_port, post, c, args.seconds, lambda: children(bare.pid), None)

@@ -339,6 +339,31 @@ def fake_twilio():
     fake.server.shutdown()
 
 
+WEBHOOK_SECRET = "test-webhook-secret-0123456789"
+
+
+@pytest.fixture
+def senders(fake_twilio):
+    """Twilio senders to the fake, e-mail to the log."""
+    from homefollow.notifications.email import LogEmailSender
+    from homefollow.notifications.outbox import Senders
+    from homefollow.notifications.sms import TwilioSmsSender
+    from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
+
+    return Senders(sms=TwilioSmsSender(ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, api_base_url=fake_twilio.base_url),
+                   email=LogEmailSender())
+
+
+@pytest.fixture
+def hook_app(engine, clock, session):
+    """The app with Twilio's webhooks configured (signed with AUTH_TOKEN, under WEBHOOK_SECRET)."""
+    from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
+
+    return observed_by(create_app(app_config(engine, clock, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
+                                             TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_WEBHOOK_SECRET=WEBHOOK_SECRET)),
+                       session)
+
+
 @pytest.fixture
 def fake_smtp():
     from tests.fakes.smtp import FakeSmtp

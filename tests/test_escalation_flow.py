@@ -12,7 +12,7 @@ from twilio.request_validator import RequestValidator
 
 from homefollow.links import public_url
 from homefollow.models import Alert, Notification, Report, SmsOptOut, Team
-from homefollow.notifications.email import LogEmailSender, SmtpEmailSender
+from homefollow.notifications.email import SmtpEmailSender
 from homefollow.notifications.outbox import Senders, forget_opt_outs
 from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.scheduler import run_sweeps
@@ -20,6 +20,7 @@ from homefollow.services import alerts, messages, reporting
 from homefollow.services.alert_log import events_of
 from homefollow.services.plan_changes import change_plan
 from homefollow.web import failure_reason
+from tests.conftest import WEBHOOK_SECRET
 from tests.factories import standard_plan
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
@@ -27,19 +28,12 @@ from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 pytestmark = pytest.mark.both_backends
 
 OSLO = "Europe/Oslo"
-WEBHOOK_SECRET = "test-webhook-secret-0123456789"
 
 
 def oslo(y, m, d, hh, mm=0) -> datetime:
     from zoneinfo import ZoneInfo
 
     return datetime(y, m, d, hh, mm, tzinfo=ZoneInfo(OSLO)).astimezone(UTC)
-
-
-@pytest.fixture
-def senders(fake_twilio):
-    return Senders(sms=TwilioSmsSender(ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER, api_base_url=fake_twilio.base_url),
-                   email=LogEmailSender())
 
 
 def on_call(session, world, person):
@@ -223,16 +217,6 @@ def test_a_yellow_alert_can_first_ask_the_patient_to_measure_again_red_never_wai
 
 
 # ---- webhooks: replies and delivery reports -------------------------------------------------
-
-@pytest.fixture
-def hook_app(engine, clock, session):
-    from homefollow import create_app
-    from tests.conftest import app_config, observed_by
-
-    return observed_by(create_app(app_config(engine, clock, TWILIO_ACCOUNT_SID=ACCOUNT_SID,
-                                             TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_WEBHOOK_SECRET=WEBHOOK_SECRET)),
-                       session)
-
 
 def post_signed(app, path, params, token=AUTH_TOKEN):
     signature = RequestValidator(token).compute_signature(public_url(path), params)

@@ -13,6 +13,7 @@ application log then holds the traceback.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 from copy import deepcopy
@@ -257,7 +258,7 @@ def test_no_form_answers_hostile_input_with_a_5xx(hostile_app, session, clock, w
         token = _csrf(client, rule.endpoint, values)
         statuses = []
 
-        def send(data):
+        def send(data, rule=rule, url=url, statuses=statuses, defaults=defaults):
             nonlocal client, token
             if rule.endpoint in SIGNS_OUT:
                 client = _client_for(app, rule.endpoint)
@@ -400,10 +401,8 @@ def api_calls(draw, base: dict):
             path = draw(st.sampled_from(paths[1:] if len(paths) > 1 else paths))
             if kind == "add" and isinstance(body, dict):
                 path = path[:-1] + (draw(ANY_TEXT),) if path else (draw(ANY_TEXT),)
-                try:
+                with contextlib.suppress(KeyError, IndexError, TypeError):
                     body = _replaced(body, path, draw(JSON_VALUE))
-                except (KeyError, IndexError, TypeError):
-                    pass
             else:
                 body = _replaced(body, path, draw(JSON_VALUE | HOSTILE_DATETIMES))
         data = _dumps(body).encode()
@@ -430,7 +429,7 @@ def test_no_api_route_answers_hostile_json_with_a_5xx(hostile_app, session, cloc
     for rule in sorted((r for r in app.url_map.iter_rules() if r.endpoint in API_BODIES), key=lambda r: r.rule):
         base = API_BODIES[rule.endpoint]
 
-        def send(data: bytes, content_type: str):
+        def send(data: bytes, content_type: str, rule=rule):
             response = api.post(rule.rule, data=data, headers={**headers, "Content-Type": content_type})
             shown = data[:120] + (b"..." if len(data) > 120 else b"")
             if response.status_code >= 500:

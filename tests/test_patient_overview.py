@@ -347,7 +347,7 @@ def test_a_nurse_without_the_role_gets_a_clear_403_on_the_audit_view(app, sessio
 def test_a_coordinator_sees_who_looked_and_changed_in_words_and_oslo_time_paged(app, session, clock, world):
     url = f"/clinic/patients/{world.patient_a1.id}"
     _staff(app).get(url)  # Nora looks at the page at 09:00 in Oslo
-    for i in range(55):
+    for _ in range(55):
         audit.record(session, clock, actor_account_id=world.nurse_a.id, actor_kind="staff", action="view.alert",
                      patient_id=world.patient_a1.id)
     session.commit()

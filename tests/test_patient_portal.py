@@ -128,7 +128,7 @@ def test_five_wrong_tries_spend_the_code(sms_app, world, fake_twilio):
     for typed in ("12345", "abcdef", "1234567"):
         response = client.submit("/login/code/check", {"code": typed})
         assert response.status_code == 400 and "Koden har 6 sifre" in text_of(response)
-    for attempt in range(5):
+    for _ in range(5):
         response = client.submit("/login/code/check", {"code": wrong})
         assert response.status_code == 400
         # Wrong and used up get one answer: an unknown number, which has no code, answers the
@@ -483,7 +483,7 @@ def test_rescue_medicine_three_days_running_raises_an_alert(app, session, clock,
     client = WebClient(app.test_client())
     client.login_patient("+4791000001")
     assert "Jeg har tatt anfallsmedisin" in text_of(client.get("/today"))  # a when-needed task
-    for day in range(3):
+    for _ in range(3):
         response = client.submit("/tasks/rescue_medicine", {"done": "yes"})
         assert response.status_code == 302
         clock.advance(days=1)

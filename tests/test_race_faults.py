@@ -12,6 +12,7 @@ recipient paged twice on one channel for one alert), and errors that reached a c
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -177,7 +178,7 @@ def test_an_escalation_step_racing_a_report_loses_no_reading_and_pages_once(
         url, fields = _prepared(patient, "/report/spo2")
         fields.update(spo2="84", confirm_repeat="yes")
 
-        sweep, post = _race(_sweep(engine, clock), lambda: patient.client.post(url, data=fields))
+        sweep, post = _race(_sweep(engine, clock), functools.partial(patient.client.post, url, data=fields))
 
         tally.races += 1
         _check_sweep(tally, sweep)
@@ -214,7 +215,7 @@ def test_an_escalation_step_racing_an_acknowledgement_keeps_the_acknowledgement(
         action = f"/clinic/alerts/{alert_id}/acknowledge"
         url, fields = _prepared(nurse, f"/clinic/alerts/{alert_id}", action=action)
 
-        sweep, ack = _race(_sweep(engine, clock), lambda: nurse.client.post(url, data=fields))
+        sweep, ack = _race(_sweep(engine, clock), functools.partial(nurse.client.post, url, data=fields))
 
         tally.races += 1
         _check_sweep(tally, sweep)
@@ -252,7 +253,7 @@ def test_two_reports_of_one_patient_at_once_both_land(engine, backend, clock, wo
             s.commit()
             patient_id, account_id = patient.id, patient.account_id
 
-        def send(value: float, key: str):
+        def send(value: float, key: str, patient_id=patient_id, account_id=account_id):
             def run():
                 with Session(engine, expire_on_commit=False) as s:
                     return reporting.report_measurement(

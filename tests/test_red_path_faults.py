@@ -186,10 +186,9 @@ class Harness:
     def start(self, count: int = 1, wait: bool = True) -> list[subprocess.Popen]:
         started = []
         for _ in range(count):
-            log = open(self.tmp_path / f"scheduler-{len(self.processes)}.log", "wb")
-            p = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"], cwd=ROOT,
-                                 env=self.env(), stdout=log, stderr=subprocess.STDOUT)
-            log.close()
+            with open(self.tmp_path / f"scheduler-{len(self.processes)}.log", "wb") as log:
+                p = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "scheduler", "run"], cwd=ROOT,
+                                     env=self.env(), stdout=log, stderr=subprocess.STDOUT)
             self.processes.append(p)
             started.append(p)
         if wait:
@@ -399,7 +398,7 @@ def test_kill_9_between_the_providers_accept_and_the_commit_sends_each_page_once
     for i in range(KILLS):
         alert = h.open_red(team.patients[i])
         [p] = h.start()
-        h.must(f"page {i + 1} accepted", lambda: any(alert.short_code in m.body for m in h.twilio.messages), 20)
+        h.must(f"page {i + 1} accepted", lambda alert=alert: any(alert.short_code in m.body for m in h.twilio.messages), 20)
         h.kill9(p)
         h.twilio.release()
         h.must("the held request let go", lambda: h.twilio.held == 0, 5)

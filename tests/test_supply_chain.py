@@ -164,8 +164,8 @@ def test_every_documented_install_requires_hashes():
     unhashed = []
     for path in places:
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if re.search(r"pip install\b.*-r\s*requirements", line) or "$(PIP_INSTALL)" in line:
-                if "--require-hashes" not in line and "$(PIP_INSTALL)" not in line:
-                    unhashed.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
+            if ((re.search(r"pip install\b.*-r\s*requirements", line) or "$(PIP_INSTALL)" in line)
+                    and "--require-hashes" not in line and "$(PIP_INSTALL)" not in line):
+                unhashed.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert not unhashed, unhashed
     assert re.search(r"^PIP_INSTALL :=.*--require-hashes", (ROOT / "Makefile").read_text(encoding="utf-8"), re.M)

@@ -132,7 +132,7 @@ def test_other_errors_are_not_run_again(engine, clock):
                   ValueError("not a database error")):
         calls = []
 
-        def fn():
+        def fn(calls=calls, error=error):
             calls.append(1)
             raise error
 

@@ -12,8 +12,8 @@ from sqlmodel import func, select
 from homefollow.models import Alert, Notification, ProcessedWebhook, Report, SmsOptOut
 from homefollow.notifications.outbox import forget_opt_outs
 from homefollow.services.alert_log import events_of
-from tests.test_escalation_flow import (WEBHOOK_SECRET, hook_app, oslo, post_signed, red_spo2, senders,  # noqa: F401
-                                        sms, sweep_at)
+from tests.conftest import WEBHOOK_SECRET
+from tests.test_escalation_flow import oslo, post_signed, red_spo2, sms, sweep_at
 
 # Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
 pytestmark = pytest.mark.both_backends

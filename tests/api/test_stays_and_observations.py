@@ -15,7 +15,6 @@ from homefollow.services.hospital_stays import identify_patient
 from homefollow.services.reminders import send_due
 from tests.api.conftest import A1_LOCAL
 from tests.api.test_auth_and_payloads import ADMISSION, PULSE, fields, problem_of
-from tests.test_escalation_flow import senders  # noqa: F401  (fixture: Twilio senders to the fake)
 
 # Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
 pytestmark = pytest.mark.both_backends
@@ -35,7 +34,7 @@ def encounter(status: str, **period) -> dict:
 
 
 def test_an_admission_pauses_follow_up_queues_an_item_and_tells_the_team(
-        api, hospital, session, clock, world, engine, fake_twilio, senders):  # noqa: F811
+        api, hospital, session, clock, world, engine, fake_twilio, senders):
     response = api.post("/api/admissions", json=ADMIT_WITH_WARD, headers=hospital.headers)
     assert response.status_code == 201 and response.headers["Idempotent-Replayed"] == "false"
     body = response.get_json()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -60,11 +61,14 @@ def test_alert_burden_per_patient_week():
 
 # --- the page -------------------------------------------------------------------------------------
 
-def _alert(session, patient, rule, severity, opened, *, ack=None, resolved=None, outcome=None, n=[0]):
-    n[0] += 1
+_SHORT_CODES = itertools.count(1)  # unique across the module's tests, as the alerts' codes must be
+
+
+def _alert(session, patient, rule, severity, opened, *, ack=None, resolved=None, outcome=None):
+    n = next(_SHORT_CODES)
     alert = Alert(patient_id=patient.id, team_id=patient.team_id, rule_key=rule, severity=severity,
                   status="resolved" if resolved is not None else "acknowledged" if ack is not None else "open",
-                  short_code=f"F{n[0]:05d}", title={"nb": f"Regel {rule}", "en": f"Rule {rule}"},
+                  short_code=f"F{n:05d}", title={"nb": f"Regel {rule}", "en": f"Rule {rule}"},
                   opened_at=opened, severity_since=opened, last_seen_at=opened,
                   acknowledged_at=opened + ack * M if ack is not None else None,
                   resolved_at=opened + resolved * M if resolved is not None else None, outcome=outcome)

@@ -3,6 +3,7 @@
 from datetime import datetime
 
 import pytest
+from pydantic import ValidationError
 
 from conftest import UTC, at, make_rule
 from rules.model import Observation, RuleState, Status
@@ -111,7 +112,7 @@ def test_ruleset_rejects_duplicate_keys():
 
 def test_rules_are_immutable():
     rule = parse_rule(_rule())
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError, match="frozen"):
         rule.version = 2
 
 
