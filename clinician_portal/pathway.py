@@ -234,6 +234,7 @@ def team_pathway_deadlines(team_id: int):
     elif form.validate_on_submit():
         deadlines, problems = pw.check_deadlines({name: form[name].data or "" for name in pw.DEADLINE_LIMITS})
         if not problems:
+            assert deadlines is not None, "check_deadlines gives the deadlines when it finds no problem"
             pw.save_deadlines(db, clock, team, current_actor(), deadlines)
             return _saved(team, _("The pathway deadlines are saved."))
         summary = attach(form, _located(problems), problem_text)

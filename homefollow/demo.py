@@ -301,7 +301,7 @@ def load_demo(engine: Engine, echo: Callable[[str], None] = print, now: datetime
     """Create the demo data unless it is there already, in one transaction."""
     real_now = now or SystemClock().now()
     with unit_of_work(engine) as session:
-        if session.exec(select(Account.id).where(Account.is_demo.is_(True)).limit(1)).first() is not None:
+        if session.exec(select(Account.id).where(col(Account.is_demo).is_(True)).limit(1)).first() is not None:
             echo("Demo data is already loaded; nothing to do.")
             ensure_demo_second_factor(session, real_now)
             _print_accounts(echo)

@@ -7,6 +7,7 @@ from datetime import date
 from collections.abc import Iterable
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select, col
 
 from ..models import Patient, ServicePerson, ServiceUse
@@ -36,9 +37,10 @@ def figures_for(session: Session, patients: list[Patient], today: date, days: in
     events: dict[int, list[Event]] = {pid: [] for pid in links}
     person_to_patient = {v: k for k, v in links.items()}
     if links:  # the columns only: a team's thousands of events are not built as ORM objects
-        for person_id, kind, start, end, acute in session.exec(
-                select(col(ServiceUse.person_id), col(ServiceUse.kind), col(ServiceUse.start_date),
-                       col(ServiceUse.end_date), col(ServiceUse.acute))
+        # SQLAlchemy's select and execute (what exec runs for rows): sqlmodel's select is typed for four columns at most
+        for person_id, kind, start, end, acute in session.execute(
+                sa_select(col(ServiceUse.person_id), col(ServiceUse.kind), col(ServiceUse.start_date),
+                          col(ServiceUse.end_date), col(ServiceUse.acute))
                 .where(col(ServiceUse.person_id).in_(list(person_to_patient)))):
             events[person_to_patient[person_id]].append(Event(kind, start, end, acute))
     rows = [(inclusion_date(p), events[p.id]) for p in patients if p.id in links]

@@ -170,6 +170,7 @@ def require_patient(
     allowed = access is not None and access.allows(need)
     ended = ended_grant(session, clock, principal, patient_id) if access is None else None
     if allowed:
+        assert access is not None, "only an access allows"
         audit.record(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action=action, patient_id=patient_id, ip=ip)
         return access
@@ -177,7 +178,7 @@ def require_patient(
     audit.record_refusal(
         session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
         # A denied attempt is logged against the target only when the target exists.
-        patient_id=patient_id if access is not None or session.get(Patient, patient_id) else None,
+        patient_id=patient_id if access is not None or session.get(Patient, patient_id) is not None else None,
         ip=ip, attempted=action, need=need.value,
         **ended_fields,  # a relative whose access ended is shown so: which grant, and why
     )

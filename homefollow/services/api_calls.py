@@ -10,9 +10,10 @@ is "unknown" (and the attempt is audited), whether or not such a patient exists.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import exists
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from rules import units
 
@@ -53,10 +54,10 @@ def _find_patient(session: Session, clock: Clock, token: ApiToken, person: str, 
 def _linked_patient(session: Session, person: str, organisation_id: int) -> tuple[Patient | None, bool]:
     """hospital_stays.linked_patient, and whether the organisation takes part in the patient's
     team (api_tokens.teams_of_organisation), in one query."""
-    takes_part = exists().where(TeamMembership.team_id == Patient.team_id, Account.id == TeamMembership.account_id,
-                                Account.organisation_id == organisation_id, Account.is_active.is_(True))
-    row = session.execute(select(Patient, takes_part).join(ServicePerson, ServicePerson.patient_id == Patient.id)
-                          .where(ServicePerson.person_key == person).order_by(Patient.id).limit(1)).first()
+    takes_part = exists().where(col(TeamMembership.team_id) == Patient.team_id, col(Account.id) == TeamMembership.account_id,
+                                col(Account.organisation_id) == organisation_id, col(Account.is_active).is_(True))
+    row = session.execute(select(Patient, takes_part).join(ServicePerson, col(ServicePerson.patient_id) == Patient.id)
+                          .where(ServicePerson.person_key == person).order_by(col(Patient.id)).limit(1)).first()
     return (row[0], row[1]) if row is not None else (None, False)
 
 
@@ -99,7 +100,9 @@ def accept(session: Session, clock: Clock, *, token: ApiToken, event: Event, sec
     if stored is None:
         # The same id was used at the same moment for something else (another patient, or an
         # admission of the same stay): the other call won; a Conflict leaves this uncommitted.
-        return _replay(_earlier(session, token, kind, event.id), digest)
+        earlier = _earlier(session, token, kind, event.id)
+        assert earlier is not None, "ON CONFLICT DO NOTHING stored nothing: the row it met is there"
+        return _replay(earlier, digest)
     return Answer(body, replayed=False)
 
 
@@ -123,7 +126,7 @@ def _hospital(session: Session, token: ApiToken, named: str | None) -> str:
 def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient, event: Event,
                ip: str | None) -> tuple[dict, bool]:
     """The answer's body, and whether the event had been stored already (an observation)."""
-    detail = {"organisation_id": token.organisation_id, "token_id": token.id, "sender_id": event.id}
+    detail: dict[str, Any] = {"organisation_id": token.organisation_id, "token_id": token.id, "sender_id": event.id}
     if isinstance(event, Observation):
         outcome = reporting.report_measurement(
             session, clock, patient=patient, item_key=event.item, values=dict(event.values),
@@ -136,17 +139,19 @@ def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient
                 "remeasure_by": outcome.report.remeasure_by.isoformat() if outcome.report.remeasure_by else None
                 }, outcome.replayed
     if isinstance(event, Admission):
-        outcome = hospital_stays.admit(session, clock, patient=patient, source=token.source, source_id=event.id,
+        stay_outcome = hospital_stays.admit(session, clock, patient=patient, source=token.source, source_id=event.id,
                                        admitted_at=event.admitted_at, hospital=_hospital(session, token, event.hospital),
                                        acute=event.acute, diagnoses=event.diagnoses, ward=event.ward,
                                        ward_phone=event.ward_phone)
         action = "api.admission"
     else:
-        outcome = hospital_stays.discharge(session, clock, patient=patient, source=token.source, source_id=event.id,
+        stay_outcome = hospital_stays.discharge(session, clock, patient=patient, source=token.source, source_id=event.id,
                                            discharged_at=event.discharged_at, admitted_at=event.admitted_at,
                                            hospital=_hospital(session, token, event.hospital), acute=event.acute,
                                            diagnoses=event.diagnoses)
         action = "api.discharge"
     audit.record(session, clock, actor_account_id=None, actor_kind="api", action=action, patient_id=patient.id,
-                 object_type="service_use", object_id=outcome.stay.id, ip=ip, **detail)
-    return {"id": event.id, **outcome.answer(session.get(Team, patient.team_id))}, False
+                 object_type="service_use", object_id=stay_outcome.stay.id, ip=ip, **detail)
+    team = session.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
+    return {"id": event.id, **stay_outcome.answer(team)}, False

@@ -44,6 +44,7 @@ def record(
     yet pass actor_account_id, actor_kind and ip instead."""
     if actor is not None:
         actor_account_id, actor_kind, ip = actor.account_id, actor.kind, actor.ip
+    assert actor_kind is not None, "an audit record names the kind of doer: pass actor or actor_kind"
     event = AuditEvent(
         at=clock.now(),
         actor_account_id=actor_account_id,

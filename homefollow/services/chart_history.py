@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from markupsafe import Markup
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from rules.measurements import ITEMS, MeasurementItem
 from rules.zones import ZoneLimits, classify
@@ -73,13 +73,13 @@ def _limits_by_version(session: Session, patient_id: int, versions: set[int | No
     if not versions:
         return {}
     return {plan.version: _limits(session, plans.PlanContent.model_validate(plan.content)) for plan in session.exec(
-        select(CarePlan).where(CarePlan.patient_id == patient_id, CarePlan.version.in_(versions)))}
+        select(CarePlan).where(CarePlan.patient_id == patient_id, col(CarePlan.version).in_(versions)))}
 
 
 def _zone_then(report: Report, code: str, value: float, then: dict[int, dict]) -> str | None:
     """The zone this value had when it was measured."""
     if len(ITEMS[report.item_key].codes) == 1 and report.zone is not None:
         return report.zone
-    limits = then.get(report.plan_version, {})
+    limits = then.get(report.plan_version, {}) if report.plan_version is not None else {}  # no version: no limits
     found = classify(code, value, limits[code]) if code in limits else None
     return found.zone.value if found else None

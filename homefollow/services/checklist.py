@@ -126,11 +126,11 @@ def adherence_of(content: PlanContent, tz: str, reported: dict, now: datetime, d
     expected: dict[ReportKind, int] = {}
     done: dict[ReportKind, int] = {}
     by_day = _by_local_day(reported, tz)
-    days = [first + timedelta(days=n) for n in range(counted)]
+    counted_days = [first + timedelta(days=n) for n in range(counted)]
     # As _items_on day by day, without building slots where nothing was reported: those slots
     # are expected and not done whatever their status (the figures page sums months of this).
     for kind, key, schedule, grace in scheduled(content):
-        for day in days:
+        for day in counted_days:
             due = slots_on(schedule, day, tz)
             if not due:
                 continue

@@ -351,7 +351,7 @@ def record_referral(session: Session, clock: Clock, patient: Patient, *, referre
 
 
 def refer_candidate(session: Session, clock: Clock, person: ServicePerson, *, municipality_id: int | None,
-                    referred_on: str, referred_by: str, actor: Actor) -> Patient:
+                    referred_on: str, referred_by: str | None, actor: Actor) -> Patient:
     """A candidate becomes a patient at the referral step, linked to their service-use history.
     Nothing is sent to them until consent is recorded. Refused while the team has no reachable
     out-of-hours route."""

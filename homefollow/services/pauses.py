@@ -169,6 +169,7 @@ def _who(session: Session, clock: Clock, patient: Patient, actor: Actor) -> str:
     """The patient's name, or the relative's with their relation ("Marit Hansen (datter)")."""
     if actor.kind == AccountKind.RELATIVE.value and actor.account_id is not None:
         account = session.get(Account, actor.account_id)
+        assert account is not None, "a signed-in relative's account exists"
         grant = valid_grant(session, clock, actor.account_id, patient.id)
         return f"{account.name} ({grant.relation})" if grant else account.name
     return patient.name
@@ -258,16 +259,17 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
     transaction, so several processes at once do each thing once."""
     result = PauseSweep()
     now = clock.now()
-    paused = Patient.status == PatientStatus.PAUSED.value
-    ended = session.exec(select(Patient.id).where(paused, Patient.paused_until <= now)
-                         .order_by(Patient.paused_until).limit(limit)).all()
-    to_review = session.exec(select(Patient.id).where(paused, Patient.paused_until.is_(None),
-                                                      Patient.pause_review_at <= now)
-                             .order_by(Patient.pause_review_at).limit(limit)).all()
+    paused = col(Patient.status) == PatientStatus.PAUSED.value
+    ended = session.exec(select(Patient.id).where(paused, col(Patient.paused_until) <= now)
+                         .order_by(col(Patient.paused_until)).limit(limit)).all()
+    to_review = session.exec(select(Patient.id).where(paused, col(Patient.paused_until).is_(None),
+                                                      col(Patient.pause_review_at) <= now)
+                             .order_by(col(Patient.pause_review_at)).limit(limit)).all()
     commit_now(session, "sweep_item")
     for patient_id in ended:
         try:
             patient = session.get(Patient, patient_id, populate_existing=True)
+            assert patient is not None, "patients are not deleted"
             if resume(session, clock, patient, actor=Actor.system(), ended=True):
                 result.resumed += 1
             else:
@@ -288,7 +290,9 @@ def sweep_due_pauses(session: Session, clock: Clock, limit: int = 500) -> PauseS
                 commit_now(session, "sweep_item")
                 result.skipped += 1
                 continue
-            _ask_team(session, clock, session.get(Patient, patient_id, populate_existing=True), next_at)
+            patient = session.get(Patient, patient_id, populate_existing=True)
+            assert patient is not None, "patients are not deleted"
+            _ask_team(session, clock, patient, next_at)
             commit_now(session, "sweep_item")
             result.asked += 1
         except Exception:

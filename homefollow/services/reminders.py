@@ -150,8 +150,8 @@ class ReminderSweep:
 def sweep_due_reminders(session: Session, clock: Clock, limit: int = 500) -> ReminderSweep:
     result = ReminderSweep()
     now = clock.now()
-    due_ids = session.exec(select(Patient.id).where(Patient.reminder_due_at <= now)
-                           .order_by(Patient.reminder_due_at).limit(limit)).all()
+    due_ids = session.exec(select(Patient.id).where(col(Patient.reminder_due_at) <= now)
+                           .order_by(col(Patient.reminder_due_at)).limit(limit)).all()
     commit_now(session, "sweep_item")
     for patient_id in due_ids:
         claimed = session.execute(update(Patient).where(col(Patient.id) == patient_id, col(Patient.reminder_due_at) <= now)

@@ -120,6 +120,7 @@ def end_one(session: Session, clock: Clock, actor: Actor, session_id: str, *, cu
 
 def end_others(session: Session, clock: Clock, actor: Actor, *, current_id: str | None) -> int:
     """End every session of the actor's account but this one."""
+    assert actor.account_id is not None, "only a signed-in account has sessions to end"
     count = revoke_all(session, clock, actor.account_id, "ended_all_others", except_id=current_id)
     audit.record(session, clock, actor=actor, action="auth.sessions_ended_others", object_type="account",
                  object_id=actor.account_id, count=count)

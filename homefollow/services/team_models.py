@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, time
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator, \
     model_validator
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from .. import values
 from ..escalation.oncall import ROLES
@@ -37,9 +37,16 @@ def problem(code: str, **ctx) -> PydanticCustomError:
 
 def refuse(title: str, problems: Iterable[Problem]) -> None:
     """Raise one ValidationError with every problem at its own location (none: return)."""
-    errors = [{"type": problem(code, **params), "loc": tuple(loc), "input": None} for loc, code, params in problems]
+    errors: list[InitErrorDetails] = [{"type": problem(code, **params), "loc": tuple(loc), "input": None}
+                                      for loc, code, params in problems]
     if errors:
         raise ValidationError.from_exception_data(title, errors)
+
+
+def refuse_one(title: str, loc: tuple, code: str, params: dict) -> NoReturn:
+    """`refuse` with this one problem, which always raises."""
+    refuse(title, [(loc, code, params)])
+    raise AssertionError("refuse raises when given a problem")
 
 
 def problems_of(error: ValidationError, known: frozenset[str] | set[str] | None = None) -> list[Problem]:
@@ -82,7 +89,9 @@ def _time(value: Any) -> time | None:
 def _required_time(value: Any) -> time:
     if not _text(value):
         raise problem("time_missing")
-    return _time(value)
+    parsed = _time(value)
+    assert parsed is not None, "_time gives None only for an empty value"
+    return parsed
 
 
 def _phone(value: Any) -> str | None:
@@ -97,7 +106,9 @@ def _phone(value: Any) -> str | None:
 def _required_phone(value: Any) -> str:
     if not _text(value):
         raise problem("on_call_phone_required")
-    return _phone(value)
+    number = _phone(value)
+    assert number is not None, "_phone gives None only for an empty value"
+    return number
 
 
 def _minutes(value: Any) -> int | None:
@@ -162,7 +173,10 @@ class OpeningDay(_Typed):
         return self
 
     def hours(self) -> list[str] | None:
-        return None if self.opens is None else [_hhmm(self.opens), _hhmm(self.closes)]
+        if self.opens is None:
+            return None
+        assert self.closes is not None, "_both_and_in_order: both times or neither"
+        return [_hhmm(self.opens), _hhmm(self.closes)]
 
 
 class PhonesInput(_Typed):
@@ -203,16 +217,18 @@ class RotaRow(_Typed):
     role: Role = "nurse"
     people: list[Member] = []
     weekdays: Annotated[list[int], BeforeValidator(_weekdays)] = []
-    shift_start: RequiredTime = ""
-    shift_end: RequiredTime = ""
-    start_date: Annotated[date, BeforeValidator(_start_date)] = ""
+    # An absent field is the empty text, which the before-validators turn (validate_default) into its problem
+    # or, for the start date, today: the default is an input, the field's type what validation makes of it.
+    shift_start: RequiredTime = cast(time, "")
+    shift_end: RequiredTime = cast(time, "")
+    start_date: Annotated[date, BeforeValidator(_start_date)] = cast(date, "")
     handover: Annotated[str, _choice(("daily", "weekly"), "choose_handover")] = "daily"
 
     @field_validator("people")
     @classmethod
     def _each_once_and_someone(cls, people: list[int | None]) -> list[int | None]:
-        seen: set[int] = set()
-        twice = []
+        seen: set[int | None] = set()
+        twice: list[Problem] = []
         for j, person in enumerate(people):
             if person is not None and person in seen:
                 twice.append(((j,), "person_twice", {}))
@@ -316,15 +332,16 @@ class TargetRow(_Typed):
     def account_id(self, member_ids: set[int]) -> int:
         account_id = row_id(self.person)
         if account_id is None or account_id not in member_ids:
-            refuse("Target", [(("person",), "not_a_member", {})])
+            refuse_one("Target", ("person",), "not_a_member", {})
         return account_id
 
     def phone(self) -> str:
         try:
-            return _phone(self.number)
+            number = _phone(self.number)
         except PydanticCustomError as exc:
-            refuse("Target", [(("number",), exc.type, exc.context or {})])
-            raise
+            refuse_one("Target", ("number",), exc.type, exc.context or {})
+        assert number is not None, "_what_the_kind_needs: a phone row has a number"
+        return number
 
 
 class StepRow(TargetRow):

@@ -195,16 +195,16 @@ def load_queue(session: Session, clock: Clock, *, team_ids: Collection[int], acc
 
     selected = {s: 0 for s in SEVERITIES}
     selected.update({severity: n for severity, n in session.exec(
-        _narrow(_scope(select(Alert.severity, func.count(Alert.id)).join(Patient, Patient.id == Alert.patient_id),
+        _narrow(_scope(select(Alert.severity, func.count(col(Alert.id))).join(Patient, col(Patient.id) == Alert.patient_id),
                        team_ids, filters), filters, account_id, now).group_by(Alert.severity)).all()})
     pages = max(1, -(-sum(selected.values()) // page_size))
     page = min(max(page, 1), pages)
 
     query = _narrow(_scope(select(Alert, Patient, Organisation.name)
-                           .join(Patient, Patient.id == Alert.patient_id)
-                           .outerjoin(Organisation, Organisation.id == Patient.municipality_id), team_ids, filters),
+                           .join(Patient, col(Patient.id) == Alert.patient_id)
+                           .outerjoin(Organisation, col(Organisation.id) == Patient.municipality_id), team_ids, filters),
                     filters, account_id, now)
-    red_first = case((Alert.severity == "red", 0), else_=1)
+    red_first = case((col(Alert.severity) == "red", 0), else_=1)
     found = session.exec(query.order_by(red_first, Alert.severity_since, Alert.id)
                          .offset((page - 1) * page_size).limit(page_size)).all()
     rows = [QueueRow(alert, patient, municipality, escalation_step(alert),
