@@ -17,7 +17,7 @@ from homefollow.models import Team
 from homefollow.questionnaires import QUESTIONNAIRES
 from homefollow.services import evaluation, plan_editor, plans, teams
 from homefollow.services.access import Need, require_patient
-from homefollow.web import current_principal, locale_code
+from homefollow.web import locale_code, signed_in_principal
 from rules.measurements import ITEMS
 from rules.schedule import local_date_of
 
@@ -26,7 +26,7 @@ from .views import staff_only
 
 
 def _access(patient_id: int, need: Need, action: str):
-    return require_patient(get_session(), get_clock(), current_principal(), patient_id, need=need, action=action,
+    return require_patient(get_session(), get_clock(), signed_in_principal(), patient_id, need=need, action=action,
                            ip=request.remote_addr)
 
 
@@ -133,6 +133,7 @@ def plan_print(patient_id: int):
     plan = plans.current_plan(db, patient.id)
     content = plans.PlanContent.model_validate(plan.content) if plan else plans.PlanContent()
     team = db.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
     limits = evaluation.personal_zone_limits(evaluation.assigned_rules(db, content, strict=False))
     return render_template("clinic/plan_print.html", patient=patient, plan=plan, content=content, team=team,
                            members=teams.members(db, team.id), limits=limits, ITEMS=ITEMS,

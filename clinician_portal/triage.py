@@ -3,6 +3,8 @@ alerts. Query logic lives in homefollow.services.triage; access goes through req
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
@@ -13,7 +15,7 @@ from homefollow.db import get_session
 from homefollow.models import Alert
 from homefollow.services import alerts, audit, triage
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import current_principal, safe_next
+from homefollow.web import current_principal, safe_next, signed_in_principal
 
 from . import bp
 from .forms import ActionForm
@@ -43,7 +45,8 @@ def queue_page():
 
 def _page_url(page: int) -> str:
     """Another page of the queue: the same filters."""
-    return url_for("clinician.queue", **{k: v for k, v in request.args.items() if k != "page" and v}, page=page)
+    filters: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page" and v}
+    return url_for("clinician.queue", **filters, page=page)
 
 
 def _back() -> str:
@@ -57,7 +60,7 @@ def assign(alert_id: int):
     alert = db.get(Alert, alert_id)
     if alert is None:
         raise AccessDenied(alert_id)
-    principal = current_principal()
+    principal = signed_in_principal()
     require_patient(db, clock, principal, alert.patient_id, need=Need.VIEW, action="alert.assign",
                     ip=request.remote_addr)
     if not ActionForm().validate_on_submit():

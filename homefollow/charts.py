@@ -373,8 +373,11 @@ def _value_axis(values: list[float], code: str, max_ticks: int) -> tuple[list[De
         chosen = (step, ticks)
         if len(ticks) <= max_ticks:
             break
+    assert chosen is not None, "the coarser steps are whole multiples of any resolution"
     step, ticks = chosen
-    decimals = max(0, -step.normalize().as_tuple().exponent)
+    exponent = step.normalize().as_tuple().exponent
+    assert isinstance(exponent, int), "a step is a finite number"
+    decimals = max(0, -exponent)
     return ticks, y0, y1, decimals
 
 
@@ -425,7 +428,9 @@ def _bands(f: _Frame, code: str, limits: ZoneLimits | None, u: float) -> str:
     edges = sorted({f.y0, f.y1, *(v for v in _limit_values(limits) if f.y0 < v < f.y1)})
     parts = ['<g class="chart-bands">']
     for low, high in itertools.pairwise(edges):
-        zone = classify(code, (low + high) / 2, limits).zone.value
+        found = classify(code, (low + high) / 2, limits)
+        assert found is not None, "limits here are not empty (render gives None for empty ones)"
+        zone = found.zone.value
         parts.append(f'<rect class="chart-band chart-band--{zone}" x="{_n(f.left)}" y="{_n(f.y(high))}" '
                      f'width="{_n(f.right - f.left)}" height="{_n(f.y(low) - f.y(high))}" fill="{BAND_FILL[zone]}"/>')
     # The limits as thin lines, so the band edges stay visible where the pale fills are not.
@@ -504,7 +509,9 @@ def _marker(shape: str, x: float, y: float, r: float, fill: str, stroke: str, st
 
 def _zone_rings(shape: str, x: float, y: float, r: float, zone: str | None, u: float) -> list[str]:
     """One ring for yellow, two for red: the zone is visible without seeing colour."""
-    rings = {"yellow": 1, "red": 2}.get(zone or "", 0)
+    if zone is None:
+        return []
+    rings = {"yellow": 1, "red": 2}.get(zone, 0)
     return [_marker(shape, x, y, r + (3.5 + 3.5 * i) * u, "none", ZONE_EDGE[zone], 1.5 * u)
             for i in range(rings)]
 

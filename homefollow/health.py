@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
-from sqlmodel import Session, func, select
+from sqlmodel import Session, col, func, select
 
 from .clock import get_clock
 from .db import get_engine
@@ -53,8 +53,8 @@ def _teams_without_route(conn) -> list[dict]:
             return []
         counts = dict(session.exec(
             select(Patient.team_id, func.count()).where(
-                Patient.team_id.in_([team.id for team, _problems in found]),
-                Patient.status.in_((PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)))
-            .group_by(Patient.team_id)).all())
+                col(Patient.team_id).in_([team.id for team, _problems in found]),
+                col(Patient.status).in_((PatientStatus.ACTIVE.value, PatientStatus.PAUSED.value)))
+            .group_by(col(Patient.team_id))).all())
         return [{"id": team.id, "problems": [p.code for p in problems], "patients_in_follow_up": counts.get(team.id, 0)}
                 for team, problems in found]

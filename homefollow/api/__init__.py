@@ -65,7 +65,8 @@ def http_problem(exc: HTTPException) -> Response:
     status = exc.code or 500
     detail = {404: "There is no such API endpoint.", 405: "This endpoint does not take that method.",
               413: "The request is larger than 1 MiB."}.get(status, TITLES.get(status, ""))
-    headers = {"Allow": ", ".join(exc.valid_methods)} if status == 405 and getattr(exc, "valid_methods", None) else {}
+    valid_methods = getattr(exc, "valid_methods", None)  # MethodNotAllowed's
+    headers = {"Allow": ", ".join(valid_methods)} if status == 405 and valid_methods else {}
     if status == 429:
         retry_after, what = _rate_limit_breached()
         detail = f"Too many requests: {what}. Wait Retry-After seconds and send again; nothing was stored."

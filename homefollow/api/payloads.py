@@ -13,7 +13,7 @@ import json
 import re
 from dataclasses import asdict, dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal, overload
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
 
@@ -22,6 +22,10 @@ from rules.measurements import ITEMS
 
 from ..input_guard import in_range
 from ..outcomes.imports import NATIONAL_ID_SYSTEMS, person_key, valid_national_id
+
+if TYPE_CHECKING:  # at run time fhir.resources is imported when a FHIR payload first comes
+    from fhir.resources.R4B.encounter import Encounter
+    from fhir.resources.R4B.observation import Observation as FhirObservation
 
 
 class PayloadError(ValueError):
@@ -244,6 +248,7 @@ SUPPORTED_LOINC = sorted([*OBSERVATION_CODES, BP_PANEL])
 def _resource(data, kind: str):
     if not isinstance(data, dict) or data.get("resourceType") != kind:
         raise PayloadError([("resourceType", f"must be {kind}")])
+    model: type[Encounter] | type[FhirObservation]  # imported when first needed
     if kind == "Encounter":
         from fhir.resources.R4B.encounter import Encounter as model
     else:
@@ -258,6 +263,12 @@ def _resource(data, kind: str):
 
 _SENDER_ID = re.compile(r"^[A-Za-z0-9._:/-]{1,64}$")
 _PRINTABLE = re.compile(PRINTABLE)
+
+
+@overload
+def _text(value: str, field: str, limit: int) -> str: ...
+@overload
+def _text(value: str | None, field: str, limit: int) -> str | None: ...
 
 
 def _text(value: str | None, field: str, limit: int) -> str | None:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, or_, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..clock import Clock
 from ..models import Account, ApiToken, Organisation, TeamMembership
@@ -88,11 +88,10 @@ def note_use(engine: Engine, clock: Clock, token_id: int, last_used_at: datetime
     now = clock.now()
     if last_used_at is not None and now - LAST_USE_PRECISION < last_used_at <= now:
         return
-    table = ApiToken.__table__
     with engine.begin() as conn:
-        conn.execute(update(table).where(table.c.id == token_id,
-                                         or_(table.c.last_used_at.is_(None),
-                                             table.c.last_used_at <= now - LAST_USE_PRECISION))
+        conn.execute(update(ApiToken).where(col(ApiToken.id) == token_id,
+                                            or_(col(ApiToken.last_used_at).is_(None),
+                                                col(ApiToken.last_used_at) <= now - LAST_USE_PRECISION))
                      .values(last_used_at=now))
 
 
@@ -109,7 +108,7 @@ def revoke(session: Session, clock: Clock, token_id: int) -> ApiToken:
 
 
 def tokens(session: Session, organisation_id: int | None = None) -> list[ApiToken]:
-    query = select(ApiToken).order_by(ApiToken.organisation_id, ApiToken.id)
+    query = select(ApiToken).order_by(col(ApiToken.organisation_id), col(ApiToken.id))
     if organisation_id is not None:
         query = query.where(ApiToken.organisation_id == organisation_id)
     return list(session.exec(query))
@@ -124,6 +123,6 @@ def status(row: ApiToken, now: datetime) -> str:
 def teams_of_organisation(session: Session, organisation_id: int) -> frozenset[int]:
     """The teams an organisation takes part in: those with an active member from it."""
     return frozenset(session.exec(
-        select(TeamMembership.team_id).join(Account, Account.id == TeamMembership.account_id)
-        .where(Account.organisation_id == organisation_id, Account.is_active.is_(True)).distinct()
+        select(TeamMembership.team_id).join(Account, col(Account.id) == TeamMembership.account_id)
+        .where(Account.organisation_id == organisation_id, col(Account.is_active).is_(True)).distinct()
     ).all())
