@@ -4,8 +4,6 @@ Teams page shows them everything read-only); staff of other teams get 404."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -14,12 +12,13 @@ from homefollow import plan_text
 from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.form_errors import attach_errors
+from homefollow.models import Team
 from homefollow.services.team_settings import Situation
 from homefollow.services import team_settings as ts
 from homefollow.services.access import AccessDenied
 from homefollow.services.escalation import default_policy, team_policy
 from homefollow.services.teams import WEEKDAY_KEYS
-from homefollow.web import current_principal, target_label
+from homefollow.web import signed_in_principal, target_label
 
 from . import bp
 from .team_forms import DAY_NAMES, choices, PEOPLE_PER_SHIFT, OpeningHoursForm, PhonesForm, PolicyForm, RotaForm
@@ -117,7 +116,7 @@ bp.record_once(plan_text.register)
 
 
 def _admin_team(team_id: int, what: str):
-    principal = current_principal()
+    principal = signed_in_principal()
     db, clock = get_session(), get_clock()
     try:
         return principal, ts.team_for(db, principal, team_id, admin=True)
@@ -156,6 +155,7 @@ def team_opening_hours(team_id: int):
     if request.method == "POST" and form.validate_on_submit():
         hours, problems = ts.check_opening_hours(form.data)
         if not problems:
+            assert hours is not None, "check_opening_hours gives the hours when it finds no problem"
             ts.save_opening_hours(db, clock, team, principal, hours, request.remote_addr)
             return _saved(team, _("The opening hours are saved."))
         summary = attach(form, problems)
@@ -178,6 +178,7 @@ def team_phones(team_id: int):
     elif form.validate_on_submit():
         phones, problems = ts.check_phones(form.data)
         if not problems:
+            assert phones is not None, "check_phones gives the phones when it finds no problem"
             ts.save_phones(db, clock, team, principal, phones, request.remote_addr)
             return _saved(team, _("The phone numbers are saved."))
         summary = attach(form, problems)
@@ -207,6 +208,7 @@ def team_on_call(team_id: int):
         today = local_date_of(clock.now(), team.time_zone)
         rotations, problems = ts.check_rota(form.data["rota"], ts.team_member_ids(db, team.id), team.time_zone, today)
         if not problems:
+            assert rotations is not None, "check_rota gives the rota when it finds no problem"
             ts.save_rota(db, clock, team, principal, rotations, request.remote_addr)
             return _saved(team, _("The on-call rota is saved."))
         summary = attach(form, problems)
@@ -244,6 +246,7 @@ def team_escalation(team_id: int):
         if problems:
             summary = attach(form, problems)
         elif request.form.get("action") == "save":
+            assert policy is not None, "check_policy gives the policy when it finds no problem"
             ts.save_policy(db, clock, team, principal, policy, request.remote_addr)
             return _saved(team, _("The escalation policy is saved. New alerts are paged by it; alerts already "
                                   "open keep the policy they started with."))
@@ -257,7 +260,9 @@ def _starting_values(team) -> dict:
     """For a team with no policy and no on-call phone: the standard shape with its phone
     numbers left empty, for the admin to fill in (it cannot be saved without them)."""
     placeholder = "+4700000000"
-    standard = default_policy(SimpleNamespace(on_call_phone=placeholder, on_call_schedule=team.on_call_schedule))
+    # A transient copy with the placeholder phone and the team's rota, never added to the session.
+    standard = default_policy(Team(name=team.name, on_call_phone=placeholder, on_call_schedule=team.on_call_schedule))
+    assert standard is not None, "the placeholder is an on-call phone"
     values = ts.policy_input(standard)
     for row in values["steps"] + values["fallback"]:
         if row["kind"] == "phone" and row["number"] == placeholder:

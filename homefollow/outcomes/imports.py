@@ -393,7 +393,7 @@ def _encounter_event(number: int, raw: dict, resources: dict[str, dict], source:
         encounter = Encounter.model_validate(raw)
     except ValidationError as exc:
         return Rejection(number, "not a valid Encounter: " + _first_error(exc))
-    identifier = (encounter.identifier or [None])[0]
+    identifier = encounter.identifier[0] if encounter.identifier else None
     source_id = (identifier.value if identifier else None) or encounter.id
     row_source = source or (identifier.system if identifier else None)
     code = encounter.class_fhir.code if encounter.class_fhir else None
@@ -403,6 +403,7 @@ def _encounter_event(number: int, raw: dict, resources: dict[str, dict], source:
     errors = _encounter_problems(source_id, row_source, mapped, code, start, national_id, local_id)
     if errors:
         return Rejection(number, "; ".join(errors))
+    assert source_id and row_source and mapped is not None and start is not None, "_encounter_problems names each"
     kind, acute = mapped
     if encounter.priority and any(c.code == "EL" for c in encounter.priority.coding or []):
         acute = False
@@ -475,7 +476,7 @@ def store(session: Session, clock: Clock, *, team_id: int, parsed: Parsed, accep
         people[event.person_key] = person
         existing = session.exec(select(ServiceUse).where(ServiceUse.source == event.source,
                                                          ServiceUse.source_id == event.source_id)).first()
-        fields = {"kind": event.kind, "start_date": event.start, "end_date": event.end, "acute": event.acute,
+        fields: dict[str, Any] = {"kind": event.kind, "start_date": event.start, "end_date": event.end, "acute": event.acute,
                   "diagnoses": list(event.diagnoses)}
         if existing is None:
             session.add(ServiceUse(person_id=person.id, source=event.source, source_id=event.source_id,

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from rules.schedule import local_date_of, local_day_bounds
 
@@ -120,14 +120,16 @@ def _overview(session: Session, clock: Clock, team_ids, filters: Filters, sort: 
     candidates = _candidates(session, teams, filters, with_last=sort == "last_report") if teams else []
     lights = {light: sum(c.light == light for c in candidates) for light in LIGHTS}
     paged = page is not None and page_size is not None
-    pages = max(1, -(-len(candidates) // page_size)) if paged else 1
+    pages = max(1, -(-len(candidates) // page_size)) if paged and page_size is not None else 1
     page = min(max(page or 1, 1), pages)
     if sort in FULL_SORTS or not paged:
         rows = _rows(session, clock, _patients(session, [c.id for c in candidates]))
         rows = sort_rows(rows, sort, descending)
         if paged:
+            assert page_size is not None, "paged: a page size was given"
             rows = rows[(page - 1) * page_size:page * page_size]
     else:
+        assert page_size is not None, "paged (not FULL_SORTS): a page size was given"
         chosen = _ordered(candidates, _CANDIDATE_KEYS[sort], descending, lambda c: (c.name.casefold(), c.id))
         chosen = chosen[(page - 1) * page_size:page * page_size]
         rows = _rows(session, clock, _patients(session, [c.id for c in chosen]))
@@ -138,7 +140,7 @@ def _candidates(session: Session, teams: set[int], filters: Filters, with_last: 
     """Every patient of `teams` that passes the filters, with light and open alerts (two or three
     queries, a few columns each)."""
     statement = (select(Patient.id, Patient.name, Patient.status, Team.name)
-                 .join(Team, Team.id == Patient.team_id).where(Patient.team_id.in_(teams)))
+                 .join(Team, col(Team.id) == Patient.team_id).where(col(Patient.team_id).in_(teams)))
     if filters.status:
         statement = statement.where(Patient.status == filters.status)
     found = session.exec(statement).all()
@@ -162,7 +164,7 @@ def _candidates(session: Session, teams: set[int], filters: Filters, with_last: 
 def _patients(session: Session, ids: list[int]) -> list[Patient]:
     if not ids:
         return []
-    by_id = {p.id: p for p in _in_chunks(session, ids, lambda chunk: select(Patient).where(Patient.id.in_(chunk)))}
+    by_id = {p.id: p for p in _in_chunks(session, ids, lambda chunk: select(Patient).where(col(Patient.id).in_(chunk)))}
     return [by_id[i] for i in ids]
 
 
@@ -219,7 +221,7 @@ def _rows(session: Session, clock: Clock, patients: list[Patient]) -> list[Patie
         return []
     now = clock.now()
     ids = [p.id for p in patients]
-    team_names = {t.id: t.name for t in session.exec(select(Team).where(Team.id.in_({p.team_id for p in patients})))}
+    team_names = {t.id: t.name for t in session.exec(select(Team).where(col(Team.id).in_({p.team_id for p in patients})))}
     contents = plans.current_contents(session, ids)
     # One window wide enough for every patient's time zone; checklist keeps to each local day.
     start = min(local_day_bounds(local_date_of(now, p.time_zone) - timedelta(days=ADHERENCE_DAYS), p.time_zone)[0]
@@ -250,9 +252,9 @@ def _rows(session: Session, clock: Clock, patients: list[Patient]) -> list[Patie
 def _open_alerts(session: Session, patient_ids: list[int]) -> dict[int, dict[str, int]]:
     counts: dict[int, dict[str, int]] = {}
     for patient_id, severity, n in _in_chunks(session, patient_ids, lambda chunk: (
-            select(Alert.patient_id, Alert.severity, func.count(Alert.id))
-            .where(Alert.patient_id.in_(chunk), Alert.status != AlertStatus.RESOLVED.value)
-            .group_by(Alert.patient_id, Alert.severity))):
+            select(Alert.patient_id, Alert.severity, func.count(col(Alert.id)))
+            .where(col(Alert.patient_id).in_(chunk), Alert.status != AlertStatus.RESOLVED.value)
+            .group_by(col(Alert.patient_id), col(Alert.severity)))):
         counts.setdefault(patient_id, {})[severity] = n
     return counts
 
@@ -266,14 +268,14 @@ def _newest_report_id():
 
 def _last_report_times(session: Session, patient_ids: list[int]) -> dict:
     newest = (select(Report.measured_at).where(Report.patient_id == Patient.id)
-              .order_by(Report.measured_at.desc(), Report.id.desc()).limit(1).correlate(Patient).scalar_subquery())
+              .order_by(col(Report.measured_at).desc(), col(Report.id).desc()).limit(1).correlate(Patient).scalar_subquery())
     return {pid: at for pid, at in _in_chunks(session, patient_ids, lambda chunk: (
-        select(Patient.id, newest).where(Patient.id.in_(chunk)))) if at is not None}
+        select(Patient.id, newest).where(col(Patient.id).in_(chunk)))) if at is not None}
 
 
 def _last_reports(session: Session, patient_ids: list[int]) -> dict[int, tuple[Report, dict[str, float]]]:
     """Each patient's newest report with its values (two queries)."""
     reports = session.exec(select(Report).where(
-        Report.id.in_(select(_newest_report_id()).where(Patient.id.in_(patient_ids))))).all()
+        col(Report.id).in_(select(_newest_report_id()).where(col(Patient.id).in_(patient_ids))))).all()
     return {r.patient_id: (r, values) for r, values in reporting._with_values(session, reports)}
 

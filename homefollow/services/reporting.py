@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from babel.numbers import format_decimal
 
@@ -265,7 +265,7 @@ def recent_same_report(session: Session, clock: Clock, *, patient_id: int, item_
         select(Report).where(Report.patient_id == patient_id, Report.item_key == item_key,
                              Report.reported_at >= clock.now() - REPEAT_WINDOW,
                              Report.idempotency_key != idempotency_key)
-        .order_by(Report.reported_at.desc())
+        .order_by(col(Report.reported_at).desc())
     ).all()
     for report in candidates:
         stored = {m.code: m.value for m in session.exec(select(Measurement).where(Measurement.report_id == report.id))}
@@ -277,7 +277,7 @@ def recent_same_report(session: Session, clock: Clock, *, patient_id: int, item_
 def latest_report(session: Session, patient_id: int, kind: str, item_key: str) -> Report | None:
     return session.exec(select(Report).where(Report.patient_id == patient_id, Report.kind == kind,
                                              Report.item_key == item_key)
-                        .order_by(Report.reported_at.desc(), Report.id.desc()).limit(1)).first()
+                        .order_by(col(Report.reported_at).desc(), col(Report.id).desc()).limit(1)).first()
 
 
 def _existing(session: Session, patient_id: int, idempotency_key: str) -> Report | None:
@@ -296,7 +296,7 @@ def outcome_of(session: Session, report: Report, *, replayed: bool = False) -> R
 def recent_reports(session: Session, patient_id: int, limit: int = 10) -> list[tuple[Report, dict[str, float]]]:
     """The patient's latest reports with their values, newest first (two queries)."""
     reports = session.exec(select(Report).where(Report.patient_id == patient_id)
-                           .order_by(Report.measured_at.desc(), Report.id.desc()).limit(limit)).all()
+                           .order_by(col(Report.measured_at).desc(), col(Report.id).desc()).limit(limit)).all()
     return _with_values(session, reports)
 
 
@@ -304,14 +304,14 @@ def reports_between(session: Session, patient_id: int, start: datetime, end: dat
     """The patient's reports in a period with their values, oldest first (two queries)."""
     reports = session.exec(select(Report).where(Report.patient_id == patient_id, Report.measured_at >= start,
                                                 Report.measured_at < end)
-                           .order_by(Report.measured_at, Report.id)).all()
+                           .order_by(col(Report.measured_at), col(Report.id))).all()
     return _with_values(session, reports)
 
 
 def _with_values(session: Session, reports) -> list[tuple[Report, dict[str, float]]]:
     values: dict[int, dict[str, float]] = {r.id: {} for r in reports}
     if reports:
-        for m in session.exec(select(Measurement).where(Measurement.report_id.in_(list(values)))):
+        for m in session.exec(select(Measurement).where(col(Measurement.report_id).in_(list(values)))):
             values[m.report_id][m.code] = m.value
     return [(r, values[r.id]) for r in reports]
 
@@ -323,11 +323,12 @@ def reporters(session: Session, patient: Patient, reports: list[Report]) -> dict
     relations: dict[int, str] = {}
     if account_ids:
         for grant in session.exec(select(RelativeAccess).where(RelativeAccess.patient_id == patient.id,
-                                                               RelativeAccess.relative_account_id.in_(account_ids))):
+                                                               col(RelativeAccess.relative_account_id).in_(account_ids))):
             relations[grant.relative_account_id] = grant.relation
-        for account in session.exec(select(Account).where(Account.id.in_(account_ids - relations.keys()))):
+        for account in session.exec(select(Account).where(col(Account.id).in_(account_ids - relations.keys()))):
             relations[account.id] = account.name
-    return {r.id: relations.get(r.reported_by_account_id) for r in reports}
+    return {r.id: relations.get(r.reported_by_account_id) if r.reported_by_account_id is not None else None
+            for r in reports}
 
 
 def report_title(kind: str, key: str, content: plans.PlanContent, locale: str) -> str:

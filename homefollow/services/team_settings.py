@@ -18,7 +18,7 @@ from datetime import date, datetime, timedelta, UTC
 from typing import Any
 
 from pydantic import ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..clock import Clock
 from ..escalation import (EscalationPolicy, OnCallSchedule, OpeningHours, PolicyError, parse_policy, shift_on,
@@ -94,7 +94,7 @@ class TeamOverview:
 def _names(session: Session, ids: set[int]) -> dict[int, str]:
     if not ids:
         return {}
-    return {a.id: a.name for a in session.exec(select(Account).where(Account.id.in_(sorted(ids))))}
+    return {a.id: a.name for a in session.exec(select(Account).where(col(Account.id).in_(sorted(ids))))}
 
 
 def situations(policy: EscalationPolicy) -> list[Situation]:
@@ -152,7 +152,7 @@ def overview(session: Session, clock: Clock, principal: Principal) -> list[TeamO
     escalation policy."""
     now = clock.now()
     views = []
-    for team in session.exec(select(Team).where(Team.id.in_(sorted(principal.team_ids))).order_by(Team.name)):
+    for team in session.exec(select(Team).where(col(Team.id).in_(sorted(principal.team_ids))).order_by(Team.name)):
         schedule = team_context(session, team).on_call
         on_call_now, coming = _rota_now_and_coming(session, schedule, now)
         policy = team_policy(team)
@@ -195,8 +195,9 @@ def check_opening_hours(form: Mapping[str, Any]) -> tuple[dict | None, list[Prob
         except ValidationError as exc:
             problems += [((day, *loc), code, params) for loc, code, params in problems_of(exc)]
             continue
-        if typed.hours():
-            hours[day] = typed.hours()
+        day_hours = typed.hours()
+        if day_hours:
+            hours[day] = day_hours
     if problems:
         return None, problems
     try:
@@ -276,8 +277,8 @@ def save_rota(session: Session, clock: Clock, team: Team, actor: Principal, rota
 
 def member_names(session: Session, team_id: int) -> list[tuple[int, str]]:
     """(account id, name) of the team's active members, by name, each once."""
-    rows = session.exec(select(Account.id, Account.name).join(TeamMembership, TeamMembership.account_id == Account.id)
-                        .where(TeamMembership.team_id == team_id, Account.is_active.is_(True))
+    rows = session.exec(select(Account.id, Account.name).join(TeamMembership, col(TeamMembership.account_id) == Account.id)
+                        .where(TeamMembership.team_id == team_id, col(Account.is_active).is_(True))
                         .order_by(Account.name)).all()
     return list(dict.fromkeys((i, n) for i, n in rows))
 
