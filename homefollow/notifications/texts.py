@@ -217,7 +217,7 @@ def _items_phrase(items: tuple[str, ...], lang: str, converted: tuple[units.Read
     return ", ".join(names[:-1]) + (" og " if lang == "nb" else " and ") + names[-1]
 
 
-def reply_text(subject: Command | AckOutcome | ReportOutcome | str, locale: str, **facts: object) -> str:
+def reply_text(subject: Command | AckOutcome | ReportOutcome | MessageOutcome | str, locale: str, **facts: object) -> str:
     """The SMS to send back for a parsed command (Stop, Start, Help, Unknown), for the outcome
     of carrying one out (AckOutcome, ReportOutcome), or for a TEXTS key with its facts."""
     lang = _lang(locale)

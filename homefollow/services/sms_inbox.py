@@ -11,15 +11,17 @@ so, and the team's admins are told (_duty_stop)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import cast
 
 from sqlalchemy import delete
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from rules.measurements import ImplausibleValue
 from rules.zones import Zone
 
 from ..clock import Clock
 from ..escalation import parse_policy
+from ..escalation.policy import Severity
 from ..links import public_url
 from ..models import (Account, AccountKind, Alert, AlertStatus, Patient, ReportSource, SmsOptOut, Team,
                       TeamMembership)
@@ -44,12 +46,12 @@ class Sender:
 
 def identify(session: Session, clock: Clock, phone: str) -> Sender:
     staff = session.exec(select(Account).where(Account.phone == phone, Account.kind == AccountKind.STAFF.value,
-                                               Account.is_active.is_(True))).first()
+                                               col(Account.is_active).is_(True))).first()
     patient = session.exec(select(Patient).where(Patient.phone == phone)).first()
     if patient is not None:
         return Sender(phone, staff, patient, patient.account_id, "patient")
     relative = session.exec(select(Account).where(Account.phone == phone, Account.kind == AccountKind.RELATIVE.value,
-                                                  Account.is_active.is_(True))).first()
+                                                  col(Account.is_active).is_(True))).first()
     if relative is not None:
         reportable = [p for p, grant in access.patients_of_relative(session, clock, relative.id) if grant.can_report]
         if len(reportable) == 1:  # with several patients, an SMS could not say for whom
@@ -74,7 +76,7 @@ def handle(session: Session, clock: Clock, *, from_number: str, body: str, messa
         session.commit()
         return reply_text(command, locale)
     if isinstance(command, Start):
-        session.execute(delete(SmsOptOut).where(SmsOptOut.phone == phone))
+        session.execute(delete(SmsOptOut).where(col(SmsOptOut.phone) == phone))
         outbox.forget_opt_outs(session)
         _audit(session, clock, sender, "sms.start")
         session.commit()
@@ -135,8 +137,8 @@ def _patient_side(session: Session, phone: str) -> bool:
     if session.exec(select(Patient.id).where(Patient.phone == phone)).first() is not None:
         return True
     return session.exec(select(Account.id).where(
-        Account.phone == phone, Account.kind.in_((AccountKind.PATIENT.value, AccountKind.RELATIVE.value)),
-        Account.is_active.is_(True))).first() is not None
+        Account.phone == phone, col(Account.kind).in_((AccountKind.PATIENT.value, AccountKind.RELATIVE.value)),
+        col(Account.is_active).is_(True))).first() is not None
 
 
 def _acknowledge(session: Session, clock: Clock, sender: Sender, code: str) -> AckOutcome:
@@ -148,6 +150,7 @@ def _acknowledge(session: Session, clock: Clock, sender: Sender, code: str) -> A
                                         TeamMembership.account_id == sender.staff.id)).first() is not None
     if not member:
         return AckOutcome(alert.short_code, "not_allowed")
+    assert sender.staff is not None, "only staff are members"
     if alert.status == AlertStatus.RESOLVED.value:
         return AckOutcome(alert.short_code, "already_resolved")
     try:
@@ -157,12 +160,14 @@ def _acknowledge(session: Session, clock: Clock, sender: Sender, code: str) -> A
     audit.record(session, clock, actor_account_id=sender.staff.id, actor_kind="staff", action="alert.acknowledge",
                  patient_id=alert.patient_id, object_type="alert", object_id=alert.id, channel="sms")
     session.commit()
-    minutes = int(parse_policy(alert.escalation_policy).ack_timeout.minutes(alert.severity).total_seconds() // 60) \
+    severity = cast(Severity, alert.severity)  # an alert is yellow or red
+    minutes = int(parse_policy(alert.escalation_policy).ack_timeout.minutes(severity).total_seconds() // 60) \
         if alert.escalation_policy else 0
     return AckOutcome(alert.short_code, "acknowledged", ack_timeout_minutes=minutes)
 
 
 def _report(session: Session, clock: Clock, sender: Sender, command: Report, message_id: str) -> ReportOutcome | Unknown:
+    assert sender.patient is not None, "handle reports only for a known patient"
     outcomes = []
     for item_key, values in command.values.items():
         try:
@@ -205,7 +210,9 @@ def _message(session: Session, clock: Clock, sender: Sender, command: FreeText, 
     messages.send_from_patient_side(session, clock, patient=patient, author_account_id=sender.reporter_account_id,
                                     actor_kind=sender.actor_kind, body=command.text,
                                     idempotency_key=f"sms:{message_id}"[:100] if message_id else None, channel="sms")
-    call = teams.whom_to_call(session.get(Team, patient.team_id), clock.now())
+    team = session.get(Team, patient.team_id)
+    assert team is not None, "a patient's team exists (foreign key)"
+    call = teams.whom_to_call(team, clock.now())
     return MessageOutcome(teams.call_advice(call, locale, sms=True))
 
 
@@ -213,7 +220,10 @@ def _when_team_closed(session: Session, clock: Clock, sender: Sender, outcome, l
     """A yellow or red reading while the team cannot be called (closed, or no phone for
     patients): the reply also says whom to call (teams.whom_to_call)."""
     if isinstance(outcome, ReportOutcome) and outcome.zone in ("yellow", "red"):
-        call = teams.whom_to_call(session.get(Team, sender.patient.team_id), clock.now())
+        assert sender.patient is not None, "a reading is the patient's"
+        team = session.get(Team, sender.patient.team_id)
+        assert team is not None, "a patient's team exists (foreign key)"
+        call = teams.whom_to_call(team, clock.now())
         if call.kind != teams.CALL_TEAM:
             return replace(outcome, advice=teams.call_advice(call, locale, sms=True))
     return outcome
