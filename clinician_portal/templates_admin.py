@@ -24,7 +24,7 @@ from homefollow.input_guard import row_id
 from homefollow.models import PlanTemplate, Role, Team
 from homefollow.services import evaluation, plan_editor, plan_templates, plans
 from homefollow.services.access import Need, require_patient
-from homefollow.web import current_principal, locale_code
+from homefollow.web import locale_code, signed_in_principal
 from rules import code_info
 from rules.measurements import CATALOGUE, ITEMS
 from rules.schedule import Schedule
@@ -48,7 +48,7 @@ def _strip(text):
 
 
 def _admin_team_ids() -> frozenset[int]:
-    principal = current_principal()
+    principal = signed_in_principal()
     return frozenset(t for t in principal.team_ids if principal.has_role(t, Role.TEAM_ADMIN.value))
 
 
@@ -199,10 +199,16 @@ class CalibrationForm(CalibrationBaseForm):
     codes = FieldList(FormField(LimitRowForm))
 
 
+def _proposal(c: plan_templates.CodeCalibration) -> plan_templates.LimitProposal:
+    """The proposal of one of the form's rows."""
+    assert c.proposal is not None, "calibratable gives only the codes with a proposal"
+    return c.proposal
+
+
 def calibration_form(cal: plan_templates.Calibration, **kw) -> CalibrationForm:
     """A row per measurement the nurse decides on, each limit filled with its proposal."""
     codes = plan_templates.calibratable(cal)
-    rows = [{"code": c.code, "use": True} | {n: format_number(c.code, getattr(c.proposal.limits, n)) for n in c.names}
+    rows = [{"code": c.code, "use": True} | {n: format_number(c.code, getattr(_proposal(c).limits, n)) for n in c.names}
             for c in codes]
     form = CalibrationForm(data={"codes": rows}, **kw)
     # Posted rows may not match the codes (plan_templates reports rows_changed); label those that pair up.
@@ -248,7 +254,8 @@ def _template_page(template: PlanTemplate, *, form=None, yaml_form=None, problem
     if yaml_form is None and editable:
         yaml_form = TemplateYamlForm(formdata=None, content_yaml=plan_templates.content_yaml(content))
     team = db.get(Team, template.team_id) if template.team_id else None
-    copy_teams = sorted((db.get(Team, t) for t in _admin_team_ids()), key=lambda t: t.name)
+    copy_targets = [db.get(Team, t) for t in _admin_team_ids()]  # ids of existing teams: none is None
+    copy_teams = sorted((t for t in copy_targets if t is not None), key=lambda t: t.name)
     active_form = ActiveForm(formdata=None, active="0" if template.is_active else "1")
     return render_template("clinic/plan_template.html", template=template, team=team, content=content,
                            limits=plan_templates.current_limits(db, content), slots=slots, form=form,
@@ -308,6 +315,7 @@ def plan_template_save(template_id: int):
     })
     try:
         new_content = plans.PlanContent.model_validate(new_content.model_dump(mode="json"))
+        assert form.name.data, "validated: DataRequired"
         plan_templates.update_template(db, clock, template, name=form.name.data, description=form.description.data or "",
                                        content=new_content, actor_account_id=current_user.id, how="form",
                                        locale=locale_code())
@@ -331,7 +339,7 @@ def plan_template_yaml(template_id: int):
         return _template_page(template, yaml_form=form, status=400)
     text = form.content_yaml.data or ""
     upload = form.upload.data
-    if upload is not None and getattr(upload, "filename", ""):
+    if upload is not None and getattr(upload, "filename", None):
         raw = upload.read(plan_templates.MAX_YAML_CHARS * 4 + 1)
         try:
             text = raw.decode("utf-8")
@@ -389,7 +397,7 @@ def plan_template_active(template_id: int):
 
 def _patient_for_plan_change(patient_id: int, action: str):
     db, clock = get_session(), get_clock()
-    return require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action=action,
+    return require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action=action,
                            ip=request.remote_addr).patient
 
 
@@ -413,11 +421,13 @@ def plan_from_template(patient_id: int):
         if chosen is None:
             abort(400)
         if form.validate_on_submit():
+            assert form.reason.data, "validated: DataRequired"
+            posted_version = form.plan_version.data or ""
             try:
                 plan = plan_templates.start_from_template(
                     db, clock, patient=patient, template=chosen, author_account_id=current_user.id,
                     reason=form.reason.data,
-                    expected_version=int(form.plan_version.data) if (form.plan_version.data or "").isdigit() else None)
+                    expected_version=int(posted_version) if posted_version.isdigit() else None)
             except plan_templates.PlanChanged:
                 problems = [_("The plan was changed by someone else while you were looking. Look at the template again and save once more.")]
                 form.plan_version.data = str(version or "")
@@ -469,7 +479,7 @@ CALIBRATION_MESSAGES = {
 
 def calibration_problems(cal, problems) -> list[tuple[tuple, str]]:
     """Each problem worded, at its location; a number is asked for with the row's median."""
-    examples = [format_number(c.code, c.proposal.median) for c in plan_templates.calibratable(cal)]
+    examples = [format_number(c.code, _proposal(c).median) for c in plan_templates.calibratable(cal)]
     worded = []
     for loc, code, params in problems:
         example = examples[loc[1]] if len(loc) > 1 and loc[1] < len(examples) else "92"
@@ -503,6 +513,8 @@ def plan_calibrate(patient_id: int):
     if not form.validate_on_submit() or problems:
         whole_form = [text for field_id, text in attach_errors(form, calibration_problems(cal, problems)) if not field_id]
         return _calibration_page(cal, form, whole_form, status=400)
+    assert chosen is not None, "check_calibration gives the limits when it finds no problem"
+    assert form.reason.data, "validated: DataRequired"
     try:
         plan = plan_templates.apply_calibration(
             db, clock, patient=patient, chosen=chosen, author_account_id=current_user.id, reason=form.reason.data,
