@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from ..clock import Clock
-from ..db import insert_unless_taken
+from ..db import insert_unless_taken, rows_changed
 from ..models import Channel, Notification, NotificationStatus, Priority, SmsOptOut
 from .email import EmailSender
 from .errors import PermanentError, TransientError
@@ -164,11 +164,11 @@ def release_expired_leases(session: Session, clock: Clock) -> int:
     sent again."""
     result = session.execute(
         update(Notification)
-        .where(Notification.status == NotificationStatus.SENDING.value, Notification.lease_until < clock.now())
+        .where(col(Notification.status) == NotificationStatus.SENDING.value, col(Notification.lease_until) < clock.now())
         .values(status=NotificationStatus.PENDING.value, lease_until=None, claimed_by=None, fate_unknown=True)
     )
     session.commit()
-    return result.rowcount
+    return rows_changed(result)
 
 
 def claim(session: Session, clock: Clock, notification_id: int, lease: timedelta = LEASE) -> Notification | None:
@@ -181,14 +181,14 @@ def claim(session: Session, clock: Clock, notification_id: int, lease: timedelta
     result = session.execute(
         update(Notification)
         .where(
-            Notification.id == notification_id,
-            Notification.status == NotificationStatus.PENDING.value,
-            Notification.due_at <= now,
+            col(Notification.id) == notification_id,
+            col(Notification.status) == NotificationStatus.PENDING.value,
+            col(Notification.due_at) <= now,
         )
         .values(status=NotificationStatus.SENDING.value, lease_until=now + lease,
                 attempts=Notification.attempts + 1, claimed_by=owner)
     )
-    claimed = session.get(Notification, notification_id, populate_existing=True) if result.rowcount == 1 else None
+    claimed = session.get(Notification, notification_id, populate_existing=True) if rows_changed(result) == 1 else None
     session.commit()
     return claimed
 
@@ -198,12 +198,12 @@ def _still_mine(session: Session, clock: Clock, n: Notification, lease: timedelt
     process stalled past its lease and another sender took the message over)."""
     result = session.execute(
         update(Notification)
-        .where(Notification.id == n.id, Notification.status == NotificationStatus.SENDING.value,
-               Notification.claimed_by == n.claimed_by)
+        .where(col(Notification.id) == n.id, col(Notification.status) == NotificationStatus.SENDING.value,
+               col(Notification.claimed_by) == n.claimed_by)
         .values(lease_until=clock.now() + lease)
     )
     session.commit()
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def due_messages(session: Session, clock: Clock, limit: int = BATCH,
@@ -214,7 +214,7 @@ def due_messages(session: Session, clock: Clock, limit: int = BATCH,
         select(Notification.id, Notification.channel)
         .where(Notification.status == NotificationStatus.PENDING.value, Notification.due_at <= clock.now(),
                Notification.priority <= max_priority.value)
-        .order_by(Notification.priority, Notification.due_at, Notification.id)
+        .order_by(col(Notification.priority), col(Notification.due_at), col(Notification.id))
         .limit(limit)
     ).all()]
 
@@ -327,8 +327,8 @@ def _finish(session: Session, n: Notification, *, status: NotificationStatus, **
         values["body"] = SECRET_REMOVED
     session.execute(
         update(Notification)
-        .where(Notification.id == n.id, Notification.status == NotificationStatus.SENDING.value,
-               Notification.claimed_by == n.claimed_by)
+        .where(col(Notification.id) == n.id, col(Notification.status) == NotificationStatus.SENDING.value,
+               col(Notification.claimed_by) == n.claimed_by)
         .values(status=status.value, lease_until=None, claimed_by=None, **values)
     )
     session.commit()
