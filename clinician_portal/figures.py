@@ -14,7 +14,7 @@ from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlmodel import select
+from sqlmodel import col, select
 
 from homefollow.clock import get_clock
 from homefollow.bar_charts import Bar, render_bars
@@ -28,7 +28,7 @@ from homefollow.outcomes.service_figures import CASELOAD_BENCHMARK, service_figu
 from homefollow.outcomes.tables import Table, csv_text
 from homefollow.services import audit
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import current_principal
+from homefollow.web import signed_in_principal
 from rules.schedule import local_date_of
 
 from . import bp
@@ -64,7 +64,9 @@ def figure(value: str) -> str:
         number = Decimal(value)
     except (InvalidOperation, TypeError, ValueError):
         return value
-    digits = max(-number.as_tuple().exponent, 0)
+    exponent = number.as_tuple().exponent
+    assert isinstance(exponent, int), "a figure is a finite number"
+    digits = max(-exponent, 0)
     return format_decimal(number, format="#,##0" + ("." + "0" * digits if digits else ""), locale=str(get_locale()))
 
 
@@ -96,17 +98,17 @@ class Choice:
     """The cohort asked for, checked against what the user may see."""
 
     def __init__(self, db, clock, principal, attempted: str):
-        self.teams = list(db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name))) \
+        self.teams = list(db.exec(select(Team).where(col(Team.id).in_(principal.team_ids)).order_by(Team.name))) \
             if principal.team_ids else []
         own = [t.id for t in self.teams]
         self.municipalities = list(db.exec(
             select(Organisation).where(Organisation.kind == OrganisationKind.MUNICIPALITY.value,
-                                       Organisation.id.in_(select(Patient.municipality_id)
-                                                           .where(Patient.team_id.in_(own))))
+                                       col(Organisation.id).in_(select(Patient.municipality_id)
+                                                                .where(col(Patient.team_id).in_(own))))
             .order_by(Organisation.name))) if own else []
         self.templates = list(db.exec(
-            select(PlanTemplate).where(PlanTemplate.team_id.is_(None) | PlanTemplate.team_id.in_(own))
-            .order_by(PlanTemplate.name, PlanTemplate.id)))
+            select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None) | col(PlanTemplate.team_id).in_(own))
+            .order_by(PlanTemplate.name, col(PlanTemplate.id))))
         self.team_id, self.municipality_id, self.template_id = _int_arg("team"), _int_arg("municipality"), \
             _int_arg("template")
         if self.team_id is not None and self.team_id not in own:
@@ -115,7 +117,8 @@ class Choice:
             _deny(db, clock, principal, "organisation", self.municipality_id, attempted)
         if self.template_id is not None and self.template_id not in {t.id for t in self.templates}:
             _deny(db, clock, principal, "plan_template", self.template_id, attempted)
-        self.days = _int_arg("days") if _int_arg("days") in PERIODS else DEFAULT_PERIOD
+        days = _int_arg("days")
+        self.days = days if days is not None and days in PERIODS else DEFAULT_PERIOD
         self.patients = cohort(db, team_id=self.team_id, municipality_id=self.municipality_id,
                                template_id=self.template_id, within_teams=own) if own else []
 
@@ -211,7 +214,7 @@ def service_charts(service_tables: dict[str, Table], titles: dict[str, dict]) ->
 @bp.get("/figures")
 @staff_only
 def figures():
-    db, clock, principal = get_session(), get_clock(), current_principal()
+    db, clock, principal = get_session(), get_clock(), signed_in_principal()
     choice = Choice(db, clock, principal, "view.figures")
     result, service, all_tables = _all_tables(db, clock, choice)
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.figures",
@@ -227,7 +230,7 @@ def figures():
 @bp.get("/figures/<key>.csv")
 @staff_only
 def figures_csv(key: str):
-    db, clock, principal = get_session(), get_clock(), current_principal()
+    db, clock, principal = get_session(), get_clock(), signed_in_principal()
     choice = Choice(db, clock, principal, "export.figures")
     _result, _service, all_tables = _all_tables(db, clock, choice)
     table = next((t for t in all_tables if t.key == key), None)
@@ -265,7 +268,7 @@ def service_use(patient_id: int):
 
 def _service_use_page(patient_id: int, form: ServiceUseForm | None = None, status: int = 200):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="view.service_use",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="view.service_use",
                              ip=request.remote_addr)
     patient = access.patient
     result = patient_figures(db, clock, patient)
@@ -279,7 +282,7 @@ def _service_use_page(patient_id: int, form: ServiceUseForm | None = None, statu
 @staff_only
 def add_service_use(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT,
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT,
                              action="service_use.submit", ip=request.remote_addr)
     form = ServiceUseForm()
     if not form.validate_on_submit():
@@ -296,7 +299,7 @@ def add_service_use(patient_id: int):
 
 
 def _entered(db, clock, patient_id: int, use_id: int, action: str):
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action=action,
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action=action,
                              ip=request.remote_addr)
     use = entry.entered_event(db, patient_id, use_id)
     if use is None:
@@ -317,6 +320,7 @@ def change_service_use(patient_id: int, use_id: int):
     status = 200
     if request.method == "POST":
         if form.validate_on_submit():
+            assert form.reason.data is not None, "validated: Length(min=3)"
             try:
                 entry.change(db, clock, patient=patient, use=use, entry=form.entry(), reason=form.reason.data,
                              today=_today(clock), actor_account_id=current_user.id)
@@ -343,6 +347,7 @@ def delete_service_use(patient_id: int, use_id: int):
                                           "acute": "yes" if use.acute else "no"})
         return render_template("clinic/service_use_change.html", patient=patient, use=use, form=form,
                                delete_form=delete_form, **_labels()), 400
+    assert delete_form.reason.data is not None, "validated: Length(min=3)"
     entry.delete(db, clock, patient=patient, use=use, reason=delete_form.reason.data, actor_account_id=current_user.id)
     flash(_("The service use is deleted."), "success")
     return redirect(url_for("clinician.service_use", patient_id=patient_id) + "#events-title")
@@ -352,7 +357,7 @@ def delete_service_use(patient_id: int, use_id: int):
 @staff_only
 def patient_figures_csv(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="export.figures",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="export.figures",
                              ip=request.remote_addr)
     return _csv_response(figures_table(patient_figures(db, clock, access.patient)),
                          f"patient-{patient_id}-outcomes.csv")
@@ -362,7 +367,7 @@ def patient_figures_csv(patient_id: int):
 @staff_only
 def fhir_export(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.VIEW, action="export.fhir",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="export.fhir",
                              ip=request.remote_addr)
     bundle = patient_bundle(db, clock, access.patient)
     return Response(bundle_json(bundle), mimetype="application/fhir+json",
