@@ -3,13 +3,14 @@ frailty, messages) and the per-patient audit view."""
 
 from __future__ import annotations
 
+from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlmodel import select
+from sqlmodel import col, select
 
 from homefollow.clock import get_clock
 from homefollow.db import get_session
@@ -19,7 +20,7 @@ from homefollow.outcomes.figures import WINDOW_DAYS
 from homefollow.services import (audit, chart_history, checklist, messages, overview, pathway,
                                  patient_record, plans, relatives)
 from homefollow.services.access import Need, require_patient
-from homefollow.web import current_principal
+from homefollow.web import signed_in_principal
 from rules.measurements import ITEMS
 from rules.schedule import local_date_of
 
@@ -103,7 +104,7 @@ def audit_actor_kind(kind: str) -> str:
 @bp.get("/patients")
 @staff_only
 def patients():
-    principal = current_principal()
+    principal = signed_in_principal()
     db, clock = get_session(), get_clock()
     filters = overview.Filters(
         team_id=request.args.get("team", type=int),
@@ -132,7 +133,7 @@ def patients():
 def _sort_url(column: str, sort: str, descending: bool) -> str:
     """The column header's link: the same filters, this column, the other direction when it
     is already the sort column."""
-    args = {k: v for k, v in request.args.items() if k not in ("sort", "dir", "page") and v}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k not in ("sort", "dir", "page") and v}
     if column == sort:
         direction = "asc" if descending else "desc"
     else:
@@ -142,7 +143,7 @@ def _sort_url(column: str, sort: str, descending: bool) -> str:
 
 def _page_url(page: int) -> str:
     """Another page of the overview: the same filters and sort."""
-    args = {k: v for k, v in request.args.items() if k != "page" and v}
+    args: dict[str, Any] = {k: v for k, v in request.args.items() if k != "page" and v}
     return url_for("clinician.patients", **args, page=page)
 
 
@@ -158,11 +159,12 @@ def patient_detail(patient_id: int):
 @staff_only
 def send_message(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="message.send",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="message.send",
                              ip=request.remote_addr)
     form = MessageForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, message_form=form, status=400)
+    assert form.body.data is not None, "validated: DataRequired"
     messages.send_from_team(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.body.data)
     flash(_("The message is sent. The patient gets an SMS that there is a new message."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#messages-title")
@@ -172,11 +174,12 @@ def send_message(patient_id: int):
 @staff_only
 def add_note(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="note.submit",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="note.submit",
                              ip=request.remote_addr)
     form = NoteForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, note_form=form, status=400)
+    assert form.note.data is not None, "validated: DataRequired"
     patient_record.add_note(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.note.data)
     flash(_("The note is saved."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#timeline-title")
@@ -186,7 +189,7 @@ def add_note(patient_id: int):
 @staff_only
 def set_frailty(patient_id: int):
     db, clock = get_session(), get_clock()
-    access = require_patient(db, clock, current_principal(), patient_id, need=Need.REPORT, action="frailty.submit",
+    access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="frailty.submit",
                              ip=request.remote_addr)
     form = FrailtyForm()
     if not form.validate_on_submit():
@@ -199,7 +202,7 @@ def set_frailty(patient_id: int):
 def _patient_page(patient_id: int, message_form: MessageForm | None = None, note_form: NoteForm | None = None,
                   frailty_form: FrailtyForm | None = None, pause_form: PauseForm | None = None, status: int = 200):
     db, clock = get_session(), get_clock()
-    principal = current_principal()
+    principal = signed_in_principal()
     access = require_patient(db, clock, principal, patient_id, need=Need.VIEW, action="view.patient",
                              ip=request.remote_addr)
     patient = access.patient
@@ -208,7 +211,7 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
     # First: reading the messages resolves the 'unread message' queue item (not listed below).
     new_message_ids = set(messages.mark_read_by_team(db, clock, patient.id, principal.account_id))
     open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
-                          .order_by(Alert.opened_at)).all()
+                          .order_by(col(Alert.opened_at))).all()
     team = db.get(Team, patient.team_id)
     period = request.args.get("period", 30, type=int)
     if period not in CHART_PERIODS:
@@ -252,13 +255,14 @@ def _may_see_audit(principal, patient: Patient) -> bool:
 @staff_only
 def patient_audit(patient_id: int):
     db, clock = get_session(), get_clock()
-    principal = current_principal()
+    principal = signed_in_principal()
     patient = db.get(Patient, patient_id)
     if patient is None or patient.team_id not in principal.team_ids or not _may_see_audit(principal, patient):
         # Another team's patient (or none): 404 from the policy. A team member without the role:
         # require_patient would grant, so the refusal is audited here and explained.
         if patient is None or patient.team_id not in principal.team_ids:
             require_patient(db, clock, principal, patient_id, action="view.audit", ip=request.remote_addr)
+        assert patient is not None, "require_patient refuses a patient who does not exist"
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action="access.denied", patient_id=patient.id, ip=request.remote_addr, attempted="view.audit",
                      need="team_admin or coordinator")
