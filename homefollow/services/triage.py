@@ -270,7 +270,7 @@ def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id:
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="alert.assigned",
                  patient_id=alert.patient_id, object_type="alert", object_id=alert.id, ip=ip,
                  assignee_account_id=assignee_account_id)
-    session.commit()
+    session.flush()
     return alert
 
 
