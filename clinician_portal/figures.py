@@ -88,9 +88,8 @@ def _int_arg(name: str) -> int | None:
 
 
 def _deny(db, clock, principal, object_type: str, object_id, attempted: str):
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="access.denied",
-                 object_type=object_type, object_id=object_id, ip=request.remote_addr, attempted=attempted)
-    db.commit()
+    audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+                         object_type=object_type, object_id=object_id, ip=request.remote_addr, attempted=attempted)
     raise AccessDenied(object_id)
 
 
@@ -219,7 +218,6 @@ def figures():
     result, service, all_tables = _all_tables(db, clock, choice)
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.figures",
                  ip=request.remote_addr, **choice.audit_detail())
-    db.commit()
     by_key = {t.key: t for t in all_tables}
     return render_template("clinic/figures.html", choice=choice, result=result, service=service, tables=by_key,
                            outcome_charts=outcome_charts(result, "chart"),
@@ -238,7 +236,6 @@ def figures_csv(key: str):
         raise AccessDenied(key)
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="export.figures",
                  ip=request.remote_addr, table=key, **choice.audit_detail())
-    db.commit()
     return _csv_response(table, f"{key}.csv")
 
 

@@ -123,7 +123,6 @@ def patients():
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                  action="view.patients", ip=request.remote_addr, patients=len(page.rows), matching=page.total,
                  page=page.page)
-    db.commit()
     return render_template("clinic/patients.html", rows=page.rows, paging=page, teams=teams, filters=filters,
                            sort=sort, descending=descending, status_labels=STATUS_LABELS, light_labels=LIGHT_LABELS,
                            sort_labels=SORT_LABELS, now=clock.now(), adherence_days=overview.ADHERENCE_DAYS,
@@ -266,7 +265,6 @@ def patient_audit(patient_id: int):
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action="access.denied", patient_id=patient.id, ip=request.remote_addr, attempted="view.audit",
                      need="team_admin or coordinator")
-        db.commit()
         return render_template("clinic/forbidden.html", patient=patient,
                                message=_("Only the team's administrators and coordinators can see who has looked at "
                                          "or changed a patient's record. Ask one of them if you need to know.")), 403

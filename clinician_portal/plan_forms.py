@@ -129,15 +129,20 @@ class CheckinsForm(SectionForm):
     tasks = FieldList(FormField(TaskRowForm))
 
 
+
+def _event_label(name: str):
+    """The field's label from the plan editor's own words (EVENT_FIELDS holds them as N_ texts)."""
+    return _l(EVENT_FIELDS[name])
+
 class EventRowForm(Form):
-    title = StringField(_l(EVENT_FIELDS["title"]), description=_l("Such as: COPD exacerbation, a fall."))
-    signs = TextAreaField(_l(EVENT_FIELDS["signs"]), render_kw=TEXT)
-    patient = TextAreaField(_l(EVENT_FIELDS["patient"]), render_kw=TEXT)
-    relative = TextAreaField(_l(EVENT_FIELDS["relative"]), render_kw=TEXT)
-    home_nursing = TextAreaField(_l(EVENT_FIELDS["home_nursing"]), render_kw=TEXT)
-    gp = TextAreaField(_l(EVENT_FIELDS["gp"]), render_kw=TEXT)
-    team = TextAreaField(_l(EVENT_FIELDS["team"]), render_kw=TEXT)
-    responsible = StringField(_l(EVENT_FIELDS["responsible"]))
+    title = StringField(_event_label("title"), description=_l("Such as: COPD exacerbation, a fall."))
+    signs = TextAreaField(_event_label("signs"), render_kw=TEXT)
+    patient = TextAreaField(_event_label("patient"), render_kw=TEXT)
+    relative = TextAreaField(_event_label("relative"), render_kw=TEXT)
+    home_nursing = TextAreaField(_event_label("home_nursing"), render_kw=TEXT)
+    gp = TextAreaField(_event_label("gp"), render_kw=TEXT)
+    team = TextAreaField(_event_label("team"), render_kw=TEXT)
+    responsible = StringField(_event_label("responsible"))
 
 
 class EventsForm(SectionForm):

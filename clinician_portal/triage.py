@@ -37,7 +37,6 @@ def queue_page():
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.queue",
                  ip=request.remote_addr, alerts=len(queue.rows), page=queue.page,
                  **({"filters": request.args.to_dict()} if filters.any else {}))
-    db.commit()
     return render_template("clinic/queue.html", queue=queue, rows=queue.rows, counts=queue.counts,
                            ack_form=ActionForm(), now=clock.now(), dropped=dropped, here=request.full_path.rstrip("?"),
                            me=principal.account_id, page_url=_page_url)

@@ -12,6 +12,7 @@ from flask.cli import AppGroup
 from sqlmodel import Session
 
 from .clock import get_clock
+from .transactions import unit_of_work
 
 outcomes_cli = AppGroup("outcomes", help="Service-use history, candidates, before/after figures, FHIR export.")
 
@@ -59,7 +60,7 @@ def import_history(path: str, team_id: int, source: str | None, accept_valid: bo
         if done % 500 == 0 or done == total:
             click.echo(f"  stored {done}/{total}")
 
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         _team(session, team_id)
         report = imports.store(session, get_clock(), team_id=team_id, parsed=parsed, accept_valid=accept_valid,
                                progress=progress)
@@ -81,7 +82,7 @@ def candidates(team_id: int, min_admissions: int, sort: str) -> None:
     """People of a team's catchment with many admissions, not enrolled, with their LACE index."""
     from .outcomes.candidates import team_candidates
 
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         _team(session, team_id)
         found = team_candidates(session, team_id, _today(), min_admissions=min_admissions, sort=sort)
     click.echo(f"{'person':>6}  {'name':<28} {'adm':>4} {'acute':>5} {'beds':>5} {'ED':>3} {'last':<10}  LACE (L+A+C+E)")
@@ -104,7 +105,7 @@ def figures(team_id: int | None, municipality_id: int | None, patient_id: int | 
 
     if team_id is None and municipality_id is None and patient_id is None:
         raise click.UsageError("give --team, --municipality or --patient")
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         patients = cohort(session, team_id=team_id, municipality_id=municipality_id, patient_id=patient_id)
         result = figures_for(session, patients, _today())
     if csv_path == "-":
@@ -132,12 +133,11 @@ def link(person_id: int, patient_id: int) -> None:
     """Tie a person's service-use history to the patient they were enrolled as."""
     from .outcomes.cohorts import link_person
 
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         try:
             link_person(session, get_clock(), person_id=person_id, patient_id=patient_id)
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None
-        session.commit()
     click.echo(f"Person {person_id} is patient {patient_id}.")
 
 
@@ -148,14 +148,13 @@ def palliative(person_id: int, off: bool) -> None:
     """Mark a person as in palliative care: never shown as a candidate."""
     from .models import ServicePerson
 
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         person = session.get(ServicePerson, person_id)
         if person is None:
             raise click.ClickException(f"no person {person_id}")
         person.palliative = not off
         person.updated_at = get_clock().now()
         session.add(person)
-        session.commit()
     click.echo(f"Person {person_id} {'is no longer' if off else 'is'} marked palliative.")
 
 
@@ -170,14 +169,13 @@ def fhir_export(patient_id: int, out_path: str | None) -> None:
     from .services import audit
 
     clock = get_clock()
-    with Session(_engine()) as session:
+    with unit_of_work(_engine()) as session:
         patient = session.get(Patient, patient_id)
         if patient is None:
             raise click.ClickException(f"no patient {patient_id}")
         bundle = patient_bundle(session, clock, patient)
         audit.record(session, clock, actor_account_id=None, actor_kind="system", action="export.fhir",
                      patient_id=patient.id, via="cli", resources=len(bundle["entry"]))
-        session.commit()
     text = bundle_json(bundle)
     if out_path is None:
         click.echo(text)

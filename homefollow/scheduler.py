@@ -21,6 +21,7 @@ from sqlalchemy import Engine, delete
 from sqlmodel import Session, col
 
 from .clock import Clock
+from .transactions import unit_of_work
 from .models import Heartbeat, Priority
 from .notifications.email import EmailSender, LogEmailSender, SmtpEmailSender
 from .notifications.outbox import DispatchResult, Senders, dispatch_due
@@ -69,12 +70,11 @@ def process_name(role: str = "scheduler") -> str:
 
 def beat(engine: Engine, clock: Clock, name: str, started_at: datetime, role: str = "scheduler") -> None:
     now = clock.now()
-    with Session(engine) as session:
+    with unit_of_work(engine) as session:
         session.merge(Heartbeat(name=name, role=role, host=socket.gethostname(), pid=os.getpid(),
                                 started_at=started_at, beat_at=now))
         # Forget processes that have been gone for a week.
         session.execute(delete(Heartbeat).where(col(Heartbeat.beat_at) < now - timedelta(days=7)))
-        session.commit()
 
 
 @dataclass

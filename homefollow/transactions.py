@@ -79,7 +79,9 @@ _CONFLICT_SQLSTATES = {"40001": "serialization failure", "40P01": "deadlock"}
 # holds at that moment (on SQLite a second connection would wait for this one's write lock).
 OWN_COMMITS = {
     # Other processes must see a claim at once, and it must survive what fails after it.
-    "outbox_claim": "a claimed outbox row and its lease, before the provider is called",
+    "outbox_step": "each step of sending a message — leases released, the due rows read, a row claimed, its "
+                   "lease extended, its result — is committed at once: other senders must see it, and no "
+                   "transaction stays open while the provider is called",
     "sweep_item": "a sweep claims and finishes each patient in a transaction of its own, so one "
                   "patient's failure does not undo the others and other processes skip what is claimed",
     # Records that must survive the rollback of the request that made them.

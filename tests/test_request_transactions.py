@@ -29,6 +29,9 @@ from tests.factories import audit_events
 from tests.test_outage import _admin, assert_outage_page, outage_form
 from tests.webclient import WebClient, staff_client
 
+# Transactions behave differently per database (commit failures, locks): both.
+pytestmark = pytest.mark.both_backends
+
 
 def _app(engine, clock, session):
     """The app as in production: an unexpected error is the 500 page, not raised to the test."""

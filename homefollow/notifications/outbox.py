@@ -27,6 +27,7 @@ from sqlmodel import Session, col, select
 
 from ..clock import Clock
 from ..db import insert_unless_taken, rows_changed
+from ..transactions import commit_now
 from ..models import Channel, Notification, NotificationStatus, Priority, SmsOptOut
 from .email import EmailSender
 from .errors import PermanentError, TransientError
@@ -167,7 +168,7 @@ def release_expired_leases(session: Session, clock: Clock) -> int:
         .where(col(Notification.status) == NotificationStatus.SENDING.value, col(Notification.lease_until) < clock.now())
         .values(status=NotificationStatus.PENDING.value, lease_until=None, claimed_by=None, fate_unknown=True)
     )
-    session.commit()
+    commit_now(session, "outbox_step")
     return rows_changed(result)
 
 
@@ -189,7 +190,7 @@ def claim(session: Session, clock: Clock, notification_id: int, lease: timedelta
                 attempts=Notification.attempts + 1, claimed_by=owner)
     )
     claimed = session.get(Notification, notification_id, populate_existing=True) if rows_changed(result) == 1 else None
-    session.commit()
+    commit_now(session, "outbox_step")
     return claimed
 
 
@@ -202,7 +203,7 @@ def _still_mine(session: Session, clock: Clock, n: Notification, lease: timedelt
                col(Notification.claimed_by) == n.claimed_by)
         .values(lease_until=clock.now() + lease)
     )
-    session.commit()
+    commit_now(session, "outbox_step")
     return rows_changed(result) == 1
 
 
@@ -229,7 +230,7 @@ def dispatch_due(engine: Engine, clock: Clock, senders: Senders, *, limit: int =
     with Session(engine, expire_on_commit=False) as session:
         result.released = release_expired_leases(session, clock)
         due = due_messages(session, clock, limit, max_priority)
-        session.commit()  # end the read transaction before the first network call
+        commit_now(session, "outbox_step")  # end the read transaction before the first network call
     if not due:
         return result
     deadline = time.monotonic() + senders.pass_seconds
@@ -331,7 +332,7 @@ def _finish(session: Session, n: Notification, *, status: NotificationStatus, **
                col(Notification.claimed_by) == n.claimed_by)
         .values(status=status.value, lease_until=None, claimed_by=None, **values)
     )
-    session.commit()
+    commit_now(session, "outbox_step")
 
 
 # Twilio's final delivery states (https://www.twilio.com/docs/messaging/guides/track-outbound-message-status).

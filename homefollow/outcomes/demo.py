@@ -71,5 +71,5 @@ def add_demo_history(session: Session, team: Team, patients: list[Patient], now:
         for i in range(emergencies):
             session.add(_use(person, f"cand-{n}-e{i}", "emergency", today - timedelta(days=rng.randint(3, 170)),
                              None, now, codes))
-    session.commit()
+    session.flush()
     return f"Service-use history: {count} patients and {len(CANDIDATES)} people not enrolled."

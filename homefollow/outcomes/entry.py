@@ -127,7 +127,7 @@ def _check_reason(reason: str) -> str:
 
 def add(session: Session, clock: Clock, *, patient: Patient, entry: Entry, today: date,
         actor_account_id: int) -> ServiceUse:
-    """Record an event for the patient. Raises EntryInvalid (nothing saved). Commits."""
+    """Record an event for the patient. Raises EntryInvalid (nothing saved)."""
     person = person_of(session, patient.id)
     found = problems(session, entry, today, person_id=person.id if person else None)
     if found:
@@ -142,7 +142,7 @@ def add(session: Session, clock: Clock, *, patient: Patient, entry: Entry, today
     session.flush()
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="service_use.create",
                  patient_id=patient.id, object_type="service_use", object_id=use.id, **_values(use))
-    session.commit()
+    session.flush()
     return use
 
 
@@ -157,7 +157,7 @@ def entered_event(session: Session, patient_id: int, use_id: int) -> ServiceUse 
 
 def change(session: Session, clock: Clock, *, patient: Patient, use: ServiceUse, entry: Entry, reason: str,
            today: date, actor_account_id: int) -> ServiceUse:
-    """Correct an entered event. Raises EntryInvalid (nothing saved). Commits."""
+    """Correct an entered event. Raises EntryInvalid (nothing saved)."""
     found = problems(session, entry, today, person_id=use.person_id, replacing_id=use.id)
     try:
         reason = _check_reason(reason)
@@ -173,16 +173,16 @@ def change(session: Session, clock: Clock, *, patient: Patient, use: ServiceUse,
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="service_use.change",
                  patient_id=patient.id, object_type="service_use", object_id=use.id, reason=reason, before=before,
                  **_values(use))
-    session.commit()
+    session.flush()
     return use
 
 
 def delete(session: Session, clock: Clock, *, patient: Patient, use: ServiceUse, reason: str,
            actor_account_id: int) -> None:
-    """Delete an entered event; the audit record keeps what it was. Raises EntryInvalid. Commits."""
+    """Delete an entered event; the audit record keeps what it was. Raises EntryInvalid."""
     reason = _check_reason(reason)
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="service_use.delete",
                  patient_id=patient.id, object_type="service_use", object_id=use.id, reason=reason,
                  before=_values(use))
     session.delete(use)
-    session.commit()
+    session.flush()

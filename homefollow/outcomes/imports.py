@@ -497,6 +497,6 @@ def store(session: Session, clock: Clock, *, team_id: int, parsed: Parsed, accep
         session.rollback()
         report.new = report.updated = report.unchanged = 0
         return report
-    session.commit()
+    session.flush()  # the command's transaction commits it
     report.written = True
     return report

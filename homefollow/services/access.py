@@ -7,6 +7,8 @@ through `require_patient`, which also writes the audit record, granted or denied
 
 from __future__ import annotations
 
+from typing import Any
+
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -174,7 +176,7 @@ def require_patient(
         audit.record(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action=action, patient_id=patient_id, ip=ip)
         return access
-    ended_fields = {"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}
+    ended_fields: dict[str, Any] = {"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}
     audit.record_refusal(
         session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
         # A denied attempt is logged against the target only when the target exists.

@@ -60,11 +60,12 @@ def record(
     return event
 
 
-def record_refusal(session: Session, clock: Clock, **fields) -> AuditEvent:
-    """Record a refused access ("access.denied") and commit that record alone. The refusal is
+def record_refusal(session: Session, clock: Clock, *, action: str = "access.denied", **fields) -> AuditEvent:
+    """Record a refused access ("access.denied", or the refused action's own name) and commit
+    that record alone. The refusal is
     raised next, which rolls the request back; what the request wrote before it is dropped
     here already, so that only the record is kept."""
     session.rollback()
-    event = record(session, clock, action="access.denied", **fields)
+    event = record(session, clock, action=action, **fields)
     commit_now(session, "refused_access")
     return event

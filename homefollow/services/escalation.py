@@ -290,7 +290,7 @@ def claim_alert(session: Session, clock: Clock, alert_id: int) -> bool:
         .where(Alert.id == alert_id, Alert.escalation_due_at <= now, Alert.status != AlertStatus.RESOLVED.value)
         .values(escalation_due_at=now + timedelta(seconds=SWEEP_LEASE_SECONDS))
     )
-    session.commit()
+    transactions.commit_now(session, "sweep_item")
     return result.rowcount == 1
 
 
@@ -307,7 +307,7 @@ def sweep_due_escalations(session: Session, clock: Clock, limit: int = 500) -> E
         select(Alert.id).where(Alert.escalation_due_at <= clock.now(), Alert.status != AlertStatus.RESOLVED.value)
         .order_by(Alert.escalation_due_at).limit(limit)
     ).all()
-    session.commit()
+    transactions.commit_now(session, "sweep_item")
 
     def step(alert_id: int) -> None:
         alert = transactions.lock_alert(session, alert_id)
@@ -344,7 +344,7 @@ def escalate_after_failures(session: Session, clock: Clock, notification_ids: li
     each failure is written in the alert's log."""
     failed = session.exec(select(Notification).where(Notification.id.in_(notification_ids),
                                                      Notification.alert_id.is_not(None))).all()
-    session.commit()
+    transactions.commit_now(session, "sweep_item")
     for alert_id in sorted({n.alert_id for n in failed}):
         def step(alert_id: int = alert_id) -> None:
             alert = transactions.lock_alert(session, alert_id)  # the lock order: alert, then outbox rows
@@ -354,4 +354,4 @@ def escalate_after_failures(session: Session, clock: Clock, notification_ids: li
             if alert.status != AlertStatus.RESOLVED.value:
                 escalate(session, clock, alert)
         transactions.run_in_transaction(session, step)
-        session.commit()
+        transactions.commit_now(session, "sweep_item")

@@ -28,6 +28,7 @@ from rules.measurements import ITEMS
 from rules.zones import Zone, ZoneLimits
 
 from ..clock import Clock
+from ..transactions import commit_now
 from ..i18n import N_, t
 from ..models import Measurement, Patient, PatientStatus, RuleState as RuleStateRow, Team
 from ..questionnaires import QUESTIONNAIRES
@@ -526,7 +527,7 @@ def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepR
     while result.evaluated + result.failed < limit:
         ids = claim_due_patients(session, clock, min(BATCH, limit - result.evaluated - result.failed))
         if not ids:
-            session.commit()  # ends the claim (and keeps the stopped timers of paused patients)
+            commit_now(session, "sweep_item")  # ends the claim (and keeps the stopped timers of paused patients)
             break
         patients = session.exec(select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id)).all()
         # Held for the batch: the session's identity map keeps objects only while referenced, and
@@ -538,7 +539,7 @@ def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepR
                 findings += _run(session, clock, inputs, writes)[1]
             writes.write(session)
             _raise(session, clock, findings)
-            session.commit()
+            commit_now(session, "sweep_item")
             result.evaluated += len(patients)
         except Exception:  # noqa: BLE001 — deliberate: a bad batch must not stop the sweep: one at a time, to find the culprit
             session.rollback()
@@ -553,10 +554,10 @@ def _one_by_one(session: Session, clock: Clock, ids: list[int], result: SweepRes
     for patient_id in ids:
         try:
             if not _claim_patient(session, clock, patient_id):
-                session.commit()
+                commit_now(session, "sweep_item")
                 continue  # taken by another process, or no longer due
             evaluate_patient(session, clock, session.get(Patient, patient_id))
-            session.commit()
+            commit_now(session, "sweep_item")
             done += 1
         except Exception:
             session.rollback()
@@ -566,5 +567,5 @@ def _one_by_one(session: Session, clock: Clock, ids: list[int], result: SweepRes
             session.execute(update(RuleStateRow).where(RuleStateRow.patient_id == patient_id,
                                                        RuleStateRow.next_due_at <= now)
                             .values(next_due_at=now + RETRY_AFTER))
-            session.commit()
+            commit_now(session, "sweep_item")
     return done

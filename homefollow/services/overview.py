@@ -28,6 +28,7 @@ from rules.schedule import local_date_of, local_day_bounds
 from ..clock import Clock
 from ..models import Alert, AlertStatus, Patient, PatientStatus, Report, Team
 from . import checklist, messages, plans, reporting
+from .paging import PageWindow
 
 ADHERENCE_DAYS = 14
 PAGE_SIZE = 50
@@ -64,21 +65,13 @@ class Filters:
 
 
 @dataclass(frozen=True)
-class OverviewPage:
+class OverviewPage(PageWindow):
     rows: list[PatientRow]
     total: int  # patients matching the filters, on every page
     lights: dict[str, int]  # of those, how many are red, yellow, green
     page: int  # 1-based
     pages: int
     page_size: int
-
-    @property
-    def first(self) -> int:  # 1-based position of the page's first row (0 when empty)
-        return (self.page - 1) * self.page_size + 1 if self.rows else 0
-
-    @property
-    def last(self) -> int:
-        return (self.page - 1) * self.page_size + len(self.rows)
 
 
 @dataclass(frozen=True)

@@ -391,6 +391,15 @@ def _rows(data: Mapping, name: str) -> list[tuple[int, dict]]:
     return [(i, row) for i, row in enumerate(data.get(name) or []) if isinstance(row, Mapping)]
 
 
+def _kept_rows(data: Mapping, name: str, key: str):
+    """The rows of a scheduled section that name what they schedule and are not marked for
+    removal: (form row index, location, that name, row)."""
+    for i, row in _rows(data, name):
+        value = text(row.get(key))
+        if value and not row.get("remove"):
+            yield i, (name, i), value, row
+
+
 def _is_blank(row: Mapping, names) -> bool:
     return all(not text(row.get(n)) for n in names)
 
@@ -478,11 +487,7 @@ def _build_matters(d: _Draft) -> None:
 def _build_measurements(d: _Draft) -> None:
     owners = _limit_owners(d.content, d.rules_)
     d.doc["measurements"] = []
-    for i, row in _rows(d.data, "measurements"):
-        item = text(row.get("item"))
-        if not item or row.get("remove"):
-            continue
-        loc = ("measurements", i)
+    for i, loc, item, row in _kept_rows(d.data, "measurements", "item"):
         d.add("measurements", i, {
             "item": item,
             "schedule": d.b.schedule((*loc, "schedule"), row.get("schedule"), required=False),
@@ -520,11 +525,7 @@ def _build_limits(d: _Draft, code: str, owners: Mapping[tuple[str, str], int]) -
 
 def _build_checkins(d: _Draft) -> None:
     d.doc["questionnaires"] = []
-    for i, row in _rows(d.data, "questionnaires"):
-        key = text(row.get("key"))
-        if not key or row.get("remove"):
-            continue
-        loc = ("questionnaires", i)
+    for i, loc, key, row in _kept_rows(d.data, "questionnaires", "key"):
         d.add("questionnaires", i, {
             "key": key, "schedule": d.b.schedule((*loc, "schedule"), row.get("schedule"), required=True),
             "grace_minutes": d.b.minutes((*loc, "grace_minutes"), row.get("grace_minutes"), 240)})

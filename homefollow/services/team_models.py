@@ -11,9 +11,9 @@ requests; the escalation package keeps the last word on what a policy may be (pa
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, time
-from typing import Annotated, Any, NoReturn, cast
+from typing import Annotated, Any, NoReturn, TypeVar, cast
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, ValidationInfo, field_validator, \
     model_validator
@@ -24,6 +24,8 @@ from ..escalation.oncall import ROLES
 from ..escalation.policy import SEVERITIES
 from ..input_guard import row_id
 from .teams import WEEKDAY_KEYS
+
+T = TypeVar("T")
 
 Problem = tuple[tuple, str, dict]  # (location, code, parameters of the message)
 TARGET_KINDS = ("queue_only", "on_call", "role", "person", "phone")
@@ -77,48 +79,41 @@ def _text(value: Any) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _time(value: Any) -> time | None:
+def _typed(value: Any, parse: Callable[[str], T], code: str) -> T | None:
+    """A typed field read by `parse` (homefollow.values); empty is None, a bad value the problem `code`."""
     if not _text(value):
         return None
     try:
-        return values.parse_time(value)
+        return parse(value)
     except values.BadValue as exc:
-        raise problem("time_format", value=exc.text) from None
+        raise problem(code, value=exc.text) from None
+
+
+def _time(value: Any) -> time | None:
+    return _typed(value, values.parse_time, "time_format")
+
+
+def _present(found: T | None, code: str) -> T:
+    if found is None:
+        raise problem(code)
+    return found
 
 
 def _required_time(value: Any) -> time:
-    if not _text(value):
-        raise problem("time_missing")
-    parsed = _time(value)
-    assert parsed is not None, "_time gives None only for an empty value"
-    return parsed
+    return _present(_time(value), "time_missing")
 
 
 def _phone(value: Any) -> str | None:
-    if not _text(value):
-        return None
-    try:
-        return values.parse_norwegian_phone(value)
-    except values.BadValue as exc:
-        raise problem("phone_invalid", value=exc.text) from None
+    return _typed(value, values.parse_norwegian_phone, "phone_invalid")
 
 
 def _required_phone(value: Any) -> str:
-    if not _text(value):
-        raise problem("on_call_phone_required")
-    number = _phone(value)
-    assert number is not None, "_phone gives None only for an empty value"
-    return number
+    return _present(_phone(value), "on_call_phone_required")
 
 
 def _minutes(value: Any) -> int | None:
-    if not _text(value):
-        return None
-    try:
-        minutes = values.parse_integer(value)
-    except values.BadValue as exc:
-        raise problem("whole_minutes", value=exc.text) from None
-    if not 0 <= minutes <= MAX_MINUTES:
+    minutes = _typed(value, values.parse_integer, "whole_minutes")
+    if minutes is not None and not 0 <= minutes <= MAX_MINUTES:
         raise problem("whole_minutes", value=_text(value))
     return minutes
 

@@ -170,16 +170,15 @@ def _save(session: Session, clock: Clock, team: Team, actor: Principal, what: st
     audit.record(session, clock, actor_account_id=actor.account_id, actor_kind=actor.kind,
                  action=f"team.{what}.change", object_type="team", object_id=team.id, ip=ip, old=old, new=new)
     session.add(team)
-    session.commit()
+    session.flush()
     # The planner's view of the team is kept per session; this one is out of date now.
     session.info.get("team_contexts", {}).pop(team.id, None)
 
 
 def record_denied(session: Session, clock: Clock, actor: Principal, team_id: int, what: str,
                   ip: str | None) -> None:
-    audit.record(session, clock, actor_account_id=actor.account_id, actor_kind=actor.kind,
-                 action=f"team.{what}.denied", object_type="team", object_id=team_id, ip=ip)
-    session.commit()
+    audit.record_refusal(session, clock, actor_account_id=actor.account_id, actor_kind=actor.kind,
+                         action=f"team.{what}.denied", object_type="team", object_id=team_id, ip=ip)
 
 
 # ---- opening hours -------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from ..clock import Clock
 from ..models import Account, Alert, AlertStatus, Organisation, Patient, Team, TeamMembership
 from . import alerts, audit
 from .alert_log import add_event
+from .paging import PageWindow
 
 SEVERITIES = ("red", "yellow")
 STATUSES = ("open", "acknowledged", "snoozed", "mine")
@@ -115,7 +116,7 @@ class QueueRow:
 
 
 @dataclass
-class Queue:
+class Queue(PageWindow):
     rows: list[QueueRow]
     counts: dict[str, int]  # per severity, in the team/municipality scope (other filters ignored)
     names: dict[int, str]  # account id -> name, for acknowledgers and assignees
@@ -130,14 +131,6 @@ class Queue:
     @property
     def total(self) -> int:
         return sum(self.counts.values())
-
-    @property
-    def first(self) -> int:  # 1-based position of the page's first row (0 when empty)
-        return (self.page - 1) * self.page_size + 1 if self.rows else 0
-
-    @property
-    def last(self) -> int:
-        return (self.page - 1) * self.page_size + len(self.rows)
 
     @property
     def elsewhere(self) -> dict[str, int]:
@@ -270,7 +263,7 @@ def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id:
     audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="alert.assigned",
                  patient_id=alert.patient_id, object_type="alert", object_id=alert.id, ip=ip,
                  assignee_account_id=assignee_account_id)
-    session.commit()
+    session.flush()
     return alert
 
 

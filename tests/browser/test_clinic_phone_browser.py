@@ -42,6 +42,7 @@ def test_an_on_call_nurse_acknowledges_a_red_alert_on_a_phone(live_server, phone
 def test_the_team_admins_pages_fit_a_phone(live_server, phone, session, clock, world):
     plan_templates.sync_defaults(session, clock)
     copd = next(t for t in plan_templates.shared_templates(session) if t.key == "copd")
+    session.commit()  # services flush; the test owns its set-up's transaction
     page = phone.new_page()
     sign_in_staff(page, live_server, "admin.a@example.no")
     for path in ("/clinic/teams", f"/clinic/plan-templates/{copd.id}", "/clinic/candidates", "/clinic/pathway"):

@@ -14,6 +14,7 @@ from tests.browser.conftest import check_accessibility, sign_in_staff
 def test_a_nurse_finds_an_overdue_patient_and_records_the_consent(live_server, desktop, session, clock, world):
     pathway.record_referral(session, clock, world.patient_a1, referred_on=date(2026, 2, 1).isoformat(),
                             referred_by="UNN", actor=Actor(world.nurse_a.id, "staff"))
+    session.commit()  # services flush; the test owns its set-up's transaction
     page = desktop.new_page()
     sign_in_staff(page, live_server, "nurse.a@example.no")
     page.get_by_role("link", name="Forløp", exact=True).click()

@@ -20,6 +20,7 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
                                      actor_kind="patient")
     clock.set(start + timedelta(days=15))
     plan_templates.sync_defaults(session, clock)
+    session.commit()  # services flush; the test owns its set-up's transaction
     base = live_server.url
     page = desktop.new_page()
     sign_in_staff(page, live_server, "admin.a@example.no")
@@ -93,6 +94,7 @@ def test_template_backtest_reads_on_a_phone(live_server, phone, world, session, 
     plan_templates.start_from_template(session, clock, patient=world.patient_a1, template=copd,
                                        author_account_id=world.nurse_a.id, reason="test",
                                        expected_version=plans.current_content(session, world.patient_a1.id)[1])
+    session.commit()  # services flush; the test owns its set-up's transaction
     page = phone.new_page()
     sign_in_staff(page, live_server, "admin.a@example.no")
     page.goto(f"{live_server.url}/clinic/plan-templates/{copd.id}/backtest")
