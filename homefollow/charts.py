@@ -89,6 +89,7 @@ _WORDS = {
         "zones": "{yellow} i gul sone, {red} i rød sone.",
         "marks": "Målinger i gul sone har én ring rundt seg, i rød sone to ringer.",
         "bands": "Fargede felt viser de personlige grensene for {name}: {limits}.",
+        "lines": "Linjene viser de personlige grensene for {name}: {limits}.",
         "below": "{zone} under {value}",
         "above": "{zone} over {value}",
         "zone": "{zone} sone",
@@ -101,6 +102,7 @@ _WORDS = {
         "zones": "{yellow} in the yellow zone, {red} in the red zone.",
         "marks": "Readings in the yellow zone have one ring round them, in the red zone two rings.",
         "bands": "Coloured areas show the personal limits for {name}: {limits}.",
+        "lines": "The lines show the personal limits for {name}: {limits}.",
         "below": "{zone} below {value}",
         "above": "{zone} above {value}",
         "zone": "{zone} zone",
@@ -227,9 +229,13 @@ def render_chart(
     band_limits = (limits or {}).get(band_code)
     if band_limits is not None and band_limits.is_empty:
         band_limits = None
+    # A chart of two values (blood pressure) on one axis: filled zones could only be the
+    # systolic ones, and a normal diastolic value would then sit in a red field. Its limits are
+    # drawn as lines only.
+    filled = len({s.code for s in series}) == 1
 
     empty = _words(locale)["empty"]
-    desc = (_description(series, pts, labels, band_code, band_limits, start, end, tz, locale)
+    desc = (_description(series, pts, labels, band_code, band_limits, start, end, tz, locale, filled)
             if any(pts) else f"{empty}.")
     if description:
         desc = f"{description} {desc}"
@@ -263,7 +269,7 @@ def render_chart(
     frame = _Frame(left, plot_top, width - RIGHT_PAD_EM * font, plot_bottom,
                    _utc(start).timestamp(), _utc(end).timestamp(), y0, y1)
 
-    out.append(_bands(frame, band_code, band_limits, u))
+    out.append(_bands(frame, band_code, band_limits, u, filled))
     out.append(_value_ticks(frame, ticks, tick_labels, font, u))
     out.append(_time_ticks(frame, width, tz, locale, font, u))
     out.append(_legend(legend, legend_rows, font, u))
@@ -419,15 +425,15 @@ def _n(x: float) -> str:
 # Drawing
 
 
-def _bands(f: _Frame, code: str, limits: ZoneLimits | None, u: float) -> str:
+def _bands(f: _Frame, code: str, limits: ZoneLimits | None, u: float, filled: bool = True) -> str:
     """Zone bands behind the data. Each band's zone is what rules.zones.classify gives inside
     it, so bands and stored zones follow the same (strict) limits; a missing limit simply
-    leaves that side without its band."""
+    leaves that side without its band. `filled=False`: the limit lines only."""
     if limits is None:
         return ""
     edges = sorted({f.y0, f.y1, *(v for v in _limit_values(limits) if f.y0 < v < f.y1)})
     parts = ['<g class="chart-bands">']
-    for low, high in itertools.pairwise(edges):
+    for low, high in itertools.pairwise(edges) if filled else ():
         found = classify(code, (low + high) / 2, limits)
         assert found is not None, "limits here are not empty (render gives None for empty ones)"
         zone = found.zone.value
@@ -625,7 +631,7 @@ def _legend(items: list[_LegendItem], placed: list[tuple[int, float]], font: flo
 # Text
 
 
-def _description(series, pts, labels, band_code, limits, start, end, tz, locale) -> str:
+def _description(series, pts, labels, band_code, limits, start, end, tz, locale, filled=True) -> str:
     """What the chart shows, for screen readers: counts, latest, lowest/highest, zones, limits."""
     w = _words(locale)
     parts = [w["period"].format(start=day(start, tz, locale), end=day(end, tz, locale))]
@@ -648,7 +654,7 @@ def _description(series, pts, labels, band_code, limits, start, end, tz, locale)
     if any(_zone(p.zone) in ("yellow", "red") for ps in pts for p in ps):
         parts.append(w["marks"])
     if limits is not None:
-        parts.append(w["bands"].format(name=CATALOGUE[band_code].name(locale).lower(),
+        parts.append(w["bands" if filled else "lines"].format(name=CATALOGUE[band_code].name(locale).lower(),
                                        limits=_limits_text(band_code, limits, locale)))
     return " ".join(parts)
 

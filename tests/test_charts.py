@@ -310,14 +310,20 @@ def test_blood_pressure_series_are_told_apart_without_colour():
     assert legend.find(f"{NS}circle") is not None and legend.find(f"{NS}rect") is not None
 
 
-def test_blood_pressure_bands_use_the_systolic_limits_and_say_so():
+def test_blood_pressure_shows_the_systolic_limits_as_lines_and_no_field_under_the_diastolic():
+    """On one axis, a filled field below the systolic red limit (90) would put every normal
+    diastolic value (70–80) in red: the limits are lines only, and the description says so."""
     root = parse(render(bp_series(), limits=BP_LIMITS, title="Blodtrykk"))
     y = value_scale(root)
     limit_ys = sorted(float(line.get("y1")) for line in by_class(root, "chart-limit", "line"))
     assert limit_ys == pytest.approx(sorted(y(v) for v in (90, 100, 140, 160)), abs=0.15)
+    assert by_class(root, "chart-band", "rect") == []
     desc = root.find(f"{NS}desc").text
-    assert "grensene for systolisk blodtrykk" in desc
+    assert "Linjene viser de personlige grensene for systolisk blodtrykk" in desc
+    assert "Fargede felt" not in desc
     assert "Diastolisk blodtrykk: 7 målinger" in desc
+    one_value = parse(render([Series("bp_systolic", daily([130]))], limits=BP_LIMITS))
+    assert by_class(one_value, "chart-band", "rect") != []  # one value: its zones are filled
 
 
 def test_series_labels_can_be_overridden_and_are_used_everywhere():
