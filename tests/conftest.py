@@ -14,6 +14,7 @@ places, so a rollback per test would not undo its work; restoring does.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 import socket
 import sqlite3
 from contextlib import contextmanager
@@ -93,7 +94,7 @@ def _create_postgres_database(name: str) -> str:
     return admin.set(database=name).render_as_string(hide_password=False)
 
 
-class WorkerDatabase:
+class WorkerDatabase(ABC):
     """One worker's migrated database on one backend, and its snapshots by name."""
 
     def __init__(self, url: str, engine: Engine):
@@ -103,11 +104,13 @@ class WorkerDatabase:
         self.world_ids: dict[str, tuple[type, int]] = {}
         self.state: str | None = None  # the snapshot restored for the running test
 
+    @abstractmethod
     def take(self, name: str) -> None:
-        raise NotImplementedError
+        """Keep the database's present contents as the snapshot `name`."""
 
+    @abstractmethod
     def restore(self, name: str) -> None:
-        raise NotImplementedError
+        """Put the snapshot `name` back, whatever the last test wrote."""
 
 
 class SqliteDatabase(WorkerDatabase):

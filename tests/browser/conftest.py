@@ -88,8 +88,9 @@ def desktop(browser, request):
     yield from _context(browser, DESKTOP, request)
 
 
-def check_accessibility(page, name: str) -> None:
-    """axe-core WCAG 2.2 AA: zero violations; a screenshot of the page is kept for review.
+def check_accessibility(page, name: str, extra_rules: tuple[str, ...] = ()) -> None:
+    """axe-core WCAG 2.2 AA (and `extra_rules`, axe rules outside those tags): zero violations;
+    a screenshot of the page is kept for review.
 
     axe needs JavaScript, which the pages under test run without, so the page is copied,
     exactly as the browser shows it, into a JavaScript-enabled page of the same size."""
@@ -109,7 +110,8 @@ def check_accessibility(page, name: str) -> None:
         origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
         mirror.goto(f"{origin}/static/homefollow.css")  # same origin, so the stylesheet loads
         mirror.set_content(page.content(), wait_until="load")
-        results = Axe().run(mirror, options={"runOnly": {"type": "tag", "values": WCAG_TAGS}})
+        results = Axe().run(mirror, options={"runOnly": {"type": "tag", "values": WCAG_TAGS},
+                                             "rules": {rule: {"enabled": True} for rule in extra_rules}})
     finally:
         context.close()
     assert results.violations_count == 0, f"{name}: {results.generate_report()}"

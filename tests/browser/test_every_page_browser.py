@@ -12,7 +12,6 @@ module: loading it takes a while, and the sweep only reads, apart from the forms
 
 from __future__ import annotations
 
-import re
 import tempfile
 from collections import Counter
 from datetime import datetime, UTC
@@ -28,8 +27,8 @@ from homefollow.db import make_engine
 from homefollow.demo import DEMO_PASSWORD, demo_totp_secret, load_demo
 from homefollow.migrate import upgrade
 from homefollow.services.staff_auth import code_at
-from tests.browser.conftest import WCAG_TAGS, LiveServer
-from tests.conftest import ARTIFACTS, app_config
+from tests.browser.conftest import LiveServer, check_accessibility
+from tests.conftest import app_config
 
 # One worker runs the whole module: its teardown checks what every sweep visited (per process).
 pytestmark = pytest.mark.xdist_group("every_page")
@@ -132,7 +131,7 @@ class Sweep:
     def judge_current(self, page, path: str, size: str) -> None:
         """axe on whatever the page shows now (a page reached through a form)."""
         try:
-            check_accessibility(page, self.name(path, size))
+            check_accessibility(page, self.name(path, size), EXTRA_RULES)
         except AssertionError as e:
             self.problems.append(f"{self.who} {path} at {size} px: {e}")
 
@@ -216,30 +215,6 @@ class Sweep:
         _endpoint_, path = self.record(self.wide)
         self.judge_current(self.wide, path, "1280")
         self.judge(path)
-
-
-def check_accessibility(page, name: str) -> None:
-    """As tests/browser/conftest.check_accessibility (WCAG 2.2 AA, on a JavaScript-enabled copy of
-    the page), plus EXTRA_RULES; the whole-page screenshot is kept in test-artifacts/."""
-    from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import expect
-
-    page.wait_for_load_state("load")
-    expect(page.locator("body")).to_contain_text(re.compile(r"\S"))
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
-    context = page.context.browser.new_context(java_script_enabled=True, bypass_csp=True,
-                                               viewport=page.viewport_size, locale="nb-NO")
-    try:
-        mirror = context.new_page()
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(page.url))
-        mirror.goto(f"{origin}/static/homefollow.css")
-        mirror.set_content(page.content(), wait_until="load")
-        results = Axe().run(mirror, options={"runOnly": {"type": "tag", "values": WCAG_TAGS},
-                                             "rules": {rule: {"enabled": True} for rule in EXTRA_RULES}})
-    finally:
-        context.close()
-    assert results.violations_count == 0, f"{name}: {results.generate_report()}"
 
 
 def sign_in_patient(page, base: str, login: str) -> None:
