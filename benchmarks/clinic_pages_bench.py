@@ -13,9 +13,12 @@ resolved alerts over the last year. Signs in one nurse of team 1 and one of team
 interleaved in the same run, GET of the triage queue (/clinic/), the patient overview
 (/clinic/patients) and the figures page (/clinic/figures?team=…) for each team, and /healthz
 (anonymous) as a trivial page, through the app's WSGI stack (Flask's test client, no network).
-Prints per page the team-100 and team-1000 medians, their ratio and the HTML sizes, ending
-with a one-line summary. SQLite by default (a temporary file); a PostgreSQL URL's database is
-created, and dropped at the end. Nothing here asserts on timing.
+Times the figures page once before the scheduler's adherence roll-up has run (every day counted
+afresh) and the roll-up's first run, then prints per page the team-100 and team-1000 medians,
+their ratio and the HTML sizes, ending with a one-line summary.
+SQLite by default (a temporary file); a PostgreSQL URL's database is created, and dropped at
+the end (`--keep`: kept for the next run, which empties its kept adherence days). Nothing here
+asserts on timing.
 
 `run()` (one nurse, pages against /healthz) is also used by benchmarks/figures_bench.py.
 """
@@ -39,6 +42,7 @@ from homefollow import create_app  # noqa: E402
 from homefollow.clock import FixedClock  # noqa: E402
 from homefollow.db import make_engine  # noqa: E402
 from homefollow.migrate import upgrade  # noqa: E402
+from homefollow.scheduler import roll_up_adherence  # noqa: E402
 from homefollow.models import (Account, Alert, Measurement, Organisation, Patient, Report, Team,  # noqa: E402
                                TeamMembership)
 from homefollow.services.accounts import configure_hasher, hash_password  # noqa: E402
@@ -175,34 +179,42 @@ def arguments() -> argparse.ArgumentParser:
     parser.add_argument("--alerts", type=int, default=5_000)
     parser.add_argument("--teams", type=int, default=10)
     parser.add_argument("--runs", type=int, default=21)
+    parser.add_argument("--keep", action="store_true",
+                        help="PostgreSQL: keep the database afterwards, and reuse one a --keep run left")
     return parser
 
 
-def _database(url: str | None):
-    """(url, backend, cleanup): a temporary SQLite file by default; a PostgreSQL database is
-    created afresh and dropped by cleanup()."""
+def _database(url: str | None, keep: bool = False):
+    """(url, backend, cleanup, built): a temporary SQLite file by default; a PostgreSQL database
+    is created afresh and dropped by cleanup() — with `keep`, one a kept run left is reused
+    (built) and nothing is dropped."""
     tmp = None
     if url is None:
         tmp = tempfile.TemporaryDirectory()
         url = f"sqlite:///{tmp.name}/bench.sqlite"
     parsed = make_url(url)
     backend = parsed.get_backend_name()
+    built = False
     if backend == "postgresql":
         import psycopg
 
         with psycopg.connect(_admin_conninfo(parsed), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
-            conn.execute(f'CREATE DATABASE "{parsed.database}"')
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (parsed.database,)).fetchone()
+            if keep and exists:
+                built = True
+            else:
+                conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
+                conn.execute(f'CREATE DATABASE "{parsed.database}"')
 
     def cleanup() -> None:
-        if backend == "postgresql":
+        if backend == "postgresql" and not keep:
             import psycopg
 
             with psycopg.connect(_admin_conninfo(parsed), autocommit=True) as conn:
                 conn.execute(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)')
         if tmp is not None:
             tmp.cleanup()
-    return url, backend, cleanup
+    return url, backend, cleanup, built
 
 
 def _app(url: str, engine):
@@ -220,7 +232,7 @@ def compare_teams(args) -> None:
     from benchmarks.figures_bench import add_figures_data
 
     configure_hasher(time_cost=1, memory_cost=8)
-    url, backend, cleanup = _database(args.database_url)
+    url, backend, cleanup, built = _database(args.database_url, args.keep)
     try:
         engine = make_engine(url)
         upgrade(engine)
@@ -228,8 +240,14 @@ def compare_teams(args) -> None:
               f"the rest in {args.teams - len(SIZES)} more teams), {args.measurements:,} measurements, "
               f"{args.alerts:,} open alerts")
         started = timer.perf_counter()
-        team_of = build(engine, args.patients, args.measurements, args.alerts, args.teams, SIZES)
-        add_figures_data(engine, args, team_of)
+        if built:
+            print("  reusing the database a --keep run left (its kept adherence days emptied)")
+            with engine.begin() as conn:
+                conn.exec_driver_sql("DELETE FROM adherence_day")
+                conn.exec_driver_sql("DELETE FROM adherence_rollup")
+        else:
+            team_of = build(engine, args.patients, args.measurements, args.alerts, args.teams, SIZES)
+            add_figures_data(engine, args, team_of)
         if backend == "postgresql":
             with engine.begin() as conn:
                 conn.exec_driver_sql("ANALYZE")
@@ -242,6 +260,14 @@ def compare_teams(args) -> None:
         requests = [("healthz", 0, anonymous, "/healthz")]
         requests += [(page, team, nurses[team], url.format(team=team)) for page, url in PAGES for team in (2, 1)]
         times = {(page, team): [] for page, team, _c, _u in requests}
+        first = {}  # the figures page before the scheduler has counted any adherence day
+        for team in (2, 1):
+            t0 = timer.perf_counter()
+            nurses[team].get(f"/clinic/figures?team={team}")
+            first[team] = timer.perf_counter() - t0
+        t0 = timer.perf_counter()
+        counted = roll_up_adherence(engine, FixedClock(NOW))
+        print(f"  the scheduler's adherence roll-up, first run: {counted:,} patients in {timer.perf_counter() - t0:.1f} s")
         size = {}
         for page, team, client, address in requests:  # warm-up, and the HTML size
             response = client.get(address)
@@ -263,6 +289,11 @@ def compare_teams(args) -> None:
             print(f"  {page:<9} {small * 1000:8.1f} ms {big * 1000:7.1f} ms {big / small:5.2f}× "
                   f"{size[page, 2] / 1000:6.0f} kB {size[page, 1] / 1000:7.0f} kB")
             summary.append(f"{page} {small * 1000:.0f}/{big * 1000:.0f} ms ×{big / small:.2f}")
+        t0 = timer.perf_counter()
+        counted = roll_up_adherence(engine, FixedClock(NOW + timedelta(days=1)))
+        print(f"  the roll-up a day later (the day that ended): {counted:,} patients in {timer.perf_counter() - t0:.1f} s")
+        print(f"  figures before the roll-up (every adherence day counted afresh): team 100 {first[2] * 1000:.0f} ms, "
+              f"team 1000 {first[1] * 1000:.0f} ms")
         print(f"clinic_pages_bench {backend} {args.measurements:,} reports: team 100/1000: " + "; ".join(summary))
         engine.dispose()
     finally:

@@ -143,6 +143,15 @@ def insert_unless_taken(session: Session, model, *, index: tuple, where=None):
     return dialect.insert(model).on_conflict_do_nothing(index_elements=list(index), index_where=where)
 
 
+def upsert(session: Session, model, *, index: tuple, update: tuple):
+    """INSERT … ON CONFLICT (index) DO UPDATE SET each column of `update` to the new row's
+    value, for the session's database (SQLite 3.24+ or PostgreSQL)."""
+    dialect = postgresql if is_postgresql(session) else sqlite
+    statement = dialect.insert(model)
+    return statement.on_conflict_do_update(index_elements=list(index),
+                                           set_={column: statement.excluded[column] for column in update})
+
+
 class App(Flask):
     """Flask that rolls the request's transaction back when anything raised, handled or not."""
 

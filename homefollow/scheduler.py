@@ -18,15 +18,16 @@ from datetime import datetime, timedelta, UTC
 from apscheduler.schedulers.blocking import BlockingScheduler
 from flask import Flask
 from sqlalchemy import Engine, delete
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from .clock import Clock
 from .transactions import unit_of_work
-from .models import Heartbeat, Priority
+from .models import Heartbeat, Patient, Priority
 from .notifications.email import EmailSender, LogEmailSender, SmtpEmailSender
 from .notifications.outbox import DispatchResult, Senders, dispatch_due
 from .notifications.sms import LogSmsSender, SmsSender, TwilioSmsSender
 from .services.escalation import EscalationSweep, escalate_after_failures, sweep_due_escalations
+from .services import adherence_days
 from .services.evaluation import SweepResult, sweep_due_rules
 from .services.pauses import PauseSweep, sweep_due_pauses
 from .services.reminders import ReminderSweep, sweep_due_reminders
@@ -103,6 +104,25 @@ def run_sweeps(engine: Engine, clock: Clock, senders: Senders) -> SweepReport:
     return report
 
 
+ROLL_UP_DAYS = 90  # the figures page's default period; the page counts a longer one afresh
+ROLL_UP_EVERY = timedelta(hours=1)  # a patient's day is counted within the hour after it ends
+
+
+def roll_up_adherence(engine: Engine, clock: Clock, days: int = ROLL_UP_DAYS) -> int:
+    """Count the days that have ended (services.adherence_days), so that the figures page finds
+    them counted. Each batch of patients is its own short transaction, since it holds their
+    locks: a report of one of them waits for that batch only. Returns how many patients were
+    counted."""
+    with Session(engine) as session:
+        ids = list(session.exec(select(Patient.id).order_by(col(Patient.id))))
+    counted = 0
+    for start in range(0, len(ids), adherence_days.BATCH):
+        with unit_of_work(engine) as session:
+            patients = list(session.exec(select(Patient).where(col(Patient.id).in_(ids[start:start + adherence_days.BATCH]))))
+            counted += adherence_days.roll_up(session, clock.now(), patients, days)
+    return counted
+
+
 def send_due(engine: Engine, clock: Clock, senders: Senders,
              max_priority: Priority = Priority.OTHER) -> DispatchResult:
     """Send what is due. A page that failed for good moves its alert on at once (next channel,
@@ -141,9 +161,9 @@ def settle_heap() -> None:
 def run_forever(app: Flask) -> None:
     """`flask --app wsgi scheduler run`: tick until SIGTERM or Ctrl-C (SIGINT).
 
-    Three jobs on APScheduler's thread pool, each at most one at a time and coalesced: the
-    heartbeat, the tick (sweeps and sending) and the red lane (red pages only, three times a
-    tick). A slow provider delays the tick only, never the heartbeat, so the process does not
+    Four jobs on APScheduler's thread pool, each at most one at a time and coalesced: the
+    heartbeat, the tick (sweeps and sending), the red lane (red pages only, three times a
+    tick) and, hourly, the adherence roll-up for the figures page. A slow provider delays the tick only, never the heartbeat, so the process does not
     look dead, and never a red page queued meanwhile. While the database is away a failing
     beat or tick is logged and the next one tries again on a fresh connection.
 
@@ -210,6 +230,19 @@ def run_forever(app: Flask) -> None:
             else:
                 log.exception("scheduler tick failed")
 
+    def roll_up() -> None:
+        if stopping.is_set():
+            return
+        try:
+            counted = roll_up_adherence(engine, clock)
+            if counted:
+                log.info("adherence: the days of %s patients counted", counted)
+        except Exception as exc:  # the next run tries again; the figures page counts what it needs
+            if database_unavailable(exc):
+                log.error("adherence roll-up failed: the database is unavailable (%s)", short_error(exc))
+            else:
+                log.exception("adherence roll-up failed")
+
     def red_lane() -> None:
         with sending_red:
             if stopping.is_set():
@@ -241,6 +274,9 @@ def run_forever(app: Flask) -> None:
     # Red pages also go on a lane of their own, three times a tick: never behind a slow tick.
     scheduler.add_job(red_lane, "interval", seconds=max(1, interval / 3), next_run_time=now, max_instances=1,
                       coalesce=True, id="red_lane")
+    # Counting ended days only saves the figures page work: a minute after start, then hourly.
+    scheduler.add_job(roll_up, "interval", seconds=ROLL_UP_EVERY.total_seconds(), next_run_time=now + timedelta(minutes=1),
+                      max_instances=1, coalesce=True, id="adherence_roll_up")
     log.info("scheduler %s ticking every %s s (SMS via %s, e-mail via %s)", name, interval, senders.sms.name,
              senders.email.name)
     for signum in (signal.SIGTERM, signal.SIGINT):

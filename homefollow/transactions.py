@@ -17,7 +17,9 @@ SQLite, where `BEGIN IMMEDIATE` lets one writer in at a time anyway.
 
 1. **the patient** (`lock_patient`) — only transactions that judge the patient's readings: a
    report through any channel (reporting._submit). Two reports for one patient go one after
-   the other, so each sees the other's readings and rule states.
+   the other, so each sees the other's readings and rule states. Counting adherence days
+   (services.adherence_days) takes the locks of the patients it counts, in id order, so that
+   a late report cannot commit between its reading of the reports and its writing of the count.
 2. **the patient's rule states** — written by the evaluation (services.evaluation).
 3. **the alert** (`lock_alert`; several alerts in id order, alerts.latest_alerts_for) — and
    always before anything that references it is inserted: an outbox row or an alert event

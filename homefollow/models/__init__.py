@@ -12,6 +12,7 @@ from .messages import Message
 from .notes import PatientNote, PlanTemplate
 from .pathway import CarePathway, EndReason
 from .reports import Measurement, QuestionnaireDraft, Report, ReportKind, ReportSource
+from .rollups import AdherenceDay, AdherenceRollup
 from .rules import RuleState, RuleVersion, RuleVersionStatus
 from .service_use import ServiceKind, ServicePerson, ServiceUse
 from .system import Heartbeat
@@ -19,7 +20,7 @@ from .webhooks import ProcessedWebhook
 from .sessions import SignInSession
 
 __all__ = [
-    "Account", "AccountKind", "ApiEvent", "ApiToken", "LoginCode", "Message", "QuestionnaireDraft", "ReportKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
+    "AdherenceDay", "AdherenceRollup", "Account", "AccountKind", "ApiEvent", "ApiToken", "LoginCode", "Message", "QuestionnaireDraft", "ReportKind", "Alert", "AlertEvent", "AlertStatus", "AuditEvent", "CarePlan",
     "Channel", "Heartbeat", "Measurement", "Notification", "NotificationStatus", "Organisation",
     "OrganisationKind", "Outcome", "Patient", "Priority", "PatientStatus", "RelativeAccess", "Report",
     "ReportSource", "Role", "RuleState", "RuleVersion", "RuleVersionStatus", "SmsOptOut", "Team",

@@ -29,7 +29,7 @@ from rules.schedule import local_date_of, local_day_bounds
 
 from ..clock import Clock
 from ..models import Alert, Patient, PatientStatus, ReportKind, Role, Team, TeamMembership
-from ..services import checklist, plans
+from ..services import adherence_days, checklist
 from .tables import Table, fmt
 
 CASELOAD_BENCHMARK = 80
@@ -143,36 +143,16 @@ def service_figures(session: Session, clock: Clock, patients: list[Patient], day
     ids = [p.id for p in patients]
     starts = [local_date_of(p.followed_since, p.time_zone) for p in patients]
     alerts, titles = [], {}
-    for chunk in range(0, len(ids), 1000):
-        for a in session.exec(select(Alert).where(col(Alert.patient_id).in_(ids[chunk:chunk + 1000]),
-                                                  Alert.opened_at >= start_at, Alert.opened_at < end_at)
-                              .order_by(col(Alert.opened_at), col(Alert.id))):
+    for chunk in range(0, len(ids), 1000):  # the columns only: a team's alerts are not built as ORM objects
+        for a in session.execute(select(Alert.rule_key, Alert.severity, Alert.opened_at,  # type: ignore[call-overload]
+                                        Alert.acknowledged_at, Alert.resolved_at, Alert.outcome, Alert.title)
+                                 .where(col(Alert.patient_id).in_(ids[chunk:chunk + 1000]),
+                                        Alert.opened_at >= start_at, Alert.opened_at < end_at)
+                                 .order_by(col(Alert.opened_at), col(Alert.id))):
             alerts.append(AlertTimes(a.rule_key, a.severity, a.opened_at, a.acknowledged_at, a.resolved_at, a.outcome))
             titles[a.rule_key] = a.title
     return ServiceFigures(first, end, len(patients), followed_days(starts, first, end), alerts, titles,
-                          _adherence(session, now, patients, days), _caseloads(session, patients))
-
-
-def _adherence(session: Session, now: datetime, patients: list[Patient], days: int) -> checklist.Adherence:
-    """checklist.adherence_of for each patient by their current plan, summed. Reports are loaded
-    only for patients whose plan expects something."""
-    contents = plans.current_contents(session, [p.id for p in patients]) if patients else {}
-    expecting = [p for p in patients if checklist.scheduled(contents[p.id])]
-    expected: dict[ReportKind, int] = {}
-    done: dict[ReportKind, int] = {}
-    counted = 0
-    for chunk in range(0, len(expecting), 500):
-        group = expecting[chunk:chunk + 500]
-        reported = checklist.reported_of_patients(session, [p.id for p in group], now - timedelta(days=days + 2), now)
-        for p in group:
-            one = checklist.adherence_of(contents[p.id], p.time_zone, reported[p.id], now, days,
-                                         since=p.followed_since)
-            counted += one.days
-            for kind, n in one.expected.items():
-                expected[kind] = expected.get(kind, 0) + n
-            for kind, n in one.done.items():
-                done[kind] = done.get(kind, 0) + n
-    return checklist.Adherence(counted, expected, done)
+                          adherence_days.adherence_over(session, now, patients, days), _caseloads(session, patients))
 
 
 def _caseloads(session: Session, patients: list[Patient]) -> list[Caseload]:

@@ -4,7 +4,7 @@ what is already done."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from enum import Enum
 
 from sqlmodel import Session, select, col
@@ -116,31 +116,52 @@ def adherence_of(content: PlanContent, tz: str, reported: dict, now: datetime, d
                  since: datetime | None = None) -> Adherence:
     """Adherence over the `days` whole local days before today from reports already loaded
     (by (kind, key) as `_reported` gives them): the one definition of what was expected, shared
-    by the patient page and the batched overview (services.overview). Days before the local day
-    of `since` (the start of follow-up) are not counted: a patient enrolled last week has not
-    missed 83 of the last 90 days. `Adherence.days` is the number of days counted."""
-    first = local_date_of(now, tz) - timedelta(days=days)
-    if since is not None:
-        first = min(max(first, local_date_of(since, tz)), local_date_of(now, tz))
-    counted = (local_date_of(now, tz) - first).days
+    by the patient page, the batched overview (services.overview) and the figures page's
+    day-by-day counts (services.adherence_days). Days before the local day of `since` (the start
+    of follow-up) are not counted: a patient enrolled last week has not missed 83 of the last 90
+    days. `Adherence.days` is the number of days counted."""
+    first, end = counted_days(tz, now, days, since)
     expected: dict[ReportKind, int] = {}
     done: dict[ReportKind, int] = {}
+    for counts in adherence_by_day(content, tz, reported, now, first, end).values():
+        for kind, (n_expected, n_done) in counts.items():
+            expected[kind] = expected.get(kind, 0) + n_expected
+            done[kind] = done.get(kind, 0) + n_done
+    return Adherence((end - first).days, expected, done)
+
+
+def counted_days(tz: str, now: datetime, days: int, since: datetime | None = None) -> tuple[date, date]:
+    """The local days [first, end) that adherence over `days` days counts: whole days before
+    today, none before the local day of `since`."""
+    end = local_date_of(now, tz)
+    first = end - timedelta(days=days)
+    if since is not None:
+        first = min(max(first, local_date_of(since, tz)), end)
+    return first, end
+
+
+def adherence_by_day(content: PlanContent, tz: str, reported: dict, now: datetime, first: date, end: date
+                     ) -> dict[date, dict[ReportKind, tuple[int, int]]]:
+    """Slots expected and done per kind on each local day in [first, end) that expects any."""
     by_day = _by_local_day(reported, tz)
-    counted_days = [first + timedelta(days=n) for n in range(counted)]
+    counted = [first + timedelta(days=n) for n in range((end - first).days)]
+    result: dict[date, dict[ReportKind, tuple[int, int]]] = {}
     # As _items_on day by day, without building slots where nothing was reported: those slots
     # are expected and not done whatever their status (the figures page sums months of this).
     for kind, key, schedule, grace in scheduled(content):
-        for day in counted_days:
+        for day in counted:
             due = slots_on(schedule, day, tz)
             if not due:
                 continue
-            expected[kind] = expected.get(kind, 0) + len(due)
-            done.setdefault(kind, 0)
+            n_done = 0
             reports = by_day.get(day, {}).get((kind.value, key))
             if reports:
                 slots = _slots(due, reports, now, timedelta(minutes=grace))
-                done[kind] = done.get(kind, 0) + sum(s.status == SlotStatus.DONE for s in slots)
-    return Adherence(counted, expected, done)
+                n_done = sum(s.status == SlotStatus.DONE for s in slots)
+            counts = result.setdefault(day, {})
+            was_expected, was_done = counts.get(kind, (0, 0))
+            counts[kind] = (was_expected + len(due), was_done + n_done)
+    return result
 
 
 def _by_local_day(reported: dict, tz: str) -> dict:

@@ -220,13 +220,33 @@ def current_content(session: Session, patient_id: int) -> tuple[PlanContent, int
 def current_contents(session: Session, patient_ids: list[int]) -> dict[int, PlanContent]:
     """The newest plan of each of these patients (one query); patients without a plan get an
     empty one."""
-    newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
-              .where(col(CarePlan.patient_id).in_(patient_ids)).group_by(col(CarePlan.patient_id)).subquery())
-    rows = session.execute(select(CarePlan.patient_id, CarePlan.content)
-                           .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
-                                 & (CarePlan.version == newest.c.version))).all()
-    found = {patient_id: PlanContent.model_validate(content) for patient_id, content in rows}
-    return {pid: found[pid] if pid in found else PlanContent() for pid in patient_ids}
+    return {pid: content for pid, (content, _version) in current_plans(session, patient_ids).items()}
+
+
+def current_plans(session: Session, patient_ids: list[int]) -> dict[int, tuple[PlanContent, int]]:
+    """The newest plan of each of these patients and its version (one query per thousand);
+    patients without a plan get an empty one, version 0."""
+    found: dict[int, tuple[PlanContent, int]] = {}
+    for start in range(0, len(patient_ids), 1000):  # keep the IN list within every database's limit
+        chunk = patient_ids[start:start + 1000]
+        newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
+                  .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id)).subquery())
+        rows = session.execute(select(CarePlan.patient_id, CarePlan.content, CarePlan.version)
+                               .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
+                                     & (CarePlan.version == newest.c.version))).all()
+        found.update({patient_id: (PlanContent.model_validate(content), version)
+                      for patient_id, content, version in rows})
+    return {pid: found.get(pid, (PlanContent(), 0)) for pid in patient_ids}
+
+
+def current_versions(session: Session, patient_ids: list[int]) -> dict[int, int]:
+    """The newest plan version of each of these patients, 0 for none, without reading the plans."""
+    found: dict[int, int] = {}
+    for start in range(0, len(patient_ids), 1000):
+        chunk = patient_ids[start:start + 1000]
+        found.update(session.execute(select(CarePlan.patient_id, func.max(CarePlan.version))
+                                     .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id))).all())
+    return {pid: found.get(pid, 0) for pid in patient_ids}
 
 
 def current_template_ids(session: Session, patient_ids: list[int]) -> dict[int, int | None]:

@@ -13,6 +13,7 @@ from babel.numbers import format_decimal
 
 from rules import rule_codes
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, round_value
+from rules.schedule import local_date_of
 from rules.text import item_values
 from rules.zones import Zone, classify_item
 
@@ -21,7 +22,7 @@ from ..clock import Clock
 from ..i18n import N_, t
 from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportKind, ReportSource
 from ..questionnaires import QUESTIONNAIRES
-from . import audit, evaluation, plans
+from . import adherence_days, audit, evaluation, plans
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,8 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
         if measured_at > now + FUTURE_TOLERANCE:
             raise ImplausibleValue(next(iter(values)), None, "measured_in_the_future")
         measured_at = now
+    if measured_at is not None and local_date_of(measured_at, patient.time_zone) < local_date_of(now, patient.time_zone):
+        adherence_days.report_came_late(session, patient.id, local_date_of(measured_at, patient.time_zone))
     content, plan_version = plans.current_content(session, patient.id)
     report = Report(
         patient_id=patient.id,
