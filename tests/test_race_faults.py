@@ -113,6 +113,7 @@ def _red_alert(engine, clock, world, n: int) -> tuple[str, int]:
         reporting.report_measurement(s, clock, patient=patient, item_key="spo2", values={"spo2": 85},
                                      idempotency_key="setup", reported_by_account_id=patient.account_id,
                                      actor_kind="patient")
+        s.commit()  # the test is the edge: services flush, it commits
         alert_id = s.exec(select(Alert.id).where(Alert.patient_id == patient.id)).one()
     clock.set(T0 + STEP_DUE)
     return phone, alert_id
@@ -256,9 +257,11 @@ def test_two_reports_of_one_patient_at_once_both_land(engine, backend, clock, wo
         def send(value: float, key: str, patient_id=patient_id, account_id=account_id):
             def run():
                 with Session(engine, expire_on_commit=False) as s:
-                    return reporting.report_measurement(
+                    outcome = reporting.report_measurement(
                         s, clock, patient=s.get(Patient, patient_id), item_key="spo2", values={"spo2": value},
                         idempotency_key=key, reported_by_account_id=account_id, actor_kind="patient")
+                    s.commit()  # the edge's commit
+                    return outcome
             return run
 
         results = _race(send(86, "form"), send(85, "hub"))

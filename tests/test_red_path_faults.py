@@ -158,6 +158,7 @@ class Harness:
         reporting.report_measurement(self.session, self.clock, patient=patient, item_key="spo2", values={"spo2": 84},
                                      idempotency_key=f"red-{patient.id}-{time.monotonic_ns()}",
                                      reported_by_account_id=None, actor_kind="patient")
+        self.session.commit()  # the test is the edge: services flush, it commits
         with Session(self.engine) as s:
             alert = s.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.severity == "red")).one()
         self.red_alerts[alert.id] = alert.short_code

@@ -171,6 +171,7 @@ def test_concurrent_double_submit_stores_one_report_and_one_alert(engine, sessio
             barrier.wait()
             try:
                 outcomes.append(report(s, clock, patient, "spo2", {"spo2": 80}, "flaky"))
+                s.commit()  # the edge's commit
             except Exception as exc:  # pragma: no cover - the assertion below reports it
                 errors.append(exc)
 
@@ -198,6 +199,7 @@ def test_concurrent_findings_for_one_rule_never_open_two_alerts(engine, session,
                 reporting.report_measurement(s, clock, patient=patient, item_key="spo2", values={"spo2": 85 + i},
                                              idempotency_key=f"key-{i}", reported_by_account_id=None,
                                              actor_kind="patient", measured_at=clock.now() + timedelta(seconds=i))
+                s.commit()  # the edge's commit
             except Exception as exc:  # pragma: no cover
                 errors.append(exc)
 

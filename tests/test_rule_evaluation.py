@@ -396,6 +396,7 @@ def spo2_history(session, clock, patient, values):
         clock.set(start + timedelta(days=i))
         report(session, clock, patient, "spo2", {"spo2": value}, f"h{i}")
     clock.set(start + timedelta(days=len(values)))
+    session.commit()
 
 
 def test_a_stricter_limit_in_a_backtest_would_have_raised_more_alerts(session, clock, world):

@@ -40,6 +40,7 @@ def _spo2(session, clock, patient, values, prefix):
                                      idempotency_key=f"{prefix}{i}", reported_by_account_id=None,
                                      actor_kind="patient")
     clock.set(end)
+    session.commit()
 
 
 @pytest.fixture

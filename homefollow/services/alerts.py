@@ -320,7 +320,8 @@ def _update(session: Session, clock: Clock, patient: Patient, alert: Alert, find
 
 
 def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id: int) -> Alert:
-    """Open → acknowledged. Commits. Raises AlertStateError if someone else got there first."""
+    """Open → acknowledged; the edge commits. Raises AlertStateError (nothing changed) if someone
+    else got there first."""
     now = clock.now()
     # The compare-and-set update is also the alert's row lock, taken before anything else (the
     # lock order: homefollow.transactions).
@@ -330,19 +331,19 @@ def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id:
         .values(status=AlertStatus.ACKNOWLEDGED.value, acknowledged_at=now, acknowledged_by_account_id=actor_account_id)
     )
     if result.rowcount != 1:
-        session.rollback()
         raise AlertStateError("not_open")
     alert = session.get(Alert, alert_id, populate_existing=True)
     add_event(session, clock, alert, "acknowledged", actor_account_id)
     escalation.escalate(session, clock, alert)  # stops paging; starts the acknowledgement timeout
-    session.commit()
+    session.flush()
     return alert
 
 
 def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int | None, outcome: Outcome,
             note: str, **event_data) -> Alert:
-    """Open or acknowledged → resolved with an outcome. Commits. `event_data` goes into the
-    log's event (e.g. reason="message_read" when reading the messages resolved it)."""
+    """Open or acknowledged → resolved with an outcome; the edge commits. `event_data` goes into
+    the log's event (e.g. reason="message_read" when reading the messages resolved it). Raises
+    AlertStateError (nothing changed) when it already was."""
     now = clock.now()
     result = session.execute(
         update(Alert)
@@ -351,13 +352,12 @@ def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int
                 outcome=outcome.value, resolution_note=note)
     )
     if result.rowcount != 1:
-        session.rollback()
         raise AlertStateError("already_resolved")
     alert = session.get(Alert, alert_id, populate_existing=True)
     add_event(session, clock, alert, "resolved", actor_account_id, outcome=outcome.value, note=note, **event_data)
     alert.escalation_due_at = None
     session.add(alert)
-    session.commit()
+    session.flush()
     return alert
 
 
@@ -368,7 +368,7 @@ class SnoozeRefused(ValueError):
 
 
 def snooze(session: Session, clock: Clock, alert_id: int, actor_account_id: int, until, reason: str) -> Alert:
-    """Pause paging until `until`, for a reason. The alert stays in the queue. Commits.
+    """Pause paging until `until`, for a reason. The alert stays in the queue; the edge commits.
 
     Raises SnoozeRefused (nothing changed) when the reason is missing, the end is not in the
     future, or the snooze is longer than the policy allows."""
@@ -382,7 +382,7 @@ def snooze(session: Session, clock: Clock, alert_id: int, actor_account_id: int,
     alert.snoozed_at, alert.snoozed_until, alert.snooze_reason = clock.now(), until, reason.strip()
     add_event(session, clock, alert, "snoozed", actor_account_id, until=until.isoformat(), reason=alert.snooze_reason)
     escalation.escalate(session, clock, alert)
-    session.commit()
+    session.flush()
     return alert
 
 

@@ -131,7 +131,7 @@ def _carry_out(session: Session, clock: Clock, token: ApiToken, patient: Patient
         outcome = reporting.report_measurement(
             session, clock, patient=patient, item_key=event.item, values=dict(event.values),
             idempotency_key=f"api:{token.organisation_id}:{event.id}", reported_by_account_id=None, actor_kind="api",
-            source=ReportSource.DEVICE, measured_at=event.measured_at, ip=ip, commit=False)
+            source=ReportSource.DEVICE, measured_at=event.measured_at, ip=ip)
         # The values as stored: converted to the canonical units, rounded; `units` names them (UCUM).
         return {"id": event.id, "report_id": outcome.report.id, "item": event.item, "values": outcome.values,
                 "units": {code: units.canonical_unit(code).ucum[0] for code in outcome.values},

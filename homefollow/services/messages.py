@@ -140,7 +140,7 @@ def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_a
     item = alerts.open_alert_for(session, patient.id, ALERT_KEY, for_update=True)
     if item is not None and not unread_for_team(session, [patient.id]):
         alerts.resolve(session, clock, item.id, author_account_id, Outcome.ADVICE_GIVEN, "",
-                       reason="message_answered")  # commits
+                       reason="message_answered")
     return message
 
 
@@ -166,7 +166,7 @@ def mark_read_by_team(session: Session, clock: Clock, patient_id: int,
         audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="message.read",
                      patient_id=patient_id, object_type="message", object_id=ids[-1], messages=len(ids))
     if item is not None and item.status != AlertStatus.RESOLVED.value:
-        alerts.resolve(session, clock, item.id, actor_account_id, Outcome.OTHER, "", reason="message_read")  # commits
+        alerts.resolve(session, clock, item.id, actor_account_id, Outcome.OTHER, "", reason="message_read")
     return ids
 
 

@@ -51,10 +51,9 @@ def report_measurement(
     source: ReportSource = ReportSource.PORTAL,
     measured_at: datetime | None = None,
     ip: str | None = None,
-    commit: bool = True,
 ) -> ReportOutcome:
-    """Store one measurement, run the patient's rules on it and tell what the plan says. Commits
-    (commit=False: the caller does, with what it stores beside the report).
+    """Store one measurement, run the patient's rules on it and tell what the plan says. The
+    edge commits (the request, the API call with what it stores beside the report, a job).
 
     Raises rules.measurements.ImplausibleValue for values that cannot be real readings; the
     caller shows the message and keeps the form. A repeated idempotency key returns the
@@ -65,7 +64,7 @@ def report_measurement(
     check_item_plausible(item_key, values)
     return _submit(session, clock, patient=patient, kind=ReportKind.MEASUREMENT, item_key=item_key, values=values,
                    idempotency_key=idempotency_key, reported_by_account_id=reported_by_account_id,
-                   actor_kind=actor_kind, source=source, measured_at=measured_at, ip=ip, commit=commit)
+                   actor_kind=actor_kind, source=source, measured_at=measured_at, ip=ip)
 
 
 def report_measurements(session: Session, clock: Clock, *, patient: Patient, items: dict[str, dict[str, float]],
@@ -77,7 +76,8 @@ def report_measurements(session: Session, clock: Clock, *, patient: Patient, ite
     its own by the plan and the safety net: a red pulse beside a normal blood pressure is red
     and paged. Each is stored once for a repeated submission: the first item under
     `idempotency_key`, the others under `item_idempotency_key`. `after_each(outcome, item_key)`
-    runs after each report (recording the units typed). Commits after each report."""
+    runs after each report (recording the units typed). The edge commits them together: a
+    submission lands whole or not at all, and its sender sends it again under the same key."""
     outcomes = []
     for n, (item_key, values) in enumerate(items.items()):
         outcome = report_measurement(session, clock, patient=patient, item_key=item_key, values=values,
@@ -105,7 +105,8 @@ def report_questionnaire(session: Session, clock: Clock, *, patient: Patient, qu
                          answers: dict[str, int], idempotency_key: str, reported_by_account_id: int | None,
                          actor_kind: str, source: ReportSource = ReportSource.PORTAL,
                          ip: str | None = None) -> ReportOutcome:
-    """Store a completed questionnaire; its scores are observations the rules read. Commits."""
+    """Store a completed questionnaire; its scores are observations the rules read. The edge
+    commits."""
     values = QUESTIONNAIRES[questionnaire_key].scores(answers)
     return _submit(session, clock, patient=patient, kind=ReportKind.QUESTIONNAIRE, item_key=questionnaire_key,
                    values=values, idempotency_key=idempotency_key, reported_by_account_id=reported_by_account_id,
@@ -115,7 +116,7 @@ def report_questionnaire(session: Session, clock: Clock, *, patient: Patient, qu
 def report_task(session: Session, clock: Clock, *, patient: Patient, task_key: str, done: bool, comment: str | None,
                 idempotency_key: str, reported_by_account_id: int | None, actor_kind: str,
                 source: ReportSource = ReportSource.PORTAL, ip: str | None = None) -> ReportOutcome:
-    """A self-care task done (1) or not (0), with an optional comment. Commits."""
+    """A self-care task done (1) or not (0), with an optional comment. The edge commits."""
     return _submit(session, clock, patient=patient, kind=ReportKind.TASK, item_key=task_key,
                    values={f"task.{task_key}": 1.0 if done else 0.0}, idempotency_key=idempotency_key,
                    reported_by_account_id=reported_by_account_id, actor_kind=actor_kind, source=source, ip=ip,
@@ -125,7 +126,7 @@ def report_task(session: Session, clock: Clock, *, patient: Patient, task_key: s
 def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKind, item_key: str,
             values: dict[str, float], idempotency_key: str, reported_by_account_id: int | None, actor_kind: str,
             source: ReportSource = ReportSource.PORTAL, measured_at: datetime | None = None, ip: str | None = None,
-            comment: str | None = None, commit: bool = True) -> ReportOutcome:
+            comment: str | None = None) -> ReportOutcome:
     # The patient first (homefollow.transactions, the lock order): reports for one patient are
     # judged one after the other, and a repeated submission waits for the first and finds it.
     transactions.lock_patient(session, patient.id)
@@ -180,10 +181,7 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
     audit.record(session, clock, actor_account_id=reported_by_account_id, actor_kind=actor_kind,
                  action="report.create", patient_id=patient.id, object_type="report", object_id=report.id,
                  ip=ip, kind=kind.value, item=item_key, source=source.value)
-    if commit:
-        session.commit()
-    else:
-        session.flush()
+    session.flush()
     return ReportOutcome(report, values, zone, report.instructions, replayed=False)
 
 

@@ -60,7 +60,7 @@ def identify(session: Session, clock: Clock, phone: str) -> Sender:
 
 
 def handle(session: Session, clock: Clock, *, from_number: str, body: str, message_id: str) -> str:
-    """Carry out one inbound SMS and return the reply. Commits."""
+    """Carry out one inbound SMS and return the reply; the edge (the webhook's request) commits."""
     phone = normalise_phone(from_number) or from_number
     command = parse_sms(body)
     sender = identify(session, clock, phone)
@@ -73,13 +73,11 @@ def handle(session: Session, clock: Clock, *, from_number: str, body: str, messa
             session.add(SmsOptOut(phone=phone, opted_out_at=clock.now()))
         outbox.forget_opt_outs(session)
         _audit(session, clock, sender, "sms.stop")
-        session.commit()
         return reply_text(command, locale)
     if isinstance(command, Start):
         session.execute(delete(SmsOptOut).where(col(SmsOptOut.phone) == phone))
         outbox.forget_opt_outs(session)
         _audit(session, clock, sender, "sms.start")
-        session.commit()
         return reply_text(command, locale)
     if isinstance(command, Unknown) and command.error_key == "missing_code" and sender.staff is None:
         command = free_text(body) or command  # "Ok, jeg har det bra": only staff acknowledge alerts
@@ -113,7 +111,7 @@ def _duty_stop(session: Session, clock: Clock, sender: Sender, phone: str, duty:
     pages go on (also to a number that opted out before: outbox.message(duty=True)); each team's
     admins are told, once per team and inbound message; the reply says what to do instead. A
     number that is also a patient's or a relative's has its opt-out recorded as for them: it
-    stops the SMS to the patient side, never a duty page. Commits."""
+    stops the SMS to the patient side, never a duty page."""
     if _patient_side(session, phone) and session.get(SmsOptOut, phone) is None:
         session.add(SmsOptOut(phone=phone, opted_out_at=clock.now()))
         outbox.forget_opt_outs(session)
@@ -128,7 +126,6 @@ def _duty_stop(session: Session, clock: Clock, sender: Sender, phone: str, duty:
                  actor_kind="staff" if sender.staff else sender.actor_kind, action="sms.stop.duty",
                  patient_id=sender.patient.id if sender.patient else None, object_type="team",
                  object_id=duty[0].id, teams=[team.id for team in duty])
-    session.commit()
     return reply_text("stop.duty", locale, team=", ".join(team.name for team in duty))
 
 
@@ -159,7 +156,6 @@ def _acknowledge(session: Session, clock: Clock, sender: Sender, code: str) -> A
         return AckOutcome(alert.short_code, "already_acknowledged")
     audit.record(session, clock, actor_account_id=sender.staff.id, actor_kind="staff", action="alert.acknowledge",
                  patient_id=alert.patient_id, object_type="alert", object_id=alert.id, channel="sms")
-    session.commit()
     severity = cast(Severity, alert.severity)  # an alert is yellow or red
     minutes = int(parse_policy(alert.escalation_policy).ack_timeout.minutes(severity).total_seconds() // 60) \
         if alert.escalation_policy else 0

@@ -246,7 +246,7 @@ class NotATeamMember(ValueError):
 def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id: int, actor_account_id: int,
            actor_kind: str, ip: str | None = None) -> Alert:
     """Give an unresolved alert to a member of its team (oneself or a colleague). Records an
-    alert event and an audit record, and commits. Raises NotATeamMember (nothing changed)
+    alert event and an audit record; the edge commits. Raises NotATeamMember (nothing changed)
     or alerts.AlertStateError when the alert is already resolved."""
     if assignee_account_id not in {i for i, _n in team_members(session, alert.team_id)}:
         raise NotATeamMember(assignee_account_id)

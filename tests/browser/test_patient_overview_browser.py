@@ -25,6 +25,7 @@ def test_overview_to_patient_page_to_a_note(live_server, engine, clock, world, r
         reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="weight", values={"weight": 71},
                                      idempotency_key="w", reported_by_account_id=world.relative.id,
                                      actor_kind="relative")
+        session.commit()  # services flush; the test owns its set-up's transaction
     page = request.getfixturevalue(device).new_page()
     sign_in_staff(page, live_server, "nurse.a@example.no")
 
