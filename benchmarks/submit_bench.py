@@ -89,7 +89,6 @@ def phone(n: int) -> str:
 def build(url: str, patients: int, reports: int) -> str:
     """The database; returns the API token."""
     from sqlalchemy import insert, select
-    from sqlmodel import Session
 
     from homefollow.clock import SystemClock
     from homefollow.db import make_engine
@@ -98,6 +97,7 @@ def build(url: str, patients: int, reports: int) -> str:
                                    TeamMembership)
     from homefollow.services import api_tokens, rulebook
     from homefollow.services.accounts import configure_hasher, hash_password
+    from homefollow.transactions import unit_of_work
     from tests.factories import standard_plan
 
     engine = make_engine(url)
@@ -107,7 +107,7 @@ def build(url: str, patients: int, reports: int) -> str:
     then = now - timedelta(days=91)
     configure_hasher(1, 8)  # cheap to verify: the sign-ins are set-up, not what is measured
     password_hash = hash_password(PASSWORD)
-    with Session(engine) as session:
+    with unit_of_work(engine) as session:  # services leave the commit to their caller
         rulebook.sync_defaults(session, clock)
     content = standard_plan().model_dump(mode="json")
     with engine.begin() as conn:
@@ -149,7 +149,7 @@ def build(url: str, patients: int, reports: int) -> str:
         _history(conn, ids, reports, now)
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
-    with Session(engine) as session:
+    with unit_of_work(engine) as session:
         token = api_tokens.create(session, clock, organisation_id=org_id, name="Bench hub", source=SOURCE,
                                   scopes=["observations:write"]).token
     engine.dispose()

@@ -362,3 +362,28 @@ def test_a_measurement_the_plan_has_no_limits_for_says_so_and_who_to_call(app, s
     response = patient.submit("/report/weight", {"weight": "90,5"})
     html = patient.get(response.headers["Location"]).get_data(as_text=True)
     assert 'href="tel:116117"' in html and 'href="tel:+4777620000"' not in html
+
+
+def test_the_repeat_check_reads_the_recent_readings_in_one_query(session, clock, world, count_queries):
+    """A device or a busy patient may send many readings in ten minutes: asking whether the same
+    value came a moment ago must not read each of them on its own."""
+    from homefollow.services import reporting
+
+    for i in range(12):
+        reporting.report_measurement(session, clock, patient=world.patient_a1, item_key="weight",
+                                     values={"weight": 68 + i / 10}, idempotency_key=f"w{i}",
+                                     reported_by_account_id=None, actor_kind="patient")
+        clock.advance(seconds=20)
+    patient_id = world.patient_a1.id
+    session.commit()
+
+    def repeat_of(kg):
+        return reporting.recent_same_report(session, clock, patient_id=patient_id, item_key="weight",
+                                            values={"weight": kg}, idempotency_key="new")
+
+    with count_queries() as statements:
+        again = repeat_of(68.5)
+        fresh = repeat_of(75.0)
+    assert again is not None and again.idempotency_key == "w5"
+    assert fresh is None
+    assert len(statements) <= 4  # one query each and the report found (and the transaction's BEGIN)

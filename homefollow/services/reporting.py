@@ -262,17 +262,15 @@ def recent_same_report(session: Session, clock: Clock, *, patient_id: int, item_
                        values: dict[str, float], idempotency_key: str) -> Report | None:
     """An earlier report of the same measurement with the same values in the last minutes."""
     values = {code: round_value(code, v) for code, v in values.items()}
-    candidates = session.exec(
-        select(Report).where(Report.patient_id == patient_id, Report.item_key == item_key,
-                             Report.reported_at >= clock.now() - REPEAT_WINDOW,
-                             Report.idempotency_key != idempotency_key)
-        .order_by(col(Report.reported_at).desc())
-    ).all()
-    for report in candidates:
-        stored = {m.code: m.value for m in session.exec(select(Measurement).where(Measurement.report_id == report.id))}
-        if stored == values:
-            return report
-    return None
+    stored: dict[int, dict[str, float]] = {}  # report id -> its values, the newest report first
+    for report_id, code, value in session.exec(
+            select(Report.id, Measurement.code, Measurement.value).join(Measurement, col(Measurement.report_id) == Report.id)
+            .where(Report.patient_id == patient_id, Report.item_key == item_key,
+                   Report.reported_at >= clock.now() - REPEAT_WINDOW, Report.idempotency_key != idempotency_key)
+            .order_by(col(Report.reported_at).desc(), col(Report.id).desc())):
+        stored.setdefault(report_id, {})[code] = value
+    same = next((report_id for report_id, found in stored.items() if found == values), None)
+    return session.get(Report, same) if same is not None else None
 
 
 def latest_report(session: Session, patient_id: int, kind: str, item_key: str) -> Report | None:
