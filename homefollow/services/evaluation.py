@@ -336,8 +336,8 @@ class _StateWrites:
             # ORM's bookkeeping per row (a fifth of the time it took to store a sweep batch).
             table = RuleStateRow.__table__
             session.execute(update(table).where(table.c.id == bindparam("row_id")), self.updates)
-        if self.inserts:
-            session.execute(insert(RuleStateRow), self.inserts)
+        if self.inserts:  # Core too: the ORM sends one INSERT per row whose columns differ (next_due_at)
+            session.execute(insert(RuleStateRow.__table__), self.inserts)
         if self.unassigned:
             session.execute(update(RuleStateRow).where(RuleStateRow.id.in_(self.unassigned),
                                                        RuleStateRow.next_due_at.is_not(None))
