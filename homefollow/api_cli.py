@@ -30,16 +30,18 @@ def token_create(organisation_id: int, scopes: tuple[str, ...], name: str, sourc
     """Make a token and print it once: it is stored only as a hash."""
     from .services import api_tokens
 
-    with Session(_engine()) as session:
-        try:
+    from .transactions import unit_of_work
+
+    try:
+        with unit_of_work(_engine()) as session:
             new = api_tokens.create(session, get_clock(), organisation_id=organisation_id, name=name,
                                     scopes=list(scopes), source=source, days=days)
-        except api_tokens.TokenError as exc:
-            raise click.ClickException(str(exc)) from None
-        row = new.row
-        click.echo(new.token)
-        click.echo(f"Token {row.id} for organisation {organisation_id} ({', '.join(row.scopes)}; source {row.source!r}), "
-                   f"expires {row.expires_at:%Y-%m-%d}. Keep it now: it cannot be shown again.", err=True)
+    except api_tokens.TokenError as exc:
+        raise click.ClickException(str(exc)) from None
+    row = new.row  # printed only once it is stored
+    click.echo(new.token)
+    click.echo(f"Token {row.id} for organisation {organisation_id} ({', '.join(row.scopes)}; source {row.source!r}), "
+               f"expires {row.expires_at:%Y-%m-%d}. Keep it now: it cannot be shown again.", err=True)
 
 
 @token_cli.command("revoke")
@@ -48,11 +50,13 @@ def token_revoke(token_id: int) -> None:
     """Revoke a token at once."""
     from .services import api_tokens
 
-    with Session(_engine()) as session:
-        try:
+    from .transactions import unit_of_work
+
+    try:
+        with unit_of_work(_engine()) as session:
             api_tokens.revoke(session, get_clock(), token_id)
-        except LookupError as exc:
-            raise click.ClickException(str(exc)) from None
+    except LookupError as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"Token {token_id} is revoked.")
 
 

@@ -92,7 +92,9 @@ OWN_COMMITS = {
     "retry": "run_in_transaction: the work before a retried transaction is kept when it is run again",
 }
 # Not here: a wrong password or one-time code. Its page is an answer, not an error, so the
-# request commits the try counted against the code and the failed sign-in's audit record.
+# request commits the try counted against the code and the failed sign-in's audit record. Nor
+# api_tokens.note_use: it writes a token's last use after the API call's transaction is over,
+# in a one-statement transaction of its own (engine.begin), at most once a minute.
 
 
 def commit_now(session: Session, reason: str) -> None:

@@ -58,7 +58,7 @@ def create(session: Session, clock: Clock, *, organisation_id: int, name: str, s
                    source=(source or organisation.name).strip()[:100], token_hash=hash_token(token),
                    prefix=token[:10], scopes=sorted(set(scopes)), created_at=now, expires_at=now + timedelta(days=days))
     session.add(row)
-    session.commit()
+    session.flush()
     return NewToken(token, row)
 
 
@@ -96,14 +96,15 @@ def note_use(engine: Engine, clock: Clock, token_id: int, last_used_at: datetime
 
 
 def revoke(session: Session, clock: Clock, token_id: int) -> ApiToken:
-    """Revoke at once (the next call with it gets 401). Commits. LookupError if unknown."""
+    """Revoke at once (the next call with it gets 401, once the caller has committed).
+    LookupError if unknown."""
     row = session.get(ApiToken, token_id)
     if row is None:
         raise LookupError(f"no token {token_id}")
     if row.revoked_at is None:
         row.revoked_at = clock.now()
         session.add(row)
-        session.commit()
+        session.flush()
     return row
 
 
