@@ -93,8 +93,14 @@ _TS = attrgetter("ts")
 _EMPTY = Series([])
 
 
-def _tie_key(o: Observation) -> tuple[float, float, str]:
-    return (o.ts, o.value, o.ref or "")
+def _tie_key(o: Observation) -> tuple[float, int, float, str]:
+    """Readings taken at the same instant are ordered as they arrived: a ref that ends in a
+    number (the app's "m:<id>") is that number, so the reading that came last is the newest.
+    Ordering such ties by value made a device's SpO2 86 and 95 sent in one second read as 95
+    "newest", and the 86 was stored red with no alert. Without numbered refs: by value."""
+    ref = o.ref or ""
+    tail = ref.rpartition(":")[2]
+    return (o.ts, int(tail) if tail.isdigit() else -1, o.value, ref)
 
 
 class ObservationIndex:

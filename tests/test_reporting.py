@@ -275,3 +275,23 @@ def test_a_device_clock_slightly_ahead_does_not_hide_a_reading_from_the_rules(se
                                      idempotency_key="far", reported_by_account_id=None, actor_kind="patient",
                                      measured_at=clock.now() + timedelta(days=1))
     assert info.value.reason == "measured_in_the_future"
+
+
+@pytest.mark.parametrize("first, second", [(95, 86), (86, 95)])
+def test_a_red_reading_stamped_with_the_same_second_as_another_reaches_the_team(session, clock, world, first,
+                                                                                  second):
+    """A device hub sends two SpO2 readings stamped with the same second. Whichever order they
+    come in, the red one opens a red alert: the readings count in the order they arrived."""
+    at = clock.now().replace(microsecond=0)
+    outcomes = []
+    for n, spo2 in enumerate((first, second)):
+        outcomes.append(reporting.report_measurement(
+            session, clock, patient=world.patient_a1, item_key="spo2", values={"spo2": spo2},
+            idempotency_key=f"hub-{n}", reported_by_account_id=None, actor_kind="system",
+            source=ReportSource.DEVICE, measured_at=at))
+        session.commit()
+        clock.advance(seconds=0.4)
+    red = next(o for o in outcomes if o.values["spo2"] == 86)
+    assert red.zone == Zone.RED and red.report.team_alerted
+    [alert] = session.exec(select(Alert).where(Alert.patient_id == world.patient_a1.id)).all()
+    assert alert.severity == "red" and alert.status == "open"

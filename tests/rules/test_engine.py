@@ -45,6 +45,18 @@ def test_a_yellow_zone_rule_counts_red_values_but_a_red_rule_ignores_yellow_ones
     assert run(red, [obs("spo2", 84, at(0))], at(0)).state.status is Status.FIRING
 
 
+def test_readings_taken_at_the_same_instant_count_in_the_order_they_arrived():
+    """A device hub sent SpO2 95 and then 86 stamped with the same second: the 86, which came
+    last, is the newest reading and fires, whatever the order of the values."""
+    rule = make_rule(SPO2_RED, {"red_low": 88}, severity="red")
+    normal_then_red = [obs("spo2", 95, at(0), "m:9"), obs("spo2", 86, at(0), "m:10")]
+    red_then_normal = [obs("spo2", 86, at(0), "m:9"), obs("spo2", 95, at(0), "m:10")]
+    fired = run(rule, normal_then_red, at(0.1))
+    assert fired.state.status is Status.FIRING and fired.findings[0].observation_refs == ("m:10",)
+    assert run(rule, list(reversed(normal_then_red)), at(0.1)).state.status is Status.FIRING
+    assert run(rule, red_then_normal, at(0.1)).state.status is Status.NORMAL  # the 95 came last
+
+
 def test_limits_are_strict():
     rule = make_rule(SPO2_RED, {"red_low": 88}, severity="red")
     assert run(rule, [obs("spo2", 88, at(0))], at(0)).state.status is Status.NORMAL
