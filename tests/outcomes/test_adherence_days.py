@@ -162,11 +162,13 @@ def test_a_longer_period_and_a_pause_that_ended_are_counted_as_the_definition_sa
                                                               patient.followed_since)[0]
 
 
-def _waits_for_a_lock(engine) -> bool:
-    """Whether some connection to this PostgreSQL database waits for a row lock, asked until
-    it does (at most ten seconds)."""
+def _waits_for_a_lock(engine, thread: threading.Thread) -> bool:
+    """Whether some connection to this PostgreSQL database waits for a row lock, asked until it
+    does while `thread` runs (at most thirty seconds: a loaded machine is slow to get there)."""
     with engine.connect() as conn:
-        for _ in range(1000):
+        for _ in range(3000):
+            if not thread.is_alive():
+                return False
             if conn.exec_driver_sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
                                     "AND wait_event_type = 'Lock'").scalar():
                 return True
@@ -203,7 +205,7 @@ def test_a_late_reading_while_the_roll_up_counts_waits_for_it_and_is_counted(bac
     thread = threading.Thread(target=late_reading)
     thread.start()
     try:
-        assert _waits_for_a_lock(engine)  # the reading waits for the count
+        assert _waits_for_a_lock(engine, thread), f"the reading did not wait for the count: {errors}"
     finally:
         counting.commit()
         counting.close()
