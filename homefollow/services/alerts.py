@@ -8,17 +8,19 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from typing import cast
 
 from sqlalchemy import case, func, text, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from rules.text import Text
 from rules.zones import Zone
 
 from .. import transactions
 from ..clock import Clock
-from ..db import insert_unless_taken
+from ..db import insert_unless_taken, rows_changed
 from ..escalation import parse_policy, snooze_problems
+from ..escalation.policy import Severity
 from ..models import Alert, AlertEvent, AlertStatus, Outcome, Patient, Team
 from . import escalation, relatives
 from .alert_log import add_event, add_events, events_of  # noqa: F401  (events_of: part of this service's API)
@@ -70,7 +72,7 @@ def _is_new_occurrence(session: Session, alert: Alert, finding: RaisedFinding) -
         return True
     seen: set[str] = set()
     for data in session.exec(select(AlertEvent.data).where(AlertEvent.alert_id == alert.id,
-                                                           AlertEvent.kind.in_(_COUNTED_KINDS))):
+                                                           col(AlertEvent.kind).in_(_COUNTED_KINDS))):
         seen.update((data or {}).get("refs") or ())
         if (data or {}).get("report_id") is not None:
             seen.add(f"report:{data['report_id']}")
@@ -84,7 +86,7 @@ def _new_short_codes(session: Session, count: int) -> list[str]:
     codes: list[str] = []
     while len(codes) < count:
         candidates = {"".join(secrets.choice(_CODE_ALPHABET) for _ in range(5)) for _ in range(count - len(codes))}
-        taken = set(session.exec(select(Alert.short_code).where(Alert.short_code.in_(candidates))).all())
+        taken = set(session.exec(select(Alert.short_code).where(col(Alert.short_code).in_(candidates))).all())
         codes += sorted(candidates - taken - set(codes))
     return codes[:count]
 
@@ -119,8 +121,9 @@ def latest_alerts_for(session: Session, keys: set[tuple[int, str]]) -> dict[tupl
     rest = keys - found.keys()
     if rest:
         newest = (select(Alert.id, func.row_number().over(
-            partition_by=(Alert.patient_id, Alert.rule_key), order_by=(Alert.opened_at.desc(), Alert.id.desc()))
-            .label("n")).where(Alert.patient_id.in_({p for p, _k in rest}), Alert.rule_key.in_({k for _p, k in rest}))
+            partition_by=(col(Alert.patient_id), col(Alert.rule_key)),
+            order_by=(col(Alert.opened_at).desc(), col(Alert.id).desc())).label("n"))
+            .where(col(Alert.patient_id).in_({p for p, _k in rest}), col(Alert.rule_key).in_({k for _p, k in rest}))
             .subquery())
         for alert in session.exec(select(Alert).join(newest, newest.c.id == Alert.id).where(newest.c.n == 1)):
             if (alert.patient_id, alert.rule_key) in rest:
@@ -184,9 +187,9 @@ def lock_open_alerts(session: Session, keys: set[tuple[int, str]]) -> dict[tuple
     if not keys:
         return {}
     return {(a.patient_id, a.rule_key): a for a in session.exec(
-        select(Alert).where(Alert.patient_id.in_({p for p, _k in keys}), Alert.rule_key.in_({k for _p, k in keys}),
-                            Alert.status != AlertStatus.RESOLVED.value)
-        .order_by(Alert.id).with_for_update().execution_options(populate_existing=True))
+        select(Alert).where(col(Alert.patient_id).in_({p for p, _k in keys}),
+                            col(Alert.rule_key).in_({k for _p, k in keys}), Alert.status != AlertStatus.RESOLVED.value)
+        .order_by(col(Alert.id)).with_for_update().execution_options(populate_existing=True))
         if (a.patient_id, a.rule_key) in keys}
 
 
@@ -208,6 +211,8 @@ def add_to_queue(session: Session, clock: Clock, patient: Patient, *, key: str, 
                       explanation=alert.explanation, **event_data)
             return alert
         alert = open_alert_for(session, patient.id, key, for_update=True)  # opened meanwhile by another
+        if alert is None:  # and resolved as well, in the instant between: fail, to be run again
+            raise AlertStateError("opened_and_resolved_meanwhile")
     alert.occurrences += 1
     alert.last_seen_at = now
     alert.title, alert.value_text = title.as_dict(), value_text.as_dict()
@@ -224,6 +229,21 @@ def _alert_row(patient: Patient, *, key: str, title: Text, severity: Zone, value
             "severity": severity.value, "short_code": short_code, "opened_at": now, "severity_since": now,
             "last_seen_at": now, "value_text": value_text.as_dict(), "threshold_text": threshold_text.as_dict(),
             "explanation": explanation.as_dict(), **columns}
+
+
+def _team(session: Session, team_id: int) -> Team:
+    team = session.get(Team, team_id)
+    if team is None:  # a patient's team is a foreign key
+        raise LookupError(f"no team {team_id}")
+    return team
+
+
+def _reloaded(session: Session, alert_id: int) -> Alert:
+    """The alert as the compare-and-set update that matched it left it."""
+    alert = session.get(Alert, alert_id, populate_existing=True)
+    if alert is None:  # the update matched this row in this transaction
+        raise LookupError(f"no alert {alert_id}")
+    return alert
 
 
 def _insert_unless_open(session: Session, rows: list[dict]) -> list[Alert]:
@@ -250,7 +270,7 @@ def _open(session: Session, clock: Clock, findings: list[tuple[Patient, RaisedFi
         return {}
     now = clock.now()
     codes = _new_short_codes(session, len(findings))
-    policies = {team_id: escalation.frozen_policy(escalation.team_policy(session.get(Team, team_id)))
+    policies = {team_id: escalation.frozen_policy(escalation.team_policy(_team(session, team_id)))
                 for team_id in {patient.team_id for patient, _f in findings}}
     opened = {(alert.patient_id, alert.rule_key): alert for alert in _insert_unless_open(session, [
         _alert_row(patient, key=finding.alert_key, title=finding.title, severity=finding.severity,
@@ -327,12 +347,12 @@ def acknowledge(session: Session, clock: Clock, alert_id: int, actor_account_id:
     # lock order: homefollow.transactions).
     result = session.execute(
         update(Alert)
-        .where(Alert.id == alert_id, Alert.status == AlertStatus.OPEN.value)
+        .where(col(Alert.id) == alert_id, col(Alert.status) == AlertStatus.OPEN.value)
         .values(status=AlertStatus.ACKNOWLEDGED.value, acknowledged_at=now, acknowledged_by_account_id=actor_account_id)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         raise AlertStateError("not_open")
-    alert = session.get(Alert, alert_id, populate_existing=True)
+    alert = _reloaded(session, alert_id)
     add_event(session, clock, alert, "acknowledged", actor_account_id)
     escalation.escalate(session, clock, alert)  # stops paging; starts the acknowledgement timeout
     session.flush()
@@ -347,13 +367,13 @@ def resolve(session: Session, clock: Clock, alert_id: int, actor_account_id: int
     now = clock.now()
     result = session.execute(
         update(Alert)
-        .where(Alert.id == alert_id, Alert.status != AlertStatus.RESOLVED.value)
+        .where(col(Alert.id) == alert_id, col(Alert.status) != AlertStatus.RESOLVED.value)
         .values(status=AlertStatus.RESOLVED.value, resolved_at=now, resolved_by_account_id=actor_account_id,
                 outcome=outcome.value, resolution_note=note)
     )
-    if result.rowcount != 1:
+    if rows_changed(result) != 1:
         raise AlertStateError("already_resolved")
-    alert = session.get(Alert, alert_id, populate_existing=True)
+    alert = _reloaded(session, alert_id)
     add_event(session, clock, alert, "resolved", actor_account_id, outcome=outcome.value, note=note, **event_data)
     alert.escalation_due_at = None
     session.add(alert)
@@ -375,7 +395,8 @@ def snooze(session: Session, clock: Clock, alert_id: int, actor_account_id: int,
     alert = transactions.lock_alert(session, alert_id)  # plan from the committed state, not a stale one
     if alert is None or alert.status == AlertStatus.RESOLVED.value:
         raise AlertStateError("already_resolved")
-    problems = snooze_problems(parse_policy(alert.escalation_policy), alert.severity, clock.now(), until, reason) \
+    severity = cast(Severity, alert.severity)  # an alert is yellow or red
+    problems = snooze_problems(parse_policy(alert.escalation_policy), severity, clock.now(), until, reason) \
         if alert.escalation_policy else ([("reason", "required")] if not (reason or "").strip() else [])
     if problems:
         raise SnoozeRefused(problems)
@@ -391,12 +412,12 @@ def triage_queue(session: Session, team_ids: frozenset[int], limit: int = 500) -
     acknowledged, then the longest waiting first."""
     if not team_ids:
         return []
-    severity_order = case((Alert.severity == Zone.RED.value, 0), else_=1)
-    unacknowledged_first = case((Alert.status == AlertStatus.OPEN.value, 0), else_=1)
+    severity_order = case((col(Alert.severity) == Zone.RED.value, 0), else_=1)
+    unacknowledged_first = case((col(Alert.status) == AlertStatus.OPEN.value, 0), else_=1)
     return list(session.exec(
         select(Alert, Patient)
-        .join(Patient, Patient.id == Alert.patient_id)
-        .where(Alert.team_id.in_(team_ids), Alert.status != AlertStatus.RESOLVED.value)
-        .order_by(severity_order, unacknowledged_first, Alert.severity_since, Alert.id)
+        .join(Patient, col(Patient.id) == col(Alert.patient_id))
+        .where(col(Alert.team_id).in_(team_ids), Alert.status != AlertStatus.RESOLVED.value)
+        .order_by(severity_order, unacknowledged_first, col(Alert.severity_since), col(Alert.id))
         .limit(limit)
     ).all())
