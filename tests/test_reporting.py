@@ -295,3 +295,42 @@ def test_a_red_reading_stamped_with_the_same_second_as_another_reaches_the_team(
     assert red.zone == Zone.RED and red.report.team_alerted
     [alert] = session.exec(select(Alert).where(Alert.patient_id == world.patient_a1.id)).all()
     assert alert.severity == "red" and alert.status == "open"
+
+
+def test_a_red_reading_taken_before_a_newer_one_still_reaches_the_team(session, clock, world):
+    """A device hub sends this morning's SpO2 86 after a normal reading taken later: the rules
+    judge how the patient is now by the newer reading and fire nothing, but the red value is
+    not silenced. The team gets a yellow alert, paged as yellow, saying when it was taken."""
+    patient = world.patient_a1
+    report(session, clock, patient, "spo2", {"spo2": 95}, "now")
+    session.commit()
+    late = reporting.report_measurement(
+        session, clock, patient=patient, item_key="spo2", values={"spo2": 86}, idempotency_key="hub-morning",
+        reported_by_account_id=None, actor_kind="system", source=ReportSource.DEVICE,
+        measured_at=clock.now() - timedelta(hours=2))
+    session.commit()
+    assert late.zone == Zone.RED and late.report.team_alerted
+    [alert] = session.exec(select(Alert).where(Alert.patient_id == patient.id)).all()
+    assert (alert.rule_key, alert.severity, alert.status) == (reporting.EARLIER_RED_KEY, "yellow", "open")
+    assert alert.last_report_id == late.report.id
+    assert "07:00" in alert.explanation["nb"] and "nyere måling" in alert.explanation["nb"]
+    assert session.exec(select(Notification).where(Notification.alert_id == alert.id)).all()  # paged
+
+    # The same reading sent again stores and raises nothing more.
+    again = reporting.report_measurement(
+        session, clock, patient=patient, item_key="spo2", values={"spo2": 86}, idempotency_key="hub-morning",
+        reported_by_account_id=None, actor_kind="system", source=ReportSource.DEVICE,
+        measured_at=clock.now() - timedelta(hours=2))
+    session.commit()
+    assert again.replayed and len(session.exec(select(Alert)).all()) == 1
+
+
+def test_a_normal_reading_taken_before_a_newer_one_raises_nothing(session, clock, world):
+    patient = world.patient_a1
+    report(session, clock, patient, "spo2", {"spo2": 95}, "now")
+    reporting.report_measurement(
+        session, clock, patient=patient, item_key="spo2", values={"spo2": 96}, idempotency_key="hub-morning",
+        reported_by_account_id=None, actor_kind="system", source=ReportSource.DEVICE,
+        measured_at=clock.now() - timedelta(hours=2))
+    session.commit()
+    assert session.exec(select(Alert)).all() == []

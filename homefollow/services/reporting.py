@@ -14,7 +14,7 @@ from babel.numbers import format_decimal
 from rules import rule_codes
 from rules.measurements import ITEMS, ImplausibleValue, check_item_plausible, round_value
 from rules.schedule import local_date_of
-from rules.text import item_values
+from rules.text import both, item_values, moment
 from rules.zones import Zone, classify_item
 
 from .. import transactions
@@ -22,7 +22,7 @@ from ..clock import Clock
 from ..i18n import N_, t
 from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportKind, ReportSource
 from ..questionnaires import QUESTIONNAIRES
-from . import adherence_days, audit, evaluation, plans
+from . import adherence_days, alerts, audit, evaluation, plans
 
 
 @dataclass(frozen=True)
@@ -173,7 +173,11 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
     report.zone = zone.value if zone else None
     report.instructions = _instructions(session, content, item_key if kind == ReportKind.MEASUREMENT else None,
                                         zone, instruction_keys, reported_by_account_id)
-    report.team_alerted = result.alerted
+    if zone == Zone.RED and not result.alerted and kind == ReportKind.MEASUREMENT:
+        result_alerted = _tell_of_an_earlier_red_reading(session, clock, patient, report, item_key, values)
+    else:
+        result_alerted = result.alerted
+    report.team_alerted = result_alerted
     if zone == Zone.YELLOW and not result.alerted:
         report.remeasure_by = _remeasure_by(result, set(values))
     session.add(report)
@@ -183,6 +187,37 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
                  ip=ip, kind=kind.value, item=item_key, source=source.value)
     session.flush()
     return ReportOutcome(report, values, zone, report.instructions, replayed=False)
+
+
+EARLIER_RED_KEY = "safety.earlier_red"  # one open alert per patient
+
+
+def _tell_of_an_earlier_red_reading(session: Session, clock: Clock, patient: Patient, report: Report, item_key: str,
+                                    values: dict[str, float]) -> bool:
+    """A red reading that no rule fired on: it was taken before the patient's newest reading of
+    the same measurement (a device hub sending yesterday's readings after today's), and the
+    rules judge how the patient is now by the newest. A dangerous value still reaches the team
+    (clinical.md: no plan may silence it; HAZ-130): a yellow alert, paged as yellow, saying when
+    it was taken and that a newer reading came before it. True when one was raised."""
+    newer = session.exec(select(Measurement.id).where(
+        Measurement.patient_id == patient.id, col(Measurement.code).in_(list(values)),
+        Measurement.measured_at > report.measured_at).limit(1)).first()
+    if newer is None:  # the newest reading: a rule that waits (a hold time) speaks for it
+        return False
+
+    def explanation(loc: str) -> str:
+        return t(loc, "%(item)s %(value)s was measured %(when)s and is in the red zone. It arrived after a newer "
+                      "reading, so the plan's rules judged the newer one. Check how the patient is now.",
+                 item=ITEMS[item_key].name(loc), value=item_values(item_key, values, loc),
+                 when=moment(report.measured_at, patient.time_zone, loc))
+
+    alerts.raise_finding(session, clock, patient, alerts.RaisedFinding(
+        alert_key=EARLIER_RED_KEY, rule_key=EARLIER_RED_KEY, rule_version=1, rule_version_id=None,
+        title=both(lambda loc: t(loc, "Red reading that arrived late")), severity=Zone.YELLOW,
+        value_text=both(lambda loc: item_values(item_key, values, loc)),
+        threshold_text=both(lambda loc: t(loc, "red zone")), explanation=both(explanation),
+        report_id=report.id))
+    return True
 
 
 def _zone_and_instructions(result, measured: dict[str, float], new_refs: frozenset[str],
