@@ -87,6 +87,7 @@ def adherence_over(session: Session, now: datetime, patients: list[Patient], day
             for kind, n_expected, n_done in rows:
                 expected[ReportKind(kind)] = expected.get(ReportKind(kind), 0) + int(n_expected)
                 done[ReportKind(kind)] = done.get(ReportKind(kind), 0) + int(n_done)
+    total = checklist.Adherence(counted, expected, done)
     for start in range(0, len(stale), 500):
         group = stale[start:start + 500]
         current = plans.current_plans(session, [n.patient.id for n in group])
@@ -96,14 +97,9 @@ def adherence_over(session: Session, now: datetime, patients: list[Patient], day
             content = current[need.patient.id][0]
             if not checklist.scheduled(content):
                 continue
-            one = checklist.adherence_of(content, need.patient.time_zone, reported[need.patient.id], now, days,
-                                         since=need.patient.followed_since)
-            counted += one.days
-            for kind, n in one.expected.items():
-                expected[kind] = expected.get(kind, 0) + n
-            for kind, n in one.done.items():
-                done[kind] = done.get(kind, 0) + n
-    return checklist.Adherence(counted, expected, done)
+            total += checklist.adherence_of(content, need.patient.time_zone, reported[need.patient.id], now, days,
+                                            since=need.patient.followed_since)
+    return total
 
 
 def roll_up(session: Session, now: datetime, patients: list[Patient], days: int) -> int:

@@ -100,6 +100,12 @@ class Adherence:
     def rate_of(self, kind: ReportKind) -> float | None:
         return self.done.get(kind, 0) / self.expected[kind] if self.expected.get(kind) else None
 
+    def __add__(self, other: Adherence) -> Adherence:
+        """Two patients' (or two periods') adherence together."""
+        return Adherence(self.days + other.days,
+                         {k: self.expected.get(k, 0) + other.expected.get(k, 0) for k in self.expected | other.expected},
+                         {k: self.done.get(k, 0) + other.done.get(k, 0) for k in self.done | other.done})
+
 
 def adherence(session: Session, clock: Clock, patient: Patient, content: PlanContent, days: int = 7) -> Adherence:
     """Adherence over the `days` whole local days before today, by the current plan (one query)."""

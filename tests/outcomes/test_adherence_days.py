@@ -23,20 +23,12 @@ pytestmark = pytest.mark.both_backends
 
 def _direct(session, clock, patients, days) -> checklist.Adherence:
     """The definition: each patient's reports counted afresh by their current plan, summed."""
-    expected: dict[ReportKind, int] = {}
-    done: dict[ReportKind, int] = {}
-    counted = 0
+    total = checklist.Adherence(0, {}, {})
     for p in patients:
         content, _version = plans.current_content(session, p.id)
-        if not checklist.scheduled(content):
-            continue
-        one = checklist.adherence(session, clock, p, content, days)
-        counted += one.days
-        for kind, n in one.expected.items():
-            expected[kind] = expected.get(kind, 0) + n
-        for kind, n in one.done.items():
-            done[kind] = done.get(kind, 0) + n
-    return checklist.Adherence(counted, expected, done)
+        if checklist.scheduled(content):
+            total += checklist.adherence(session, clock, p, content, days)
+    return total
 
 
 def _kept(session, clock, patients, days) -> checklist.Adherence:
@@ -48,6 +40,12 @@ def _kept(session, clock, patients, days) -> checklist.Adherence:
     session.commit()
     assert before == after
     return after
+
+
+def _followed_for(session, clock, patient, days: int) -> None:
+    patient.monitoring_since = clock.now() - timedelta(days=days)
+    session.add(patient)
+    session.commit()
 
 
 def _weigh(session, clock, patient, key, at=None, kg=68.5):
@@ -90,9 +88,7 @@ def test_the_kept_days_give_the_figures_counting_afresh_gives(session, clock, wo
 
 def test_a_new_day_is_counted_on_top_of_the_days_kept(session, clock, world):
     patient = world.patient_a1
-    patient.monitoring_since = clock.now() - timedelta(days=10)
-    session.add(patient)
-    session.commit()
+    _followed_for(session, clock, patient, 10)
     _reported_over(session, clock, patient, 5, seed=2)
     everyone = len(session.exec(select(Patient)).all())
     session.commit()
@@ -113,9 +109,7 @@ def test_a_new_day_is_counted_on_top_of_the_days_kept(session, clock, world):
 
 def test_a_late_reading_for_a_counted_day_is_counted(session, clock, world):
     patient = world.patient_a1
-    patient.monitoring_since = clock.now() - timedelta(days=10)
-    session.add(patient)
-    session.commit()
+    _followed_for(session, clock, patient, 10)
     before = _kept(session, clock, [patient], 7)
     # A device hub sends yesterday morning's weight today.
     _weigh(session, clock, patient, "late", at=clock.now() - timedelta(days=1, hours=1))
@@ -128,9 +122,7 @@ def test_a_late_reading_for_a_counted_day_is_counted(session, clock, world):
 
 def test_a_new_plan_counts_every_day_again_by_that_plan(session, clock, world):
     patient = world.patient_a1
-    patient.monitoring_since = clock.now() - timedelta(days=10)
-    session.add(patient)
-    session.commit()
+    _followed_for(session, clock, patient, 10)
     _reported_over(session, clock, patient, 7, seed=3)
     before = _kept(session, clock, [patient], 7)
     smaller = standard_plan()
@@ -144,9 +136,7 @@ def test_a_new_plan_counts_every_day_again_by_that_plan(session, clock, world):
 
 def test_a_longer_period_and_a_pause_that_ended_are_counted_as_the_definition_says(session, clock, world):
     patient = world.patient_a1
-    patient.monitoring_since = clock.now() - timedelta(days=60)
-    session.add(patient)
-    session.commit()
+    _followed_for(session, clock, patient, 60)
     _reported_over(session, clock, patient, 12, seed=4)
     assert _kept(session, clock, [patient], 7) == _direct(session, clock, [patient], 7)
     assert _kept(session, clock, [patient], 30) == _direct(session, clock, [patient], 30)
@@ -184,9 +174,7 @@ def test_a_late_reading_while_the_roll_up_counts_waits_for_it_and_is_counted(bac
     if backend != "postgresql":
         pytest.skip("SQLite lets one writer in at a time: the roll-up and the report cannot overlap")
     patient = world.patient_a1
-    patient.monitoring_since = clock.now() - timedelta(days=10)
-    session.add(patient)
-    session.commit()
+    _followed_for(session, clock, patient, 10)
     from homefollow.models import Patient as PatientRow
     from sqlmodel import Session
 
