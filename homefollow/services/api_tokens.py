@@ -42,7 +42,7 @@ class NewToken:
 
 def create(session: Session, clock: Clock, *, organisation_id: int, name: str, scopes: list[str],
            source: str | None = None, days: int = DEFAULT_DAYS) -> NewToken:
-    """Make a token. Commits. `source` defaults to the organisation's name."""
+    """Make a token; the caller commits. `source` defaults to the organisation's name."""
     organisation = session.get(Organisation, organisation_id)
     if organisation is None:
         raise TokenError(f"no organisation {organisation_id}")
