@@ -139,17 +139,20 @@ def insert_unless_taken(session: Session, model, *, index: tuple, where=None):
     """INSERT … ON CONFLICT (index) [WHERE …] DO NOTHING, for the session's database (SQLite
     3.35+ or PostgreSQL): a row that would break that unique index is skipped, and RETURNING
     returns only the rows inserted. `where` names a partial index by its predicate."""
-    dialect = postgresql if is_postgresql(session) else sqlite
-    return dialect.insert(model).on_conflict_do_nothing(index_elements=list(index), index_where=where)
+    return _insert(session, model).on_conflict_do_nothing(index_elements=list(index), index_where=where)
 
 
 def upsert(session: Session, model, *, index: tuple, update: tuple):
     """INSERT … ON CONFLICT (index) DO UPDATE SET each column of `update` to the new row's
     value, for the session's database (SQLite 3.24+ or PostgreSQL)."""
-    dialect = postgresql if is_postgresql(session) else sqlite
-    statement = dialect.insert(model)
+    statement = _insert(session, model)
     return statement.on_conflict_do_update(index_elements=list(index),
                                            set_={column: statement.excluded[column] for column in update})
+
+
+def _insert(session: Session, model):
+    """The session's database's own INSERT, which knows ON CONFLICT."""
+    return (postgresql if is_postgresql(session) else sqlite).insert(model)
 
 
 class App(Flask):

@@ -49,11 +49,14 @@ class Principal:
     name: str
     # staff: team id -> roles in that team
     team_roles: dict[int, frozenset[str]] = field(default_factory=dict)
-    own_patient_id: int | None = None
     # A patient's own record as loaded with the principal: held here so that the request's
     # access check finds it in the session (whose identity map holds rows weakly) instead of
     # reading it again on every report.
     own_patient: Patient | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def own_patient_id(self) -> int | None:
+        return self.own_patient.id if self.own_patient is not None else None
 
     @property
     def team_ids(self) -> frozenset[int]:
@@ -72,21 +75,18 @@ class Principal:
 
 def principal_for(session: Session, account: Account) -> Principal:
     team_roles: dict[int, set[str]] = {}
-    own_patient_id = None
     own = None
     if account.kind == AccountKind.STAFF.value:
         for m in session.exec(select(TeamMembership).where(TeamMembership.account_id == account.id)):
             team_roles.setdefault(m.team_id, set()).add(m.role)
     elif account.kind == AccountKind.PATIENT.value:
         own = session.exec(select(Patient).where(Patient.account_id == account.id)).first()
-        own_patient_id = own.id if own is not None else None
     return Principal(
         account_id=account.id,
         kind=account.kind,
         name=account.name,
         team_roles={t: frozenset(r) for t, r in team_roles.items()},
-        own_patient_id=own_patient_id,
-        own_patient=own if account.kind == AccountKind.PATIENT.value else None,
+        own_patient=own,
     )
 
 

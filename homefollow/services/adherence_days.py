@@ -71,9 +71,7 @@ def adherence_over(session: Session, now: datetime, patients: list[Patient], day
     markers = _markers(session, [n.patient.id for n in needs])
     held = [n for n in needs if _holds(markers.get(n.patient.id), n) and markers[n.patient.id].expects]
     stale = [n for n in needs if not _holds(markers.get(n.patient.id), n)]
-    expected: dict[ReportKind, int] = {}
-    done: dict[ReportKind, int] = {}
-    counted = sum((n.end - n.first).days for n in held)
+    total = checklist.Adherence(sum((n.end - n.first).days for n in held), {}, {})
     by_window: dict[tuple[date, date], list[int]] = defaultdict(list)
     for need in held:
         by_window[need.first, need.end].append(need.patient.id)
@@ -85,9 +83,7 @@ def adherence_over(session: Session, now: datetime, patients: list[Patient], day
                        col(AdherenceDay.day) >= first, col(AdherenceDay.day) < end)
                 .group_by(col(AdherenceDay.kind)))
             for kind, n_expected, n_done in rows:
-                expected[ReportKind(kind)] = expected.get(ReportKind(kind), 0) + int(n_expected)
-                done[ReportKind(kind)] = done.get(ReportKind(kind), 0) + int(n_done)
-    total = checklist.Adherence(counted, expected, done)
+                total += checklist.Adherence(0, {ReportKind(kind): int(n_expected)}, {ReportKind(kind): int(n_done)})
     for start in range(0, len(stale), 500):
         group = stale[start:start + 500]
         current = plans.current_plans(session, [n.patient.id for n in group])

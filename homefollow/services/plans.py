@@ -226,24 +226,15 @@ def current_contents(session: Session, patient_ids: list[int]) -> dict[int, Plan
 def current_plans(session: Session, patient_ids: list[int]) -> dict[int, tuple[PlanContent, int]]:
     """The newest plan of each of these patients and its version (one query per thousand);
     patients without a plan get an empty one, version 0."""
-    found: dict[int, tuple[PlanContent, int]] = {}
-    for start in range(0, len(patient_ids), 1000):  # keep the IN list within every database's limit
-        chunk = patient_ids[start:start + 1000]
-        newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
-                  .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id)).subquery())
-        rows = session.execute(select(CarePlan.patient_id, CarePlan.content, CarePlan.version)
-                               .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
-                                     & (CarePlan.version == newest.c.version))).all()
-        found.update({patient_id: (PlanContent.model_validate(content), version)
-                      for patient_id, content, version in rows})
+    found = {patient_id: (PlanContent.model_validate(content), version)
+             for patient_id, content, version in _newest(session, patient_ids, CarePlan.content, CarePlan.version)}
     return {pid: found.get(pid, (PlanContent(), 0)) for pid in patient_ids}
 
 
 def current_versions(session: Session, patient_ids: list[int]) -> dict[int, int]:
     """The newest plan version of each of these patients, 0 for none, without reading the plans."""
     found: dict[int, int] = {}
-    for start in range(0, len(patient_ids), 1000):
-        chunk = patient_ids[start:start + 1000]
+    for chunk in _chunks(patient_ids):
         found.update(session.execute(select(CarePlan.patient_id, func.max(CarePlan.version))
                                      .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id))).all())
     return {pid: found.get(pid, 0) for pid in patient_ids}
@@ -252,15 +243,24 @@ def current_versions(session: Session, patient_ids: list[int]) -> dict[int, int]
 def current_template_ids(session: Session, patient_ids: list[int]) -> dict[int, int | None]:
     """The template each patient's newest plan was started from (None: not from a template),
     for the patients that have a plan."""
-    found: dict[int, int | None] = {}
-    for start in range(0, len(patient_ids), 1000):  # keep the IN list within every database's limit
-        chunk = patient_ids[start:start + 1000]
+    return {patient_id: template_id for patient_id, template_id in _newest(session, patient_ids, CarePlan.template_id)}
+
+
+def _chunks(patient_ids: list[int], size: int = 1000) -> list[list[int]]:
+    """The ids a thousand at a time: an IN list within every database's limit."""
+    return [patient_ids[start:start + size] for start in range(0, len(patient_ids), size)]
+
+
+def _newest(session: Session, patient_ids: list[int], *columns) -> list:
+    """(patient id, *columns) of each of these patients' newest plan, a query per thousand."""
+    rows: list = []
+    for chunk in _chunks(patient_ids):
         newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
                   .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id)).subquery())
-        found.update(session.execute(select(CarePlan.patient_id, CarePlan.template_id)
-                                     .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
-                                           & (CarePlan.version == newest.c.version))).all())
-    return found
+        rows += session.execute(select(CarePlan.patient_id, *columns)
+                                .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
+                                      & (CarePlan.version == newest.c.version))).all()
+    return rows
 
 
 def save_new_version(

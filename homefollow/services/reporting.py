@@ -141,8 +141,9 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
         if measured_at > now + FUTURE_TOLERANCE:
             raise ImplausibleValue(next(iter(values)), None, "measured_in_the_future")
         measured_at = now
-    if measured_at is not None and local_date_of(measured_at, patient.time_zone) < local_date_of(now, patient.time_zone):
-        adherence_days.report_came_late(session, patient.id, local_date_of(measured_at, patient.time_zone))
+    if measured_at is not None and (day := local_date_of(measured_at, patient.time_zone)) < local_date_of(
+            now, patient.time_zone):
+        adherence_days.report_came_late(session, patient.id, day)
     content, plan_version = plans.current_content(session, patient.id)
     report = Report(
         patient_id=patient.id,
@@ -173,11 +174,9 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
     report.zone = zone.value if zone else None
     report.instructions = _instructions(session, content, item_key if kind == ReportKind.MEASUREMENT else None,
                                         zone, instruction_keys, reported_by_account_id)
-    if zone == Zone.RED and not result.alerted and kind == ReportKind.MEASUREMENT:
-        result_alerted = _tell_of_an_earlier_red_reading(session, clock, patient, report, item_key, values)
-    else:
-        result_alerted = result.alerted
-    report.team_alerted = result_alerted
+    report.team_alerted = result.alerted or (
+        zone == Zone.RED and kind == ReportKind.MEASUREMENT
+        and _tell_of_an_earlier_red_reading(session, clock, patient, report, item_key, values))
     if zone == Zone.YELLOW and not result.alerted:
         report.remeasure_by = _remeasure_by(result, set(values))
     session.add(report)
