@@ -30,7 +30,7 @@ from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services import pauses
 from .services import sign_in_sessions
 from .services.access import AccessDenied, AccessEnded, Principal, patients_of_relative, principal_for
-from .services.accounts import display_phone, load_account, normalise_login
+from .services.accounts import display_phone, is_current, normalise_login
 from .services.audit import Actor
 from .services.reporting import report_summary, report_title
 from .services.teams import WEEKDAY_KEYS
@@ -155,16 +155,16 @@ def _load_user(user_id: str):
         account_id = int(account_part.split(":")[0])
     except ValueError:
         account_id = None
-    row = None
+    found = None
     if account_id is not None and token:
-        row = sign_in_sessions.valid(db, clock, account_id, token, session_max_age())
-    account = load_account(db, account_part) if row is not None else None
-    if account is None or row is None:
+        found = sign_in_sessions.signed_in(db, clock, account_id, token, session_max_age())
+    if found is None or not is_current(found.account, account_part):
         _forget_sign_in()
         return None
-    sign_in_sessions.touch(db, clock, row)  # at most once a minute; the account reloads after it
+    sign_in_sessions.touch(db, clock, found.row)  # at most once a minute
     g.sign_in_token = token
-    return account
+    g.own_patient = found.own_patient  # read with the sign-in; the principal holds it
+    return found.account
 
 
 def session_max_age() -> timedelta:
@@ -214,7 +214,7 @@ def current_principal() -> Principal | None:
     if not current_user.is_authenticated:
         return None
     if "principal" not in g:
-        g.principal = principal_for(get_session(), current_user)
+        g.principal = principal_for(get_session(), current_user, own_patient=g.get("own_patient"))
     return g.principal
 
 

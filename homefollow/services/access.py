@@ -73,14 +73,17 @@ class Principal:
         return any("team_admin" in roles for roles in self.team_roles.values())
 
 
-def principal_for(session: Session, account: Account) -> Principal:
+def principal_for(session: Session, account: Account, *, own_patient: Patient | None = None) -> Principal:
+    """Who `account` is to the access rules. `own_patient`: a patient's own record when the
+    caller has read it already (with the sign-in); read here otherwise."""
     team_roles: dict[int, set[str]] = {}
     own = None
     if account.kind == AccountKind.STAFF.value:
         for m in session.exec(select(TeamMembership).where(TeamMembership.account_id == account.id)):
             team_roles.setdefault(m.team_id, set()).add(m.role)
     elif account.kind == AccountKind.PATIENT.value:
-        own = session.exec(select(Patient).where(Patient.account_id == account.id)).first()
+        own = own_patient if own_patient is not None and own_patient.account_id == account.id else session.exec(
+            select(Patient).where(Patient.account_id == account.id)).first()
     return Principal(
         account_id=account.id,
         kind=account.kind,

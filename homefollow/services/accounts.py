@@ -75,16 +75,13 @@ def _verify(password_hash: str, password: str) -> bool:
         return False
 
 
-def load_account(session: Session, user_id: str) -> Account | None:
-    """Flask-Login's loader: the id carries the session version, so bumping it signs out."""
+def is_current(account: Account, user_id: str) -> bool:
+    """Flask-Login's id carries the account's session version, so bumping it signs out."""
     try:
         account_id, version = (int(part) for part in user_id.split(":"))
     except ValueError:
-        return None
-    account = session.get(Account, account_id)
-    if account is None or not account.is_active or account.session_version != version:
-        return None
-    return account
+        return False
+    return account.id == account_id and account.is_active and account.session_version == version
 
 
 def normalise_code(text: str | None) -> str | None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from sqlalchemy.orm import make_transient_to_detached
 from sqlmodel import Session, col, select
 
 from babel.numbers import format_decimal
@@ -17,7 +18,7 @@ from rules.schedule import local_date_of
 from rules.text import both, item_values, moment
 from rules.zones import Zone, classify_item
 
-from .. import transactions
+from .. import db, transactions
 from ..clock import Clock
 from ..i18n import N_, t
 from ..models import Account, Measurement, Patient, RelativeAccess, Report, ReportKind, ReportSource
@@ -130,10 +131,6 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
     # The patient first (homefollow.transactions, the lock order): reports for one patient are
     # judged one after the other, and a repeated submission waits for the first and finds it.
     transactions.lock_patient(session, patient.id)
-    existing = _existing(session, patient.id, idempotency_key)
-    if existing is not None:
-        return outcome_of(session, existing, replayed=True)
-
     now = clock.now()
     if measured_at is not None and measured_at > now:
         # A device clock a little ahead must not hide a reading from the rules (they ignore the
@@ -141,11 +138,8 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
         if measured_at > now + FUTURE_TOLERANCE:
             raise ImplausibleValue(next(iter(values)), None, "measured_in_the_future")
         measured_at = now
-    if measured_at is not None and (day := local_date_of(measured_at, patient.time_zone)) < local_date_of(
-            now, patient.time_zone):
-        adherence_days.report_came_late(session, patient.id, day)
     content, plan_version = plans.current_content(session, patient.id)
-    report = Report(
+    report = _insert_unless_sent_before(session, Report(
         patient_id=patient.id,
         kind=kind.value,
         item_key=item_key,
@@ -156,11 +150,13 @@ def _submit(session: Session, clock: Clock, *, patient: Patient, kind: ReportKin
         measured_at=measured_at or now,
         plan_version=plan_version,
         comment=comment,
-    )
-    # No savepoint for a repeated submission racing this one: it waits for the patient's lock
-    # above and then finds this report.
-    session.add(report)
-    session.flush()
+    ))
+    if report is None:  # a repeated submission: what the first one stored and showed
+        existing = _existing(session, patient.id, idempotency_key)
+        assert existing is not None, "the key was taken under the patient's lock"
+        return outcome_of(session, existing, replayed=True)
+    if (day := local_date_of(report.measured_at, patient.time_zone)) < local_date_of(now, patient.time_zone):
+        adherence_days.report_came_late(session, patient.id, day)
     measurements = [Measurement(report_id=report.id, patient_id=patient.id, code=code, value=value,
                                 measured_at=report.measured_at) for code, value in values.items()]
     session.add_all(measurements)
@@ -311,6 +307,21 @@ def latest_report(session: Session, patient_id: int, kind: str, item_key: str) -
     return session.exec(select(Report).where(Report.patient_id == patient_id, Report.kind == kind,
                                              Report.item_key == item_key)
                         .order_by(col(Report.reported_at).desc(), col(Report.id).desc()).limit(1)).first()
+
+
+def _insert_unless_sent_before(session: Session, report: Report) -> Report | None:
+    """Store the report, unless its patient has one under the same idempotency key (then None):
+    INSERT … ON CONFLICT DO NOTHING RETURNING, one statement where a look first would be two.
+    The report joins the session as the row stored, so what is set on it later is an UPDATE."""
+    row = report.model_dump(exclude={"id"})
+    report_id = session.execute(db.insert_unless_taken(session, Report, index=("patient_id", "idempotency_key"))
+                                .values(**row).returning(col(Report.id))).scalar()
+    if report_id is None:
+        return None
+    report.id = report_id
+    make_transient_to_detached(report)
+    session.add(report)
+    return report
 
 
 def _existing(session: Session, patient_id: int, idempotency_key: str) -> Report | None:
