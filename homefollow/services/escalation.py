@@ -12,15 +12,18 @@ import functools
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
 import orjson
 from sqlalchemy import update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from .. import transactions
 from ..clock import Clock
+from ..db import rows_changed
 from ..escalation import (RED_REPEAT_MINUTES, AlertFacts, Contact, EscalationPolicy, EscalationState, OnCallSchedule,
-                          OpeningHours, PolicyError, TeamContext, parse_policy, plan)
+                          OpeningHours, PageIntent, PolicyError, TeamContext, parse_policy, plan)
+from ..escalation.policy import Severity
 from ..i18n import N_, t
 from ..links import public_url
 from ..models import (Account, Alert, AlertStatus, Channel, Notification, NotificationStatus, Patient, Priority, Team,
@@ -89,8 +92,8 @@ def team_context(session: Session, team: Team) -> TeamContext:
 def _team_context(session: Session, team: Team) -> TeamContext:
     rows = session.exec(
         select(TeamMembership.role, Account)
-        .join(Account, Account.id == TeamMembership.account_id)
-        .where(TeamMembership.team_id == team.id, Account.is_active.is_(True))
+        .join(Account, col(Account.id) == col(TeamMembership.account_id))
+        .where(TeamMembership.team_id == team.id, col(Account.is_active).is_(True))
     ).all()
     members: dict[str, list[int]] = {}
     contacts: dict[int, Contact] = {}
@@ -114,7 +117,7 @@ def facts_of(session: Session, alert: Alert, patient: Patient) -> AlertFacts:
     snoozed = alert.snoozed_until is not None
     return AlertFacts(
         alert_id=alert.id,
-        severity=alert.severity,
+        severity=cast(Severity, alert.severity),  # an alert is yellow or red
         opened_at=alert.opened_at,
         rule_key=alert.rule_key,
         raised_at=alert.severity_since if alert.severity_since != alert.opened_at else None,
@@ -151,7 +154,8 @@ def escalate(session: Session, clock: Clock, *alerts: Alert) -> None:
     if planned_before:
         for alert_id, key, status in session.exec(
                 select(Notification.alert_id, Notification.dedup_key, Notification.status)
-                .where(Notification.alert_id.in_(planned_before))):
+                .where(col(Notification.alert_id).in_(planned_before))):
+            assert alert_id is not None  # one of planned_before
             queued_keys.setdefault(alert_id, set()).add(key)
             if status == NotificationStatus.FAILED.value:
                 failed.setdefault(alert_id, set()).add(key)
@@ -164,9 +168,11 @@ def escalate(session: Session, clock: Clock, *alerts: Alert) -> None:
 def _plan_and_page(session: Session, clock: Clock, alert: Alert, queued_keys: set[str],
                    failed: set[str]) -> list[QueuedPage]:
     """One alert's planning: its new state and due time on the alert, its pages to queue."""
+    assert alert.escalation_policy is not None, "escalate plans only alerts with a policy"
     policy = _parsed_policy(session, alert.escalation_policy)
     team = session.get(Team, alert.team_id)
     patient = session.get(Patient, alert.patient_id)
+    assert team is not None and patient is not None, "an alert's team and patient exist (foreign keys)"
     context = team_context(session, team)
     state = EscalationState.model_validate(alert.escalation_state) if alert.escalation_state else None
     now = clock.now()
@@ -195,7 +201,7 @@ def _plan_and_page(session: Session, clock: Clock, alert: Alert, queued_keys: se
         if not refused:
             break
         failed = failed | refused
-    alert.escalation_state = state.model_dump(mode="json")
+    alert.escalation_state = result.state.model_dump(mode="json")
     alert.escalation_due_at = result.next_due_at
     session.add(alert)
     return queued
@@ -214,7 +220,7 @@ def _parsed_policy(session: Session, frozen: dict) -> EscalationPolicy:
 @dataclass
 class QueuedPage:
     alert: Alert
-    intent: object  # homefollow.escalation.NotificationIntent
+    intent: PageIntent
     message: dict  # its outbox row (outbox.message)
 
 
@@ -240,7 +246,7 @@ def record_pages(session: Session, clock: Clock, pages: list[QueuedPage]) -> Non
     add_events(session, clock, events)
 
 
-def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent) -> QueuedPage:
+def _page(session: Session, clock: Clock, alert: Alert, patient: Patient, team: Team, intent: PageIntent) -> QueuedPage:
     """The outbox row for this intent, for record_pages to add."""
     if intent.kind == "remeasure":
         address = patient.phone
@@ -287,11 +293,12 @@ def claim_alert(session: Session, clock: Clock, alert_id: int) -> bool:
     now = clock.now()
     result = session.execute(
         update(Alert)
-        .where(Alert.id == alert_id, Alert.escalation_due_at <= now, Alert.status != AlertStatus.RESOLVED.value)
+        .where(col(Alert.id) == alert_id, col(Alert.escalation_due_at) <= now,
+               col(Alert.status) != AlertStatus.RESOLVED.value)
         .values(escalation_due_at=now + timedelta(seconds=SWEEP_LEASE_SECONDS))
     )
     transactions.commit_now(session, "sweep_item")
-    return result.rowcount == 1
+    return rows_changed(result) == 1
 
 
 def sweep_due_escalations(session: Session, clock: Clock, limit: int = 500) -> EscalationSweep:
@@ -304,8 +311,8 @@ def sweep_due_escalations(session: Session, clock: Clock, limit: int = 500) -> E
     SQLite busy) is run again; one that keeps failing is left to the lease."""
     result = EscalationSweep()
     due = session.exec(
-        select(Alert.id).where(Alert.escalation_due_at <= clock.now(), Alert.status != AlertStatus.RESOLVED.value)
-        .order_by(Alert.escalation_due_at).limit(limit)
+        select(Alert.id).where(col(Alert.escalation_due_at) <= clock.now(), Alert.status != AlertStatus.RESOLVED.value)
+        .order_by(col(Alert.escalation_due_at)).limit(limit)
     ).all()
     transactions.commit_now(session, "sweep_item")
 
@@ -342,10 +349,10 @@ def record_failures(session: Session, clock: Clock, notifications: list[Notifica
 def escalate_after_failures(session: Session, clock: Clock, notification_ids: list[int]) -> None:
     """Pages that failed for good (invalid number, refused): their alerts move on at once, and
     each failure is written in the alert's log."""
-    failed = session.exec(select(Notification).where(Notification.id.in_(notification_ids),
-                                                     Notification.alert_id.is_not(None))).all()
+    failed = session.exec(select(Notification).where(col(Notification.id).in_(notification_ids),
+                                                     col(Notification.alert_id).is_not(None))).all()
     transactions.commit_now(session, "sweep_item")
-    for alert_id in sorted({n.alert_id for n in failed}):
+    for alert_id in sorted({n.alert_id for n in failed if n.alert_id is not None}):
         def step(alert_id: int = alert_id) -> None:
             alert = transactions.lock_alert(session, alert_id)  # the lock order: alert, then outbox rows
             if alert is None:

@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 
 import orjson
 from sqlalchemy import bindparam, insert, update
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
-from rules import (EvaluationContext, Observation, ParameterError, Parameters, RuleDefinition, RuleState,
+from rules import (Evaluation, EvaluationContext, Observation, ParameterError, Parameters, RuleDefinition, RuleState,
                    evaluate_all, resolve_parameters, rule_codes, zone_limits)
 from rules.codes import code_info, format_value, matches
 from rules.limits import fixed_baseline_limit, zones_of
@@ -107,7 +107,8 @@ def assigned_rules(session: Session, content: PlanContent, *, strict: bool = Tru
     longer fits its active version runs with its defaults rather than not at all."""
     if versions is None:
         versions = rulebook.in_force(session, [r.key for r in content.rules], prefix=SAFETY_PREFIX if safety else None)
-    assigned, problems = [], []
+    assigned: list[AssignedRule] = []
+    problems: list[tuple[str, str, str]] = []  # (rule key, parameter name, reason)
     safety_codes = {key: set(rule_codes(rulebook.definition_of(v).spec)) for key, v in versions.items()
                     if key.startswith(SAFETY_PREFIX)}
     if safety:
@@ -161,7 +162,7 @@ def _silence_parameters(definition: RuleDefinition, gap: int) -> dict:
 
 
 def _safety_rules(content: PlanContent, versions: dict[str, rulebook.InForce], safety_codes: dict[str, set[str]],
-                  problems: list) -> list[AssignedRule]:
+                  problems: list[tuple[str, str, str]]) -> list[AssignedRule]:
     overrides = content.safety_overrides()
     gap = _longest_gap(content)
     out = []
@@ -258,11 +259,12 @@ def observations(session: Session, patient_id: int, since: datetime) -> list[Obs
 
 def _observations_of(session: Session, patient_ids: list[int], since: datetime,
                      codes: set[str] | None = None) -> dict[int, list[Observation]]:
-    query = select(Measurement.patient_id, Measurement.id, Measurement.code, Measurement.value,
-                   Measurement.measured_at).where(Measurement.patient_id.in_(patient_ids),
-                                                  Measurement.measured_at >= since)
+    # sqlmodel's select() is typed for at most four columns; this one takes five.
+    query = select(Measurement.patient_id, Measurement.id, Measurement.code,  # type: ignore[call-overload]
+                   Measurement.value, Measurement.measured_at).where(col(Measurement.patient_id).in_(patient_ids),
+                                                                     col(Measurement.measured_at) >= since)
     if codes is not None:
-        query = query.where(Measurement.code.in_(codes))
+        query = query.where(col(Measurement.code).in_(codes))
     # In time order: the engine accepts any order, but sorts readings it is given in order in
     # one pass instead of n log n (benchmarks/rules_bench.py, "in time order").
     query = query.order_by(Measurement.measured_at, Measurement.id)
@@ -285,7 +287,7 @@ def context_for(patient: Patient, now: datetime | None = None) -> EvaluationCont
 @dataclass(frozen=True)
 class PatientEvaluation:
     assigned: list[AssignedRule]
-    results: dict  # rule key -> rules.Evaluation
+    results: dict[str, Evaluation]  # by rule key
     alerted: bool  # an alert was opened or updated
 
 
@@ -311,7 +313,7 @@ def _load(session: Session, patients: list[Patient], now: datetime,
     # Plain rows, not ORM objects: a sweep batch reads hundreds, and only writes them in bulk.
     for row_id, patient_id, key, state in session.execute(
             select(RuleStateRow.id, RuleStateRow.patient_id, RuleStateRow.rule_key, RuleStateRow.state)
-            .where(RuleStateRow.patient_id.in_(ids))):
+            .where(col(RuleStateRow.patient_id).in_(ids))):
         rows[patient_id][key] = (row_id, state)
     codes = {c for rules_ in assigned.values() for c in watched_codes(rules_)}
     patterns = any("*" in c for rules_ in assigned.values() for a in rules_ for c in rule_codes(a.definition.spec))
@@ -334,13 +336,13 @@ class _StateWrites:
         if self.updates:
             # Core, not the ORM's bulk update by primary key: the same statement, without the
             # ORM's bookkeeping per row (a fifth of the time it took to store a sweep batch).
-            table = RuleStateRow.__table__
+            table = RuleStateRow.__table__  # type: ignore[attr-defined]  # a table model's; not in sqlmodel's types
             session.execute(update(table).where(table.c.id == bindparam("row_id")), self.updates)
         if self.inserts:  # Core too: the ORM sends one INSERT per row whose columns differ (next_due_at)
-            session.execute(insert(RuleStateRow.__table__), self.inserts)
+            session.execute(insert(RuleStateRow.__table__), self.inserts)  # type: ignore[attr-defined]
         if self.unassigned:
-            session.execute(update(RuleStateRow).where(RuleStateRow.id.in_(self.unassigned),
-                                                       RuleStateRow.next_due_at.is_not(None))
+            session.execute(update(RuleStateRow).where(col(RuleStateRow.id).in_(self.unassigned),
+                                                       col(RuleStateRow.next_due_at).is_not(None))
                             .values(next_due_at=None))
         self.updates, self.inserts, self.unassigned = [], [], []
 
@@ -367,10 +369,11 @@ class _Finding:
 
     patient: Patient
     assigned: AssignedRule
-    result: object  # rules.Evaluation
+    result: Evaluation
 
 
-def _run(session: Session, clock: Clock, inputs: _Inputs, writes: _StateWrites) -> tuple[dict, list[_Finding]]:
+def _run(session: Session, clock: Clock, inputs: _Inputs,
+         writes: _StateWrites) -> tuple[dict[str, Evaluation], list[_Finding]]:
     """Evaluate one patient's rules and queue their new states; returns the results by rule key
     and the findings to raise (one per alert key)."""
     now = clock.now()
@@ -410,13 +413,14 @@ def _same_state(stored: dict, new: dict) -> bool:
     return len(stored) == len(new) and all(v == stored.get(k) for k, v in new.items() if k != "evaluated_at")
 
 
-def _most_severe_per_alert(assigned: list[AssignedRule], results: dict) -> list:
+def _most_severe_per_alert(assigned: list[AssignedRule],
+                           results: dict[str, Evaluation]) -> list[tuple[AssignedRule, Evaluation]]:
     """One finding per alert key: when a red and a yellow rule of a group both fire on the same
     reading, the alert carries the red one's explanation. A safety-net finding is left out when
     a finding of the plan, at least as severe, already rests on one of its readings: the team is
     told about that report once, in the plan's words (a check-in's other answers are on the
     alert page with it)."""
-    best: dict[str, tuple[AssignedRule, object]] = {}
+    best: dict[str, tuple[AssignedRule, Evaluation]] = {}
     for a in assigned:
         result = results[a.definition.key]
         if not result.findings:
@@ -488,12 +492,12 @@ def claim_due_patients(session: Session, clock: Clock, limit: int) -> list[int]:
     ids = list(dict.fromkeys(due))[:limit]
     if not ids:
         return []
-    active = set(session.execute(select(Patient.id).where(Patient.id.in_(ids),
+    active = set(session.execute(select(Patient.id).where(col(Patient.id).in_(ids),
                                                           Patient.status == PatientStatus.ACTIVE.value)).scalars())
     if len(active) < len(ids):
         # Follow-up is paused or ended: nothing is expected of them until it resumes (which
         # evaluates their rules again), so their timers stop instead of blocking the queue.
-        session.execute(update(RuleStateRow).where(RuleStateRow.patient_id.in_(set(ids) - active))
+        session.execute(update(RuleStateRow).where(col(RuleStateRow.patient_id).in_(set(ids) - active))
                         .values(next_due_at=None))
     return sorted(active)
 
@@ -507,7 +511,7 @@ def _claim_patient(session: Session, clock: Clock, patient_id: int) -> bool:
 
 def _locked_due(clock: Clock, column):
     """Due rule states, locked for the transaction; those another transaction holds are skipped."""
-    return select(column).where(RuleStateRow.next_due_at <= clock.now()).with_for_update(skip_locked=True)
+    return select(column).where(col(RuleStateRow.next_due_at) <= clock.now()).with_for_update(skip_locked=True)
 
 
 @dataclass
@@ -529,10 +533,10 @@ def sweep_due_rules(session: Session, clock: Clock, limit: int = 5000) -> SweepR
         if not ids:
             commit_now(session, "sweep_item")  # ends the claim (and keeps the stopped timers of paused patients)
             break
-        patients = session.exec(select(Patient).where(Patient.id.in_(ids)).order_by(Patient.id)).all()
+        patients = session.exec(select(Patient).where(col(Patient.id).in_(ids)).order_by(col(Patient.id))).all()
         # Held for the batch: the session's identity map keeps objects only while referenced, and
         # every alert opened needs its team (policy, opening hours) — one query, not one per alert.
-        _teams = session.exec(select(Team).where(Team.id.in_({p.team_id for p in patients}))).all()
+        _teams = session.exec(select(Team).where(col(Team.id).in_({p.team_id for p in patients}))).all()
         try:
             writes, findings = _StateWrites(), []
             for inputs in _load(session, list(patients), clock.now()):
@@ -556,7 +560,9 @@ def _one_by_one(session: Session, clock: Clock, ids: list[int], result: SweepRes
             if not _claim_patient(session, clock, patient_id):
                 commit_now(session, "sweep_item")
                 continue  # taken by another process, or no longer due
-            evaluate_patient(session, clock, session.get(Patient, patient_id))
+            patient = session.get(Patient, patient_id)
+            assert patient is not None, "patients are not deleted"
+            evaluate_patient(session, clock, patient)
             commit_now(session, "sweep_item")
             done += 1
         except Exception:
@@ -564,8 +570,8 @@ def _one_by_one(session: Session, clock: Clock, ids: list[int], result: SweepRes
             log.exception("evaluating patient %s failed; retrying in %s", patient_id, RETRY_AFTER)
             result.failed += 1
             now = clock.now()
-            session.execute(update(RuleStateRow).where(RuleStateRow.patient_id == patient_id,
-                                                       RuleStateRow.next_due_at <= now)
+            session.execute(update(RuleStateRow).where(col(RuleStateRow.patient_id) == patient_id,
+                                                       col(RuleStateRow.next_due_at) <= now)
                             .values(next_due_at=now + RETRY_AFTER))
             commit_now(session, "sweep_item")
     return done

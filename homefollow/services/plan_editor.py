@@ -25,7 +25,7 @@ from typing import Any
 from collections.abc import Mapping
 
 from pydantic import TypeAdapter, ValidationError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from rules import ParameterError, resolve_parameters, zone_limits
 from rules.codes import code_info
@@ -387,7 +387,7 @@ def text(value) -> str:
     return value.strip() if isinstance(value, str) else ""
 
 
-def _rows(data: Mapping, name: str) -> list[tuple[int, dict]]:
+def _rows(data: Mapping, name: str) -> list[tuple[int, Mapping]]:
     return [(i, row) for i, row in enumerate(data.get(name) or []) if isinstance(row, Mapping)]
 
 
@@ -416,7 +416,6 @@ class _Builder:
     def error(self, loc: Location, message: str, **params) -> None:
         if all(loc != seen for seen, _text in self.problems):
             self.problems.append((loc, t(self.locale, message, **params)))
-        return None
 
     def number(self, loc: Location, typed: str, plausible_for: str | None = None) -> float | None:
         """A number as typed (comma or point), within the plausible range of a measurement
@@ -424,12 +423,14 @@ class _Builder:
         try:
             value = parse_decimal(typed)
         except ValueError:
-            return self.error(loc, N_("Write a number, such as 92 or 70,5."))
+            self.error(loc, N_("Write a number, such as 92 or 70,5."))
+            return None
         kind = CATALOGUE.get(plausible_for) if plausible_for else None
         if kind is not None and not kind.plausible_min <= value <= kind.plausible_max:
-            return self.error(loc, N_("Write a value between %(min)s and %(max)s."),
-                              min=fmt_with_unit(plausible_for, kind.plausible_min, self.locale),
-                              max=fmt_with_unit(plausible_for, kind.plausible_max, self.locale))
+            self.error(loc, N_("Write a value between %(min)s and %(max)s."),
+                       min=fmt_with_unit(kind.code, kind.plausible_min, self.locale),
+                       max=fmt_with_unit(kind.code, kind.plausible_max, self.locale))
+            return None
         return value
 
     def minutes(self, loc: Location, typed, default: int) -> int:
@@ -450,11 +451,12 @@ class _Builder:
             return None
         times = parse_times(typed)
         if times is None:
-            return self.error((*loc, "times"),
-                              N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00."))
+            self.error((*loc, "times"), N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00."))
+            return None
         days = sorted({int(d) for d in data.get("weekdays") or [] if str(d) in ALL_WEEKDAYS})
         if not days:
-            return self.error((*loc, "weekdays"), N_("Choose at least one weekday."))
+            self.error((*loc, "weekdays"), N_("Choose at least one weekday."))
+            return None
         return {"times": times, "weekdays": days}
 
 
@@ -562,13 +564,13 @@ def _build_rules(d: _Draft) -> None:
         info = d.rules_.get(key)
         # Parameters the form cannot show (a schedule) are kept as they are.
         parameters = {n: v for n, v in kept_before.get(key, {}).items() if isinstance(v, (dict, list))}
-        for name in info.editable if info else ():
-            typed = text(row.get(name))
-            value = _read_parameter(d.b, ("rules", i, name), typed, info.types.get(name), info.codes.get(name)) \
-                if typed else None
-            if value is not None:
-                parameters[name] = value
         if info:
+            for name in info.editable:
+                typed = text(row.get(name))
+                value = _read_parameter(d.b, ("rules", i, name), typed, info.types.get(name), info.codes.get(name)) \
+                    if typed else None
+                if value is not None:
+                    parameters[name] = value
             _check_rule_parameters(d.b, ("rules", i), info, parameters)
         d.add("rules", i, {"key": key, "parameters": parameters})
 
@@ -599,13 +601,17 @@ def _new_decision(d: _Draft, loc: Location, row: Mapping, taken: set) -> dict | 
     rule_key, _sep, name = text(row.get("limit")).partition(":")
     info = d.safety_rules_.get(rule_key)
     if info is None or name not in info.editable:
-        return b.error((*loc, "limit"), N_("Choose the limit the decision changes."))
+        b.error((*loc, "limit"), N_("Choose the limit the decision changes."))
+        return None
     if (rule_key, name) in taken:
-        return b.error((*loc, "limit"),
-                       N_("This limit already has a decision. Remove that one first if it no longer holds."))
+        b.error((*loc, "limit"), N_("This limit already has a decision. Remove that one first if it no longer holds."))
+        return None
     typed = text(row.get("value"))
-    value = (_read_parameter(b, (*loc, "value"), typed, info.types.get(name), info.codes.get(name)) if typed
-             else b.error((*loc, "value"), N_("Write the new value.")))
+    value = None
+    if typed:
+        value = _read_parameter(b, (*loc, "value"), typed, info.types.get(name), info.codes.get(name))
+    else:
+        b.error((*loc, "value"), N_("Write the new value."))
     reason, who = text(row.get("reason")), text(row.get("decided_by"))
     if len(reason) < 10:
         b.error((*loc, "reason"), N_("Write why, such as the diagnosis and the blood gas it rests on (at least 10 "
@@ -622,6 +628,7 @@ def _new_decision(d: _Draft, loc: Location, row: Mapping, taken: set) -> dict | 
         b.error((*loc, "decided_on"), N_("A decision cannot be dated in the future."))
     if value is None or b.problems:
         return None
+    assert decided_on is not None  # else a problem was recorded above
     return {"rule": rule_key, "parameters": {name: value}, "reason": reason, "decided_by": who,
             "decided_by_account_id": b.author_account_id, "decided_on": decided_on.isoformat()}
 
@@ -691,7 +698,8 @@ def _read_parameter(b: _Builder, loc: Location, typed: str, kind: type | None, c
     if kind is datetime:
         day = parse_date(typed)
         if day is None:
-            return b.error(loc, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
+            b.error(loc, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
+            return None
         start, end = local_day_bounds(day, PLAN_TZ)
         return (end if str(loc[-1]).rsplit(".", 1)[-1] in END_DATES else start).isoformat()
     if kind not in (int, float):
@@ -703,9 +711,11 @@ def _read_duration(b: _Builder, loc: Location, typed: str):
     try:
         span = parse_duration(typed)
     except ValueError:
-        return b.error(loc, N_("Write a duration such as 3 hours, 2 days or 30 minutes."))
+        b.error(loc, N_("Write a duration such as 3 hours, 2 days or 30 minutes."))
+        return None
     if span <= timedelta(0):
-        return b.error(loc, N_("Write a duration longer than zero, such as 3 hours."))
+        b.error(loc, N_("Write a duration longer than zero, such as 3 hours."))
+        return None
     return _DURATION.dump_python(span, mode="json")
 
 
@@ -716,10 +726,12 @@ def _read_number(b: _Builder, loc: Location, typed: str, kind: type, code: str |
     if number is None:
         return None
     if not measured and number <= 0:
-        return b.error(loc, N_("Write a number above zero."))
+        b.error(loc, N_("Write a number above zero."))
+        return None
     if kind is int:
         if not number.is_integer():
-            return b.error(loc, N_("Write a whole number, such as 3."))
+            b.error(loc, N_("Write a whole number, such as 3."))
+            return None
         return int(number)
     return int(number) if number.is_integer() else number
 
@@ -792,7 +804,7 @@ def _message(err: dict, locale: str) -> str:
 
 def _present(data: Mapping, loc: Location) -> bool:
     """Whether the section's form has a value at this location (a field it shows)."""
-    node = data
+    node: Any = data  # a mapping, a list or a value, on the way down
     for part in loc:
         if isinstance(part, int):
             node = node[part] if isinstance(node, list) and 0 <= part < len(node) else None
@@ -853,7 +865,7 @@ def check_safety(session: Session, content: PlanContent, current: PlanContent, d
         loc = _first_present(data, [limits.get((problem.rule, problem.parameter)),
                                     ("rules", row, problem.parameter) if row is not None else None,
                                     ("rules", row, "key") if row is not None else None,
-                                    item_rows.get(problem.item)])
+                                    item_rows.get(problem.item) if problem.item is not None else None])
         problems.append((loc, problem.message) if loc and loc not in used else ((), problem.message))
         used.add(loc)
     return problems
@@ -891,11 +903,13 @@ def save_section(session: Session, clock: Clock, *, patient: Patient, section: s
         outcome.problems += check_rules(session, outcome.content, data, rules_, locale)
     if outcome.content is not None and not outcome.problems:
         outcome.problems += check_safety(session, outcome.content, current, data, rules_, locale)
-    if outcome.ok and outcome.content.model_dump(mode="json") == current.model_dump(mode="json"):
+    if (outcome.content is not None and not outcome.problems
+            and outcome.content.model_dump(mode="json") == current.model_dump(mode="json")):
         # A version that changes nothing would still show up in the patient's "changes to the plan".
         outcome.problems.append(((), t(locale, N_("Nothing in the plan was changed, so no new version was saved."))))
     if not outcome.ok:
         return SaveResult(outcome)
+    assert outcome.content is not None  # outcome.ok
     plan = plan_changes.change_plan(session, clock, patient=patient, content=outcome.content,
                                     author_account_id=author_account_id, reason=reason)
     return SaveResult(outcome, plan)
@@ -966,14 +980,15 @@ class VersionView:
 def history(session: Session, patient_id: int, locale: str) -> list[VersionView]:
     """Every version of the plan, newest first, each with what changed from the one before."""
     versions = list(session.exec(select(CarePlan).where(CarePlan.patient_id == patient_id)
-                                 .order_by(CarePlan.version)))
+                                 .order_by(col(CarePlan.version))))
     ids = {v.created_by_account_id for v in versions if v.created_by_account_id}
-    names = {a.id: a.name for a in session.exec(select(Account).where(Account.id.in_(ids)))} if ids else {}
+    names = {a.id: a.name for a in session.exec(select(Account).where(col(Account.id).in_(ids)))} if ids else {}
     rules_ = active_rules(session)
     out, previous = [], None
     for v in versions:
         content = PlanContent.model_validate(v.content)
-        out.append(VersionView(v, names.get(v.created_by_account_id), describe_changes(previous, content, rules_, locale)))
+        author = names.get(v.created_by_account_id) if v.created_by_account_id else None
+        out.append(VersionView(v, author, describe_changes(previous, content, rules_, locale)))
         previous = content
     return list(reversed(out))
 
