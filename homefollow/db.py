@@ -24,7 +24,7 @@ from typing import Any, cast
 import orjson
 import psycopg
 from flask import Flask, current_app, g, has_app_context
-from sqlalchemy import CursorResult, Engine, Result, event, text
+from sqlalchemy import CursorResult, Engine, Integer, Result, any_, bindparam, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
@@ -133,6 +133,17 @@ def rows_changed(result: Result[Any]) -> int:
 def is_postgresql(engine_or_session) -> bool:
     bind = engine_or_session.get_bind() if isinstance(engine_or_session, Session) else engine_or_session
     return bind.dialect.name == "postgresql"
+
+
+def among_ids(session: Session, column, ids) -> Any:
+    """`column IN ids` for a list of row ids, as each database takes it best. PostgreSQL gets
+    the ids as one array parameter (`= ANY(%(ids)s)`): a team's thousand ids are one value to
+    send, not a thousand parameters rendered into the statement on every request (most of the
+    time a cohort's page spent in SQLAlchemy). SQLite gets `IN (…)`."""
+    ids = list(ids)
+    if is_postgresql(session):
+        return column == any_(bindparam(None, ids, type_=postgresql.ARRAY(Integer)))
+    return column.in_(ids)
 
 
 def insert_unless_taken(session: Session, model, *, index: tuple, where=None):

@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select, col
 
+from ..db import among_ids
 from ..models import Patient, ServicePerson, ServiceUse
 from ..services import plans
 from .figures import MEASURES, WINDOW_DAYS, Event, Figures, cohort_figures
@@ -32,7 +33,8 @@ class CohortResult:
 def figures_for(session: Session, patients: list[Patient], today: date, days: int = WINDOW_DAYS) -> CohortResult:
     ids = [p.id for p in patients]
     links = {pid: person_id for person_id, pid in session.exec(
-        select(col(ServicePerson.id), col(ServicePerson.patient_id)).where(col(ServicePerson.patient_id).in_(ids)))
+        select(col(ServicePerson.id), col(ServicePerson.patient_id))
+        .where(among_ids(session, col(ServicePerson.patient_id), ids)))
         if pid is not None} if ids else {}
     events: dict[int, list[Event]] = {pid: [] for pid in links}
     person_to_patient = {v: k for k, v in links.items()}
@@ -41,7 +43,7 @@ def figures_for(session: Session, patients: list[Patient], today: date, days: in
         for person_id, kind, start, end, acute in session.execute(
                 sa_select(col(ServiceUse.person_id), col(ServiceUse.kind), col(ServiceUse.start_date),
                           col(ServiceUse.end_date), col(ServiceUse.acute))
-                .where(col(ServiceUse.person_id).in_(list(person_to_patient)))):
+                .where(among_ids(session, col(ServiceUse.person_id), person_to_patient))):
             events[person_to_patient[person_id]].append(Event(kind, start, end, acute))
     rows = [(inclusion_date(p), events[p.id]) for p in patients if p.id in links]
     return CohortResult(cohort_figures(rows, today, days), len(patients), len(patients) - len(rows))

@@ -28,6 +28,7 @@ from sqlmodel import Session, func, select, col
 from rules.schedule import local_date_of, local_day_bounds
 
 from ..clock import Clock
+from ..db import among_ids
 from ..models import Alert, Patient, PatientStatus, ReportKind, Role, Team, TeamMembership
 from ..services import adherence_days, checklist
 from .tables import Table, fmt
@@ -146,7 +147,7 @@ def service_figures(session: Session, clock: Clock, patients: list[Patient], day
     for chunk in range(0, len(ids), 1000):  # the columns only: a team's alerts are not built as ORM objects
         for a in session.execute(select(Alert.rule_key, Alert.severity, Alert.opened_at,  # type: ignore[call-overload]
                                         Alert.acknowledged_at, Alert.resolved_at, Alert.outcome, Alert.title)
-                                 .where(col(Alert.patient_id).in_(ids[chunk:chunk + 1000]),
+                                 .where(among_ids(session, col(Alert.patient_id), ids[chunk:chunk + 1000]),
                                         Alert.opened_at >= start_at, Alert.opened_at < end_at)
                                  .order_by(col(Alert.opened_at), col(Alert.id))):
             alerts.append(AlertTimes(a.rule_key, a.severity, a.opened_at, a.acknowledged_at, a.resolved_at, a.outcome))

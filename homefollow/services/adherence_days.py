@@ -30,7 +30,7 @@ from sqlmodel import Session, col, select
 
 from rules.schedule import local_date_of, local_day_bounds
 
-from ..db import upsert
+from ..db import among_ids, upsert
 from ..models import AdherenceDay, AdherenceRollup, Patient, ReportKind
 from . import checklist, plans
 from .plans import PlanContent
@@ -79,7 +79,7 @@ def adherence_over(session: Session, now: datetime, patients: list[Patient], day
         for start in range(0, len(ids), 1000):  # keep the IN list within every database's limit
             rows = session.execute(
                 select(AdherenceDay.kind, func.sum(AdherenceDay.expected), func.sum(AdherenceDay.done))
-                .where(col(AdherenceDay.patient_id).in_(ids[start:start + 1000]),
+                .where(among_ids(session, col(AdherenceDay.patient_id), ids[start:start + 1000]),
                        col(AdherenceDay.day) >= first, col(AdherenceDay.day) < end)
                 .group_by(col(AdherenceDay.kind)))
             for kind, n_expected, n_done in rows:
@@ -154,7 +154,7 @@ def _markers(session: Session, ids: list[int]) -> dict[int, Marker]:
     found: dict[int, Marker] = {}
     for start in range(0, len(ids), 1000):
         for row in session.execute(select(*ROLLUPS.columns)
-                                   .where(col(AdherenceRollup.patient_id).in_(ids[start:start + 1000]))):
+                                   .where(among_ids(session, col(AdherenceRollup.patient_id), ids[start:start + 1000]))):
             found[row.patient_id] = Marker(**row._mapping)
     return found
 

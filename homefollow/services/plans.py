@@ -19,6 +19,7 @@ from rules.schedule import Schedule
 from rules.zones import Zone
 
 from ..clock import Clock
+from ..db import among_ids
 from ..models import CarePlan
 
 
@@ -236,7 +237,8 @@ def current_versions(session: Session, patient_ids: list[int]) -> dict[int, int]
     found: dict[int, int] = {}
     for chunk in _chunks(patient_ids):
         found.update(session.execute(select(CarePlan.patient_id, func.max(CarePlan.version))
-                                     .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id))).all())
+                                     .where(among_ids(session, col(CarePlan.patient_id), chunk))
+                                     .group_by(col(CarePlan.patient_id))).all())
     return {pid: found.get(pid, 0) for pid in patient_ids}
 
 
@@ -256,7 +258,8 @@ def _newest(session: Session, patient_ids: list[int], *columns) -> list:
     rows: list = []
     for chunk in _chunks(patient_ids):
         newest = (select(CarePlan.patient_id, func.max(CarePlan.version).label("version"))
-                  .where(col(CarePlan.patient_id).in_(chunk)).group_by(col(CarePlan.patient_id)).subquery())
+                  .where(among_ids(session, col(CarePlan.patient_id), chunk)).group_by(col(CarePlan.patient_id))
+                  .subquery())
         rows += session.execute(select(CarePlan.patient_id, *columns)
                                 .join(newest, (col(CarePlan.patient_id) == newest.c.patient_id)
                                       & (CarePlan.version == newest.c.version))).all()
