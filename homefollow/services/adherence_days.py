@@ -12,7 +12,12 @@ whose days hold and counts the others afresh, writing nothing. A patient's days 
   reporting._submit), and the roll-up counts from there again;
 - when the plan changes (adherence is counted by the current plan), or the time zone, or the
   start of follow-up (a pause ended): the roll-up counts every day of the patient again;
-- for a longer period than the roll-up keeps (365 days against its 90): counted afresh.
+- for a longer period than the roll-up has counted (it counts 90 days the first time): counted
+  afresh until the days have been counted one by one as they ended.
+
+Days older than KEEP_DAYS are let go as the roll-up moves on (no period of the figures page
+reaches further back), so the table holds about a year per patient, not everything since the
+first roll-up.
 
 The roll-up takes the patients' row locks first (homefollow.transactions, step 1 of the lock
 order): a report, which holds its patient's lock, cannot commit between the reading of the
@@ -23,7 +28,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
@@ -36,6 +41,9 @@ from . import checklist, plans
 from .plans import PlanContent
 
 BATCH = 100  # patients a transaction of the roll-up counts (and holds the locks of)
+# Whole days kept before today: the figures page's longest period (clinician_portal.figures.PERIODS;
+# a test ties them).
+KEEP_DAYS = 365
 DAYS = AdherenceDay.__table__  # type: ignore[attr-defined]
 ROLLUPS = AdherenceRollup.__table__  # type: ignore[attr-defined]
 
@@ -162,6 +170,7 @@ def _markers(session: Session, ids: list[int]) -> dict[int, Marker]:
 def _count(session: Session, now: datetime, batch: list[_Need], markers: dict[int, Marker]) -> None:
     spans: dict[int, list[tuple[date, date]]] = {}  # patient -> the days [from, to) to count now
     kept, recount = [], []
+    let_go: dict[date, list[int]] = defaultdict(list)  # the first day kept -> patients with days before it
     for need in batch:
         marker = markers.get(need.patient.id)
         assert need.content is not None, "read before counting"
@@ -177,9 +186,15 @@ def _count(session: Session, now: datetime, batch: list[_Need], markers: dict[in
         else:  # what was counted holds between first_day and through: the days before and after
             spans[need.patient.id] = [(a, b) for a, b in ((need.first, marker.first_day), (marker.through, need.end))
                                       if a < b]
-            kept.append(_marker(need, True, min(need.first, marker.first_day)))
+            first_kept = need.end - timedelta(days=KEEP_DAYS)
+            kept.append(_marker(need, True, max(min(need.first, marker.first_day), first_kept)))
+            if marker.first_day < first_kept:
+                let_go[first_kept].append(need.patient.id)
     if recount:
         session.execute(delete(AdherenceDay).where(col(AdherenceDay.patient_id).in_(recount)))
+    for first_kept, ids in let_go.items():
+        session.execute(delete(AdherenceDay).where(among_ids(session, col(AdherenceDay.patient_id), ids),
+                                                   col(AdherenceDay.day) < first_kept))
     rows = []
     if spans:
         by_id = {n.patient.id: n for n in batch}

@@ -203,3 +203,27 @@ def test_a_late_reading_while_the_roll_up_counts_waits_for_it_and_is_counted(bac
     assert session.get(AdherenceRollup, patient.id).through < clock.now().date()
     session.commit()
     assert _kept(session, clock, [patient], 7) == _direct(session, clock, [patient], 7)
+
+
+def test_days_older_than_the_longest_period_are_let_go_and_the_figures_still_hold(session, clock, world):
+    """The kept days do not grow for ever: a day older than the figures page's longest period is
+    deleted as the roll-up moves on, and every period still gives what counting afresh gives."""
+    from clinician_portal.figures import PERIODS
+
+    assert max(PERIODS) <= adherence_days.KEEP_DAYS  # no period reaches past the days kept
+    patient = world.patient_a1
+    _followed_for(session, clock, patient, 400)
+    _reported_over(session, clock, patient, 3, seed=5)
+    # A year and a bit of nightly roll-ups, every patient counted as each day ends.
+    first = checklist.counted_days(patient.time_zone, clock.now(), 90, patient.followed_since)[0]
+    for _night in range(adherence_days.KEEP_DAYS - 90 + 20):
+        clock.advance(days=1)
+        roll_up_adherence(session.get_bind(), clock)
+    session.commit()
+    end = checklist.counted_days(patient.time_zone, clock.now(), 1)[1]
+    days = sorted({r.day for r in session.exec(select(AdherenceDay).where(AdherenceDay.patient_id == patient.id))})
+    assert days[0] == end - timedelta(days=adherence_days.KEEP_DAYS) > first  # the oldest twenty are gone
+    assert days[-1] == end - timedelta(days=1)
+    assert session.get(AdherenceRollup, patient.id).first_day == days[0]
+    for period in PERIODS:
+        assert _kept(session, clock, [patient], period) == _direct(session, clock, [patient], period)
