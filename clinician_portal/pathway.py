@@ -221,7 +221,7 @@ def pathway_dashboard():
     form = DashboardFilterForm()
     form.team.choices = with_all(_("All my teams"), [(t.id, t.name) for t in teams])
     form.municipality.choices = with_all(_("All municipalities"), municipalities)
-    form.drop_invalid()  # another team's id, or a municipality of none of the user's patients: all of them
+    form.drop_invalid()  # another team's id, or a municipality none of the teams' patients live in: dropped
     board = pw.dashboard(db, clock, principal.team_ids, team_id=form.team.data, municipality_id=form.municipality.data)
     audit.record(db, clock, actor=current_actor(), action="view.pathway", overdue=len(board.rows))
     return render_template("clinic/pathway_dashboard.html", board=board, teams=teams, form=form,
