@@ -8,6 +8,10 @@ from zoneinfo import ZoneInfo
 from flask import render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
+from wtforms import HiddenField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
+from wtforms.validators import AnyOf
+from wtforms.widgets import HiddenInput
 
 from homefollow.clock import get_clock
 from homefollow.db import get_session
@@ -18,6 +22,7 @@ from homefollow.services.access import AccessDenied
 from homefollow.web import current_actor, current_principal
 
 from . import bp
+from .filter_forms import FilterForm, FilterSelect, record_id
 from .views import staff_only
 
 MIN_CHOICES = (2, 3, 4, 5, 6, 8, 10, 12)
@@ -36,12 +41,14 @@ CONDITION_LABELS = {
 }
 
 
-def _int_arg(name: str) -> int | None:
-    try:
-        value = int(request.args.get(name, ""))
-    except ValueError:
-        return None
-    return value if 0 < value < 2**31 else None  # beyond an INTEGER column: treat as not given
+class CandidateFilterForm(FilterForm):
+    class Meta:
+        id_prefix = "candidates"
+
+    team = FilterSelect(_l("Team"), coerce=record_id)  # no "all": one team's candidates, the first by default
+    min_admissions = FilterSelect(_l("At least this many admissions in 12 months"), name="min", coerce=int,
+                                  default=DEFAULT_MIN_ADMISSIONS, choices=[SelectChoice(n, str(n)) for n in MIN_CHOICES])
+    sort = HiddenField(default="lace", validators=[AnyOf(SORT_KEYS)])
 
 
 @bp.get("/candidates")
@@ -51,19 +58,19 @@ def candidates():
     db, clock = get_session(), get_clock()
     teams = list(db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name))) \
         if principal.team_ids else []
-    team_id = _int_arg("team")
-    if team_id is not None and team_id not in principal.team_ids:
+    form = CandidateFilterForm()
+    form.team.choices = [SelectChoice(t.id, t.name) for t in teams]
+    refused = form.drop_invalid().get("team")  # an id of another team, not a malformed one
+    if refused is not None:
         audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                             object_type="team", object_id=team_id, ip=request.remote_addr,
+                             object_type="team", object_id=refused, ip=request.remote_addr,
                              attempted="view.candidates")
-        raise AccessDenied(team_id)
-    team = next((t for t in teams if t.id == team_id), teams[0] if teams else None)
-    min_admissions = _int_arg("min")
-    if min_admissions not in MIN_CHOICES:
-        min_admissions = DEFAULT_MIN_ADMISSIONS
-    sort = request.args.get("sort", "lace")
-    if sort not in SORT_KEYS:
-        sort = "lace"
+        raise AccessDenied(refused)
+    team = next((t for t in teams if t.id == form.team.data), teams[0] if teams else None)
+    form.team.data = team.id if team else None
+    if len(teams) < 2:
+        form.team.widget = HiddenInput()  # one team: nothing to choose, it goes along with the form
+    min_admissions, sort = form.min_admissions.data, form.sort.data
     today = clock.now().astimezone(ZoneInfo(team.time_zone if team else "Europe/Oslo")).date()
     rows = team_candidates(db, team.id, today, min_admissions=min_admissions, sort=sort) if team else []
     audit.record(db, clock, actor=current_actor(), action="view.candidates", object_type="team",
@@ -72,6 +79,5 @@ def candidates():
     def sort_url(column: str) -> str:
         return url_for("clinician.candidates", team=team.id if team else None, min=min_admissions, sort=column)
 
-    return render_template("clinic/candidates.html", rows=rows, teams=teams, team=team, sort=sort,
-                           sort_url=sort_url, sort_labels=SORT_LABELS, min_admissions=min_admissions,
-                           min_choices=MIN_CHOICES, condition_labels=CONDITION_LABELS)
+    return render_template("clinic/candidates.html", rows=rows, team=team, form=form, sort=sort, sort_url=sort_url,
+                           sort_labels=SORT_LABELS, condition_labels=CONDITION_LABELS)

@@ -15,6 +15,7 @@ from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import col, select
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 
 from homefollow.clock import get_clock
 from homefollow.bar_charts import Bar, render_bars
@@ -32,6 +33,7 @@ from homefollow.web import signed_in_principal
 from rules.schedule import local_date_of
 
 from . import bp
+from .filter_forms import FilterForm, FilterSelect, record_id, with_all
 from .forms import OUTCOME_LABELS
 from .patient_forms import SERVICE_KIND_LABELS, ServiceUseChangeForm, ServiceUseDeleteForm, ServiceUseForm
 from .views import staff_only
@@ -79,18 +81,21 @@ def _minutes(value: str) -> str:
     return _("%(n)s h", n=figure(f"{minutes / 60:.1f}"))
 
 
-def _int_arg(name: str) -> int | None:
-    try:
-        value = int(request.args.get(name, ""))
-    except ValueError:
-        return None
-    return value if 0 < value < 2**31 else None
-
-
 def _deny(db, clock, principal, object_type: str, object_id, attempted: str):
     audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                          object_type=object_type, object_id=object_id, ip=request.remote_addr, attempted=attempted)
     raise AccessDenied(object_id)
+
+
+class FiguresFilterForm(FilterForm):
+    class Meta:
+        id_prefix = "figures"
+
+    team = FilterSelect(_l("Team"), coerce=record_id)
+    municipality = FilterSelect(_l("Municipality"), coerce=record_id)
+    template = FilterSelect(_l("Plan template"), coerce=record_id)
+    days = FilterSelect(_l("Period for the service figures"), coerce=int, default=DEFAULT_PERIOD,
+                        choices=[SelectChoice(d, _l("Last %(n)s days", n=d)) for d in PERIODS])
 
 
 class Choice:
@@ -108,16 +113,19 @@ class Choice:
         self.templates = list(db.exec(
             select(PlanTemplate).where(col(PlanTemplate.team_id).is_(None) | col(PlanTemplate.team_id).in_(own))
             .order_by(PlanTemplate.name, col(PlanTemplate.id))))
-        self.team_id, self.municipality_id, self.template_id = _int_arg("team"), _int_arg("municipality"), \
-            _int_arg("template")
-        if self.team_id is not None and self.team_id not in own:
-            _deny(db, clock, principal, "team", self.team_id, attempted)
-        if self.municipality_id is not None and self.municipality_id not in {m.id for m in self.municipalities}:
-            _deny(db, clock, principal, "organisation", self.municipality_id, attempted)
-        if self.template_id is not None and self.template_id not in {t.id for t in self.templates}:
-            _deny(db, clock, principal, "plan_template", self.template_id, attempted)
-        days = _int_arg("days")
-        self.days = days if days is not None and days in PERIODS else DEFAULT_PERIOD
+        form = self.form = FiguresFilterForm()
+        form.team.choices = with_all(_("All my teams"), [(t.id, t.name) for t in self.teams])
+        form.municipality.choices = with_all(_("All"), [(m.id, m.name) for m in self.municipalities])
+        shared = _("shared")
+        form.template.choices = with_all(_("All"), [(t.id, t.name if t.team_id is not None else f"{t.name} ({shared})")
+                                                    for t in self.templates])
+        dropped = form.drop_invalid()
+        for name, object_type in (("team", "team"), ("municipality", "organisation"), ("template", "plan_template")):
+            if dropped.get(name) is not None:  # an id of something that is not the user's
+                _deny(db, clock, principal, object_type, dropped[name], attempted)
+        self.team_id, self.municipality_id, self.template_id = form.team.data, form.municipality.data, \
+            form.template.data
+        self.days = form.days.data
         self.patients = cohort(db, team_id=self.team_id, municipality_id=self.municipality_id,
                                template_id=self.template_id, within_teams=own) if own else []
 
@@ -221,7 +229,7 @@ def figures():
     by_key = {t.key: t for t in all_tables}
     return render_template("clinic/figures.html", choice=choice, result=result, service=service, tables=by_key,
                            outcome_charts=outcome_charts(result, "chart"),
-                           charts=service_charts(by_key, service.titles), periods=PERIODS, window=WINDOW_DAYS,
+                           charts=service_charts(by_key, service.titles), window=WINDOW_DAYS,
                            **_labels())
 
 

@@ -23,6 +23,7 @@ from homefollow.web import current_actor, current_principal, signed_in_principal
 from rules.schedule import local_date_of
 
 from . import bp
+from .filter_forms import FilterForm, FilterSelect, record_id, with_all
 from .pathway_forms import (CURRENT_LABELS, DATE_HINT, END_REASON_LABELS, GIVEN_BY_LABELS, SCOPE_LABELS,
                             STEP_LABELS, ConsentForm, DeadlinesForm, EndForm, EvaluationForm, MappingForm,
                             ReferCandidateForm, ReferralForm, TrialEndForm, TrialStartForm, WithdrawalForm)
@@ -201,6 +202,14 @@ def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | N
 
 # ---- the dashboard --------------------------------------------------------------------------
 
+class DashboardFilterForm(FilterForm):
+    class Meta:
+        id_prefix = "pathway"
+
+    team = FilterSelect(_l("Team"), coerce=record_id)
+    municipality = FilterSelect(_l("Municipality"), coerce=record_id)
+
+
 @bp.get("/pathway")
 @staff_only
 def pathway_dashboard():
@@ -209,15 +218,14 @@ def pathway_dashboard():
     municipalities = triage.municipalities_of(db, principal.team_ids) if principal.team_ids else []
     teams = list(db.exec(select(Team).where(Team.id.in_(sorted(principal.team_ids))).order_by(Team.name))) \
         if principal.team_ids else []
-    team_id = request.args.get("team", type=int)
-    team_id = team_id if team_id in principal.team_ids else None
-    municipality_id = request.args.get("municipality", type=int)
-    municipality_id = municipality_id if municipality_id in {m for m, _n in municipalities} else None
-    board = pw.dashboard(db, clock, principal.team_ids, team_id=team_id, municipality_id=municipality_id)
+    form = DashboardFilterForm()
+    form.team.choices = with_all(_("All my teams"), [(t.id, t.name) for t in teams])
+    form.municipality.choices = with_all(_("All municipalities"), municipalities)
+    form.drop_invalid()  # another team's id, or a municipality none of the teams' patients live in: dropped
+    board = pw.dashboard(db, clock, principal.team_ids, team_id=form.team.data, municipality_id=form.municipality.data)
     audit.record(db, clock, actor=current_actor(), action="view.pathway", overdue=len(board.rows))
-    return render_template("clinic/pathway_dashboard.html", board=board, teams=teams, municipalities=municipalities,
-                           team_id=team_id, municipality_id=municipality_id, step_labels=STEP_LABELS,
-                           current_labels=CURRENT_LABELS, overdue_steps=pw.STEPS[1:7])
+    return render_template("clinic/pathway_dashboard.html", board=board, teams=teams, form=form,
+                           step_labels=STEP_LABELS, current_labels=CURRENT_LABELS, overdue_steps=pw.STEPS[1:7])
 
 
 # ---- the team's deadlines -------------------------------------------------------------------

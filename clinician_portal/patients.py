@@ -11,6 +11,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlmodel import col, select
+from wtforms import HiddenField, SearchField
+from wtforms.validators import AnyOf, Optional
 
 from homefollow.clock import get_clock
 from homefollow.db import get_session
@@ -26,6 +28,7 @@ from rules.schedule import local_date_of
 
 from . import bp
 from .figures import MEASURE_LABELS, patient_figures
+from .filter_forms import FilterForm, FilterSelect, record_id, with_all
 from .forms import OUTCOME_LABELS, MessageForm
 from .patient_forms import FRAILTY_LABELS, FrailtyForm, NoteForm, PauseForm
 from .views import staff_only
@@ -101,32 +104,43 @@ def audit_actor_kind(kind: str) -> str:
 
 # --- overview ----------------------------------------------------------------------------------
 
+class OverviewFilterForm(FilterForm):
+    q = SearchField(_l("Name"), filters=[lambda q: (q or "")[:100]], render_kw={"maxlength": 100})
+    # Another team's id is kept, not dropped: the overview narrows to the user's teams and shows nobody.
+    team = FilterSelect(_l("Team"), coerce=record_id, validate_choice=False)
+    status = FilterSelect(_l("Status"), choices=with_all(_l("All"), STATUS_LABELS.items()))
+    light = FilterSelect(_l("Traffic light"), choices=with_all(_l("All"), LIGHT_LABELS.items()))
+    sort = HiddenField(default="light", validators=[AnyOf(overview.SORTS)])
+    direction = HiddenField(name="dir", validators=[Optional(), AnyOf(("asc", "desc"))])
+
+
 @bp.get("/patients")
 @staff_only
 def patients():
     principal = signed_in_principal()
     db, clock = get_session(), get_clock()
-    filters = overview.Filters(
-        team_id=request.args.get("team", type=int),
-        status=request.args.get("status") if request.args.get("status") in STATUS_LABELS else None,
-        light=request.args.get("light") if request.args.get("light") in LIGHT_LABELS else None,
-        query=(request.args.get("q") or "")[:100],
-    )
-    sort = request.args.get("sort") if request.args.get("sort") in overview.SORTS else "light"
-    direction = request.args.get("dir")
-    descending = {"asc": False, "desc": True}.get(direction)
+    teams = db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)).all()
+    form = OverviewFilterForm()
+    form.team.choices = with_all(_("All my teams"), [(t.id, t.name) for t in teams])
+    form.drop_invalid()
+    filters = overview.Filters(team_id=form.team.data, status=form.status.data, light=form.light.data,
+                               query=form.q.data)
+    sort = form.sort.data
+    descending = {"asc": False, "desc": True}.get(form.direction.data)
     if descending is None:
         descending = overview.DEFAULT_DESCENDING.get(sort, False)
+    form.direction.data = "desc" if descending else "asc"
+    if len(teams) < 2:
+        del form.team  # one team: nothing to choose
     page = overview.overview_page(db, clock, principal.team_ids, filters, sort, descending,
                                   page=request.args.get("page", 1, type=int) or 1)
-    teams = db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)).all()
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                  action="view.patients", ip=request.remote_addr, patients=len(page.rows), matching=page.total,
                  page=page.page)
-    return render_template("clinic/patients.html", rows=page.rows, paging=page, teams=teams, filters=filters,
-                           sort=sort, descending=descending, status_labels=STATUS_LABELS, light_labels=LIGHT_LABELS,
-                           sort_labels=SORT_LABELS, now=clock.now(), adherence_days=overview.ADHERENCE_DAYS,
-                           sort_url=_sort_url, page_url=_page_url)
+    return render_template("clinic/patients.html", rows=page.rows, paging=page, teams=teams, form=form,
+                           sort=sort, descending=descending, status_labels=STATUS_LABELS, sort_labels=SORT_LABELS,
+                           now=clock.now(), adherence_days=overview.ADHERENCE_DAYS, sort_url=_sort_url,
+                           page_url=_page_url)
 
 
 def _sort_url(column: str, sort: str, descending: bool) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
 from flask_login import current_user
 
@@ -18,10 +19,23 @@ from homefollow.services.access import AccessDenied, Need, require_patient
 from homefollow.web import current_principal, safe_next, signed_in_principal
 
 from . import bp
+from .filter_forms import FilterForm, FilterSelect, record_id, with_all
 from .forms import ActionForm
 from .views import staff_only
 
 MAX_SELECTED = 200  # more than a page of yellow rows is not a selection a nurse made by hand
+SEVERITY_LABELS = {"red": _l("Red"), "yellow": _l("Yellow")}
+STATUS_LABELS = {"open": _l("Not acknowledged"), "acknowledged": _l("Acknowledged"), "snoozed": _l("Snoozed"),
+                 "mine": _l("Assigned to me")}
+
+
+class QueueFilterForm(FilterForm):
+    team = FilterSelect(_l("Team"), coerce=record_id)
+    municipality = FilterSelect(_l("Municipality"), coerce=record_id)
+    severity = FilterSelect(_l("Severity"), choices=with_all(
+        _l("Red and yellow"), [(s, SEVERITY_LABELS[s]) for s in triage.SEVERITIES]))
+    status = FilterSelect(_l("Status"), choices=with_all(
+        _l("All open alerts"), [(s, STATUS_LABELS[s]) for s in triage.STATUSES]))
 
 
 def queue_page():
@@ -30,14 +44,21 @@ def queue_page():
     db, clock = get_session(), get_clock()
     teams = triage.teams_of(db, principal.team_ids)
     municipalities = triage.municipalities_of(db, principal.team_ids)
-    filters, dropped = triage.parse_filters(request.args, principal.team_ids, {i for i, _n in municipalities})
+    form = QueueFilterForm()
+    form.team.choices = with_all(_("All my teams"), teams)
+    form.municipality.choices = with_all(_("All municipalities"), municipalities)
+    # Unknown, malformed or another team's: dropped and said so, never an error page nor a peek.
+    dropped = bool(form.drop_invalid())
+    filters = triage.QueueFilters(form.team.data, form.municipality.data, form.severity.data, form.status.data)
+    if len(teams) < 2:
+        del form.team  # one team: nothing to choose
     queue = triage.load_queue(db, clock, team_ids=principal.team_ids, account_id=principal.account_id,
                               filters=filters, teams=teams, municipalities=municipalities,
                               page=request.args.get("page", 1, type=int) or 1)
     audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.queue",
                  ip=request.remote_addr, alerts=len(queue.rows), page=queue.page,
                  **({"filters": request.args.to_dict()} if filters.any else {}))
-    return render_template("clinic/queue.html", queue=queue, rows=queue.rows, counts=queue.counts,
+    return render_template("clinic/queue.html", queue=queue, rows=queue.rows, counts=queue.counts, form=form,
                            ack_form=ActionForm(), now=clock.now(), dropped=dropped, here=request.full_path.rstrip("?"),
                            me=principal.account_id, page_url=_page_url)
 

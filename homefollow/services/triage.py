@@ -11,7 +11,7 @@ assignees in one lookup, and the escalation step is read from the JSON already o
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Mapping
+from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from sqlalchemy import case, func
@@ -41,32 +41,6 @@ class QueueFilters:
     @property
     def any(self) -> bool:
         return any(v is not None for v in (self.team_id, self.municipality_id, self.severity, self.status))
-
-
-def _int_or_none(value: str | None) -> int | None:
-    value = (value or "").strip()
-    if not value.isdigit() or len(value) > 12:
-        return None
-    return int(value)
-
-
-def parse_filters(args: Mapping[str, str], team_ids: Collection[int],
-                  municipality_ids: Collection[int]) -> tuple[QueueFilters, bool]:
-    """Filters from a query string. Values that are unknown, malformed or outside the user's
-    own teams are dropped (never an error page, never a peek into another team). Returns the
-    filters and whether anything was dropped."""
-    raw = {k: (args.get(k) or "").strip() for k in ("team", "municipality", "severity", "status")}
-    team_id = _int_or_none(raw["team"])
-    team_id = team_id if team_id in team_ids else None
-    municipality_id = _int_or_none(raw["municipality"])
-    municipality_id = municipality_id if municipality_id in municipality_ids else None
-    severity = raw["severity"] if raw["severity"] in SEVERITIES else None
-    status = raw["status"] if raw["status"] in STATUSES else None
-    filters = QueueFilters(team_id, municipality_id, severity, status)
-    dropped = any(raw[k] and getattr(filters, a) is None
-                  for k, a in (("team", "team_id"), ("municipality", "municipality_id"), ("severity", "severity"),
-                               ("status", "status")))
-    return filters, dropped
 
 
 @dataclass(frozen=True)
