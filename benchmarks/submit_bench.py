@@ -715,14 +715,20 @@ pool_mode = transaction
 default_pool_size = {max(4, workers * 2)}
 max_client_conn = 1000
 unix_socket_dir =
-max_prepared_statements = 200
 logfile = {tmp / 'pgbouncer.log'}
 """)
-    proc = subprocess.Popen(["/usr/sbin/pgbouncer", str(tmp / "pgbouncer.ini")], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    command = ["/usr/sbin/pgbouncer", str(tmp / "pgbouncer.ini")]
+    if os.geteuid() == 0:  # PgBouncer refuses to run as root
+        for path in (tmp, tmp / "users.txt", tmp / "pgbouncer.ini"):
+            path.chmod(0o777 if path.is_dir() else 0o644)
+        command = ["runuser", "-u", "postgres", "--", *command]
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     timer.sleep(1)
-    # Transaction pooling: no server-side prepared statements kept across transactions.
-    return proc, f"postgresql://postgres@127.0.0.1:{port}/{DB_NAME}"
+    if proc.poll() is not None:
+        raise SystemExit(f"PgBouncer did not start (apt-get install pgbouncer); see {tmp / 'pgbouncer.log'}")
+    # Transaction pooling before PgBouncer 1.21 (Debian 12's 1.18): no server-side prepared
+    # statements (docs/operations.md).
+    return proc, f"postgresql://postgres@127.0.0.1:{port}/{DB_NAME}?prepared_statements=off"
 
 
 if __name__ == "__main__":

@@ -57,6 +57,22 @@ def short_error(error: BaseException) -> str:
     return f"{type(error).__name__}: {text_.splitlines()[0] if text_ else ''}"
 
 
+# `?prepared_statements=off` on DATABASE_URL: psycopg prepares a statement on the server once a
+# connection has run it five times, and a pool in transaction mode (PgBouncer before 1.21, such
+# as Debian 12's 1.18) hands the next transaction another server connection, which does not
+# know it ("prepared statement _pg3_0 does not exist"). docs/operations.md, PgBouncer.
+PREPARED_STATEMENTS = "prepared_statements"
+
+
+def _prepares(value: Any) -> bool:
+    value = value[-1] if isinstance(value, tuple) else value
+    if value.lower() in ("on", "true", "yes", "1"):
+        return True
+    if value.lower() in ("off", "false", "no", "0"):
+        return False
+    raise ValueError(f"DATABASE_URL: {PREPARED_STATEMENTS}={value} is neither on nor off")
+
+
 def normalise_url(url: str) -> str:
     """Accept the common `postgres://` / `postgresql://` spellings and use psycopg 3."""
     if url.startswith("postgres://"):
@@ -93,8 +109,14 @@ def make_engine(url: str, **kwargs) -> Engine:
         _configure_sqlite(engine)
         return engine
     connect_args: dict[str, Any] = {"cursor_factory": psycopg.RawCursor}
-    if "connect_timeout" not in make_url(url).query:
+    parsed = make_url(url)
+    if "connect_timeout" not in parsed.query:
         connect_args["connect_timeout"] = CONNECT_TIMEOUT_SECONDS
+    if PREPARED_STATEMENTS in parsed.query:
+        # HomeFollow's own option, not libpq's: taken off the URL before connecting.
+        if not _prepares(parsed.query[PREPARED_STATEMENTS]):
+            connect_args["prepare_threshold"] = None
+        url = parsed.difference_update_query([PREPARED_STATEMENTS]).render_as_string(hide_password=False)
     # PostgreSQL's own $1 placeholders, passed through as they are (psycopg's RawCursor). With
     # psycopg's default %(name)s style, every statement is rewritten on the client by a regex
     # pass; a sweep's multi-row INSERTs (thousands of parameters, never cached) spent about a
