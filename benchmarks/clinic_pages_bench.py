@@ -11,8 +11,8 @@ the last 90 days (bulk inserts, with progress); 5,000 open alerts, one each for 
 08:00, SpO2 at 08:00 and 18:00), a service person with 8 events around inclusion and 20,000
 resolved alerts over the last year. Signs in one nurse of team 1 and one of team 2, then times,
 interleaved in the same run, GET of the triage queue (/clinic/), the patient overview
-(/clinic/patients) and the figures page (/clinic/figures?team=…) for each team, and /healthz
-(anonymous) as a trivial page, through the app's WSGI stack (Flask's test client, no network).
+(/clinic/patients, and sorted by adherence), the figures page (/clinic/figures?team=…) for each
+team, and /healthz (anonymous) as a trivial page, through the app's WSGI stack (Flask's test client, no network).
 Times the figures page once before the scheduler's adherence roll-up has run (every day counted
 afresh) and the roll-up's first run, then prints per page the team-100 and team-1000 medians,
 their ratio and the HTML sizes, ending with a one-line summary.
@@ -224,7 +224,8 @@ def _app(url: str, engine):
                        "ARGON2_TIME_COST": 1, "ARGON2_MEMORY_COST": 8, "DEMO": False})
 
 
-PAGES = (("queue", "/clinic/"), ("overview", "/clinic/patients"), ("figures", "/clinic/figures?team={team}"))
+PAGES = (("queue", "/clinic/"), ("overview", "/clinic/patients"), ("by adherence", "/clinic/patients?sort=adherence"),
+         ("figures", "/clinic/figures?team={team}"))
 
 
 def compare_teams(args) -> None:
@@ -282,11 +283,11 @@ def compare_teams(args) -> None:
             progress("runs", run_ + 1, args.runs)
         median = {key: statistics.median(values) for key, values in times.items()}
         print(f"  /healthz median {median['healthz', 0] * 1000:.1f} ms ({args.runs} runs, medians below)")
-        print(f"  {'page':<9} {'team 100':>10} {'team 1000':>10} {'ratio':>6} {'HTML 100':>9} {'HTML 1000':>10}")
+        print(f"  {'page':<12} {'team 100':>10} {'team 1000':>10} {'ratio':>6} {'HTML 100':>9} {'HTML 1000':>10}")
         summary = []
         for page, _url in PAGES:
             small, big = median[page, 2], median[page, 1]
-            print(f"  {page:<9} {small * 1000:8.1f} ms {big * 1000:7.1f} ms {big / small:5.2f}× "
+            print(f"  {page:<12} {small * 1000:8.1f} ms {big * 1000:7.1f} ms {big / small:5.2f}× "
                   f"{size[page, 2] / 1000:6.0f} kB {size[page, 1] / 1000:7.0f} kB")
             summary.append(f"{page} {small * 1000:.0f}/{big * 1000:.0f} ms ×{big / small:.2f}")
         t0 = timer.perf_counter()

@@ -176,6 +176,48 @@ def test_the_overview_pages_show_every_patient_once_in_the_unpaged_order(app, se
     assert overview.overview_page(session, clock, teams, page=99, page_size=25).page == 3  # past the end: the last
 
 
+def test_sorting_by_adherence_reads_the_kept_days_and_pages_like_the_whole_list(session, clock, world, monkeypatch):
+    """The adherence sort ranks a team by the kept days (services.adherence_days) and reads full
+    rows for the page only; the pages are the unpaged list, which counts every patient afresh,
+    row for row — also for a patient whose kept days no longer hold (a late reading)."""
+    from homefollow.scheduler import roll_up_adherence
+
+    now = clock.now()
+    made = [make_patient(session, clock, world.team_a, f"Pasient {i:03d}", None, standard_plan(), world.nurse_a)
+            for i in range(24)]
+    for patient in made:
+        patient.monitoring_since = now - timedelta(days=20)
+    session.commit()
+    for i, patient in enumerate(made):  # patient i weighs in on (i % 8) of every 8 days
+        for back in range(1, 15):
+            if back % 8 < i % 8:
+                clock.set(now - timedelta(days=back, hours=1))
+                _report(session, clock, patient, "weight", {"weight": 68}, f"w{i}-{back}")
+    clock.set(now)
+    session.commit()
+    roll_up_adherence(session.get_bind(), clock)
+    _report(session, clock, made[5], "weight", {"weight": 68}, "late", measured_at=now - timedelta(days=2, hours=2))
+    session.commit()
+    teams = {world.team_a.id}
+    full_rows = overview._rows
+    for descending in (False, True):
+        whole = overview.patient_rows(session, clock, teams, sort="adherence", descending=descending)
+        rates = [r.adherence.rate for r in whole if r.adherence.rate is not None]
+        assert len(set(rates)) >= 6 and rates == sorted(rates, reverse=descending)
+        rows_read: list[int] = []
+
+        def counted(s, c, patients, rows_read=rows_read):
+            rows_read.append(len(patients))
+            return full_rows(s, c, patients)
+
+        monkeypatch.setattr(overview, "_rows", counted)
+        pages = [overview.overview_page(session, clock, teams, sort="adherence", descending=descending, page=n,
+                                        page_size=10) for n in (1, 2, 3)]
+        monkeypatch.setattr(overview, "_rows", full_rows)
+        assert [r for p in pages for r in p.rows] == whole, descending
+        assert rows_read == [10, 10, 6]  # full rows for each page's patients only
+
+
 def test_the_overview_is_paged_with_plain_links_that_keep_the_filters(app, session, clock, world):
     for i in range(55):
         make_patient(session, clock, world.team_a, f"Pasient {i:03d}", None, standard_plan(), world.nurse_a)

@@ -73,25 +73,45 @@ class _Need:
 
 def adherence_over(session: Session, now: datetime, patients: list[Patient], days: int) -> checklist.Adherence:
     """checklist.adherence_of over the `days` whole local days before today for each patient by
-    their current plan, summed: the kept days where they hold, the others counted afresh here.
-    Reads only: a page must not hold patients' locks, which their reports wait for."""
+    their current plan, summed over the patients whose plan expects anything (adherence_of_each)."""
+    total = checklist.Adherence(0, {}, {})
+    for adherence in adherence_of_each(session, now, patients, days).values():
+        if adherence is not None:
+            total += adherence
+    return total
+
+
+def adherence_of_each(session: Session, now: datetime, patients: list[Patient], days: int
+                      ) -> dict[int, checklist.Adherence | None]:
+    """checklist.adherence_of over the `days` whole local days before today for each patient by
+    their current plan (None: the plan expects nothing at set times), by patient id: the kept
+    days where they hold, the others counted afresh here. Reads only: a page must not hold
+    patients' locks, which their reports wait for."""
     needs = _needs(session, now, patients, days)
     markers = _markers(session, [n.patient.id for n in needs])
-    held = [n for n in needs if _holds(markers.get(n.patient.id), n) and markers[n.patient.id].expects]
+    found: dict[int, checklist.Adherence | None] = {}
+    held = [n for n in needs if _holds(markers.get(n.patient.id), n)]
     stale = [n for n in needs if not _holds(markers.get(n.patient.id), n)]
-    total = checklist.Adherence(sum((n.end - n.first).days for n in held), {}, {})
     by_window: dict[tuple[date, date], list[int]] = defaultdict(list)
     for need in held:
-        by_window[need.first, need.end].append(need.patient.id)
+        if markers[need.patient.id].expects:
+            by_window[need.first, need.end].append(need.patient.id)
+        else:
+            found[need.patient.id] = None
     for (first, end), ids in by_window.items():
+        expected: dict[int, dict[ReportKind, int]] = defaultdict(dict)
+        done: dict[int, dict[ReportKind, int]] = defaultdict(dict)
         for start in range(0, len(ids), 1000):  # keep the IN list within every database's limit
-            rows = session.execute(
-                select(AdherenceDay.kind, func.sum(AdherenceDay.expected), func.sum(AdherenceDay.done))
-                .where(among_ids(session, col(AdherenceDay.patient_id), ids[start:start + 1000]),
-                       col(AdherenceDay.day) >= first, col(AdherenceDay.day) < end)
-                .group_by(col(AdherenceDay.kind)))
-            for kind, n_expected, n_done in rows:
-                total += checklist.Adherence(0, {ReportKind(kind): int(n_expected)}, {ReportKind(kind): int(n_done)})
+            for patient_id, kind, n_expected, n_done in session.execute(
+                    select(AdherenceDay.patient_id, AdherenceDay.kind, func.sum(AdherenceDay.expected),
+                           func.sum(AdherenceDay.done))
+                    .where(among_ids(session, col(AdherenceDay.patient_id), ids[start:start + 1000]),
+                           col(AdherenceDay.day) >= first, col(AdherenceDay.day) < end)
+                    .group_by(col(AdherenceDay.patient_id), col(AdherenceDay.kind))):
+                expected[patient_id][ReportKind(kind)] = int(n_expected)
+                done[patient_id][ReportKind(kind)] = int(n_done)
+        for patient_id in ids:
+            found[patient_id] = checklist.Adherence((end - first).days, expected[patient_id], done[patient_id])
     for start in range(0, len(stale), 500):
         group = stale[start:start + 500]
         current = plans.current_plans(session, [n.patient.id for n in group])
@@ -99,11 +119,10 @@ def adherence_over(session: Session, now: datetime, patients: list[Patient], day
         reported = checklist.reported_of_patients(session, [n.patient.id for n in group], earliest, now)
         for need in group:
             content = current[need.patient.id][0]
-            if not checklist.scheduled(content):
-                continue
-            total += checklist.adherence_of(content, need.patient.time_zone, reported[need.patient.id], now, days,
-                                            since=need.patient.followed_since)
-    return total
+            found[need.patient.id] = checklist.adherence_of(
+                content, need.patient.time_zone, reported[need.patient.id], now, days,
+                since=need.patient.followed_since) if checklist.scheduled(content) else None
+    return found
 
 
 def roll_up(session: Session, now: datetime, patients: list[Patient], days: int) -> int:

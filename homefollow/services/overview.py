@@ -9,10 +9,12 @@ counted by services.checklist from the loaded reports, so they mean exactly what
 elsewhere.
 
 Paged (`overview_page`): what the sort and filters need is read for every patient of the
-teams — names, status, team, open alerts by severity, and for the "last report" sort the time
-of the newest report (through the index on report (patient_id, measured_at, id)) — and the
-rest only for the page's patients. Sorting by adherence, missed today or plan review needs
-those for every patient, so those sorts compute every row as before (slower for a large team).
+teams — names, status, team, open alerts by severity, for the "last report" sort the time of
+the newest report (through the index on report (patient_id, measured_at, id)), for the
+adherence sort each patient's adherence from the kept days (services.adherence_days, counted
+afresh only where they do not hold) — and the rest only for the page's patients. Sorting by
+missed today or plan review needs every patient's plan, so those sorts compute every row as
+before (slower for a large team).
 """
 
 from __future__ import annotations
@@ -27,13 +29,13 @@ from rules.schedule import local_date_of, local_day_bounds
 
 from ..clock import Clock
 from ..models import Alert, AlertStatus, Patient, PatientStatus, Report, Team
-from . import checklist, messages, plans, reporting
+from . import adherence_days, checklist, messages, plans, reporting
 from .paging import PageWindow
 
 ADHERENCE_DAYS = 14
 PAGE_SIZE = 50
 # Sorts whose key needs the whole row (plan, reports) of every patient, not just the page's.
-FULL_SORTS = ("adherence", "missed", "review")
+FULL_SORTS = ("missed", "review")
 LIGHTS = ("red", "yellow", "green")
 _LIGHT_RANK = {"red": 0, "yellow": 1, "green": 2}
 SORTS = ("name", "light", "last_report", "adherence", "missed", "alerts", "status", "review", "team")
@@ -85,6 +87,7 @@ class _Candidate:
     light: str
     open_alerts: int
     last_at: object = None  # measured_at of the newest report, read only for that sort
+    adherence: float | None = None  # the rate over ADHERENCE_DAYS, read only for that sort
 
 
 def patient_rows(session: Session, clock: Clock, team_ids, filters: Filters = Filters(), sort: str = "light",
@@ -110,7 +113,7 @@ def _overview(session: Session, clock: Clock, team_ids, filters: Filters, sort: 
     teams = set(team_ids)
     if filters.team_id is not None:
         teams &= {filters.team_id}
-    candidates = _candidates(session, teams, filters, with_last=sort == "last_report") if teams else []
+    candidates = _candidates(session, clock, teams, filters, sort) if teams else []
     lights = {light: sum(c.light == light for c in candidates) for light in LIGHTS}
     paged = page is not None and page_size is not None
     pages = max(1, -(-len(candidates) // page_size)) if paged and page_size is not None else 1
@@ -129,9 +132,9 @@ def _overview(session: Session, clock: Clock, team_ids, filters: Filters, sort: 
     return OverviewPage(rows, len(candidates), lights, page, pages, page_size or max(len(rows), 1))
 
 
-def _candidates(session: Session, teams: set[int], filters: Filters, with_last: bool) -> list[_Candidate]:
-    """Every patient of `teams` that passes the filters, with light and open alerts (two or three
-    queries, a few columns each)."""
+def _candidates(session: Session, clock: Clock, teams: set[int], filters: Filters, sort: str) -> list[_Candidate]:
+    """Every patient of `teams` that passes the filters, with light and open alerts (two queries,
+    a few columns each), and what the sort needs beside."""
     statement = (select(Patient.id, Patient.name, Patient.status, Team.name)
                  .join(Team, col(Team.id) == Patient.team_id).where(col(Patient.team_id).in_(teams)))
     if filters.status:
@@ -143,12 +146,15 @@ def _candidates(session: Session, teams: set[int], filters: Filters, with_last: 
         found = [f for f in found if needle in f[1].casefold()]
     ids = [f[0] for f in found]
     alerts = _open_alerts(session, ids)
-    last = _last_report_times(session, ids) if with_last else {}
+    last = _last_report_times(session, ids) if sort == "last_report" else {}
+    rates = {patient_id: adherence.rate if adherence else None for patient_id, adherence in
+             adherence_days.adherence_of_each(session, clock.now(), _patients(session, ids), ADHERENCE_DAYS).items()
+             } if sort == "adherence" else {}
     candidates = []
     for patient_id, name, status, team_name in found:
         severities = alerts.get(patient_id, {})
         candidates.append(_Candidate(patient_id, name, status, team_name, _light(severities),
-                                     sum(severities.values()), last.get(patient_id)))
+                                     sum(severities.values()), last.get(patient_id), rates.get(patient_id)))
     if filters.light:
         candidates = [c for c in candidates if c.light == filters.light]
     return candidates
@@ -175,6 +181,7 @@ _CANDIDATE_KEYS = {
     "name": lambda c: c.name.casefold(),
     "light": lambda c: _LIGHT_RANK[c.light],
     "last_report": lambda c: c.last_at,
+    "adherence": lambda c: c.adherence,
     "alerts": lambda c: c.open_alerts,
     "status": lambda c: c.status,
     "team": lambda c: c.team_name.casefold(),
