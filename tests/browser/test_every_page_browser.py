@@ -6,12 +6,18 @@ home page, following every link (JavaScript off), at most a few addresses per ro
 only reached through a form are reached through that form. Every GET route of app.url_map must
 then be visited or be in SKIPPED with the reason, so a new page cannot slip past this sweep.
 
-One demo database (homefollow.demo, as `make run` loads it, at a fixed moment) serves the whole
-module: loading it takes a while, and the sweep only reads, apart from the forms it submits.
+The sweeps run on whichever xdist worker is free. Each writes the routes it reached to a file
+all workers share, and the worker that finds every sweep's file there does the route check.
+
+One demo database (homefollow.demo, as `make run` loads it, at a fixed moment) per worker serves
+every sweep run there: loading it takes a while, and the sweeps only read, apart from the forms
+they submit.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import tempfile
 from collections import Counter
 from datetime import datetime, UTC
@@ -29,9 +35,6 @@ from homefollow.migrate import upgrade
 from homefollow.services.staff_auth import code_at
 from tests.browser.conftest import LiveServer, check_accessibility
 from tests.conftest import app_config
-
-# One worker runs the whole module: its teardown checks what every sweep visited (per process).
-pytestmark = pytest.mark.xdist_group("every_page")
 
 NOW = datetime(2026, 11, 23, 13, 0, tzinfo=UTC)  # a Monday, 14:00 in Oslo (as the screenshots)
 WIDE = {"width": 1280, "height": 800}
@@ -69,11 +72,9 @@ WIDEST = """
 # scrolling box can be reached with the keyboard.
 EXTRA_RULES = ("landmark-unique", "scrollable-region-focusable")
 
-visited: dict[str, list[str]] = {}  # endpoint → paths, over the whole module
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def demo_server():
+    """Session-wide, so that a worker loads the demo once however its sweeps come between other tests."""
     with tempfile.TemporaryDirectory() as tmp:
         engine = make_engine(f"sqlite:///{tmp}/every-page.sqlite")
         upgrade(engine)
@@ -119,6 +120,7 @@ class Sweep:
         self.problems: list[str] = []
         self.seen: set[str] = set()
         self.per_route: Counter = Counter()
+        self.visited: dict[str, list[str]] = {}  # endpoint → paths
 
     def close(self):
         self.phone_context.close()
@@ -151,7 +153,7 @@ class Sweep:
         parts = urlsplit(page.url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
         if endpoint:
-            visited.setdefault(endpoint, []).append(path)
+            self.visited.setdefault(endpoint, []).append(path)
         return endpoint, path
 
     def crawl(self, *starts: str) -> None:
@@ -164,7 +166,7 @@ class Sweep:
             response = self.wide.goto(self.server.url + path)
             requested = _endpoint(self.server, self.server.url + path)
             if requested:  # a route that redirects (/, /choose with one patient) was visited too
-                visited.setdefault(requested, []).append(path)
+                self.visited.setdefault(requested, []).append(path)
             endpoint, final = self.record(self.wide)
             if response is None or (response.status >= 400 and path not in NOT_FOUND_PAGES):
                 self.problems.append(f"{self.who} {path}: HTTP {response.status if response else '?'}")
@@ -240,17 +242,30 @@ def sign_in_staff(page, base: str, email: str) -> None:
     page.wait_for_load_state("load")
 
 
-ALL_SWEEPS = {"signed-out", "patient", "relative", "nurse", "admin"}
-swept: set[str] = set()  # the sweeps that ran, whatever order the runner chose
+ALL_SWEEPS = {"signed-out", "patient", "red-result", "relative", "nurse", "admin"}
 
 
-def _run(sweep: Sweep, steps) -> list[str]:
+@pytest.fixture(scope="session")
+def reached(tmp_path_factory):
+    """A directory this run's xdist workers share (their own temporary directories' parent):
+    a file per sweep that ran, with the routes it reached."""
+    base = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        base = base.parent
+    path = base / "every-page-reached"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+def _run(sweep: Sweep, steps, reached) -> list[str]:
     """Run a sweep's steps; returns the problems found (axe violations, sideways scrolling)."""
     try:
         steps(sweep)
     finally:
         sweep.close()
-        swept.add(sweep.who)
+        part = reached / f"{sweep.who}.part"
+        part.write_text(json.dumps(sorted(sweep.visited)))
+        part.replace(reached / f"{sweep.who}.json")  # whole, for another worker reading it now
     return sweep.problems
 
 
@@ -259,18 +274,21 @@ def _report(problems: list[str]) -> str:
 
 
 @pytest.fixture(scope="module", autouse=True)
-def every_get_route_is_visited_or_skipped_with_a_reason(demo_server):
-    """Once every sweep of the module has run (in any order; pytest-xdist may reorder them): no
-    GET route was left out unnoticed. Reported as an error at the module's teardown."""
+def every_get_route_is_visited_or_skipped_with_a_reason(demo_server, reached):
+    """Once every sweep has run (on any worker, in any order): no GET route was left out unnoticed.
+    Reported as an error at the module's teardown on the worker that ran the last sweep (which
+    sees every sweep's file then); a worker that finishes earlier leaves the check to it."""
     yield
-    if swept != ALL_SWEEPS:
-        return  # a part of the module was chosen (-k): the check needs every sweep
+    files = {f.stem: f for f in reached.glob("*.json")}
+    if set(files) != ALL_SWEEPS:
+        return  # a sweep is still running elsewhere, or a part of the module was chosen (-k)
+    visited = set().union(*(json.loads(f.read_text()) for f in files.values()))
     routes = {rule.endpoint for rule in demo_server.app.url_map.iter_rules() if "GET" in rule.methods}
-    missed = sorted(routes - set(visited) - set(SKIPPED))
+    missed = sorted(routes - visited - set(SKIPPED))
     assert missed == [], f"GET routes no sweep reached (add a start page or a reason in SKIPPED): {missed}"
 
 
-def test_every_signed_out_page(demo_server, browser):
+def test_every_signed_out_page(demo_server, browser, reached):
     context = _context(browser, WIDE)
     try:
         def steps(sweep):
@@ -282,14 +300,15 @@ def test_every_signed_out_page(demo_server, browser):
             sweep.judge_after_form()  # /login/code/check
             staff_password_step(page, demo_server.url, "kari.nilsen@demo.homefollow.no")
             sweep.judge_after_form()  # /clinic/login/code
-        problems = _run(Sweep(demo_server, browser, context, "signed-out"), steps)
+        sweep = Sweep(demo_server, browser, context, "signed-out")
+        problems = _run(sweep, steps, reached)
         assert not problems, _report(problems)
-        assert {"patient.login", "clinician.login", "patient.login_code_check"} <= set(visited)
+        assert {"patient.login", "clinician.login", "patient.login_code_check"} <= set(sweep.visited)
     finally:
         context.close()
 
 
-def test_every_page_of_a_patient(demo_server, browser):
+def test_every_page_of_a_patient(demo_server, browser, reached):
     context = _context(browser, WIDE)
     try:
         sign_in_patient(context.new_page(), demo_server.url, "91000001")  # Astrid, heart failure
@@ -307,14 +326,15 @@ def test_every_page_of_a_patient(demo_server, browser):
             page.get_by_label("Nytt mobilnummer").fill("91999999")
             page.get_by_role("button", name="Send en kode til det nye nummeret").click()
             sweep.judge_after_form()  # /settings/phone/check
-        problems = _run(Sweep(demo_server, browser, context, "patient"), steps)
+        sweep = Sweep(demo_server, browser, context, "patient")
+        problems = _run(sweep, steps, reached)
         assert not problems, _report(problems)
-        assert {"patient.today", "patient.report_result", "patient.my_plan"} <= set(visited)
+        assert {"patient.today", "patient.report_result", "patient.my_plan"} <= set(sweep.visited)
     finally:
         context.close()
 
 
-def test_a_red_result_page_reflows_at_200_percent_zoom(demo_server, browser):
+def test_a_red_result_page_reflows_at_200_percent_zoom(demo_server, browser, reached):
     context = _context(browser, WIDE)
     try:
         sign_in_patient(context.new_page(), demo_server.url, "91000002")  # Ola, COPD
@@ -326,25 +346,26 @@ def test_a_red_result_page_reflows_at_200_percent_zoom(demo_server, browser):
             page.get_by_role("button", name="Send").click()
             sweep.judge_after_form()  # a red result: "Ring 113" first
             sweep.at_200_percent_zoom()
-        problems = _run(Sweep(demo_server, browser, context, "red-result"), steps)
+        sweep = Sweep(demo_server, browser, context, "red-result")
+        problems = _run(sweep, steps, reached)
         assert not problems, _report(problems)
     finally:
         context.close()
 
 
-def test_every_page_of_a_relative(demo_server, browser):
+def test_every_page_of_a_relative(demo_server, browser, reached):
     context = _context(browser, WIDE)
     try:
         sign_in_patient(context.new_page(), demo_server.url, "91000011")  # Marit, Astrid's daughter
-        problems = _run(Sweep(demo_server, browser, context, "relative"),
-                        lambda sweep: sweep.crawl("/", "/choose", "/today"))
+        sweep = Sweep(demo_server, browser, context, "relative")
+        problems = _run(sweep, lambda sweep: sweep.crawl("/", "/choose", "/today"), reached)
         assert not problems, _report(problems)
-        assert "patient.today" in visited
+        assert "patient.today" in sweep.visited
     finally:
         context.close()
 
 
-def test_every_page_of_a_nurse(demo_server, browser):
+def test_every_page_of_a_nurse(demo_server, browser, reached):
     context = _context(browser, WIDE)
     try:
         sign_in_staff(context.new_page(), demo_server.url, "kari.nilsen@demo.homefollow.no")
@@ -352,21 +373,23 @@ def test_every_page_of_a_nurse(demo_server, browser):
         def steps(sweep):
             sweep.crawl("/clinic/", "/clinic/patients", "/clinic/pathway", "/clinic/candidates", "/clinic/figures",
                         "/clinic/teams", "/clinic/account/sessions")
-        problems = _run(Sweep(demo_server, browser, context, "nurse"), steps)
+        sweep = Sweep(demo_server, browser, context, "nurse")
+        problems = _run(sweep, steps, reached)
         assert not problems, _report(problems)
-        assert {"clinician.queue", "clinician.alert_detail", "clinician.patient_detail"} <= set(visited)
+        assert {"clinician.queue", "clinician.alert_detail", "clinician.patient_detail"} <= set(sweep.visited)
     finally:
         context.close()
 
 
-def test_every_page_of_a_team_admin(demo_server, browser):
+def test_every_page_of_a_team_admin(demo_server, browser, reached):
     context = _context(browser, WIDE)
     try:
         sign_in_staff(context.new_page(), demo_server.url, "ole.hansen@demo.homefollow.no")
-        problems = _run(Sweep(demo_server, browser, context, "admin"),
-                        lambda sweep: sweep.crawl("/clinic/teams", "/clinic/admin/outbox", "/clinic/plan-templates"))
+        sweep = Sweep(demo_server, browser, context, "admin")
+        problems = _run(sweep, lambda sweep: sweep.crawl("/clinic/teams", "/clinic/admin/outbox",
+                                                         "/clinic/plan-templates"), reached)
         assert not problems, _report(problems)
-        assert {"clinician.teams", "clinician.outbox", "clinician.plan_templates_list"} <= set(visited)
+        assert {"clinician.teams", "clinician.outbox", "clinician.plan_templates_list"} <= set(sweep.visited)
     finally:
         context.close()
 
