@@ -89,10 +89,6 @@ def limit_problem_message(code: str, problem: plan_templates.LimitProblem) -> st
     return _("The limits must go from red below, yellow below, yellow above to red above, each higher than the one before.")
 
 
-def _limit_field_name(code: str, name: str) -> str:
-    return f"limit_{code}_{name}"
-
-
 @bp.app_template_filter("tpl_item_name")
 def _item_name(item: str) -> str:
     return ITEMS[item].name(locale_code())
@@ -137,7 +133,26 @@ class TemplateYamlForm(FlaskForm):
     upload = FileField(_l("Or upload a YAML file"))
 
 
-class TemplateBaseForm(FlaskForm):
+class ScheduleEntry(Form):
+    """The times of day of one of the template's measurements (empty: when needed). `item` names
+    the measurement, so that a row no longer matching the template (changed meanwhile) is seen."""
+
+    item = HiddenField()
+    times = StringField()
+
+
+class LimitEntry(Form):
+    """One limit (`name`: red_low … red_high) of one measurement that the template's zone rules hold."""
+
+    code = HiddenField()
+    name = HiddenField()
+    value = StringField()
+
+
+class TemplateForm(FlaskForm):
+    """The structured form of a team's template: text, goals, each measurement's times and the
+    limits its zone rules hold, one row each in the template's order (template_form)."""
+
     name = StringField(_l("Name"), filters=[_strip], validators=[
         DataRequired(_l("Give the template a name.")), Length(max=200, message=_l("At most 200 characters."))])
     description = TextAreaField(_l("Description"), filters=[_strip], validators=[
@@ -146,22 +161,52 @@ class TemplateBaseForm(FlaskForm):
         Length(max=2000, message=_l("At most 2000 characters."))])
     goals = TextAreaField(_l("Goals, one per line"), filters=[_strip], validators=[
         Length(max=2000, message=_l("At most 2000 characters."))])
+    schedules = FieldList(FormField(ScheduleEntry))
+    limits = FieldList(FormField(LimitEntry))
+
+    def fits(self, content: plans.PlanContent, slots: dict) -> bool:
+        """Whether the rows are the template's measurements and limits, in its order."""
+        return ([e.form.item.data for e in self.schedules] == [m.item for m in content.measurements]
+                and [(e.form.code.data, e.form.name.data) for e in self.limits] == _limit_slots(slots))
+
+    def label(self) -> None:
+        """Each row's label from what it is: the measurement's name, the limit's name (rows that
+        fit the template: template_form, or `fits` checked)."""
+        for schedule in self.schedules:
+            schedule.form.times.label.text = ITEMS[str(schedule.form.item.data)].name(locale_code())
+        for limit in self.limits:
+            limit.form.value.label.text = str(LIMIT_LABELS[str(limit.form.name.data)])
+
+    def limit_groups(self) -> list[tuple[str, list[LimitEntry]]]:
+        """The limit rows by measurement, in order (a fieldset each)."""
+        groups: dict[str, list[LimitEntry]] = {}
+        for limit in self.limits:
+            groups.setdefault(str(limit.form.code.data), []).append(limit.form)
+        return list(groups.items())
 
 
-def template_form(content: plans.PlanContent, slots: dict, **kw) -> TemplateBaseForm:
-    """The structured form: text, goals, each measurement's times and the limits the
-    template's zone rules hold."""
+def _limit_slots(slots: dict) -> list[tuple[str, str]]:
+    """(measurement code, limit name) of every limit the template's zone rules hold, in order."""
+    return [(code, name) for code, names in slots.items() for name in plan_templates.LIMIT_NAMES if name in names]
 
-    class TemplateForm(TemplateBaseForm):
-        pass
 
-    for m in content.measurements:
-        setattr(TemplateForm, f"schedule_{m.item}", StringField(ITEMS[m.item].name(locale_code())))
-    for code, names in slots.items():
-        for name in plan_templates.LIMIT_NAMES:
-            if name in names:
-                setattr(TemplateForm, _limit_field_name(code, name), StringField(LIMIT_LABELS[name]))
-    return TemplateForm(**kw)
+def template_form(template: PlanTemplate, content: plans.PlanContent, slots: dict) -> TemplateForm:
+    """The structured form as the template stands: text, goals, each measurement's times and the
+    limits the template's zone rules hold."""
+    overrides = {r.key: r.parameters for r in content.rules}
+
+    def limit(code: str, name: str) -> str:
+        keys = slots[code][name]
+        return format_number(code, next((overrides[k][name] for k in keys if name in overrides.get(k, {})), None))
+
+    form = TemplateForm(formdata=None, data={
+        "name": template.name, "description": template.description, "what_matters": content.what_matters,
+        "goals": "\n".join(content.goals),
+        "schedules": [{"item": m.item, "times": values.format_times(m.schedule.times) if m.schedule else ""}
+                      for m in content.measurements],
+        "limits": [{"code": code, "name": name, "value": limit(code, name)} for code, name in _limit_slots(slots)]})
+    form.label()
+    return form
 
 
 class FromTemplateForm(FlaskForm):
@@ -241,16 +286,7 @@ def _template_page(template: PlanTemplate, *, form=None, yaml_form=None, problem
     slots = plan_templates.limit_slots(db, content)
     editable = template.team_id is not None
     if form is None and editable:
-        form = template_form(content, slots, formdata=None, name=template.name, description=template.description,
-                             what_matters=content.what_matters, goals="\n".join(content.goals))
-        for m in content.measurements:
-            getattr(form, f"schedule_{m.item}").data = values.format_times(m.schedule.times) \
-                if m.schedule else ""
-        overrides = {r.key: r.parameters for r in content.rules}
-        for code, names in slots.items():
-            for name, keys in names.items():
-                value = next((overrides[k][name] for k in keys if name in overrides.get(k, {})), None)
-                getattr(form, _limit_field_name(code, name)).data = format_number(code, value)
+        form = template_form(template, content, slots)
     if yaml_form is None and editable:
         yaml_form = TemplateYamlForm(formdata=None, content_yaml=plan_templates.content_yaml(content))
     team = db.get(Team, template.team_id) if template.team_id else None
@@ -276,11 +312,15 @@ def plan_template_save(template_id: int):
     db, clock = get_session(), get_clock()
     content = plan_templates.content_of(template)
     slots = plan_templates.limit_slots(db, content)
-    form = template_form(content, slots)
+    form = TemplateForm()
+    if not form.fits(content, slots):  # the template was changed since this form was shown
+        return _template_page(template, problems=[_("The template was changed while you edited it. "
+                                                    "Check the form below and save again.")], status=409)
+    form.label()
     ok = form.validate_on_submit()
     measurements = []
-    for m in content.measurements:
-        field = getattr(form, f"schedule_{m.item}")
+    for m, entry in zip(content.measurements, form.schedules, strict=True):
+        field = entry.form.times
         try:
             times = values.parse_times(field.data)
         except values.BadValue:
@@ -290,18 +330,17 @@ def plan_template_save(template_id: int):
         weekdays = m.schedule.weekdays if m.schedule else Schedule.model_fields["weekdays"].default
         measurements.append(m.model_copy(update={"schedule": Schedule(times=times, weekdays=weekdays) if times else None}))
     chosen: dict[str, dict[str, float | None]] = {}
-    for code, names in slots.items():
-        limits = {}
-        for name in names:
-            field = getattr(form, _limit_field_name(code, name))
+    for code, rows in form.limit_groups():
+        limits: dict[str, float | None] = {}
+        for row in rows:
             try:
-                limits[name] = values.optional_decimal(field.data)
+                limits[str(row.name.data)] = values.optional_decimal(row.value.data)
             except values.BadValue:
-                field.errors = [_("Write a number, like %(example)s, or leave empty for the rule's default.",
-                                  example=format_number(code, code_info(code).minimum + 1))]
+                row.value.errors = [_("Write a number, like %(example)s, or leave empty for the rule's default.",
+                                      example=format_number(code, code_info(code).minimum + 1))]
                 ok = False
         for problem in plan_templates.limit_problems(code, limits):
-            field = getattr(form, _limit_field_name(code, problem.name))
+            field = next(row.value for row in rows if row.name.data == problem.name)
             if not field.errors:
                 field.errors = [limit_problem_message(code, problem)]
             ok = False

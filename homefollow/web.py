@@ -30,6 +30,7 @@ from .i18n import LOCALES, TRANSLATIONS_DIR
 from .services import pauses
 from .services import sign_in_sessions
 from .services.access import AccessDenied, AccessEnded, Principal, patients_of_relative, principal_for
+from .form_errors import leaf_fields
 from .services.accounts import display_phone, is_current, normalise_login
 from .services.audit import Actor
 from .services.reporting import report_summary, report_title
@@ -116,6 +117,7 @@ def init_app(app: Flask) -> None:
     app.context_processor(_template_globals)
     app.jinja_env.finalize = _without_control_characters
     app.jinja_env.filters["local_dt"] = format_local_datetime
+    app.jinja_env.filters["leaf_fields"] = leaf_fields
     app.jinja_env.filters["local_date"] = format_local_date
     app.jinja_env.filters["long_date"] = format_long_date
     app.jinja_env.filters["pause_last_day"] = pauses.last_day

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from sqlmodel import select
@@ -114,18 +115,30 @@ def test_admin_sees_shared_templates_and_copies_one_into_the_team(session, admin
     assert keys == ["copd", "copd_2"]
 
 
+def _save_form(admin, url: str, changes: dict):
+    """Post the template's form as shown, with `changes` by the names people know: a field's own
+    name, schedule_<item> for a measurement's times, limit_<code>_<limit> for a limit."""
+    _response, parsed = admin.page(url)
+    fields = dict(next(f for f in parsed.forms if f["action"] == url)["fields"])
+    rows = {}
+    for name, value in fields.items():
+        if m := re.fullmatch(r"schedules-(\d+)-item", name):
+            rows[f"schedule_{value}"] = f"schedules-{m[1]}-times"
+        elif m := re.fullmatch(r"limits-(\d+)-code", name):
+            rows[f"limit_{value}_{fields[f'limits-{m[1]}-name']}"] = f"limits-{m[1]}-value"
+    for key, value in changes.items():
+        fields[rows.get(key, key)] = value
+    return admin.client.post(url, data=fields)
+
+
 def test_admin_changes_goals_times_and_limits_with_the_form(session, admin, synced):
     copy = _team_copy(session, admin, synced)
     url = f"/clinic/plan-templates/{copy.id}"
-    response = admin.submit(url, {"name": "KOLS Tromsø", "description": "Vår variant", "what_matters": "",
-                                  "goals": "Gå til butikken\nKortspill på torsdager",
-                                  "schedule_spo2": "07:30, 19.00", "schedule_pulse": "08:00", "schedule_temperature": "",
-                                  "limit_spo2_red_low": "93", "limit_spo2_yellow_low": "95",
-                                  "limit_pulse_red_low": "", "limit_pulse_red_high": "", "limit_pulse_yellow_low": "",
-                                  "limit_pulse_yellow_high": "", "limit_temperature_red_low": "",
-                                  "limit_temperature_red_high": "", "limit_temperature_yellow_low": "",
-                                  "limit_temperature_yellow_high": "37,8"},
-                            action=url)
+    response = _save_form(admin, url, {"name": "KOLS Tromsø", "description": "Vår variant", "what_matters": "",
+                                       "goals": "Gå til butikken\nKortspill på torsdager",
+                                       "schedule_spo2": "07:30, 19.00", "schedule_pulse": "08:00",
+                                       "schedule_temperature": "", "limit_spo2_red_low": "93",
+                                       "limit_spo2_yellow_low": "95", "limit_temperature_yellow_high": "37,8"})
     assert response.status_code == 302, text_of(response)
     session.expire_all()
     saved = session.get(PlanTemplate, copy.id)
@@ -137,6 +150,26 @@ def test_admin_changes_goals_times_and_limits_with_the_form(session, admin, sync
     assert (limits["spo2"].red_low, limits["spo2"].yellow_low) == (93, 95)  # stricter than the safety net
     assert limits["temperature"].yellow_high == 37.8
     assert _audit(session, "plan_template.change")[0].detail["how"] == "form"
+
+
+def test_a_form_shown_before_the_template_changed_is_refused_not_saved_into_other_rows(session, admin, synced):
+    """The rows of the form are the template's measurements and limits in order: when another
+    admin changed them meanwhile, the old form is not saved into rows it no longer matches."""
+    copy = _team_copy(session, admin, synced)
+    url = f"/clinic/plan-templates/{copy.id}"
+    _response, parsed = admin.page(url)
+    shown = dict(next(f for f in parsed.forms if f["action"] == url)["fields"])
+    changed = dict(copy.content)
+    changed["measurements"] = [m for m in changed["measurements"] if m["item"] != "spo2"]
+    copy.content = changed
+    session.add(copy)
+    session.commit()
+    response = admin.client.post(url, data={**shown, "name": "Gammelt skjema"})
+    assert response.status_code == 409
+    assert "Malen ble endret mens du redigerte den" in text_of(response)
+    session.expire_all()
+    saved = session.get(PlanTemplate, copy.id)
+    assert saved.content == changed and saved.name != "Gammelt skjema"
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -152,7 +185,7 @@ def test_bad_form_input_is_refused_with_a_clear_error_and_kept(session, admin, s
     data = {"name": "KOLS", "goals": "", "schedule_spo2": "08:00", "schedule_pulse": "08:00",
             "limit_spo2_red_low": "92", "limit_spo2_yellow_low": "94"}
     data[field] = value
-    response = admin.submit(url, data, action=url)
+    response = _save_form(admin, url, data)
     assert response.status_code == 400
     assert message in text_of(response)
     assert f'value="{value}"' in response.get_data(as_text=True) or not value

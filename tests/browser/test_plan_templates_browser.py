@@ -35,12 +35,12 @@ def test_admin_adapts_a_template_starts_a_plan_from_it_and_calibrates(live_serve
     check_accessibility(page, "clinic-plan-template-edit")
 
     page.get_by_label("Mål, ett per linje").fill("Gå til butikken")
-    page.locator("#schedule_spo2").fill("klokka åtte")
+    page.get_by_label("Oksygenmetning", exact=True).fill("klokka åtte")
     page.get_by_role("button", name="Lagre malen").click()
     expect(page.locator(".error-summary")).to_contain_text("Skriv klokkeslettene som 08:00")
-    expect(page.locator("#schedule_spo2")).to_have_value("klokka åtte")
+    expect(page.get_by_label("Oksygenmetning", exact=True)).to_have_value("klokka åtte")
     check_accessibility(page, "clinic-plan-template-error")
-    page.locator("#schedule_spo2").fill("07:30, 19:00")
+    page.get_by_label("Oksygenmetning", exact=True).fill("07:30, 19:00")
     page.get_by_role("button", name="Lagre malen").click()
     expect(page.locator("main")).to_contain_text("Malen er lagret.")
 
