@@ -337,7 +337,7 @@ def _prepare_measurements(form, content, rules_, limit_owners, locale: str) -> N
                 f = form.limits[code][name]
                 f.label.text = f"{CATALOGUE[code].name(locale)}, {_(LIMIT_LABELS[name])} ({CATALOGUE[code].unit})"
                 f.description = _("Rule «%(rule)s». Empty: the rule's default (%(default)s).", rule=rule.title(locale),
-                                  default=plan_editor.fmt_number(rule.defaults.get(name), locale) or "–")
+                                  default=plan_editor.parameter_text(rule.defaults.get(name), locale) or "–")
                 entry.limit_fields.append(f)
 
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, UTC
+from datetime import date, datetime, timedelta, UTC
 from typing import Any
 from collections.abc import Mapping
 
@@ -31,11 +31,12 @@ from rules import ParameterError, resolve_parameters, zone_limits
 from rules.codes import code_info
 from rules.parameters import parameter_codes, parameter_types
 from rules.limits import zones_of
-from rules.measurements import CATALOGUE, ITEMS, parse_decimal
+from rules.measurements import CATALOGUE, ITEMS
 from rules.model import RuleDefinition, Severity
 from rules.schedule import local_date_of, local_day_bounds
 from rules.text import duration, parse_duration
 
+from .. import values
 from ..clock import Clock
 from ..form_errors import validation_problems
 from ..i18n import N_, t
@@ -243,42 +244,16 @@ def parameter_text(value, locale: str, tz: str = PLAN_TZ, name: str = "") -> str
         if name.rsplit(".", 1)[-1] in END_DATES:
             value -= timedelta(microseconds=1)  # the last day of the period, not the day after
         return local_date_of(value, tz).strftime("%d.%m.%Y")
-    return fmt_number(value, locale)
-
-
-def fmt_number(value, locale: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    text = str(int(value)) if float(value).is_integer() else f"{value:g}"
-    return text.replace(".", ",") if locale.startswith("nb") else text
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return values.format_number(value, locale)
+    return str(value)  # a flag or a word: as it is
 
 
 def fmt_with_unit(code: str, value, locale: str) -> str:
+    """'92 %', '70,5 kg'; '–' for no value."""
     if value is None:
         return "–"
-    unit = CATALOGUE[code].unit
-    return f"{fmt_number(value, locale)} {unit}" if unit != "%" else f"{fmt_number(value, locale)} %"
-
-
-_TIME = re.compile(r"^(\d{1,2})[:.](\d{2})$")
-
-
-def parse_times(text: str) -> list[str] | None:
-    """'8:00, 18.30' → ['08:00', '18:30']; None when a part is not a time of day."""
-    parts = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
-    out = []
-    for part in parts:
-        match = _TIME.match(part)
-        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-            return None
-        out.append(f"{int(match.group(1)):02d}:{match.group(2)}")
-    return out
-
-
-def fmt_times(times) -> str:
-    return ", ".join(x.strftime("%H:%M") if isinstance(x, time) else str(x)[:5] for x in times)
+    return f"{parameter_text(value, locale)} {CATALOGUE[code].unit}"
 
 
 def parse_date(text: str) -> date | None:
@@ -313,7 +288,7 @@ ALL_WEEKDAYS = [str(d) for d in range(7)]
 def _schedule_data(schedule) -> dict:
     if schedule is None:
         return {"times": "", "weekdays": ALL_WEEKDAYS}
-    return {"times": fmt_times(schedule.times), "weekdays": [str(d) for d in schedule.weekdays]}
+    return {"times": values.format_times(schedule.times), "weekdays": [str(d) for d in schedule.weekdays]}
 
 
 def _matters_data(content: PlanContent, rules_, locale: str) -> dict:
@@ -325,7 +300,7 @@ def _measurements_data(content: PlanContent, rules_, locale: str) -> dict:
     limits: dict[str, dict[str, str]] = {}
     for (code, name), index in owners.items():
         if any(code in ITEMS[m.item].codes for m in content.measurements if m.item in ITEMS):
-            limits.setdefault(code, {})[name] = fmt_number(_limit_value(content, rules_, index, name), locale)
+            limits.setdefault(code, {})[name] = parameter_text(_limit_value(content, rules_, index, name), locale)
     rows = [{"item": m.item, "schedule": _schedule_data(m.schedule), "grace_minutes": str(m.grace_minutes),
              "patient_actions": m.patient_actions.model_dump(), "team_actions": m.team_actions.model_dump()}
             for m in content.measurements]
@@ -404,8 +379,14 @@ def _is_blank(row: Mapping, names) -> bool:
     return all(not text(row.get(n)) for n in names)
 
 
+# Where the editor says more than homefollow.values: the field holds minutes, or several times.
+_MINUTES_PROBLEMS = dict.fromkeys(("not_a_number", "not_whole"), N_("Write a whole number of minutes, such as 180."))
+_TIMES_PROBLEMS = {"not_a_time": N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00.")}
+
+
 class _Builder:
-    """Reads typed values, recording a translated problem per field (the first one only)."""
+    """Reads typed values (homefollow.values), recording a translated problem per field (the
+    first one only)."""
 
     def __init__(self, locale: str, today: date | None = None, author_account_id: int | None = None):
         self.locale = locale
@@ -414,16 +395,27 @@ class _Builder:
         self.problems: list[tuple[Location, str]] = []
 
     def error(self, loc: Location, message: str, **params) -> None:
+        self._record(loc, t(self.locale, message, **params))
+
+    def bad_value(self, loc: Location, error: values.BadValue, own: Mapping[str, str] | None = None) -> None:
+        """A value homefollow.values could not read, in its words (the same on every form), or
+        in the editor's own where it has more to say about that reason."""
+        if own and error.reason in own:
+            self.error(loc, own[error.reason])
+        else:
+            self._record(loc, values.problem_text(error, self.locale))
+
+    def _record(self, loc: Location, message: str) -> None:
         if all(loc != seen for seen, _text in self.problems):
-            self.problems.append((loc, t(self.locale, message, **params)))
+            self.problems.append((loc, message))
 
     def number(self, loc: Location, typed: str, plausible_for: str | None = None) -> float | None:
         """A number as typed (comma or point), within the plausible range of a measurement
         when one is named; None after recording the problem."""
         try:
-            value = parse_decimal(typed)
-        except ValueError:
-            self.error(loc, N_("Write a number, such as 92 or 70,5."))
+            value = values.parse_decimal(typed)
+        except values.BadValue as exc:
+            self.bad_value(loc, exc)
             return None
         kind = CATALOGUE.get(plausible_for) if plausible_for else None
         if kind is not None and not kind.plausible_min <= value <= kind.plausible_max:
@@ -434,13 +426,13 @@ class _Builder:
         return value
 
     def minutes(self, loc: Location, typed, default: int) -> int:
-        typed = text(typed)
-        if not typed:
+        if not text(typed):
             return default
-        if not re.fullmatch(r"[0-9]+", typed):
-            self.error(loc, N_("Write a whole number of minutes, such as 180."))
+        try:
+            return values.parse_integer(typed)
+        except values.BadValue as exc:
+            self.bad_value(loc, exc, own=_MINUTES_PROBLEMS)
             return default
-        return int(typed)
 
     def schedule(self, loc: Location, data, required: bool) -> dict | None:
         data = data if isinstance(data, Mapping) else {}
@@ -449,9 +441,10 @@ class _Builder:
             if required:
                 self.error((*loc, "times"), N_("Write at least one time of day, such as 10:00."))
             return None
-        times = parse_times(typed)
-        if times is None:
-            self.error((*loc, "times"), N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00."))
+        try:
+            times = [values.format_time(at) for at in values.parse_times(typed)]
+        except values.BadValue as exc:
+            self.bad_value((*loc, "times"), exc, own=_TIMES_PROBLEMS)
             return None
         days = sorted({int(d) for d in data.get("weekdays") or [] if str(d) in ALL_WEEKDAYS})
         if not days:
@@ -1024,7 +1017,7 @@ class _Words:
         if s is None:
             return self.tr(N_("when needed"))
         days = "" if s.is_daily else " (" + ", ".join(self.tr(WEEKDAY_NAMES[d]) for d in s.weekdays) + ")"
-        return fmt_times(s.times) + days
+        return values.format_times(s.times) + days
 
     def added_removed(self, old: list[str], new: list[str], added: str, removed: str, key: str = "name") -> None:
         self.lines += [self.tr(added, **{key: x}) for x in new if x not in old]
