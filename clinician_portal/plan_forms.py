@@ -22,6 +22,7 @@ from homefollow.input_guard import HostileInput, check_text
 from homefollow.questionnaires import QUESTIONNAIRES
 from homefollow.services import plan_editor
 from homefollow.services.plan_editor import EVENT_FIELDS, LIMIT_LABELS, LIMIT_NAMES, WEEKDAY_NAMES
+from homefollow.values import format_date
 from rules.measurements import CATALOGUE, ITEMS
 
 from .team_forms import CheckboxesField, choices
@@ -222,7 +223,7 @@ def add_rows(form, staff_name: str, today) -> None:
     for list_name, start in NEW_ROWS.items():
         if list_name in form:
             if list_name == "new_decisions":
-                start = {"decided_by": staff_name, "decided_on": today.strftime("%d.%m.%Y")}
+                start = {"decided_by": staff_name, "decided_on": format_date(today)}
             for _i in range(BLANK_ROWS):
                 form[list_name].append_entry(start or None)
 

@@ -6,6 +6,7 @@ read as words, and only the patient's own team gets in."""
 from __future__ import annotations
 
 import re
+from datetime import date
 
 import pytest
 from sqlmodel import select
@@ -298,6 +299,52 @@ def test_bad_rule_parameters_are_refused_in_the_nurses_language_on_their_fields(
     for typed in ("abc", "snart", "01.10.2026", "900", "170"):
         assert f'value="{typed}"' in html
     assert len(versions(session, patient)) == 1
+
+
+def test_a_date_outside_the_years_a_plan_can_hold_is_refused_in_words_and_nothing_is_lost(app, session, world):
+    """'01.01.0001' was read as year 1: a trial period from then made the page fail, a next
+    review in year 3000 was saved. Dates are read by homefollow.values now, 1900–2200."""
+    patient, web = world.patient_a1, nurse(app)
+    response = save(web, patient, "rules", form_data(session, patient, "rules", **{
+        "rules-2-baseline_start": "01.01.0001", "rules-2-baseline_end": "31.02.2027", "rules-2-amount": "1,5"}))
+    assert response.status_code == 400
+    page, html = text_of(response), response.get_data(as_text=True)
+    assert 'id="rules-2-baseline_start-error"' in html and 'id="rules-2-baseline_end-error"' in html
+    assert "Datoen må være mellom år 1900 og 2200." in page
+    assert "Den datoen finnes ikke i kalenderen." in page
+    assert 'value="01.01.0001"' in html and 'value="31.02.2027"' in html and 'value="1,5"' in html
+
+    response = save(web, patient, "contacts", form_data(session, patient, "contacts", **{
+        "contacts-0-name": "Dr. Lund", "contacts-0-role": "fastlege", "next_review": "15.03.3000"}))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="next_review-error"' in html and "Datoen må være mellom år 1900 og 2200." in text_of(response)
+    assert 'value="15.03.3000"' in html and 'value="Dr. Lund"' in html and 'value="fastlege"' in html
+    assert len(versions(session, patient)) == 1
+
+
+def test_the_next_review_is_shown_as_it_is_typed_in_norway(app, session, world):
+    patient, web = world.patient_a1, nurse(app)
+    assert save(web, patient, "contacts", form_data(session, patient, "contacts", next_review="2027-03-15")
+                ).status_code == 302
+    assert plan_editor.initial_data("contacts", plans.current_content(session, patient.id)[0], {}, "nb"
+                                    )["next_review"] == "15.03.2027"
+    response = save(web, patient, "contacts", form_data(session, patient, "contacts"), reason="Ingen endring")
+    assert "Ingenting i planen ble endret" in text_of(response)  # "15.03.2027" reads back as the same day
+
+
+def test_a_safety_decision_dated_by_a_two_digit_year_before_2000_is_refused(session, world):
+    content, _version = plans.current_content(session, world.patient_a1.id)
+    data = {"new_decisions": [{"limit": "safety.spo2_red:red_low", "value": "84", "decided_on": "01.03.95",
+                               "reason": "Hyperkapnisk respirasjonssvikt, blodgass 2026", "decided_by": "Ingrid Berg, lege"}]}
+    outcome = plan_editor.build("safety", content, data, plan_editor.active_rules(session), "nb",
+                                plan_editor.active_rules(session, layer="safety"), today=date(2026, 3, 10))
+    assert outcome.problems == [(("new_decisions", 0, "decided_on"),
+                                 "En beslutning må være datert i år 2000 eller senere.")]
+    data["new_decisions"][0]["decided_on"] = "01.03.26"
+    outcome = plan_editor.build("safety", content, data, plan_editor.active_rules(session), "nb",
+                                plan_editor.active_rules(session, layer="safety"), today=date(2026, 3, 10))
+    assert outcome.ok and outcome.content.safety_decisions[-1].decided_on == date(2026, 3, 1)
 
 
 def test_versions_say_who_changed_what_when_and_why_in_words(app, session, world):

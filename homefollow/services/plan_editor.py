@@ -243,7 +243,7 @@ def parameter_text(value, locale: str, tz: str = PLAN_TZ, name: str = "") -> str
         value = value if value.tzinfo else value.replace(tzinfo=UTC)
         if name.rsplit(".", 1)[-1] in END_DATES:
             value -= timedelta(microseconds=1)  # the last day of the period, not the day after
-        return local_date_of(value, tz).strftime("%d.%m.%Y")
+        return values.format_date(local_date_of(value, tz))
     if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
         return values.format_number(value, locale)
     return str(value)  # a flag or a word: as it is
@@ -254,16 +254,6 @@ def fmt_with_unit(code: str, value, locale: str) -> str:
     if value is None:
         return "–"
     return f"{parameter_text(value, locale)} {CATALOGUE[code].unit}"
-
-
-def parse_date(text: str) -> date | None:
-    text = text.strip()
-    for pattern in ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y"):
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
 
 
 def slug(text: str) -> str:
@@ -333,7 +323,7 @@ def _safety_data(content: PlanContent, rules_, locale: str) -> dict:
 def _contacts_data(content: PlanContent, rules_, locale: str) -> dict:
     return {"contacts": [{"name": c.name, "role": c.role, "phone": c.phone or ""} for c in content.contacts],
             "responsibilities": [r.model_dump() for r in content.responsibilities],
-            "next_review": content.next_review.isoformat() if content.next_review else ""}
+            "next_review": values.format_date(content.next_review) if content.next_review else ""}
 
 
 _INITIAL = {"matters": _matters_data, "measurements": _measurements_data, "checkins": _checkins_data,
@@ -393,6 +383,14 @@ class _Builder:
         self.today = today or date.max
         self.author_account_id = author_account_id
         self.problems: list[tuple[Location, str]] = []
+
+    def day(self, loc: Location, typed) -> date | None:
+        """A date as typed ('15.03.2027', '2027-03-15'), between the years values allows."""
+        try:
+            return values.parse_date(typed)
+        except values.BadValue as exc:
+            self.bad_value(loc, exc)
+            return None
 
     def error(self, loc: Location, message: str, **params) -> None:
         self._record(loc, t(self.locale, message, **params))
@@ -614,14 +612,13 @@ def _new_decision(d: _Draft, loc: Location, row: Mapping, taken: set) -> dict | 
     if len(who) < 2 or len(who) > 200:
         b.error((*loc, "decided_by"), N_("Write the name and role of the clinician who decided, such as "
                                          "Ingrid Berg, physician."))
-    decided_on = parse_date(text(row.get("decided_on")))
-    if decided_on is None or decided_on.year < 2000:
-        b.error((*loc, "decided_on"), N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
-    elif decided_on > b.today:
+    decided_on = b.day((*loc, "decided_on"), text(row.get("decided_on")))
+    if decided_on is not None and decided_on.year < 2000:  # '15.03.95' is 1995: a slip, not a decision
+        b.error((*loc, "decided_on"), N_("A decision must be dated in the year 2000 or later."))
+    elif decided_on is not None and decided_on > b.today:
         b.error((*loc, "decided_on"), N_("A decision cannot be dated in the future."))
-    if value is None or b.problems:
+    if value is None or decided_on is None or b.problems:
         return None
-    assert decided_on is not None  # else a problem was recorded above
     return {"rule": rule_key, "parameters": {name: value}, "reason": reason, "decided_by": who,
             "decided_by_account_id": b.author_account_id, "decided_on": decided_on.isoformat()}
 
@@ -645,12 +642,8 @@ def _build_contacts(d: _Draft) -> None:
             d.add("responsibilities", i, {"what": text(row.get("what")), "who": text(row.get("who"))})
     typed = text(d.data.get("next_review"))
     d.doc["next_review"] = None
-    if typed:
-        parsed = parse_date(typed)
-        if parsed is None:
-            d.b.error(("next_review",), N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
-        else:
-            d.doc["next_review"] = parsed.isoformat()
+    if typed and (day := d.b.day(("next_review",), typed)) is not None:
+        d.doc["next_review"] = day.isoformat()
 
 
 _BUILDERS = {"matters": _build_matters, "measurements": _build_measurements, "checkins": _build_checkins,
@@ -689,9 +682,8 @@ def _read_parameter(b: _Builder, loc: Location, typed: str, kind: type | None, c
     if kind is timedelta:
         return _read_duration(b, loc, typed)
     if kind is datetime:
-        day = parse_date(typed)
+        day = b.day(loc, typed)
         if day is None:
-            b.error(loc, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
             return None
         start, end = local_day_bounds(day, PLAN_TZ)
         return (end if str(loc[-1]).rsplit(".", 1)[-1] in END_DATES else start).isoformat()
@@ -1029,7 +1021,7 @@ def _q(text) -> str:
 
 
 def _day(d) -> str:
-    return d.strftime("%d.%m.%Y") if d else "–"
+    return values.format_date(d) if d else "–"
 
 
 def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[str, RuleInfo],
@@ -1132,7 +1124,7 @@ def _decision_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
         limits = ", ".join(f"{parameter_label(n, w.locale)} {parameter_text(v, w.locale, name=n)}"
                            for n, v in d.parameters.items())
         return w.tr(N_("%(rule)s, %(limits)s (decided by %(who)s on %(when)s: «%(reason)s»)"), rule=d.rule,
-                    limits=limits, who=d.decided_by, when=d.decided_on.strftime("%d.%m.%Y"), reason=d.reason)
+                    limits=limits, who=d.decided_by, when=values.format_date(d.decided_on), reason=d.reason)
 
     old_dumped = [d.model_dump(mode="json") for d in old.safety_decisions]
     new_dumped = [d.model_dump(mode="json") for d in new.safety_decisions]
