@@ -11,6 +11,7 @@ from datetime import date
 import pytest
 from sqlmodel import select
 
+from homefollow import values
 from homefollow.models import AuditEvent, CarePlan
 from homefollow.services import plan_editor, plans, rule_tools
 from homefollow.services.reporting import report_measurement
@@ -345,6 +346,35 @@ def test_a_safety_decision_dated_by_a_two_digit_year_before_2000_is_refused(sess
     outcome = plan_editor.build("safety", content, data, plan_editor.active_rules(session), "nb",
                                 plan_editor.active_rules(session, layer="safety"), today=date(2026, 3, 10))
     assert outcome.ok and outcome.content.safety_decisions[-1].decided_on == date(2026, 3, 1)
+
+
+@pytest.mark.parametrize("typed, stored", [("+47 926 12 345", "+4792612345"), ("926-12-345", "+4792612345"),
+                                           ("0046 70 123 45 67", "+46701234567")])
+def test_a_contacts_phone_is_read_as_on_every_form_and_shown_as_people_write_it(app, session, world, typed, stored):
+    patient, web = world.patient_a1, nurse(app)
+    response = save(web, patient, "contacts", form_data(session, patient, "contacts", **{
+        "contacts-0-name": "Dr. Lund", "contacts-0-role": "fastlege", "contacts-0-phone": typed}))
+    assert response.status_code == 302, text_of(response)
+    content = plans.current_content(session, patient.id)[0]
+    assert content.contacts[0].phone == stored
+    shown = values.format_phone(stored)  # '926 12 345', with no-break spaces
+    assert plan_editor.initial_data("contacts", content, {}, "nb")["contacts"][0]["phone"] == shown
+    assert f"Kontakt lagt til: Dr. Lund (fastlege, {shown})".replace("\xa0", " ") in \
+        text_of(web.get(url(patient, "versions")))
+    response = save(web, patient, "contacts", form_data(session, patient, "contacts"), reason="Ingen endring")
+    assert "Ingenting i planen ble endret" in text_of(response)  # the number as shown reads back as itself
+
+
+def test_a_phone_number_that_cannot_be_real_is_refused_on_its_field(app, session, world):
+    """'12345678' has 8 digits, which was all the editor once asked; no Norwegian number starts with 1."""
+    patient, web = world.patient_a1, nurse(app)
+    response = save(web, patient, "contacts", form_data(session, patient, "contacts", **{
+        "contacts-0-name": "Dr. Lund", "contacts-0-role": "fastlege", "contacts-0-phone": "12345678"}))
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert 'id="contacts-0-phone-error"' in html and "Dette er ikke et gyldig telefonnummer." in text_of(response)
+    assert 'value="12345678"' in html and 'value="Dr. Lund"' in html
+    assert len(versions(session, patient)) == 1
 
 
 def test_versions_say_who_changed_what_when_and_why_in_words(app, session, world):

@@ -321,7 +321,8 @@ def _safety_data(content: PlanContent, rules_, locale: str) -> dict:
 
 
 def _contacts_data(content: PlanContent, rules_, locale: str) -> dict:
-    return {"contacts": [{"name": c.name, "role": c.role, "phone": c.phone or ""} for c in content.contacts],
+    return {"contacts": [{"name": c.name, "role": c.role, "phone": values.format_phone(c.phone)}
+                         for c in content.contacts],
             "responsibilities": [r.model_dump() for r in content.responsibilities],
             "next_review": values.format_date(content.next_review) if content.next_review else ""}
 
@@ -633,8 +634,11 @@ def _build_contacts(d: _Draft) -> None:
             d.b.error(("contacts", i, "name"), N_("Write the name of the contact."))
         if not role:
             d.b.error(("contacts", i, "role"), N_("Write the role, such as GP or daughter."))
-        if phone and not re.fullmatch(r"\+?[0-9 ]{8,15}", phone):
-            d.b.error(("contacts", i, "phone"), N_("Write a phone number of 8 digits, such as 926 12 345."))
+        if phone:
+            try:
+                phone = values.parse_phone(phone)  # stored as +4792612345, shown as 926 12 345
+            except values.BadValue as exc:
+                d.b.bad_value(("contacts", i, "phone"), exc)
         d.add("contacts", i, {"name": name, "role": role, "phone": phone or None})
     d.doc["responsibilities"] = []
     for i, row in _rows(d.data, "responsibilities"):
@@ -1041,7 +1045,7 @@ def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[
                   _q(new.instructions.get(key)))
 
     def contact_words(c):
-        return f"{c.name} ({c.role}{', ' + c.phone if c.phone else ''})"
+        return f"{c.name} ({c.role}{', ' + values.format_phone(c.phone) if c.phone else ''})"
 
     w.added_removed([contact_words(c) for c in old.contacts], [contact_words(c) for c in new.contacts],
                     N_("Contact added: %(name)s"), N_("Contact removed: %(name)s"))
