@@ -285,7 +285,7 @@ def test_bad_rule_parameters_are_refused_in_the_nurses_language_on_their_fields(
     page, html = text_of(response), response.get_data(as_text=True)
     errors = {
         "rules-0-red_low": "Skriv et tall, for eksempel 70,4.",
-        "rules-1-within": "Skriv en varighet, for eksempel 3 timer, 2 dager eller 30 minutter.",
+        "rules-1-within": "Skriv tiden i minutter, timer eller døgn, for eksempel 30 min, 2 t eller 3 d.",
         "rules-1-n": "Antall målinger som trengs kan ikke være flere enn målingene som telles (2).",
         "rules-2-amount": "Skriv et tall større enn null.",
         "rules-2-baseline_end": "Fyll inn begge datoene for prøveperioden, eller ingen av dem.",
@@ -375,6 +375,32 @@ def test_a_phone_number_that_cannot_be_real_is_refused_on_its_field(app, session
     assert 'id="contacts-0-phone-error"' in html and "Dette er ikke et gyldig telefonnummer." in text_of(response)
     assert 'value="12345678"' in html and 'value="Dr. Lund"' in html
     assert len(versions(session, patient)) == 1
+
+
+@pytest.mark.parametrize("typed, stored", [("1 dag og 12 timer", "P1DT12H"), ("2 uker", "P14D"),
+                                           ("1 t, 30 min", "PT1H30M"), ("36 hours", "P1DT12H")])
+def test_a_rule_window_is_read_as_a_nurse_writes_it(session, world, typed, stored):
+    outcome = _rules_with(session, world.patient_a1, within=typed)
+    assert outcome.ok, outcome.problems
+    assert outcome.content.rules[1].parameters["within"] == stored
+
+
+@pytest.mark.parametrize("typed, message", [
+    ("2", "Skriv enheten også, for eksempel 3 timer, 2 dager eller 30 minutter."),  # 2 minutes? hours? days?
+    ("7 2", "Skriv tiden i minutter, timer eller døgn, for eksempel 30 min, 2 t eller 3 d."),
+    ("0 min", "Skriv en varighet lengre enn null, for eksempel 3 timer."),
+])
+def test_a_rule_window_without_a_clear_length_is_asked_about(session, world, typed, message):
+    assert (("rules", 1, "within"), message) in _rules_with(session, world.patient_a1, within=typed).problems
+
+
+def _rules_with(session, patient, **typed):
+    """The rules section as opened, with the second rule's (copd.spo2_low) fields typed over."""
+    content, _version = plans.current_content(session, patient.id)
+    rules_ = plan_editor.active_rules(session)
+    data = plan_editor.initial_data("rules", content, rules_, "nb")
+    data["rules"][1].update(typed)
+    return plan_editor.build("rules", content, data, rules_, "nb")
 
 
 def test_versions_say_who_changed_what_when_and_why_in_words(app, session, world):

@@ -34,7 +34,7 @@ from rules.limits import zones_of
 from rules.measurements import CATALOGUE, ITEMS
 from rules.model import RuleDefinition, Severity
 from rules.schedule import local_date_of, local_day_bounds
-from rules.text import duration, parse_duration
+from rules.text import duration
 
 from .. import values
 from ..clock import Clock
@@ -696,11 +696,19 @@ def _read_parameter(b: _Builder, loc: Location, typed: str, kind: type | None, c
     return _read_number(b, loc, typed, kind, code)
 
 
+_BARE_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
 def _read_duration(b: _Builder, loc: Location, typed: str):
+    # values reads a bare '2' as minutes; a rule's window or grace period is seldom that, so
+    # the unit is asked for rather than guessed.
+    if _BARE_NUMBER.fullmatch(typed.strip()):
+        b.error(loc, N_("Write the unit too, such as 3 hours, 2 days or 30 minutes."))
+        return None
     try:
-        span = parse_duration(typed)
-    except ValueError:
-        b.error(loc, N_("Write a duration such as 3 hours, 2 days or 30 minutes."))
+        span = values.parse_duration(typed)
+    except values.BadValue as exc:
+        b.bad_value(loc, exc)
         return None
     if span <= timedelta(0):
         b.error(loc, N_("Write a duration longer than zero, such as 3 hours."))
