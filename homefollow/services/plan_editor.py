@@ -12,7 +12,9 @@ zone rules (docs/rules.md). The measurements section shows them per measurement 
 them back into the parameters of the rule that owns each limit.
 
 Everything here takes a locale and returns translated text (homefollow.i18n.t), so the
-module knows nothing of requests.
+module knows nothing of requests. Typed values (numbers, times of day, dates, durations, phone
+numbers) are read and written by homefollow.values, as on every form; the editor adds what only
+it knows (a measurement's plausible range, the order of zone limits, a decision's date).
 """
 
 from __future__ import annotations
