@@ -207,17 +207,23 @@ _MINUTES_PER = {
     **dict.fromkeys(("", "m", "min", "mins", "minutt", "minutter", "minute", "minutes"), 1),
     **dict.fromkeys(("t", "h", "time", "timer", "hour", "hours", "hr", "hrs"), 60),
     **dict.fromkeys(("d", "dag", "dager", "døgn", "day", "days"), 24 * 60),
+    **dict.fromkeys(("u", "uke", "uker", "w", "wk", "week", "weeks"), 7 * 24 * 60),
 }
+# What may stand between two parts: '1 t 30 min', '1 t, 30 min', '1 dag og 12 timer'.
+_DURATION_JOINS = ("", ",", "og", "and")
 _DURATION_WORDS = {"nb": ("d", "t", "min"), "en": ("d", "h", "min")}
 
 
 def parse_duration(text: object) -> timedelta:
-    """'30', '30 min', '2 t', '1 t 30 min', '1,5 timer', '3 d' → a duration (whole minutes).
-    A bare number is minutes."""
+    """'30', '30 min', '2 t', '1 t 30 min', '1,5 timer', '3 d', '2 uker', '1 dag og 12 timer'
+    → a duration (whole minutes). A bare number is minutes. Reads what rules.text.duration
+    writes ('1 dag 12 timer', '1 hour 30 minutes')."""
     cleaned = _clean(text).lower()
-    parts, position = [], 0
+    parts: list[tuple[float, int, str]] = []  # (number, minutes per unit, the unit's word)
+    position = 0
     for match in _DURATION_PART.finditer(cleaned):
-        if cleaned[position:match.start()].strip() or match[2] not in _MINUTES_PER:
+        join = cleaned[position:match.start()].strip()
+        if (join and (not parts or join not in _DURATION_JOINS)) or match[2] not in _MINUTES_PER:
             raise BadValue("not_a_duration", cleaned)
         parts.append((float(match[1].replace(",", ".")), _MINUTES_PER[match[2]], match[2]))
         position = match.end()

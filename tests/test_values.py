@@ -124,15 +124,28 @@ def test_a_written_date_reads_back_as_itself(value):
 
 @pytest.mark.parametrize(("text", "minutes"), [("30", 30), ("30 min", 30), ("2 t", 120), ("2 timer", 120),
                                                ("1 t 30 min", 90), ("1,5 t", 90), ("3 d", 3 * 24 * 60),
-                                               ("1 h 5 min", 65), ("2døgn", 2 * 24 * 60)])
+                                               ("1 h 5 min", 65), ("2døgn", 2 * 24 * 60),
+                                               ("2 uker", 14 * 24 * 60), ("1 week", 7 * 24 * 60),
+                                               ("1 dag og 12 timer", 36 * 60), ("1 t, 30 min", 90),
+                                               ("1 hour and 30 minutes", 90)])
 def test_durations(text, minutes):
     assert values.parse_duration(text) == timedelta(minutes=minutes)
 
 
-@pytest.mark.parametrize("text", ["7 2", "1 t 2 t", "-5", "5 år", "t", "0,5 min", ""])
+@pytest.mark.parametrize("text", ["7 2", "1 t 2 t", "-5", "5 år", "t", "0,5 min", "", "og 2 t", "2 t og",
+                                  "1 t og 30", "1 t eller 30 min"])
 def test_what_is_no_duration_is_refused(text):
     with pytest.raises(BadValue):
         values.parse_duration(text)
+
+
+@given(st.integers(1, 60 * 24 * 400), st.sampled_from(LOCALES))
+def test_a_duration_in_the_rule_engines_words_reads_back_as_itself(minutes, locale):
+    """The plan editor shows rule windows in words ('1 dag 12 timer') and reads them back."""
+    from rules.text import duration
+
+    value = timedelta(minutes=minutes)
+    assert values.parse_duration(duration(value, locale)) == value
 
 
 @given(st.integers(0, 60 * 24 * 400), st.sampled_from(LOCALES))

@@ -12,7 +12,9 @@ zone rules (docs/rules.md). The measurements section shows them per measurement 
 them back into the parameters of the rule that owns each limit.
 
 Everything here takes a locale and returns translated text (homefollow.i18n.t), so the
-module knows nothing of requests.
+module knows nothing of requests. Typed values (numbers, times of day, dates, durations, phone
+numbers) are read and written by homefollow.values, as on every form; the editor adds what only
+it knows (a measurement's plausible range, the order of zone limits, a decision's date).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, field
-from datetime import date, datetime, time, timedelta, UTC
+from datetime import date, datetime, timedelta, UTC
 from typing import Any
 from collections.abc import Mapping
 
@@ -31,11 +33,12 @@ from rules import ParameterError, resolve_parameters, zone_limits
 from rules.codes import code_info
 from rules.parameters import parameter_codes, parameter_types
 from rules.limits import zones_of
-from rules.measurements import CATALOGUE, ITEMS, parse_decimal
+from rules.measurements import CATALOGUE, ITEMS
 from rules.model import RuleDefinition, Severity
 from rules.schedule import local_date_of, local_day_bounds
-from rules.text import duration, parse_duration
+from rules.text import duration
 
+from .. import values
 from ..clock import Clock
 from ..form_errors import validation_problems
 from ..i18n import N_, t
@@ -242,53 +245,17 @@ def parameter_text(value, locale: str, tz: str = PLAN_TZ, name: str = "") -> str
         value = value if value.tzinfo else value.replace(tzinfo=UTC)
         if name.rsplit(".", 1)[-1] in END_DATES:
             value -= timedelta(microseconds=1)  # the last day of the period, not the day after
-        return local_date_of(value, tz).strftime("%d.%m.%Y")
-    return fmt_number(value, locale)
-
-
-def fmt_number(value, locale: str) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return str(value)
-    text = str(int(value)) if float(value).is_integer() else f"{value:g}"
-    return text.replace(".", ",") if locale.startswith("nb") else text
+        return values.format_date(local_date_of(value, tz))
+    if value is None or (isinstance(value, (int, float)) and not isinstance(value, bool)):
+        return values.format_number(value, locale)
+    return str(value)  # a flag or a word: as it is
 
 
 def fmt_with_unit(code: str, value, locale: str) -> str:
+    """'92 %', '70,5 kg'; '–' for no value."""
     if value is None:
         return "–"
-    unit = CATALOGUE[code].unit
-    return f"{fmt_number(value, locale)} {unit}" if unit != "%" else f"{fmt_number(value, locale)} %"
-
-
-_TIME = re.compile(r"^(\d{1,2})[:.](\d{2})$")
-
-
-def parse_times(text: str) -> list[str] | None:
-    """'8:00, 18.30' → ['08:00', '18:30']; None when a part is not a time of day."""
-    parts = [p for p in re.split(r"[,;\s]+", text.strip()) if p]
-    out = []
-    for part in parts:
-        match = _TIME.match(part)
-        if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-            return None
-        out.append(f"{int(match.group(1)):02d}:{match.group(2)}")
-    return out
-
-
-def fmt_times(times) -> str:
-    return ", ".join(x.strftime("%H:%M") if isinstance(x, time) else str(x)[:5] for x in times)
-
-
-def parse_date(text: str) -> date | None:
-    text = text.strip()
-    for pattern in ("%Y-%m-%d", "%d.%m.%Y", "%d.%m.%y"):
-        try:
-            return datetime.strptime(text, pattern).date()
-        except ValueError:
-            continue
-    return None
+    return f"{parameter_text(value, locale)} {CATALOGUE[code].unit}"
 
 
 def slug(text: str) -> str:
@@ -313,7 +280,7 @@ ALL_WEEKDAYS = [str(d) for d in range(7)]
 def _schedule_data(schedule) -> dict:
     if schedule is None:
         return {"times": "", "weekdays": ALL_WEEKDAYS}
-    return {"times": fmt_times(schedule.times), "weekdays": [str(d) for d in schedule.weekdays]}
+    return {"times": values.format_times(schedule.times), "weekdays": [str(d) for d in schedule.weekdays]}
 
 
 def _matters_data(content: PlanContent, rules_, locale: str) -> dict:
@@ -325,7 +292,7 @@ def _measurements_data(content: PlanContent, rules_, locale: str) -> dict:
     limits: dict[str, dict[str, str]] = {}
     for (code, name), index in owners.items():
         if any(code in ITEMS[m.item].codes for m in content.measurements if m.item in ITEMS):
-            limits.setdefault(code, {})[name] = fmt_number(_limit_value(content, rules_, index, name), locale)
+            limits.setdefault(code, {})[name] = parameter_text(_limit_value(content, rules_, index, name), locale)
     rows = [{"item": m.item, "schedule": _schedule_data(m.schedule), "grace_minutes": str(m.grace_minutes),
              "patient_actions": m.patient_actions.model_dump(), "team_actions": m.team_actions.model_dump()}
             for m in content.measurements]
@@ -356,9 +323,10 @@ def _safety_data(content: PlanContent, rules_, locale: str) -> dict:
 
 
 def _contacts_data(content: PlanContent, rules_, locale: str) -> dict:
-    return {"contacts": [{"name": c.name, "role": c.role, "phone": c.phone or ""} for c in content.contacts],
+    return {"contacts": [{"name": c.name, "role": c.role, "phone": values.format_phone(c.phone)}
+                         for c in content.contacts],
             "responsibilities": [r.model_dump() for r in content.responsibilities],
-            "next_review": content.next_review.isoformat() if content.next_review else ""}
+            "next_review": values.format_date(content.next_review) if content.next_review else ""}
 
 
 _INITIAL = {"matters": _matters_data, "measurements": _measurements_data, "checkins": _checkins_data,
@@ -404,8 +372,14 @@ def _is_blank(row: Mapping, names) -> bool:
     return all(not text(row.get(n)) for n in names)
 
 
+# Where the editor says more than homefollow.values: the field holds minutes, or several times.
+_MINUTES_PROBLEMS = dict.fromkeys(("not_a_number", "not_whole"), N_("Write a whole number of minutes, such as 180."))
+_TIMES_PROBLEMS = {"not_a_time": N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00.")}
+
+
 class _Builder:
-    """Reads typed values, recording a translated problem per field (the first one only)."""
+    """Reads typed values (homefollow.values), recording a translated problem per field (the
+    first one only)."""
 
     def __init__(self, locale: str, today: date | None = None, author_account_id: int | None = None):
         self.locale = locale
@@ -413,17 +387,36 @@ class _Builder:
         self.author_account_id = author_account_id
         self.problems: list[tuple[Location, str]] = []
 
+    def day(self, loc: Location, typed) -> date | None:
+        """A date as typed ('15.03.2027', '2027-03-15'), between the years values allows."""
+        try:
+            return values.parse_date(typed)
+        except values.BadValue as exc:
+            self.bad_value(loc, exc)
+            return None
+
     def error(self, loc: Location, message: str, **params) -> None:
+        self._record(loc, t(self.locale, message, **params))
+
+    def bad_value(self, loc: Location, error: values.BadValue, own: Mapping[str, str] | None = None) -> None:
+        """A value homefollow.values could not read, in its words (the same on every form), or
+        in the editor's own where it has more to say about that reason."""
+        if own and error.reason in own:
+            self.error(loc, own[error.reason])
+        else:
+            self._record(loc, values.problem_text(error, self.locale))
+
+    def _record(self, loc: Location, message: str) -> None:
         if all(loc != seen for seen, _text in self.problems):
-            self.problems.append((loc, t(self.locale, message, **params)))
+            self.problems.append((loc, message))
 
     def number(self, loc: Location, typed: str, plausible_for: str | None = None) -> float | None:
         """A number as typed (comma or point), within the plausible range of a measurement
         when one is named; None after recording the problem."""
         try:
-            value = parse_decimal(typed)
-        except ValueError:
-            self.error(loc, N_("Write a number, such as 92 or 70,5."))
+            value = values.parse_decimal(typed)
+        except values.BadValue as exc:
+            self.bad_value(loc, exc)
             return None
         kind = CATALOGUE.get(plausible_for) if plausible_for else None
         if kind is not None and not kind.plausible_min <= value <= kind.plausible_max:
@@ -434,13 +427,13 @@ class _Builder:
         return value
 
     def minutes(self, loc: Location, typed, default: int) -> int:
-        typed = text(typed)
-        if not typed:
+        if not text(typed):
             return default
-        if not re.fullmatch(r"[0-9]+", typed):
-            self.error(loc, N_("Write a whole number of minutes, such as 180."))
+        try:
+            return values.parse_integer(typed)
+        except values.BadValue as exc:
+            self.bad_value(loc, exc, own=_MINUTES_PROBLEMS)
             return default
-        return int(typed)
 
     def schedule(self, loc: Location, data, required: bool) -> dict | None:
         data = data if isinstance(data, Mapping) else {}
@@ -449,9 +442,10 @@ class _Builder:
             if required:
                 self.error((*loc, "times"), N_("Write at least one time of day, such as 10:00."))
             return None
-        times = parse_times(typed)
-        if times is None:
-            self.error((*loc, "times"), N_("Write times of day as HH:MM, separated by commas, such as 08:00, 18:00."))
+        try:
+            times = [values.format_time(at) for at in values.parse_times(typed)]
+        except values.BadValue as exc:
+            self.bad_value((*loc, "times"), exc, own=_TIMES_PROBLEMS)
             return None
         days = sorted({int(d) for d in data.get("weekdays") or [] if str(d) in ALL_WEEKDAYS})
         if not days:
@@ -621,14 +615,13 @@ def _new_decision(d: _Draft, loc: Location, row: Mapping, taken: set) -> dict | 
     if len(who) < 2 or len(who) > 200:
         b.error((*loc, "decided_by"), N_("Write the name and role of the clinician who decided, such as "
                                          "Ingrid Berg, physician."))
-    decided_on = parse_date(text(row.get("decided_on")))
-    if decided_on is None or decided_on.year < 2000:
-        b.error((*loc, "decided_on"), N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
-    elif decided_on > b.today:
+    decided_on = b.day((*loc, "decided_on"), text(row.get("decided_on")))
+    if decided_on is not None and decided_on.year < 2000:  # '15.03.95' is 1995: a slip, not a decision
+        b.error((*loc, "decided_on"), N_("A decision must be dated in the year 2000 or later."))
+    elif decided_on is not None and decided_on > b.today:
         b.error((*loc, "decided_on"), N_("A decision cannot be dated in the future."))
-    if value is None or b.problems:
+    if value is None or decided_on is None or b.problems:
         return None
-    assert decided_on is not None  # else a problem was recorded above
     return {"rule": rule_key, "parameters": {name: value}, "reason": reason, "decided_by": who,
             "decided_by_account_id": b.author_account_id, "decided_on": decided_on.isoformat()}
 
@@ -643,8 +636,11 @@ def _build_contacts(d: _Draft) -> None:
             d.b.error(("contacts", i, "name"), N_("Write the name of the contact."))
         if not role:
             d.b.error(("contacts", i, "role"), N_("Write the role, such as GP or daughter."))
-        if phone and not re.fullmatch(r"\+?[0-9 ]{8,15}", phone):
-            d.b.error(("contacts", i, "phone"), N_("Write a phone number of 8 digits, such as 926 12 345."))
+        if phone:
+            try:
+                phone = values.parse_phone(phone)  # stored as +4792612345, shown as 926 12 345
+            except values.BadValue as exc:
+                d.b.bad_value(("contacts", i, "phone"), exc)
         d.add("contacts", i, {"name": name, "role": role, "phone": phone or None})
     d.doc["responsibilities"] = []
     for i, row in _rows(d.data, "responsibilities"):
@@ -652,12 +648,8 @@ def _build_contacts(d: _Draft) -> None:
             d.add("responsibilities", i, {"what": text(row.get("what")), "who": text(row.get("who"))})
     typed = text(d.data.get("next_review"))
     d.doc["next_review"] = None
-    if typed:
-        parsed = parse_date(typed)
-        if parsed is None:
-            d.b.error(("next_review",), N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
-        else:
-            d.doc["next_review"] = parsed.isoformat()
+    if typed and (day := d.b.day(("next_review",), typed)) is not None:
+        d.doc["next_review"] = day.isoformat()
 
 
 _BUILDERS = {"matters": _build_matters, "measurements": _build_measurements, "checkins": _build_checkins,
@@ -696,9 +688,8 @@ def _read_parameter(b: _Builder, loc: Location, typed: str, kind: type | None, c
     if kind is timedelta:
         return _read_duration(b, loc, typed)
     if kind is datetime:
-        day = parse_date(typed)
+        day = b.day(loc, typed)
         if day is None:
-            b.error(loc, N_("Write a date as dd.mm.yyyy, such as 15.03.2027."))
             return None
         start, end = local_day_bounds(day, PLAN_TZ)
         return (end if str(loc[-1]).rsplit(".", 1)[-1] in END_DATES else start).isoformat()
@@ -707,11 +698,19 @@ def _read_parameter(b: _Builder, loc: Location, typed: str, kind: type | None, c
     return _read_number(b, loc, typed, kind, code)
 
 
+_BARE_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
 def _read_duration(b: _Builder, loc: Location, typed: str):
+    # values reads a bare '2' as minutes; a rule's window or grace period is seldom that, so
+    # the unit is asked for rather than guessed.
+    if _BARE_NUMBER.fullmatch(typed.strip()):
+        b.error(loc, N_("Write the unit too, such as 3 hours, 2 days or 30 minutes."))
+        return None
     try:
-        span = parse_duration(typed)
-    except ValueError:
-        b.error(loc, N_("Write a duration such as 3 hours, 2 days or 30 minutes."))
+        span = values.parse_duration(typed)
+    except values.BadValue as exc:
+        b.bad_value(loc, exc)
         return None
     if span <= timedelta(0):
         b.error(loc, N_("Write a duration longer than zero, such as 3 hours."))
@@ -1024,7 +1023,7 @@ class _Words:
         if s is None:
             return self.tr(N_("when needed"))
         days = "" if s.is_daily else " (" + ", ".join(self.tr(WEEKDAY_NAMES[d]) for d in s.weekdays) + ")"
-        return fmt_times(s.times) + days
+        return values.format_times(s.times) + days
 
     def added_removed(self, old: list[str], new: list[str], added: str, removed: str, key: str = "name") -> None:
         self.lines += [self.tr(added, **{key: x}) for x in new if x not in old]
@@ -1036,7 +1035,7 @@ def _q(text) -> str:
 
 
 def _day(d) -> str:
-    return d.strftime("%d.%m.%Y") if d else "–"
+    return values.format_date(d) if d else "–"
 
 
 def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[str, RuleInfo],
@@ -1056,7 +1055,7 @@ def describe_changes(old: PlanContent | None, new: PlanContent, rules_: Mapping[
                   _q(new.instructions.get(key)))
 
     def contact_words(c):
-        return f"{c.name} ({c.role}{', ' + c.phone if c.phone else ''})"
+        return f"{c.name} ({c.role}{', ' + values.format_phone(c.phone) if c.phone else ''})"
 
     w.added_removed([contact_words(c) for c in old.contacts], [contact_words(c) for c in new.contacts],
                     N_("Contact added: %(name)s"), N_("Contact removed: %(name)s"))
@@ -1139,7 +1138,7 @@ def _decision_changes(w: _Words, old: PlanContent, new: PlanContent) -> None:
         limits = ", ".join(f"{parameter_label(n, w.locale)} {parameter_text(v, w.locale, name=n)}"
                            for n, v in d.parameters.items())
         return w.tr(N_("%(rule)s, %(limits)s (decided by %(who)s on %(when)s: «%(reason)s»)"), rule=d.rule,
-                    limits=limits, who=d.decided_by, when=d.decided_on.strftime("%d.%m.%Y"), reason=d.reason)
+                    limits=limits, who=d.decided_by, when=values.format_date(d.decided_on), reason=d.reason)
 
     old_dumped = [d.model_dump(mode="json") for d in old.safety_decisions]
     new_dumped = [d.model_dump(mode="json") for d in new.safety_decisions]
