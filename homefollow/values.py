@@ -275,6 +275,18 @@ def optional_phone(text: object, region: str = "NO") -> str | None:
         return None
 
 
+def optional_mobile_phone(text: object, region: str = "NO") -> str | None:
+    """optional_phone for a number that must take text messages (a patient's own, which gets
+    the sign-in codes and reminders; a relative's, which gets the invitation and the red
+    alerts): None for a landline, which would never get them."""
+    number = optional_phone(text, region)
+    if number is None:
+        return None
+    kind = phonenumbers.number_type(phonenumbers.parse(number))
+    return number if kind in (phonenumbers.PhoneNumberType.MOBILE,
+                              phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE) else None
+
+
 def parse_norwegian_phone(text: object) -> str:
     """parse_phone, refusing numbers outside Norway (a team's own numbers)."""
     number = parse_phone(text, "NO")

@@ -22,7 +22,7 @@ from homefollow.models import Account, RelativeAccess
 from homefollow.services import relatives as relatives_service
 from homefollow.services import reminders
 from homefollow.services.access import Need
-from homefollow.services.accounts import normalise_phone
+from homefollow import values
 from homefollow.web import limiter
 from rules.schedule import local_to_utc
 
@@ -110,7 +110,7 @@ def invite_relative():
     access = own_patient()
     form = InviteForm()
     if form.validate_on_submit():
-        phone = normalise_phone(form.phone.data)
+        phone = values.optional_mobile_phone(form.phone.data)
         if phone is None:
             form.phone.errors.append(_("This is not a Norwegian mobile number. Write it like 912 34 567."))
         elif phone == access.patient.phone:

@@ -23,6 +23,7 @@ from homefollow.models import NotificationStatus
 from homefollow.notifications.outbox import deliver_now
 from homefollow.scheduler import senders_from_config
 from homefollow.services import audit, login_codes
+from homefollow import values
 from homefollow.services.accounts import normalise_phone
 from homefollow.web import failed_sign_ins_only, limiter, safe_next, sign_in_limits
 
@@ -139,7 +140,7 @@ def change_phone():
     access = own_patient()
     form = NewPhoneForm()
     if form.validate_on_submit():
-        phone = normalise_phone(form.phone.data)
+        phone = values.optional_mobile_phone(form.phone.data)
         db = get_session()
         if phone is None:
             form.phone.errors.append(_("This is not a Norwegian mobile number. Write it like 912 34 567."))

@@ -11,6 +11,7 @@ from datetime import time, timedelta
 import pytest
 from sqlmodel import select
 
+from homefollow import values
 from homefollow import create_app
 from homefollow.models import (Account, Alert, AuditEvent, LoginCode, Measurement, Message, Notification, Patient,
                                QuestionnaireDraft, RelativeAccess, Report)
@@ -274,6 +275,23 @@ def test_only_the_patient_manages_relatives(app, world):
     daughter.get("/today", follow_redirects=True)
     for url in ("/relatives", "/relatives/invite", "/settings", "/settings/phone"):
         assert daughter.get(url).status_code == 404, url
+
+
+def test_a_landline_is_refused_where_the_number_must_take_text_messages(app, world):
+    """A relative's number gets the invitation and the red alerts, and a patient's own number the
+    sign-in codes: an Oslo landline (22 xx xx xx) would never get them, so it is refused."""
+    patient = WebClient(app.test_client())
+    patient.login_patient("+4791000001")
+    response = patient.submit("/relatives/invite", {"name": "Per", "phone": "22 12 34 56", "relation": "sønn",
+                                                    "can_view": "y"})
+    assert response.status_code == 400
+    assert "Dette er ikke et norsk mobilnummer" in text_of(response)
+    response = patient.submit("/settings/phone", {"phone": "22 12 34 56"})
+    assert response.status_code == 400
+    assert "Dette er ikke et norsk mobilnummer" in text_of(response)
+    assert values.optional_mobile_phone("22 12 34 56") is None
+    assert values.optional_mobile_phone("912 34 567") == "+4791234567"
+    assert values.optional_mobile_phone("+46 70 123 45 67") == "+46701234567"  # a relative in Sweden
 
 
 def test_invite_errors_are_clear_and_keep_what_was_typed(app, world):
