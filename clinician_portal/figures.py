@@ -28,7 +28,7 @@ from homefollow.outcomes.service_figures import CASELOAD_BENCHMARK, service_figu
 from homefollow.outcomes.tables import Table, csv_text
 from homefollow.services import audit
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import signed_in_principal
+from homefollow.web import current_actor, signed_in_principal
 from rules.schedule import local_date_of
 
 from . import bp
@@ -266,7 +266,7 @@ def service_use(patient_id: int):
 def _service_use_page(patient_id: int, form: ServiceUseForm | None = None, status: int = 200):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="view.service_use",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     patient = access.patient
     result = patient_figures(db, clock, patient)
     return render_template("clinic/service_use.html", patient=patient, result=result,
@@ -280,7 +280,7 @@ def _service_use_page(patient_id: int, form: ServiceUseForm | None = None, statu
 def add_service_use(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT,
-                             action="service_use.submit", ip=request.remote_addr)
+                             action="service_use.submit", actor=current_actor())
     form = ServiceUseForm()
     if not form.validate_on_submit():
         return _service_use_page(patient_id, form, 400)
@@ -297,7 +297,7 @@ def add_service_use(patient_id: int):
 
 def _entered(db, clock, patient_id: int, use_id: int, action: str):
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action=action,
-                             ip=request.remote_addr)
+                             actor=current_actor())
     use = entry.entered_event(db, patient_id, use_id)
     if use is None:
         raise AccessDenied(use_id)
@@ -355,7 +355,7 @@ def delete_service_use(patient_id: int, use_id: int):
 def patient_figures_csv(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="export.figures",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     return _csv_response(figures_table(patient_figures(db, clock, access.patient)),
                          f"patient-{patient_id}-outcomes.csv")
 
@@ -365,7 +365,7 @@ def patient_figures_csv(patient_id: int):
 def fhir_export(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="export.fhir",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     bundle = patient_bundle(db, clock, access.patient)
     return Response(bundle_json(bundle), mimetype="application/fhir+json",
                     headers={"Content-Disposition": f'attachment; filename="patient-{patient_id}-fhir.json"'})

@@ -150,7 +150,7 @@ def patient_pathway(patient_id: int):
 def record_step(patient_id: int, step: str):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT,
-                             action="pathway.submit", ip=request.remote_addr)
+                             action="pathway.submit", actor=current_actor())
     form_class = STEP_FORMS.get(step)
     if form_class is None:
         raise AccessDenied(step)
@@ -169,7 +169,7 @@ def record_step(patient_id: int, step: str):
 def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | None = None):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="view.pathway",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     patient = access.patient
     today = local_date_of(clock.now(), patient.time_zone).isoformat()
     standing = pw.standing_of(db, clock, patient)

@@ -20,7 +20,7 @@ from homefollow.outcomes.figures import WINDOW_DAYS
 from homefollow.services import (audit, chart_history, checklist, messages, overview, pathway,
                                  patient_record, plans, relatives)
 from homefollow.services.access import Need, require_patient
-from homefollow.web import signed_in_principal
+from homefollow.web import current_actor, signed_in_principal
 from rules.measurements import ITEMS
 from rules.schedule import local_date_of
 
@@ -159,7 +159,7 @@ def patient_detail(patient_id: int):
 def send_message(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="message.send",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     form = MessageForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, message_form=form, status=400)
@@ -174,7 +174,7 @@ def send_message(patient_id: int):
 def add_note(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="note.submit",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     form = NoteForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, note_form=form, status=400)
@@ -189,7 +189,7 @@ def add_note(patient_id: int):
 def set_frailty(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="frailty.submit",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     form = FrailtyForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, frailty_form=form, status=400)
@@ -203,7 +203,7 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
     db, clock = get_session(), get_clock()
     principal = signed_in_principal()
     access = require_patient(db, clock, principal, patient_id, need=Need.VIEW, action="view.patient",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     patient = access.patient
     now = clock.now()
     content, version = plans.current_content(db, patient.id)
@@ -260,7 +260,7 @@ def patient_audit(patient_id: int):
         # Another team's patient (or none): 404 from the policy. A team member without the role:
         # require_patient would grant, so the refusal is audited here and explained.
         if patient is None or patient.team_id not in principal.team_ids:
-            require_patient(db, clock, principal, patient_id, action="view.audit", ip=request.remote_addr)
+            require_patient(db, clock, principal, patient_id, action="view.audit", actor=current_actor())
         assert patient is not None, "require_patient refuses a patient who does not exist"
         audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
                      action="access.denied", patient_id=patient.id, ip=request.remote_addr, attempted="view.audit",
@@ -268,6 +268,6 @@ def patient_audit(patient_id: int):
         return render_template("clinic/forbidden.html", patient=patient,
                                message=_("Only the team's administrators and coordinators can see who has looked at "
                                          "or changed a patient's record. Ask one of them if you need to know.")), 403
-    access = require_patient(db, clock, principal, patient_id, action="view.audit", ip=request.remote_addr)
+    access = require_patient(db, clock, principal, patient_id, action="view.audit", actor=current_actor())
     log = patient_record.audit_log(db, patient_id, request.args.get("page", 1, type=int) or 1)
     return render_template("clinic/patient_audit.html", patient=access.patient, log=log)

@@ -24,7 +24,7 @@ from homefollow.input_guard import row_id
 from homefollow.models import PlanTemplate, Role, Team
 from homefollow.services import evaluation, plan_editor, plan_templates, plans
 from homefollow.services.access import Need, require_patient
-from homefollow.web import locale_code, signed_in_principal
+from homefollow.web import current_actor, locale_code, signed_in_principal
 from rules import code_info
 from rules.measurements import CATALOGUE, ITEMS
 from rules.schedule import Schedule
@@ -398,7 +398,7 @@ def plan_template_active(template_id: int):
 def _patient_for_plan_change(patient_id: int, action: str):
     db, clock = get_session(), get_clock()
     return require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action=action,
-                           ip=request.remote_addr).patient
+                           actor=current_actor()).patient
 
 
 @bp.route("/patients/<int:patient_id>/plan/from-template", methods=["GET", "POST"])

@@ -15,7 +15,7 @@ from homefollow.db import get_session
 from homefollow.models import Alert
 from homefollow.services import alerts, audit, triage
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import current_principal, safe_next, signed_in_principal
+from homefollow.web import current_actor, current_principal, safe_next, signed_in_principal
 
 from . import bp
 from .forms import ActionForm
@@ -61,7 +61,7 @@ def assign(alert_id: int):
         raise AccessDenied(alert_id)
     principal = signed_in_principal()
     require_patient(db, clock, principal, alert.patient_id, need=Need.VIEW, action="alert.assign",
-                    ip=request.remote_addr)
+                    actor=current_actor())
     if not ActionForm().validate_on_submit():
         flash(_("The form had expired. Please try again."), "warning")
         return redirect(_back())
@@ -108,7 +108,7 @@ def acknowledge_selected():
         raise AccessDenied(ids)
     for alert in selected:  # every alert must be the user's before anything changes
         require_patient(db, clock, principal, alert.patient_id, need=Need.VIEW, action="alert.acknowledge_selected",
-                        ip=request.remote_addr)
+                        actor=current_actor())
     result = triage.acknowledge_yellow(db, clock, selected, actor_account_id=current_user.id,
                                        actor_kind=principal.kind, ip=request.remote_addr)
     if result.acknowledged:

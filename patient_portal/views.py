@@ -17,7 +17,8 @@ from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
 from homefollow.services.accounts import authenticate, normalise_login
-from homefollow.web import current_principal, signed_in_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
+from homefollow.web import (current_actor, current_principal, signed_in_principal, safe_next, sign_in_limits, sign_out,
+                            take_stashed_form)
 from rules.measurements import ITEMS, ImplausibleValue
 
 from . import bp
@@ -55,7 +56,7 @@ def acting_patient(need: Need, action: str) -> PatientAccess:
         if patient_id is None:
             raise ChoosePatient()
     access = require_patient(get_session(), get_clock(), principal, patient_id, need=need, action=action,
-                             ip=request.remote_addr)
+                             actor=current_actor())
     if not access.patient.in_follow_up:
         raise FollowUpStopped(access.patient)
     return access
@@ -133,7 +134,7 @@ def choose():
             abort(404)
         # Granted or denied, the audit record names the patient chosen (issue 19).
         require_patient(db, clock, current_principal(), chosen, need=Need.ANY, action="view.choose",
-                        ip=request.remote_addr)
+                        actor=current_actor())
         grant = next((g for p, g in options if p.id == chosen), None)
         if grant is None:  # pragma: no cover - require_patient refused already
             abort(404)

@@ -23,7 +23,7 @@ from homefollow.services import patient_record, pauses
 from homefollow.services.audit import Actor
 from homefollow.services.access import Need, require_patient
 from homefollow.transactions import commit_now, unit_of_work
-from homefollow.web import current_principal
+from homefollow.web import current_actor, current_principal
 from tests.conftest import app_config, observed_by
 from tests.factories import audit_events
 from tests.test_outage import _admin, assert_outage_page, outage_form
@@ -45,7 +45,7 @@ def _with_note_then(app, error: Exception):
     def note_then_fail(patient_id: int):
         db = get_session()
         access = require_patient(db, get_clock(), current_principal(), patient_id, need=Need.REPORT,
-                                 action="note.submit")
+                                 action="note.submit", actor=current_actor())
         patient_record.add_note(db, get_clock(), patient=access.patient, author_account_id=current_principal().account_id,
                                 body="Ringte pasienten")
         raise error
@@ -78,10 +78,12 @@ def test_a_refusal_after_a_write_rolls_the_write_back_and_keeps_only_the_refusal
     @app.post("/test/note-then-refused/<int:patient_id>/<int:other_id>")
     def note_then_refused(patient_id: int, other_id: int):
         db, clock_ = get_session(), get_clock()
-        access = require_patient(db, clock_, current_principal(), patient_id, need=Need.REPORT, action="note.submit")
+        access = require_patient(db, clock_, current_principal(), patient_id, need=Need.REPORT, action="note.submit",
+                                 actor=current_actor())
         patient_record.add_note(db, clock_, patient=access.patient, author_account_id=current_principal().account_id,
                                 body="Ringte pasienten")
-        require_patient(db, clock_, current_principal(), other_id, action="view.patient")  # another team's
+        require_patient(db, clock_, current_principal(), other_id, action="view.patient",  # another team's
+                        actor=current_actor())
         raise AssertionError("unreachable")
 
     nurse = staff_client(app, "nurse.a@example.no")
