@@ -164,7 +164,7 @@ def send_message(patient_id: int):
     if not form.validate_on_submit():
         return _patient_page(patient_id, message_form=form, status=400)
     assert form.body.data is not None, "validated: DataRequired"
-    messages.send_from_team(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.body.data)
+    messages.send_from_team(db, clock, patient=access.patient, actor=current_actor(), body=form.body.data)
     flash(_("The message is sent. The patient gets an SMS that there is a new message."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#messages-title")
 
@@ -208,7 +208,7 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
     now = clock.now()
     content, version = plans.current_content(db, patient.id)
     # First: reading the messages resolves the 'unread message' queue item (not listed below).
-    new_message_ids = set(messages.mark_read_by_team(db, clock, patient.id, principal.account_id))
+    new_message_ids = set(messages.mark_read_by_team(db, clock, patient.id, current_actor()))
     open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
                           .order_by(col(Alert.opened_at))).all()
     team = db.get(Team, patient.team_id)

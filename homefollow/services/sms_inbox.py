@@ -33,6 +33,7 @@ from . import access, admin_notices, alerts, audit, messages, reporting, teams
 from .accounts import display_phone, normalise_phone
 from ..notifications.sms_commands import AskUnit
 from . import unit_check
+from .audit import Actor
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Sender:
     patient: Patient | None = None
     reporter_account_id: int | None = None  # the patient's or the relative's account
     actor_kind: str = "anonymous"
+
+    @property
+    def actor(self) -> Actor:
+        """The patient side writing by SMS: the patient, a relative, or someone unknown."""
+        return Actor(self.reporter_account_id, self.actor_kind, "sms")
 
 
 def identify(session: Session, clock: Clock, phone: str) -> Sender:
@@ -203,9 +209,8 @@ def _message(session: Session, clock: Clock, sender: Sender, command: FreeText, 
     patient = sender.patient
     if not patient.in_follow_up:  # nobody reads it: say so, and whom to call
         return MessageOutcome(None)
-    messages.send_from_patient_side(session, clock, patient=patient, author_account_id=sender.reporter_account_id,
-                                    actor_kind=sender.actor_kind, body=command.text,
-                                    idempotency_key=f"sms:{message_id}"[:100] if message_id else None, channel="sms")
+    messages.send_from_patient_side(session, clock, patient=patient, actor=sender.actor, body=command.text,
+                                    idempotency_key=f"sms:{message_id}"[:100] if message_id else None)
     team = session.get(Team, patient.team_id)
     assert team is not None, "a patient's team exists (foreign key)"
     call = teams.whom_to_call(team, clock.now())
