@@ -9,7 +9,6 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlmodel import col, select
 
 from homefollow.clock import get_clock
@@ -179,7 +178,7 @@ def add_note(patient_id: int):
     if not form.validate_on_submit():
         return _patient_page(patient_id, note_form=form, status=400)
     assert form.note.data is not None, "validated: DataRequired"
-    patient_record.add_note(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.note.data)
+    patient_record.add_note(db, clock, patient=access.patient, actor=current_actor(), body=form.note.data)
     flash(_("The note is saved."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#timeline-title")
 
@@ -193,7 +192,7 @@ def set_frailty(patient_id: int):
     form = FrailtyForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, frailty_form=form, status=400)
-    patient_record.set_frailty(db, clock, patient=access.patient, score=form.value, actor_account_id=current_user.id)
+    patient_record.set_frailty(db, clock, patient=access.patient, score=form.value, actor=current_actor())
     flash(_("The frailty score is saved."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#about-title")
 

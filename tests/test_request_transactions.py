@@ -46,7 +46,7 @@ def _with_note_then(app, error: Exception):
         db = get_session()
         access = require_patient(db, get_clock(), current_principal(), patient_id, need=Need.REPORT,
                                  action="note.submit", actor=current_actor())
-        patient_record.add_note(db, get_clock(), patient=access.patient, author_account_id=current_principal().account_id,
+        patient_record.add_note(db, get_clock(), patient=access.patient, actor=current_actor(),
                                 body="Ringte pasienten")
         raise error
 
@@ -80,7 +80,7 @@ def test_a_refusal_after_a_write_rolls_the_write_back_and_keeps_only_the_refusal
         db, clock_ = get_session(), get_clock()
         access = require_patient(db, clock_, current_principal(), patient_id, need=Need.REPORT, action="note.submit",
                                  actor=current_actor())
-        patient_record.add_note(db, clock_, patient=access.patient, author_account_id=current_principal().account_id,
+        patient_record.add_note(db, clock_, patient=access.patient, actor=current_actor(),
                                 body="Ringte pasienten")
         require_patient(db, clock_, current_principal(), other_id, action="view.patient",  # another team's
                         actor=current_actor())
@@ -175,7 +175,7 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
     with pytest.raises(RuntimeError), unit_of_work(engine) as job:
         patient = job.get(Patient, world.patient_a1.id)
         pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
-        patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
+        patient_record.add_note(job, clock, patient=patient, actor=Actor(world.nurse_a.id, "staff"), body="Ferie")
         raise RuntimeError("the job fails after both writes")
     assert session.get(Patient, world.patient_a1.id, populate_existing=True).status == "active"
     assert _notes(session) == [] and audit_events(session, "patient.pause") == []
@@ -183,7 +183,7 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
     with unit_of_work(engine) as job:
         patient = job.get(Patient, world.patient_a1.id)
         pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
-        patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
+        patient_record.add_note(job, clock, patient=patient, actor=Actor(world.nurse_a.id, "staff"), body="Ferie")
     session.commit()
     assert session.get(Patient, world.patient_a1.id, populate_existing=True).status == "paused"
     assert [n.body for n in _notes(session)] == ["Ferie"]
