@@ -50,8 +50,7 @@ def staff_report(patient_id: int, item_key: str):
                 actor_kind="staff", source=ReportSource.STAFF, ip=request.remote_addr)
             if not outcome.replayed:
                 unit_check.record_units(db, clock, outcome.report, form.readings(), asked=form.unit_asked,
-                                        actor_account_id=current_user.id, actor_kind="staff", channel="staff",
-                                        ip=request.remote_addr)
+                                        actor=current_actor(), channel="staff")
             return outcome
 
         try:  # a race lost to the scheduler is run again; the idempotency key stores the value once

@@ -224,8 +224,7 @@ def report(item_key: str):
             def record_units(outcome, item):
                 if not outcome.replayed:
                     unit_check.record_units(db, clock, outcome.report, form.readings_of(item), asked=form.unit_asked,
-                                            actor_account_id=current_user.id, actor_kind=current_user.kind,
-                                            channel="portal", ip=request.remote_addr)
+                                            actor=current_actor(), channel="portal")
 
             def store():
                 return reporting.report_measurements(
