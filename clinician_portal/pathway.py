@@ -225,7 +225,7 @@ def pathway_dashboard():
 @bp.route("/teams/<int:team_id>/pathway-deadlines", methods=["GET", "POST"])
 @staff_only
 def team_pathway_deadlines(team_id: int):
-    principal, team = _admin_team(team_id, "pathway_deadlines")
+    team = _admin_team(team_id, "pathway_deadlines")
     db, clock = get_session(), get_clock()
     form = DeadlinesForm()
     summary = []
