@@ -8,7 +8,6 @@ from typing import Any
 from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import ngettext
-from flask_login import current_user
 
 from homefollow.clock import get_clock
 from homefollow.db import get_session
@@ -71,8 +70,7 @@ def assign(alert_id: int):
         flash(_("Choose who the alert is assigned to."), "error")
         return redirect(_back())
     try:
-        triage.assign(db, clock, alert, assignee_account_id=assignee_id, actor_account_id=principal.account_id,
-                      actor_kind=principal.kind, ip=request.remote_addr)
+        triage.assign(db, clock, alert, assignee_account_id=assignee_id, actor=current_actor())
     except triage.NotATeamMember:
         flash(_("An alert can only be assigned to a member of the patient's team."), "error")
         return redirect(_back())
@@ -109,8 +107,7 @@ def acknowledge_selected():
     for alert in selected:  # every alert must be the user's before anything changes
         require_patient(db, clock, principal, alert.patient_id, need=Need.VIEW, action="alert.acknowledge_selected",
                         actor=current_actor())
-    result = triage.acknowledge_yellow(db, clock, selected, actor_account_id=current_user.id,
-                                       actor_kind=principal.kind, ip=request.remote_addr)
+    result = triage.acknowledge_yellow(db, clock, selected, actor=current_actor())
     if result.acknowledged:
         flash(ngettext("%(num)s alert acknowledged.", "%(num)s alerts acknowledged.", len(result.acknowledged)),
               "success")
