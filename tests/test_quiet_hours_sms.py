@@ -129,7 +129,7 @@ def test_an_invitation_at_night_is_held_until_morning_and_then_sent(engine, sess
     clock.set(oslo(2026, 3, 10, 23, 10))
     relatives.invite(session, clock, patient=world.patient_a1, name="Per Sønn", phone="+4791000055",
                      relation="sønn", can_view=True, can_report=False, receives_alerts=False, valid_until=None,
-                     invited_by_account_id=world.patient_a1.account_id)
+                     actor=Actor(world.patient_a1.account_id, "patient"))
     sweep_at(engine, clock, senders, oslo(2026, 3, 11, 7, 59), session)
     assert texts_to(fake_twilio, "+4791000055") == []
     sweep_at(engine, clock, senders, oslo(2026, 3, 11, 8, 0), session)
