@@ -13,7 +13,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlmodel import col, select
 
 from homefollow.clock import get_clock
@@ -286,7 +285,7 @@ def add_service_use(patient_id: int):
         return _service_use_page(patient_id, form, 400)
     try:
         entry.add(db, clock, patient=access.patient, entry=form.entry(), today=_today(clock),
-                  actor_account_id=current_user.id)
+                  actor=current_actor())
     except entry.EntryInvalid as exc:
         db.rollback()
         form.show_problems(exc.problems)
@@ -320,7 +319,7 @@ def change_service_use(patient_id: int, use_id: int):
             assert form.reason.data is not None, "validated: Length(min=3)"
             try:
                 entry.change(db, clock, patient=patient, use=use, entry=form.entry(), reason=form.reason.data,
-                             today=_today(clock), actor_account_id=current_user.id)
+                             today=_today(clock), actor=current_actor())
                 flash(_("The service use is corrected."), "success")
                 return redirect(url_for("clinician.service_use", patient_id=patient_id) + "#events-title")
             except entry.EntryInvalid as exc:
@@ -345,7 +344,7 @@ def delete_service_use(patient_id: int, use_id: int):
         return render_template("clinic/service_use_change.html", patient=patient, use=use, form=form,
                                delete_form=delete_form, **_labels()), 400
     assert delete_form.reason.data is not None, "validated: Length(min=3)"
-    entry.delete(db, clock, patient=patient, use=use, reason=delete_form.reason.data, actor_account_id=current_user.id)
+    entry.delete(db, clock, patient=patient, use=use, reason=delete_form.reason.data, actor=current_actor())
     flash(_("The service use is deleted."), "success")
     return redirect(url_for("clinician.service_use", patient_id=patient_id) + "#events-title")
 
