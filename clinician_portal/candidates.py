@@ -53,8 +53,7 @@ def candidates():
         if principal.team_ids else []
     team_id = _int_arg("team")
     if team_id is not None and team_id not in principal.team_ids:
-        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                             object_type="team", object_id=team_id, ip=request.remote_addr,
+        audit.record_refusal(db, clock, actor=current_actor(), object_type="team", object_id=team_id,
                              attempted="view.candidates")
         raise AccessDenied(team_id)
     team = next((t for t in teams if t.id == team_id), teams[0] if teams else None)

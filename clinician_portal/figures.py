@@ -86,9 +86,9 @@ def _int_arg(name: str) -> int | None:
     return value if 0 < value < 2**31 else None
 
 
-def _deny(db, clock, principal, object_type: str, object_id, attempted: str):
-    audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                         object_type=object_type, object_id=object_id, ip=request.remote_addr, attempted=attempted)
+def _deny(db, clock, object_type: str, object_id, attempted: str):
+    audit.record_refusal(db, clock, actor=current_actor(), object_type=object_type, object_id=object_id,
+                         attempted=attempted)
     raise AccessDenied(object_id)
 
 
@@ -110,11 +110,11 @@ class Choice:
         self.team_id, self.municipality_id, self.template_id = _int_arg("team"), _int_arg("municipality"), \
             _int_arg("template")
         if self.team_id is not None and self.team_id not in own:
-            _deny(db, clock, principal, "team", self.team_id, attempted)
+            _deny(db, clock, "team", self.team_id, attempted)
         if self.municipality_id is not None and self.municipality_id not in {m.id for m in self.municipalities}:
-            _deny(db, clock, principal, "organisation", self.municipality_id, attempted)
+            _deny(db, clock, "organisation", self.municipality_id, attempted)
         if self.template_id is not None and self.template_id not in {t.id for t in self.templates}:
-            _deny(db, clock, principal, "plan_template", self.template_id, attempted)
+            _deny(db, clock, "plan_template", self.template_id, attempted)
         days = _int_arg("days")
         self.days = days if days is not None and days in PERIODS else DEFAULT_PERIOD
         self.patients = cohort(db, team_id=self.team_id, municipality_id=self.municipality_id,
@@ -215,8 +215,7 @@ def figures():
     db, clock, principal = get_session(), get_clock(), signed_in_principal()
     choice = Choice(db, clock, principal, "view.figures")
     result, service, all_tables = _all_tables(db, clock, choice)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.figures",
-                 ip=request.remote_addr, **choice.audit_detail())
+    audit.record(db, clock, actor=current_actor(), action="view.figures", **choice.audit_detail())
     by_key = {t.key: t for t in all_tables}
     return render_template("clinic/figures.html", choice=choice, result=result, service=service, tables=by_key,
                            outcome_charts=outcome_charts(result, "chart"),
@@ -233,8 +232,7 @@ def figures_csv(key: str):
     table = next((t for t in all_tables if t.key == key), None)
     if table is None:
         raise AccessDenied(key)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="export.figures",
-                 ip=request.remote_addr, table=key, **choice.audit_detail())
+    audit.record(db, clock, actor=current_actor(), action="export.figures", table=key, **choice.audit_detail())
     return _csv_response(table, f"{key}.csv")
 
 

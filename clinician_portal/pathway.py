@@ -251,9 +251,8 @@ def refer_candidate(person_id: int):
     db, clock = get_session(), get_clock()
     person = db.get(ServicePerson, person_id)
     if person is None or person.team_id not in principal.team_ids:
-        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                             object_type="service_person", object_id=person_id,
-                             ip=request.remote_addr, attempted="pathway.refer")
+        audit.record_refusal(db, clock, actor=current_actor(), object_type="service_person", object_id=person_id,
+                             attempted="pathway.refer")
         raise AccessDenied(person_id)
     if request.method == "GET":  # the page shows the person's name and history: a read (issue 19)
         audit.record(db, clock, actor=current_actor(),

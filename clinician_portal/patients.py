@@ -119,9 +119,8 @@ def patients():
     page = overview.overview_page(db, clock, principal.team_ids, filters, sort, descending,
                                   page=request.args.get("page", 1, type=int) or 1)
     teams = db.exec(select(Team).where(Team.id.in_(principal.team_ids)).order_by(Team.name)).all()
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                 action="view.patients", ip=request.remote_addr, patients=len(page.rows), matching=page.total,
-                 page=page.page)
+    audit.record(db, clock, actor=current_actor(), action="view.patients", patients=len(page.rows),
+                 matching=page.total, page=page.page)
     return render_template("clinic/patients.html", rows=page.rows, paging=page, teams=teams, filters=filters,
                            sort=sort, descending=descending, status_labels=STATUS_LABELS, light_labels=LIGHT_LABELS,
                            sort_labels=SORT_LABELS, now=clock.now(), adherence_days=overview.ADHERENCE_DAYS,
@@ -261,9 +260,8 @@ def patient_audit(patient_id: int):
         if patient is None or patient.team_id not in principal.team_ids:
             require_patient(db, clock, principal, patient_id, action="view.audit", actor=current_actor())
         assert patient is not None, "require_patient refuses a patient who does not exist"
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", patient_id=patient.id, ip=request.remote_addr, attempted="view.audit",
-                     need="team_admin or coordinator")
+        audit.record(db, clock, actor=current_actor(), action="access.denied", patient_id=patient.id,
+                     attempted="view.audit", need="team_admin or coordinator")
         return render_template("clinic/forbidden.html", patient=patient,
                                message=_("Only the team's administrators and coordinators can see who has looked at "
                                          "or changed a patient's record. Ask one of them if you need to know.")), 403

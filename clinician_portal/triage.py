@@ -33,8 +33,7 @@ def queue_page():
     queue = triage.load_queue(db, clock, team_ids=principal.team_ids, account_id=principal.account_id,
                               filters=filters, teams=teams, municipalities=municipalities,
                               page=request.args.get("page", 1, type=int) or 1)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.queue",
-                 ip=request.remote_addr, alerts=len(queue.rows), page=queue.page,
+    audit.record(db, clock, actor=current_actor(), action="view.queue", alerts=len(queue.rows), page=queue.page,
                  **({"filters": request.args.to_dict()} if filters.any else {}))
     return render_template("clinic/queue.html", queue=queue, rows=queue.rows, counts=queue.counts,
                            ack_form=ActionForm(), now=clock.now(), dropped=dropped, here=request.full_path.rstrip("?"),

@@ -259,10 +259,9 @@ def report_result(report_id: int):
     if report is None or (acting_id is not None and report.patient_id != acting_id):
         # Another patient's report (or none): the denial names the patient it belongs to, not
         # the caller's own, which was logged as a granted read before (issue 19).
-        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                             patient_id=report.patient_id if report else None,
-                             object_type="report", object_id=report_id, ip=request.remote_addr,
-                             attempted="view.report_result", need=Need.VIEW.value)
+        audit.record_refusal(db, clock, actor=current_actor(), patient_id=report.patient_id if report else None,
+                             object_type="report", object_id=report_id, attempted="view.report_result",
+                             need=Need.VIEW.value)
         raise AccessDenied(report_id)
     access = acting_patient(Need.VIEW, "view.report_result")
     if report.patient_id != access.patient.id:  # pragma: no cover - checked above
