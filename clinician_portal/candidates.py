@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from zoneinfo import ZoneInfo
 
-from flask import render_template, request, url_for
+from flask import render_template, url_for
 from flask_babel import lazy_gettext as _l
 from sqlmodel import select
 from wtforms import HiddenField
@@ -62,8 +62,7 @@ def candidates():
     form.team.choices = [SelectChoice(t.id, t.name) for t in teams]
     refused = form.drop_invalid().get("team")  # an id of another team, not a malformed one
     if refused is not None:
-        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                             object_type="team", object_id=refused, ip=request.remote_addr,
+        audit.record_refusal(db, clock, actor=current_actor(), object_type="team", object_id=refused,
                              attempted="view.candidates")
         raise AccessDenied(refused)
     team = next((t for t in teams if t.id == form.team.data), teams[0] if teams else None)

@@ -13,7 +13,6 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlmodel import col, select
 from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 
@@ -29,7 +28,7 @@ from homefollow.outcomes.service_figures import CASELOAD_BENCHMARK, service_figu
 from homefollow.outcomes.tables import Table, csv_text
 from homefollow.services import audit
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import signed_in_principal
+from homefollow.web import current_actor, signed_in_principal
 from rules.schedule import local_date_of
 
 from . import bp
@@ -81,9 +80,9 @@ def _minutes(value: str) -> str:
     return _("%(n)s h", n=figure(f"{minutes / 60:.1f}"))
 
 
-def _deny(db, clock, principal, object_type: str, object_id, attempted: str):
-    audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                         object_type=object_type, object_id=object_id, ip=request.remote_addr, attempted=attempted)
+def _deny(db, clock, object_type: str, object_id, attempted: str):
+    audit.record_refusal(db, clock, actor=current_actor(), object_type=object_type, object_id=object_id,
+                         attempted=attempted)
     raise AccessDenied(object_id)
 
 
@@ -122,7 +121,7 @@ class Choice:
         dropped = form.drop_invalid()
         for name, object_type in (("team", "team"), ("municipality", "organisation"), ("template", "plan_template")):
             if dropped.get(name) is not None:  # an id of something that is not the user's
-                _deny(db, clock, principal, object_type, dropped[name], attempted)
+                _deny(db, clock, object_type, dropped[name], attempted)
         self.team_id, self.municipality_id, self.template_id = form.team.data, form.municipality.data, \
             form.template.data
         self.days = form.days.data
@@ -224,8 +223,7 @@ def figures():
     db, clock, principal = get_session(), get_clock(), signed_in_principal()
     choice = Choice(db, clock, principal, "view.figures")
     result, service, all_tables = _all_tables(db, clock, choice)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.figures",
-                 ip=request.remote_addr, **choice.audit_detail())
+    audit.record(db, clock, actor=current_actor(), action="view.figures", **choice.audit_detail())
     by_key = {t.key: t for t in all_tables}
     return render_template("clinic/figures.html", choice=choice, result=result, service=service, tables=by_key,
                            outcome_charts=outcome_charts(result, "chart"),
@@ -242,8 +240,7 @@ def figures_csv(key: str):
     table = next((t for t in all_tables if t.key == key), None)
     if table is None:
         raise AccessDenied(key)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="export.figures",
-                 ip=request.remote_addr, table=key, **choice.audit_detail())
+    audit.record(db, clock, actor=current_actor(), action="export.figures", table=key, **choice.audit_detail())
     return _csv_response(table, f"{key}.csv")
 
 
@@ -274,7 +271,7 @@ def service_use(patient_id: int):
 def _service_use_page(patient_id: int, form: ServiceUseForm | None = None, status: int = 200):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="view.service_use",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     patient = access.patient
     result = patient_figures(db, clock, patient)
     return render_template("clinic/service_use.html", patient=patient, result=result,
@@ -288,13 +285,13 @@ def _service_use_page(patient_id: int, form: ServiceUseForm | None = None, statu
 def add_service_use(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT,
-                             action="service_use.submit", ip=request.remote_addr)
+                             action="service_use.submit", actor=current_actor())
     form = ServiceUseForm()
     if not form.validate_on_submit():
         return _service_use_page(patient_id, form, 400)
     try:
         entry.add(db, clock, patient=access.patient, entry=form.entry(), today=_today(clock),
-                  actor_account_id=current_user.id)
+                  actor=current_actor())
     except entry.EntryInvalid as exc:
         db.rollback()
         form.show_problems(exc.problems)
@@ -305,7 +302,7 @@ def add_service_use(patient_id: int):
 
 def _entered(db, clock, patient_id: int, use_id: int, action: str):
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action=action,
-                             ip=request.remote_addr)
+                             actor=current_actor())
     use = entry.entered_event(db, patient_id, use_id)
     if use is None:
         raise AccessDenied(use_id)
@@ -328,7 +325,7 @@ def change_service_use(patient_id: int, use_id: int):
             assert form.reason.data is not None, "validated: Length(min=3)"
             try:
                 entry.change(db, clock, patient=patient, use=use, entry=form.entry(), reason=form.reason.data,
-                             today=_today(clock), actor_account_id=current_user.id)
+                             today=_today(clock), actor=current_actor())
                 flash(_("The service use is corrected."), "success")
                 return redirect(url_for("clinician.service_use", patient_id=patient_id) + "#events-title")
             except entry.EntryInvalid as exc:
@@ -353,7 +350,7 @@ def delete_service_use(patient_id: int, use_id: int):
         return render_template("clinic/service_use_change.html", patient=patient, use=use, form=form,
                                delete_form=delete_form, **_labels()), 400
     assert delete_form.reason.data is not None, "validated: Length(min=3)"
-    entry.delete(db, clock, patient=patient, use=use, reason=delete_form.reason.data, actor_account_id=current_user.id)
+    entry.delete(db, clock, patient=patient, use=use, reason=delete_form.reason.data, actor=current_actor())
     flash(_("The service use is deleted."), "success")
     return redirect(url_for("clinician.service_use", patient_id=patient_id) + "#events-title")
 
@@ -363,7 +360,7 @@ def delete_service_use(patient_id: int, use_id: int):
 def patient_figures_csv(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="export.figures",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     return _csv_response(figures_table(patient_figures(db, clock, access.patient)),
                          f"patient-{patient_id}-outcomes.csv")
 
@@ -373,7 +370,7 @@ def patient_figures_csv(patient_id: int):
 def fhir_export(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="export.fhir",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     bundle = patient_bundle(db, clock, access.patient)
     return Response(bundle_json(bundle), mimetype="application/fhir+json",
                     headers={"Content-Disposition": f'attachment; filename="patient-{patient_id}-fhir.json"'})

@@ -8,7 +8,6 @@ from __future__ import annotations
 from flask import abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_limiter.util import get_remote_address
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, SelectField, SelectMultipleField, StringField
 from wtforms.validators import InputRequired, Optional
@@ -87,10 +86,10 @@ def _team(team_id: int, attempted: str):
     try:
         return principal, tm.admin_team(db, principal, team_id)
     except AccessDenied:
-        tm.record_denied(db, clock, principal, team_id, attempted, get_remote_address())
+        tm.record_denied(db, clock, current_actor(), team_id, attempted)
         raise
     except tm.Forbidden:
-        tm.record_denied(db, clock, principal, team_id, attempted, get_remote_address())
+        tm.record_denied(db, clock, current_actor(), team_id, attempted)
         abort(403)
 
 
@@ -109,7 +108,7 @@ def _members_page(team, form: AddMemberForm, status: int = 200):
 @bp.route("/teams/<int:team_id>/members", methods=["GET", "POST"])
 @staff_only
 def team_members(team_id: int):
-    principal, team = _team(team_id, "team.members")
+    _principal, team = _team(team_id, "team.members")
     db, clock = get_session(), get_clock()
     form = _add_form()
     if request.method == "GET":
@@ -120,16 +119,15 @@ def team_members(team_id: int):
         return _members_page(team, form, 400)
     try:
         organisation_id = int(form.organisation.data) if form.organisation.data else None
-        account, created = tm.add_member(db, clock, team, principal, email=form.email.data or "", roles=form.roles.data,
-                                         name=form.name.data or "", phone=form.phone.data or "",
-                                         organisation_id=organisation_id, ip=get_remote_address())
+        account, created = tm.add_member(db, clock, team, current_actor(), email=form.email.data or "",
+                                         roles=form.roles.data, name=form.name.data or "", phone=form.phone.data or "",
+                                         organisation_id=organisation_id)
     except tm.MemberError as error:
         db.rollback()
         getattr(form, error.field or "email").errors.append(message(error))
         return _members_page(team, form, 400)
     if created:
-        token = tm.password_link_token(db, clock, team, principal, account, current_app.config["SECRET_KEY"],
-                                       ip=get_remote_address())
+        token = tm.password_link_token(db, clock, team, current_actor(), account, current_app.config["SECRET_KEY"])
         session[LINK_KEY] = {"account_id": account.id, "token": token}
         flash(_("%(name)s has an account now and is a member of the team.", name=account.name), "success")
     else:
@@ -178,7 +176,7 @@ def _change(team_id: int, account_id: int, attempted: str, change, done: str):
 @bp.post("/teams/<int:team_id>/members/<int:account_id>/roles")
 @staff_only
 def team_member_roles(team_id: int, account_id: int):
-    principal, team = _team(team_id, "team.member_roles")
+    _principal, team = _team(team_id, "team.member_roles")
     db, clock = get_session(), get_clock()
     row = tm.member(db, team.id, account_id)
     form = RolesForm()
@@ -186,7 +184,7 @@ def team_member_roles(team_id: int, account_id: int):
     if not form.validate_on_submit():
         return _member_page(team, row, form, 400)
     try:
-        tm.set_roles(db, clock, team, principal, row.account, form.roles.data, ip=get_remote_address())
+        tm.set_roles(db, clock, team, current_actor(), row.account, form.roles.data)
     except tm.MemberError as error:
         db.rollback()
         form.roles.errors.append(message(error))  # type: ignore[attr-defined]  # a list once validated; the stubs say Sequence
@@ -198,13 +196,13 @@ def team_member_roles(team_id: int, account_id: int):
 @bp.post("/teams/<int:team_id>/members/<int:account_id>/remove")
 @staff_only
 def team_member_remove(team_id: int, account_id: int):
-    principal, team = _team(team_id, "team.member_remove")
+    _principal, team = _team(team_id, "team.member_remove")
     db, clock = get_session(), get_clock()
     row = tm.member(db, team.id, account_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        tm.remove(db, clock, team, principal, row.account, ip=get_remote_address())
+        tm.remove(db, clock, team, current_actor(), row.account)
     except tm.MemberError as error:
         db.rollback()
         flash(message(error), "warning")
@@ -217,8 +215,8 @@ def team_member_remove(team_id: int, account_id: int):
 @staff_only
 def team_member_reset(team_id: int, account_id: int):
     return _change(team_id, account_id, "team.member_totp_reset",
-                   lambda db, clock, team, actor, account: tm.reset_second_factor(db, clock, team, actor, account,
-                                                                                  ip=get_remote_address()),
+                   lambda db, clock, team, _principal, account: tm.reset_second_factor(db, clock, team,
+                                                                                       current_actor(), account),
                    _("Two-step sign-in of %(name)s is reset: they set up the authenticator app again at the next "
                      "sign-in, and are signed out now."))
 
@@ -227,22 +225,22 @@ def team_member_reset(team_id: int, account_id: int):
 @staff_only
 def team_member_deactivate(team_id: int, account_id: int):
     return _change(team_id, account_id, "team.member_deactivate",
-                   lambda db, clock, team, actor, account: tm.deactivate(db, clock, team, actor, account,
-                                                                         ip=get_remote_address()),
+                   lambda db, clock, team, principal, account: tm.deactivate(db, clock, team, principal, account,
+                                                                             actor=current_actor()),
                    _("The account of %(name)s is deactivated: they cannot sign in any more."))
 
 
 @bp.post("/teams/<int:team_id>/members/<int:account_id>/password-link")
 @staff_only
 def team_member_password_link(team_id: int, account_id: int):
-    principal, team = _team(team_id, "team.member_password_link")
+    _principal, team = _team(team_id, "team.member_password_link")
     db, clock = get_session(), get_clock()
     row = tm.member(db, team.id, account_id)
     if not ActionForm().validate_on_submit():
         abort(400)
     try:
-        token = tm.password_link_token(db, clock, team, principal, row.account, current_app.config["SECRET_KEY"],
-                                       ip=get_remote_address())
+        token = tm.password_link_token(db, clock, team, current_actor(), row.account,
+                                       current_app.config["SECRET_KEY"])
     except tm.MemberError as error:
         db.rollback()
         flash(message(error), "warning")
@@ -263,7 +261,7 @@ def set_password(token: str):
     if form.validate_on_submit():
         try:
             tm.set_password(db, clock, account, form.password.data or "", form.repeat.data or "",
-                            ip=get_remote_address())
+                            actor=current_actor())
         except tm.MemberError as error:
             db.rollback()
             getattr(form, error.field or "password").errors.append(message(error))

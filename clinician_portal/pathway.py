@@ -151,7 +151,7 @@ def patient_pathway(patient_id: int):
 def record_step(patient_id: int, step: str):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT,
-                             action="pathway.submit", ip=request.remote_addr)
+                             action="pathway.submit", actor=current_actor())
     form_class = STEP_FORMS.get(step)
     if form_class is None:
         raise AccessDenied(step)
@@ -170,7 +170,7 @@ def record_step(patient_id: int, step: str):
 def _pathway_page(patient_id: int, posted: dict | None = None, summary: list | None = None):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.VIEW, action="view.pathway",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     patient = access.patient
     today = local_date_of(clock.now(), patient.time_zone).isoformat()
     standing = pw.standing_of(db, clock, patient)
@@ -233,7 +233,7 @@ def pathway_dashboard():
 @bp.route("/teams/<int:team_id>/pathway-deadlines", methods=["GET", "POST"])
 @staff_only
 def team_pathway_deadlines(team_id: int):
-    principal, team = _admin_team(team_id, "pathway_deadlines")
+    team = _admin_team(team_id, "pathway_deadlines")
     db, clock = get_session(), get_clock()
     form = DeadlinesForm()
     summary = []
@@ -259,9 +259,8 @@ def refer_candidate(person_id: int):
     db, clock = get_session(), get_clock()
     person = db.get(ServicePerson, person_id)
     if person is None or person.team_id not in principal.team_ids:
-        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                             object_type="service_person", object_id=person_id,
-                             ip=request.remote_addr, attempted="pathway.refer")
+        audit.record_refusal(db, clock, actor=current_actor(), object_type="service_person", object_id=person_id,
+                             attempted="pathway.refer")
         raise AccessDenied(person_id)
     if request.method == "GET":  # the page shows the person's name and history: a read (issue 19)
         audit.record(db, clock, actor=current_actor(),

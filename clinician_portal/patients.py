@@ -9,7 +9,6 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from sqlmodel import col, select
 from wtforms import HiddenField, SearchField
 from wtforms.validators import AnyOf, Optional
@@ -22,7 +21,7 @@ from homefollow.outcomes.figures import WINDOW_DAYS
 from homefollow.services import (audit, chart_history, checklist, messages, overview, pathway,
                                  patient_record, plans, relatives)
 from homefollow.services.access import Need, require_patient
-from homefollow.web import signed_in_principal
+from homefollow.web import current_actor, signed_in_principal
 from rules.measurements import ITEMS
 from rules.schedule import local_date_of
 
@@ -134,9 +133,8 @@ def patients():
         del form.team  # one team: nothing to choose
     page = overview.overview_page(db, clock, principal.team_ids, filters, sort, descending,
                                   page=request.args.get("page", 1, type=int) or 1)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                 action="view.patients", ip=request.remote_addr, patients=len(page.rows), matching=page.total,
-                 page=page.page)
+    audit.record(db, clock, actor=current_actor(), action="view.patients", patients=len(page.rows),
+                 matching=page.total, page=page.page)
     return render_template("clinic/patients.html", rows=page.rows, paging=page, teams=teams, form=form,
                            sort=sort, descending=descending, status_labels=STATUS_LABELS, sort_labels=SORT_LABELS,
                            now=clock.now(), adherence_days=overview.ADHERENCE_DAYS, sort_url=_sort_url,
@@ -173,12 +171,12 @@ def patient_detail(patient_id: int):
 def send_message(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="message.send",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     form = MessageForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, message_form=form, status=400)
     assert form.body.data is not None, "validated: DataRequired"
-    messages.send_from_team(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.body.data)
+    messages.send_from_team(db, clock, patient=access.patient, actor=current_actor(), body=form.body.data)
     flash(_("The message is sent. The patient gets an SMS that there is a new message."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#messages-title")
 
@@ -188,12 +186,12 @@ def send_message(patient_id: int):
 def add_note(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="note.submit",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     form = NoteForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, note_form=form, status=400)
     assert form.note.data is not None, "validated: DataRequired"
-    patient_record.add_note(db, clock, patient=access.patient, author_account_id=current_user.id, body=form.note.data)
+    patient_record.add_note(db, clock, patient=access.patient, actor=current_actor(), body=form.note.data)
     flash(_("The note is saved."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#timeline-title")
 
@@ -203,11 +201,11 @@ def add_note(patient_id: int):
 def set_frailty(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="frailty.submit",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     form = FrailtyForm()
     if not form.validate_on_submit():
         return _patient_page(patient_id, frailty_form=form, status=400)
-    patient_record.set_frailty(db, clock, patient=access.patient, score=form.value, actor_account_id=current_user.id)
+    patient_record.set_frailty(db, clock, patient=access.patient, score=form.value, actor=current_actor())
     flash(_("The frailty score is saved."), "success")
     return redirect(url_for("clinician.patient_detail", patient_id=patient_id) + "#about-title")
 
@@ -217,12 +215,12 @@ def _patient_page(patient_id: int, message_form: MessageForm | None = None, note
     db, clock = get_session(), get_clock()
     principal = signed_in_principal()
     access = require_patient(db, clock, principal, patient_id, need=Need.VIEW, action="view.patient",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     patient = access.patient
     now = clock.now()
     content, version = plans.current_content(db, patient.id)
     # First: reading the messages resolves the 'unread message' queue item (not listed below).
-    new_message_ids = set(messages.mark_read_by_team(db, clock, patient.id, principal.account_id))
+    new_message_ids = set(messages.mark_read_by_team(db, clock, patient.id, current_actor()))
     open_alerts = db.exec(select(Alert).where(Alert.patient_id == patient.id, Alert.status != AlertStatus.RESOLVED.value)
                           .order_by(col(Alert.opened_at))).all()
     team = db.get(Team, patient.team_id)
@@ -274,14 +272,13 @@ def patient_audit(patient_id: int):
         # Another team's patient (or none): 404 from the policy. A team member without the role:
         # require_patient would grant, so the refusal is audited here and explained.
         if patient is None or patient.team_id not in principal.team_ids:
-            require_patient(db, clock, principal, patient_id, action="view.audit", ip=request.remote_addr)
+            require_patient(db, clock, principal, patient_id, action="view.audit", actor=current_actor())
         assert patient is not None, "require_patient refuses a patient who does not exist"
-        audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action="access.denied", patient_id=patient.id, ip=request.remote_addr, attempted="view.audit",
-                     need="team_admin or coordinator")
+        audit.record(db, clock, actor=current_actor(), action="access.denied", patient_id=patient.id,
+                     attempted="view.audit", need="team_admin or coordinator")
         return render_template("clinic/forbidden.html", patient=patient,
                                message=_("Only the team's administrators and coordinators can see who has looked at "
                                          "or changed a patient's record. Ask one of them if you need to know.")), 403
-    access = require_patient(db, clock, principal, patient_id, action="view.audit", ip=request.remote_addr)
+    access = require_patient(db, clock, principal, patient_id, action="view.audit", actor=current_actor())
     log = patient_record.audit_log(db, patient_id, request.args.get("page", 1, type=int) or 1)
     return render_template("clinic/patient_audit.html", patient=access.patient, log=log)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import flash, redirect, request, url_for
+from flask import flash, redirect, url_for
 from flask_babel import gettext as _
 
 from homefollow.clock import get_clock
@@ -22,7 +22,7 @@ from .views import staff_only
 def pause_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="pause.submit",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     form = PauseForm()
     if form.validate_on_submit():
         patient = access.patient
@@ -50,7 +50,7 @@ def pause_follow_up(patient_id: int):
 def resume_follow_up(patient_id: int):
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action="resume.submit",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     if pauses.resume(db, clock, access.patient, actor=current_actor()):
         flash(_("Follow-up has resumed. Reminders and alerts for missed measurements start again from now."),
               "success")

@@ -17,7 +17,7 @@ from homefollow.models import Team
 from homefollow.questionnaires import QUESTIONNAIRES
 from homefollow.services import evaluation, plan_editor, plans, teams
 from homefollow.services.access import Need, require_patient
-from homefollow.web import locale_code, signed_in_principal
+from homefollow.web import current_actor, locale_code, signed_in_principal
 from rules.measurements import ITEMS
 from rules.schedule import local_date_of
 
@@ -27,7 +27,7 @@ from .views import staff_only
 
 def _access(patient_id: int, need: Need, action: str):
     return require_patient(get_session(), get_clock(), signed_in_principal(), patient_id, need=need, action=action,
-                           ip=request.remote_addr)
+                           actor=current_actor())
 
 
 @bp.app_template_global()

@@ -16,7 +16,7 @@ from homefollow.db import get_session
 from homefollow.models import ReportSource
 from homefollow.services import reporting, unit_check
 from homefollow.services.access import Need, require_patient
-from homefollow.web import signed_in_principal
+from homefollow.web import current_actor, signed_in_principal
 from patient_portal.forms import input_mode, measurement_form, plausibility_message, unit_hint
 from rules.measurements import ITEMS, ImplausibleValue
 from rules.text import item_values
@@ -35,7 +35,7 @@ def staff_report(patient_id: int, item_key: str):
     posting = request.method == "POST"
     db, clock = get_session(), get_clock()
     access = require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT if posting else Need.VIEW,
-                             action="report.staff" if posting else "view.staff_report", ip=request.remote_addr)
+                             action="report.staff" if posting else "view.staff_report", actor=current_actor())
     patient = access.patient
     form = measurement_form(item_key)()
     if not form.idempotency_key.data:
@@ -50,8 +50,7 @@ def staff_report(patient_id: int, item_key: str):
                 actor_kind="staff", source=ReportSource.STAFF, ip=request.remote_addr)
             if not outcome.replayed:
                 unit_check.record_units(db, clock, outcome.report, form.readings(), asked=form.unit_asked,
-                                        actor_account_id=current_user.id, actor_kind="staff", channel="staff",
-                                        ip=request.remote_addr)
+                                        actor=current_actor(), channel="staff")
             return outcome
 
         try:  # a race lost to the scheduler is run again; the idempotency key stores the value once

@@ -18,7 +18,7 @@ from homefollow.services import team_settings as ts
 from homefollow.services.access import AccessDenied
 from homefollow.services.escalation import default_policy, team_policy
 from homefollow.services.teams import WEEKDAY_KEYS
-from homefollow.web import signed_in_principal, target_label
+from homefollow.web import current_actor, signed_in_principal, target_label
 
 from . import bp
 from .team_forms import DAY_NAMES, choices, PEOPLE_PER_SHIFT, OpeningHoursForm, PhonesForm, PolicyForm, RotaForm
@@ -119,12 +119,12 @@ def _admin_team(team_id: int, what: str):
     principal = signed_in_principal()
     db, clock = get_session(), get_clock()
     try:
-        return principal, ts.team_for(db, principal, team_id, admin=True)
+        return ts.team_for(db, principal, team_id, admin=True)
     except AccessDenied:
-        ts.record_denied(db, clock, principal, team_id, what, request.remote_addr)
+        ts.record_denied(db, clock, current_actor(), team_id, what)
         raise
     except ts.Forbidden:
-        ts.record_denied(db, clock, principal, team_id, what, request.remote_addr)
+        ts.record_denied(db, clock, current_actor(), team_id, what)
         abort(403)
 
 
@@ -142,7 +142,7 @@ def _saved(team, message: str):
 @bp.route("/teams/<int:team_id>/opening-hours", methods=["GET", "POST"])
 @staff_only
 def team_opening_hours(team_id: int):
-    principal, team = _admin_team(team_id, "opening_hours")
+    team = _admin_team(team_id, "opening_hours")
     db, clock = get_session(), get_clock()
     summary = []
     if request.method == "GET":
@@ -156,7 +156,7 @@ def team_opening_hours(team_id: int):
         hours, problems = ts.check_opening_hours(form.data)
         if not problems:
             assert hours is not None, "check_opening_hours gives the hours when it finds no problem"
-            ts.save_opening_hours(db, clock, team, principal, hours, request.remote_addr)
+            ts.save_opening_hours(db, clock, team, current_actor(), hours)
             return _saved(team, _("The opening hours are saved."))
         summary = attach(form, problems)
     return render_template("clinic/team_opening_hours.html", team=team, form=form,
@@ -168,7 +168,7 @@ def team_opening_hours(team_id: int):
 @bp.route("/teams/<int:team_id>/phones", methods=["GET", "POST"])
 @staff_only
 def team_phones(team_id: int):
-    principal, team = _admin_team(team_id, "phones")
+    team = _admin_team(team_id, "phones")
     db, clock = get_session(), get_clock()
     form = PhonesForm()
     summary = []
@@ -179,7 +179,7 @@ def team_phones(team_id: int):
         phones, problems = ts.check_phones(form.data)
         if not problems:
             assert phones is not None, "check_phones gives the phones when it finds no problem"
-            ts.save_phones(db, clock, team, principal, phones, request.remote_addr)
+            ts.save_phones(db, clock, team, current_actor(), phones)
             return _saved(team, _("The phone numbers are saved."))
         summary = attach(form, problems)
     return render_template("clinic/team_phones.html", team=team, form=form, summary=summary,
@@ -191,7 +191,7 @@ def team_phones(team_id: int):
 @bp.route("/teams/<int:team_id>/on-call", methods=["GET", "POST"])
 @staff_only
 def team_on_call(team_id: int):
-    principal, team = _admin_team(team_id, "on_call")
+    team = _admin_team(team_id, "on_call")
     db, clock = get_session(), get_clock()
     summary = []
     if request.method == "GET":
@@ -209,7 +209,7 @@ def team_on_call(team_id: int):
         rotations, problems = ts.check_rota(form.data["rota"], ts.team_member_ids(db, team.id), team.time_zone, today)
         if not problems:
             assert rotations is not None, "check_rota gives the rota when it finds no problem"
-            ts.save_rota(db, clock, team, principal, rotations, request.remote_addr)
+            ts.save_rota(db, clock, team, current_actor(), rotations)
             return _saved(team, _("The on-call rota is saved."))
         summary = attach(form, problems)
     overrides = (team.on_call_schedule or {}).get("overrides", [])
@@ -227,7 +227,7 @@ def _rota_data(row: dict) -> dict:
 @bp.route("/teams/<int:team_id>/escalation", methods=["GET", "POST"])
 @staff_only
 def team_escalation(team_id: int):
-    principal, team = _admin_team(team_id, "escalation_policy")
+    team = _admin_team(team_id, "escalation_policy")
     db, clock = get_session(), get_clock()
     summary, preview = [], None
     if request.method == "GET":
@@ -247,7 +247,7 @@ def team_escalation(team_id: int):
             summary = attach(form, problems)
         elif request.form.get("action") == "save":
             assert policy is not None, "check_policy gives the policy when it finds no problem"
-            ts.save_policy(db, clock, team, principal, policy, request.remote_addr)
+            ts.save_policy(db, clock, team, current_actor(), policy)
             return _saved(team, _("The escalation policy is saved. New alerts are paged by it; alerts already "
                                   "open keep the policy they started with."))
         else:

@@ -9,7 +9,6 @@ from __future__ import annotations
 from flask import abort, flash, g, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, FieldList, Form, FormField, HiddenField, RadioField, SelectField, StringField, \
@@ -24,7 +23,7 @@ from homefollow.input_guard import row_id
 from homefollow.models import PlanTemplate, Role, Team
 from homefollow.services import evaluation, plan_editor, plan_templates, plans
 from homefollow.services.access import Need, require_patient
-from homefollow.web import locale_code, signed_in_principal
+from homefollow.web import current_actor, locale_code, signed_in_principal
 from rules import code_info
 from rules.measurements import CATALOGUE, ITEMS
 from rules.schedule import Schedule
@@ -356,7 +355,7 @@ def plan_template_save(template_id: int):
         new_content = plans.PlanContent.model_validate(new_content.model_dump(mode="json"))
         assert form.name.data, "validated: DataRequired"
         plan_templates.update_template(db, clock, template, name=form.name.data, description=form.description.data or "",
-                                       content=new_content, actor_account_id=current_user.id, how="form",
+                                       content=new_content, actor=current_actor(), how="form",
                                        locale=locale_code())
     except plan_templates.TemplateInvalid as exc:
         db.rollback()
@@ -392,7 +391,7 @@ def plan_template_yaml(template_id: int):
     try:
         content = plan_templates.parse_yaml_content(text)
         plan_templates.update_template(db, clock, template, name=template.name, description=template.description,
-                                       content=content, actor_account_id=current_user.id, how="yaml",
+                                       content=content, actor=current_actor(), how="yaml",
                                        locale=locale_code())
     except plan_templates.TemplateInvalid as exc:
         db.rollback()
@@ -412,7 +411,7 @@ def plan_template_copy(template_id: int):
     if not form.validate_on_submit():
         abort(400)
     copy = plan_templates.copy_to_team(get_session(), get_clock(), template, team_id=form.team_id.data,
-                                       actor_account_id=current_user.id)
+                                       actor=current_actor())
     flash(_("The template is copied into your team. Adapt it here."), "success")
     return redirect(url_for("clinician.plan_template", template_id=copy.id))
 
@@ -425,7 +424,7 @@ def plan_template_active(template_id: int):
     if not form.validate_on_submit() or form.active.data not in ("0", "1"):
         abort(400)
     active = form.active.data == "1"
-    plan_templates.set_active(get_session(), get_clock(), template, active, actor_account_id=current_user.id)
+    plan_templates.set_active(get_session(), get_clock(), template, active, actor=current_actor())
     flash(_("The template can be used again.") if active else
           _("The template is deactivated: it is no longer offered for new plans."), "success")
     return redirect(url_for("clinician.plan_template", template_id=template.id))
@@ -437,7 +436,7 @@ def plan_template_active(template_id: int):
 def _patient_for_plan_change(patient_id: int, action: str):
     db, clock = get_session(), get_clock()
     return require_patient(db, clock, signed_in_principal(), patient_id, need=Need.REPORT, action=action,
-                           ip=request.remote_addr).patient
+                           actor=current_actor()).patient
 
 
 @bp.route("/patients/<int:patient_id>/plan/from-template", methods=["GET", "POST"])
@@ -464,7 +463,7 @@ def plan_from_template(patient_id: int):
             posted_version = form.plan_version.data or ""
             try:
                 plan = plan_templates.start_from_template(
-                    db, clock, patient=patient, template=chosen, author_account_id=current_user.id,
+                    db, clock, patient=patient, template=chosen, actor=current_actor(),
                     reason=form.reason.data,
                     expected_version=int(posted_version) if posted_version.isdigit() else None)
             except plan_templates.PlanChanged:
@@ -556,7 +555,7 @@ def plan_calibrate(patient_id: int):
     assert form.reason.data, "validated: DataRequired"
     try:
         plan = plan_templates.apply_calibration(
-            db, clock, patient=patient, chosen=chosen, author_account_id=current_user.id, reason=form.reason.data,
+            db, clock, patient=patient, chosen=chosen, actor=current_actor(), reason=form.reason.data,
             expected_version=row_id(form.plan_version.data))
     except plan_templates.PlanChanged:
         cal = plan_templates.calibration(db, clock, patient)

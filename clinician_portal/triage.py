@@ -9,14 +9,13 @@ from flask import flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
-from flask_login import current_user
 
 from homefollow.clock import get_clock
 from homefollow.db import get_session
 from homefollow.models import Alert
 from homefollow.services import alerts, audit, triage
 from homefollow.services.access import AccessDenied, Need, require_patient
-from homefollow.web import current_principal, safe_next, signed_in_principal
+from homefollow.web import current_actor, current_principal, safe_next, signed_in_principal
 
 from . import bp
 from .filter_forms import FilterForm, FilterSelect, record_id, with_all
@@ -55,8 +54,7 @@ def queue_page():
     queue = triage.load_queue(db, clock, team_ids=principal.team_ids, account_id=principal.account_id,
                               filters=filters, teams=teams, municipalities=municipalities,
                               page=request.args.get("page", 1, type=int) or 1)
-    audit.record(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind, action="view.queue",
-                 ip=request.remote_addr, alerts=len(queue.rows), page=queue.page,
+    audit.record(db, clock, actor=current_actor(), action="view.queue", alerts=len(queue.rows), page=queue.page,
                  **({"filters": request.args.to_dict()} if filters.any else {}))
     return render_template("clinic/queue.html", queue=queue, rows=queue.rows, counts=queue.counts, form=form,
                            ack_form=ActionForm(), now=clock.now(), dropped=dropped, here=request.full_path.rstrip("?"),
@@ -82,7 +80,7 @@ def assign(alert_id: int):
         raise AccessDenied(alert_id)
     principal = signed_in_principal()
     require_patient(db, clock, principal, alert.patient_id, need=Need.VIEW, action="alert.assign",
-                    ip=request.remote_addr)
+                    actor=current_actor())
     if not ActionForm().validate_on_submit():
         flash(_("The form had expired. Please try again."), "warning")
         return redirect(_back())
@@ -92,8 +90,7 @@ def assign(alert_id: int):
         flash(_("Choose who the alert is assigned to."), "error")
         return redirect(_back())
     try:
-        triage.assign(db, clock, alert, assignee_account_id=assignee_id, actor_account_id=principal.account_id,
-                      actor_kind=principal.kind, ip=request.remote_addr)
+        triage.assign(db, clock, alert, assignee_account_id=assignee_id, actor=current_actor())
     except triage.NotATeamMember:
         flash(_("An alert can only be assigned to a member of the patient's team."), "error")
         return redirect(_back())
@@ -129,9 +126,8 @@ def acknowledge_selected():
         raise AccessDenied(ids)
     for alert in selected:  # every alert must be the user's before anything changes
         require_patient(db, clock, principal, alert.patient_id, need=Need.VIEW, action="alert.acknowledge_selected",
-                        ip=request.remote_addr)
-    result = triage.acknowledge_yellow(db, clock, selected, actor_account_id=current_user.id,
-                                       actor_kind=principal.kind, ip=request.remote_addr)
+                        actor=current_actor())
+    result = triage.acknowledge_yellow(db, clock, selected, actor=current_actor())
     if result.acknowledged:
         flash(ngettext("%(num)s alert acknowledged.", "%(num)s alerts acknowledged.", len(result.acknowledged)),
               "success")

@@ -73,7 +73,7 @@ def alert_detail(alert_id: int):
     if alert is None:
         raise AccessDenied(alert_id)
     access = require_patient(db, clock, signed_in_principal(), alert.patient_id, need=Need.VIEW, action="view.alert",
-                             ip=request.remote_addr)
+                             actor=current_actor())
     stashed = take_stashed_form("clinician.resolve", {"alert_id": alert_id})
     resolve_form = ResolveForm(data=stashed) if stashed else ResolveForm()
     return _alert_page(alert, access.patient, resolve_form, restored=bool(stashed))
@@ -183,7 +183,7 @@ def _alert_for_action(alert_id: int, action: str) -> Alert:
     if alert is None:
         raise AccessDenied(alert_id)
     require_patient(db, get_clock(), signed_in_principal(), alert.patient_id, need=Need.VIEW, action=action,
-                    ip=request.remote_addr)
+                    actor=current_actor())
     return alert
 
 

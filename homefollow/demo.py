@@ -623,7 +623,7 @@ def _add_messages(session: Session, real_now: datetime, nurse: Account, patients
     ])
     # Ola's question goes the way a real one does: into the triage queue as an unread message.
     messages.send_from_patient_side(session, FixedClock(_recent_daytime(real_now, "09:40")), patient=ola,
-                                    author_account_id=ola.account_id, actor_kind="patient",
+                                    actor=Actor(ola.account_id, "patient"),  # in the portal, as he would
                                     body="Kan dere komme på besøk en annen dag enn torsdag? Da er det kortspill.")
 
 

@@ -167,6 +167,7 @@ def fhir_export(patient_id: int, out_path: str | None) -> None:
     from .fhir_export import bundle_json, patient_bundle
     from .models import Patient
     from .services import audit
+    from .services.audit import Actor
 
     clock = get_clock()
     with unit_of_work(_engine()) as session:
@@ -174,8 +175,8 @@ def fhir_export(patient_id: int, out_path: str | None) -> None:
         if patient is None:
             raise click.ClickException(f"no patient {patient_id}")
         bundle = patient_bundle(session, clock, patient)
-        audit.record(session, clock, actor_account_id=None, actor_kind="system", action="export.fhir",
-                     patient_id=patient.id, via="cli", resources=len(bundle["entry"]))
+        audit.record(session, clock, actor=Actor.system("cli"), action="export.fhir", patient_id=patient.id,
+                     via="cli", resources=len(bundle["entry"]))
     text = bundle_json(bundle)
     if out_path is None:
         click.echo(text)

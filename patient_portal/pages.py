@@ -7,7 +7,6 @@ import uuid
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
-from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlmodel import select
 from wtforms import HiddenField, TextAreaField
@@ -19,7 +18,7 @@ from homefollow.models import CarePlan, Team
 from homefollow.questionnaires import QUESTIONNAIRES
 from homefollow.services import chart_history, checklist, evaluation, messages, plans, teams
 from homefollow.services.access import Need
-from homefollow.web import locale_code
+from homefollow.web import current_actor, locale_code
 from rules.measurements import ITEMS
 
 from . import bp
@@ -91,9 +90,8 @@ def messages_page():
         if not access.can_report:  # a relative who may only look cannot write on the patient's behalf
             abort(404)
         if form.validate_on_submit():
-            messages.send_from_patient_side(db, clock, patient=access.patient, author_account_id=current_user.id,
-                                            actor_kind=current_user.kind, body=form.body.data,
-                                            idempotency_key=form.idempotency_key.data[:100])
+            messages.send_from_patient_side(db, clock, patient=access.patient, actor=current_actor(),
+                                            body=form.body.data, idempotency_key=form.idempotency_key.data[:100])
             call = teams.whom_to_call(db.get(Team, access.patient.team_id), clock.now())
             flash(_("The message is sent to the team.") + " " + teams.call_advice(call, locale_code()), "success")
             return redirect(url_for("patient.messages_page"))

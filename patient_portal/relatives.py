@@ -23,7 +23,7 @@ from homefollow.services import relatives as relatives_service
 from homefollow.services import reminders
 from homefollow.services.access import Need
 from homefollow import values
-from homefollow.web import limiter
+from homefollow.web import current_actor, limiter
 from rules.schedule import local_to_utc
 
 from . import bp
@@ -128,7 +128,7 @@ def invite_relative():
                     get_session(), clock, patient=access.patient, name=form.name.data.strip(), phone=phone,
                     relation=form.relation.data.strip(), can_view=form.can_view.data,
                     can_report=form.can_report.data, receives_alerts=form.receives_alerts.data, valid_until=until,
-                    invited_by_account_id=current_user.id)
+                    actor=current_actor())
                 g.invitation_sent = True
                 if replaced:
                     flash(_("%(name)s already had access. What they may do is now changed to what you chose.",
@@ -157,7 +157,7 @@ def revoke_relative():
     if request.method == "POST":
         if not form.validate_on_submit():
             abort(400)
-        relatives_service.revoke(db, get_clock(), grant, revoked_by_account_id=current_user.id)
+        relatives_service.revoke(db, get_clock(), grant, actor=current_actor())
         flash(_("The access is removed. %(name)s can no longer see or do anything for you.", name=relative_name),
               "success")
         return redirect(url_for("patient.relatives"))
@@ -188,7 +188,7 @@ def settings():
             get_session(), get_clock(), patient, reminders.Settings(
                 enabled=form.reminders.data, delay_minutes=form.delay.data,
                 quiet_start=time(form.quiet_start.data), quiet_end=time(form.quiet_end.data)),
-            changed_by_account_id=current_user.id)
+            actor=current_actor())
         flash(_("Your settings are saved."), "success")
         return redirect(url_for("patient.settings"))
     return render_template("patient/settings.html", access=access, form=form,

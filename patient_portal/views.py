@@ -17,7 +17,8 @@ from homefollow.models import AccountKind, Report, ReportKind, Team
 from homefollow.services import audit, checklist, plans, reporting, teams, unit_check
 from homefollow.services.access import AccessDenied, Need, PatientAccess, patients_of_relative, require_patient
 from homefollow.services.accounts import authenticate, normalise_login
-from homefollow.web import current_principal, signed_in_principal, safe_next, sign_in_limits, sign_out, take_stashed_form
+from homefollow.web import (current_actor, current_principal, signed_in_principal, safe_next, sign_in_limits, sign_out,
+                            take_stashed_form)
 from rules.measurements import ITEMS, ImplausibleValue
 
 from . import bp
@@ -55,7 +56,7 @@ def acting_patient(need: Need, action: str) -> PatientAccess:
         if patient_id is None:
             raise ChoosePatient()
     access = require_patient(get_session(), get_clock(), principal, patient_id, need=need, action=action,
-                             ip=request.remote_addr)
+                             actor=current_actor())
     if not access.patient.in_follow_up:
         raise FollowUpStopped(access.patient)
     return access
@@ -133,7 +134,7 @@ def choose():
             abort(404)
         # Granted or denied, the audit record names the patient chosen (issue 19).
         require_patient(db, clock, current_principal(), chosen, need=Need.ANY, action="view.choose",
-                        ip=request.remote_addr)
+                        actor=current_actor())
         grant = next((g for p, g in options if p.id == chosen), None)
         if grant is None:  # pragma: no cover - require_patient refused already
             abort(404)
@@ -223,8 +224,7 @@ def report(item_key: str):
             def record_units(outcome, item):
                 if not outcome.replayed:
                     unit_check.record_units(db, clock, outcome.report, form.readings_of(item), asked=form.unit_asked,
-                                            actor_account_id=current_user.id, actor_kind=current_user.kind,
-                                            channel="portal", ip=request.remote_addr)
+                                            actor=current_actor(), channel="portal")
 
             def store():
                 return reporting.report_measurements(
@@ -259,10 +259,9 @@ def report_result(report_id: int):
     if report is None or (acting_id is not None and report.patient_id != acting_id):
         # Another patient's report (or none): the denial names the patient it belongs to, not
         # the caller's own, which was logged as a granted read before (issue 19).
-        audit.record_refusal(db, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                             patient_id=report.patient_id if report else None,
-                             object_type="report", object_id=report_id, ip=request.remote_addr,
-                             attempted="view.report_result", need=Need.VIEW.value)
+        audit.record_refusal(db, clock, actor=current_actor(), patient_id=report.patient_id if report else None,
+                             object_type="report", object_id=report_id, attempted="view.report_result",
+                             need=Need.VIEW.value)
         raise AccessDenied(report_id)
     access = acting_patient(Need.VIEW, "view.report_result")
     if report.patient_id != access.patient.id:  # pragma: no cover - checked above

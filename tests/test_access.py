@@ -10,6 +10,7 @@ from sqlmodel import select
 from homefollow.models import Account, Alert, AuditEvent, PlanTemplate, RelativeAccess, ServicePerson, ServiceUse
 from homefollow.outcomes import entry
 from homefollow.services import reporting
+from homefollow.services.audit import Actor
 from tests.factories import standard_plan
 from tests.webclient import WebClient, text_of
 
@@ -63,7 +64,7 @@ def test_every_clinician_route_about_another_teams_data_gives_nothing(app, sessi
     session.commit()
     use = entry.add(session, clock, patient=world.patient_a1, entry=entry.Entry("admission", date(2026, 3, 1),
                                                                                 date(2026, 3, 3)),
-                    today=date(2026, 3, 10), actor_account_id=world.nurse_a.id)
+                    today=date(2026, 3, 10), actor=Actor(world.nurse_a.id, "staff"))
     values = {"patient_id": world.patient_a1.id, "alert_id": alert.id, "team_id": world.team_a.id,
               "account_id": world.nurse_a.id, "template_id": template.id, "section": "goals",
               "person_id": person.id, "step": "end", "use_id": use.id, "item_key": "spo2"}

@@ -18,6 +18,7 @@ from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.scheduler import run_sweeps
 from homefollow.services import alerts, messages, reporting
 from homefollow.services.alert_log import events_of
+from homefollow.services.audit import Actor
 from homefollow.services.plan_changes import change_plan
 from homefollow.web import failure_reason
 from tests.conftest import WEBHOOK_SECRET
@@ -267,14 +268,16 @@ def test_stop_and_start_are_honoured(hook_app, engine, session, clock, world, fa
     # A patient's STOP (staff and on-call phones: tests/test_duty_stop.py).
     sms(hook_app, "+4791000001", "STOPP")
     assert session.exec(select(SmsOptOut.phone)).all() == ["+4791000001"]
-    messages.send_from_team(session, clock, patient=world.patient_a1, author_account_id=world.nurse_a.id, body="Hei")
+    messages.send_from_team(session, clock, patient=world.patient_a1, actor=Actor(world.nurse_a.id, "staff"),
+                            body="Hei")
     sweep_at(engine, clock, senders, clock.now(), session)
     assert fake_twilio.to("+4791000001") == []  # no SMS after STOP
     sms(hook_app, "+4791000001", "START", sid="SM3")
     session.commit()
     assert session.exec(select(SmsOptOut)).all() == []
     forget_opt_outs(session)  # the test's session read the opt-outs before the START
-    messages.send_from_team(session, clock, patient=world.patient_a1, author_account_id=world.nurse_a.id, body="Hei")
+    messages.send_from_team(session, clock, patient=world.patient_a1, actor=Actor(world.nurse_a.id, "staff"),
+                            body="Hei")
     sweep_at(engine, clock, senders, clock.now(), session)
     assert len(fake_twilio.to("+4791000001")) == 1
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import render_template_string
 from wtforms import HiddenField
+from wtforms.fields.choices import SelectChoice  # type: ignore[attr-defined]  # WTForms 3.3; the stubs are 3.2
 from wtforms.validators import AnyOf
 
 from clinician_portal.filter_forms import FilterForm, FilterSelect, record_id, with_all
@@ -16,7 +17,7 @@ class TeamFilterForm(FilterForm):
 
     team = FilterSelect("Team", coerce=record_id)
     severity = FilterSelect("Severity", choices=with_all("Red and yellow", [("red", "Red"), ("yellow", "Yellow")]))
-    days = FilterSelect("Period", coerce=int, default=90, choices=[(30, "30"), (90, "90")])
+    days = FilterSelect("Period", coerce=int, default=90, choices=[SelectChoice(30, "30"), SelectChoice(90, "90")])
     sort = HiddenField(default="name", validators=[AnyOf(("name", "lace"))])
 
 

@@ -18,6 +18,7 @@ from homefollow.models import Alert, AlertEvent, AuditEvent, Message, Notificati
 from homefollow.notifications.sms_commands import FreeText, Report, Unknown, parse_sms
 from homefollow.notifications.texts import sms_segments
 from homefollow.services import messages, overview
+from homefollow.services.audit import Actor
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN
 from tests.webclient import WebClient, staff_client, text_of
 
@@ -128,22 +129,24 @@ def test_an_answer_settles_nothing_the_team_has_not_seen(session, clock, world):
     """A message that arrives after the nurse opened the page is still unread when she answers:
     the item stays; reading it resolves it."""
     patient = session.get(Patient, world.patient_a1.id)
-    messages.send_from_patient_side(session, clock, patient=patient, author_account_id=patient.account_id,
-                                    actor_kind="patient", body=CHEST)
-    messages.send_from_team(session, clock, patient=patient, author_account_id=world.nurse_a.id, body="Vi ringer deg.")
+    messages.send_from_patient_side(session, clock, patient=patient, actor=Actor(patient.account_id, "patient"),
+                                    body=CHEST)
+    messages.send_from_team(session, clock, patient=patient, actor=Actor(world.nurse_a.id, "staff"),
+                            body="Vi ringer deg.")
     [item] = items(session)
     assert item.status == "open"
-    messages.mark_read_by_team(session, clock, patient.id, world.nurse_a.id)
+    messages.mark_read_by_team(session, clock, patient.id, Actor(world.nurse_a.id, "staff"))
     assert items(session)[0].status == "resolved"
 
 
 def test_an_answer_resolves_an_item_whose_messages_are_read(session, clock, world):
     patient = session.get(Patient, world.patient_a1.id)
-    messages.send_from_patient_side(session, clock, patient=patient, author_account_id=patient.account_id,
-                                    actor_kind="patient", body=CHEST)
+    messages.send_from_patient_side(session, clock, patient=patient, actor=Actor(patient.account_id, "patient"),
+                                    body=CHEST)
     session.exec(select(Message)).one().read_by_team_at = clock.now()  # read elsewhere, item still open
     session.commit()
-    messages.send_from_team(session, clock, patient=patient, author_account_id=world.nurse_a.id, body="Vi ringer deg.")
+    messages.send_from_team(session, clock, patient=patient, actor=Actor(world.nurse_a.id, "staff"),
+                            body="Vi ringer deg.")
     [item] = items(session)
     assert (item.status, item.outcome) == ("resolved", "advice_given")
     assert events(session, item)[-1].data["reason"] == "message_answered"

@@ -180,7 +180,7 @@ def test_no_message_sms_or_relative_sms_for_a_patient_whose_follow_up_stopped(se
     session.add(a1)
     pw.withdraw_consent(session, clock, a1, withdrawn_on="2026-03-09", note="", actor=Actor(world.nurse_a.id, "staff"))
     session.get(Patient, a1.id)
-    messages.send_from_team(session, clock, patient=a1, author_account_id=world.nurse_a.id, body="Hei")
+    messages.send_from_team(session, clock, patient=a1, actor=Actor(world.nurse_a.id, "staff"), body="Hei")
     assert relatives.notify_of_red_alert(session, clock, a1, alert_id=1) == 0
     from homefollow.services.reminders import send_due
 

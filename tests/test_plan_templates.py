@@ -10,6 +10,7 @@ from sqlmodel import select
 
 from homefollow.models import CarePlan, PlanTemplate
 from homefollow.services import plan_templates, plans
+from homefollow.services.audit import Actor
 from homefollow.services.rulebook import sync_defaults as sync_rules
 from tests.factories import audit_events as _audit
 from tests.factories import make_staff
@@ -308,7 +309,7 @@ def test_starting_from_a_template_refuses_what_it_must(app, session, clock, sync
     patient = synced.patient_a1
     url = f"/clinic/patients/{patient.id}/plan/from-template"
     team_b_template = plan_templates.copy_to_team(session, clock, _shared(session, "copd"), team_id=synced.team_b.id,
-                                                  actor_account_id=synced.nurse_b.id)
+                                                  actor=Actor(synced.nurse_b.id, "staff"))
     nurse = WebClient(app.test_client())
     nurse.login_staff("nurse.a@example.no")
     # Another team's template is neither shown nor accepted.

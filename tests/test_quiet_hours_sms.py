@@ -18,6 +18,7 @@ from homefollow.notifications.sms import TwilioSmsSender
 from homefollow.notifications.texts import sms_segments
 from homefollow.scheduler import run_sweeps
 from homefollow.services import messages, relatives, reporting
+from homefollow.services.audit import Actor
 from tests.fakes.twilio import ACCOUNT_SID, AUTH_TOKEN, FROM_NUMBER
 
 # Claims, locks, sweeps or SQL that differs between the databases: on PostgreSQL too.
@@ -88,7 +89,7 @@ def test_send_after_keeps_local_time_across_both_dst_changes():
 def test_a_team_message_at_night_is_held_until_quiet_hours_end_and_then_sent(engine, session, clock, world,
                                                                               fake_twilio, senders):
     clock.set(oslo(2026, 3, 10, 1, 41))
-    messages.send_from_team(session, clock, patient=world.patient_a1, author_account_id=world.nurse_a.id,
+    messages.send_from_team(session, clock, patient=world.patient_a1, actor=Actor(world.nurse_a.id, "staff"),
                             body="Hei Astrid, husk vektmålingen i morgen.")
     row = session.exec(select(Notification).where(Notification.recipient == PATIENT)).one()
     assert row.due_at == oslo(2026, 3, 10, 8, 0)  # stored in UTC, held to 08:00 Oslo time
@@ -108,7 +109,7 @@ def test_a_team_message_keeps_the_patients_own_quiet_hours_across_the_spring_dst
     session.add(patient)
     session.commit()
     clock.set(oslo(2026, 3, 28, 23, 15))  # the night the clocks go forward
-    messages.send_from_team(session, clock, patient=patient, author_account_id=world.nurse_a.id, body="God natt")
+    messages.send_from_team(session, clock, patient=patient, actor=Actor(world.nurse_a.id, "staff"), body="God natt")
     sweep_at(engine, clock, senders, datetime(2026, 3, 29, 4, 59, tzinfo=UTC), session)  # 06:59 CEST
     assert texts_to(fake_twilio, PATIENT) == []
     sweep_at(engine, clock, senders, datetime(2026, 3, 29, 5, 0, tzinfo=UTC), session)  # 07:00 CEST
@@ -117,7 +118,8 @@ def test_a_team_message_keeps_the_patients_own_quiet_hours_across_the_spring_dst
 
 def test_a_team_message_in_the_day_goes_at_once(engine, session, clock, world, fake_twilio, senders):
     clock.set(oslo(2026, 3, 10, 14, 0))
-    messages.send_from_team(session, clock, patient=world.patient_a1, author_account_id=world.nurse_a.id, body="Hei")
+    messages.send_from_team(session, clock, patient=world.patient_a1, actor=Actor(world.nurse_a.id, "staff"),
+                            body="Hei")
     sweep_at(engine, clock, senders, oslo(2026, 3, 10, 14, 0), session)
     assert len(texts_to(fake_twilio, PATIENT)) == 1
 
@@ -127,7 +129,7 @@ def test_an_invitation_at_night_is_held_until_morning_and_then_sent(engine, sess
     clock.set(oslo(2026, 3, 10, 23, 10))
     relatives.invite(session, clock, patient=world.patient_a1, name="Per Sønn", phone="+4791000055",
                      relation="sønn", can_view=True, can_report=False, receives_alerts=False, valid_until=None,
-                     invited_by_account_id=world.patient_a1.account_id)
+                     actor=Actor(world.patient_a1.account_id, "patient"))
     sweep_at(engine, clock, senders, oslo(2026, 3, 11, 7, 59), session)
     assert texts_to(fake_twilio, "+4791000055") == []
     sweep_at(engine, clock, senders, oslo(2026, 3, 11, 8, 0), session)

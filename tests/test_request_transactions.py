@@ -23,7 +23,7 @@ from homefollow.services import patient_record, pauses
 from homefollow.services.audit import Actor
 from homefollow.services.access import Need, require_patient
 from homefollow.transactions import commit_now, unit_of_work
-from homefollow.web import current_principal
+from homefollow.web import current_actor, current_principal
 from tests.conftest import app_config, observed_by
 from tests.factories import audit_events
 from tests.test_outage import _admin, assert_outage_page, outage_form
@@ -45,8 +45,8 @@ def _with_note_then(app, error: Exception):
     def note_then_fail(patient_id: int):
         db = get_session()
         access = require_patient(db, get_clock(), current_principal(), patient_id, need=Need.REPORT,
-                                 action="note.submit")
-        patient_record.add_note(db, get_clock(), patient=access.patient, author_account_id=current_principal().account_id,
+                                 action="note.submit", actor=current_actor())
+        patient_record.add_note(db, get_clock(), patient=access.patient, actor=current_actor(),
                                 body="Ringte pasienten")
         raise error
 
@@ -78,10 +78,12 @@ def test_a_refusal_after_a_write_rolls_the_write_back_and_keeps_only_the_refusal
     @app.post("/test/note-then-refused/<int:patient_id>/<int:other_id>")
     def note_then_refused(patient_id: int, other_id: int):
         db, clock_ = get_session(), get_clock()
-        access = require_patient(db, clock_, current_principal(), patient_id, need=Need.REPORT, action="note.submit")
-        patient_record.add_note(db, clock_, patient=access.patient, author_account_id=current_principal().account_id,
+        access = require_patient(db, clock_, current_principal(), patient_id, need=Need.REPORT, action="note.submit",
+                                 actor=current_actor())
+        patient_record.add_note(db, clock_, patient=access.patient, actor=current_actor(),
                                 body="Ringte pasienten")
-        require_patient(db, clock_, current_principal(), other_id, action="view.patient")  # another team's
+        require_patient(db, clock_, current_principal(), other_id, action="view.patient",  # another team's
+                        actor=current_actor())
         raise AssertionError("unreachable")
 
     nurse = staff_client(app, "nurse.a@example.no")
@@ -173,7 +175,7 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
     with pytest.raises(RuntimeError), unit_of_work(engine) as job:
         patient = job.get(Patient, world.patient_a1.id)
         pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
-        patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
+        patient_record.add_note(job, clock, patient=patient, actor=Actor(world.nurse_a.id, "staff"), body="Ferie")
         raise RuntimeError("the job fails after both writes")
     assert session.get(Patient, world.patient_a1.id, populate_existing=True).status == "active"
     assert _notes(session) == [] and audit_events(session, "patient.pause") == []
@@ -181,7 +183,7 @@ def test_a_jobs_work_is_one_transaction(engine, clock, session, world):
     with unit_of_work(engine) as job:
         patient = job.get(Patient, world.patient_a1.id)
         pauses.pause(job, clock, patient, reason=pauses.HOLIDAY, until=until, actor=Actor(None, "system"))
-        patient_record.add_note(job, clock, patient=patient, author_account_id=world.nurse_a.id, body="Ferie")
+        patient_record.add_note(job, clock, patient=patient, actor=Actor(world.nurse_a.id, "staff"), body="Ferie")
     session.commit()
     assert session.get(Patient, world.patient_a1.id, populate_existing=True).status == "paused"
     assert [n.body for n in _notes(session)] == ["Ferie"]

@@ -22,6 +22,7 @@ from homefollow.models import (Alert, AuditEvent, Message, Organisation, PlanTem
 from homefollow.outcomes import entry
 from homefollow.outcomes_cli import person_secret
 from homefollow.services import api_tokens, reporting
+from homefollow.services.audit import Actor
 from homefollow.services.hospital_stays import identify_patient
 from tests.factories import PASSWORD, grant, make_account, make_staff, standard_plan
 from tests.webclient import WebClient
@@ -70,7 +71,7 @@ def _b_world(app, session, clock, world) -> dict:
     identify_patient(session, clock, patient_id=b1.id, source="UNN", local_id=B1_LOCAL, national_id=None,
                      secret=secret)
     use = entry.add(session, clock, patient=b1, entry=entry.Entry("admission", date(2026, 3, 1), date(2026, 3, 3)),
-                    today=date(2026, 3, 10), actor_account_id=nurse_b.id)
+                    today=date(2026, 3, 10), actor=Actor(nurse_b.id, "staff"))
     return {"patient_id": b1.id, "alert_id": alert.id if alert else 1, "report_id": outcome.report.id,
             "person_id": person.id, "team_id": world.team_b.id, "account_id": nurse_b.id,
             "template_id": template.id, "use_id": use.id, "item_key": "weight", "key": "cat", "step": 1,

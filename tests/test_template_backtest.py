@@ -14,6 +14,7 @@ from homefollow.migrate import downgrade, upgrade
 from homefollow.models import AuditEvent, CarePlan, PlanTemplate
 from homefollow.outcomes.cohorts import templates_of
 from homefollow.services import plan_templates, plans, reporting, rule_tools
+from homefollow.services.audit import Actor
 from homefollow.services.plan_changes import change_plan
 from homefollow.services.rulebook import sync_defaults as sync_rules
 from tests.factories import build_world, make_staff
@@ -27,7 +28,7 @@ def _shared(session, key: str) -> PlanTemplate:
 def _start(session, clock, world, patient, template) -> CarePlan:
     version = plans.current_content(session, patient.id)[1]
     return plan_templates.start_from_template(session, clock, patient=patient, template=template,
-                                              author_account_id=world.nurse_a.id, reason="test",
+                                              actor=Actor(world.nurse_a.id, "staff"), reason="test",
                                               expected_version=version)
 
 
@@ -126,7 +127,7 @@ def test_bad_choices_get_a_clear_error_and_show_nothing(app, session, on_templat
 def test_who_may_backtest_on_a_template(app, session, clock, on_templates):
     world, copd, _heart = on_templates
     team_copy = plan_templates.copy_to_team(session, clock, copd, team_id=world.team_a.id,
-                                            actor_account_id=world.admin_a.id)
+                                            actor=Actor(world.admin_a.id, "staff"))
     admin_b = make_staff(session, clock, "admin.b@example.no", "Bodil Admin", world.team_b, "team_admin")
     session.commit()
     nurse = WebClient(app.test_client())

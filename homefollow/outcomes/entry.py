@@ -19,6 +19,7 @@ from sqlmodel import Session, select, col
 from ..clock import Clock
 from ..models import Patient, ServiceKind, ServicePerson, ServiceUse
 from ..services import audit
+from ..services.audit import Actor
 
 ENTRY_SOURCE = "homefollow"
 KINDS = (ServiceKind.ADMISSION.value, ServiceKind.EMERGENCY.value, ServiceKind.SHORT_STAY.value)
@@ -126,7 +127,7 @@ def _check_reason(reason: str) -> str:
 
 
 def add(session: Session, clock: Clock, *, patient: Patient, entry: Entry, today: date,
-        actor_account_id: int) -> ServiceUse:
+        actor: Actor) -> ServiceUse:
     """Record an event for the patient. Raises EntryInvalid (nothing saved)."""
     person = person_of(session, patient.id)
     found = problems(session, entry, today, person_id=person.id if person else None)
@@ -140,8 +141,8 @@ def add(session: Session, clock: Clock, *, patient: Patient, entry: Entry, today
                      created_at=now, updated_at=now)
     session.add(use)
     session.flush()
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="service_use.create",
-                 patient_id=patient.id, object_type="service_use", object_id=use.id, **_values(use))
+    audit.record(session, clock, actor=actor, action="service_use.create", patient_id=patient.id,
+                 object_type="service_use", object_id=use.id, **_values(use))
     session.flush()
     return use
 
@@ -156,7 +157,7 @@ def entered_event(session: Session, patient_id: int, use_id: int) -> ServiceUse 
 
 
 def change(session: Session, clock: Clock, *, patient: Patient, use: ServiceUse, entry: Entry, reason: str,
-           today: date, actor_account_id: int) -> ServiceUse:
+           today: date, actor: Actor) -> ServiceUse:
     """Correct an entered event. Raises EntryInvalid (nothing saved)."""
     found = problems(session, entry, today, person_id=use.person_id, replacing_id=use.id)
     try:
@@ -170,19 +171,17 @@ def change(session: Session, clock: Clock, *, patient: Patient, use: ServiceUse,
     use.acute = _acute(entry)
     use.updated_at = clock.now()
     session.add(use)
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="service_use.change",
-                 patient_id=patient.id, object_type="service_use", object_id=use.id, reason=reason, before=before,
-                 **_values(use))
+    audit.record(session, clock, actor=actor, action="service_use.change", patient_id=patient.id,
+                 object_type="service_use", object_id=use.id, reason=reason, before=before, **_values(use))
     session.flush()
     return use
 
 
 def delete(session: Session, clock: Clock, *, patient: Patient, use: ServiceUse, reason: str,
-           actor_account_id: int) -> None:
+           actor: Actor) -> None:
     """Delete an entered event; the audit record keeps what it was. Raises EntryInvalid."""
     reason = _check_reason(reason)
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="service_use.delete",
-                 patient_id=patient.id, object_type="service_use", object_id=use.id, reason=reason,
-                 before=_values(use))
+    audit.record(session, clock, actor=actor, action="service_use.delete", patient_id=patient.id,
+                 object_type="service_use", object_id=use.id, reason=reason, before=_values(use))
     session.delete(use)
     session.flush()

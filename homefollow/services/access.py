@@ -17,6 +17,7 @@ from sqlmodel import Session, select, col
 from ..clock import Clock
 from ..models import Account, AccountKind, Patient, RelativeAccess, TeamMembership
 from . import audit
+from .audit import Actor
 
 
 class Need(str, Enum):
@@ -174,24 +175,24 @@ def require_patient(
     *,
     need: Need = Need.VIEW,
     action: str,
-    ip: str | None = None,
+    actor: Actor,
 ) -> PatientAccess:
-    """Return the access if allowed, else raise AccessDenied. Audits either way; a refusal's
-    record alone is kept (audit.record_refusal), as the refusal rolls the request back."""
+    """Return the access if allowed, else raise AccessDenied. The principal's rights decide; the
+    actor (the same person, with channel and address) is what the audit records, either way. A
+    refusal's record alone is kept (audit.record_refusal), as the refusal rolls the request back."""
     access = access_to_patient(session, clock, principal, patient_id)
     allowed = access is not None and access.allows(need)
     ended = ended_grant(session, clock, principal, patient_id) if access is None else None
     if allowed:
         assert access is not None, "only an access allows"
-        audit.record(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                     action=action, patient_id=patient_id, ip=ip)
+        audit.record(session, clock, actor=actor, action=action, patient_id=patient_id)
         return access
     ended_fields: dict[str, Any] = {"grant_ended": ended.id, "ended": "revoked" if ended.revoked_at else "expired"} if ended else {}
     audit.record_refusal(
-        session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
+        session, clock, actor=actor,
         # A denied attempt is logged against the target only when the target exists.
         patient_id=patient_id if access is not None or session.get(Patient, patient_id) is not None else None,
-        ip=ip, attempted=action, need=need.value,
+        attempted=action, need=need.value,
         **ended_fields,  # a relative whose access ended is shown so: which grant, and why
     )
     if ended is not None:

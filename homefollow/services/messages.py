@@ -28,6 +28,7 @@ from ..models import Account, AccountKind, AlertStatus, Channel, Message, Outcom
 from ..notifications import outbox
 from ..notifications.texts import message_text
 from . import alerts, audit, reminders
+from .audit import Actor
 
 MAX_LENGTH = 2000
 ALERT_KEY = "message.unread"  # the queue item for unread messages from the patient's side
@@ -65,12 +66,12 @@ def author_names(session: Session, messages: list[Message]) -> dict[int, str]:
     return {a.id: a.name for a in session.exec(select(Account).where(col(Account.id).in_(ids)))}
 
 
-def send_from_patient_side(session: Session, clock: Clock, *, patient: Patient, author_account_id: int | None,
-                           actor_kind: str, body: str, idempotency_key: str | None = None,
-                           channel: str = "web") -> Message:
-    """A message from the patient or a relative to the team, put in the team's triage queue.
-    Sending again with the same idempotency key (a double tap, a resent form, a redelivered SMS
-    webhook) returns the first message and changes nothing.
+def send_from_patient_side(session: Session, clock: Clock, *, patient: Patient, actor: Actor, body: str,
+                           idempotency_key: str | None = None) -> Message:
+    """A message from the patient or a relative (the actor, in the portal or by SMS) to the team,
+    put in the team's triage queue; the audit record names the actor's channel. Sending again with
+    the same idempotency key (a double tap, a resent form, a redelivered SMS webhook) returns the
+    first message and changes nothing.
 
     Raises ValueError when nothing is left of the text once cleaned (callers check first)."""
     text = clean(body)[:MAX_LENGTH]
@@ -80,7 +81,7 @@ def send_from_patient_side(session: Session, clock: Clock, *, patient: Patient, 
         existing = _by_key(session, patient.id, idempotency_key)
         if existing is not None:
             return existing
-    message = Message(patient_id=patient.id, author_account_id=author_account_id, from_team=False,
+    message = Message(patient_id=patient.id, author_account_id=actor.account_id, from_team=False,
                       body=text, created_at=clock.now(), idempotency_key=idempotency_key)
     try:
         with session.begin_nested():
@@ -90,17 +91,17 @@ def send_from_patient_side(session: Session, clock: Clock, *, patient: Patient, 
         if existing is None:
             raise
         return existing
-    audit.record(session, clock, actor_account_id=author_account_id, actor_kind=actor_kind, action="message.create",
-                 patient_id=patient.id, object_type="message", object_id=message.id, channel=channel)
-    _queue_for_team(session, clock, patient, message, actor_kind)
+    audit.record(session, clock, actor=actor, action="message.create", patient_id=patient.id,
+                 object_type="message", object_id=message.id, channel=actor.channel)
+    _queue_for_team(session, clock, patient, message, actor)
     return message
 
 
-def _queue_for_team(session: Session, clock: Clock, patient: Patient, message: Message, actor_kind: str) -> None:
+def _queue_for_team(session: Session, clock: Clock, patient: Patient, message: Message, actor: Actor) -> None:
     """Open the patient's 'unread message' item (paged by the team's policy), or update it."""
     unread = unread_for_team(session, [patient.id]).get(patient.id, 1)
     author = session.get(Account, message.author_account_id) if message.author_account_id else None
-    relative = AccountKind.RELATIVE.value in (actor_kind, author.kind if author is not None else None)
+    relative = AccountKind.RELATIVE.value in (actor.kind, author.kind if author is not None else None)
     words = preview(message.body)
 
     def who(loc: str) -> str:
@@ -121,12 +122,12 @@ def _queue_for_team(session: Session, clock: Clock, patient: Patient, message: M
     ))
 
 
-def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_account_id: int, body: str) -> Message:
-    """A message from staff to the patient; the patient gets an SMS that there is one (not what
-    it says), unless follow-up has not started or has stopped. The SMS keeps the patient's quiet
+def send_from_team(session: Session, clock: Clock, *, patient: Patient, actor: Actor, body: str) -> Message:
+    """A message from staff (the actor) to the patient; the patient gets an SMS that there is one
+    (not what it says), unless follow-up has not started or has stopped. The SMS keeps the patient's quiet
     hours: written at night, it is held in the outbox until they end, never dropped. An answer settles the patient's
     'unread message' item when nothing the patient's side wrote is left unread."""
-    message = Message(patient_id=patient.id, author_account_id=author_account_id, from_team=True,
+    message = Message(patient_id=patient.id, author_account_id=actor.account_id, from_team=True,
                       body=clean(body)[:MAX_LENGTH], created_at=clock.now(), read_by_team_at=clock.now())
     session.add(message)
     session.flush()
@@ -135,11 +136,11 @@ def send_from_team(session: Session, clock: Clock, *, patient: Patient, author_a
         outbox.enqueue(session, clock, dedup_key=f"message:{message.id}:sms", channel=Channel.SMS,
                        recipient=patient.phone, body=message_text("new_message", account.locale if account else "nb"),
                        patient_id=patient.id, due_at=reminders.send_after(patient, clock.now()))
-    audit.record(session, clock, actor_account_id=author_account_id, actor_kind="staff", action="message.create",
-                 patient_id=patient.id, object_type="message", object_id=message.id)
+    audit.record(session, clock, actor=actor, action="message.create", patient_id=patient.id, object_type="message",
+                 object_id=message.id)
     item = alerts.open_alert_for(session, patient.id, ALERT_KEY, for_update=True)
     if item is not None and not unread_for_team(session, [patient.id]):
-        alerts.resolve(session, clock, item.id, author_account_id, Outcome.ADVICE_GIVEN, "",
+        alerts.resolve(session, clock, item.id, actor.account_id, Outcome.ADVICE_GIVEN, "",
                        reason="message_answered")
     return message
 
@@ -150,11 +151,10 @@ def mark_read_by_patient(session: Session, clock: Clock, patient_id: int) -> Non
                     .values(read_by_patient_at=clock.now()))
 
 
-def mark_read_by_team(session: Session, clock: Clock, patient_id: int,
-                      actor_account_id: int | None = None) -> list[int]:
+def mark_read_by_team(session: Session, clock: Clock, patient_id: int, actor: Actor) -> list[int]:
     """The team has the thread in front of it: the patient's side's messages are read, and the
-    'unread message' item is resolved, in the log by this person. Returns the ids of the
-    messages that were unread until now (the page marks them as new).
+    'unread message' item is resolved, in the log by this person (the actor). Returns the ids of
+    the messages that were unread until now (the page marks them as new).
 
     The item is locked first, so a message arriving meanwhile either is read here or, if it
     was not committed yet, opens a new item once this one is resolved: none is resolved unseen."""
@@ -163,10 +163,10 @@ def mark_read_by_team(session: Session, clock: Clock, patient_id: int,
                                                      col(Message.read_by_team_at).is_(None))).all())
     if ids:
         session.execute(update(Message).where(col(Message.id).in_(ids)).values(read_by_team_at=clock.now()))
-        audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="message.read",
-                     patient_id=patient_id, object_type="message", object_id=ids[-1], messages=len(ids))
+        audit.record(session, clock, actor=actor, action="message.read", patient_id=patient_id,
+                     object_type="message", object_id=ids[-1], messages=len(ids))
     if item is not None and item.status != AlertStatus.RESOLVED.value:
-        alerts.resolve(session, clock, item.id, actor_account_id, Outcome.OTHER, "", reason="message_read")
+        alerts.resolve(session, clock, item.id, actor.account_id, Outcome.OTHER, "", reason="message_read")
     return ids
 
 

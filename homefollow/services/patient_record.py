@@ -12,6 +12,7 @@ from sqlmodel import Session, select, col
 from ..clock import Clock
 from ..models import Account, Alert, AuditEvent, Message, Patient, PatientNote, Report
 from . import audit, reporting
+from .audit import Actor
 
 NOTE_MAX_LENGTH = 4000
 FRAILTY_SCORES = range(1, 10)  # Clinical Frailty Scale 1 (very fit) … 9 (terminally ill)
@@ -24,28 +25,29 @@ def age_on(birth_date: date | None, today: date) -> int | None:
     return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
 
 
-def add_note(session: Session, clock: Clock, *, patient: Patient, author_account_id: int, body: str) -> PatientNote:
-    """A team note. Notes are never edited: a correction is a new note."""
+def add_note(session: Session, clock: Clock, *, patient: Patient, actor: Actor, body: str) -> PatientNote:
+    """A team note by the actor. Notes are never edited: a correction is a new note."""
     text = body.strip()
     if not text or len(text) > NOTE_MAX_LENGTH:
         raise ValueError(f"a note is 1 to {NOTE_MAX_LENGTH} characters")
-    note = PatientNote(patient_id=patient.id, author_account_id=author_account_id, body=text, created_at=clock.now())
+    assert actor.account_id is not None, "a team note is written by a signed-in member of the team"
+    note = PatientNote(patient_id=patient.id, author_account_id=actor.account_id, body=text, created_at=clock.now())
     session.add(note)
     session.flush()
-    audit.record(session, clock, actor_account_id=author_account_id, actor_kind="staff", action="note.create",
-                 patient_id=patient.id, object_type="patient_note", object_id=note.id)
+    audit.record(session, clock, actor=actor, action="note.create", patient_id=patient.id, object_type="patient_note",
+                 object_id=note.id)
     return note
 
 
-def set_frailty(session: Session, clock: Clock, *, patient: Patient, score: int | None, actor_account_id: int) -> None:
+def set_frailty(session: Session, clock: Clock, *, patient: Patient, score: int | None, actor: Actor) -> None:
     """Record the team's Clinical Frailty Scale assessment (None: not assessed)."""
     if score is not None and score not in FRAILTY_SCORES:
         raise ValueError("the Clinical Frailty Scale runs from 1 to 9")
     previous = patient.frailty_score
     patient.frailty_score = score
     session.add(patient)
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="patient.frailty",
-                 patient_id=patient.id, object_type="patient", object_id=patient.id, previous=previous, score=score)
+    audit.record(session, clock, actor=actor, action="patient.frailty", patient_id=patient.id, object_type="patient",
+                 object_id=patient.id, previous=previous, score=score)
 
 
 @dataclass(frozen=True)

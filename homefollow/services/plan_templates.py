@@ -35,6 +35,7 @@ from .. import values
 from ..clock import Clock
 from ..models import CarePlan, Patient, PlanTemplate
 from . import audit, evaluation, plan_safety, rule_tools
+from .audit import Actor
 from .plan_changes import change_plan
 from .plans import PlanContent, current_content
 from .team_models import Problem, problem, problems_of
@@ -209,19 +210,19 @@ def _free_key(session: Session, team_id: int, key: str) -> str:
 
 
 def copy_to_team(session: Session, clock: Clock, template: PlanTemplate, *, team_id: int,
-                 actor_account_id: int) -> PlanTemplate:
+                 actor: Actor) -> PlanTemplate:
     copy = PlanTemplate(team_id=team_id, key=_free_key(session, team_id, template.key), name=template.name,
                         description=template.description, content=dict(template.content), is_active=True,
-                        created_at=clock.now(), updated_at=clock.now(), updated_by_account_id=actor_account_id)
+                        created_at=clock.now(), updated_at=clock.now(), updated_by_account_id=actor.account_id)
     session.add(copy)
     session.flush()
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="plan_template.copy",
-                 object_type="plan_template", object_id=copy.id, source_template_id=template.id, team_id=team_id)
+    audit.record(session, clock, actor=actor, action="plan_template.copy", object_type="plan_template",
+                 object_id=copy.id, source_template_id=template.id, team_id=team_id)
     return copy
 
 
 def update_template(session: Session, clock: Clock, template: PlanTemplate, *, name: str, description: str,
-                    content: PlanContent, actor_account_id: int, how: str, locale: str = "nb") -> PlanTemplate:
+                    content: PlanContent, actor: Actor, how: str, locale: str = "nb") -> PlanTemplate:
     """Save a team template's text and content. Raises TemplateInvalid (nothing saved) when
     its rules do not resolve, or when the change leaves something unwatched or makes a limit
     contradict another or the safety net (plan_safety: what a plan must satisfy)."""
@@ -233,21 +234,21 @@ def update_template(session: Session, clock: Clock, template: PlanTemplate, *, n
         raise TemplateInvalid([p.message for p in unsafe])
     template.name, template.description = name, description
     template.content = content.model_dump(mode="json")
-    template.updated_at, template.updated_by_account_id = clock.now(), actor_account_id
+    template.updated_at, template.updated_by_account_id = clock.now(), actor.account_id
     session.add(template)
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff", action="plan_template.change",
-                 object_type="plan_template", object_id=template.id, team_id=template.team_id, how=how)
+    audit.record(session, clock, actor=actor, action="plan_template.change", object_type="plan_template",
+                 object_id=template.id, team_id=template.team_id, how=how)
     return template
 
 
 def set_active(session: Session, clock: Clock, template: PlanTemplate, active: bool, *,
-               actor_account_id: int) -> PlanTemplate:
+               actor: Actor) -> PlanTemplate:
     if template.team_id is None:
         raise PermissionError("shared templates change only through the shipped files")
     template.is_active = active
-    template.updated_at, template.updated_by_account_id = clock.now(), actor_account_id
+    template.updated_at, template.updated_by_account_id = clock.now(), actor.account_id
     session.add(template)
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind="staff",
+    audit.record(session, clock, actor=actor,
                  action="plan_template.activate" if active else "plan_template.deactivate",
                  object_type="plan_template", object_id=template.id, team_id=template.team_id)
     return template
@@ -352,17 +353,17 @@ def _check_version(session: Session, patient: Patient, expected_version: int | N
 
 
 def start_from_template(session: Session, clock: Clock, *, patient: Patient, template: PlanTemplate,
-                        author_account_id: int, reason: str, expected_version: int | None) -> CarePlan:
-    """A new plan version from a template. Raises PlanChanged when the plan is no longer the
+                        actor: Actor, reason: str, expected_version: int | None) -> CarePlan:
+    """A new plan version from a template, by the actor. Raises PlanChanged when the plan is no longer the
     one the user saw, evaluation.PlanRulesInvalid when the template's rules do not resolve.
    """
     current = _check_version(session, patient, expected_version)
     content = merged_with_patient(content_of(template), current)
-    audit.record(session, clock, actor_account_id=author_account_id, actor_kind="staff", action="plan.template_applied",
-                 patient_id=patient.id, object_type="plan_template", object_id=template.id, reason=reason)
+    audit.record(session, clock, actor=actor, action="plan.template_applied", patient_id=patient.id,
+                 object_type="plan_template", object_id=template.id, reason=reason)
     try:
-        return change_plan(session, clock, patient=patient, content=content, author_account_id=author_account_id,
-                           reason=reason, template_id=template.id)
+        return change_plan(session, clock, patient=patient, content=content, author_account_id=actor.account_id,
+                           actor_kind=actor.kind, reason=reason, template_id=template.id)
     except evaluation.PlanRulesInvalid:
         session.rollback()
         raise
@@ -508,17 +509,17 @@ def check_calibration(cal: Calibration, rows: list[dict]) -> tuple[dict[str, dic
 
 
 def apply_calibration(session: Session, clock: Clock, *, patient: Patient, chosen: dict[str, dict[str, float]],
-                      author_account_id: int, reason: str, expected_version: int | None) -> CarePlan:
-    """Write the approved limits into the plan as a new version. Raises PlanChanged or
+                      actor: Actor, reason: str, expected_version: int | None) -> CarePlan:
+    """Write the approved limits into the plan as a new version, by the actor. Raises PlanChanged or
     evaluation.PlanRulesInvalid (nothing saved)."""
     content = _check_version(session, patient, expected_version)
     slots = limit_slots(session, content)
     new_content = with_limits(content, slots, chosen)
-    audit.record(session, clock, actor_account_id=author_account_id, actor_kind="staff", action="plan.limits_calibrated",
-                 patient_id=patient.id, limits=chosen, reason=reason)
+    audit.record(session, clock, actor=actor, action="plan.limits_calibrated", patient_id=patient.id, limits=chosen,
+                 reason=reason)
     try:
         return change_plan(session, clock, patient=patient, content=new_content,
-                           author_account_id=author_account_id, reason=reason)
+                           author_account_id=actor.account_id, actor_kind=actor.kind, reason=reason)
     except evaluation.PlanRulesInvalid:
         session.rollback()
         raise

@@ -12,6 +12,7 @@ from ..models import Account, AccountKind, AuditEvent, Channel, Patient, Relativ
 from ..notifications import outbox
 from ..notifications.texts import message_text
 from . import audit, reminders, teams
+from .audit import Actor
 
 
 def grants_of(session: Session, patient_id: int) -> list[tuple[RelativeAccess, Account]]:
@@ -24,10 +25,11 @@ def grants_of(session: Session, patient_id: int) -> list[tuple[RelativeAccess, A
 
 def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone: str, relation: str,
            can_view: bool, can_report: bool, receives_alerts: bool, valid_until: datetime | None,
-           invited_by_account_id: int) -> tuple[RelativeAccess, bool]:
-    """Give a relative access. Their account is made if they have none (they sign in with a code
-    sent to their phone); an earlier grant for the same person is replaced. Returns the grant and
-    whether it replaced one (the page then says that what they may do has changed).
+           actor: Actor) -> tuple[RelativeAccess, bool]:
+    """The patient (the actor) gives a relative access. Their account is made if they have none
+    (they sign in with a code sent to their phone); an earlier grant for the same person is
+    replaced. Returns the grant and whether it replaced one (the page then says that what they
+    may do has changed).
 
     A number that already belongs to an account that is not a relative's (another patient) is
     invited exactly like any other: the grant row is made and the SMS is sent, so the inviter
@@ -56,10 +58,10 @@ def invite(session: Session, clock: Clock, *, patient: Patient, name: str, phone
                    body=message_text("invitation", account.locale, name=first_name(patient),
                                      url=public_url("/login/code")),
                    patient_id=patient.id, due_at=reminders.relative_send_after(patient, now))  # not at night
-    audit.record(session, clock, actor_account_id=invited_by_account_id, actor_kind="patient",
-                 action="relative.grant", patient_id=patient.id, object_type="relative_access", object_id=grant.id,
-                 relative=account.id, can_view=can_view, can_report=can_report, receives_alerts=receives_alerts,
-                 name=name, linked=account.kind == AccountKind.RELATIVE.value)
+    audit.record(session, clock, actor=actor, action="relative.grant", patient_id=patient.id,
+                 object_type="relative_access", object_id=grant.id, relative=account.id, can_view=can_view,
+                 can_report=can_report, receives_alerts=receives_alerts, name=name,
+                 linked=account.kind == AccountKind.RELATIVE.value)
     return grant, replaced
 
 
@@ -81,14 +83,13 @@ def first_name(patient: Patient) -> str:
     return patient.name.split()[0] if patient.name else ""
 
 
-def revoke(session: Session, clock: Clock, grant: RelativeAccess, *, revoked_by_account_id: int) -> None:
-    """Ends the grant at once: access is checked on every request."""
+def revoke(session: Session, clock: Clock, grant: RelativeAccess, *, actor: Actor) -> None:
+    """The patient (the actor) ends the grant at once: access is checked on every request."""
     if grant.revoked_at is None:
         grant.revoked_at = clock.now()
         session.add(grant)
-        audit.record(session, clock, actor_account_id=revoked_by_account_id, actor_kind="patient",
-                     action="relative.revoke", patient_id=grant.patient_id, object_type="relative_access",
-                     object_id=grant.id)
+        audit.record(session, clock, actor=actor, action="relative.revoke", patient_id=grant.patient_id,
+                     object_type="relative_access", object_id=grant.id)
 
 
 def relative_alert_text(session: Session, patient: Patient, now: datetime, locale: str) -> str:
@@ -143,8 +144,7 @@ def notify_of_red_alert(session: Session, clock: Clock, patient: Patient, alert_
 
 
 def change_reminders(session: Session, clock: Clock, patient: Patient, settings: reminders.Settings, *,
-                     changed_by_account_id: int) -> None:
+                     actor: Actor) -> None:
     patient.reminders = settings.model_dump(mode="json")
     reminders.schedule_next(session, clock, patient)
-    audit.record(session, clock, actor_account_id=changed_by_account_id, actor_kind="patient",
-                 action="settings.reminders", patient_id=patient.id, **patient.reminders)
+    audit.record(session, clock, actor=actor, action="settings.reminders", patient_id=patient.id, **patient.reminders)

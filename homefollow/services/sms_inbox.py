@@ -33,6 +33,7 @@ from . import access, admin_notices, alerts, audit, messages, reporting, teams
 from .accounts import display_phone, normalise_phone
 from ..notifications.sms_commands import AskUnit
 from . import unit_check
+from .audit import Actor
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,11 @@ class Sender:
     patient: Patient | None = None
     reporter_account_id: int | None = None  # the patient's or the relative's account
     actor_kind: str = "anonymous"
+
+    @property
+    def actor(self) -> Actor:
+        """The patient side writing by SMS: the patient, a relative, or someone unknown."""
+        return Actor(self.reporter_account_id, self.actor_kind, "sms")
 
 
 def identify(session: Session, clock: Clock, phone: str) -> Sender:
@@ -95,7 +101,7 @@ def handle(session: Session, clock: Clock, *, from_number: str, body: str, messa
         if sender.patient is None:
             return reply_text("unknown_sender", locale)
         unit_check.ask_by_sms(session, clock, sender.patient, command, body=body, message_id=message_id,
-                              actor_account_id=sender.reporter_account_id, actor_kind=sender.actor_kind)
+                              actor=sender.actor)
         return reply_text(command, locale)
     if isinstance(command, Report):
         if sender.patient is None:
@@ -122,8 +128,8 @@ def _duty_stop(session: Session, clock: Clock, sender: Sender, phone: str, duty:
         text = message_text("admin.duty_stop", "nb", name=name, phone=number, team=team.name,
                             url=public_url(f"/clinic/teams/{team.id}/phones"))
         admin_notices.tell_team_admins(session, clock, team, key=key, text=text)
-    audit.record(session, clock, actor_account_id=sender.staff.id if sender.staff else sender.reporter_account_id,
-                 actor_kind="staff" if sender.staff else sender.actor_kind, action="sms.stop.duty",
+    actor = Actor(sender.staff.id, "staff", "sms") if sender.staff else sender.actor
+    audit.record(session, clock, actor=actor, action="sms.stop.duty",
                  patient_id=sender.patient.id if sender.patient else None, object_type="team",
                  object_id=duty[0].id, teams=[team.id for team in duty])
     return reply_text("stop.duty", locale, team=", ".join(team.name for team in duty))
@@ -154,7 +160,7 @@ def _acknowledge(session: Session, clock: Clock, sender: Sender, code: str) -> A
         alerts.acknowledge(session, clock, alert.id, sender.staff.id)
     except alerts.AlertStateError:
         return AckOutcome(alert.short_code, "already_acknowledged")
-    audit.record(session, clock, actor_account_id=sender.staff.id, actor_kind="staff", action="alert.acknowledge",
+    audit.record(session, clock, actor=Actor(sender.staff.id, "staff", "sms"), action="alert.acknowledge",
                  patient_id=alert.patient_id, object_type="alert", object_id=alert.id, channel="sms")
     severity = cast(Severity, alert.severity)  # an alert is yellow or red
     minutes = int(parse_policy(alert.escalation_policy).ack_timeout.minutes(severity).total_seconds() // 60) \
@@ -176,8 +182,7 @@ def _report(session: Session, clock: Clock, sender: Sender, command: Report, mes
         if not outcomes[-1].replayed:
             unit_check.record_units(session, clock, outcomes[-1].report,
                                     [r for code, r in command.with_unit.items() if code in values], asked=False,
-                                    actor_account_id=sender.reporter_account_id, actor_kind=sender.actor_kind,
-                                    channel="sms")
+                                    actor=sender.actor, channel="sms")
     zone = Zone.worst(o.zone for o in outcomes)
     worst = next((o for o in outcomes if o.zone == zone), outcomes[0])
     # A single yellow reading that must be confirmed: the patient is asked for a new one.
@@ -203,9 +208,8 @@ def _message(session: Session, clock: Clock, sender: Sender, command: FreeText, 
     patient = sender.patient
     if not patient.in_follow_up:  # nobody reads it: say so, and whom to call
         return MessageOutcome(None)
-    messages.send_from_patient_side(session, clock, patient=patient, author_account_id=sender.reporter_account_id,
-                                    actor_kind=sender.actor_kind, body=command.text,
-                                    idempotency_key=f"sms:{message_id}"[:100] if message_id else None, channel="sms")
+    messages.send_from_patient_side(session, clock, patient=patient, actor=sender.actor, body=command.text,
+                                    idempotency_key=f"sms:{message_id}"[:100] if message_id else None)
     team = session.get(Team, patient.team_id)
     assert team is not None, "a patient's team exists (foreign key)"
     call = teams.whom_to_call(team, clock.now())
@@ -232,6 +236,6 @@ def _locale(session: Session, sender: Sender) -> str:
 
 
 def _audit(session: Session, clock: Clock, sender: Sender, action: str) -> None:
-    audit.record(session, clock, actor_account_id=sender.staff.id if sender.staff else sender.reporter_account_id,
-                 actor_kind=sender.actor_kind, action=action,
-                 patient_id=sender.patient.id if sender.patient else None)
+    # A staff member's number names the staff account, with the kind the number was identified as.
+    actor = Actor(sender.staff.id if sender.staff else sender.reporter_account_id, sender.actor_kind, "sms")
+    audit.record(session, clock, actor=actor, action=action, patient_id=sender.patient.id if sender.patient else None)

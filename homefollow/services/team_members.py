@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from itsdangerous import BadSignature, URLSafeSerializer
@@ -27,6 +27,7 @@ from ..clock import Clock
 from ..models import Account, AccountKind, Organisation, Role, Team, TeamMembership
 from . import audit, sign_in_sessions
 from .access import AccessDenied, Principal
+from .audit import Actor
 from .accounts import hash_password, normalise_login, normalise_phone
 from .staff_auth import has_second_factor
 from .staff_auth import reset_second_factor as _forget_second_factor
@@ -72,10 +73,8 @@ def admin_team(session: Session, principal: Principal, team_id: int) -> Team:
     return team
 
 
-def record_denied(session: Session, clock: Clock, principal: Principal, team_id: int, attempted: str,
-                  ip: str | None) -> None:
-    audit.record_refusal(session, clock, actor_account_id=principal.account_id, actor_kind=principal.kind,
-                         object_type="team", object_id=team_id, ip=ip, attempted=attempted)
+def record_denied(session: Session, clock: Clock, actor: Actor, team_id: int, attempted: str) -> None:
+    audit.record_refusal(session, clock, actor=actor, object_type="team", object_id=team_id, attempted=attempted)
 
 
 def members(session: Session, team_id: int) -> list[MemberRow]:
@@ -120,15 +119,15 @@ def _active_admins(session: Session, team_id: int) -> set[int]:
     ))
 
 
-def _not_self(actor: Principal, account: Account, code: str) -> None:
+def _not_self(actor: Actor, account: Account, code: str) -> None:
     if actor.account_id == account.id:
         raise MemberError(code)
 
 
-def _audit(session: Session, clock: Clock, actor: Principal, action: str, team: Team, account: Account,
-           ip: str | None, **detail) -> None:
-    audit.record(session, clock, actor_account_id=actor.account_id, actor_kind=actor.kind, action=action,
-                 object_type="account", object_id=account.id, ip=ip, team_id=team.id, **detail)
+def _audit(session: Session, clock: Clock, actor: Actor, action: str, team: Team, account: Account,
+           **detail) -> None:
+    audit.record(session, clock, actor=actor, action=action, object_type="account", object_id=account.id,
+                 team_id=team.id, **detail)
 
 
 def _add_roles(session: Session, clock: Clock, team: Team, account: Account, roles: list[str]) -> None:
@@ -136,9 +135,8 @@ def _add_roles(session: Session, clock: Clock, team: Team, account: Account, rol
         session.add(TeamMembership(team_id=team.id, account_id=account.id, role=role, created_at=clock.now()))
 
 
-def add_member(session: Session, clock: Clock, team: Team, actor: Principal, *, email: str, roles,
-               name: str = "", phone: str = "", organisation_id: int | None = None,
-               ip: str | None = None) -> tuple[Account, bool]:
+def add_member(session: Session, clock: Clock, team: Team, actor: Actor, *, email: str, roles,
+               name: str = "", phone: str = "", organisation_id: int | None = None) -> tuple[Account, bool]:
     """Add the staff account with this e-mail, or create it when there is none (then name and
     organisation are needed). Returns the account and whether it was created."""
     email = (email or "").strip().lower()
@@ -155,7 +153,7 @@ def add_member(session: Session, clock: Clock, team: Team, actor: Principal, *, 
                                                         TeamMembership.account_id == account.id)).first():
             raise MemberError("already_member", "email", name=account.name)
         _add_roles(session, clock, team, account, chosen)
-        _audit(session, clock, actor, "team.member_added", team, account, ip, roles=chosen)
+        _audit(session, clock, actor, "team.member_added", team, account, roles=chosen)
         return account, False
 
     name = (name or "").strip()
@@ -175,13 +173,12 @@ def add_member(session: Session, clock: Clock, team: Team, actor: Principal, *, 
     session.add(account)
     session.flush()
     _add_roles(session, clock, team, account, chosen)
-    _audit(session, clock, actor, "account.created", team, account, ip, roles=chosen)
-    _audit(session, clock, actor, "team.member_added", team, account, ip, roles=chosen)
+    _audit(session, clock, actor, "account.created", team, account, roles=chosen)
+    _audit(session, clock, actor, "team.member_added", team, account, roles=chosen)
     return account, True
 
 
-def set_roles(session: Session, clock: Clock, team: Team, actor: Principal, account: Account, roles,
-              ip: str | None = None) -> None:
+def set_roles(session: Session, clock: Clock, team: Team, actor: Actor, account: Account, roles) -> None:
     chosen = _check_roles(roles)
     _not_self(actor, account, "self_roles")
     before = set(session.exec(select(TeamMembership.role).where(TeamMembership.team_id == team.id,
@@ -195,12 +192,10 @@ def set_roles(session: Session, clock: Clock, team: Team, actor: Principal, acco
                                                  col(TeamMembership.account_id) == account.id,
                                                  col(TeamMembership.role).not_in(chosen)))
     _add_roles(session, clock, team, account, [r for r in chosen if r not in before])
-    _audit(session, clock, actor, "team.member_roles_changed", team, account, ip,
-           before=sorted(before), after=chosen)
+    _audit(session, clock, actor, "team.member_roles_changed", team, account, before=sorted(before), after=chosen)
 
 
-def remove(session: Session, clock: Clock, team: Team, actor: Principal, account: Account,
-           ip: str | None = None) -> None:
+def remove(session: Session, clock: Clock, team: Team, actor: Actor, account: Account) -> None:
     _not_self(actor, account, "self_remove")
     if _active_admins(session, team.id) <= {account.id}:
         raise MemberError("last_admin")
@@ -208,27 +203,27 @@ def remove(session: Session, clock: Clock, team: Team, actor: Principal, account
                                                                   TeamMembership.account_id == account.id)))
     session.execute(delete(TeamMembership).where(col(TeamMembership.team_id) == team.id,
                                                  col(TeamMembership.account_id) == account.id))
-    _audit(session, clock, actor, "team.member_removed", team, account, ip, roles=roles)
+    _audit(session, clock, actor, "team.member_removed", team, account, roles=roles)
 
 
-def reset_second_factor(session: Session, clock: Clock, team: Team, actor: Principal, account: Account,
-                        ip: str | None = None) -> None:
+def reset_second_factor(session: Session, clock: Clock, team: Team, actor: Actor, account: Account) -> None:
     """Lost or new phone: the member sets up the app again at the next sign-in; signed out now."""
     _not_self(actor, account, "self_reset")
     _forget_second_factor(session, account)
     sign_in_sessions.revoke_all(session, clock, account.id, "totp_reset")
-    _audit(session, clock, actor, "account.totp_reset", team, account, ip)
+    _audit(session, clock, actor, "account.totp_reset", team, account)
 
 
-def deactivate(session: Session, clock: Clock, team: Team, actor: Principal, account: Account,
-               ip: str | None = None) -> None:
-    """The account can no longer sign in anywhere. Only when the admin administers every team
-    the account belongs to: another team's member is that team's decision."""
+def deactivate(session: Session, clock: Clock, team: Team, principal: Principal, account: Account, *,
+               actor: Actor) -> None:
+    """The account can no longer sign in anywhere. Only when the admin (the principal: the
+    actor's rights) administers every team the account belongs to: another team's member is
+    that team's decision."""
     _not_self(actor, account, "self_deactivate")
     if not account.is_active:
         return
     teams = set(session.exec(select(TeamMembership.team_id).where(TeamMembership.account_id == account.id)))
-    if not teams <= {t for t in actor.team_ids if actor.has_role(t, Role.TEAM_ADMIN.value)}:
+    if not teams <= {t for t in principal.team_ids if principal.has_role(t, Role.TEAM_ADMIN.value)}:
         raise MemberError("other_teams")
     for team_id in teams:
         if _active_admins(session, team_id) <= {account.id}:
@@ -237,7 +232,7 @@ def deactivate(session: Session, clock: Clock, team: Team, actor: Principal, acc
     account.session_version += 1  # signed out everywhere at once
     session.add(account)
     sign_in_sessions.revoke_all(session, clock, account.id, "deactivated")
-    _audit(session, clock, actor, "account.deactivated", team, account, ip)
+    _audit(session, clock, actor, "account.deactivated", team, account)
 
 
 # ---- the set-password link ------------------------------------------------------------------
@@ -251,12 +246,12 @@ def _fingerprint(account: Account) -> str:
     return hashlib.sha256(f"{account.password_hash or ''}:{account.session_version}".encode()).hexdigest()[:20]
 
 
-def password_link_token(session: Session, clock: Clock, team: Team, actor: Principal, account: Account,
-                        secret_key: str, ip: str | None = None) -> str:
+def password_link_token(session: Session, clock: Clock, team: Team, actor: Actor, account: Account,
+                        secret_key: str) -> str:
     _not_self(actor, account, "self_link")
     if not account.is_active:
         raise MemberError("inactive")
-    _audit(session, clock, actor, "account.password_link_made", team, account, ip)
+    _audit(session, clock, actor, "account.password_link_made", team, account)
     return _serializer(secret_key).dumps({"a": account.id, "f": _fingerprint(account),
                                           "t": int(clock.now().timestamp())})
 
@@ -284,12 +279,14 @@ def check_new_password(password: str, repeated: str) -> None:
         raise MemberError("password_mismatch", "repeat")
 
 
-def set_password(session: Session, clock: Clock, account: Account, password: str, repeated: str,
-                 ip: str | None = None) -> None:
+def set_password(session: Session, clock: Clock, account: Account, password: str, repeated: str, *,
+                 actor: Actor) -> None:
+    """The account's holder, with the link, chooses a password. The actor (not signed in) is
+    recorded as the account, which the link proves it is, from its channel and address."""
     check_new_password(password, repeated)
     account.password_hash = hash_password(password)
     account.session_version += 1
     session.add(account)
     sign_in_sessions.revoke_all(session, clock, account.id, "password_changed")
-    audit.record(session, clock, actor_account_id=account.id, actor_kind=account.kind, action="account.password_set",
-                 object_type="account", object_id=account.id, ip=ip)
+    audit.record(session, clock, actor=replace(actor, account_id=account.id, kind=account.kind),
+                 action="account.password_set", object_type="account", object_id=account.id)

@@ -27,6 +27,7 @@ from ..escalation.policy import applies
 from ..escalation.policy import TeamContext as _PlannerTeam
 from ..models import Account, Team, TeamMembership
 from .access import AccessDenied, Principal
+from .audit import Actor
 from .escalation import team_context, team_policy
 from .teams import WEEKDAY_KEYS, Member, members
 from . import audit
@@ -165,20 +166,18 @@ def overview(session: Session, clock: Clock, principal: Principal) -> list[TeamO
 
 # ---- saving with an audit row --------------------------------------------------------------
 
-def _save(session: Session, clock: Clock, team: Team, actor: Principal, what: str, old: Any, new: Any,
-          ip: str | None) -> None:
-    audit.record(session, clock, actor_account_id=actor.account_id, actor_kind=actor.kind,
-                 action=f"team.{what}.change", object_type="team", object_id=team.id, ip=ip, old=old, new=new)
+def _save(session: Session, clock: Clock, team: Team, actor: Actor, what: str, old: Any, new: Any) -> None:
+    audit.record(session, clock, actor=actor, action=f"team.{what}.change", object_type="team", object_id=team.id,
+                 old=old, new=new)
     session.add(team)
     session.flush()
     # The planner's view of the team is kept per session; this one is out of date now.
     session.info.get("team_contexts", {}).pop(team.id, None)
 
 
-def record_denied(session: Session, clock: Clock, actor: Principal, team_id: int, what: str,
-                  ip: str | None) -> None:
-    audit.record_refusal(session, clock, actor_account_id=actor.account_id, actor_kind=actor.kind,
-                         action=f"team.{what}.denied", object_type="team", object_id=team_id, ip=ip)
+def record_denied(session: Session, clock: Clock, actor: Actor, team_id: int, what: str) -> None:
+    audit.record_refusal(session, clock, actor=actor, action=f"team.{what}.denied", object_type="team",
+                         object_id=team_id)
 
 
 # ---- opening hours -------------------------------------------------------------------------
@@ -206,11 +205,10 @@ def check_opening_hours(form: Mapping[str, Any]) -> tuple[dict | None, list[Prob
     return hours, []
 
 
-def save_opening_hours(session: Session, clock: Clock, team: Team, actor: Principal, hours: dict,
-                       ip: str | None = None) -> None:
+def save_opening_hours(session: Session, clock: Clock, team: Team, actor: Actor, hours: dict) -> None:
     old = team.opening_hours
     team.opening_hours = hours
-    _save(session, clock, team, actor, "opening_hours", old, hours, ip)
+    _save(session, clock, team, actor, "opening_hours", old, hours)
 
 
 # ---- phones --------------------------------------------------------------------------------
@@ -224,12 +222,11 @@ def check_phones(form: Mapping[str, Any]) -> tuple[dict | None, list[Problem]]:
     return typed.model_dump(), []
 
 
-def save_phones(session: Session, clock: Clock, team: Team, actor: Principal, phones: dict,
-                ip: str | None = None) -> None:
+def save_phones(session: Session, clock: Clock, team: Team, actor: Actor, phones: dict) -> None:
     old = {"phone": team.phone, "on_call_phone": team.on_call_phone, "out_of_hours_phone": team.out_of_hours_phone}
     team.phone, team.on_call_phone = phones["phone"], phones["on_call_phone"]
     team.out_of_hours_phone = phones.get("out_of_hours_phone")
-    _save(session, clock, team, actor, "phones", old, phones, ip)
+    _save(session, clock, team, actor, "phones", old, phones)
 
 
 # ---- the on-call rota ----------------------------------------------------------------------
@@ -259,8 +256,7 @@ def check_rota(rows: list[dict], member_ids: set[int], time_zone: str,
     return typed.rotations(), []
 
 
-def save_rota(session: Session, clock: Clock, team: Team, actor: Principal, rotations: list[dict],
-              ip: str | None = None) -> None:
+def save_rota(session: Session, clock: Clock, team: Team, actor: Actor, rotations: list[dict]) -> None:
     """Replace the rotations; overrides (swapped shifts) stay as they are. No rotations and no
     overrides: no rota at all (role steps then page everyone with the role)."""
     old = team.on_call_schedule
@@ -271,7 +267,7 @@ def save_rota(session: Session, clock: Clock, team: Team, actor: Principal, rota
     else:
         new = None
     team.on_call_schedule = new
-    _save(session, clock, team, actor, "on_call", old, new, ip)
+    _save(session, clock, team, actor, "on_call", old, new)
 
 
 def member_names(session: Session, team_id: int) -> list[tuple[int, str]]:
@@ -404,13 +400,12 @@ def _unique(problems: list[Problem]) -> list[Problem]:
     return result
 
 
-def save_policy(session: Session, clock: Clock, team: Team, actor: Principal, policy: EscalationPolicy,
-                ip: str | None = None) -> None:
+def save_policy(session: Session, clock: Clock, team: Team, actor: Actor, policy: EscalationPolicy) -> None:
     """The team's own policy from now on; alerts already open keep the snapshot they fired with."""
     old = team.escalation_policy
     new = policy.model_dump(mode="json")
     team.escalation_policy = new
-    _save(session, clock, team, actor, "escalation_policy", old, new, ip)
+    _save(session, clock, team, actor, "escalation_policy", old, new)
 
 
 __all__ = [

@@ -1,6 +1,6 @@
 """The nurse's triage queue: which open alerts to show, how they are counted, and the queue's
 actions (assign, acknowledge a selection). Pure of requests: callers pass the principal's
-team ids and their own account id; access to each alert is checked by the caller through
+team ids and the request's actor; access to each alert is checked by the caller through
 services.access (which also audits), as on every other route.
 
 Every page of the queue runs a fixed number of queries, however many alerts it shows: the
@@ -22,6 +22,7 @@ from ..clock import Clock
 from ..models import Account, Alert, AlertStatus, Organisation, Patient, Team, TeamMembership
 from . import alerts, audit
 from .alert_log import add_event
+from .audit import Actor
 from .paging import PageWindow
 
 SEVERITIES = ("red", "yellow")
@@ -217,8 +218,7 @@ class NotATeamMember(ValueError):
     """The chosen person is not in the alert's team."""
 
 
-def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id: int, actor_account_id: int,
-           actor_kind: str, ip: str | None = None) -> Alert:
+def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id: int, actor: Actor) -> Alert:
     """Give an unresolved alert to a member of its team (oneself or a colleague). Records an
     alert event and an audit record; the edge commits. Raises NotATeamMember (nothing changed)
     or alerts.AlertStateError when the alert is already resolved."""
@@ -232,11 +232,10 @@ def assign(session: Session, clock: Clock, alert: Alert, *, assignee_account_id:
     alert.assigned_at = clock.now()
     session.add(alert)
     name = account_names(session, {assignee_account_id}).get(assignee_account_id)
-    add_event(session, clock, alert, "assigned", actor_account_id, assignee_account_id=assignee_account_id,
+    add_event(session, clock, alert, "assigned", actor.account_id, assignee_account_id=assignee_account_id,
               assignee_name=name, previous_account_id=previous)
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="alert.assigned",
-                 patient_id=alert.patient_id, object_type="alert", object_id=alert.id, ip=ip,
-                 assignee_account_id=assignee_account_id)
+    audit.record(session, clock, actor=actor, action="alert.assigned", patient_id=alert.patient_id,
+                 object_type="alert", object_id=alert.id, assignee_account_id=assignee_account_id)
     session.flush()
     return alert
 
@@ -248,8 +247,7 @@ class BulkResult:
     already: list[int] = field(default_factory=list)  # acknowledged or resolved by someone else meanwhile
 
 
-def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *, actor_account_id: int,
-                       actor_kind: str, ip: str | None = None) -> BulkResult:
+def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *, actor: Actor) -> BulkResult:
     """Acknowledge a selection of low-urgency alerts in one step, each through
     alerts.acknowledge (its own event and paging update) with its own audit record. A red alert
     (or one raised to red since the page was drawn) is never acknowledged in bulk: it needs
@@ -261,8 +259,7 @@ def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *,
             continue
         try:  # each in its own transaction, run again if it loses a race to the scheduler
             transactions.run_in_transaction(session, functools.partial(
-                _acknowledge_one, session, clock, alert, actor_account_id=actor_account_id, actor_kind=actor_kind,
-                ip=ip), what="acknowledgement")
+                _acknowledge_one, session, clock, alert, actor=actor), what="acknowledgement")
         except alerts.AlertStateError:
             result.already.append(alert.id)
             continue
@@ -270,12 +267,11 @@ def acknowledge_yellow(session: Session, clock: Clock, selected: list[Alert], *,
     return result
 
 
-def _acknowledge_one(session: Session, clock: Clock, alert: Alert, *, actor_account_id: int, actor_kind: str,
-                     ip: str | None) -> None:
-    alerts.acknowledge(session, clock, alert.id, actor_account_id)
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind,
-                 action="alert.acknowledged", patient_id=alert.patient_id, object_type="alert",
-                 object_id=alert.id, ip=ip, bulk=True)
+def _acknowledge_one(session: Session, clock: Clock, alert: Alert, *, actor: Actor) -> None:
+    assert actor.account_id is not None, "alerts are acknowledged by a signed-in member of the team"
+    alerts.acknowledge(session, clock, alert.id, actor.account_id)
+    audit.record(session, clock, actor=actor, action="alert.acknowledged", patient_id=alert.patient_id,
+                 object_type="alert", object_id=alert.id, bulk=True)
 
 
 def alerts_by_id(session: Session, alert_ids: Collection[int]) -> list[Alert]:

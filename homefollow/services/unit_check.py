@@ -25,6 +25,7 @@ from ..i18n import t
 from ..models import Alert, AlertEvent, Measurement, Patient, Report
 from ..notifications import sms_commands
 from . import alert_log, alerts, audit, plans, rule_tools
+from .audit import Actor
 
 REFERENCE_WINDOW = timedelta(days=30)
 DRY_WEIGHT_RULE = "hf.weight_above_dry"
@@ -58,14 +59,13 @@ def interpret(session: Session, clock: Clock, patient_id: int, code: str,
 
 
 def record_units(session: Session, clock: Clock, report: Report, readings: list[units.Reading], *,
-                 asked: bool, actor_account_id: int | None, actor_kind: str, channel: str,
-                 ip: str | None = None) -> None:
+                 asked: bool, actor: Actor, channel: str) -> None:
     """Keep, in the audit log, the unit a value was typed in when it was converted or the
-    patient was asked which unit was meant."""
+    patient was asked which unit was meant. `channel`: where it was typed (portal, staff, sms)."""
     if not asked and not any(r.converted for r in readings):
         return
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="report.units",
-                 patient_id=report.patient_id, object_type="report", object_id=report.id, ip=ip, channel=channel,
+    audit.record(session, clock, actor=actor, action="report.units", patient_id=report.patient_id,
+                 object_type="report", object_id=report.id, channel=channel,
                  asked=asked, typed={r.code: {"number": r.number, "unit": r.unit, "value": r.value} for r in readings})
 
 
@@ -83,7 +83,7 @@ def sms_question(session: Session, clock: Clock, patient_id: int,
 
 
 def ask_by_sms(session: Session, clock: Clock, patient: Patient, question: sms_commands.AskUnit, *, body: str,
-               message_id: str, actor_account_id: int | None, actor_kind: str) -> Alert:
+               message_id: str, actor: Actor) -> Alert:
     """An SMS reading not stored because its unit is asked about: an item in the team's queue,
     quoting what was sent, so nothing is lost if the patient never answers. When any meaning of
     the number is red by the patient's safety net (glucose 36: 36 mmol/L or 2.0 mmol/L, both
@@ -134,7 +134,6 @@ def ask_by_sms(session: Session, clock: Clock, patient: Patient, question: sms_c
                                    threshold_text=threshold_text, explanation=both(explanation),
                                    code=question.code, typed=question.number, sms=message_id)
         session.flush()
-    audit.record(session, clock, actor_account_id=actor_account_id, actor_kind=actor_kind, action="sms.unit_asked",
-                 patient_id=patient.id, object_type="alert", object_id=item.id, code=question.code,
-                 typed=question.number)
+    audit.record(session, clock, actor=actor, action="sms.unit_asked", patient_id=patient.id, object_type="alert",
+                 object_id=item.id, code=question.code, typed=question.number)
     return item

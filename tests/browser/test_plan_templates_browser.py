@@ -7,6 +7,7 @@ from datetime import timedelta
 from playwright.sync_api import expect
 
 from homefollow.services import plan_templates, plans, reporting
+from homefollow.services.audit import Actor
 from tests.browser.conftest import check_accessibility, sign_in_staff
 
 
@@ -92,7 +93,7 @@ def test_template_backtest_reads_on_a_phone(live_server, phone, world, session, 
     plan_templates.sync_defaults(session, clock)
     copd = next(t for t in plan_templates.shared_templates(session) if t.key == "copd")
     plan_templates.start_from_template(session, clock, patient=world.patient_a1, template=copd,
-                                       author_account_id=world.nurse_a.id, reason="test",
+                                       actor=Actor(world.nurse_a.id, "staff"), reason="test",
                                        expected_version=plans.current_content(session, world.patient_a1.id)[1])
     session.commit()  # services flush; the test owns its set-up's transaction
     page = phone.new_page()

@@ -13,6 +13,7 @@ from sqlmodel import select
 
 from homefollow.models import Alert, AuditEvent, PlanTemplate
 from homefollow.services import plan_templates
+from homefollow.services.audit import Actor
 from homefollow.outcomes.service_figures import AlertTimes, burden, followed_days, nearest_rank, response_times
 from tests.conftest import T0
 from tests.webclient import WebClient, text_of
@@ -180,8 +181,8 @@ def test_the_same_figures_for_one_patient_and_by_plan_template(app, session, clo
     # A2's plan is started from the shared COPD template; only A2 is in that cohort.
     plan_templates.sync_defaults(session, clock)
     template = session.exec(select(PlanTemplate).where(PlanTemplate.team_id.is_(None))).first()
-    plan_templates.start_from_template(session, clock, patient=world.patient_a2, template=template, author_account_id=world.nurse_a.id,
-                        reason="Start fra mal", expected_version=1)
+    plan_templates.start_from_template(session, clock, patient=world.patient_a2, template=template,
+                                       actor=Actor(world.nurse_a.id, "staff"), reason="Start fra mal", expected_version=1)
     burden = _csv(client.get(f"/clinic/figures/alert_burden.csv?template={template.id}&days=30"))
     # A2 alone: 12 days = 1.7 weeks; one spo2 alert and one bp alert.
     assert {k: v["alerts"] for k, v in burden.items()} == {"copd.spo2_low": "1", "general.bp_red": "1"}
