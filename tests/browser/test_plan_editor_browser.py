@@ -64,3 +64,27 @@ def test_nurse_changes_a_limit_and_the_patient_sees_it(live_server, desktop, wor
     patient.get_by_role("button", name="Logg inn").click()
     patient.goto(f"{base}/plan")
     expect(patient.locator("main")).to_contain_text("under 94")
+
+
+def test_a_next_review_typed_as_in_norway_survives_saving_the_contacts_again(live_server, desktop, world):
+    """The next review is typed and shown as 15.03.2027; saving the contacts section again must
+    keep it (it was once a date input, which drops a value not written 2027-03-15, so a second
+    save erased the review date without a word)."""
+    base = live_server.url
+    contacts = f"{base}/clinic/patients/{world.patient_a1.id}/plan/edit/contacts"
+    nurse = desktop.new_page()
+    sign_in_staff(nurse, live_server, "nurse.a@example.no")
+    nurse.goto(contacts)
+    nurse.get_by_label("Dato for neste gjennomgang av planen").fill("15.03.2027")
+    nurse.get_by_label("Begrunnelse for endringen").fill("Gjennomgang avtalt med fastlegen")
+    nurse.get_by_role("button", name="Lagre en ny versjon").click()
+    expect(nurse.locator(".notice--success")).to_be_visible()
+
+    nurse.goto(contacts)
+    expect(nurse.get_by_label("Dato for neste gjennomgang av planen")).to_have_value("15.03.2027")
+    nurse.get_by_label("Begrunnelse for endringen").fill("Ny telefon til hjemmesykepleien")
+    nurse.get_by_role("button", name="Lagre en ny versjon").click()
+    nurse.goto(contacts)
+    expect(nurse.get_by_label("Dato for neste gjennomgang av planen")).to_have_value("15.03.2027")
+    nurse.goto(f"{base}/clinic/patients/{world.patient_a1.id}/plan/versions")
+    expect(nurse.locator("main")).not_to_contain_text("15.03.2027 → –")
