@@ -338,12 +338,19 @@ def plan_template_save(template_id: int):
                 row.value.errors = [_("Write a number, like %(example)s, or leave empty for the rule's default.",
                                       example=format_number(code, code_info(code).minimum + 1))]
                 ok = False
-        for problem in plan_templates.limit_problems(code, limits):
-            field = next(row.value for row in rows if row.name.data == problem.name)
+        chosen[code] = limits
+    # The limits as they will be, defaults beside what was typed: a typed limit must not cross
+    # a default one either.
+    after = plan_templates.limits_after(db, content, slots, chosen)
+    for code, rows in form.limit_groups():
+        typed = [row for row in rows if chosen[code].get(str(row.name.data)) is not None]
+        if any(row.value.errors for row in rows) or not typed:
+            continue  # unreadable, or only defaults (not this form's doing)
+        for problem in plan_templates.limit_problems(code, after[code]):
+            field = next((row.value for row in typed if row.name.data == problem.name), typed[0].value)
             if not field.errors:
                 field.errors = [limit_problem_message(code, problem)]
             ok = False
-        chosen[code] = limits
     if not ok:
         return _template_page(template, form=form, status=400)
     new_content = plan_templates.with_limits(content, slots, chosen).model_copy(update={

@@ -173,6 +173,26 @@ def test_a_form_shown_before_the_template_changed_is_refused_not_saved_into_othe
     assert saved.content == changed and saved.name != "Gammelt skjema"
 
 
+@pytest.mark.parametrize("field, value", [
+    ("limit_bp_systolic_yellow_high", "95"),  # below the default yellow below (101)
+    ("limit_pulse_yellow_low", "120"),  # above the default yellow above (110): every pulse yellow
+])
+def test_a_limit_that_crosses_a_default_on_the_other_side_is_refused_in_norwegian(session, admin, synced, field,
+                                                                                 value):
+    """Only one side typed, the other left at the rule's default: the limits as they would be
+    are checked, so a template cannot make every normal pulse yellow, nor fail at saving with
+    the rule engine's English ("limits must be ordered"), as it did when a new user tried it."""
+    copy = _team_copy(session, admin, synced, key="heart_failure")
+    url = f"/clinic/plan-templates/{copy.id}"
+    response = _save_form(admin, url, {field: value})
+    assert response.status_code == 400
+    page = text_of(response)
+    assert "Grensene må stå i rekkefølge" in page and "must be ordered" not in page
+    assert f'value="{value}"' in response.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(PlanTemplate, copy.id).content == _shared(session, "heart_failure").content
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("schedule_spo2", "klokka åtte", "Skriv klokkeslettene som 08:00"),
     ("limit_spo2_yellow_low", "nitti", "Skriv et tall"),

@@ -297,6 +297,22 @@ def with_limits(content: PlanContent, slots: dict[str, dict[str, list[str]]],
     return content.model_copy(update={"rules": rules})
 
 
+def limits_after(session: Session, content: PlanContent, slots: dict[str, dict[str, list[str]]],
+                 chosen: Mapping[str, Mapping[str, float | None]]) -> dict[str, dict[str, float | None]]:
+    """Each code's four limits once `chosen` is saved: the value chosen, else the rule's default
+    (None: no rule holds that limit). A limit typed on one side can cross a default on the other
+    (yellow below 185 beside the default yellow above 179 makes every blood pressure yellow), so
+    limit_problems must see these, not only what was typed."""
+    defaults = current_limits(session, with_limits(content, slots, {
+        code: dict.fromkeys(names) for code, names in slots.items()}))
+    after = {}
+    for code in slots:
+        typed, default = chosen.get(code, {}), defaults.get(code, ZoneLimits())
+        after[code] = {name: typed[name] if typed.get(name) is not None else getattr(default, name)
+                       for name in LIMIT_NAMES}
+    return after
+
+
 @dataclass(frozen=True)
 class LimitProblem:
     name: str  # the limit the problem is about
