@@ -251,6 +251,18 @@ def test_deactivated_templates_are_not_offered_for_new_plans(session, admin, syn
     assert f'value="{_shared(session, "copd").id}"' in page.get_data(as_text=True)
 
 
+def test_no_template_is_chosen_before_the_nurse_chooses_one(session, admin, synced):
+    """Starting a plan from a template: no radio button is checked until the nurse picks one
+    (every one was written checked="None", which a browser reads as checked, so the last
+    template was chosen for her); the one she picked stays checked beside its preview."""
+    url = f"/clinic/patients/{synced.patient_a1.id}/plan/from-template"
+    radios = re.findall(r"<input[^>]*type=\"radio\"[^>]*>", admin.get(url).get_data(as_text=True))
+    assert radios and not any("checked" in radio for radio in radios)
+    copd = _shared(session, "copd")
+    radios = re.findall(r"<input[^>]*type=\"radio\"[^>]*>", admin.get(f"{url}?template={copd.id}").get_data(as_text=True))
+    assert [r for r in radios if "checked" in r] == [r for r in radios if f'value="{copd.id}"' in r]
+
+
 def test_who_may_keep_templates(app, session, clock, synced):
     admin_b = make_staff(session, clock, "admin.b@example.no", "Bodil Admin", synced.team_b, "team_admin")
     session.commit()
