@@ -8,7 +8,7 @@ followed up. Sending is limited per number and per address; checking is limited 
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, make_response, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_limiter.util import get_remote_address
@@ -131,8 +131,23 @@ def login_code_check():
     return render_template("patient/login_code_check.html", form=form, phone=phone), 400 if form.errors else 200
 
 
+def _phone_changer_key() -> str:
+    # The account, not the address: patients behind one address (a care home's network, a
+    # mobile operator's) must not use up each other's tries.
+    return f"change-phone:{getattr(current_user, 'id', None)}"
+
+
+def _too_many_phone_changes(_limit):
+    return make_response(render_template(
+        "errors.html", code=429, title=_("Too many tries"),
+        message=_("You have tried to change your number many times in the last hour. Please wait an hour, "
+                  "or call your care team.")), 429)
+
+
+# Each try may send an SMS, and a refusal says whether a number is someone else's: a few an
+# hour per patient bounds both.
 @bp.route("/settings/phone", methods=["GET", "POST"])
-@limiter.limit("5 per hour", methods=["POST"])
+@limiter.limit("5 per hour", methods=["POST"], key_func=_phone_changer_key, on_breach=_too_many_phone_changes)
 @patient_side
 @fresh_login_required
 def change_phone():

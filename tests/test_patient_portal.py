@@ -290,6 +290,21 @@ def test_a_landline_is_refused_where_the_number_must_take_text_messages(app, wor
     assert values.optional_mobile_phone("+46 70 123 45 67") == "+46701234567"  # a relative in Sweden
 
 
+def test_tries_to_change_the_number_are_counted_per_patient_not_per_address(app, world):
+    """Five tries an hour per patient (each may send an SMS, and a refusal tells whether a
+    number is taken): a sixth gets a page that says so; another patient behind the same address
+    (a care home's network) still has all of hers."""
+    first, second = WebClient(app.test_client()), WebClient(app.test_client())
+    first.login_patient("+4791000001")
+    second.login_patient("+4791000002")
+    for _ in range(5):
+        assert first.submit("/settings/phone", {"phone": "22 12 34 56"}).status_code == 400
+    sixth = first.submit("/settings/phone", {"phone": "22 12 34 56"})
+    assert sixth.status_code == 429
+    assert "Du har prøvd å endre nummeret ditt mange ganger" in text_of(sixth)
+    assert second.submit("/settings/phone", {"phone": "22 12 34 56"}).status_code == 400
+
+
 def test_invite_errors_are_clear_and_keep_what_was_typed(app, world):
     patient = WebClient(app.test_client())
     patient.login_patient("+4791000001")
