@@ -149,11 +149,15 @@ def test_overview_query_count_does_not_grow_with_the_number_of_patients(app, ses
     assert len(small) <= 20, small
 
 
-def test_the_overview_pages_show_every_patient_once_in_the_unpaged_order(app, session, clock, world):
+def test_the_overview_pages_show_every_patient_once_in_the_unpaged_order(app, session, clock, world, monkeypatch):
     """Paging reads full rows only for the page's patients; the pages together are exactly
     the unpaged overview, row for row, for every sort (correctness against the old path)."""
-    made = [make_patient(session, clock, world.team_a, f"Pasient {i:03d}", None, standard_plan(), world.nurse_a)
-            for i in range(60)]
+    made = []
+    for i in range(60):
+        plan = standard_plan()
+        if i % 3:  # two in three have a plan review, on a few different days
+            plan.next_review = date(2026, 4, 1) + timedelta(days=(i * 7) % 50)
+        made.append(make_patient(session, clock, world.team_a, f"Pasient {i:03d}", None, plan, world.nurse_a))
     session.commit()
     for i, patient in enumerate(made[:12]):  # red, yellow and green; some without any report
         _report(session, clock, patient, "spo2", {"spo2": 85 if i % 3 == 0 else 91 if i % 3 == 1 else 97}, f"s{i}")
@@ -167,6 +171,14 @@ def test_the_overview_pages_show_every_patient_once_in_the_unpaged_order(app, se
                                             page_size=25) for n in (1, 2, 3)]
             assert [p.total for p in pages] == [62] * 3 and [p.pages for p in pages] == [3] * 3
             assert [r for p in pages for r in p.rows] == whole, (sort, descending)
+    reviews = [r.next_review for r in overview.patient_rows(session, clock, teams, sort="review")]
+    assert len(set(reviews)) > 5 and reviews[-1] is None  # dates first, none set last
+    full_rows, rows_read = overview._rows, []
+    monkeypatch.setattr(overview, "_rows", lambda s, c, patients: rows_read.append(len(patients)) or full_rows(
+        s, c, patients))
+    overview.overview_page(session, clock, teams, sort="review", page=2, page_size=25)
+    monkeypatch.setattr(overview, "_rows", full_rows)
+    assert rows_read == [25]  # the plan review sort reads full rows for the page only
     first = overview.overview_page(session, clock, teams, page=1, page_size=25)
     # Red first, and the counts cover the patients on the other pages too.
     whole = overview.patient_rows(session, clock, teams)

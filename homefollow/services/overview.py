@@ -12,9 +12,9 @@ Paged (`overview_page`): what the sort and filters need is read for every patien
 teams — names, status, team, open alerts by severity, for the "last report" sort the time of
 the newest report (through the index on report (patient_id, measured_at, id)), for the
 adherence sort each patient's adherence from the kept days (services.adherence_days, counted
-afresh only where they do not hold) — and the rest only for the page's patients. Sorting by
-missed today or plan review needs every patient's plan, so those sorts compute every row as
-before (slower for a large team).
+afresh only where they do not hold), for the plan review sort the date out of each newest plan
+— and the rest only for the page's patients. Sorting by missed today needs every patient's plan
+and today's reports, so that sort computes every row as before (slower for a large team).
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from .paging import PageWindow
 ADHERENCE_DAYS = 14
 PAGE_SIZE = 50
 # Sorts whose key needs the whole row (plan, reports) of every patient, not just the page's.
-FULL_SORTS = ("missed", "review")
+FULL_SORTS = ("missed",)
 LIGHTS = ("red", "yellow", "green")
 _LIGHT_RANK = {"red": 0, "yellow": 1, "green": 2}
 SORTS = ("name", "light", "last_report", "adherence", "missed", "alerts", "status", "review", "team")
@@ -88,6 +88,7 @@ class _Candidate:
     open_alerts: int
     last_at: object = None  # measured_at of the newest report, read only for that sort
     adherence: float | None = None  # the rate over ADHERENCE_DAYS, read only for that sort
+    review: date | None = None  # the next plan review, read only for that sort
 
 
 def patient_rows(session: Session, clock: Clock, team_ids, filters: Filters = Filters(), sort: str = "light",
@@ -150,11 +151,13 @@ def _candidates(session: Session, clock: Clock, teams: set[int], filters: Filter
     rates = {patient_id: adherence.rate if adherence else None for patient_id, adherence in
              adherence_days.adherence_of_each(session, clock.now(), _patients(session, ids), ADHERENCE_DAYS).items()
              } if sort == "adherence" else {}
+    reviews = plans.next_reviews(session, ids) if sort == "review" else {}
     candidates = []
     for patient_id, name, status, team_name in found:
         severities = alerts.get(patient_id, {})
         candidates.append(_Candidate(patient_id, name, status, team_name, _light(severities),
-                                     sum(severities.values()), last.get(patient_id), rates.get(patient_id)))
+                                     sum(severities.values()), last.get(patient_id), rates.get(patient_id),
+                                     reviews.get(patient_id)))
     if filters.light:
         candidates = [c for c in candidates if c.light == filters.light]
     return candidates
@@ -182,6 +185,7 @@ _CANDIDATE_KEYS = {
     "light": lambda c: _LIGHT_RANK[c.light],
     "last_report": lambda c: c.last_at,
     "adherence": lambda c: c.adherence,
+    "review": lambda c: c.review,
     "alerts": lambda c: c.open_alerts,
     "status": lambda c: c.status,
     "team": lambda c: c.team_name.casefold(),

@@ -248,6 +248,14 @@ def current_template_ids(session: Session, patient_ids: list[int]) -> dict[int, 
     return {patient_id: template_id for patient_id, template_id in _newest(session, patient_ids, CarePlan.template_id)}
 
 
+def next_reviews(session: Session, patient_ids: list[int]) -> dict[int, date | None]:
+    """Each patient's next plan review by the newest plan (None: none set, or no plan), read out
+    of the plans in the database: a team's thousand plans are not parsed for one date each."""
+    found = {patient_id: date.fromisoformat(day) if day else None for patient_id, day in _newest(
+        session, patient_ids, col(CarePlan.content)["next_review"].as_string())}
+    return {pid: found.get(pid) for pid in patient_ids}
+
+
 def _chunks(patient_ids: list[int], size: int = 1000) -> list[list[int]]:
     """The ids a thousand at a time: an IN list within every database's limit."""
     return [patient_ids[start:start + size] for start in range(0, len(patient_ids), size)]
