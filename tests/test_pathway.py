@@ -276,7 +276,7 @@ def test_the_dashboard_page_links_each_overdue_patient(app, session, clock, worl
     refer(session, clock, world.patient_a1, date(2026, 2, 1), world.nurse_a.id)
     response, parsed = staff(app, "nurse.a@example.no").page("/clinic/pathway")
     text = text_of(response)
-    assert "Forfalte steg: 2, blant 1 pasienter i forløp." in text
+    assert "Forfalte steg: 2, blant 1 pasient i forløp." in text  # one patient: singular
     assert "Astrid A1 Samtykke 8. feb. 2026 30 dager Team A" in text
     assert f'href="/clinic/patients/{world.patient_a1.id}/pathway"' in response.get_data(as_text=True)
     assert audits(session, "view.pathway")
