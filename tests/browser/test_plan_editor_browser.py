@@ -75,6 +75,11 @@ def test_a_next_review_typed_as_in_norway_survives_saving_the_contacts_again(liv
     nurse = desktop.new_page()
     sign_in_staff(nurse, live_server, "nurse.a@example.no")
     nurse.goto(contacts)
+    # "Add another row" looks secondary (white), not like "Save" beside it (a CSS rule once made
+    # every secondary <button> look like the main one).
+    background = "b => getComputedStyle(b).backgroundColor"
+    assert nurse.get_by_role("button", name="Legg til en rad til").evaluate(background) == "rgb(255, 255, 255)"
+    assert nurse.get_by_role("button", name="Lagre en ny versjon").evaluate(background) != "rgb(255, 255, 255)"
     nurse.get_by_label("Dato for neste gjennomgang av planen").fill("15.03.2027")
     nurse.get_by_label("Begrunnelse for endringen").fill("Gjennomgang avtalt med fastlegen")
     nurse.get_by_role("button", name="Lagre en ny versjon").click()
