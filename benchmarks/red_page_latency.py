@@ -96,7 +96,8 @@ def _scheduler(url: str, fake, tick: int, send_timeout: int | None, concurrency:
            if not k.startswith(("TWILIO_", "SMTP_", "HOMEFOLLOW_", "SEND_", "SCHEDULER_")) and k != "FLASK_APP"}
     env.update(DATABASE_URL=url, SECRET_KEY="red-page-benchmark-secret-key-0123456789abcdef",
                TWILIO_ACCOUNT_SID=ACCOUNT_SID, TWILIO_AUTH_TOKEN=AUTH_TOKEN, TWILIO_FROM_NUMBER=FROM_NUMBER,
-               TWILIO_API_BASE_URL=fake.base_url, SCHEDULER_TICK_SECONDS=str(tick), PYTHONUNBUFFERED="1")
+               TWILIO_API_BASE_URL=fake.base_url, SCHEDULER_TICK_SECONDS=str(tick), PYTHONUNBUFFERED="1",
+               PUBLIC_BASE_URL="https://homefollow.example.no")  # the app refuses to start without it
     if send_timeout is not None:
         env["SEND_TIMEOUT_SECONDS"] = str(send_timeout)
     if concurrency is not None:
