@@ -55,6 +55,8 @@ MESSAGES = {
     "not_a_duration": N_("Write the time in minutes, hours or days, for example 30 min, 2 t or 3 d."),
     "not_a_phone": N_("This is not a valid phone number."),
     "not_norwegian_phone": N_("Write a Norwegian phone number, for example 912 34 567."),
+    "not_a_mobile": N_("This looks like a landline number, and it cannot get text messages. Write a mobile number, "
+                       "for example 912 34 567."),
 }
 
 
@@ -275,16 +277,15 @@ def optional_phone(text: object, region: str = "NO") -> str | None:
         return None
 
 
-def optional_mobile_phone(text: object, region: str = "NO") -> str | None:
-    """optional_phone for a number that must take text messages (a patient's own, which gets
-    the sign-in codes and reminders; a relative's, which gets the invitation and the red
-    alerts): None for a landline, which would never get them."""
-    number = optional_phone(text, region)
-    if number is None:
-        return None
+def parse_mobile_phone(text: object, region: str = "NO") -> str:
+    """parse_phone for a number that must take text messages (a patient's own, which gets the
+    sign-in codes and reminders; a relative's, which gets the invitation and the red alerts): a
+    landline, which would never get them, is refused with reason 'not_a_mobile'."""
+    number = parse_phone(text, region)
     kind = phonenumbers.number_type(phonenumbers.parse(number))
-    return number if kind in (phonenumbers.PhoneNumberType.MOBILE,
-                              phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE) else None
+    if kind not in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+        raise BadValue("not_a_mobile", text)
+    return number
 
 
 def parse_norwegian_phone(text: object) -> str:

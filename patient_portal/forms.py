@@ -13,6 +13,7 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
 from wtforms.validators import InputRequired, Optional
 
+from homefollow import values
 from rules import units
 from rules.measurements import CATALOGUE, ITEMS, ImplausibleValue, SplitNumber, check_item_plausible
 
@@ -44,6 +45,17 @@ UNIT_WORDS = {
 
 EXAMPLES = {"bp_systolic": 135, "bp_diastolic": 85, "pulse": 72, "spo2": 95, "weight": 74.5, "temperature": 37.2,
             "glucose": 6.4}
+
+
+def mobile_number(field) -> str | None:
+    """The mobile number typed in `field` (+47…), or None after putting on the field why not: a
+    landline is named as one, since it would never get the text messages."""
+    try:
+        return values.parse_mobile_phone(field.data)
+    except values.BadValue as error:
+        field.errors.append(values.problem_text(error, str(get_locale())) if error.reason == "not_a_mobile"
+                            else _("This is not a Norwegian mobile number. Write it like 912 34 567."))
+        return None
 
 
 def plausibility_message(error: ImplausibleValue, typed: str | None = None) -> str:

@@ -22,11 +22,11 @@ from homefollow.models import Account, RelativeAccess
 from homefollow.services import relatives as relatives_service
 from homefollow.services import reminders
 from homefollow.services.access import Need
-from homefollow import values
 from homefollow.web import current_actor, limiter
 from rules.schedule import local_to_utc
 
 from . import bp
+from .forms import mobile_number
 from .pauses import AwayForm
 from .views import acting_patient, patient_side
 
@@ -110,9 +110,9 @@ def invite_relative():
     access = own_patient()
     form = InviteForm()
     if form.validate_on_submit():
-        phone = values.optional_mobile_phone(form.phone.data)
+        phone = mobile_number(form.phone)
         if phone is None:
-            form.phone.errors.append(_("This is not a Norwegian mobile number. Write it like 912 34 567."))
+            pass  # mobile_number said why, on the field
         elif phone == access.patient.phone:
             form.phone.errors.append(_("This is your own number. Write your relative's number."))
         elif not (form.can_view.data or form.can_report.data or form.receives_alerts.data):

@@ -23,11 +23,11 @@ from homefollow.models import NotificationStatus
 from homefollow.notifications.outbox import deliver_now
 from homefollow.scheduler import senders_from_config
 from homefollow.services import audit, login_codes
-from homefollow import values
 from homefollow.services.accounts import normalise_phone
 from homefollow.web import failed_sign_ins_only, limiter, safe_next, sign_in_limits
 
 from . import bp
+from .forms import mobile_number
 from .relatives import own_patient
 from .views import PATIENT_SIDE, patient_side
 
@@ -155,10 +155,10 @@ def change_phone():
     access = own_patient()
     form = NewPhoneForm()
     if form.validate_on_submit():
-        phone = values.optional_mobile_phone(form.phone.data)
+        phone = mobile_number(form.phone)
         db = get_session()
         if phone is None:
-            form.phone.errors.append(_("This is not a Norwegian mobile number. Write it like 912 34 567."))
+            pass  # mobile_number said why, on the field
         elif phone == current_user.login:
             form.phone.errors.append(_("This is the number you have now."))
         elif not login_codes.number_is_free(db, phone):

@@ -284,10 +284,12 @@ def test_a_landline_is_refused_where_the_number_must_take_text_messages(app, wor
     patient.login_patient("+4791000001")
     response = patient.submit("/settings/phone", {"phone": "22 12 34 56"})
     assert response.status_code == 400
-    assert "Dette er ikke et norsk mobilnummer" in text_of(response)
-    assert values.optional_mobile_phone("22 12 34 56") is None
-    assert values.optional_mobile_phone("912 34 567") == "+4791234567"
-    assert values.optional_mobile_phone("+46 70 123 45 67") == "+46701234567"  # a relative in Sweden
+    assert "Dette ser ut som et fasttelefonnummer, og det kan ikke få SMS." in text_of(response)
+    with pytest.raises(values.BadValue) as refused:
+        values.parse_mobile_phone("22 12 34 56")
+    assert refused.value.reason == "not_a_mobile"
+    assert values.parse_mobile_phone("912 34 567") == "+4791234567"
+    assert values.parse_mobile_phone("+46 70 123 45 67") == "+46701234567"  # a relative in Sweden
 
 
 def test_tries_to_change_the_number_are_counted_per_patient_not_per_address(app, world):
@@ -308,11 +310,12 @@ def test_tries_to_change_the_number_are_counted_per_patient_not_per_address(app,
 def test_invite_errors_are_clear_and_keep_what_was_typed(app, world):
     patient = WebClient(app.test_client())
     patient.login_patient("+4791000001")
-    for phone in ("123", "22 12 34 56"):  # not a number; a landline, which never gets the SMS
+    for phone, message in (("123", "Dette er ikke et norsk mobilnummer"),
+                           ("22 12 34 56", "Dette ser ut som et fasttelefonnummer")):  # never gets the SMS
         response = patient.submit("/relatives/invite", {"name": "Per", "phone": phone, "relation": "sønn",
                                                         "can_view": "y"})
         assert response.status_code == 400
-        assert "Dette er ikke et norsk mobilnummer" in text_of(response)
+        assert message in text_of(response)
         assert 'value="Per"' in response.get_data(as_text=True)
     response = patient.submit("/relatives/invite", {"name": "Per", "phone": "91000001", "relation": "sønn",
                                                     "can_view": "y"})
