@@ -154,8 +154,11 @@ def test_a_longer_period_and_a_pause_that_ended_are_counted_as_the_definition_sa
 
 def _waits_for_a_lock(engine, thread: threading.Thread) -> bool:
     """Whether some connection to this PostgreSQL database waits for a row lock, asked until it
-    does while `thread` runs (at most thirty seconds: a loaded machine is slow to get there)."""
-    with engine.connect() as conn:
+    does while `thread` runs (at most thirty seconds: a loaded machine is slow to get there).
+    Each question in a transaction of its own: PostgreSQL reads pg_stat_activity once per
+    transaction, so asking again inside one never saw a wait that began after the first look
+    (the test failed when the first look came before the reading reached the lock)."""
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         for _ in range(3000):
             if not thread.is_alive():
                 return False
