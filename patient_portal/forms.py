@@ -11,7 +11,7 @@ from collections.abc import Callable
 from flask_babel import format_decimal, get_locale, lazy_gettext as _l, gettext as _
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, PasswordField, StringField
-from wtforms.validators import InputRequired, Optional
+from wtforms.validators import InputRequired, Optional, ValidationError
 
 from homefollow import values
 from rules import units
@@ -47,15 +47,15 @@ EXAMPLES = {"bp_systolic": 135, "bp_diastolic": 85, "pulse": 72, "spo2": 95, "we
             "glucose": 6.4}
 
 
-def mobile_number(field) -> str | None:
-    """The mobile number typed in `field` (+47…), or None after putting on the field why not: a
-    landline is named as one, since it would never get the text messages."""
+def mobile_number(_form, field) -> None:
+    """Validator of a number that must take text messages: `field.value` is the number as stored
+    (+47…). A landline is named as one, since it would never get them."""
+    field.value = None
     try:
-        return values.parse_mobile_phone(field.data)
+        field.value = values.parse_mobile_phone(field.data)
     except values.BadValue as error:
-        field.errors.append(values.problem_text(error, str(get_locale())) if error.reason == "not_a_mobile"
-                            else _("This is not a Norwegian mobile number. Write it like 912 34 567."))
-        return None
+        raise ValidationError(values.problem_text(error, str(get_locale())) if error.reason == "not_a_mobile"
+                              else _("This is not a Norwegian mobile number. Write it like 912 34 567.")) from None
 
 
 def plausibility_message(error: ImplausibleValue, typed: str | None = None) -> str:

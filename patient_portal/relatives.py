@@ -33,7 +33,7 @@ from .views import acting_patient, patient_side
 
 class InviteForm(FlaskForm):
     name = StringField(_l("Name"), validators=[InputRequired(_l("Write the name.")), Length(max=200)])
-    phone = StringField(_l("Mobile number"), validators=[InputRequired(_l("Write the mobile number."))])
+    phone = StringField(_l("Mobile number"), validators=[InputRequired(_l("Write the mobile number.")), mobile_number])
     relation = StringField(_l("Who is this to you?"), validators=[InputRequired(_l("Write for example: daughter.")),
                                                                   Length(max=100)])
     can_view = BooleanField(_l("May see my plan, measurements and messages"), default=True)
@@ -110,10 +110,8 @@ def invite_relative():
     access = own_patient()
     form = InviteForm()
     if form.validate_on_submit():
-        phone = mobile_number(form.phone)
-        if phone is None:
-            pass  # mobile_number said why, on the field
-        elif phone == access.patient.phone:
+        phone = form.phone.value
+        if phone == access.patient.phone:
             form.phone.errors.append(_("This is your own number. Write your relative's number."))
         elif not (form.can_view.data or form.can_report.data or form.receives_alerts.data):
             form.can_view.errors.append(_("Choose at least one thing the relative may do."))

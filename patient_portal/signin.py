@@ -42,7 +42,8 @@ class CodeForm(FlaskForm):
 
 
 class NewPhoneForm(FlaskForm):
-    phone = StringField(_l("New mobile number"), validators=[InputRequired(_l("Write your new mobile number."))])
+    phone = StringField(_l("New mobile number"), validators=[InputRequired(_l("Write your new mobile number.")),
+                                                             mobile_number])
 
 
 def _phone_key() -> str:
@@ -155,11 +156,9 @@ def change_phone():
     access = own_patient()
     form = NewPhoneForm()
     if form.validate_on_submit():
-        phone = mobile_number(form.phone)
+        phone = form.phone.value
         db = get_session()
-        if phone is None:
-            pass  # mobile_number said why, on the field
-        elif phone == current_user.login:
+        if phone == current_user.login:
             form.phone.errors.append(_("This is the number you have now."))
         elif not login_codes.number_is_free(db, phone):
             form.phone.errors.append(_("This number is already used by someone else. Call your care team."))
