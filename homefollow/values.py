@@ -256,6 +256,10 @@ _PHONE_CHARS = re.compile(r"^[\d\s().+-]+$")
 def parse_phone(text: object, region: str = "NO") -> str:
     """'912 34 567', '+47 912 34 567', '0047 91234567' → '+4791234567' (E.164). A number
     without a country code is taken as Norwegian. Letters are refused (no vanity numbers)."""
+    return _e164(_valid_phone(text, region))
+
+
+def _valid_phone(text: object, region: str) -> phonenumbers.PhoneNumber:
     cleaned = _clean(text)
     if not _PHONE_CHARS.match(cleaned):
         raise BadValue("not_a_phone", cleaned)
@@ -265,6 +269,10 @@ def parse_phone(text: object, region: str = "NO") -> str:
         raise BadValue("not_a_phone", cleaned) from None
     if not phonenumbers.is_valid_number(number):
         raise BadValue("not_a_phone", cleaned)
+    return number
+
+
+def _e164(number: phonenumbers.PhoneNumber) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
@@ -281,11 +289,11 @@ def parse_mobile_phone(text: object, region: str = "NO") -> str:
     """parse_phone for a number that must take text messages (a patient's own, which gets the
     sign-in codes and reminders; a relative's, which gets the invitation and the red alerts): a
     landline, which would never get them, is refused with reason 'not_a_mobile'."""
-    number = parse_phone(text, region)
-    kind = phonenumbers.number_type(phonenumbers.parse(number))
-    if kind not in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
+    number = _valid_phone(text, region)
+    if phonenumbers.number_type(number) not in (phonenumbers.PhoneNumberType.MOBILE,
+                                                phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE):
         raise BadValue("not_a_mobile", text)
-    return number
+    return _e164(number)
 
 
 def parse_norwegian_phone(text: object) -> str:

@@ -136,7 +136,7 @@ def roll_up(session: Session, now: datetime, patients: list[Patient], days: int)
     if not stale:
         return 0
     ids = [n.patient.id for n in stale]
-    list(session.exec(select(Patient.id).where(col(Patient.id).in_(ids)).order_by(col(Patient.id))
+    list(session.exec(select(Patient.id).where(among_ids(session, col(Patient.id), ids)).order_by(col(Patient.id))
                       .with_for_update(key_share=True)))
     current = plans.current_plans(session, ids)  # the plans and markers as the last writer left them
     for need in stale:
@@ -210,7 +210,7 @@ def _count(session: Session, now: datetime, batch: list[_Need], markers: dict[in
             if marker.first_day < first_kept:
                 let_go[first_kept].append(need.patient.id)
     if recount:
-        session.execute(delete(AdherenceDay).where(col(AdherenceDay.patient_id).in_(recount)))
+        session.execute(delete(AdherenceDay).where(among_ids(session, col(AdherenceDay.patient_id), recount)))
     for first_kept, ids in let_go.items():
         session.execute(delete(AdherenceDay).where(among_ids(session, col(AdherenceDay.patient_id), ids),
                                                    col(AdherenceDay.day) < first_kept))
